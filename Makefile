@@ -1,0 +1,51 @@
+# The README's commands. Each target does its own set-up, so a fresh machine needs nothing else:
+# `make gameday` and `make test` create .venv, install the project, and install Debian's
+# PostgreSQL and dig when they are missing. Every step is skipped when it is already done.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_BIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
+PYTEST_ARGS ?=
+
+.PHONY: setup system-packages test gameday bench clean stack-up stack-down
+
+setup: system-packages $(STAMP)
+
+# apt needs `apt-get update` first on a fresh machine; only run it when something is missing.
+system-packages:
+	@missing=""; \
+	[ -n "$(PG_BIN)" ] || missing="$$missing postgresql"; \
+	command -v dig >/dev/null || missing="$$missing bind9-dnsutils"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "gameday: missing Debian package(s):$$missing; install them as root: apt-get install$$missing" >&2; exit 1; \
+	  fi; \
+	  echo "gameday: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+test: setup
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+gameday: setup
+	$(BIN)/gameday run
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b" >&2; $(BIN)/python $$b || exit 1; done
+
+stack-up: setup
+	$(BIN)/gameday stack up --detach
+
+stack-down: setup
+	$(BIN)/gameday stack down
+
+clean:
+	rm -rf $(VENV) reports/out *.egg-info

@@ -1,0 +1,1 @@
+"""Environment files (local.yaml is the default) and the validated model they load into."""

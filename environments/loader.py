@@ -1,0 +1,79 @@
+"""Find and load environment files into the validated model.
+
+``load("local")`` reads environments/local.yaml; a path loads that file. Every problem is reported
+as ``<file>: <field.path>: <bad value>: <what is allowed>``, one line each, without a traceback.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from environments.model import Environment, LocalEnvironment, AwsEnvironment
+from gameday.errors import EnvironmentFileError
+
+DIRECTORY = Path(__file__).resolve().parent
+_ADAPTER: TypeAdapter[LocalEnvironment | AwsEnvironment] = TypeAdapter(Environment)
+
+
+def known() -> list[str]:
+    """The names of the environments shipped in environments/."""
+    return sorted(p.stem for p in DIRECTORY.glob("*.yaml"))
+
+
+def resolve(name_or_path: str) -> Path:
+    """Map ``--env`` to a file: a bare name means environments/<name>.yaml.
+
+    Raises EnvironmentFileError naming the value and the known environments.
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        if not candidate.is_file():
+            raise EnvironmentFileError(f"--env: no such file {name_or_path!r}")
+        return candidate
+    path = DIRECTORY / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise EnvironmentFileError(
+            f"--env: no environments/{name_or_path}.yaml; known: {', '.join(known())}, or a path to a .yaml file"
+        )
+    return path
+
+
+def load(name_or_path: str = "local") -> LocalEnvironment | AwsEnvironment:
+    """Load and validate an environment. Raises EnvironmentFileError with every problem found."""
+    path = resolve(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise EnvironmentFileError(f"{path}: not valid YAML: {error}") from None
+    return parse(data, source=str(path))
+
+
+def parse(data: Any, source: str) -> LocalEnvironment | AwsEnvironment:
+    if not isinstance(data, dict):
+        raise EnvironmentFileError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    if data.get("kind") not in ("local", "aws"):
+        raise EnvironmentFileError(f"{source}: kind: {data.get('kind')!r} is not allowed; allowed: 'local', 'aws'")
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as error:
+        raise EnvironmentFileError("\n".join(_describe(source, e) for e in error.errors())) from None
+
+
+def _describe(source: str, error: Any) -> str:
+    # The first element of loc is the union tag ("local"/"aws"); the field path follows it.
+    loc = [str(part) for part in error["loc"][1:]]
+    field = ".".join(loc) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{source}: {field}: unknown key; check its spelling against environments/aws-example.yaml"
+    if kind == "missing":
+        return f"{source}: {field}: required but missing"
+    value = error.get("input")
+    if kind.endswith("_type") or kind in ("literal_error", "greater_than", "greater_than_equal", "less_than_equal",
+                                          "less_than", "string_pattern_mismatch", "too_short"):
+        return f"{source}: {field}: {value!r} is not allowed: {message}"
+    return f"{source}: {field}: {message}"

@@ -1,0 +1,317 @@
+"""The validated model of an environment file.
+
+Two kinds share one shape where they can: ``local`` (the local stack, everything on 127.0.0.0/8)
+and ``aws`` (a real account, found by tags). SLOs are in AWS-equivalent seconds, so one SLO
+means the same thing on both kinds; ``time_scale`` only applies to the local stack.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import cache
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+CONTINENTS = ("AF", "AN", "AS", "EU", "OC", "NA", "SA")
+CHECKER_REGIONS = (
+    "us-east-1", "us-west-1", "us-west-2", "eu-west-1",
+    "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "sa-east-1",
+)
+
+
+@cache
+def known_regions() -> frozenset[str]:
+    """Every commercial AWS Region botocore knows, so a typo is caught before any call."""
+    import boto3
+
+    return frozenset(boto3.session.Session().get_available_regions("ec2"))
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _region(value: str) -> str:
+    if value not in known_regions():
+        raise ValueError(f"unknown AWS Region {value!r}; known: {', '.join(sorted(known_regions()))}")
+    return value
+
+
+def _ipv4_network(value: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value)
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not an IPv4 CIDR block such as 127.16.1.0/24 ({error})") from None
+
+
+class AvailabilityZone(Model):
+    subnet_cidr: str
+
+    @field_validator("subnet_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        _ipv4_network(value)
+        return value
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet_cidr)
+
+
+class Region(Model):
+    role: Literal["active", "dr"] = "active"
+    vpc_cidr: str
+    availability_zones: dict[str, AvailabilityZone] = Field(min_length=1)
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        network = _ipv4_network(value)
+        if not 16 <= network.prefixlen <= 28:
+            raise ValueError(f"{value!r} has prefix /{network.prefixlen}; a VPC CIDR must be /16 to /28")
+        return value
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.vpc_cidr)
+
+
+class VantagePoint(Model):
+    """A place users come from: their client subnet, their location, and their RTT to each Region."""
+
+    subnet: str
+    continent: str
+    country: str
+    subdivision: str = ""
+    rtt_ms: dict[str, float]
+
+    @field_validator("subnet")
+    @classmethod
+    def _subnet(cls, value: str) -> str:
+        _ipv4_network(value)
+        return value
+
+    @field_validator("continent")
+    @classmethod
+    def _continent(cls, value: str) -> str:
+        if value not in CONTINENTS:
+            raise ValueError(f"unknown continent {value!r}; allowed: {', '.join(CONTINENTS)}")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{2}", value):
+            raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code such as US or DE")
+        return value
+
+    @field_validator("rtt_ms")
+    @classmethod
+    def _rtt(cls, value: dict[str, float]) -> dict[str, float]:
+        for region, rtt in value.items():
+            _region(region)
+            if rtt < 0:
+                raise ValueError(f"RTT to {region} is {rtt} ms; it must be >= 0")
+        return value
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+
+class ScenarioSLO(Model):
+    """Recovery objectives for one scenario, in AWS-equivalent seconds."""
+
+    rto_s: float = Field(ge=0)
+    rpo_s: float = Field(default=0, ge=0)
+    lost_orders: int = Field(default=0, ge=0)
+
+
+class SLOs(Model):
+    checkout_p95_latency_ms: float = Field(gt=0)
+    stability_window_s: float = Field(default=30, gt=0)
+    scenarios: dict[str, ScenarioSLO] = Field(default_factory=dict)
+
+
+class ReferenceStack(Model):
+    """What the builder creates: SecureCart's zone, database and checkout fleet."""
+
+    zone: str = "securecart.example."
+    database_identifier: str = "orders"
+    database_region: str = "us-east-1"
+    replica_region: str | None = "ap-southeast-1"
+    checkout_port: int = Field(default=8080, ge=1, le=65535)
+    checkout_instances_per_az: int = Field(default=1, ge=0, le=10)
+    health_check_interval_s: Literal[10, 30] = 10
+    health_check_failure_threshold: int = Field(default=3, ge=1, le=10)
+    record_ttl_s: int = Field(default=60, ge=0, le=2147483647)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not re.fullmatch(r"([a-z0-9-]+\.)+", value):
+            raise ValueError(f"{value!r} is not a fully qualified lower-case zone name ending in '.'")
+        return value
+
+    @field_validator("database_region", "replica_region")
+    @classmethod
+    def _regions(cls, value: str | None) -> str | None:
+        return value if value is None else _region(value)
+
+
+class LocalSettings(Model):
+    """Where the local stack listens. Instance k > 0 shifts ports and addresses (see stack.local.instance)."""
+
+    aws_endpoint_port: int = Field(default=4566, ge=1024, le=65535)
+    dns_port: int = Field(default=10053, ge=1024, le=65535)
+
+
+class Base(Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    account_id: str = Field(pattern=r"^[0-9]{12}$")
+    regions: dict[str, Region] = Field(min_length=1)
+    vantage_points: dict[str, VantagePoint] = Field(default_factory=dict)
+    health_checker_regions: list[str] = Field(default_factory=lambda: list(CHECKER_REGIONS))
+    slos: SLOs
+    stack: ReferenceStack = ReferenceStack()
+
+    @field_validator("regions")
+    @classmethod
+    def _region_names(cls, value: dict[str, Region]) -> dict[str, Region]:
+        for name, region in value.items():
+            _region(name)
+            for az in region.availability_zones:
+                if not re.fullmatch(re.escape(name) + r"[a-z]", az):
+                    raise ValueError(f"Availability Zone {az!r} is not in {name}; expected {name}a, {name}b, ...")
+        return value
+
+    @field_validator("health_checker_regions")
+    @classmethod
+    def _checkers(cls, value: list[str]) -> list[str]:
+        bad = [r for r in value if r not in CHECKER_REGIONS]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a Route 53 health-checker Region; allowed: {', '.join(CHECKER_REGIONS)}")
+        if len(set(value)) < 3:
+            raise ValueError(f"Route 53 needs at least 3 checker Regions, got {len(set(value))}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Base":
+        for vp_name, vp in self.vantage_points.items():
+            unknown = sorted(set(vp.rtt_ms) - set(self.regions))
+            if unknown:
+                raise ValueError(f"vantage_points.{vp_name}.rtt_ms names {unknown[0]!r}, which is not in regions")
+        for field in ("database_region", "replica_region"):
+            region = getattr(self.stack, field)
+            if region is not None and region not in self.regions:
+                raise ValueError(f"stack.{field} {region!r} is not one of this environment's regions: {sorted(self.regions)}")
+        return self
+
+    @property
+    def active_regions(self) -> list[str]:
+        return [name for name, region in self.regions.items() if region.role == "active"]
+
+    @property
+    def dr_regions(self) -> list[str]:
+        return [name for name, region in self.regions.items() if region.role == "dr"]
+
+
+class LocalEnvironment(Base):
+    kind: Literal["local"]
+    time_scale: float = Field(default=0.1, gt=0, le=1)
+    region_rtt_ms: dict[str, dict[str, float]] = Field(default_factory=dict)
+    local: LocalSettings = LocalSettings()
+
+    @model_validator(mode="after")
+    def _loopback_only(self) -> "LocalEnvironment":
+        # The network rule: every address the local stack uses is in 127.0.0.0/8.
+        networks = [(f"regions.{n}.vpc_cidr", r.network) for n, r in self.regions.items()]
+        networks += [
+            (f"regions.{n}.availability_zones.{az}.subnet_cidr", zone.network)
+            for n, r in self.regions.items() for az, zone in r.availability_zones.items()
+        ]
+        networks += [(f"vantage_points.{n}.subnet", vp.network) for n, vp in self.vantage_points.items()]
+        for where, network in networks:
+            if not network.subnet_of(LOOPBACK):
+                raise ValueError(f"{where} {str(network)!r} is outside 127.0.0.0/8; a local environment only uses loopback addresses")
+        for name, region in self.regions.items():
+            for az, zone in region.availability_zones.items():
+                if not zone.network.subnet_of(region.network):
+                    raise ValueError(f"regions.{name}.availability_zones.{az}.subnet_cidr {zone.subnet_cidr!r} is not inside the VPC {region.vpc_cidr}")
+        # VPCs and vantage subnets must be disjoint, and so must the subnets of one VPC.
+        top_level = [(w, n) for w, n in networks if w.endswith("vpc_cidr") or w.startswith("vantage_points.")]
+        subnets = [(w, n) for w, n in networks if ".availability_zones." in w]
+        for group in (top_level, subnets):
+            for i, (where, network) in enumerate(group):
+                for other, other_net in group[:i]:
+                    if network.overlaps(other_net):
+                        raise ValueError(f"{where} {str(network)!r} overlaps {other} {str(other_net)!r}")
+        for a, row in self.region_rtt_ms.items():
+            for b, rtt in row.items():
+                for region in (a, b):
+                    if region not in self.regions:
+                        raise ValueError(f"region_rtt_ms names {region!r}, which is not in regions")
+                if rtt < 0:
+                    raise ValueError(f"region_rtt_ms.{a}.{b} is {rtt} ms; it must be >= 0")
+        return self
+
+    def rtt_ms(self, a: str, b: str) -> float:
+        """Round-trip time between two Regions; 0 within one Region. The matrix may give either order."""
+        if a == b:
+            return 0.0
+        if b in self.region_rtt_ms.get(a, {}):
+            return self.region_rtt_ms[a][b]
+        if a in self.region_rtt_ms.get(b, {}):
+            return self.region_rtt_ms[b][a]
+        raise KeyError(f"region_rtt_ms has no entry for {a} <-> {b}")
+
+
+class StopCondition(Model):
+    alarm_name: str = Field(min_length=1)
+    region: str
+
+    @field_validator("region")
+    @classmethod
+    def _r(cls, value: str) -> str:
+        return _region(value)
+
+
+class Discovery(Model):
+    """How gameday finds an existing stack's resources in a real account."""
+
+    tag_key: str = "gameday:stack"
+    tag_value: str = "securecart"
+
+
+class AwsEnvironment(Base):
+    kind: Literal["aws"]
+    allowed_regions: list[str] = Field(min_length=1)
+    discovery: Discovery = Discovery()
+    target_tag: str = Field(default="gameday:target=true", pattern=r"^[^=]+=[^=]*$")
+    stop_conditions: list[StopCondition] = Field(default_factory=list)
+    injector: Literal["api", "fis"] = "api"
+    profile: str | None = None
+
+    @field_validator("allowed_regions")
+    @classmethod
+    def _allowed(cls, value: list[str]) -> list[str]:
+        for region in value:
+            _region(region)
+        return value
+
+    @model_validator(mode="after")
+    def _regions_allowed(self) -> "AwsEnvironment":
+        for name in self.regions:
+            if name not in self.allowed_regions:
+                raise ValueError(f"regions names {name!r}, which is not in allowed_regions {list(self.allowed_regions)}")
+        return self
+
+    @property
+    def time_scale(self) -> float:
+        return 1.0
+
+
+Environment = Annotated[Union[LocalEnvironment, AwsEnvironment], Field(discriminator="kind")]

@@ -1,0 +1,1 @@
+"""gameday: chaos testing and DR verification for multi-region AWS architectures."""

@@ -1,0 +1,135 @@
+"""The `gameday` command: the local stack's lifecycle, and the game day itself."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any, Sequence
+
+from gameday.errors import GamedayError, SettingsError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _instance(args: argparse.Namespace) -> Any:
+    from environments import loader
+    from environments.model import LocalEnvironment
+    from stack.local.instance import Instance, instance_from_environ
+
+    environment = loader.load(args.env)
+    if not isinstance(environment, LocalEnvironment):
+        raise SettingsError(f"--env: {args.env!r} is a {environment.kind} environment; the local stack needs a local one")
+    number = args.instance if args.instance is not None else instance_from_environ()
+    return environment, Instance(number, environment)
+
+
+def stack_up(args: argparse.Namespace) -> int:
+    from stack.local import supervisor
+
+    environment, instance = _instance(args)
+    if args.detach:
+        state = supervisor.start_detached(args.env, instance)
+        print(f"local stack instance {instance.number} is up: {state['aws_endpoint']} (pid {state['pid']}); "
+              f"`gameday stack down` stops it")
+        return 0
+    print(f"local stack instance {instance.number} starting at {instance.aws_endpoint}; Ctrl-C stops it", flush=True)
+    supervisor.Supervisor(environment, instance).run()
+    return 0
+
+
+def stack_down(args: argparse.Namespace) -> int:
+    from stack.local import supervisor
+
+    _, instance = _instance(args)
+    notes = supervisor.stop(instance)
+    print("\n".join(notes) if notes else f"no local stack was running for instance {instance.number}")
+    return 0
+
+
+def stack_status(args: argparse.Namespace) -> int:
+    from stack.local import supervisor
+
+    _, instance = _instance(args)
+    state = supervisor.require_running(instance)
+    try:
+        with urllib.request.urlopen(state["aws_endpoint"] + supervisor.STATUS_PATH, timeout=5) as response:
+            live = json.loads(response.read())
+    except OSError as error:
+        raise GamedayError(f"the local stack (pid {state['pid']}) does not answer at {state['aws_endpoint']}: {error}") from None
+    if args.json:
+        print(json.dumps(live, indent=2))
+        return 0
+    print(f"local stack instance {live['instance']}  pid {live['pid']}  environment {live['environment']}  "
+          f"time_scale {live['time_scale']}")
+    print(f"  AWS endpoint   {live['aws_endpoint']}   ({live['api_calls']} API calls)")
+    dns = live["dns"]
+    print(f"  DNS            {dns['host']}:{dns['port']}" + ("" if dns.get("serving") else "   (not serving)"))
+    print(f"  Regions        {', '.join(live['regions'])}")
+    for name, vp in live["vantage_points"].items():
+        print(f"  vantage point  {name:<10} {vp['subnet']:<16} {vp['continent']}/{vp['country']}/{vp['subdivision'] or '-'}")
+    for name, part in live.get("parts", {}).items():
+        print(f"  part {name}: {json.dumps(part)}")
+    print(f"  state dir      {live['state_dir']}")
+    print(f"  logs           {live['logs']['supervisor']}")
+    return 0
+
+
+def run_gameday(args: argparse.Namespace) -> int:
+    """Run the game-day experiments with pytest (the stack comes up through the plugin)."""
+    experiments = sorted((PROJECT_ROOT / "experiments").glob("test_*.py"))
+    if not experiments:
+        print("gameday: no experiments yet: experiments/ holds no test_*.py scenario files. "
+              "The local stack and the reference stack are ready to use; see README.md.")
+        return 0
+    command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "experiments"), "-m", args.marker, "--env", args.env,
+               "-p", "no:cacheprovider"]
+    return subprocess.call(command, cwd=PROJECT_ROOT)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="gameday", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--env", default=os.environ.get("GAMEDAY_ENV", "local"),
+                       help="environment name in environments/ or a path to a .yaml file (default: local)")
+        p.add_argument("--instance", type=int, default=None,
+                       help="local stack instance 0-9 (default: $GAMEDAY_INSTANCE or 0)")
+
+    stack = commands.add_parser("stack", help="the local stack's lifecycle").add_subparsers(dest="action", required=True)
+    up = stack.add_parser("up", help="start the local stack (foreground unless --detach)")
+    up.add_argument("--detach", action="store_true", help="start in the background and return once ready")
+    common(up)
+    up.set_defaults(handler=stack_up)
+    down = stack.add_parser("down", help="stop the local stack and remove everything it started")
+    common(down)
+    down.set_defaults(handler=stack_down)
+    status = stack.add_parser("status", help="show the running stack's endpoints and parts")
+    status.add_argument("--json", action="store_true", help="print the machine-readable contract")
+    common(status)
+    status.set_defaults(handler=stack_status)
+
+    run = commands.add_parser("run", help="run the game day and write the report")
+    run.add_argument("-m", "--marker", default="gameday", help="pytest marker expression (default: gameday)")
+    common(run)
+    run.set_defaults(handler=run_gameday)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except GamedayError as error:
+        print(f"gameday: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

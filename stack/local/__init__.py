@@ -1,0 +1,1 @@
+"""The local stack: an AWS-compatible endpoint whose API calls have real effects."""

@@ -1,0 +1,113 @@
+"""The control plane's WSGI application: validate, answer or pass to moto, then notify.
+
+For each signed API call:
+1. **validate**: the per-service rules (route53.py, rds.py, ec2.py) reject what AWS rejects, with
+   AWS's error code and status, before moto sees the request; nothing is half-done;
+2. **answer**: a data plane that registered the operation answers it (real health-check
+   observations, real RDS status); otherwise moto does;
+3. **notify**: after a successful mutating call, every part's ``on_change`` is told.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from typing import Any, Callable, Iterable
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+from stack.local.controlplane import ec2, rds, request as requests_, route53
+from stack.local.controlplane.awserror import AwsError, render
+from stack.local.part import Answer, ApiRequest, ApiResponse, Change, Part
+
+Hook = Callable[[ApiRequest, Any], None]
+_SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
+    "route53": (route53.VALIDATE, route53.AFTER),
+    "rds": (rds.VALIDATE, rds.AFTER),
+    "ec2": (ec2.VALIDATE, ec2.AFTER),
+}
+_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
+            409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class ControlPlane:
+    def __init__(self, log: logging.Logger | None = None) -> None:
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.log = log or logging.getLogger("gameday.controlplane")
+        self.parts: dict[str, Part] = {}
+        self._answers: dict[tuple[str, str], Answer] = {}
+        self.calls = 0
+        self._count_lock = threading.Lock()
+
+    def attach(self, part: Part) -> None:
+        self.parts[part.name] = part
+        self._answers.update(part.answers())
+
+    def detach_all(self) -> None:
+        self.parts.clear()
+        self._answers.clear()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        request = requests_.parse(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
+                                  environ.get("QUERY_STRING", ""), headers, body)
+        with self._count_lock:
+            self.calls += 1
+        if request is None:
+            return self.moto(environ, start_response)
+        validate, after = _SERVICES.get(request.service, ({}, {}))
+        try:
+            hook = validate.get(request.operation)
+            if hook is not None:
+                hook(request, self)
+        except AwsError as error:
+            self.log.info("rejected %s.%s: %s", request.service, request.operation, error)
+            return self._respond(render(request, error), start_response)
+        answer = self._answers.get((request.service, request.operation))
+        if answer is not None:
+            try:
+                response = answer(request)
+            except AwsError as error:
+                response = render(request, error)
+        else:
+            response = self._call_moto(environ)
+        if response.status < 300 and requests_.is_mutating(request.operation):
+            hook = after.get(request.operation)
+            if hook is not None:
+                hook(request, self)
+            self._notify(Change(request, response.body))
+        return self._respond(response, start_response)
+
+    def _call_moto(self, environ: dict[str, Any]) -> ApiResponse:
+        captured: dict[str, Any] = {}
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = int(status.split()[0]), headers
+            return lambda _data: None
+
+        chunks = self.moto(environ, start)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return ApiResponse(captured["status"], body, dict(captured["headers"]))
+
+    def _notify(self, change: Change) -> None:
+        for part in list(self.parts.values()):
+            try:
+                part.on_change(change)
+            except Exception:
+                # A data plane's failure must not turn an accepted API call into an error; it is logged.
+                self.log.exception("%s failed to apply %s.%s", part.name, change.request.service, change.request.operation)
+
+    @staticmethod
+    def _respond(response: ApiResponse, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "transfer-encoding")}
+        headers["Content-Length"] = str(len(response.body))
+        start_response(f"{response.status} {_REASONS.get(response.status, 'Status')}", list(headers.items()))
+        return [response.body]

@@ -1,0 +1,28 @@
+"""In-process access to moto's stored state, for validators that must look something up.
+
+Validators read moto's models directly (the control plane *is* the emulator); data planes never
+do: they go through boto3 like any user.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+ACCOUNT_ID = "123456789012"  # moto's account for any access key that is not a real one
+
+
+def route53() -> Any:
+    from moto.route53.models import route53_backends
+
+    return route53_backends[ACCOUNT_ID]["aws"]
+
+
+def ec2(region: str) -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[ACCOUNT_ID][region]
+
+
+def rds(region: str) -> Any:
+    from moto.rds.models import rds_backends
+
+    return rds_backends[ACCOUNT_ID][region]

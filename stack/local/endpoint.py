@@ -1,0 +1,29 @@
+"""Serve the control plane on the instance's AWS endpoint (threaded: data planes call back into it)."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from gameday.errors import StackError
+
+
+class Endpoint:
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        try:
+            self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        except OSError as error:
+            raise StackError(f"cannot listen on {host}:{port} for the AWS endpoint: {error.strerror}; "
+                             f"another stack may be using it (see `gameday stack status`, or set GAMEDAY_INSTANCE)") from None
+        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-endpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,102 @@
+"""Where one local stack instance lives: its ports, its address ranges and its state directory.
+
+Several stacks can run on one machine (a user's stack beside the tests', or one per xdist worker).
+Instance 0 is the default and uses the environment's addresses and ports as written: the AWS
+endpoint on 127.0.0.1:4566. Instance k (1..9) moves everything out of the way of the others:
+
+- its control listeners (AWS endpoint, DNS) bind to 127.0.k.1 on the same ports;
+- every VPC CIDR's second octet grows by 8*k (127.16.0.0/16 -> 127.24.0.0/16 for k=1);
+- every vantage-point subnet's second octet grows by k (127.200.1.0/24 -> 127.201.1.0/24);
+- Route 53 health checkers use 127.(210+k).N.0/24;
+- its state lives in <runtime dir>/gameday/<k>.
+
+The instance is chosen with ``GAMEDAY_INSTANCE`` (or ``--instance``); pytest-xdist workers
+use 1 + their worker number, so tests never touch a user's stack on instance 0.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from environments.model import LocalEnvironment
+from gameday.errors import SettingsError
+
+MAX_INSTANCE = 9
+VPC_OCTET_STRIDE = 8
+
+
+def _shift(cidr: str, octets: int) -> str:
+    network = ipaddress.IPv4Network(cidr)
+    shifted = ipaddress.IPv4Address(int(network.network_address) + (octets << 16))
+    return f"{shifted}/{network.prefixlen}"
+
+
+def runtime_root() -> Path:
+    """Parent of every instance's state directory; $GAMEDAY_RUNTIME_DIR overrides it."""
+    configured = os.environ.get("GAMEDAY_RUNTIME_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"gameday-{os.getuid()}"
+
+
+def instance_from_environ() -> int:
+    raw = os.environ.get("GAMEDAY_INSTANCE", "0")
+    if not raw.isdigit() or int(raw) > MAX_INSTANCE:
+        raise SettingsError(f"GAMEDAY_INSTANCE: {raw!r} is not allowed; use an integer from 0 to {MAX_INSTANCE}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Instance:
+    number: int
+    environment: LocalEnvironment
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.number <= MAX_INSTANCE:
+            raise SettingsError(f"instance: {self.number} is not allowed; use 0 to {MAX_INSTANCE}")
+
+    @property
+    def control_host(self) -> str:
+        return "127.0.0.1" if self.number == 0 else f"127.0.{self.number}.1"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.control_host}:{self.environment.local.aws_endpoint_port}"
+
+    @property
+    def dns_port(self) -> int:
+        return self.environment.local.dns_port
+
+    @property
+    def state_dir(self) -> Path:
+        return runtime_root() / str(self.number)
+
+    def resolved(self) -> LocalEnvironment:
+        """The environment with this instance's address ranges, which the builder and data planes use."""
+        if self.number == 0:
+            return self.environment
+        env = self.environment
+        vpc_shift = VPC_OCTET_STRIDE * self.number
+        regions = {
+            name: region.model_copy(update={
+                "vpc_cidr": _shift(region.vpc_cidr, vpc_shift),
+                "availability_zones": {
+                    az: zone.model_copy(update={"subnet_cidr": _shift(zone.subnet_cidr, vpc_shift)})
+                    for az, zone in region.availability_zones.items()
+                },
+            })
+            for name, region in env.regions.items()
+        }
+        vantage_points = {
+            name: vp.model_copy(update={"subnet": _shift(vp.subnet, self.number)})
+            for name, vp in env.vantage_points.items()
+        }
+        return env.model_copy(update={"regions": regions, "vantage_points": vantage_points})
+
+    def checker_subnet(self, index: int) -> str:
+        """The client subnet of Route 53 health checker number ``index`` (0-based)."""
+        return f"127.{210 + self.number}.{index + 1}.0/24"

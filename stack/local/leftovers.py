@@ -1,0 +1,44 @@
+"""Find and stop processes a crashed stack left behind, by the marker in their environment.
+
+PostgreSQL's postmaster leaves the supervisor's session, so process groups are not enough; the
+environment variable survives every fork and exec, and /proc shows it to root and to the owner.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def _marked(variable: str, value: str) -> list[tuple[int, str]]:
+    needle = f"{variable}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append((int(entry.name), (entry / "comm").read_text().strip()))
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return found
+
+
+def kill_marked(variable: str, value: str, grace_s: float = 3.0) -> list[tuple[int, str]]:
+    """SIGTERM every marked process, then SIGKILL what is still there after ``grace_s``."""
+    victims = _marked(variable, value)
+    for pid, _ in victims:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _marked(variable, value):
+        time.sleep(0.05)
+    for pid, _ in _marked(variable, value):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return victims

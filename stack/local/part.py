@@ -1,0 +1,96 @@
+"""The contract between the supervisor, the control plane and the data planes (parts).
+
+A part (fabric, route53, rds, ec2, ...) is started by the supervisor with a ``PartContext``.
+The control plane calls it in two ways:
+
+- ``answers()``: operations the part answers itself instead of moto (for example
+  Route 53's GetHealthCheckStatus). The control plane routes a matching request to it.
+- ``on_change(change)``: after every *successful* mutating call (the notify hook). The part then
+  reads what it needs through boto3 against the local endpoint, the same API a user sees.
+
+Parts must not block the control plane for long in ``on_change``: hand work to a thread.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+import boto3
+from botocore.config import Config
+
+from environments.model import LocalEnvironment
+from stack.local.instance import Instance
+
+# Dummy credentials: the local endpoint accepts anything, and real ones must never be sent to it.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One AWS API call as the control plane parsed it (botocore's operation names and shapes)."""
+
+    service: str  # botocore service name: "route53", "rds", "ec2", ...
+    operation: str  # botocore operation name: "CreateHealthCheck", "RebootDBInstance", ...
+    region: str
+    params: Mapping[str, Any]  # the request's input, named as in botocore's model
+    path: str = ""  # the HTTP path (REST services carry ids there, e.g. /2013-04-01/healthcheck/<id>/status)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A successful mutating call, passed to every part's ``on_change``."""
+
+    request: ApiRequest
+    response_body: bytes
+
+
+Answer = Callable[[ApiRequest], ApiResponse]
+
+
+@dataclass
+class PartContext:
+    instance: Instance
+    environment: LocalEnvironment  # already resolved for the instance's address ranges
+    state_dir: Path  # the part may create a sub-directory named after itself; it is removed at `down`
+    log: logging.Logger
+    services: dict[str, Any] = field(default_factory=dict)  # other parts, by name, once started
+
+    @property
+    def time_scale(self) -> float:
+        return self.environment.time_scale
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        """A boto3 client aimed at this stack's local endpoint."""
+        return boto3.session.Session(region_name=region, **LOCAL_CREDENTIALS).client(
+            service,
+            endpoint_url=self.instance.aws_endpoint,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=30),
+        )
+
+
+class Part(Protocol):
+    name: str
+
+    def start(self, context: PartContext) -> None:
+        """Start listeners, threads and child processes. Return once the part is ready."""
+
+    def stop(self) -> None:
+        """Stop everything the part started and remove its files. Must be safe to call twice."""
+
+    def answers(self) -> Mapping[tuple[str, str], Answer]:
+        """(service, operation) pairs this part answers instead of moto."""
+
+    def on_change(self, change: Change) -> None:
+        """Called after every successful mutating API call."""
+
+    def status(self) -> Mapping[str, Any]:
+        """What `gameday stack status` shows for this part (JSON-serialisable)."""

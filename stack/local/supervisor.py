@@ -1,0 +1,283 @@
+"""The local stack's lifecycle: one supervisor process that owns every part and child process.
+
+``up`` cleans what a killed supervisor left, starts the AWS endpoint and the parts in order, writes
+the state file (the contract other tools read: ``stack status --json``), and runs until SIGTERM or
+SIGINT. ``down`` stops it and removes its state directory. Nothing outlives the stack: every child
+inherits ``GAMEDAY_STACK_MARKER``, so even processes that left the supervisor's session (PostgreSQL
+daemonises) are found and stopped after a crash.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from environments.model import LocalEnvironment
+from gameday.errors import StackError, StackNotRunning
+from stack.local import leftovers
+from stack.local.controlplane.app import ControlPlane
+from stack.local.endpoint import Endpoint
+from stack.local.instance import Instance
+from stack.local.part import Part, PartContext
+
+STATE_FILE = "state.json"
+MARKER_VARIABLE = "GAMEDAY_STACK_MARKER"
+STATUS_PATH = "/_gameday/status"
+# Parts in start order (stop runs in reverse). Each is "module:Class".
+PARTS: tuple[str, ...] = ()
+
+
+def log_dir(instance: Instance) -> Path:
+    """Logs outlive the stack on purpose, so a failed CI run can still be read after `down`."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "gameday" / "logs" / str(instance.number)
+
+
+def marker(instance: Instance) -> str:
+    return str(instance.state_dir)
+
+
+def read_state(instance: Instance) -> dict[str, Any] | None:
+    path = instance.state_dir / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError:
+        return {"pid": None, "corrupt": True}
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def running_pid(instance: Instance) -> int | None:
+    state = read_state(instance)
+    pid = state.get("pid") if state else None
+    return pid if pid_alive(pid) and state and state.get("ready") else None
+
+
+def clean_leftovers(instance: Instance, log: logging.Logger | Callable[[str], None] | None = None) -> list[str]:
+    """Remove what a killed supervisor left: processes carrying its marker, and its state directory."""
+    killed = leftovers.kill_marked(MARKER_VARIABLE, marker(instance))
+    removed = []
+    if instance.state_dir.exists():
+        shutil.rmtree(instance.state_dir, ignore_errors=True)
+        removed.append(str(instance.state_dir))
+    try:
+        instance.state_dir.parent.rmdir()  # only when no other instance is using the runtime root
+    except OSError:
+        pass
+    notes = [f"stopped leftover process {pid} ({name})" for pid, name in killed] + [f"removed {p}" for p in removed]
+    if log is not None:
+        for note in notes:
+            (log.info if isinstance(log, logging.Logger) else log)(note)
+    return notes
+
+
+class Supervisor:
+    """Runs in the foreground: ``run()`` returns after a stop signal, with everything stopped."""
+
+    def __init__(self, environment: LocalEnvironment, instance: Instance, parts: Iterable[str] = PARTS) -> None:
+        self.instance = instance
+        self.environment = instance.resolved()
+        self.source_environment = environment
+        self.part_names = tuple(parts)
+        self.parts: list[Part] = []
+        self.logs = log_dir(instance)
+        self.log = logging.getLogger("gameday.supervisor")
+        self.control_plane = ControlPlane(logging.getLogger("gameday.controlplane"))
+        self.endpoint: Endpoint | None = None
+        self._stop = threading.Event()
+        self.started_at = time.time()
+
+    def _setup_logging(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.logs / "supervisor.log", mode="w")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        root = logging.getLogger("gameday")
+        root.setLevel(logging.INFO)
+        root.addHandler(handler)
+
+    def start(self) -> None:
+        state = read_state(self.instance)
+        if state and pid_alive(state.get("pid")) and state.get("pid") != os.getpid():
+            raise StackError(f"a local stack (instance {self.instance.number}) is already running as pid {state['pid']}; "
+                             f"use it, or stop it with `gameday stack down`")
+        self._setup_logging()
+        for note in clean_leftovers(self.instance):
+            self.log.info("before start: %s", note)
+        self.instance.state_dir.mkdir(parents=True, mode=0o755)
+        # Every descendant inherits the marker, which is how a crash's leftovers are found later.
+        os.environ[MARKER_VARIABLE] = marker(self.instance)
+        self._write_state(ready=False)
+        app = self._with_status_route(self.control_plane)
+        self.endpoint = Endpoint(app, self.instance.control_host, self.environment.local.aws_endpoint_port)
+        self.endpoint.start()
+        context = PartContext(self.instance, self.environment, self.instance.state_dir, logging.getLogger("gameday.part"))
+        for spec in self.part_names:
+            module, _, cls = spec.partition(":")
+            part: Part = getattr(importlib.import_module(module), cls)()
+            context.log = logging.getLogger(f"gameday.{part.name}")
+            part.start(context)
+            context.services[part.name] = part
+            self.parts.append(part)
+            self.control_plane.attach(part)
+        self._write_state(ready=True)
+        self.log.info("local stack instance %d ready at %s", self.instance.number, self.instance.aws_endpoint)
+
+    def stop(self) -> None:
+        self.control_plane.detach_all()
+        for part in reversed(self.parts):
+            try:
+                part.stop()
+            except Exception:
+                self.log.exception("stopping %s failed", part.name)
+        self.parts.clear()
+        if self.endpoint is not None:
+            self.endpoint.stop()
+            self.endpoint = None
+        clean_leftovers(self.instance, self.log)
+
+    def run(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda *_: self._stop.set())
+        try:
+            self.start()
+            self._stop.wait()
+        finally:
+            self.stop()
+
+    def status(self) -> dict[str, Any]:
+        env = self.environment
+        route53 = next((p for p in self.parts if p.name == "route53"), None)
+        return {
+            "instance": self.instance.number,
+            "pid": os.getpid(),
+            "environment": env.name,
+            "time_scale": env.time_scale,
+            "aws_endpoint": self.instance.aws_endpoint,
+            "dns": {"host": self.instance.control_host, "port": self.instance.dns_port,
+                    "serving": route53 is not None},
+            "regions": list(env.regions),
+            "availability_zones": {name: {az: zone.subnet_cidr for az, zone in region.availability_zones.items()}
+                                   for name, region in env.regions.items()},
+            "vantage_points": {name: {"subnet": vp.subnet, "continent": vp.continent, "country": vp.country,
+                                      "subdivision": vp.subdivision} for name, vp in env.vantage_points.items()},
+            "state_dir": str(self.instance.state_dir),
+            "logs": {"supervisor": str(self.logs / "supervisor.log"), **{
+                p.name: str(self.logs / "supervisor.log") for p in self.parts}},
+            "started_at": self.started_at,
+            "api_calls": self.control_plane.calls,
+        }
+
+    def _write_state(self, ready: bool) -> None:
+        state = self.status() | {"ready": ready}
+        path = self.instance.state_dir / STATE_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state, indent=2))
+        temporary.replace(path)
+
+    def _with_status_route(self, app: ControlPlane) -> Callable[..., Any]:
+        # Live status (including each part's counters) is served beside the API, as LocalStack does.
+        def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") == STATUS_PATH:
+                body = json.dumps(self.status() | {"ready": True, "parts": self._part_status()}).encode()
+                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                return [body]
+            return app(environ, start_response)
+
+        return wsgi
+
+    def _part_status(self) -> dict[str, Any]:
+        result = {}
+        for part in self.parts:
+            try:
+                result[part.name] = part.status()
+            except Exception as error:  # status must never take the endpoint down
+                result[part.name] = {"error": str(error)}
+        return result
+
+
+def start_detached(environment_name: str, instance: Instance, timeout_s: float = 60) -> dict[str, Any]:
+    """Start a supervisor in the background and wait until its state file says ready.
+
+    Raises StackError with the supervisor's log tail when it dies or is not ready in time.
+    """
+    if running_pid(instance):
+        raise StackError(f"a local stack (instance {instance.number}) is already running; `gameday stack status` shows it")
+    logs = log_dir(instance)
+    logs.mkdir(parents=True, exist_ok=True)
+    console = logs / "console.log"
+    env = dict(os.environ, GAMEDAY_INSTANCE=str(instance.number))
+    with open(console, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gameday.cli", "stack", "up", "--env", environment_name],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = read_state(instance)
+        if state and state.get("ready") and state.get("pid") == process.pid:
+            return state
+        if process.poll() is not None:
+            raise StackError(f"the local stack exited with code {process.returncode} while starting; "
+                             f"its output ({console}):\n{_tail(console)}")
+        time.sleep(0.05)
+    process.terminate()
+    raise StackError(f"the local stack was not ready within {timeout_s:.0f} s; its output ({console}):\n{_tail(console)}")
+
+
+def stop(instance: Instance, timeout_s: float = 60) -> list[str]:
+    """Stop the instance's supervisor (if any) and clean whatever is left. Returns what was done."""
+    state = read_state(instance)
+    notes = []
+    pid = state.get("pid") if state else None
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            notes.append(f"supervisor {pid} did not stop within {timeout_s:.0f} s and was killed")
+        else:
+            notes.append(f"stopped the local stack (instance {instance.number}, pid {pid})")
+    notes += clean_leftovers(instance)
+    return notes
+
+
+def require_running(instance: Instance) -> dict[str, Any]:
+    state = read_state(instance)
+    if not state or not pid_alive(state.get("pid")):
+        raise StackNotRunning(f"no local stack is running for instance {instance.number} "
+                              f"(state dir {instance.state_dir}); start one with `gameday stack up --detach`")
+    return state
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no output)"
