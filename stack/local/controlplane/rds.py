@@ -1,6 +1,7 @@
 """RDS rules AWS enforces and moto does not (AWS-SEMANTICS.md, "RDS")."""
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable
 
 from stack.local.controlplane import backends
@@ -52,3 +53,34 @@ VALIDATE: dict[str, Callable[[ApiRequest, Any], None]] = {
     "CreateDBInstance": create_db_instance,
 }
 AFTER: dict[str, Callable[[ApiRequest, Any], None]] = {}
+
+
+def fix_cross_region_replicas() -> None:
+    """Make moto's cross-Region read replica belong to its own Region.
+
+    moto copies the source instance and keeps its Region and ARN, so the replica's DB subnet group
+    is looked up in the source Region (DBSubnetGroupNotFoundFault) and its ARN names the wrong
+    Region. AWS creates the replica in the Region the call was made to.
+    """
+    from moto.rds import models
+
+    original = models.RDSBackend.create_db_instance_read_replica
+    if getattr(original, "_gameday_fixed", False):
+        return
+
+    def create_db_instance_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        source = db_kwargs["source_db_instance_identifier"]
+        if self.arn_regex.match(source) and source.split(":")[3] != self.region_name:
+            primary = self.find_db_from_id(source)
+            replica = copy.copy(primary)
+            replica.backend = self  # region and ARN derive from the backend
+            db_kwargs["backend"] = self
+            replica.update(**db_kwargs)
+            replica.set_as_replica()
+            self.databases[db_kwargs["db_instance_identifier"]] = replica
+            primary.add_replica(replica)
+            return replica
+        return original(self, db_kwargs)
+
+    create_db_instance_read_replica._gameday_fixed = True  # type: ignore[attr-defined]
+    models.RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica

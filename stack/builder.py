@@ -1,0 +1,283 @@
+"""Build SecureCart's reference stack through boto3, idempotently.
+
+The same calls run against the local endpoint and against AWS (the one code path): VPCs and one
+subnet per AZ, the orders database (Multi-AZ) with a cross-Region read replica, checkout instances
+in every AZ, one HTTP health check per instance, and the Route 53 record tree:
+
+    checkout.Z   failover   PRIMARY  -> alias geo.checkout.Z        (EvaluateTargetHealth)
+                            SECONDARY-> alias <dr-region>.checkout.Z
+    geo.checkout.Z  geolocation EU   -> alias eu-central-1.checkout.Z
+                                *    -> alias latency.checkout.Z
+    latency.checkout.Z  latency, one alias per active Region -> <region>.checkout.Z
+    <region>.checkout.Z multivalue, one A record per instance, each with its health check
+    canary.checkout.Z   weighted 90/10 between the first two active Regions
+
+Every resource carries the tag ``gameday:stack=<stack>``; a second build finds it instead of
+creating a duplicate.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
+
+from environments.model import AwsEnvironment, LocalEnvironment
+from gameday.errors import BuildError
+from stack.handles import DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
+
+STACK_TAG = "gameday:stack"
+ROLE_TAG = "gameday:role"
+CHECKOUT_ROLE = "checkout"
+CHECKOUT_IMAGE_ID = "ami-0c0ffee0c0ffee000"
+CHECKOUT_INSTANCE_TYPE = "t3.micro"
+DB_USER = "securecart"
+DB_NAME = "securecart"
+EU_REGION = "eu-central-1"
+
+ClientFactory = Callable[[str, str], Any]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    stack_name: str = "securecart"
+    wait_delay_s: float = 1.0  # waiter polling; the local stack is fast, AWS is not
+    wait_attempts: int = 300
+
+
+def record_names(zone: str) -> RecordNames:
+    return RecordNames(checkout=f"checkout.{zone}", geo=f"geo.checkout.{zone}",
+                       latency=f"latency.checkout.{zone}", canary=f"canary.checkout.{zone}")
+
+
+def checkout_user_data(database: DatabaseHandle) -> str:
+    """The checkout instance's configuration contract: where its database is and where its credentials are."""
+    return json.dumps({"role": CHECKOUT_ROLE, "db_instance_identifier": database.identifier,
+                       "db_region": database.region, "db_name": DB_NAME, "db_secret_id": database.secret_id})
+
+
+class Builder:
+    def __init__(self, environment: LocalEnvironment | AwsEnvironment, client: ClientFactory,
+                 options: BuildOptions = BuildOptions()) -> None:
+        self.env = environment
+        # boto3 clients cost tens of milliseconds to create; the build makes hundreds of calls.
+        self.client = functools.cache(client)
+        self.options = options
+        self.tags = [{"Key": STACK_TAG, "Value": options.stack_name}]
+
+    # -- the whole stack -------------------------------------------------------------------------
+
+    def build(self) -> ReferenceStack:
+        """Create whatever is missing and return handles to all of it. Raises BuildError."""
+        try:
+            subnets = [subnet for region in self.env.regions for subnet in self.network(region)]
+            database, replica = self.databases(subnets)
+            instances = self.checkout_fleet(subnets, database)
+            zone_id = self.hosted_zone()
+            instances = self.health_checks(instances)
+            self.records(zone_id, instances)
+        except ClientError as error:
+            operation = error.operation_name
+            raise BuildError(f"building the reference stack failed at {operation}: "
+                             f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}") from error
+        return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
+                              tuple(subnets), tuple(instances), database, replica)
+
+    # -- network ---------------------------------------------------------------------------------
+
+    def _tag_filter(self) -> list[dict[str, Any]]:
+        return [{"Name": f"tag:{STACK_TAG}", "Values": [self.options.stack_name]}]
+
+    def network(self, region: str) -> list[SubnetHandle]:
+        ec2 = self.client("ec2", region)
+        spec = self.env.regions[region]
+        vpcs = ec2.describe_vpcs(Filters=self._tag_filter() + [{"Name": "cidr", "Values": [spec.vpc_cidr]}])["Vpcs"]
+        if vpcs:
+            vpc_id = vpcs[0]["VpcId"]
+        else:
+            vpc_id = ec2.create_vpc(CidrBlock=spec.vpc_cidr, TagSpecifications=[{
+                "ResourceType": "vpc", "Tags": self.tags + [{"Key": "Name", "Value": f"securecart-{region}"}]}])["Vpc"]["VpcId"]
+        existing = {s["AvailabilityZone"]: s for s in ec2.describe_subnets(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]}
+        handles = []
+        for az, zone in spec.availability_zones.items():
+            subnet = existing.get(az) or ec2.create_subnet(
+                VpcId=vpc_id, CidrBlock=zone.subnet_cidr, AvailabilityZone=az, TagSpecifications=[{
+                    "ResourceType": "subnet", "Tags": self.tags + [{"Key": "Name", "Value": f"securecart-{az}"}]}])["Subnet"]
+            handles.append(SubnetHandle(region, az, subnet["SubnetId"], subnet["CidrBlock"], vpc_id))
+        return handles
+
+    # -- databases -------------------------------------------------------------------------------
+
+    def _subnet_group(self, region: str, subnets: list[SubnetHandle]) -> str:
+        rds = self.client("rds", region)
+        name = f"{self.options.stack_name}-{region}"
+        try:
+            rds.describe_db_subnet_groups(DBSubnetGroupName=name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "DBSubnetGroupNotFoundFault":
+                raise
+            rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription=f"SecureCart in {region}",
+                                       SubnetIds=[s.subnet_id for s in subnets if s.region == region], Tags=self.tags)
+        return name
+
+    def _secret(self, region: str, identifier: str) -> tuple[str, str | None]:
+        """The master credentials live in Secrets Manager; returns (secret id, new password or None)."""
+        manager = self.client("secretsmanager", region)
+        secret_id = f"{self.options.stack_name}/{identifier}/master"
+        try:
+            manager.describe_secret(SecretId=secret_id)
+            return secret_id, None
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+        password = secrets.token_urlsafe(24)
+        manager.create_secret(Name=secret_id, Tags=self.tags,
+                              SecretString=json.dumps({"username": DB_USER, "password": password}))
+        return secret_id, password
+
+    def _describe_db(self, region: str, identifier: str) -> dict[str, Any] | None:
+        try:
+            return self.client("rds", region).describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
+                return None
+            raise
+
+    def _wait_available(self, region: str, identifier: str) -> dict[str, Any]:
+        self.client("rds", region).get_waiter("db_instance_available").wait(
+            DBInstanceIdentifier=identifier,
+            WaiterConfig={"Delay": self.options.wait_delay_s, "MaxAttempts": self.options.wait_attempts})
+        described = self._describe_db(region, identifier)
+        assert described is not None
+        return described
+
+    def _handle(self, described: dict[str, Any], region: str, secret_id: str) -> DatabaseHandle:
+        endpoint = described.get("Endpoint") or {}
+        return DatabaseHandle(described["DBInstanceIdentifier"], region, endpoint.get("Address"),
+                              int(endpoint.get("Port", 5432)), bool(described.get("MultiAZ")), secret_id)
+
+    def databases(self, subnets: list[SubnetHandle]) -> tuple[DatabaseHandle | None, DatabaseHandle | None]:
+        stack = self.env.stack
+        region, identifier = stack.database_region, stack.database_identifier
+        secret_id, password = self._secret(region, identifier)
+        if self._describe_db(region, identifier) is None:
+            if password is None:
+                password = json.loads(self.client("secretsmanager", region).get_secret_value(
+                    SecretId=secret_id)["SecretString"])["password"]
+            self.client("rds", region).create_db_instance(
+                DBInstanceIdentifier=identifier, Engine="postgres", DBInstanceClass="db.t3.micro",
+                AllocatedStorage=20, MasterUsername=DB_USER, MasterUserPassword=password, DBName=DB_NAME,
+                MultiAZ=True, BackupRetentionPeriod=7, DBSubnetGroupName=self._subnet_group(region, subnets),
+                Tags=self.tags)
+        primary = self._handle(self._wait_available(region, identifier), region, secret_id)
+        replica = None
+        if stack.replica_region:
+            replica_id = f"{identifier}-replica"
+            if self._describe_db(stack.replica_region, replica_id) is None:
+                source = self._describe_db(region, identifier)
+                assert source is not None
+                self.client("rds", stack.replica_region).create_db_instance_read_replica(
+                    DBInstanceIdentifier=replica_id, SourceDBInstanceIdentifier=source["DBInstanceArn"],
+                    DBInstanceClass="db.t3.micro", SourceRegion=region,
+                    DBSubnetGroupName=self._subnet_group(stack.replica_region, subnets), Tags=self.tags)
+            replica = self._handle(self._wait_available(stack.replica_region, replica_id), stack.replica_region, secret_id)
+        return primary, replica
+
+    # -- checkout fleet --------------------------------------------------------------------------
+
+    def checkout_fleet(self, subnets: list[SubnetHandle], database: DatabaseHandle | None) -> list[InstanceHandle]:
+        if database is None:
+            raise BuildError("the checkout fleet needs the orders database; set stack.database_region")
+        per_az = self.env.stack.checkout_instances_per_az
+        handles = []
+        for region in self.env.regions:
+            ec2 = self.client("ec2", region)
+            found = [i for r in ec2.describe_instances(Filters=self._tag_filter() + [
+                {"Name": f"tag:{ROLE_TAG}", "Values": [CHECKOUT_ROLE]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ])["Reservations"] for i in r["Instances"]]
+            for subnet in (s for s in subnets if s.region == region):
+                mine = [i for i in found if i.get("SubnetId") == subnet.subnet_id]
+                missing = per_az - len(mine)
+                if missing > 0:
+                    mine += ec2.run_instances(
+                        ImageId=CHECKOUT_IMAGE_ID, InstanceType=CHECKOUT_INSTANCE_TYPE, MinCount=missing,
+                        MaxCount=missing, SubnetId=subnet.subnet_id, UserData=checkout_user_data(database),
+                        TagSpecifications=[{"ResourceType": "instance", "Tags": self.tags + [
+                            {"Key": ROLE_TAG, "Value": CHECKOUT_ROLE},
+                            {"Key": "Name", "Value": f"checkout-{subnet.availability_zone}"}]}])["Instances"]
+                handles += [InstanceHandle(i["InstanceId"], region, subnet.availability_zone, subnet.subnet_id,
+                                           i["PrivateIpAddress"], "", self.env.stack.checkout_port) for i in mine]
+        return handles
+
+    # -- Route 53 --------------------------------------------------------------------------------
+
+    def hosted_zone(self) -> str:
+        route53 = self.client("route53", "us-east-1")
+        zone = self.env.stack.zone
+        for candidate in route53.list_hosted_zones_by_name(DNSName=zone)["HostedZones"]:
+            if candidate["Name"] == zone:
+                return str(candidate["Id"]).split("/")[-1]
+        created = route53.create_hosted_zone(Name=zone, CallerReference=f"{self.options.stack_name}-{zone}",
+                                             HostedZoneConfig={"Comment": "SecureCart (gameday reference stack)"})
+        return str(created["HostedZone"]["Id"]).split("/")[-1]
+
+    def health_checks(self, instances: list[InstanceHandle]) -> list[InstanceHandle]:
+        route53 = self.client("route53", "us-east-1")
+        existing = {(c["HealthCheckConfig"].get("IPAddress"), c["HealthCheckConfig"].get("Port")): c["Id"]
+                    for page in route53.get_paginator("list_health_checks").paginate() for c in page["HealthChecks"]}
+        stack = self.env.stack
+        result = []
+        for instance in instances:
+            check_id = existing.get((instance.private_ip, instance.port))
+            if check_id is None:
+                check_id = route53.create_health_check(
+                    CallerReference=f"{self.options.stack_name}-{instance.instance_id}",
+                    HealthCheckConfig={"Type": "HTTP", "IPAddress": instance.private_ip, "Port": instance.port,
+                                       "ResourcePath": "/health", "RequestInterval": stack.health_check_interval_s,
+                                       "FailureThreshold": stack.health_check_failure_threshold,
+                                       "Regions": list(self.env.health_checker_regions)})["HealthCheck"]["Id"]
+                route53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check_id, AddTags=self.tags + [
+                    {"Key": "Name", "Value": f"checkout-{instance.instance_id}"}])
+            result.append(InstanceHandle(**{**instance.__dict__, "health_check_id": check_id}))
+        return result
+
+    def records(self, zone_id: str, instances: list[InstanceHandle]) -> None:
+        names = record_names(self.env.stack.zone)
+        ttl = self.env.stack.record_ttl_s
+        changes: list[dict[str, Any]] = []
+
+        def upsert(record: dict[str, Any]) -> None:
+            changes.append({"Action": "UPSERT", "ResourceRecordSet": record})
+
+        def alias(name: str) -> dict[str, Any]:
+            return {"HostedZoneId": zone_id, "DNSName": name, "EvaluateTargetHealth": True}
+
+        for instance in instances:
+            upsert({"Name": names.regional(instance.region), "Type": "A", "TTL": ttl,
+                    "SetIdentifier": instance.instance_id, "MultiValueAnswer": True,
+                    "HealthCheckId": instance.health_check_id, "ResourceRecords": [{"Value": instance.private_ip}]})
+        active = self.env.active_regions
+        for region in active:
+            upsert({"Name": names.latency, "Type": "A", "SetIdentifier": region, "Region": region,
+                    "AliasTarget": alias(names.regional(region))})
+        if EU_REGION in active:
+            upsert({"Name": names.geo, "Type": "A", "SetIdentifier": "europe", "GeoLocation": {"ContinentCode": "EU"},
+                    "AliasTarget": alias(names.regional(EU_REGION))})
+        upsert({"Name": names.geo, "Type": "A", "SetIdentifier": "default", "GeoLocation": {"CountryCode": "*"},
+                "AliasTarget": alias(names.latency)})
+        upsert({"Name": names.checkout, "Type": "A", "SetIdentifier": "primary", "Failover": "PRIMARY",
+                "AliasTarget": alias(names.geo)})
+        for dr_region in self.env.dr_regions[:1]:
+            upsert({"Name": names.checkout, "Type": "A", "SetIdentifier": "secondary", "Failover": "SECONDARY",
+                    "AliasTarget": alias(names.regional(dr_region))})
+        if len(active) >= 2:
+            for region, weight in ((active[0], 90), (active[1], 10)):
+                upsert({"Name": names.canary, "Type": "A", "SetIdentifier": f"{region}-{weight}", "Weight": weight,
+                        "AliasTarget": alias(names.regional(region))})
+        self.client("route53", "us-east-1").change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Comment": "SecureCart reference stack", "Changes": changes})
