@@ -65,8 +65,10 @@ def parse(data: Any, source: str) -> LocalEnvironment | AwsEnvironment:
 def _describe(source: str, error: Any) -> str:
     # The first element of loc is the union tag ("local"/"aws"); the field path follows it.
     loc = [str(part) for part in error["loc"][1:]]
-    field = ".".join(loc) or "(top level)"
+    field = ".".join(loc)
     message = error["msg"].removeprefix("Value error, ")
+    if not field:  # whole-model checks already name their fields in the message
+        return f"{source}: {message}"
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"{source}: {field}: unknown key; check its spelling against environments/aws-example.yaml"

@@ -18,7 +18,12 @@ class Endpoint:
         except OSError as error:
             raise StackError(f"cannot listen on {host}:{port} for the AWS endpoint: {error.strerror}; "
                              f"another stack may be using it (see `gameday stack status`, or set GAMEDAY_INSTANCE)") from None
+        self.port = self._server.server_port  # the real one when asked for port 0
         self._thread = threading.Thread(target=self._server.serve_forever, name="aws-endpoint", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         self._thread.start()

@@ -24,8 +24,6 @@ from typing import Any, Callable, Iterable
 from environments.model import LocalEnvironment
 from gameday.errors import StackError, StackNotRunning
 from stack.local import leftovers
-from stack.local.controlplane.app import ControlPlane
-from stack.local.endpoint import Endpoint
 from stack.local.instance import Instance
 from stack.local.part import Part, PartContext
 
@@ -107,8 +105,11 @@ class Supervisor:
         self.parts: list[Part] = []
         self.logs = log_dir(instance)
         self.log = logging.getLogger("gameday.supervisor")
+        # Imported here so `stack down` / `status` / the detaching parent never pay for loading moto.
+        from stack.local.controlplane.app import ControlPlane
+
         self.control_plane = ControlPlane(logging.getLogger("gameday.controlplane"))
-        self.endpoint: Endpoint | None = None
+        self.endpoint: Any = None
         self._stop = threading.Event()
         self.started_at = time.time()
 
@@ -132,6 +133,8 @@ class Supervisor:
         # Every descendant inherits the marker, which is how a crash's leftovers are found later.
         os.environ[MARKER_VARIABLE] = marker(self.instance)
         self._write_state(ready=False)
+        from stack.local.endpoint import Endpoint
+
         app = self._with_status_route(self.control_plane)
         self.endpoint = Endpoint(app, self.instance.control_host, self.environment.local.aws_endpoint_port)
         self.endpoint.start()
@@ -199,7 +202,7 @@ class Supervisor:
         temporary.write_text(json.dumps(state, indent=2))
         temporary.replace(path)
 
-    def _with_status_route(self, app: ControlPlane) -> Callable[..., Any]:
+    def _with_status_route(self, app: Any) -> Callable[..., Any]:
         # Live status (including each part's counters) is served beside the API, as LocalStack does.
         def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if environ.get("PATH_INFO") == STATUS_PATH:

@@ -1,0 +1,1 @@
+"""The game-day suites: one scenario per file."""

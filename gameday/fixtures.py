@@ -1,0 +1,145 @@
+"""Fixture factories. plugin.py only registers options and creates the default fixtures from these."""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from environments import loader
+from environments.model import AwsEnvironment, LocalEnvironment
+from gameday import settings as settings_
+from gameday.errors import GamedayError, SettingsError
+from gameday.timeline import Timeline
+
+
+@dataclass(frozen=True)
+class LocalStackInfo:
+    instance: int
+    aws_endpoint: str
+    dns_host: str
+    dns_port: int
+    state_dir: str
+    started_here: bool
+
+
+def resolve_settings(config: pytest.Config) -> settings_.Resolved:
+    def option(name: str) -> Any:
+        return config.getoption(f"gameday_{name}", default=None)
+
+    def ini(name: str) -> Any:
+        try:
+            return config.getini(name)
+        except ValueError:
+            return None
+
+    try:
+        return settings_.resolve(option, ini)
+    except SettingsError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def default_instance() -> int:
+    """Tests never touch a user's instance 0: xdist worker gwN gets instance N+1, a serial run 1."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 1 + int(worker.removeprefix("gw") or 0)
+
+
+def environment_fixture() -> Callable[..., LocalEnvironment | AwsEnvironment]:
+    @pytest.fixture(scope="session")
+    def environment(gameday_settings: settings_.Resolved) -> LocalEnvironment | AwsEnvironment:
+        """The validated environment, with this session's local address ranges applied."""
+        from stack.local.instance import Instance
+
+        try:
+            loaded = loader.load(gameday_settings.env)
+        except GamedayError as error:
+            raise pytest.UsageError(str(error)) from None
+        if isinstance(loaded, LocalEnvironment):
+            number = gameday_settings.instance if gameday_settings.instance is not None else default_instance()
+            return Instance(number, loaded).resolved()
+        return loaded
+
+    return environment
+
+
+def local_stack_fixture() -> Callable[..., Iterator[LocalStackInfo | None]]:
+    @pytest.fixture(scope="session")
+    def local_stack(gameday_settings: settings_.Resolved, environment: Any) -> Iterator[LocalStackInfo | None]:
+        """Bring the local stack up for this session, or attach to one already running. None for aws."""
+        if not isinstance(environment, LocalEnvironment):
+            yield None
+            return
+        from stack.local import supervisor
+        from stack.local.instance import Instance
+
+        number = gameday_settings.instance if gameday_settings.instance is not None else default_instance()
+        instance = Instance(number, loader.load(gameday_settings.env))  # type: ignore[arg-type]
+        started_here = supervisor.running_pid(instance) is None
+        if started_here:
+            supervisor.start_detached(gameday_settings.env, instance)
+        try:
+            yield LocalStackInfo(number, instance.aws_endpoint, instance.control_host, instance.dns_port,
+                                 str(instance.state_dir), started_here)
+        finally:
+            if started_here and not gameday_settings.keep_stack:
+                supervisor.stop(instance)
+
+    return local_stack
+
+
+def aws_session_fixture() -> Callable[..., boto3.session.Session]:
+    @pytest.fixture(scope="session")
+    def aws_session(environment: Any, local_stack: LocalStackInfo | None) -> boto3.session.Session:
+        """A boto3 Session for the environment: dummy credentials for local, the profile or default chain for aws."""
+        first_region = next(iter(environment.regions))
+        if isinstance(environment, LocalEnvironment):
+            from stack.local.part import LOCAL_CREDENTIALS
+
+            return boto3.session.Session(region_name=first_region, **LOCAL_CREDENTIALS)
+        return boto3.session.Session(region_name=first_region, profile_name=environment.profile)
+
+    return aws_session
+
+
+def aws_client_fixture() -> Callable[..., Callable[[str, str | None], Any]]:
+    @pytest.fixture(scope="session")
+    def aws_client(aws_session: boto3.session.Session, local_stack: LocalStackInfo | None) -> Callable[[str, str | None], Any]:
+        """``aws_client("rds", "us-east-1")``: a cached client aimed at the environment's endpoint."""
+        endpoint = local_stack.aws_endpoint if local_stack else None
+
+        @functools.cache
+        def client(service: str, region: str | None = None) -> Any:
+            return aws_session.client(service, region_name=region or aws_session.region_name, endpoint_url=endpoint,
+                                      config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+        return client
+
+    return aws_client
+
+
+def stack_fixture() -> Callable[..., Any]:
+    @pytest.fixture(scope="session")
+    def stack(environment: Any, aws_client: Callable[[str, str | None], Any], gameday_settings: settings_.Resolved) -> Any:
+        """The reference stack's typed handles: built on the local stack, or in aws with --build-stack."""
+        from stack.builder import Builder
+
+        if isinstance(environment, AwsEnvironment) and not gameday_settings.build:
+            pytest.skip("attaching to an existing stack in a real account needs its discovery (issue 8); "
+                        "pass --build-stack to build one, at the account's cost")
+        return Builder(environment, lambda service, region: aws_client(service, region)).build()
+
+    return stack
+
+
+def timeline_fixture() -> Callable[..., Timeline]:
+    @pytest.fixture
+    def timeline(request: pytest.FixtureRequest, environment: Any) -> Timeline:
+        """The evidence timeline of one experiment."""
+        return Timeline(request.node.nodeid, time_scale=environment.time_scale)
+
+    return timeline

@@ -1,0 +1,83 @@
+"""gameday's settings, and the one rule that decides which value wins.
+
+Precedence, highest first: the command-line option, then the environment variable, then the ini key
+(pytest.ini / pyproject.toml ``[tool.pytest.ini_options]``), then the default. The README's settings
+table lists the same rows as ``SETTINGS``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from gameday.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    option: str
+    variable: str
+    ini: str
+    default: str
+    help: str
+
+
+SETTINGS = (
+    Setting("env", "--env", "GAMEDAY_ENV", "gameday_env", "local",
+            "environment: a name in environments/ or a path to a .yaml file"),
+    Setting("instance", "--gameday-instance", "GAMEDAY_INSTANCE", "gameday_instance", "",
+            "local stack instance 0-9 (default: 1 + the xdist worker number under pytest, so tests never touch instance 0)"),
+    Setting("keep_stack", "--keep-stack", "GAMEDAY_KEEP_STACK", "gameday_keep_stack", "false",
+            "leave a local stack this session started running afterwards"),
+    Setting("build", "--build-stack", "GAMEDAY_BUILD_STACK", "gameday_build_stack", "false",
+            "build the reference stack in an aws environment (local environments always build)"),
+)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    env: str
+    instance: int | None
+    keep_stack: bool
+    build: bool
+    sources: dict[str, str]  # setting -> where its value came from, for the report
+
+
+def _bool(setting: Setting, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{setting.option} / {setting.variable}: {value!r} is not allowed; use true or false")
+
+
+def _instance(setting: Setting, value: str) -> int | None:
+    if value == "":
+        return None
+    if not value.isdigit() or int(value) > 9:
+        raise SettingsError(f"{setting.option} / {setting.variable}: {value!r} is not allowed; use an integer from 0 to 9")
+    return int(value)
+
+
+def resolve(option: Callable[[str], Any], ini: Callable[[str], Any], environ: dict[str, str] | None = None) -> Resolved:
+    """Apply the precedence rule. ``option`` and ``ini`` look a value up by name (None when unset)."""
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        for source, value in (("option", option(setting.name)), ("environment", environ.get(setting.variable)),
+                              ("ini", ini(setting.ini)), ("default", setting.default)):
+            if value not in (None, "", False) or source == "default":
+                values[setting.name] = str(value)
+                sources[setting.name] = source
+                break
+    by_name = {s.name: s for s in SETTINGS}
+    return Resolved(
+        env=values["env"],
+        instance=_instance(by_name["instance"], values["instance"]),
+        keep_stack=_bool(by_name["keep_stack"], values["keep_stack"]),
+        build=_bool(by_name["build"], values["build"]),
+        sources=sources,
+    )

@@ -1,0 +1,1 @@
+"""Probes: they only read; samplers record timestamped samples."""

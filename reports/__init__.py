@@ -1,0 +1,1 @@
+"""Evidence, the audit report, Allure and history."""

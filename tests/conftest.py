@@ -1,0 +1,9 @@
+"""Shared helpers for the framework's own tests."""
+from __future__ import annotations
+
+import os
+
+
+def worker_index() -> int:
+    """0 for a serial run, N for xdist worker gwN: tests derive addresses and instances from it."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)

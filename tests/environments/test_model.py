@@ -1,0 +1,127 @@
+"""The environment model: the shipped files load, and every bad input is named precisely."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from environments import loader
+from environments.model import AwsEnvironment, LocalEnvironment
+from gameday.errors import EnvironmentFileError
+
+LOCAL = yaml.safe_load((loader.DIRECTORY / "local.yaml").read_text())
+
+
+def test_local_is_the_securecart_reference() -> None:
+    env = loader.load("local")
+    assert isinstance(env, LocalEnvironment)
+    assert list(env.regions) == ["us-east-1", "us-west-2", "eu-central-1", "ap-southeast-1"]
+    assert all(len(r.availability_zones) == 2 for r in env.regions.values())
+    assert set(env.vantage_points) == {"virginia", "oregon", "frankfurt", "singapore"}
+    assert env.time_scale == 0.1
+    assert env.rtt_ms("eu-central-1", "us-east-1") == env.rtt_ms("us-east-1", "eu-central-1") == 89
+    assert env.dr_regions == ["ap-southeast-1"]
+
+
+def test_aws_example_is_a_valid_template() -> None:
+    env = loader.load("aws-example")
+    assert isinstance(env, AwsEnvironment)
+    assert env.time_scale == 1.0
+    assert env.stop_conditions[0].alarm_name
+
+
+def test_a_path_loads_too(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(LOCAL))
+    assert loader.load(str(path)).name == "local"
+
+
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(EnvironmentFileError, match=r"no environments/prod.yaml; known: aws-example, local"):
+        loader.load("prod")
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> None:
+    keys = path.split("/")
+    for key in keys[:-1]:
+        data = data[key]
+    if value is DELETE:
+        del data[keys[-1]]
+    else:
+        data[keys[-1]] = value
+
+
+DELETE = object()
+
+# (what is wrong, path to change, new value, the field path and words the message must contain)
+BAD_INPUTS = [
+    ("unknown top-level key", "colour", "blue", ["colour", "unknown key"]),
+    ("unknown nested key", "regions/us-east-1/subnets", [], ["regions.us-east-1.subnets", "unknown key"]),
+    ("wrong type", "time_scale", "fast", ["time_scale", "'fast'"]),
+    ("time_scale out of range", "time_scale", 0, ["time_scale", "0", "greater than 0"]),
+    ("unknown Region", "regions/us-east-9", {"vpc_cidr": "127.30.0.0/16", "availability_zones": {"us-east-9a": {"subnet_cidr": "127.30.1.0/24"}}},
+     ["regions", "unknown AWS Region 'us-east-9'"]),
+    ("bad CIDR", "regions/us-east-1/availability_zones/us-east-1a/subnet_cidr", "127.16.1.0/33",
+     ["regions.us-east-1.availability_zones.us-east-1a.subnet_cidr", "127.16.1.0/33", "not an IPv4 CIDR"]),
+    ("non-loopback address", "vantage_points/frankfurt/subnet", "10.0.3.0/24",
+     ["vantage_points.frankfurt.subnet", "10.0.3.0/24", "127.0.0.0/8"]),
+    ("negative SLO", "slos/scenarios/multi_az_failover/rto_s", -5,
+     ["slos.scenarios.multi_az_failover.rto_s", "-5", "greater than or equal to 0"]),
+    ("zero latency SLO", "slos/checkout_p95_latency_ms", 0, ["slos.checkout_p95_latency_ms", "greater than 0"]),
+    ("bad continent", "vantage_points/oregon/continent", "XX", ["vantage_points.oregon.continent", "'XX'", "AF, AN, AS"]),
+    ("bad country", "vantage_points/oregon/country", "USA", ["vantage_points.oregon.country", "'USA'", "alpha-2"]),
+    ("AZ outside its Region", "regions/us-west-2/availability_zones/us-east-1c", {"subnet_cidr": "127.17.3.0/24"},
+     ["regions", "'us-east-1c' is not in us-west-2"]),
+    ("subnet outside its VPC", "regions/us-east-1/availability_zones/us-east-1b/subnet_cidr", "127.17.9.0/24",
+     ["127.17.9.0/24", "not inside the VPC 127.16.0.0/16"]),
+    ("VPC prefix AWS does not allow", "regions/us-west-2/vpc_cidr", "127.16.0.0/12", ["regions.us-west-2.vpc_cidr", "/12", "/16 to /28"]),
+    ("vantage subnet inside a VPC", "vantage_points/frankfurt/subnet", "127.16.5.0/24",
+     ["vantage_points.frankfurt.subnet", "127.16.5.0/24", "overlaps regions.us-east-1.vpc_cidr"]),
+    ("missing required field", "slos", DELETE, ["slos", "required but missing"]),
+    ("bad account id", "account_id", "1234", ["account_id", "'1234'"]),
+    ("health check interval AWS does not allow", "stack/health_check_interval_s", 20,
+     ["stack.health_check_interval_s", "20", "10 or 30"]),
+    ("negative RTT", "region_rtt_ms/us-east-1/us-west-2", -1, ["region_rtt_ms.us-east-1.us-west-2", "-1", ">= 0"]),
+    ("vantage RTT to a Region not in the environment", "vantage_points/oregon/rtt_ms/eu-west-1", 140,
+     ["vantage_points.oregon.rtt_ms", "'eu-west-1'", "not in regions"]),
+    ("unknown kind", "kind", "azure", ["kind", "'azure'", "'local', 'aws'"]),
+    ("too few checker Regions", "health_checker_regions", ["us-east-1", "us-west-2"], ["health_checker_regions", "at least 3"]),
+    ("database Region not in the environment", "stack/database_region", "eu-west-1",
+     ["stack.database_region", "'eu-west-1'", "not one of this environment's regions"]),
+]
+
+
+@pytest.mark.parametrize("what,path,value,expected", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_is_named(tmp_path: Path, what: str, path: str, value: Any, expected: list[str]) -> None:
+    data = copy.deepcopy(LOCAL)
+    _set(data, path, value)
+    file = tmp_path / "bad.yaml"
+    file.write_text(yaml.safe_dump(data))
+    with pytest.raises(EnvironmentFileError) as raised:
+        loader.load(str(file))
+    message = str(raised.value)
+    assert message.startswith(str(file)), message
+    for fragment in expected:
+        assert fragment in message, f"{what}: {fragment!r} not in {message!r}"
+    assert "Traceback" not in message and "pydantic" not in message.lower()
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    file = tmp_path / "broken.yaml"
+    file.write_text("kind: local\n  bad: [")
+    with pytest.raises(EnvironmentFileError, match="not valid YAML"):
+        loader.load(str(file))
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    data = copy.deepcopy(LOCAL)
+    data["colour"] = "blue"
+    data["time_scale"] = "fast"
+    file = tmp_path / "two.yaml"
+    file.write_text(yaml.safe_dump(data))
+    with pytest.raises(EnvironmentFileError) as raised:
+        loader.load(str(file))
+    assert len(str(raised.value).splitlines()) == 2

@@ -1,0 +1,38 @@
+"""One precedence rule: option, then environment variable, then ini, then default."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gameday import settings
+from gameday.errors import SettingsError
+
+
+def lookup(values: dict[str, Any]) -> Any:
+    return lambda name: values.get(name)
+
+
+def test_defaults() -> None:
+    resolved = settings.resolve(lookup({}), lookup({}), {})
+    assert (resolved.env, resolved.instance, resolved.keep_stack, resolved.build) == ("local", None, False, False)
+    assert resolved.sources["env"] == "default"
+
+
+@pytest.mark.parametrize("option,variable,ini,expected,source", [
+    ("opt", "var", "ini", "opt", "option"),
+    (None, "var", "ini", "var", "environment"),
+    (None, None, "ini", "ini", "ini"),
+    (None, None, None, "local", "default"),
+])
+def test_precedence(option: Any, variable: Any, ini: Any, expected: str, source: str) -> None:
+    environ = {"GAMEDAY_ENV": variable} if variable else {}
+    resolved = settings.resolve(lookup({"env": option}), lookup({"gameday_env": ini}), environ)
+    assert resolved.env == expected and resolved.sources["env"] == source
+
+
+def test_bad_values_name_the_setting() -> None:
+    with pytest.raises(SettingsError, match=r"--gameday-instance / GAMEDAY_INSTANCE: '11' is not allowed"):
+        settings.resolve(lookup({}), lookup({}), {"GAMEDAY_INSTANCE": "11"})
+    with pytest.raises(SettingsError, match=r"--keep-stack / GAMEDAY_KEEP_STACK: 'maybe' is not allowed; use true or false"):
+        settings.resolve(lookup({}), lookup({}), {"GAMEDAY_KEEP_STACK": "maybe"})

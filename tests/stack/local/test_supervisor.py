@@ -1,0 +1,136 @@
+"""The local stack's lifecycle, run the way a user runs it: the `gameday` command."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from environments import loader
+from stack.local import supervisor
+from stack.local.instance import Instance
+from tests.conftest import worker_index
+
+# Instances 7 and 8 belong to these tests (serial and -n 2); the plugin's session stacks use 1 and 2.
+NUMBER = 7 + worker_index()
+STATUS_KEYS = {"aws_endpoint", "dns", "regions", "vantage_points", "state_dir", "logs"}
+
+
+def gameday(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, GAMEDAY_INSTANCE=str(NUMBER))
+    return subprocess.run([sys.executable, "-m", "gameday.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+@pytest.fixture
+def instance() -> Iterator[Instance]:
+    number = Instance(NUMBER, loader.load("local"))  # type: ignore[arg-type]
+    supervisor.stop(number)
+    try:
+        yield number
+    finally:
+        supervisor.stop(number)
+
+
+def test_up_status_down(instance: Instance) -> None:
+    up = gameday("stack", "up", "--detach")
+    assert up.returncode == 0, up.stderr
+    status = gameday("stack", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert STATUS_KEYS <= set(state)
+    assert state["aws_endpoint"] == f"http://127.0.{NUMBER}.1:4566"
+    assert state["dns"]["host"] == f"127.0.{NUMBER}.1" and isinstance(state["dns"]["port"], int)
+    assert state["regions"] == ["us-east-1", "us-west-2", "eu-central-1", "ap-southeast-1"]
+    assert state["vantage_points"]["frankfurt"] == {"subnet": f"127.{200 + NUMBER}.3.0/24", "continent": "EU",
+                                                    "country": "DE", "subdivision": "HE"}
+    assert Path(state["state_dir"]).is_dir()
+    assert listening(f"127.0.{NUMBER}.1", 4566)
+    human = gameday("stack", "status")
+    assert "AWS endpoint" in human.stdout and "frankfurt" in human.stdout
+
+    down = gameday("stack", "down")
+    assert down.returncode == 0 and "stopped the local stack" in down.stdout
+    assert not listening(f"127.0.{NUMBER}.1", 4566)
+    assert not Path(state["state_dir"]).exists()
+    assert gameday("stack", "status").returncode == 2
+    assert "no local stack is running" in gameday("stack", "status").stderr
+
+
+def test_second_up_is_refused_while_running(instance: Instance) -> None:
+    assert gameday("stack", "up", "--detach").returncode == 0
+    again = gameday("stack", "up", "--detach")
+    assert again.returncode == 2 and "already running" in again.stderr
+
+
+def test_crash_leftovers_are_cleaned_by_the_next_up(instance: Instance) -> None:
+    assert gameday("stack", "up", "--detach").returncode == 0
+    state = supervisor.read_state(instance)
+    assert state is not None
+    # A child that left the supervisor's session, as PostgreSQL's postmaster does, carrying the marker.
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True,
+                              env=dict(os.environ, **{supervisor.MARKER_VARIABLE: supervisor.marker(instance)}))
+    try:
+        os.kill(state["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while supervisor.pid_alive(state["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gameday("stack", "up", "--detach").returncode == 0
+        assert orphan.wait(timeout=10) is not None, "the next `up` must stop what the killed one left"
+        log = (supervisor.log_dir(instance) / "supervisor.log").read_text()
+        assert f"stopped leftover process {orphan.pid}" in log
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+
+
+def test_down_after_a_crash_cleans_up(instance: Instance) -> None:
+    assert gameday("stack", "up", "--detach").returncode == 0
+    state = supervisor.read_state(instance)
+    assert state is not None
+    os.kill(state["pid"], signal.SIGKILL)
+    down = gameday("stack", "down")
+    assert down.returncode == 0
+    assert not instance.state_dir.exists()
+
+
+def test_two_instances_side_by_side(instance: Instance) -> None:
+    other = Instance(NUMBER + 2, instance.environment)  # 9 or 10: only the serial run has a free 9
+    if other.number > 9:
+        pytest.skip("only one spare instance number under -n 2; the serial run covers this")
+    supervisor.stop(other)
+    try:
+        assert gameday("stack", "up", "--detach").returncode == 0
+        supervisor.start_detached("local", other)
+        assert listening(instance.control_host, 4566) and listening(other.control_host, 4566)
+        assert instance.state_dir != other.state_dir
+        assert instance.resolved().regions["us-east-1"].vpc_cidr != other.resolved().regions["us-east-1"].vpc_cidr
+    finally:
+        supervisor.stop(other)
+
+
+def test_down_when_nothing_runs(instance: Instance) -> None:
+    down = gameday("stack", "down")
+    assert down.returncode == 0 and "no local stack was running" in down.stdout
+
+
+def test_bad_instance_is_a_clear_error() -> None:
+    result = subprocess.run([sys.executable, "-m", "gameday.cli", "stack", "status"], capture_output=True, text=True,
+                            env=dict(os.environ, GAMEDAY_INSTANCE="12"), timeout=60)
+    assert result.returncode == 2
+    assert "GAMEDAY_INSTANCE: '12' is not allowed; use an integer from 0 to 9" in result.stderr
+    assert "Traceback" not in result.stderr
