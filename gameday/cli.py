@@ -78,6 +78,45 @@ def stack_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target(args: argparse.Namespace) -> Any:
+    from environments import loader
+    from gameday import target
+    from stack.local.instance import instance_from_environ
+
+    environment = loader.load(args.env)
+    number = args.instance if args.instance is not None else instance_from_environ()
+    return target.for_environment(environment, number)
+
+
+def recover(args: argparse.Namespace) -> int:
+    """Roll back every fault the journal says is still injected (after kill -9, a crash, a lost CI runner)."""
+    from faults import leftovers
+
+    target = _target(args)
+    results = leftovers.recover(target.name, target.clients)
+    if not results:
+        print(f"nothing to recover for {target.name}: every journaled fault was rolled back")
+        return 0
+    for result in results:
+        print(f"{result.outcome:<12} {result.fault} {json.dumps(result.params)} (entry {result.entry_id[:8]})")
+    return 1 if any(r.outcome.startswith("failed") for r in results) else 0
+
+
+def scan(args: argparse.Namespace) -> int:
+    """List leftover faults from the API alone, journal or not. Exit 1 when something is found."""
+    from faults import leftovers
+
+    target = _target(args)
+    found = leftovers.scan(target.clients, target.regions, target.stack_tag)
+    if args.json:
+        print(json.dumps([item.__dict__ for item in found], indent=2))
+    elif not found:
+        print(f"no leftover faults in {target.name} ({', '.join(target.regions)})")
+    for item in [] if args.json else found:
+        print(f"{item.kind:<22} {item.region:<15} {item.resource:<28} {item.detail}")
+    return 1 if found else 0
+
+
 def run_gameday(args: argparse.Namespace) -> int:
     """Run the game-day experiments with pytest (the stack comes up through the plugin)."""
     experiments = sorted((PROJECT_ROOT / "experiments").glob("test_*.py"))
@@ -112,6 +151,14 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the machine-readable contract")
     common(status)
     status.set_defaults(handler=stack_status)
+
+    recover_parser = commands.add_parser("recover", help="roll back faults a killed run left (from the journal)")
+    common(recover_parser)
+    recover_parser.set_defaults(handler=recover)
+    scan_parser = commands.add_parser("scan", help="list leftover faults found through the API")
+    scan_parser.add_argument("--json", action="store_true")
+    common(scan_parser)
+    scan_parser.set_defaults(handler=scan)
 
     run = commands.add_parser("run", help="run the game day and write the report")
     run.add_argument("-m", "--marker", default="gameday", help="pytest marker expression (default: gameday)")

@@ -1,0 +1,86 @@
+"""After a killed run: roll back what the journal says is still injected, and scan for leftovers.
+
+``recover`` trusts the journal. ``scan`` trusts nothing but the API: it finds what a fault may have
+left even when the journal is gone (another machine, a deleted home directory).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from faults import REGISTRY
+from faults.base import FAULT_TAG
+from gameday import journal as journal_
+
+ClientFactory = Callable[[str, str], Any]
+
+
+@dataclass(frozen=True)
+class Recovered:
+    entry_id: str
+    fault: str
+    params: dict[str, Any]
+    outcome: str  # "rolled back" or "failed: <why>"
+
+
+def recover(target: str, clients: ClientFactory, directory: Path | None = None) -> list[Recovered]:
+    results = []
+    for path, entry in journal_.open_entries(target, directory):
+        fault = REGISTRY.get(entry.fault)
+        if fault is None:
+            results.append(Recovered(entry.id, entry.fault, entry.params, f"failed: unknown fault {entry.fault!r}"))
+            continue
+        try:
+            fault.restore(clients, {**entry.params, **entry.state})
+        except Exception as error:  # report every entry; one failure must not hide the others
+            results.append(Recovered(entry.id, entry.fault, entry.params, f"failed: {error}"))
+            continue
+        journal_.mark_recovered(path, entry, "recovered")
+        results.append(Recovered(entry.id, entry.fault, entry.params, "rolled back"))
+    return results
+
+
+@dataclass(frozen=True)
+class Leftover:
+    kind: str
+    region: str
+    resource: str
+    detail: str
+
+
+def scan(clients: ClientFactory, regions: list[str], stack_tag: tuple[str, str]) -> list[Leftover]:
+    found: list[Leftover] = []
+    for region in regions:
+        ec2 = clients("ec2", region)
+        acls = ec2.describe_network_acls()["NetworkAcls"]
+        for acl in acls:
+            tags = {t["Key"]: t["Value"] for t in acl.get("Tags", [])}
+            if FAULT_TAG in tags or tags.get("managedByFIS") == "true":
+                subnets = [a["SubnetId"] for a in acl["Associations"]]
+                found.append(Leftover("network-acl", region, acl["NetworkAclId"],
+                                      f"fault NACL ({FAULT_TAG}={tags.get(FAULT_TAG, '?')}) associated with "
+                                      f"{', '.join(subnets) or 'no subnet'}"))
+        stack_vpcs = {v["VpcId"] for v in ec2.describe_vpcs(
+            Filters=[{"Name": f"tag:{stack_tag[0]}", "Values": [stack_tag[1]]}])["Vpcs"]}
+        defaults = {a["VpcId"]: a["NetworkAclId"] for a in acls if a.get("IsDefault")}
+        for acl in acls:
+            if acl["VpcId"] in stack_vpcs and not acl.get("IsDefault"):
+                for association in acl["Associations"]:
+                    found.append(Leftover("swapped-association", region, association["SubnetId"],
+                                          f"associated with {acl['NetworkAclId']}, not the VPC's default "
+                                          f"{defaults.get(acl['VpcId'], '?')}"))
+        stopped = ec2.describe_instances(Filters=[{"Name": f"tag:{stack_tag[0]}", "Values": [stack_tag[1]]},
+                                                  {"Name": "instance-state-name", "Values": ["stopped", "stopping"]}])
+        for reservation in stopped["Reservations"]:
+            for instance in reservation["Instances"]:
+                found.append(Leftover("stopped-instance", region, instance["InstanceId"],
+                                      f"{instance['State']['Name']} in {instance['Placement']['AvailabilityZone']}"))
+    route53 = clients("route53", "us-east-1")
+    for page in route53.get_paginator("list_health_checks").paginate():
+        for check in page["HealthChecks"]:
+            if check["HealthCheckConfig"].get("Inverted"):
+                found.append(Leftover("inverted-health-check", "global", check["Id"],
+                                      f"Inverted=true ({check['HealthCheckConfig'].get('IPAddress', '')}:"
+                                      f"{check['HealthCheckConfig'].get('Port', '')})"))
+    return found

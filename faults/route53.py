@@ -1,0 +1,58 @@
+"""Route 53 faults."""
+from __future__ import annotations
+
+from typing import Any
+
+from faults.base import ClientFactory, Fault
+from gameday.errors import FaultError
+from gameday.journal import Entry, Journal
+from gameday.timeline import Timeline
+
+GLOBAL_REGION = "us-east-1"  # Route 53 is global; its API lives in us-east-1
+
+
+class FailHealthCheck(Fault):
+    """Force a health check unhealthy the documented way: set Inverted.
+
+    HealthCheckVersion makes both directions safe against a concurrent edit: the injection only
+    applies to the version it read, and the rollback only to the version the injection produced,
+    so someone else's change is never silently overwritten (the rollback fails loudly instead).
+    """
+
+    name = "route53.fail_health_check"
+
+    def __init__(self, clients: ClientFactory, journal: Journal, *, health_check_id: str,
+                 timeline: Timeline | None = None) -> None:
+        super().__init__(clients, journal, timeline)
+        self.health_check_id = health_check_id
+
+    def params(self) -> dict[str, Any]:
+        return {"health_check_id": self.health_check_id}
+
+    def targets(self) -> list[str]:
+        return [f"arn:aws:route53:::healthcheck/{self.health_check_id}"]
+
+    def inject(self, entry: Entry) -> None:
+        route53 = self.clients("route53", GLOBAL_REGION)
+        check = route53.get_health_check(HealthCheckId=self.health_check_id)["HealthCheck"]
+        was_inverted = bool(check["HealthCheckConfig"].get("Inverted"))
+        version = int(check["HealthCheckVersion"])
+        self.journal.progress(entry, was_inverted=was_inverted, version_before=version)
+        updated = route53.update_health_check(HealthCheckId=self.health_check_id, HealthCheckVersion=version,
+                                              Inverted=not was_inverted)
+        self.journal.progress(entry, version_after=int(updated["HealthCheck"]["HealthCheckVersion"]))
+
+    def rollback(self, state: dict[str, Any]) -> None:
+        if "version_before" not in state:
+            return
+        route53 = self.clients("route53", GLOBAL_REGION)
+        check = route53.get_health_check(HealthCheckId=state["health_check_id"])["HealthCheck"]
+        if bool(check["HealthCheckConfig"].get("Inverted")) == state["was_inverted"]:
+            return  # already as it was
+        expected = state.get("version_after")
+        if expected is not None and int(check["HealthCheckVersion"]) != expected:
+            raise FaultError(f"{self.name}: health check {state['health_check_id']} was changed by someone else "
+                             f"(version {check['HealthCheckVersion']}, expected {expected}); not overwriting it. "
+                             f"Set Inverted={state['was_inverted']} by hand once you have checked the change")
+        route53.update_health_check(HealthCheckId=state["health_check_id"],
+                                    HealthCheckVersion=int(check["HealthCheckVersion"]), Inverted=state["was_inverted"])

@@ -1,0 +1,44 @@
+"""What a command acts on: the local stack instance, or a real account, with boto3 clients aimed at it."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import boto3
+from botocore.config import Config
+
+from environments.model import AwsEnvironment, LocalEnvironment
+
+STACK_TAG = ("gameday:stack", "securecart")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # the journal's key: "local-<instance>" or "aws-<account id>"
+    regions: list[str]
+    clients: Callable[[str, str], Any]
+    stack_tag: tuple[str, str]
+
+
+def for_environment(environment: LocalEnvironment | AwsEnvironment, instance: int | None = None) -> Target:
+    if isinstance(environment, LocalEnvironment):
+        from stack.local.instance import Instance
+        from stack.local.part import LOCAL_CREDENTIALS
+
+        local = Instance(instance or 0, environment)
+        session = boto3.session.Session(**LOCAL_CREDENTIALS)
+        endpoint: str | None = local.aws_endpoint
+        name = f"local-{local.number}"
+    else:
+        session = boto3.session.Session(profile_name=environment.profile)
+        endpoint = None
+        name = f"aws-{environment.account_id}"
+    config = Config(retries={"max_attempts": 3, "mode": "standard"})
+
+    @functools.cache
+    def clients(service: str, region: str) -> Any:
+        return session.client(service, region_name=region, endpoint_url=endpoint, config=config)
+
+    tag = STACK_TAG if isinstance(environment, LocalEnvironment) else (environment.discovery.tag_key, environment.discovery.tag_value)
+    return Target(name, list(environment.regions), clients, tag)
