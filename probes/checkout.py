@@ -1,0 +1,71 @@
+"""Checkout from each vantage point: resolve like that user, connect from that user's address.
+
+Each request resolves the checkout name at the authoritative server with the vantage point's ECS
+subnet (honouring the answer's TTL, as a stub resolver would), then calls the first address, bound
+to the vantage point's source address. Latency is the whole request, measured on the monotonic clock.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gameday import net
+from probes import dns as dns_probe
+from probes.sampler import Sampler
+
+
+@dataclass(frozen=True)
+class Response:
+    address: str
+    status: int
+    latency_ms: float
+    served_by: str  # the instance header, when the service sends one
+    region: str
+
+
+class Resolver:
+    """Caches one vantage point's answer for its TTL, like a stub resolver."""
+
+    def __init__(self, name: str, server: str, port: int, client_subnet: str | None) -> None:
+        self.name, self.server, self.port, self.client_subnet = name, server, port, client_subnet
+        self._answer: dns_probe.Answer | None = None
+        self._expires = 0.0
+
+    def address(self) -> str:
+        now = time.monotonic()
+        if self._answer is None or now >= self._expires or not self._answer.addresses:
+            self._answer = dns_probe.query(self.name, self.server, self.port, self.client_subnet)
+            self._expires = now + (self._answer.ttl_s or 0)
+        if not self._answer.addresses:
+            raise LookupError(f"{self.name}: {self._answer.rcode} with no address")
+        return self._answer.addresses[0]
+
+
+class Client:
+    def __init__(self, resolver: Resolver, port: int, source_address: str | None, timeout_s: float = 2.0,
+                 host_header: str | None = None) -> None:
+        self.resolver, self.port, self.timeout_s = resolver, port, timeout_s
+        self.session = net.session(source_address)
+        self.host_header = host_header or resolver.name.rstrip(".")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        address = self.resolver.address()
+        return address, self.session.request(method, f"http://{address}:{self.port}{path}", timeout=self.timeout_s,
+                                             headers={"Host": self.host_header}, **kwargs)
+
+    def get(self, path: str = "/health") -> Response:
+        started = time.monotonic()
+        address, response = self.request("GET", path)
+        latency_ms = (time.monotonic() - started) * 1000
+        return Response(address, response.status_code, latency_ms,
+                        response.headers.get("X-Instance-Id", ""), response.headers.get("X-Region", ""))
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def sampler(client: Client, vantage: str, interval_s: float, path: str = "/products") -> Sampler[Response]:
+    """A sample is ok when checkout answered 2xx."""
+    return Sampler(f"checkout:{path}", vantage, lambda: client.get(path), interval_s,
+                   ok=lambda response: 200 <= response.status < 300)

@@ -1,0 +1,114 @@
+"""RTO, RPO and SLO verdicts, computed from samples only (never from the emulator's bookkeeping).
+
+- **RTO** runs from the fault's injection to the first sample after which the steady state holds
+  for a whole stability window, for every source (vantage point) at once: the slowest source decides.
+  A source that never failed contributes 0. A source whose last stretch of good samples is shorter
+  than the window has not recovered (RTO unknown), and that fails any SLO.
+- **RPO** is what the canary's read-back found: the number of acknowledged orders missing, and the
+  stretch of acknowledged history they span (oldest to newest lost ack, plus one canary interval,
+  the granularity of the measurement). No loss is 0 s.
+
+Times are reported in wall seconds and AWS-equivalent seconds (wall / time_scale). SLOs are in
+AWS-equivalent seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from environments.model import ScenarioSLO
+from gameday import clock
+from probes.canary import ReadBack
+from probes.sampler import Sample
+
+
+@dataclass(frozen=True)
+class Outage:
+    source: str
+    started: clock.Instant  # the first failed sample after injection
+    ended: clock.Instant | None  # the first good sample of the stable stretch; None if never
+    failed_samples: int
+
+
+@dataclass(frozen=True)
+class Rto:
+    wall_s: float | None  # None: steady state did not hold for a whole window before sampling ended
+    aws_s: float | None
+    outages: tuple[Outage, ...]
+    window_wall_s: float
+
+
+@dataclass(frozen=True)
+class Rpo:
+    lost_orders: int
+    acknowledged: int
+    wall_s: float
+    aws_s: float
+    lost_sequences: tuple[int, ...]
+
+
+def rto(samples: Sequence[Sample[Any]], injected: clock.Instant, window_aws_s: float, time_scale: float) -> Rto:
+    window_wall_s = window_aws_s * time_scale
+    by_source: dict[str, list[Sample[Any]]] = {}
+    for sample in samples:
+        if sample.at.monotonic_s >= injected.monotonic_s:
+            by_source.setdefault(sample.source, []).append(sample)
+    worst: float | None = 0.0
+    outages = []
+    for source, series in sorted(by_source.items()):
+        series.sort(key=lambda s: s.at.monotonic_s)
+        failed = [i for i, s in enumerate(series) if not s.ok]
+        if not failed:
+            continue
+        recovered = failed[-1] + 1
+        stable = recovered < len(series) and series[-1].at.monotonic_s - series[recovered].at.monotonic_s >= window_wall_s
+        ended = series[recovered].at if stable else None
+        outages.append(Outage(source, series[failed[0]].at, ended, len(failed)))
+        if ended is None:
+            worst = None
+        elif worst is not None:
+            worst = max(worst, ended.monotonic_s - injected.monotonic_s)
+    return Rto(worst, None if worst is None else clock.aws_seconds(worst, time_scale), tuple(outages), window_wall_s)
+
+
+def rpo(read_back: ReadBack, canary_interval_s: float, time_scale: float) -> Rpo:
+    lost = sorted(read_back.missing, key=lambda ack: ack.acked_at.monotonic_s)
+    wall = 0.0
+    if lost:
+        wall = lost[-1].acked_at.monotonic_s - lost[0].acked_at.monotonic_s + canary_interval_s
+    return Rpo(len(lost), read_back.acknowledged, wall, clock.aws_seconds(wall, time_scale),
+               tuple(ack.sequence for ack in lost))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    scenario: str
+    passed: bool
+    rto: Rto
+    rpo: Rpo | None
+    slo: ScenarioSLO
+    messages: tuple[str, ...]
+
+
+def _clock_text(instant: clock.Instant | None) -> str:
+    return "(not recovered)" if instant is None else instant.iso[11:23]
+
+
+def judge(scenario: str, measured_rto: Rto, measured_rpo: Rpo | None, slo: ScenarioSLO, what: str = "checkout") -> Verdict:
+    """Compare with the SLO; every breach gets a sentence a person can act on."""
+    messages = []
+    outages = "; ".join(f"{what} from {o.source} failed from {_clock_text(o.started)} to {_clock_text(o.ended)}"
+                        for o in measured_rto.outages) or "no failed samples"
+    if measured_rto.aws_s is None:
+        messages.append(f"RTO unknown > {slo.rto_s:.0f} s SLO: steady state did not hold for a whole "
+                        f"{measured_rto.window_wall_s:.1f} s window before sampling ended: {outages}")
+    elif measured_rto.aws_s > slo.rto_s:
+        messages.append(f"RTO {measured_rto.aws_s:.0f} s > {slo.rto_s:.0f} s SLO: {outages}")
+    if measured_rpo is not None:
+        if measured_rpo.lost_orders > slo.lost_orders:
+            messages.append(f"{measured_rpo.lost_orders} acknowledged orders lost > {slo.lost_orders} allowed: "
+                            f"canary sequence numbers {list(measured_rpo.lost_sequences)[:20]}")
+        if measured_rpo.aws_s > slo.rpo_s:
+            messages.append(f"RPO {measured_rpo.aws_s:.0f} s > {slo.rpo_s:.0f} s SLO: "
+                            f"{measured_rpo.lost_orders} of {measured_rpo.acknowledged} acknowledged orders lost")
+    return Verdict(scenario, not messages, measured_rto, measured_rpo, slo, tuple(messages))
