@@ -2,6 +2,9 @@
 # `make gameday` and `make test` create .venv, install the project, and install Debian's
 # PostgreSQL and dig when they are missing. Every step is skipped when it is already done.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# This machine's pip config names local mirrors that may be absent; their warnings are noise.
+QUIET_PIP := 2>&1 | { grep -vE '^WARNING: Location|BuildBackendWarning|^ *(!!|\*+|Please be careful|name as your package)' || true; }
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,8 +31,8 @@ system-packages:
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --upgrade pip $(QUIET_PIP)
+	$(BIN)/pip install -q -e . $(QUIET_PIP)
 	@touch $@
 
 test: setup

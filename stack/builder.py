@@ -55,7 +55,7 @@ def record_names(zone: str) -> RecordNames:
 
 def checkout_user_data(database: DatabaseHandle) -> str:
     """The checkout instance's configuration contract: where its database is and where its credentials are."""
-    return json.dumps({"role": CHECKOUT_ROLE, "db_instance_identifier": database.identifier,
+    return json.dumps({"db_instance_identifier": database.identifier,
                        "db_region": database.region, "db_name": DB_NAME, "db_secret_id": database.secret_id})
 
 
