@@ -83,7 +83,7 @@ class Canary:
         missing, unreadable = [], []
         for ack in self.acks:
             try:
-                _, response = self.client.request("GET", f"/orders/by-client-id/{ack.client_order_id}")
+                _, response = self.client.request("GET", "/orders", params={"client_order_id": ack.client_order_id})
             except Exception as error:
                 unreadable.append(f"{ack.client_order_id}: {type(error).__name__}")
                 continue
