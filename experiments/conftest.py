@@ -1,0 +1,42 @@
+"""Fixtures the game-day suites share: the authoritative DNS server, the fault journal, the scenario.
+
+How experiments share stacks: each pytest process (each xdist worker) has one session stack, built
+once; experiments in that process run one after another against it and every fault is rolled back
+before the next begins. Under `pytest -n 2` the two workers run two separate local stacks
+(instances 1 and 2), so their faults never meet.
+"""
+from __future__ import annotations
+
+import socket
+from typing import Any, Iterator
+
+import pytest
+
+from environments.model import LocalEnvironment
+from experiments.scenario import Scenario
+from gameday.journal import Journal
+from gameday.target import for_environment
+from gameday.timeline import Timeline
+from stack.handles import ReferenceStack
+
+
+@pytest.fixture(scope="session")
+def authoritative(environment: Any, local_stack: Any, aws_client: Any, stack: ReferenceStack) -> tuple[str, int]:
+    """Where probes ask DNS questions: the local Route 53 server, or the zone's first Route 53 name server."""
+    if isinstance(environment, LocalEnvironment):
+        return local_stack.dns_host, local_stack.dns_port
+    zone = aws_client("route53", "us-east-1").get_hosted_zone(Id=stack.zone_id)
+    return socket.gethostbyname(zone["DelegationSet"]["NameServers"][0]), 53
+
+
+@pytest.fixture(scope="session")
+def journal(environment: Any, local_stack: Any) -> Journal:
+    instance = local_stack.instance if local_stack is not None else None
+    return Journal(for_environment(environment, instance).name)
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest, environment: Any, stack: ReferenceStack, aws_client: Any,
+             authoritative: tuple[str, int], journal: Journal, timeline: Timeline) -> Iterator[Scenario]:
+    yield Scenario(request.node.name, environment, stack, lambda service, region: aws_client(service, region),
+                   authoritative, journal, timeline)

@@ -1,0 +1,173 @@
+"""What every experiment shares: its vantage points, its probes, waiting, and the verdict.
+
+An experiment file reads as the game-day runbook:
+
+    with scenario.observe(checkout=True, canary=True):
+        scenario.steady_state()
+        with scenario.inject(faults.rds.RebootWithFailover, region=..., db_instance_identifier=...):
+            scenario.wait_until(...)
+    verdict = scenario.judge("multi_az_failover")
+
+Probes start before the fault and stop after the rollback, so the samples cover the whole story.
+Sampling rates are in AWS-equivalent seconds and scaled like every other AWS timing.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, TypeVar
+
+from environments.model import AwsEnvironment, LocalEnvironment
+from faults.base import Fault
+from gameday import clock, net
+from gameday.journal import Journal
+from gameday.timeline import Timeline
+from probes import checkout as checkout_probe, dns as dns_probe, slo
+from probes.canary import Canary
+from probes.sampler import Sample, Sampler
+from stack.handles import ReferenceStack
+
+T = TypeVar("T")
+SAMPLE_INTERVAL_AWS_S = 2.0  # one probe sample every 2 AWS seconds (0.2 s wall at time_scale 0.1)
+
+
+@dataclass(frozen=True)
+class VantagePoint:
+    name: str
+    subnet: str
+    continent: str
+    source_address: str | None  # None on AWS: a probe cannot borrow a remote user's address
+
+
+@dataclass
+class Scenario:
+    name: str
+    environment: LocalEnvironment | AwsEnvironment
+    stack: ReferenceStack
+    clients: Callable[[str, str], Any]
+    authoritative: tuple[str, int]
+    journal: Journal
+    timeline: Timeline
+    samplers: list[Sampler[Any]] = field(default_factory=list)
+    canary: Canary | None = None
+    injected_at: clock.Instant | None = None
+    faults: list[Fault] = field(default_factory=list)
+
+    # -- who and how often -----------------------------------------------------------------------
+
+    @property
+    def scale(self) -> float:
+        return self.environment.time_scale
+
+    @property
+    def interval_s(self) -> float:
+        return SAMPLE_INTERVAL_AWS_S * self.scale
+
+    def vantage_points(self) -> list[VantagePoint]:
+        local = isinstance(self.environment, LocalEnvironment)
+        return [VantagePoint(name, vp.subnet, vp.continent, net.vantage_address(vp.subnet) if local else None)
+                for name, vp in self.environment.vantage_points.items()]
+
+    def vantage(self, name: str) -> VantagePoint:
+        return next(v for v in self.vantage_points() if v.name == name)
+
+    def client(self, vantage: VantagePoint, name: str | None = None) -> checkout_probe.Client:
+        resolver = checkout_probe.Resolver(name or self.stack.names.checkout, *self.authoritative, vantage.subnet)
+        return checkout_probe.Client(resolver, self.environment.stack.checkout_port, vantage.source_address,
+                                     timeout_s=max(1.0, 20 * self.scale))
+
+    def region_of(self, address: str) -> str:
+        for instance in self.stack.instances:
+            if instance.private_ip == address:
+                return instance.region
+        return "unknown"
+
+    def resolve(self, vantage: VantagePoint, name: str | None = None) -> dns_probe.Answer:
+        return dns_probe.query(name or self.stack.names.checkout, *self.authoritative, client_subnet=vantage.subnet)
+
+    # -- probes ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def observe(self, *, dns: bool = True, checkout: bool = True, canary: bool = False,
+                vantage: list[str] | None = None, path: str = "/products") -> Iterator["Scenario"]:
+        """Run the probes in the background for the duration of the block."""
+        chosen = [v for v in self.vantage_points() if vantage is None or v.name in vantage]
+        for point in chosen:
+            if dns:
+                self.samplers.append(dns_probe.sampler(self.stack.names.checkout, *self.authoritative, point.name,
+                                                       point.subnet, self.interval_s))
+            if checkout:
+                self.samplers.append(checkout_probe.sampler(self.client(point), point.name, self.interval_s, path))
+        if canary:
+            self.canary = Canary(self.client(chosen[0]), self.interval_s)
+        for sampler in self.samplers:
+            sampler.start()
+        if self.canary is not None:
+            self.canary.start()
+        self.timeline.record("note", "probes started", samplers=[f"{s.name}@{s.source}" for s in self.samplers],
+                             interval_s=self.interval_s, canary=canary)
+        try:
+            yield self
+        finally:
+            for sampler in self.samplers:
+                sampler.stop()
+            if self.canary is not None:
+                self.canary.stop()
+            self.timeline.record("note", "probes stopped")
+
+    def samples(self, prefix: str) -> list[Sample[Any]]:
+        return [s for sampler in self.samplers if sampler.name.startswith(prefix) for s in sampler.samples]
+
+    # -- the runbook's verbs ---------------------------------------------------------------------
+
+    def wait_until(self, condition: Callable[[], T], what: str, timeout_aws_s: float) -> T:
+        """Poll ``condition`` until it returns something truthy; fail naming ``what`` after the deadline."""
+        deadline = time.monotonic() + timeout_aws_s * self.scale
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = condition()
+            except Exception as error:  # the system is allowed to be broken while we wait
+                last = error
+            if last and not isinstance(last, Exception):
+                self.timeline.record("state", what)
+                return last  # type: ignore[no-any-return]
+            time.sleep(self.interval_s)
+        raise AssertionError(f"waited {timeout_aws_s:.0f} AWS-s ({timeout_aws_s * self.scale:.1f} s) for {what}; "
+                             f"last observation: {last!r}")
+
+    def steady_state(self, timeout_aws_s: float = 300) -> None:
+        """Every checkout sampler's latest sample is good (the state RTO measures the return to)."""
+        def healthy() -> bool:
+            latest = [s.samples[-1] for s in self.samplers if s.name.startswith("checkout") and s.samples]
+            return bool(latest) and all(sample.ok for sample in latest)
+
+        self.wait_until(healthy, "steady state: checkout answers from every vantage point", timeout_aws_s)
+
+    @contextlib.contextmanager
+    def inject(self, fault_class: type[Fault], **params: Any) -> Iterator[Fault]:
+        fault = fault_class(self.clients, self.journal, timeline=self.timeline, **params)
+        self.faults.append(fault)
+        with fault:
+            # RTO starts when the fault's last API call returned, as the timeline recorded it.
+            self.injected_at = self.timeline.of_kind("fault_injected")[-1].at
+            yield fault
+
+    # -- the verdict -----------------------------------------------------------------------------
+
+    def judge(self, scenario: str, source: str = "checkout", what: str = "checkout",
+              samples: list[Sample[Any]] | None = None) -> slo.Verdict:
+        """RTO from ``samples`` (default: every sampler whose name starts with ``source``), RPO from the canary."""
+        assert self.injected_at is not None, "judge() needs a fault injected with inject()"
+        objective = self.environment.slos.scenarios[scenario]
+        measured_rto = slo.rto(self.samples(source) if samples is None else samples, self.injected_at,
+                               self.environment.slos.stability_window_s, self.scale)
+        measured_rpo = None
+        if self.canary is not None:
+            measured_rpo = slo.rpo(self.canary.read_back(), self.interval_s, self.scale)
+        verdict = slo.judge(scenario, measured_rto, measured_rpo, objective, what)
+        self.timeline.record("verdict", scenario, passed=verdict.passed, messages=list(verdict.messages),
+                             rto_aws_s=measured_rto.aws_s, rto_wall_s=measured_rto.wall_s,
+                             lost_orders=None if measured_rpo is None else measured_rpo.lost_orders)
+        return verdict

@@ -1,0 +1,50 @@
+"""Lab 1, latency routing: every user is sent to their nearest healthy Region, and checkout is fast there.
+
+EU users are served from eu-central-1 by geolocation; everyone else by latency among the active
+Regions. The probe resolves at the authoritative server with the user's subnet as ECS, then calls
+checkout from the user's address, so the fabric adds that user's real network delay.
+"""
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from experiments.scenario import Scenario
+
+REQUESTS_PER_VANTAGE_POINT = 40
+
+
+def nearest_region(scenario: Scenario, vantage: str) -> str:
+    env = scenario.environment
+    point = env.vantage_points[vantage]
+    if point.continent == "EU" and "eu-central-1" in env.active_regions:
+        return "eu-central-1"
+    return min(env.active_regions, key=lambda region: point.rtt_ms.get(region, float("inf")))
+
+
+@pytest.mark.gameday
+@pytest.mark.dns
+@pytest.mark.latency
+def test_users_reach_their_nearest_region_within_the_latency_slo(scenario: Scenario) -> None:
+    slo_ms = scenario.environment.slos.checkout_p95_latency_ms
+    problems = []
+    for vantage in scenario.vantage_points():
+        expected = nearest_region(scenario, vantage.name)
+        answer = scenario.resolve(vantage)
+        regions = {scenario.region_of(address) for address in answer.addresses}
+        scenario.timeline.record("sample", f"dns {vantage.name}", addresses=list(answer.addresses), ttl_s=answer.ttl_s,
+                                 regions=sorted(regions), ecs_scope=answer.ecs_scope)
+        if regions != {expected}:
+            problems.append(f"{vantage.name} resolved {scenario.stack.names.checkout} to {sorted(regions)} "
+                            f"({list(answer.addresses)}), expected {expected}")
+            continue
+        client = scenario.client(vantage)
+        latencies = sorted(client.get("/products").latency_ms for _ in range(REQUESTS_PER_VANTAGE_POINT))
+        client.close()
+        p95 = statistics.quantiles(latencies, n=20)[-1]
+        scenario.timeline.record("sample", f"checkout latency {vantage.name}", region=expected,
+                                 p50_ms=statistics.median(latencies), p95_ms=p95)
+        if p95 > slo_ms:
+            problems.append(f"checkout p95 from {vantage.name} to {expected} is {p95:.0f} ms > {slo_ms:.0f} ms SLO")
+    assert not problems, "\n".join(problems)
