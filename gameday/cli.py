@@ -78,21 +78,39 @@ def stack_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _target(args: argparse.Namespace) -> Any:
+def _target(args: argparse.Namespace, doing: str) -> Any:
+    """(target, guard) once the guard has checked that the credentials are for the environment's account."""
     from environments import loader
-    from gameday import target
+    from gameday import guard as guard_, target
     from stack.local.instance import instance_from_environ
 
     environment = loader.load(args.env)
     number = args.instance if args.instance is not None else instance_from_environ()
-    return target.for_environment(environment, number)
+    aimed = target.for_environment(environment, number)
+    guard = guard_.Guard(guard_.Policy.for_environment(environment))
+    guard.check_caller(aimed.clients, list(guard.policy.regions), doing)
+    return aimed, guard
+
+
+def _dry_run(args: argparse.Namespace) -> bool:
+    from gameday import settings
+
+    setting = next(s for s in settings.SETTINGS if s.name == "dry_run")
+    return bool(args.dry_run) or settings._bool(setting, os.environ.get(setting.variable, ""))
 
 
 def recover(args: argparse.Namespace) -> int:
     """Roll back every fault the journal says is still injected (after kill -9, a crash, a lost CI runner)."""
     from faults import leftovers
 
-    target = _target(args)
+    target, _ = _target(args, "gameday recover")
+    if _dry_run(args):
+        planned = leftovers.planned_recovery(target.name)
+        print(f"dry run: {len(planned)} journaled fault(s) to roll back for {target.name}; no call was made")
+        for result, calls, note in planned:
+            print(f"{result.outcome:<16} {result.fault} {json.dumps(result.params)} (entry {result.entry_id[:8]})")
+            print("".join(f"    {call.text()}\n" for call in calls) + (f"    {note}" if note else ""))
+        return 0
     results = leftovers.recover(target.name, target.clients)
     if not results:
         print(f"nothing to recover for {target.name}: every journaled fault was rolled back")
@@ -106,12 +124,13 @@ def scan(args: argparse.Namespace) -> int:
     """List leftover faults from the API alone, journal or not. Exit 1 when something is found."""
     from faults import leftovers
 
-    target = _target(args)
-    found = leftovers.scan(target.clients, target.regions, target.stack_tag)
+    target, guard = _target(args, "gameday scan")
+    regions = list(guard.policy.regions)  # every allowed Region for aws environments, not only the stack's
+    found = leftovers.scan(target.clients, regions, target.stack_tag)
     if args.json:
         print(json.dumps([item.__dict__ for item in found], indent=2))
     elif not found:
-        print(f"no leftover faults in {target.name} ({', '.join(target.regions)})")
+        print(f"no leftover faults in {target.name} ({', '.join(regions)})")
     for item in [] if args.json else found:
         print(f"{item.kind:<22} {item.region:<15} {item.resource:<28} {item.detail}")
     return 1 if found else 0
@@ -125,7 +144,7 @@ def run_gameday(args: argparse.Namespace) -> int:
               "The local stack and the reference stack are ready to use; see README.md.")
         return 0
     command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "experiments"), "-m", args.marker, "--env", args.env,
-               "-p", "no:cacheprovider"]
+               "-p", "no:cacheprovider"] + (["--dry-run"] if args.dry_run else [])
     return subprocess.call(command, cwd=PROJECT_ROOT)
 
 
@@ -152,7 +171,9 @@ def parser() -> argparse.ArgumentParser:
     common(status)
     status.set_defaults(handler=stack_status)
 
+    dry_run_help = "print what would be done and make no mutating call (also GAMEDAY_DRY_RUN=true)"
     recover_parser = commands.add_parser("recover", help="roll back faults a killed run left (from the journal)")
+    recover_parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
     common(recover_parser)
     recover_parser.set_defaults(handler=recover)
     scan_parser = commands.add_parser("scan", help="list leftover faults found through the API")
@@ -162,6 +183,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the game day and write the report")
     run.add_argument("-m", "--marker", default="gameday", help="pytest marker expression (default: gameday)")
+    run.add_argument("--dry-run", action="store_true", help=dry_run_help)
     common(run)
     run.set_defaults(handler=run_gameday)
     return top
@@ -176,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `gameday stack status | head` closed the pipe early; that is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -63,13 +63,20 @@ class PartContext:
     state_dir: Path  # the part may create a sub-directory named after itself; it is removed at `down`
     log: logging.Logger
     services: dict[str, Any] = field(default_factory=dict)  # other parts, by name, once started
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     @property
     def time_scale(self) -> float:
         return self.environment.time_scale
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
-        """A boto3 client aimed at this stack's local endpoint."""
+        """A boto3 client aimed at this stack's local endpoint, cached (a new one costs tens of ms)."""
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self._new_client(service, region)
+        return self._clients[key]
+
+    def _new_client(self, service: str, region: str) -> Any:
         return boto3.session.Session(region_name=region, **LOCAL_CREDENTIALS).client(
             service,
             endpoint_url=self.instance.aws_endpoint,

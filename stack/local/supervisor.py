@@ -31,7 +31,9 @@ STATE_FILE = "state.json"
 MARKER_VARIABLE = "GAMEDAY_STACK_MARKER"
 STATUS_PATH = "/_gameday/status"
 # Parts in start order (stop runs in reverse). Each is "module:Class".
-PARTS: tuple[str, ...] = ()
+PARTS: tuple[str, ...] = (
+    "stack.local.route53.part:Route53Part",
+)
 
 
 def log_dir(instance: Instance) -> Path:

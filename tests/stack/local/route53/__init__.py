@@ -1,0 +1,1 @@
+"""Tests of the local Route 53 part."""
