@@ -1,7 +1,8 @@
 """After a killed run: roll back what the journal says is still injected, and scan for leftovers.
 
 ``recover`` trusts the journal. ``scan`` trusts nothing but the API: it finds what a fault may have
-left even when the journal is gone (another machine, a deleted home directory).
+left even when the journal is gone (another machine, a deleted home directory). For aws environments
+both run over every allowed Region, after the guard has checked the caller's account (gameday.cli).
 """
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any, Callable
 
 from faults import REGISTRY
 from faults.base import FAULT_TAG
+from faults.fis import TERMINAL
 from gameday import journal as journal_
+from gameday import runid
+from gameday.plan import Call
 
 ClientFactory = Callable[[str, str], Any]
 
@@ -41,12 +45,44 @@ def recover(target: str, clients: ClientFactory, directory: Path | None = None) 
     return results
 
 
+def planned_recovery(target: str, directory: Path | None = None) -> list[tuple[Recovered, list[Call], str]]:
+    """What ``recover`` would do, entry by entry, with no call made (``gameday recover --dry-run``)."""
+    planned = []
+    for _, entry in journal_.open_entries(target, directory):
+        fault = REGISTRY.get(entry.fault)
+        if fault is None:
+            planned.append((Recovered(entry.id, entry.fault, entry.params, f"failed: unknown fault {entry.fault!r}"), [], ""))
+            continue
+        calls, note = fault.planned_restore({**entry.params, **entry.state})
+        planned.append((Recovered(entry.id, entry.fault, entry.params, "would roll back"), calls, note))
+    return planned
+
+
 @dataclass(frozen=True)
 class Leftover:
     kind: str
     region: str
     resource: str
     detail: str
+
+
+def _fis_leftovers(fis: Any, region: str) -> list[Leftover]:
+    """FIS templates and unfinished experiments that gameday created (tagged gameday:fault)."""
+    found = []
+    for page in fis.get_paginator("list_experiment_templates").paginate():
+        for template in page["experimentTemplates"]:
+            tags = template.get("tags") or {}
+            if FAULT_TAG in tags:
+                found.append(Leftover("fis-experiment-template", region, template["id"],
+                                      f"template of run {tags.get(runid.TAG, '?')} ({FAULT_TAG}={tags[FAULT_TAG]})"))
+    for page in fis.get_paginator("list_experiments").paginate():
+        for experiment in page["experiments"]:
+            tags = experiment.get("tags") or {}
+            status = experiment.get("state", {}).get("status", "")
+            if FAULT_TAG in tags and status not in TERMINAL:
+                found.append(Leftover("fis-experiment", region, experiment["id"],
+                                      f"{status} experiment of run {tags.get(runid.TAG, '?')}"))
+    return found
 
 
 def scan(clients: ClientFactory, regions: list[str], stack_tag: tuple[str, str]) -> list[Leftover]:
@@ -70,6 +106,7 @@ def scan(clients: ClientFactory, regions: list[str], stack_tag: tuple[str, str])
                     found.append(Leftover("swapped-association", region, association["SubnetId"],
                                           f"associated with {acl['NetworkAclId']}, not the VPC's default "
                                           f"{defaults.get(acl['VpcId'], '?')}"))
+        found += _fis_leftovers(clients("fis", region), region)
         stopped = ec2.describe_instances(Filters=[{"Name": f"tag:{stack_tag[0]}", "Values": [stack_tag[1]]},
                                                   {"Name": "instance-state-name", "Values": ["stopped", "stopping"]}])
         for reservation in stopped["Reservations"]:

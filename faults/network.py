@@ -4,6 +4,8 @@
    tagged so ``gameday scan`` can find it;
 2. swap the subnet's association to the clone;
 3. on rollback, restore the original association and delete the clone.
+
+With ``injector: fis`` the same fault runs as FIS's own ``aws:network:disrupt-connectivity`` (faults.fis).
 """
 from __future__ import annotations
 
@@ -11,8 +13,12 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
+from faults import fis, resources
 from faults.base import FAULT_TAG, ClientFactory, Fault
+from gameday import runid
+from gameday.guard import Caller, Guard, Resource
 from gameday.journal import Entry, Journal
+from gameday.plan import Call
 from gameday.timeline import Timeline
 
 ALLOW_SUBNET_RULE = 100
@@ -29,14 +35,15 @@ def _association(ec2: Any, subnet_id: str) -> tuple[str, str]:
     raise LookupError(f"subnet {subnet_id} has no network ACL association")
 
 
-def _isolate(ec2: Any, subnet_id: str, entry_id: str, record: Callable[..., None]) -> None:
+def _isolate(ec2: Any, subnet_id: str, entry_id: str, run_id: str, record: Callable[..., None]) -> None:
     """Swap ``subnet_id`` to a deny-all clone, calling ``record(**ids)`` before each step that needs undoing."""
     subnet = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
     original_acl, association = _association(ec2, subnet_id)
     record(original_acl_id=original_acl)
     clone = ec2.create_network_acl(VpcId=subnet["VpcId"], TagSpecifications=[{
         "ResourceType": "network-acl",
-        "Tags": [{"Key": FAULT_TAG, "Value": entry_id}, {"Key": "managedByFIS", "Value": "true"},
+        "Tags": [{"Key": FAULT_TAG, "Value": entry_id}, {"Key": runid.TAG, "Value": run_id},
+                 {"Key": "managedByFIS", "Value": "true"},
                  {"Key": "Name", "Value": f"gameday-isolate-{subnet_id}"}]}])["NetworkAcl"]["NetworkAclId"]
     record(clone_acl_id=clone)
     for egress in (False, True):
@@ -44,7 +51,14 @@ def _isolate(ec2: Any, subnet_id: str, entry_id: str, record: Callable[..., None
                                      RuleAction="allow", Egress=egress, CidrBlock=subnet["CidrBlock"])
         ec2.create_network_acl_entry(NetworkAclId=clone, RuleNumber=DENY_ALL_RULE, Protocol="-1",
                                      RuleAction="deny", Egress=egress, CidrBlock="0.0.0.0/0")
-    ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=clone)
+    swapped = ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=clone)
+    record(association_id=swapped["NewAssociationId"])
+
+
+def _planned_restore(region: str, state: dict[str, Any]) -> list[Call]:
+    return [Call("ec2", region, "ReplaceNetworkAclAssociation",
+                 {"AssociationId": state.get("association_id"), "NetworkAclId": state.get("original_acl_id")}),
+            Call("ec2", region, "DeleteNetworkAcl", {"NetworkAclId": state.get("clone_acl_id")})]
 
 
 def _restore(ec2: Any, subnet_id: str, state: dict[str, Any]) -> None:
@@ -67,43 +81,59 @@ class IsolateAz(Fault):
     """Disable an Availability Zone: cut the stack's subnet in it off from everything outside it."""
 
     name = "network.isolate_az"
+    fis_capable = True
 
     def __init__(self, clients: ClientFactory, journal: Journal, *, region: str, availability_zone: str,
-                 subnet_id: str, timeline: Timeline | None = None) -> None:
-        super().__init__(clients, journal, timeline)
+                 subnet_id: str, timeline: Timeline | None = None, guard: Guard | None = None) -> None:
+        super().__init__(clients, journal, timeline, guard)
         self.region, self.availability_zone, self.subnet_id = region, availability_zone, subnet_id
 
     def params(self) -> dict[str, Any]:
         return {"region": self.region, "availability_zone": self.availability_zone, "subnet_id": self.subnet_id}
 
-    def targets(self) -> list[str]:
-        return [self.subnet_id]
+    def discover(self, caller: Caller) -> list[Resource]:
+        return resources.subnets(self.clients("ec2", self.region), self.region, [self.subnet_id], caller)
 
     def inject(self, entry: Entry) -> None:
-        _isolate(self.clients("ec2", self.region), self.subnet_id, entry.id,
+        if self.injector == "fis":
+            fis.inject(self, self.region, fis.disrupt_connectivity(self.targets(), fis.settings_of(self).max_duration_s))
+            return
+        _isolate(self.clients("ec2", self.region), self.subnet_id, entry.id, self.run_id,
                  lambda **ids: self.journal.progress(entry, **ids))
 
     def rollback(self, state: dict[str, Any]) -> None:
+        if state.get("injector") == "fis":
+            fis.rollback(self, state, stop=True)
+            return
         _restore(self.clients("ec2", state["region"]), state["subnet_id"], state)
+
+    def planned_rollback(self, state: dict[str, Any]) -> tuple[list[Call], str]:
+        if state.get("injector") == "fis":
+            return fis.planned_rollback(state, stop=True)
+        return _planned_restore(state["region"], state), "re-reads the subnet's association first (DescribeNetworkAcls)"
 
 
 class IsolateRegion(Fault):
     """Lose a Region: isolate every listed subnet in it; rollback restores all of them."""
 
     name = "network.isolate_region"
+    fis_capable = True
 
     def __init__(self, clients: ClientFactory, journal: Journal, *, region: str, subnet_ids: list[str],
-                 timeline: Timeline | None = None) -> None:
-        super().__init__(clients, journal, timeline)
+                 timeline: Timeline | None = None, guard: Guard | None = None) -> None:
+        super().__init__(clients, journal, timeline, guard)
         self.region, self.subnet_ids = region, list(subnet_ids)
 
     def params(self) -> dict[str, Any]:
         return {"region": self.region, "subnet_ids": self.subnet_ids}
 
-    def targets(self) -> list[str]:
-        return list(self.subnet_ids)
+    def discover(self, caller: Caller) -> list[Resource]:
+        return resources.subnets(self.clients("ec2", self.region), self.region, self.subnet_ids, caller)
 
     def inject(self, entry: Entry) -> None:
+        if self.injector == "fis":
+            fis.inject(self, self.region, fis.disrupt_connectivity(self.targets(), fis.settings_of(self).max_duration_s))
+            return
         ec2 = self.clients("ec2", self.region)
         for subnet_id in self.subnet_ids:
             key = f"subnet:{subnet_id}"
@@ -111,9 +141,12 @@ class IsolateRegion(Fault):
             def record(key: str = key, **ids: Any) -> None:
                 self.journal.progress(entry, **{key: {**entry.state.get(key, {}), **ids}})
 
-            _isolate(ec2, subnet_id, entry.id, record)
+            _isolate(ec2, subnet_id, entry.id, self.run_id, record)
 
     def rollback(self, state: dict[str, Any]) -> None:
+        if state.get("injector") == "fis":
+            fis.rollback(self, state, stop=True)
+            return
         ec2 = self.clients("ec2", state["region"])
         failures = []
         for subnet_id in state["subnet_ids"]:
@@ -123,3 +156,10 @@ class IsolateRegion(Fault):
                 failures.append(error)  # keep restoring the others; report the first failure after
         if failures:
             raise failures[0]
+
+    def planned_rollback(self, state: dict[str, Any]) -> tuple[list[Call], str]:
+        if state.get("injector") == "fis":
+            return fis.planned_rollback(state, stop=True)
+        calls = [call for subnet_id in state["subnet_ids"]
+                 for call in _planned_restore(state["region"], state.get(f"subnet:{subnet_id}", {}))]
+        return calls, "re-reads each subnet's association first (DescribeNetworkAcls)"

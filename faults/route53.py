@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from faults import resources
 from faults.base import ClientFactory, Fault
 from gameday.errors import FaultError
+from gameday.guard import Caller, Guard, Resource
 from gameday.journal import Entry, Journal
+from gameday.plan import Call
 from gameday.timeline import Timeline
 
 GLOBAL_REGION = "us-east-1"  # Route 53 is global; its API lives in us-east-1
@@ -22,15 +25,18 @@ class FailHealthCheck(Fault):
     name = "route53.fail_health_check"
 
     def __init__(self, clients: ClientFactory, journal: Journal, *, health_check_id: str,
-                 timeline: Timeline | None = None) -> None:
-        super().__init__(clients, journal, timeline)
+                 timeline: Timeline | None = None, guard: Guard | None = None) -> None:
+        super().__init__(clients, journal, timeline, guard)
         self.health_check_id = health_check_id
 
     def params(self) -> dict[str, Any]:
         return {"health_check_id": self.health_check_id}
 
-    def targets(self) -> list[str]:
-        return [f"arn:aws:route53:::healthcheck/{self.health_check_id}"]
+    def regions(self) -> list[str]:
+        return [""]  # Route 53 is global: no Region to allow, the account is still checked
+
+    def discover(self, caller: Caller) -> list[Resource]:
+        return [resources.health_check(self.clients("route53", GLOBAL_REGION), self.health_check_id, caller)]
 
     def inject(self, entry: Entry) -> None:
         route53 = self.clients("route53", GLOBAL_REGION)
@@ -56,3 +62,9 @@ class FailHealthCheck(Fault):
                              f"Set Inverted={state['was_inverted']} by hand once you have checked the change")
         route53.update_health_check(HealthCheckId=state["health_check_id"],
                                     HealthCheckVersion=int(check["HealthCheckVersion"]), Inverted=state["was_inverted"])
+
+    def planned_rollback(self, state: dict[str, Any]) -> tuple[list[Call], str]:
+        return ([Call("route53", GLOBAL_REGION, "UpdateHealthCheck",
+                      {"HealthCheckId": state["health_check_id"], "HealthCheckVersion": state.get("version_after"),
+                       "Inverted": state.get("was_inverted")})],
+                "re-reads the check first (GetHealthCheck) and refuses if someone else changed it meanwhile")

@@ -124,13 +124,19 @@ def aws_client_fixture() -> Callable[..., Callable[[str, str | None], Any]]:
 
 def stack_fixture() -> Callable[..., Any]:
     @pytest.fixture(scope="session")
-    def stack(environment: Any, aws_client: Callable[[str, str | None], Any], gameday_settings: settings_.Resolved) -> Any:
+    def stack(environment: Any, aws_client: Callable[[str, str | None], Any], gameday_settings: settings_.Resolved,
+              gameday_guard: Any) -> Any:
         """The reference stack's typed handles: built on the local stack, or in aws with --build-stack."""
         from stack.builder import Builder
 
-        if isinstance(environment, AwsEnvironment) and not gameday_settings.build:
-            pytest.skip("attaching to an existing stack in a real account needs its discovery (issue 8); "
-                        "pass --build-stack to build one, at the account's cost")
+        if isinstance(environment, AwsEnvironment):
+            if not gameday_settings.build:
+                pytest.skip("attaching to an existing stack in a real account needs its discovery (issue 8); "
+                            "pass --build-stack to build one, at the account's cost")
+            if gameday_settings.dry_run:
+                pytest.skip("dry run: building the reference stack in an aws environment would change the account")
+            # The same allowlist as the faults: a build must not land in the wrong account or Region either.
+            gameday_guard.check_caller(aws_client, list(environment.regions), "building the reference stack")
         return Builder(environment, lambda service, region: aws_client(service, region)).build()
 
     return stack

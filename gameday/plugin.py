@@ -1,11 +1,14 @@
 """The pytest plugin: options, markers and the default fixtures (made by gameday.fixtures)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from environments import loader
-from gameday import fixtures, settings as settings_
+from gameday import fixtures, guard as guard_, runid, settings as settings_
 from gameday.errors import GamedayError
+from gameday.stopconditions import Aborted
 
 MARKERS = {
     "failover": "a failover scenario (CI runs `pytest -m failover` on every merge)",
@@ -39,9 +42,55 @@ def pytest_configure(config: pytest.Config) -> None:
     resolved = fixtures.resolve_settings(config)
     try:
         loader.resolve(resolved.env)
+        # The safety guard every fault in this session uses unless given another (gameday.guard).
+        guard = guard_.Guard(guard_.Policy.for_environment(loader.load(resolved.env), dry_run=resolved.dry_run))
     except GamedayError as error:
         raise pytest.UsageError(str(error)) from None
+    os.environ.setdefault("GAMEDAY_RUN_ID", guard.policy.run_id)  # xdist workers inherit it: one run id per run
     config.stash[SETTINGS_KEY] = resolved
+    config.stash[GUARD_KEY] = guard
+    guard_.install(guard)
+    config.pluginmanager.register(_PlanCollector(resolved.dry_run), "gameday-plans")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    guard = config.stash.get(GUARD_KEY, None)
+    if guard is not None:
+        guard_.uninstall(guard)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Attach each dry-run plan to its test's report (xdist carries it to the controller); stop an aborted run."""
+    outcome = yield
+    report = outcome.get_result()
+    guard = item.config.stash.get(GUARD_KEY, None)
+    if guard is None:
+        return
+    for planned in guard.plan.faults:
+        if planned.where == item.nodeid and ("gameday_plan", planned.text()) not in report.user_properties:
+            report.user_properties.append(("gameday_plan", planned.text()))
+    if call.excinfo is not None and call.excinfo.errisinstance(Aborted):
+        item.session.shouldstop = f"gameday: {call.excinfo.value}"
+
+
+class _PlanCollector:
+    """Collects the plans from every test report (local or from xdist workers) and prints them at the end."""
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.plans: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.plans.extend(text for name, text in report.user_properties if name == "gameday_plan" and text not in self.plans)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.dry_run:
+            return
+        terminalreporter.section("gameday dry run: the plan (no mutating call was made)")
+        terminalreporter.write_line(f"run {runid.current()}: {len(self.plans)} fault(s) planned")
+        for number, text in enumerate(self.plans, 1):
+            terminalreporter.write_line(f"{number}. {text}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -51,6 +100,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 SETTINGS_KEY = pytest.StashKey[settings_.Resolved]()
+GUARD_KEY = pytest.StashKey[guard_.Guard]()
+
+
+@pytest.fixture(scope="session")
+def gameday_guard(pytestconfig: pytest.Config) -> guard_.Guard:
+    """The safety guard in force for this session (account and Region allowlist, target tag, stop conditions, dry run)."""
+    return pytestconfig.stash[GUARD_KEY]
 
 
 @pytest.fixture(scope="session")

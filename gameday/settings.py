@@ -32,6 +32,8 @@ SETTINGS = (
             "leave a local stack this session started running afterwards"),
     Setting("build", "--build-stack", "GAMEDAY_BUILD_STACK", "gameday_build_stack", "false",
             "build the reference stack in an aws environment (local environments always build)"),
+    Setting("dry_run", "--dry-run", "GAMEDAY_DRY_RUN", "gameday_dry_run", "false",
+            "print each fault's plan (targets, API calls, rollback) and make no mutating call"),
 )
 
 
@@ -42,6 +44,7 @@ class Resolved:
     keep_stack: bool
     build: bool
     sources: dict[str, str]  # setting -> where its value came from, for the report
+    dry_run: bool = False
 
 
 def _bool(setting: Setting, value: str) -> bool:
@@ -80,4 +83,5 @@ def resolve(option: Callable[[str], Any], ini: Callable[[str], Any], environ: di
         keep_stack=_bool(by_name["keep_stack"], values["keep_stack"]),
         build=_bool(by_name["build"], values["build"]),
         sources=sources,
+        dry_run=_bool(by_name["dry_run"], values["dry_run"]),
     )

@@ -1,21 +1,41 @@
-"""moto-backed clients that record every call, and a journal in a temporary directory."""
+"""moto-backed clients that record every call, a journal in a temporary directory, and a guard in force."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
+import botocore.session
 import pytest
 from moto import mock_aws
 
+from environments.model import StopCondition
+from gameday import guard as guard_
+from gameday.guard import FisSettings, Guard, Policy
 from gameday.journal import Journal
+from gameday.plan import is_read_only
+
+MOTO_ACCOUNT = "123456789012"
+STACK_TAG = ("gameday:stack", "securecart")
+REGIONS = ("us-east-1", "us-west-2", "eu-central-1", "ap-southeast-1")
+
+
+_BOTOCORE: list[botocore.session.Session] = []
+
+
+def _session() -> boto3.session.Session:
+    # One botocore session per process: it caches the service models, which take a second each to load.
+    if not _BOTOCORE:
+        _BOTOCORE.append(botocore.session.get_session())
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                 botocore_session=_BOTOCORE[0])
 
 
 class Recorder:
     """Clients whose calls are recorded as (service, operation, params): the exact AWS path a fault takes."""
 
     def __init__(self) -> None:
-        self.session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.session = _session()
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self._clients: dict[tuple[str, str], Any] = {}
         self.fail_on: str | None = None
@@ -36,7 +56,27 @@ class Recorder:
             raise ClientError({"Error": {"Code": "Throttling", "Message": "injected for the test"}}, model.name)
 
     def mutating(self) -> list[str]:
-        return [op for _, op, _ in self.calls if not op.startswith(("Describe", "Get", "List"))]
+        return [op for _, op, _ in self.calls if not is_read_only(op)]
+
+    def mutating_calls(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [call for call in self.calls if not is_read_only(call[1])]
+
+
+def policy(**changes: Any) -> Policy:
+    """The rules of a moto account: the local environment's account and Regions, the stack tag as target tag."""
+    defaults: dict[str, Any] = dict(environment="moto", account_id=MOTO_ACCOUNT, regions=REGIONS, target_tag=STACK_TAG,
+                                    watch_interval_s=0.02, fis=FisSettings(poll_s=0.01, timeout_s=10),
+                                    run_id="20250101T000000Z-test01")
+    return Policy(**{**defaults, **changes})
+
+
+def alarm(clients: Recorder, name: str = "checkout-5xx", region: str = "us-east-1") -> StopCondition:
+    """A CloudWatch alarm in OK, as a stop condition."""
+    clients("cloudwatch", region).put_metric_alarm(
+        AlarmName=name, MetricName="5XXError", Namespace="SecureCart", Statistic="Sum", Period=60, EvaluationPeriods=1,
+        Threshold=10, ComparisonOperator="GreaterThanThreshold")
+    clients("cloudwatch", region).set_alarm_state(AlarmName=name, StateValue="OK", StateReason="quiet")
+    return StopCondition(alarm_name=name, region=region)
 
 
 @pytest.fixture
@@ -48,3 +88,10 @@ def clients() -> Iterator[Recorder]:
 @pytest.fixture
 def journal(tmp_path: Path) -> Journal:
     return Journal("test-target", tmp_path / "journal")
+
+
+@pytest.fixture
+def guard(clients: Recorder) -> Iterator[Guard]:
+    """The guard in force for faults given none (what the plugin does for a session)."""
+    with guard_.installed(Guard(policy())) as installed:
+        yield installed

@@ -11,12 +11,16 @@ from gameday.errors import FaultError
 from gameday.journal import Journal
 from tests.faults.conftest import Recorder
 
+pytestmark = pytest.mark.usefixtures("guard")
+TAGGED = [{"ResourceType": "subnet", "Tags": [{"Key": "gameday:stack", "Value": "securecart"}]}]
+
 
 def _vpc(clients: Recorder, region: str = "us-east-1") -> tuple[str, list[str]]:
     ec2 = clients("ec2", region)
     vpc = ec2.create_vpc(CidrBlock="127.16.0.0/16", TagSpecifications=[{
         "ResourceType": "vpc", "Tags": [{"Key": "gameday:stack", "Value": "securecart"}]}])["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.16.{n}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.16.{n}.0/24", AvailabilityZone=f"{region}{az}",
+                                 TagSpecifications=TAGGED)["Subnet"]["SubnetId"]
                for n, az in ((1, "a"), (2, "b"))]
     return vpc, subnets
 

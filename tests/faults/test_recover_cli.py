@@ -12,12 +12,15 @@ from gameday.fixtures import LocalStackInfo
 
 INJECT_AND_HANG = textwrap.dedent("""
     import sys, time, boto3
+    from environments import loader
     from faults.network import IsolateAz
+    from gameday.guard import Guard, Policy
     from gameday.journal import Journal
     endpoint, target, subnet, region, az = sys.argv[1:6]
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
     clients = lambda service, r: session.client(service, region_name=r, endpoint_url=endpoint)
-    fault = IsolateAz(clients, Journal(target), region=region, availability_zone=az, subnet_id=subnet)
+    guard = Guard(Policy.for_environment(loader.load("local")))
+    fault = IsolateAz(clients, Journal(target), region=region, availability_zone=az, subnet_id=subnet, guard=guard)
     fault.__enter__()
     print("injected", flush=True)
     time.sleep(300)
@@ -33,7 +36,8 @@ def _acl(aws_client: Any, region: str, subnet: str) -> str:
 def test_kill_9_then_recover(local_stack: LocalStackInfo, aws_client: Any, tmp_path: Path) -> None:
     ec2 = aws_client("ec2", "us-west-2")
     vpc = ec2.create_vpc(CidrBlock="127.99.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.99.1.0/24", AvailabilityZone="us-west-2a")["Subnet"]["SubnetId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.99.1.0/24", AvailabilityZone="us-west-2a", TagSpecifications=[
+        {"ResourceType": "subnet", "Tags": [{"Key": "gameday:stack", "Value": "securecart"}]}])["Subnet"]["SubnetId"]
     before = _acl(aws_client, "us-west-2", subnet)
     env = dict(os.environ, GAMEDAY_JOURNAL_DIR=str(tmp_path), GAMEDAY_INSTANCE=str(local_stack.instance))
     victim = subprocess.Popen([sys.executable, "-c", INJECT_AND_HANG, local_stack.aws_endpoint,

@@ -8,10 +8,16 @@ from gameday.errors import FaultError
 from gameday.journal import Journal
 from tests.faults.conftest import Recorder
 
+pytestmark = pytest.mark.usefixtures("guard")
+STACK = [{"Key": "gameday:stack", "Value": "securecart"}]
+
 
 def _check(clients: Recorder) -> str:
-    return clients("route53", "us-east-1").create_health_check(CallerReference="c", HealthCheckConfig={
+    route53 = clients("route53", "us-east-1")
+    check_id = route53.create_health_check(CallerReference="c", HealthCheckConfig={
         "Type": "HTTP", "IPAddress": "127.16.1.4", "Port": 8080, "ResourcePath": "/health"})["HealthCheck"]["Id"]
+    route53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check_id, AddTags=STACK)
+    return str(check_id)
 
 
 def _inverted(clients: Recorder, check_id: str) -> bool:
@@ -44,7 +50,7 @@ def test_rollback_refuses_to_overwrite_a_concurrent_edit(clients: Recorder, jour
 def _database(clients: Recorder, multi_az: bool = True) -> None:
     clients("rds", "us-east-1").create_db_instance(
         DBInstanceIdentifier="orders", Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
-        MasterUsername="u", MasterUserPassword="p" * 12, MultiAZ=multi_az)
+        MasterUsername="u", MasterUserPassword="p" * 12, MultiAZ=multi_az, Tags=STACK)
 
 
 def test_reboot_with_failover_makes_exactly_that_call(clients: Recorder, journal: Journal) -> None:
@@ -58,7 +64,7 @@ def test_reboot_with_failover_makes_exactly_that_call(clients: Recorder, journal
 def test_promote_replica(clients: Recorder, journal: Journal) -> None:
     _database(clients)
     clients("rds", "us-east-1").create_db_instance_read_replica(DBInstanceIdentifier="orders-replica",
-                                                                 SourceDBInstanceIdentifier="orders")
+                                                                 SourceDBInstanceIdentifier="orders", Tags=STACK)
     with rds.PromoteReplica(clients, journal, region="us-east-1", db_instance_identifier="orders-replica", wait_delay_s=0.01):
         pass
     assert ("rds", "PromoteReadReplica", {"DBInstanceIdentifier": "orders-replica"}) in clients.calls
@@ -79,7 +85,7 @@ def test_stop_instances_by_az_and_start_them_again(clients: Recorder, journal: J
 
     with ec2.StopInstances(clients, journal, region="us-east-1", tag=("gameday:stack", "securecart"),
                            availability_zone="us-east-1a") as fault:
-        assert fault.targets() == [ids["us-east-1a"]]
+        assert fault.targets() == [f"arn:aws:ec2:us-east-1:123456789012:instance/{ids['us-east-1a']}"]
         assert state("us-east-1a") == "stopped" and state("us-east-1b") == "running"
         assert [i.resource for i in leftovers.scan(clients, ["us-east-1"], ("gameday:stack", "securecart"))] == [ids["us-east-1a"]]
     assert state("us-east-1a") == "running"

@@ -135,3 +135,27 @@ VALIDATE: dict[str, Callable[[ApiRequest, Any], None]] = {
 AFTER: dict[str, Callable[[ApiRequest, Any], None]] = {
     "UpdateHealthCheck": bump_health_check_version,
 }
+
+
+def fix_update_keeps_regions() -> None:
+    """moto's UpdateHealthCheck resets the checker Regions when the request does not name them.
+
+    AWS keeps them unless ResetElements lists Regions; every fault that inverts a check would
+    otherwise silently move it to all checker Regions.
+    """
+    from moto.route53 import models
+
+    original = models.Route53Backend.update_health_check
+    if getattr(original, "_gameday_fixed", False):
+        return
+
+    def update_health_check(self: Any, health_check_id: str, health_check_args: dict[str, Any]) -> Any:
+        check = self.health_checks.get(health_check_id)
+        regions = check.regions if check is not None else None
+        updated = original(self, health_check_id, health_check_args)
+        if not health_check_args.get("regions") and regions:
+            updated.set_regions(regions)
+        return updated
+
+    update_health_check._gameday_fixed = True  # type: ignore[attr-defined]
+    models.Route53Backend.update_health_check = update_health_check

@@ -220,3 +220,11 @@ def test_notify_after_successful_changes_only(endpoint: Any, client: Any) -> Non
         plane.parts.pop("recorder")
     assert [(c.request.service, c.request.operation) for c in recorder.changes] == [("route53", "CreateHealthCheck")]
     assert json.loads(json.dumps(recorder.changes[0].request.params["HealthCheckConfig"]))["Port"] == "8080"
+
+
+def test_update_keeps_the_checker_regions(client: Any) -> None:
+    route53 = client("route53")
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+    check_id = route53.create_health_check(CallerReference="regions", HealthCheckConfig=_http_check(Regions=regions))["HealthCheck"]["Id"]
+    route53.update_health_check(HealthCheckId=check_id, Inverted=True)
+    assert route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]["Regions"] == regions
