@@ -1,0 +1,127 @@
+"""The checkout process's settings, from its command line (the password comes from a file)."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from stack.local.ec2.checkout.orders import Placement
+from stack.local.ec2.checkout.pool import DatabaseSettings
+from stack.local.ec2.errors import CheckoutError
+
+INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+
+
+class ConfigError(CheckoutError):
+    """The checkout service's command line is not valid."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    """A Unix socket path (what the fabric forwards to) or host:port (tests, benchmarks)."""
+
+    uds: Path | None = None
+    host: str | None = None
+    port: int | None = None
+
+    def describe(self) -> str:
+        return f"unix:{self.uds}" if self.uds is not None else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class CheckoutConfig:
+    placement: Placement
+    listen: Listen
+    database: DatabaseSettings | None  # None: no database configured; orders answer 503
+    dns_host: str
+    dns_port: int
+    ttl_scale: float = 1.0
+    dns_timeout_s: float = 1.0
+    request_timeout_s: float = 6.0
+    health_timeout_s: float = 1.0
+    exit_with_parent: bool = False
+
+
+def _host_port(value: str, what: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    try:
+        ipaddress.IPv4Address(host)
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"{what}: {value!r} is not an IPv4 host:port such as 127.0.0.1:10053") from None
+    if not 0 <= number <= 65535:
+        raise ConfigError(f"{what}: port {number} is out of range 0-65535")
+    return host, number
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m stack.local.ec2.checkout",
+                                description="SecureCart's checkout service on one EC2 instance")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--uds", type=Path, help="listen on this Unix socket (the fabric forwards to it)")
+    where.add_argument("--listen", help="listen on host:port instead (tests and benchmarks)")
+    p.add_argument("--instance-id", required=True)
+    p.add_argument("--region", required=True)
+    p.add_argument("--az", required=True)
+    p.add_argument("--db-endpoint", help="the RDS endpoint's DNS name; without it orders answer 503")
+    p.add_argument("--db-port", type=int, default=5432)
+    p.add_argument("--db-name", default="postgres")
+    p.add_argument("--db-user", default="postgres")
+    p.add_argument("--db-password-file", type=Path, help="file holding the password (kept off the command line)")
+    p.add_argument("--dns", required=True, help="host:port of the DNS server that serves the endpoint")
+    p.add_argument("--source-address", help="bind database connections to this (the instance's private) address")
+    p.add_argument("--ttl-scale", type=float, default=1.0, help="multiply DNS TTLs by this (the stack's time_scale)")
+    p.add_argument("--connect-timeout", type=float, default=2.0, help="database connect timeout, s")
+    p.add_argument("--statement-timeout", type=float, default=5.0, help="database statement timeout, s")
+    p.add_argument("--request-timeout", type=float, default=6.0, help="deadline of one API request, s")
+    p.add_argument("--health-timeout", type=float, default=1.0, help="deadline of /health/deep, s")
+    p.add_argument("--pool-size", type=int, default=8)
+    p.add_argument("--exit-with-parent", action="store_true", help="exit when the supervisor that started us dies")
+    return p
+
+
+def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
+    """Parse and check the command line. Raises ConfigError (or SystemExit from argparse for usage)."""
+    args = parser().parse_args(argv)
+    if not INSTANCE_ID.fullmatch(args.instance_id):
+        raise ConfigError(f"--instance-id: {args.instance_id!r} is not an EC2 instance id such as i-0123456789abcdef0")
+    if not args.az.startswith(args.region):
+        raise ConfigError(f"--az: {args.az!r} is not in Region {args.region!r}")
+    for name in ("connect_timeout", "statement_timeout", "request_timeout", "health_timeout", "ttl_scale"):
+        if getattr(args, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')}: {getattr(args, name)} must be > 0")
+    if args.pool_size < 1:
+        raise ConfigError(f"--pool-size: {args.pool_size} must be >= 1")
+    dns_host, dns_port = _host_port(args.dns, "--dns")
+    if args.uds is not None:
+        listen = Listen(uds=args.uds)
+    else:
+        host, port = _host_port(args.listen, "--listen")
+        listen = Listen(host=host, port=port)
+    if args.source_address is not None:
+        try:
+            ipaddress.IPv4Address(args.source_address)
+        except ValueError:
+            raise ConfigError(f"--source-address: {args.source_address!r} is not an IPv4 address") from None
+    database = None
+    if args.db_endpoint:
+        password = ""
+        if args.db_password_file is not None:
+            try:
+                password = args.db_password_file.read_text().rstrip("\n")
+            except OSError as error:
+                raise ConfigError(f"--db-password-file: cannot read {args.db_password_file}: {error}") from None
+        database = DatabaseSettings(
+            endpoint=args.db_endpoint, port=args.db_port, user=args.db_user, password=password,
+            database=args.db_name, application_name=f"checkout-{args.instance_id}",
+            source_address=args.source_address, connect_timeout_s=args.connect_timeout,
+            statement_timeout_s=args.statement_timeout, pool_size=args.pool_size,
+        )
+    return CheckoutConfig(
+        placement=Placement(args.instance_id, args.region, args.az), listen=listen, database=database,
+        dns_host=dns_host, dns_port=dns_port, ttl_scale=args.ttl_scale, request_timeout_s=args.request_timeout,
+        health_timeout_s=args.health_timeout, exit_with_parent=args.exit_with_parent,
+    )

@@ -1,0 +1,130 @@
+"""One checkout process: how it is launched, awaited, and stopped."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack.local.ec2 import unixhttp
+from stack.local.ec2.errors import CheckoutStartError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+READY_POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """Where an instance's orders go: the RDS endpoint's name and how to log in."""
+
+    endpoint: str
+    port: int
+    name: str
+    user: str
+    password_file: Path
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything one checkout process is started with."""
+
+    instance_id: str
+    region: str
+    availability_zone: str
+    private_ip: str
+    uds: Path
+    log: Path
+    dns_host: str
+    dns_port: int
+    ttl_scale: float = 1.0
+    database: DatabaseTarget | None = None
+
+    def argv(self) -> list[str]:
+        argv = [sys.executable, "-m", "stack.local.ec2.checkout", "--uds", str(self.uds),
+                "--instance-id", self.instance_id, "--region", self.region, "--az", self.availability_zone,
+                "--dns", f"{self.dns_host}:{self.dns_port}", "--source-address", self.private_ip,
+                "--ttl-scale", repr(self.ttl_scale), "--exit-with-parent"]
+        if self.database is not None:
+            db = self.database
+            argv += ["--db-endpoint", db.endpoint, "--db-port", str(db.port), "--db-name", db.name,
+                     "--db-user", db.user, "--db-password-file", str(db.password_file)]
+        return argv
+
+
+class CheckoutProcess:
+    def __init__(self, launch: Launch) -> None:
+        self.launch = launch
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen is not None else None
+
+    def start(self) -> None:
+        """Spawn the process (it is serving once wait_ready returns)."""
+        launch = self.launch
+        launch.uds.unlink(missing_ok=True)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+        with open(launch.log, "ab") as log:
+            self._popen = subprocess.Popen(launch.argv(), cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                           stdout=log, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def returncode(self) -> int | None:
+        return self._popen.poll() if self._popen is not None else None
+
+    def wait_ready(self, timeout_s: float = 15.0) -> None:
+        """Wait until GET /health answers 200 on the socket.
+
+        Raises CheckoutStartError (with the log's tail) if the process exits or is not serving in time.
+        """
+        deadline = time.monotonic() + timeout_s
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise CheckoutStartError(
+                    f"checkout for {self.launch.instance_id} exited with code {self.returncode()} while starting; "
+                    f"log {self.launch.log}:\n{tail(self.launch.log)}")
+            if self.launch.uds.exists():
+                try:
+                    reply = unixhttp.call(self.launch.uds, "GET", "/health", timeout_s=1.0)
+                    if reply.status == 200:
+                        return
+                    last = f"GET /health answered {reply.status}"
+                except OSError as error:
+                    last = str(error)
+            time.sleep(READY_POLL_S)
+        raise CheckoutStartError(f"checkout for {self.launch.instance_id} was not serving /health on "
+                                 f"{self.launch.uds} within {timeout_s:g} s ({last}); log {self.launch.log}:\n"
+                                 f"{tail(self.launch.log)}")
+
+    def stop(self, grace_s: float = 3.0) -> int | None:
+        """SIGTERM (uvicorn drains in-flight requests), then SIGKILL after ``grace_s``; remove the socket."""
+        popen = self._popen
+        if popen is not None and popen.poll() is None:
+            popen.send_signal(signal.SIGTERM)
+            try:
+                popen.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(grace_s)
+        self.launch.uds.unlink(missing_ok=True)
+        return popen.returncode if popen is not None else None
+
+    def kill(self) -> None:
+        """SIGKILL at once (what a crash looks like); for tests of crash handling."""
+        if self._popen is not None and self._popen.poll() is None:
+            self._popen.kill()
+            self._popen.wait(5)
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
