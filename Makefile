@@ -21,6 +21,7 @@ system-packages:
 	@missing=""; \
 	[ -n "$(PG_BIN)" ] || missing="$$missing postgresql"; \
 	command -v dig >/dev/null || missing="$$missing bind9-dnsutils"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
 	    echo "gameday: missing Debian package(s):$$missing; install them as root: apt-get install$$missing" >&2; exit 1; \

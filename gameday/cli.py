@@ -136,6 +136,25 @@ def scan(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def verify_pack(args: argparse.Namespace) -> int:
+    """Check an evidence pack and its chain; exit 1 when anything was tampered with."""
+    from reports import evidence
+
+    result = evidence.verify(Path(args.pack), Path(args.history) if args.history else None)
+    print(result.message)
+    return 0 if result.ok else 1
+
+
+def report(args: argparse.Namespace) -> int:
+    """RTO/RPO trends across runs."""
+    from reports import history
+
+    if not args.history:
+        print("gameday report: use --history (the evidence pack is written at the end of `gameday run`)")
+        return 2
+    return history.command(Path(args.history_file), Path(args.html) if args.html else None, args.last)
+
+
 def run_gameday(args: argparse.Namespace) -> int:
     """Run the game-day experiments with pytest (the stack comes up through the plugin)."""
     experiments = sorted((PROJECT_ROOT / "experiments").glob("test_*.py"))
@@ -180,6 +199,18 @@ def parser() -> argparse.ArgumentParser:
     scan_parser.add_argument("--json", action="store_true")
     common(scan_parser)
     scan_parser.set_defaults(handler=scan)
+
+    verify_parser = commands.add_parser("verify", help="check an evidence pack and the chain of packs before it")
+    verify_parser.add_argument("pack", help="reports/out/<run-id>")
+    verify_parser.add_argument("--history", default=None,
+                               help="history.jsonl to cross-check (default: reports/history.jsonl beside reports/out)")
+    verify_parser.set_defaults(handler=verify_pack)
+    report_parser = commands.add_parser("report", help="reports across runs")
+    report_parser.add_argument("--history", action="store_true", help="RTO/RPO trends per scenario")
+    report_parser.add_argument("--history-file", default=str(PROJECT_ROOT / "reports" / "history.jsonl"))
+    report_parser.add_argument("--html", default=None, help="also write the trend charts to this HTML file")
+    report_parser.add_argument("--last", type=int, default=20)
+    report_parser.set_defaults(handler=report)
 
     run = commands.add_parser("run", help="run the game day and write the report")
     run.add_argument("-m", "--marker", default="gameday", help="pytest marker expression (default: gameday)")

@@ -1,0 +1,201 @@
+"""The evidence document: a ``Run`` as JSON in the versioned schema ``reports/schema/evidence-v1.json``.
+
+Every output of a pack (report.html, junit.xml, Allure, history) is rendered from this document
+after redaction, so the report shows exactly what evidence.json holds. Times of a scenario are
+``t_s``: seconds on the monotonic clock since the scenario's timeline started; each also carries its
+wall time for people.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import jsonschema
+
+from gameday import clock
+from gameday.errors import GamedayError
+from probes.sampler import Sample
+from reports import controls, milestones
+from reports.result import ScenarioResult
+from reports.run import Run
+
+SCHEMA_VERSION = "evidence-v1"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / f"{SCHEMA_VERSION}.json"
+Document = dict[str, Any]
+
+
+class EvidenceSchemaError(GamedayError):
+    """The evidence document does not follow its schema."""
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON for whatever a timeline event's details hold (dataclasses, datetimes, Instants, sets)."""
+    if isinstance(value, clock.Instant):
+        return {"wall_time": value.wall_time, "iso": value.iso}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _at(instant: clock.Instant, origin: clock.Instant) -> dict[str, Any]:
+    return {"t_s": round(instant.monotonic_s - origin.monotonic_s, 6), "wall_time": instant.wall_time, "iso": instant.iso}
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile: an observed value, never an interpolation."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def _sample(sample: Sample[Any], origin: clock.Instant) -> dict[str, Any]:
+    return {**_at(sample.at, origin), "source": sample.source, "ok": sample.ok, "error": sample.error,
+            "duration_ms": round(sample.duration_ms, 3), "value": jsonable(sample.value)}
+
+
+def _latency(result: ScenarioResult, injected_s: float | None, origin: clock.Instant) -> list[dict[str, Any]]:
+    rows = []
+    for source in sorted({s.source for s in result.checkout}):
+        series = [s for s in result.checkout if s.source == source]
+        good = [s.value.latency_ms for s in series if s.ok and s.value is not None]
+        steady = [s.value.latency_ms for s in series if s.ok and s.value is not None and
+                  (injected_s is None or s.at.monotonic_s - origin.monotonic_s < injected_s)]
+        rows.append({"source": source, "requests": len(series), "failed": len(series) - len(good),
+                     "p50_ms": percentile(good, 50), "p95_ms": percentile(good, 95), "p99_ms": percentile(good, 99),
+                     "max_ms": max(good) if good else None, "steady_state_p95_ms": percentile(steady, 95)})
+    return rows
+
+
+def _verdict(result: ScenarioResult, origin: clock.Instant) -> dict[str, Any] | None:
+    verdict = result.verdict
+    if verdict is None:
+        return None
+    rto, rpo = verdict.rto, verdict.rpo
+    return {
+        "passed": verdict.passed, "messages": list(verdict.messages),
+        "slo": {"rto_s": verdict.slo.rto_s, "rpo_s": verdict.slo.rpo_s, "lost_orders": verdict.slo.lost_orders},
+        "rto": {"wall_s": rto.wall_s, "aws_s": rto.aws_s, "window_wall_s": rto.window_wall_s,
+                "outages": [{"source": o.source, "started": _at(o.started, origin),
+                             "ended": None if o.ended is None else _at(o.ended, origin),
+                             "failed_samples": o.failed_samples} for o in rto.outages]},
+        "rpo": None if rpo is None else {"lost_orders": rpo.lost_orders, "acknowledged": rpo.acknowledged,
+                                         "wall_s": rpo.wall_s, "aws_s": rpo.aws_s,
+                                         "lost_sequences": list(rpo.lost_sequences)},
+    }
+
+
+def _data_integrity(result: ScenarioResult, origin: clock.Instant) -> dict[str, Any] | None:
+    if result.read_back is None and not result.canary_attempts:
+        return None
+    read_back = result.read_back
+    return {
+        "attempts": len(result.canary_attempts),
+        "failed_attempts": sum(1 for a in result.canary_attempts if not a.ok),
+        "acknowledged": read_back.acknowledged if read_back else len(result.canary_acks),
+        "read_back": read_back is not None,
+        "lost": [] if read_back is None else [
+            {"sequence": a.sequence, "client_order_id": a.client_order_id, "order_id": a.order_id,
+             "acked_at": _at(a.acked_at, origin)} for a in read_back.missing],
+        "unreadable": [] if read_back is None else list(read_back.unreadable),
+    }
+
+
+def scenario(result: ScenarioResult) -> dict[str, Any]:
+    origin = result.timeline.started
+    injected = result.timeline.of_kind("fault_injected")
+    injected_s = injected[0].at.monotonic_s - origin.monotonic_s if injected else None
+    fault_params = jsonable(injected[0].details.get("params", {})) if injected else {}
+    document = {
+        "scenario": result.scenario, "title": result.title, "nodeid": result.nodeid, "markers": list(result.markers),
+        "runbook": result.runbook, "severity": result.severity, "outcome": result.outcome,
+        "error": result.error,
+        "fault": {"name": result.fault, "targets": list(result.targets), "params": fault_params,
+                  "injected": None if injected_s is None else _at(injected[0].at, origin)},
+        "rollback": {"status": result.rollback_status},
+        "verdict": _verdict(result, origin),
+        "data_integrity": _data_integrity(result, origin),
+        "milestones": [{"name": m.name, "basis": m.basis, **_at(m.at, origin)} for m in milestones.find(result)],
+        "latency": _latency(result, injected_s, origin),
+        "samples": {
+            "dns": [_sample(s, origin) for s in sorted(result.dns, key=lambda s: s.at.monotonic_s)],
+            "checkout": [_sample(s, origin) for s in sorted(result.checkout, key=lambda s: s.at.monotonic_s)],
+            "canary": [{**_at(a.at, origin), "sequence": a.sequence, "ok": a.ok, "error": a.error}
+                       for a in result.canary_attempts],
+        },
+        "timeline": {"name": result.timeline.name, "time_scale": result.timeline.time_scale,
+                     "started": _at(origin, origin),
+                     "events": [{"kind": e.kind, "name": e.name, **_at(e.at, origin), "details": jsonable(e.details)}
+                                for e in result.timeline]},
+        "controls_declared": None if result.controls is None else list(result.controls),
+    }
+    document["controls"] = controls.evidenced(document)
+    return document
+
+
+def build(run: Run, scenarios: list[dict[str, Any]] | None = None) -> Document:
+    """The whole run as an evidence document (not yet redacted: ``reports.evidence`` redacts before writing).
+
+    ``scenarios`` are scenario documents made elsewhere (pytest-xdist workers); by default they are
+    made from ``run.scenarios``.
+    """
+    scenarios = [scenario(result) for result in run.scenarios] if scenarios is None else scenarios
+    counts = {outcome: sum(1 for s in scenarios if s["outcome"] == outcome)
+              for outcome in ("passed", "slo_breached", "experiment_broken", "infrastructure_unavailable")}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "run_id": run.run_id, "operator": run.operator, "host": run.host, "scope": run.scope,
+            "code": {"commit": run.code.commit, "dirty": run.code.dirty, "branch": run.code.branch},
+            "environment": {"name": run.environment, "kind": run.environment_kind, "account_id": run.account_id,
+                            "regions": list(run.regions), "time_scale": run.time_scale},
+            "window": {"started_at": run.started.iso, "ended_at": run.ended.iso,
+                       "duration_s": round(run.ended.monotonic_s - run.started.monotonic_s, 3)},
+            "settings": [{"name": s.name, "value": s.value, "source": s.source} for s in run.settings],
+            "slos": {"checkout_p95_latency_ms": run.checkout_p95_latency_slo_ms,
+                     "stability_window_s": run.stability_window_s},
+        },
+        "summary": {"scenarios": len(scenarios), **counts,
+                    "passed_all": bool(scenarios) and counts["passed"] == len(scenarios)},
+        "scenarios": scenarios,
+        "controls": [{"id": c.id, "framework": c.framework, "title": c.title, "requirement": c.requirement,
+                      "evidenced_by": c.evidenced_by,
+                      "scenarios": [{"scenario": s["scenario"], "status": controls.status(s, c.id)} for s in scenarios]}
+                     for c in controls.CONTROLS],
+    }
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def validate(document: Document) -> None:
+    """Raises EvidenceSchemaError naming the first invalid field, its value and the rule it breaks."""
+    validator = _validator()
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(root)"
+        raise EvidenceSchemaError(f"evidence document at {where}: {first.message} (schema {SCHEMA_VERSION}, "
+                                  f"{len(errors)} error(s) in all)")

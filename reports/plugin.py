@@ -1,0 +1,153 @@
+"""The reports' pytest plugin: the ``evidence`` fixture, the pack at session end, Allure files, the summary.
+
+An experiment ends with ``evidence.submit(ScenarioResult(...))``. That makes its Allure steps,
+attachments and labels, and keeps the scenario for the pack. Under pytest-xdist each worker spools
+its scenarios (already redacted) to ``<evidence-dir>/.spool/<run-id>/``; the controller, which
+alone writes the pack, collects them at session end. A session with no submitted scenario writes
+nothing.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gameday import clock
+from reports import allure_results, evidence as evidence_, run as run_, terminal
+from reports import document as document_
+from reports.redact import Redactor
+from reports.result import ScenarioResult
+
+RUN_ID_KEY = "gameday_run_id"
+
+
+@dataclass
+class Session:
+    run_id: str
+    started: clock.Instant
+    out_root: Path
+    enabled: bool
+    scenarios: list[dict[str, Any]] = field(default_factory=list)
+    pack: evidence_.Pack | None = None
+    error: str = ""
+
+    @property
+    def spool(self) -> Path:
+        return self.out_root / ".spool" / self.run_id
+
+
+SESSION_KEY = pytest.StashKey[Session]()
+
+
+class Recorder:
+    """What the ``evidence`` fixture gives an experiment."""
+
+    def __init__(self, session: Session, worker: str) -> None:
+        self._session, self._worker = session, worker
+
+    def submit(self, result: ScenarioResult) -> dict[str, Any]:
+        """Record ``result`` for the pack and the Allure report; returns its (redacted) scenario document."""
+        scenario = allure_results.attach(result, Redactor.from_environment())
+        if self._worker:
+            self._session.spool.mkdir(parents=True, exist_ok=True)
+            path = self._session.spool / f"{self._worker}-{len(self._session.scenarios):04d}.json"
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(scenario), encoding="utf-8")
+            temporary.replace(path)  # the controller never reads half a file
+        self._session.scenarios.append(scenario)
+        return scenario
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gameday-reports", "gameday: evidence and reports")
+    group.addoption("--evidence-dir", default=None,
+                    help="where evidence packs go, one directory per run (default: reports/out)")
+    group.addoption("--no-evidence", action="store_true", default=False,
+                    help="do not write an evidence pack at the end of the session")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker_input = getattr(config, "workerinput", None)
+    out_root = Path(config.getoption("evidence_dir") or evidence_.DEFAULT_OUT)
+    started = clock.now()
+    run_id = worker_input[RUN_ID_KEY] if worker_input and RUN_ID_KEY in worker_input else _run_id(started)
+    config.stash[SESSION_KEY] = Session(run_id, started, out_root, not config.getoption("no_evidence"))
+
+
+def _run_id(started: clock.Instant) -> str:
+    """The process's run id (gameday.runid: $GAMEDAY_RUN_ID or a new one), shared with tags and FIS."""
+    try:
+        from gameday import runid
+    except ImportError:  # older tree without gameday.runid
+        return run_.new_run_id(started)
+    return runid.current()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker spools under the controller's run id."""
+    node.workerinput[RUN_ID_KEY] = node.config.stash[SESSION_KEY].run_id
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Recorder:
+    """``evidence.submit(ScenarioResult(...))`` at the end of an experiment."""
+    # the config, not $PYTEST_XDIST_WORKER, says whether this session is a worker: a pytester run
+    # inside a worker inherits the variable but is a session of its own
+    worker_input = getattr(request.config, "workerinput", None)
+    return Recorder(request.config.stash[SESSION_KEY], worker_input["workerid"] if worker_input else "")
+
+
+def _environment(config: pytest.Config) -> Any:
+    from environments import loader
+    from gameday.plugin import SETTINGS_KEY
+
+    return loader.load(config.stash[SETTINGS_KEY].env), config.stash[SETTINGS_KEY]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return  # the controller writes the pack
+    state = config.stash[SESSION_KEY]
+    scenarios = list(state.scenarios)
+    if state.spool.is_dir():
+        scenarios += [json.loads(p.read_text(encoding="utf-8")) for p in sorted(state.spool.glob("*.json"))]
+        shutil.rmtree(state.spool, ignore_errors=True)
+        try:
+            state.spool.parent.rmdir()
+        except OSError:
+            pass  # another run's spool is still there
+    environment, resolved = _environment(config)
+    code = run_.code_version()
+    allure_dir = getattr(config.option, "allure_report_dir", None)
+    if allure_dir:
+        allure_results.write_environment(Path(allure_dir),
+                                         allure_results.environment_properties(environment, code, state.run_id))
+        allure_results.write_categories(Path(allure_dir))
+    if not scenarios or not state.enabled:
+        return
+    run = run_.create(environment, (), state.started, clock.now(), settings=run_.settings_in_force(resolved),
+                      run_id=state.run_id)
+    try:
+        state.pack = evidence_.write_pack(run, state.out_root, state.out_root.parent / "history.jsonl",
+                                          scenarios=scenarios)
+    except (document_.EvidenceSchemaError, evidence_.EvidenceError, OSError) as error:
+        state.error = f"gameday: the evidence pack was not written: {error}"
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or hasattr(config, "workerinput"):
+        return
+    if state.error:
+        terminalreporter.write_line(state.error, red=True)
+    if state.pack is not None:
+        terminalreporter.section("gameday evidence")
+        terminalreporter.write(terminal.render(state.pack.document, state.pack.report, state.pack.manifest_sha256,
+                                               color=terminalreporter.isatty))

@@ -1,0 +1,42 @@
+"""A realistic synthetic run and its pack, built once per session (charts take seconds to draw)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reports import evidence
+from reports.run import Run
+from tests.reports import synthetic
+
+SECRET_PASSWORD = "Sup3r-S3cret-pw!"
+SECRET_DSN = f"postgresql://orders_app:{SECRET_PASSWORD}@orders.cluster-x.us-east-1.rds.amazonaws.com:5432/orders"
+SECRET_AWS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.fixture(scope="session")
+def synthetic_run() -> Run:
+    return synthetic.run()
+
+
+@pytest.fixture(scope="session")
+def pack_root(tmp_path_factory: pytest.TempPathFactory, synthetic_run: Run) -> Path:
+    """reports/ of a project: out/ with one pack, and history.jsonl."""
+    root = tmp_path_factory.mktemp("reports")
+    evidence.write_pack(synthetic_run, root / "out", root / "history.jsonl")
+    return root
+
+
+@pytest.fixture
+def reports_dir(tmp_path: Path, pack_root: Path) -> Path:
+    """A private copy of ``pack_root`` that a test may tamper with."""
+    copy = tmp_path / "reports"
+    shutil.copytree(pack_root, copy)
+    return copy
+
+
+def only_pack(out: Path) -> Path:
+    (pack,) = [p for p in out.iterdir() if p.is_dir() and evidence.RUN_ID.match(p.name)]
+    return pack

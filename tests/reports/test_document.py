@@ -1,0 +1,64 @@
+"""The evidence document: realistic results follow schema evidence-v1, and the schema rejects what it must."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from reports import document
+from reports.run import Run
+from tests.reports.conftest import only_pack
+
+
+def test_a_written_pack_validates_against_the_schema_in_the_repository(pack_root: Path) -> None:
+    evidence = json.loads((only_pack(pack_root / "out") / "evidence.json").read_text())
+    document.validate(evidence)
+    assert evidence["schema_version"] == "evidence-v1" == document.SCHEMA_PATH.stem
+
+
+def test_the_document_records_who_where_what_and_each_scenario(synthetic_run: Run) -> None:
+    built = document.build(synthetic_run)
+    run = built["run"]
+    assert run["environment"] == {"name": "local", "kind": "local", "account_id": "123456789012",
+                                  "regions": ["us-east-1", "us-west-2", "eu-central-1", "ap-southeast-1"],
+                                  "time_scale": 0.1}
+    assert len(run["code"]["commit"]) == 40 and isinstance(run["code"]["dirty"], bool)
+    assert {s["name"] for s in run["settings"]} >= {"env", "instance"}
+    by_name = {s["scenario"]: s for s in built["scenarios"]}
+    assert [s["outcome"] for s in built["scenarios"]] == ["passed", "passed", "slo_breached", "infrastructure_unavailable"]
+    breached = by_name["az_outage"]
+    assert breached["verdict"]["rto"]["aws_s"] > breached["verdict"]["slo"]["rto_s"]
+    assert breached["data_integrity"]["lost"][0]["sequence"] == breached["verdict"]["rpo"]["lost_sequences"][0]
+    assert any("RTO" in m and "SLO" in m for m in breached["verdict"]["messages"])
+    failover = by_name["route53_failover"]
+    assert [m["name"] for m in failover["milestones"]] == ["fault injected", "detection", "failover", "recovery",
+                                                           "rolled back"]
+    assert failover["fault"]["targets"] == ["arn:aws:route53:::healthcheck/5d1c7a52-1f7e-4b8e-9a3f-use1"]
+    assert failover["rollback"]["status"] == "rolled back"
+    assert by_name["region_evacuation"]["rollback"]["status"] == "not injected"
+    assert by_name["region_evacuation"]["controls"] == []  # broken before a verdict: evidences nothing
+    assert "DORA-Art.12" in by_name["multi_az_failover"]["controls"]
+    assert built["summary"] == {"scenarios": 4, "passed": 2, "slo_breached": 1, "experiment_broken": 0,
+                                "infrastructure_unavailable": 1, "passed_all": False}
+
+
+@pytest.mark.parametrize("damage, where", [
+    (lambda d: d["run"].pop("run_id"), "run"),
+    (lambda d: d["run"]["environment"].__setitem__("account_id", "12345"), "run/environment/account_id"),
+    (lambda d: d["scenarios"][0]["verdict"]["rto"].__setitem__("aws_s", -1), "scenarios/0/verdict"),
+    (lambda d: d["scenarios"][0]["samples"]["checkout"][0]["value"].__setitem__("status", 42), "scenarios/0/samples"),
+    (lambda d: d["scenarios"][1].__setitem__("outcome", "fine"), "scenarios/1/outcome"),
+])
+def test_the_schema_rejects_a_damaged_document(synthetic_run: Run, damage, where: str) -> None:
+    built = copy.deepcopy(document.build(synthetic_run))
+    damage(built)
+    with pytest.raises(document.EvidenceSchemaError, match=where):
+        document.validate(built)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    assert document.percentile([], 95) is None
+    assert document.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+    assert document.percentile(list(map(float, range(1, 101))), 95) == 95.0
