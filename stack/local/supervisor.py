@@ -32,7 +32,9 @@ MARKER_VARIABLE = "GAMEDAY_STACK_MARKER"
 STATUS_PATH = "/_gameday/status"
 # Parts in start order (stop runs in reverse). Each is "module:Class".
 PARTS: tuple[str, ...] = (
+    "stack.local.fabric.part:FabricPart",
     "stack.local.route53.part:Route53Part",
+    "stack.local.ec2.part:Ec2Part",
 )
 
 

@@ -1,0 +1,120 @@
+"""``FabricClient``: the control channel from Python, one method per command. Thread-safe."""
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+from typing import Any, Iterable, Mapping
+
+from stack.local.fabric.errors import FabricCommandError, FabricUnavailable
+from stack.local.fabric.topology import Topology
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class FabricClient:
+    def __init__(self, path: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.path = str(path)
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        self._ids = itertools.count(1)
+
+    def request(self, op: str, **args: Any) -> Any:
+        """Send one command and return its result.
+
+        Raises FabricCommandError when the fabric rejects it, FabricUnavailable when it does not answer.
+        """
+        with self._lock:
+            ident = next(self._ids)
+            payload = json.dumps({"id": ident, "op": op, "args": args}).encode() + b"\n"
+            try:
+                sock = self._connect()
+                sock.sendall(payload)
+                response = json.loads(self._read_line(sock))
+            except (OSError, ValueError) as error:
+                self._drop()
+                raise FabricUnavailable(f"fabric control socket {self.path}: {op} failed: {error}") from None
+        if response.get("id") != ident:
+            raise FabricUnavailable(f"fabric control socket {self.path}: answer {response.get('id')} to request {ident}")
+        if not response.get("ok"):
+            raise FabricCommandError(response.get("error", f"{op} failed"))
+        return response.get("result")
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout_s)
+            try:
+                sock.connect(self.path)
+            except OSError:
+                sock.close()
+                raise
+            self._sock, self._buffer = sock, b""
+        return self._sock
+
+    def _read_line(self, sock: socket.socket) -> bytes:
+        while b"\n" not in self._buffer:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("the fabric closed the control connection")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def __enter__(self) -> "FabricClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def ping(self) -> dict[str, Any]:
+        return self.request("ping")
+
+    def set_topology(self, topology: Topology) -> dict[str, Any]:
+        return self.request("set_topology", **topology.as_json())
+
+    def set_nacls(self, network_acls: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        """Push ``describe_network_acls()["NetworkAcls"]`` (all Regions together); enforced when this returns."""
+        return self.request("set_nacls", network_acls=[_jsonable(acl) for acl in network_acls])
+
+    def expose(self, address: str, port: int, backend: str) -> int:
+        """Listen on ``address:port`` (0: any free port) and forward to ``backend``; returns the bound port."""
+        return int(self.request("expose", address=address, port=port, backend=backend)["port"])
+
+    def unexpose(self, address: str, port: int) -> None:
+        self.request("unexpose", address=address, port=port)
+
+    def register_process(self, address: str, pid: int) -> None:
+        """Connections opened by ``pid`` or its descendants come from the node at ``address``."""
+        self.request("register_process", address=address, pid=pid)
+
+    def stats(self) -> dict[str, Any]:
+        return self.request("stats")
+
+    def shutdown(self) -> None:
+        self.request("shutdown")
+
+
+def _jsonable(value: Any) -> Any:
+    # boto3 answers may carry datetimes (and Tags); only plain JSON goes over the channel.
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

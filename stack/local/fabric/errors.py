@@ -1,0 +1,16 @@
+"""The fabric's exceptions, rooted in gameday.errors."""
+from __future__ import annotations
+
+from gameday.errors import StackError
+
+
+class FabricError(StackError):
+    """The network fabric failed."""
+
+
+class FabricCommandError(FabricError):
+    """The fabric rejected a control command."""
+
+
+class FabricUnavailable(FabricError):
+    """The fabric process is not running or does not answer on its control socket."""

@@ -1,0 +1,232 @@
+"""``FabricPart``: the fabric as a part of the local stack (stack.local.part.Part).
+
+It owns the fabric process, keeps it in step with EC2 (subnets and NACLs read through boto3 from
+the local endpoint, the same API a user sees) and lends other parts ``expose``,
+``unexpose`` and ``register_process``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Mapping
+
+from environments.model import LocalEnvironment
+from stack.local.fabric import firewall
+from stack.local.fabric.errors import FabricError
+from stack.local.fabric.process import FabricProcess
+from stack.local.fabric.topology import ExternalSource, Subnet, Topology
+from stack.local.instance import Instance
+from stack.local.part import Answer, Change, PartContext
+from stack.local.route53.checker_regions import checker_links
+
+# EC2 operations after which subnets or NACLs must be read again.
+SUBNET_OPERATIONS = frozenset({"CreateSubnet", "DeleteSubnet"})
+NACL_OPERATIONS = frozenset({
+    "CreateNetworkAcl", "CreateNetworkAclEntry", "ReplaceNetworkAclEntry", "DeleteNetworkAclEntry",
+    "DeleteNetworkAcl", "ReplaceNetworkAclAssociation",
+})
+SYNC_TIMEOUT_S = 10.0
+RETRY_S = 1.0
+
+
+def external_sources(environment: LocalEnvironment, instance: Instance) -> tuple[ExternalSource, ...]:
+    """Vantage points and Route 53 health checkers: the clients that live outside every VPC.
+
+    Checker subnets and their RTTs are the Route 53 part's (stack.local.route53.checker_regions),
+    so a checker's probe is delayed by the same figures the checker expects.
+    """
+    sources = [ExternalSource(name, vp.network, dict(vp.rtt_ms)) for name, vp in environment.vantage_points.items()]
+    sources += [ExternalSource(f"checker-{link.region}", ipaddress.IPv4Network(link.cidr), dict(link.rtt_ms))
+                for link in checker_links(environment, instance)]
+    return tuple(sources)
+
+
+class FabricPart:
+    name = "fabric"
+
+    def __init__(self, loop: str = "uvloop", kernel_drop: bool | None = None) -> None:
+        """``kernel_drop``: also drop denied handshakes with nftables (firewall.py); None uses it where root and nft are."""
+        self._loop = loop
+        self._kernel_drop = firewall.available() is None if kernel_drop is None else kernel_drop
+        self.process: FabricProcess | None = None
+        self.context: PartContext | None = None
+        self.log = logging.getLogger("gameday.fabric.part")
+        self._sources: tuple[ExternalSource, ...] = ()
+        self._subnets: dict[str, list[Subnet]] = {}
+        self._acls: dict[str, list[Mapping[str, Any]]] = {}
+        self._ec2: dict[str, Any] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[str, set[str]] = {}  # Region -> what to read again ("subnets", "nacls")
+        self._requested = 0
+        self._done = 0
+        self._condition = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._stopping = False
+        self.last_error: str | None = None
+
+    # -- Part protocol ---------------------------------------------------------------------------
+
+    def start(self, context: PartContext) -> None:
+        """Spawn the fabric, give it the environment's sources and RTTs, and read EC2 in the background.
+
+        Raises FabricError (with the fabric's log) when the process does not come up.
+        """
+        self.context = context
+        self.log = context.log
+        env = context.environment
+        self._sources = external_sources(env, context.instance)
+        table = f"gameday_fabric_{context.instance.number}" if self._kernel_drop else ""
+        self.process = FabricProcess(context.state_dir / self.name, loop=self._loop, kernel_drop=table)
+        try:
+            self.process.start()
+            self._push_topology()
+        except BaseException:
+            self.stop()
+            raise
+        self._stopping = False
+        self._pool = ThreadPoolExecutor(max_workers=2 * len(env.regions), thread_name_prefix="fabric-ec2")
+        self._worker = threading.Thread(target=self._work, name="fabric-sync", daemon=True)
+        self._worker.start()
+        self.request_sync(env.regions, ("subnets", "nacls"))
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+        if self._worker is not None:
+            self._worker.join(SYNC_TIMEOUT_S)
+            self._worker = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+    def answers(self) -> Mapping[tuple[str, str], Answer]:
+        return {}
+
+    def on_change(self, change: Change) -> None:
+        request = change.request
+        if request.service != "ec2":
+            return
+        if request.operation in SUBNET_OPERATIONS:
+            self.request_sync([request.region], ("subnets", "nacls"))
+        elif request.operation in NACL_OPERATIONS:
+            self.request_sync([request.region], ("nacls",))
+
+    def status(self) -> Mapping[str, Any]:
+        if self.process is None or not self.process.running:
+            return {"running": False}
+        try:
+            return {"running": True, "last_sync_error": self.last_error, **self.process.client.stats()}
+        except FabricError as error:
+            return {"running": False, "error": str(error)}
+
+    # -- for other parts -----------------------------------------------------------------------
+
+    def expose(self, address: str, port: int, backend: str) -> int:
+        """Make ``backend`` (``unix:/path`` or ``tcp:127.0.0.1:<port>``) reachable on ``address:port``.
+
+        Returns the bound port (the kernel's pick when ``port`` is 0). Raises FabricError.
+        """
+        return self._client().expose(address, port, backend)
+
+    def unexpose(self, address: str, port: int) -> None:
+        self._client().unexpose(address, port)
+
+    def register_process(self, address: str, pid: int) -> None:
+        """Connections from ``pid`` and its descendants come from the node at ``address``. Raises FabricError."""
+        self._client().register_process(address, pid)
+
+    def stats(self) -> dict[str, Any]:
+        return self._client().stats()
+
+    # -- keeping in step with EC2 --------------------------------------------------------------
+
+    def request_sync(self, regions: Iterable[str], what: Iterable[str]) -> None:
+        """Read ``what`` ("subnets", "nacls") again in ``regions`` and push it, on the sync thread."""
+        with self._condition:
+            for region in regions:
+                self._pending.setdefault(region, set()).update(what)
+            self._requested += 1
+            self._condition.notify_all()
+
+    def wait_synced(self, timeout_s: float = SYNC_TIMEOUT_S) -> None:
+        """Wait until every change notified so far is enforced. Raises FabricError on timeout or failure."""
+        with self._condition:
+            target = self._requested
+            if not self._condition.wait_for(lambda: self._done >= target or self._stopping, timeout_s):
+                raise FabricError(f"the fabric did not apply EC2's subnets and NACLs within {timeout_s} s")
+        if self.last_error:
+            raise FabricError(f"the fabric could not read EC2: {self.last_error}")
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._pending or self._stopping)
+                if self._stopping:
+                    return
+                pending, self._pending = self._pending, {}
+                generation = self._requested
+            failed = False
+            try:
+                self._sync(pending)
+                self.last_error = None
+            except Exception as error:  # noqa: BLE001 - a failed read must not kill the sync thread
+                failed = True
+                self.last_error = f"{type(error).__name__}: {error}"
+                self.log.warning("fabric sync of %s failed (retrying in %s s): %s", sorted(pending), RETRY_S,
+                                 self.last_error)
+            with self._condition:
+                self._done = generation  # waiters learn of the failure now, through last_error
+                self._condition.notify_all()
+                if failed:
+                    # The endpoint may not be up yet (or is restarting): read the same again later.
+                    for region, what in pending.items():
+                        self._pending.setdefault(region, set()).update(what)
+                    self._condition.wait_for(lambda: self._stopping, RETRY_S)
+
+    def _sync(self, pending: Mapping[str, set[str]]) -> None:
+        assert self._pool is not None
+        futures = {}
+        for region, what in pending.items():
+            if "subnets" in what:
+                futures[(region, "subnets")] = self._pool.submit(self._describe, region, "describe_subnets", "Subnets")
+            if "nacls" in what:
+                futures[(region, "nacls")] = self._pool.submit(self._describe, region, "describe_network_acls", "NetworkAcls")
+        for (region, what), future in futures.items():
+            items = future.result()
+            if what == "subnets":
+                self._subnets[region] = [
+                    Subnet(s["SubnetId"], ipaddress.IPv4Network(s["CidrBlock"]), region, s.get("AvailabilityZone", ""))
+                    for s in items
+                ]
+            else:
+                self._acls[region] = items
+        if any(what == "subnets" for _, what in futures):
+            self._push_topology()
+        if any(what == "nacls" for _, what in futures):
+            self._client().set_nacls([acl for acls in self._acls.values() for acl in acls])
+
+    def _describe(self, region: str, operation: str, key: str) -> list[Mapping[str, Any]]:
+        client = self._ec2.get(region)
+        if client is None:
+            assert self.context is not None
+            client = self._ec2[region] = self.context.client("ec2", region)
+        items: list[Mapping[str, Any]] = []
+        for page in client.get_paginator(operation).paginate():
+            items.extend(page[key])
+        return items
+
+    def _push_topology(self) -> None:
+        assert self.context is not None
+        subnets = tuple(s for region in sorted(self._subnets) for s in self._subnets[region])
+        self._client().set_topology(Topology(subnets, self._sources, self.context.environment.region_rtt_ms))
+
+    def _client(self) -> Any:
+        if self.process is None:
+            raise FabricError("the fabric part is not started; call start() first")
+        return self.process.client
