@@ -13,6 +13,7 @@ Parts must not block the control plane for long in ``on_change``: hand work to a
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
@@ -64,6 +65,9 @@ class PartContext:
     log: logging.Logger
     services: dict[str, Any] = field(default_factory=dict)  # other parts, by name, once started
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    # One session for every client: a new Session re-reads botocore's model directories (seconds on a busy disk).
+    _session: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def time_scale(self) -> float:
@@ -72,13 +76,16 @@ class PartContext:
     def client(self, service: str, region: str = "us-east-1") -> Any:
         """A boto3 client aimed at this stack's local endpoint, cached (a new one costs tens of ms)."""
         key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = self._new_client(service, region)
-        return self._clients[key]
+        with self._lock:  # boto3 sessions are not thread-safe; parts call this from their own threads
+            if key not in self._clients:
+                if self._session is None:
+                    self._session = boto3.session.Session(**LOCAL_CREDENTIALS)
+                self._clients[key] = self._new_client(service, region)
+            return self._clients[key]
 
     def _new_client(self, service: str, region: str) -> Any:
-        return boto3.session.Session(region_name=region, **LOCAL_CREDENTIALS).client(
-            service,
+        return self._session.client(
+            service, region_name=region,
             endpoint_url=self.instance.aws_endpoint,
             config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=30),
         )

@@ -131,6 +131,7 @@ class Supervisor:
             raise StackError(f"a local stack (instance {self.instance.number}) is already running as pid {state['pid']}; "
                              f"use it, or stop it with `gameday stack down`")
         self._setup_logging()
+        self.log.info("starting local stack instance %d (pid %d)", self.instance.number, os.getpid())
         for note in clean_leftovers(self.instance):
             self.log.info("before start: %s", note)
         self.instance.state_dir.mkdir(parents=True, mode=0o755)
@@ -147,7 +148,9 @@ class Supervisor:
             module, _, cls = spec.partition(":")
             part: Part = getattr(importlib.import_module(module), cls)()
             context.log = logging.getLogger(f"gameday.{part.name}")
+            began = time.monotonic()
             part.start(context)
+            self.log.info("part %s started in %.2f s", part.name, time.monotonic() - began)
             context.services[part.name] = part
             self.parts.append(part)
             self.control_plane.attach(part)
