@@ -224,6 +224,8 @@ class LocalEnvironment(Base):
     time_scale: float = Field(default=0.1, gt=0, le=1)
     region_rtt_ms: dict[str, dict[str, float]] = Field(default_factory=dict)
     local: LocalSettings = LocalSettings()
+    # RDS's process timings in AWS seconds (phases as [min, max]); the RDS data plane checks the keys.
+    rds: dict[str, Union[list[float], float]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _loopback_only(self) -> "LocalEnvironment":

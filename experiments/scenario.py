@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
-from environments.model import AwsEnvironment, LocalEnvironment
+from environments.model import AwsEnvironment, LocalEnvironment, ScenarioSLO
 from faults.base import Fault
 from gameday import clock, net
 from gameday.journal import Journal
 from gameday.timeline import Timeline
 from probes import checkout as checkout_probe, dns as dns_probe, slo
-from probes.canary import Canary
+from probes.canary import Canary, ReadBack
 from probes.sampler import Sample, Sampler
 from stack.handles import ReferenceStack
 
@@ -53,6 +53,8 @@ class Scenario:
     canary: Canary | None = None
     injected_at: clock.Instant | None = None
     faults: list[Fault] = field(default_factory=list)
+    verdict: slo.Verdict | None = None
+    _read_back: ReadBack | None = None
 
     # -- who and how often -----------------------------------------------------------------------
 
@@ -137,6 +139,19 @@ class Scenario:
         raise AssertionError(f"waited {timeout_aws_s:.0f} AWS-s ({timeout_aws_s * self.scale:.1f} s) for {what}; "
                              f"last observation: {last!r}")
 
+    def hold(self, prefix: str, predicate: Callable[[Sample[Any]], bool], what: str, timeout_aws_s: float) -> None:
+        """Wait until ``predicate`` has held for every ``prefix`` sample of the last stability window."""
+        window_s = self.environment.slos.stability_window_s * self.scale
+
+        def held() -> bool:
+            # The same rule slo.rto applies: the good stretch since the last bad sample spans the window.
+            samples = sorted(self.samples(prefix), key=lambda s: s.at.monotonic_s)
+            bad = [i for i, s in enumerate(samples) if not predicate(s)]
+            start = bad[-1] + 1 if bad else 0
+            return start < len(samples) and samples[-1].at.monotonic_s - samples[start].at.monotonic_s >= window_s
+
+        self.wait_until(held, f"{what}, held for {self.environment.slos.stability_window_s:.0f} AWS-s", timeout_aws_s)
+
     def steady_state(self, timeout_aws_s: float = 300) -> None:
         """Every checkout sampler's latest sample is good (the state RTO measures the return to)."""
         def healthy() -> bool:
@@ -165,9 +180,36 @@ class Scenario:
                                self.environment.slos.stability_window_s, self.scale)
         measured_rpo = None
         if self.canary is not None:
-            measured_rpo = slo.rpo(self.canary.read_back(), self.interval_s, self.scale)
+            self._read_back = self.canary.read_back()
+            measured_rpo = slo.rpo(self._read_back, self.interval_s, self.scale)
         verdict = slo.judge(scenario, measured_rto, measured_rpo, objective, what)
+        self.verdict = verdict
         self.timeline.record("verdict", scenario, passed=verdict.passed, messages=list(verdict.messages),
                              rto_aws_s=measured_rto.aws_s, rto_wall_s=measured_rto.wall_s,
                              lost_orders=None if measured_rpo is None else measured_rpo.lost_orders)
         return verdict
+
+    def judge_steady_state(self, scenario: str, problems: list[str]) -> slo.Verdict:
+        """A verdict for an experiment without a fault (Lab 1): every problem found is a breach."""
+        measured = slo.Rto(0.0, 0.0, (), 0.0)
+        self.verdict = slo.Verdict(scenario, not problems, measured, None, ScenarioSLO(rto_s=0), tuple(problems))
+        self.timeline.record("verdict", scenario, passed=self.verdict.passed, messages=list(problems))
+        return self.verdict
+
+    # -- the evidence ----------------------------------------------------------------------------
+
+    def result(self, title: str, runbook: str = "", markers: tuple[str, ...] = (), nodeid: str = "",
+               error: BaseException | None = None) -> Any:
+        """This experiment as a reports.result.ScenarioResult (the evidence pack's unit)."""
+        from reports import result as result_
+
+        canary = self.canary
+        return result_.ScenarioResult(
+            scenario=self.verdict.scenario if self.verdict else self.name,
+            title=title, fault=", ".join(sorted({f.name for f in self.faults})) or "none",
+            targets=tuple(t for f in self.faults for t in f.targets()), timeline=self.timeline, verdict=self.verdict,
+            dns=tuple(self.samples("dns")), checkout=tuple(self.samples("checkout")),
+            canary_attempts=tuple(canary.attempts) if canary else (), canary_acks=tuple(canary.acks) if canary else (),
+            read_back=self._read_back, runbook=runbook, markers=markers, nodeid=nodeid,
+            error="" if error is None else f"{type(error).__name__}: {error}",
+            error_kind="" if error is None else result_.error_kind(error))

@@ -47,4 +47,5 @@ def test_users_reach_their_nearest_region_within_the_latency_slo(scenario: Scena
                                  p50_ms=statistics.median(latencies), p95_ms=p95)
         if p95 > slo_ms:
             problems.append(f"checkout p95 from {vantage.name} to {expected} is {p95:.0f} ms > {slo_ms:.0f} ms SLO")
-    assert not problems, "\n".join(problems)
+    verdict = scenario.judge_steady_state("latency_routing", problems)
+    assert verdict.passed, "\n".join(verdict.messages)

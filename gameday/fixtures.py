@@ -127,7 +127,7 @@ def stack_fixture() -> Callable[..., Any]:
     def stack(environment: Any, aws_client: Callable[[str, str | None], Any], gameday_settings: settings_.Resolved,
               gameday_guard: Any) -> Any:
         """The reference stack's typed handles: built on the local stack, or in aws with --build-stack."""
-        from stack.builder import Builder
+        from stack.builder import BuildOptions, Builder
 
         if isinstance(environment, AwsEnvironment):
             if not gameday_settings.build:
@@ -137,7 +137,9 @@ def stack_fixture() -> Callable[..., Any]:
                 pytest.skip("dry run: building the reference stack in an aws environment would change the account")
             # The same allowlist as the faults: a build must not land in the wrong account or Region either.
             gameday_guard.check_caller(aws_client, list(environment.regions), "building the reference stack")
-        return Builder(environment, lambda service, region: aws_client(service, region)).build()
+        local = isinstance(environment, LocalEnvironment)
+        options = BuildOptions(wait_delay_s=0.25 if local else 10.0, wait_attempts=480 if local else 90)
+        return Builder(environment, lambda service, region: aws_client(service, region), options).build()
 
     return stack
 

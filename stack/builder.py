@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -79,6 +80,7 @@ class Builder:
             zone_id = self.hosted_zone()
             instances = self.health_checks(instances)
             self.records(zone_id, instances)
+            self.wait_healthy(instances)
         except ClientError as error:
             operation = error.operation_name
             raise BuildError(f"building the reference stack failed at {operation}: "
@@ -245,6 +247,31 @@ class Builder:
                     {"Key": "Name", "Value": f"checkout-{instance.instance_id}"}])
             result.append(InstanceHandle(**{**instance.__dict__, "health_check_id": check_id}))
         return result
+
+    def wait_healthy(self, instances: list[InstanceHandle]) -> None:
+        """Wait until Route 53 sees every checkout instance healthy: the fleet is serving, not merely launched.
+
+        A check is healthy when more than 18% of its checkers report success (AWS's rule). Raises
+        BuildError naming the instances still unhealthy after the deadline.
+        """
+        route53 = self.client("route53", "us-east-1")
+        waiting = {i.health_check_id: i for i in instances}
+        deadline = time.monotonic() + self.options.wait_delay_s * self.options.wait_attempts
+        last: dict[str, str] = {}
+        while waiting and time.monotonic() < deadline:
+            for check_id in list(waiting):
+                observations = route53.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"]
+                passing = [o for o in observations if o["StatusReport"]["Status"].startswith("Success")]
+                if observations and len(passing) / len(observations) > 0.18:
+                    del waiting[check_id]
+                elif observations:
+                    last[check_id] = observations[0]["StatusReport"]["Status"]
+            if waiting:
+                time.sleep(self.options.wait_delay_s)
+        if waiting:
+            raise BuildError("checkout instances not healthy in Route 53 after "
+                             f"{self.options.wait_delay_s * self.options.wait_attempts:.0f} s: " + "; ".join(
+                                 f"{i.instance_id} ({i.private_ip}): {last.get(c, 'no observations')}" for c, i in waiting.items()))
 
     def records(self, zone_id: str, instances: list[InstanceHandle]) -> None:
         names = record_names(self.env.stack.zone)

@@ -34,6 +34,7 @@ STATUS_PATH = "/_gameday/status"
 PARTS: tuple[str, ...] = (
     "stack.local.fabric.part:FabricPart",
     "stack.local.route53.part:Route53Part",
+    "stack.local.rds.part:RdsPart",
     "stack.local.ec2.part:Ec2Part",
 )
 
@@ -83,6 +84,13 @@ def running_pid(instance: Instance) -> int | None:
 def clean_leftovers(instance: Instance, log: logging.Logger | Callable[[str], None] | None = None) -> list[str]:
     """Remove what a killed supervisor left: processes carrying its marker, and its state directory."""
     killed = leftovers.kill_marked(MARKER_VARIABLE, marker(instance))
+    notes = []
+    if instance.state_dir.exists():
+        # Parts keep registries of what they started (PostgreSQL data dirs can live outside the state dir).
+        from stack.local.ec2.part import cleanup_leftovers as ec2_cleanup
+        from stack.local.rds.registry import cleanup_leftovers as rds_cleanup
+
+        notes += rds_cleanup(instance.state_dir) + ec2_cleanup(instance.state_dir)
     removed = []
     if instance.state_dir.exists():
         shutil.rmtree(instance.state_dir, ignore_errors=True)
@@ -91,7 +99,7 @@ def clean_leftovers(instance: Instance, log: logging.Logger | Callable[[str], No
         instance.state_dir.parent.rmdir()  # only when no other instance is using the runtime root
     except OSError:
         pass
-    notes = [f"stopped leftover process {pid} ({name})" for pid, name in killed] + [f"removed {p}" for p in removed]
+    notes = [f"stopped leftover process {pid} ({name})" for pid, name in killed] + notes + [f"removed {p}" for p in removed]
     if log is not None:
         for note in notes:
             (log.info if isinstance(log, logging.Logger) else log)(note)

@@ -33,7 +33,7 @@ _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 40
 class ControlPlane:
     def __init__(self, log: logging.Logger | None = None) -> None:
         rds.fix_cross_region_replicas()
-        route53.fix_update_keeps_regions()
+        route53.fix_update_health_check()
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.log = log or logging.getLogger("gameday.controlplane")
         self.parts: dict[str, Part] = {}

@@ -92,14 +92,6 @@ def update_health_check(request: ApiRequest, plane: Any) -> None:
     _check_ranges(params)
 
 
-def bump_health_check_version(request: ApiRequest, plane: Any) -> None:
-    # AWS increments HealthCheckVersion on every update; moto leaves it at 1, which would defeat
-    # the optimistic concurrency faults rely on.
-    check = backends.route53().health_checks.get(request.params.get("HealthCheckId"))
-    if check is not None:
-        check.health_check_version += 1
-
-
 def change_resource_record_sets(request: ApiRequest, plane: Any) -> None:
     batch = request.params.get("ChangeBatch") or {}
     changes = _as_list((batch.get("Changes") or {}).get("Change"))
@@ -132,16 +124,16 @@ VALIDATE: dict[str, Callable[[ApiRequest, Any], None]] = {
     "UpdateHealthCheck": update_health_check,
     "ChangeResourceRecordSets": change_resource_record_sets,
 }
-AFTER: dict[str, Callable[[ApiRequest, Any], None]] = {
-    "UpdateHealthCheck": bump_health_check_version,
-}
+AFTER: dict[str, Callable[[ApiRequest, Any], None]] = {}
 
 
-def fix_update_keeps_regions() -> None:
-    """moto's UpdateHealthCheck resets the checker Regions when the request does not name them.
+def fix_update_health_check() -> None:
+    """Make moto's UpdateHealthCheck behave as AWS's does in two ways.
 
-    AWS keeps them unless ResetElements lists Regions; every fault that inverts a check would
-    otherwise silently move it to all checker Regions.
+    - AWS increments HealthCheckVersion on every update (and returns the new one); moto leaves it
+      at 1, which would defeat the optimistic concurrency faults rely on.
+    - AWS keeps the checker Regions unless ResetElements lists them; moto resets them whenever the
+      request does not name them, silently moving an inverted check to every checker Region.
     """
     from moto.route53 import models
 
@@ -155,6 +147,7 @@ def fix_update_keeps_regions() -> None:
         updated = original(self, health_check_id, health_check_args)
         if not health_check_args.get("regions") and regions:
             updated.set_regions(regions)
+        updated.health_check_version += 1
         return updated
 
     update_health_check._gameday_fixed = True  # type: ignore[attr-defined]

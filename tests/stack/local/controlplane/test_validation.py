@@ -228,3 +228,10 @@ def test_update_keeps_the_checker_regions(client: Any) -> None:
     check_id = route53.create_health_check(CallerReference="regions", HealthCheckConfig=_http_check(Regions=regions))["HealthCheck"]["Id"]
     route53.update_health_check(HealthCheckId=check_id, Inverted=True)
     assert route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]["Regions"] == regions
+
+
+def test_update_returns_the_new_version(client: Any) -> None:
+    route53 = client("route53")
+    check_id = route53.create_health_check(CallerReference="newver", HealthCheckConfig=_http_check())["HealthCheck"]["Id"]
+    updated = route53.update_health_check(HealthCheckId=check_id, HealthCheckVersion=1, Inverted=True)
+    assert updated["HealthCheck"]["HealthCheckVersion"] == 2

@@ -1,0 +1,326 @@
+"""RDS on real PostgreSQL: failover time, acknowledged writes lost over repeated failovers, memory.
+
+Runs the control plane, the real network fabric (when it starts) and the RDS part on stack
+instance 7 (its own address ranges and a free endpoint port), with a recording stand-in for
+Route 53. A writer commits sequenced orders at ~50/s to whatever address the endpoint names,
+re-resolving and reconnecting after every failure, while RebootDBInstance(ForceFailover) is called
+again and again. Prints one JSON object.
+
+Figures:
+- failover_s: from the RebootDBInstance call to the first order committed afterwards (wall, and
+  AWS-equivalent = wall / time_scale), against the phases RDS was given (sampled, scaled) + 0.5 s;
+- lost_acknowledged_orders: acknowledged orders missing from the final primary (goal 0);
+- memory: proportional set size (PSS) of every PostgreSQL process of a Multi-AZ pair + a read replica.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import boto3  # noqa: E402
+import pg8000.native  # noqa: E402
+from botocore.config import Config  # noqa: E402
+
+from environments import loader  # noqa: E402
+from environments.model import LocalSettings  # noqa: E402
+from stack.local.controlplane.app import ControlPlane  # noqa: E402
+from stack.local.endpoint import Endpoint  # noqa: E402
+from stack.local.instance import Instance  # noqa: E402
+from stack.local.part import LOCAL_CREDENTIALS, PartContext  # noqa: E402
+from stack.local.rds import runner  # noqa: E402
+from stack.local.rds.part import RdsPart  # noqa: E402
+from stack.local.rds.timing import RdsTiming  # noqa: E402
+
+TIMING_SCALE = 0.05  # the failover-time figure: RDS's phases at this scale absorb our real work as at 0.1
+RPO_SCALE = 0.01  # the RPO loop: as many failovers as fit the budget
+TIMING_FAILOVERS = 2
+INSTANCE = 7
+REGION = "us-east-1"
+PASSWORD = "bench-Pa55word"
+WRITES_PER_S = 50
+FAILOVERS = 20
+BUDGET_S = 15.0  # the failover loop stops early rather than run past this
+OVERHEAD_GOAL_S = 0.5
+
+
+class Route53Stand_in:
+    """Records the endpoint's A record as the RDS part sets it (the real part serves it over DNS)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, list[str]] = {}
+        self.set_times: list[float] = []
+        self.lock = threading.Lock()
+
+    def set_service_record(self, fqdn: str, rtype: str, values: list[str], ttl_s: int) -> None:
+        with self.lock:
+            self.records[fqdn.rstrip(".")] = list(values)
+            self.set_times.append(time.monotonic())
+
+    def remove_service_record(self, fqdn: str) -> None:
+        with self.lock:
+            self.records.pop(fqdn.rstrip("."), None)
+
+    def resolve(self, fqdn: str) -> str | None:
+        with self.lock:
+            values = self.records.get(fqdn.rstrip("."))
+            return values[0] if values else None
+
+
+class Writer(threading.Thread):
+    """Commits orders 1, 2, 3... at a steady rate through the endpoint; records each acknowledgement."""
+
+    def __init__(self, connect: Any) -> None:
+        super().__init__(name="orders-writer", daemon=True)
+        self.connect = connect
+        self.acknowledged: list[tuple[int, float]] = []  # (order, monotonic time of the ack)
+        self.failure_times: list[float] = []
+        self.errors: list[tuple[float, str]] = []
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        connection = None
+        order = 0
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            if connection is None:
+                try:
+                    connection = self.connect()
+                except Exception as error:
+                    self.failure_times.append(time.monotonic())
+                    self.errors.append((time.monotonic(), f"connect {type(error).__name__} {str(error)[:60]}"))
+                    time.sleep(0.005)
+                    continue
+            order_to_write = order + 1
+            try:
+                connection.run("INSERT INTO orders (id) VALUES (:id)", id=order_to_write)
+            except Exception as error:
+                self.failure_times.append(time.monotonic())
+                self.errors.append((time.monotonic(), f"insert {type(error).__name__} {str(error)[:60]}"))
+                try:
+                    connection.close()
+                except Exception:
+                    pass
+                connection = None
+                # An unacknowledged order may or may not have committed; it is retried under a new number.
+                order = order_to_write
+                continue
+            order = order_to_write
+            self.acknowledged.append((order, time.monotonic()))
+            next_at = max(next_at + 1 / WRITES_PER_S, time.monotonic() - 1)
+            self.stop_event.wait(max(0.0, next_at - time.monotonic()))
+        if connection is not None:
+            connection.close()
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def wait_status(client: Any, identifier: str, status: str, deadline_s: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        shown = client.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+        if shown["DBInstanceStatus"] == status:
+            return shown
+        time.sleep(0.02)
+    raise TimeoutError(f"{identifier} was not {status!r} within {deadline_s} s")
+
+
+def main() -> dict[str, Any]:
+    started = time.monotonic()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    base = loader.load("local")
+    host = f"127.0.{INSTANCE}.1"
+    port = free_port(host)
+    instance = Instance(INSTANCE, base.model_copy(update={"local": LocalSettings(aws_endpoint_port=port)}))
+    environment = instance.resolved()
+    plane = ControlPlane(logging.getLogger("bench.controlplane"))
+    endpoint = Endpoint(plane, host, port)
+    endpoint.start()
+    state_dir = Path(tempfile.mkdtemp(prefix="bench-rds-"))
+    route53 = Route53Stand_in()
+    services: dict[str, Any] = {"route53": route53}
+    context = PartContext(instance, environment, state_dir, logging.getLogger("bench.rds"), services)
+    fabric = None
+    fabric_error = None
+    try:
+        from stack.local.fabric.part import FabricPart
+
+        fabric = FabricPart()
+        fabric.start(context)
+        services["fabric"] = fabric
+        plane.attach(fabric)
+    except Exception as error:  # measured without the fabric, and said so
+        fabric, fabric_error = None, f"{type(error).__name__}: {error}"
+    part = RdsPart(timing=RdsTiming(time_scale=RPO_SCALE, seed=11), via_fabric=fabric is not None)
+    if fabric is None:
+        services["fabric"] = _NoFabric()
+    part.start(context)
+    plane.attach(part)
+    session = boto3.session.Session(**LOCAL_CREDENTIALS)
+    rds = session.client("rds", region_name=REGION, endpoint_url=instance.aws_endpoint,
+                         config=Config(retries={"max_attempts": 1}))
+    writer: Writer | None = None
+    result: dict[str, Any] = {"benchmark": "rds",
+                              "path": "TCP through the fabric to the address the endpoint names" if fabric else
+                              f"Unix socket of the node the endpoint names (fabric unavailable: {fabric_error})"}
+    try:
+        ec2 = session.client("ec2", region_name=REGION, endpoint_url=instance.aws_endpoint)
+        vpc = ec2.create_vpc(CidrBlock=environment.regions[REGION].vpc_cidr)["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=zone.subnet_cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
+                   for az, zone in environment.regions[REGION].availability_zones.items()]
+        rds.create_db_subnet_group(DBSubnetGroupName="orders", DBSubnetGroupDescription="orders", SubnetIds=subnets)
+        if fabric is not None:
+            fabric.wait_synced()
+        rds.create_db_instance(DBInstanceIdentifier="orders", Engine="postgres", DBInstanceClass="db.t3.micro",
+                               MasterUsername="master", MasterUserPassword=PASSWORD, MultiAZ=True, DBName="shop",
+                               DBSubnetGroupName="orders", BackupRetentionPeriod=1, AllocatedStorage=20)
+        shown = wait_status(rds, "orders", "available")
+        fqdn = shown["Endpoint"]["Address"]
+        database = part.database("orders", REGION)
+        assert database is not None and database.primary is not None
+        database.primary.node.query("CREATE TABLE orders (id int PRIMARY KEY)", dbname="shop")
+
+        def connect() -> pg8000.native.Connection:
+            address = route53.resolve(fqdn)
+            if address is None:
+                raise ConnectionError(f"{fqdn} does not resolve")
+            if fabric is not None:
+                return pg8000.native.Connection("master", password=PASSWORD, host=address, port=5432, database="shop",
+                                                timeout=2, ssl_context=False)
+            member = next(m for m in database.members() if m.placement.address == address)
+            return pg8000.native.Connection("master", password=PASSWORD, unix_sock=str(member.node.socket_path),
+                                            database="shop", timeout=2, ssl_context=False)
+
+        writer = Writer(connect)
+        writer.start()
+        deadline = time.monotonic() + 10
+        while not writer.acknowledged and time.monotonic() < deadline:
+            time.sleep(0.01)
+        loop_started = time.monotonic()
+
+        def fail_over(count: int, budget_s: float) -> list[dict[str, Any]]:
+            samples: list[dict[str, Any]] = []
+            began = time.monotonic()
+            while len(samples) < count and time.monotonic() - began < budget_s:
+                samples.append(one_failover())
+            return samples
+
+        def one_failover() -> dict[str, Any]:
+            called = time.monotonic()
+            rds.reboot_db_instance(DBInstanceIdentifier="orders", ForceFailover=True)
+            wait_status(rds, "orders", "available")
+            first_write = _first_write_after_outage(writer, called)
+            phases = database.last_failover_phases_s
+            moved = next((t for t in route53.set_times if t > called), called)
+            return {"wall_s": (first_write or time.monotonic()) - called, "phases_s": sum(phases.values()),
+                    "dns_moved_s": moved - called}
+
+        # RDS's phases as the environment would run them (scaled), then many quick failovers for RPO.
+        database.timing = RdsTiming(time_scale=TIMING_SCALE, seed=12)
+        timed = fail_over(TIMING_FAILOVERS, 60)
+        database.timing = RdsTiming(time_scale=RPO_SCALE, seed=13)
+        quick = fail_over(FAILOVERS - len(timed), BUDGET_S)
+        writer.stop_event.set()
+        writer.join(10)
+        assert database.primary is not None
+        present = {row[0] for row in database.primary.node.query("SELECT id FROM orders", dbname="shop")}
+        acknowledged = {order for order, _ in writer.acknowledged}
+        lost = sorted(acknowledged - present)
+        result["failover"] = _figures(timed, TIMING_SCALE)
+        result["failover_at_rpo_scale"] = _figures(quick, RPO_SCALE)
+        result["setup_s"] = round(loop_started - started, 1)
+        result["rpo"] = {"failovers": len(timed) + len(quick), "writes_per_s": WRITES_PER_S,
+                         "acknowledged_orders": len(acknowledged), "lost_acknowledged_orders": len(lost),
+                         "lost_examples": lost[:10], "goal_lost": 0, "met": not lost,
+                         "target_failovers": FAILOVERS, "budget_s": BUDGET_S}
+        # Memory of a Multi-AZ pair plus one read replica.
+        rds.create_db_instance_read_replica(DBInstanceIdentifier="orders-replica", SourceDBInstanceIdentifier="orders")
+        wait_status(rds, "orders-replica", "available")
+        replica = part.database("orders-replica", REGION)
+        assert replica is not None
+        nodes = [m.node for m in database.members() + replica.members()]
+        pids = [pid for node in nodes for pid in runner.cluster_pids(node.data_dir)]
+        result["memory"] = {"nodes": len(nodes), "processes": len(pids),
+                            "pss_mib": round(sum(pss_kib(p) for p in pids) / 1024, 1),
+                            "what": "PSS of every PostgreSQL process of a Multi-AZ pair + one read replica"}
+    finally:
+        if writer is not None:
+            writer.stop_event.set()
+        plane.detach_all()
+        part.stop()
+        if fabric is not None:
+            fabric.stop()
+        endpoint.stop()
+        import shutil
+
+        shutil.rmtree(state_dir, ignore_errors=True)
+    result["elapsed_s"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def _figures(samples: list[dict[str, Any]], scale: float) -> dict[str, Any]:
+    if not samples:
+        return {"count": 0}
+    overheads = [s["wall_s"] - s["phases_s"] for s in samples]
+    return {
+        "time_scale": scale,
+        "count": len(samples),
+        "wall_s": {"median": round(statistics.median(s["wall_s"] for s in samples), 3),
+                   "max": round(max(s["wall_s"] for s in samples), 3)},
+        "aws_equivalent_s": {"median": round(statistics.median(s["wall_s"] for s in samples) / scale, 1),
+                             "max": round(max(s["wall_s"] for s in samples) / scale, 1)},
+        "scaled_phases_s": {"median": round(statistics.median(s["phases_s"] for s in samples), 3)},
+        "endpoint_moved_s": {"median": round(statistics.median(s["dns_moved_s"] for s in samples), 3)},
+        "overhead_s": {"median": round(statistics.median(overheads), 3), "max": round(max(overheads), 3)},
+        "goal": f"wall <= the sampled scaled phases (shutdown + promote + dns) + {OVERHEAD_GOAL_S} s",
+        "met": max(overheads) <= OVERHEAD_GOAL_S,
+        "note": "the writer re-resolves after every failure: a client's DNS TTL (scaled, >= 1 s) comes on top",
+    }
+
+
+def _first_write_after_outage(writer: Writer, since: float) -> float | None:
+    """When the first order after the failover's outage (its first failed write after ``since``) was acknowledged."""
+    failed = next((t for t in writer.failure_times if t > since), None)
+    if failed is None:
+        return None
+    return next((t for _, t in writer.acknowledged if t > failed), None)
+
+
+class _NoFabric:
+    def expose(self, address: str, port: int, backend: str) -> int:
+        return port
+
+    def unexpose(self, address: str, port: int) -> None:
+        pass
+
+    def register_process(self, address: str, pid: int) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=1, default=str))

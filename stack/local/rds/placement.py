@@ -1,0 +1,96 @@
+"""Where a DB instance's nodes live: an AZ of its DB subnet group and a free address in that AZ's subnet.
+
+Addresses come from the subnet's /24 in 127.0.0.0/8, from host 10 up (AWS reserves the first four
+of every subnet; the rest below 10 is left to other parts' fixed addresses), skipping any address
+EC2 already handed out, and are reserved in EC2's subnet so it never hands them out later.
+"""
+from __future__ import annotations
+
+import ipaddress
+import threading
+from typing import Any
+
+from environments.model import LocalEnvironment
+from stack.local.controlplane.awserror import AwsError
+from stack.local.rds import responses
+from stack.local.rds.wiring import Placement
+
+FIRST_HOST = 10
+
+
+class AddressBook:
+    def __init__(self, environment: LocalEnvironment) -> None:
+        self.environment = environment
+        self._taken: set[str] = set()
+        self._lock = threading.Lock()
+
+    def place(self, region: str, subnet_group: Any, az: Any, count: int, port: int) -> list[Placement]:
+        """``count`` placements in distinct AZs (``az`` first when given), each with a free address.
+
+        Raises AwsError as RDS does for an AZ outside the group or a group covering too few AZs.
+        """
+        subnets = self._subnets(region, subnet_group)
+        zones = sorted(subnets)
+        if az:
+            if az not in subnets:
+                raise AwsError("InvalidParameterCombination",
+                               f"Availability Zone {az!r} is not covered by the DB subnet group; covered: {', '.join(zones)}")
+            zones.remove(az)
+            zones.insert(0, az)
+        if len(zones) < count:
+            raise AwsError("DBSubnetGroupDoesNotCoverEnoughAZs",
+                           f"DB Subnet Group doesn't meet Availability Zone (AZ) coverage requirement. Current AZ coverage: "
+                           f"{', '.join(zones)}. Add subnets to cover at least {count} AZs.")
+        with self._lock:
+            return [Placement(region, zone, self._allocate(region, subnets[zone]), port) for zone in zones[:count]]
+
+    def release(self, placement: Placement) -> None:
+        with self._lock:
+            self._taken.discard(placement.address)
+        try:
+            for subnet in responses.ec2_backend(placement.region).get_all_subnets():
+                if ipaddress.IPv4Address(placement.address) in subnet.cidr:
+                    subnet.del_subnet_ip(placement.address)
+        except Exception:  # the subnet may be gone already
+            pass
+
+    def _subnets(self, region: str, subnet_group: Any) -> dict[str, str]:
+        """AZ -> subnet CIDR: the DB subnet group's subnets, or the environment's AZ subnets."""
+        if subnet_group:
+            try:
+                groups = responses.backend(region).describe_db_subnet_groups(str(subnet_group))
+            except Exception as error:
+                raise responses.aws_error(error) from None  # type: ignore[arg-type]
+            found: dict[str, str] = {}
+            for subnet in groups[0]._subnets:
+                found.setdefault(subnet.availability_zone, subnet.cidr_block)
+            return found
+        zones = self.environment.regions.get(region)
+        if zones is None:
+            raise AwsError("InvalidParameterValue", f"Region {region} is not in the local environment; "
+                                                    f"known: {', '.join(self.environment.regions)}")
+        return {az: zone.subnet_cidr for az, zone in zones.availability_zones.items()}
+
+    def _allocate(self, region: str, cidr: str) -> str:
+        network = ipaddress.IPv4Network(cidr)
+        taken = set(self._taken)
+        subnet_model = None
+        try:
+            for subnet in responses.ec2_backend(region).get_all_subnets():
+                if subnet.cidr_block == cidr:
+                    subnet_model = subnet
+                    taken |= set(subnet._subnet_ips)
+        except Exception:  # no EC2 subnet for the CIDR (the environment's defaults): nothing else to avoid
+            pass
+        for index, host in enumerate(network.hosts(), start=1):
+            address = str(host)
+            if index < FIRST_HOST or address in taken:
+                continue
+            self._taken.add(address)
+            if subnet_model is not None:
+                try:
+                    subnet_model.request_ip(address, "rds")
+                except Exception:
+                    pass
+            return address
+        raise AwsError("InsufficientDBInstanceCapacity", f"No free address left in subnet {cidr} for a DB instance")

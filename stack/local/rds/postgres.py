@@ -1,0 +1,478 @@
+"""One PostgreSQL server (a *node*): its data directory, its Unix socket and its role.
+
+A node listens only on its own Unix socket (``listen_addresses=''``): the network fabric exposes
+it on the node's private 127.x address, port 5432, by forwarding to that socket, so every client,
+including a standby's walreceiver, reaches it through the fabric and its faults.
+
+A node's identity (cluster_name, socket directory, port, archive directory) is given on the
+command line with ``-c``, never in a file: pg_basebackup and pg_rewind copy configuration files
+from the source node. Role settings that change at run time (primary_conninfo,
+synchronous_standby_names) live in postgresql.auto.conf, which the node manager rewrites and
+reloads (a hot-standby-off standby accepts no SQL, so ALTER SYSTEM is not an option there).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pg8000.native
+
+from stack.local.rds import runner
+from stack.local.rds.errors import PostgresError, PostgresTimeout
+
+PORT = 5432
+POLL_S = 0.005  # pg_ctl -w polls every 100 ms; failover timing needs finer steps
+StopMode = Literal["smart", "fast", "immediate", "kill"]
+_STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT, "kill": signal.SIGKILL}
+
+# Shared by every node; copied between nodes by pg_basebackup and pg_rewind, which is fine.
+BASE_SETTINGS = {
+    "wal_level": "replica",
+    "wal_log_hints": "on",  # pg_rewind needs it (or data checksums)
+    "wal_keep_size": "'256MB'",  # a rewound old primary needs the WAL since the fork
+    "max_wal_senders": "10",
+    "max_replication_slots": "10",
+    "synchronous_commit": "on",
+    "shared_buffers": "'16MB'",  # many nodes per machine
+    "max_connections": "60",
+    "hot_standby_feedback": "on",
+    "wal_receiver_status_interval": "'1s'",
+    "log_line_prefix": "'%m [%p] %q%a '",
+    "log_min_messages": "warning",
+    "log_checkpoints": "off",
+    "unix_socket_permissions": "0777",  # the fabric's forwarder does not run as postgres
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a node reaches another: an IP address (the fabric) or an absolute socket directory."""
+
+    host: str
+    port: int = PORT
+
+    def conninfo(self, credentials: Credentials, application_name: str = "", dbname: str = "") -> str:
+        parts = [f"host={_quote(self.host)}", f"port={self.port}", f"user={_quote(credentials.user)}",
+                 f"password={_quote(credentials.password)}", "connect_timeout=2"]
+        if application_name:
+            parts.append(f"application_name={_quote(application_name)}")
+        if dbname:
+            parts.append(f"dbname={_quote(dbname)}")
+        return " ".join(parts)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _conf_literal(value: str) -> str:
+    """A string in postgresql.conf syntax: the parser reads backslash escapes and doubled quotes."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Archiving:
+    """WAL archiving into ``wal_dir``; ``always`` also archives on a standby (no gap after failover)."""
+
+    wal_dir: Path
+    mode: Literal["on", "always"] = "always"
+
+    def command(self) -> str:
+        # Copy then rename, so a reader never sees half a segment; a segment both nodes of a pair
+        # archive (mode=always) is identical, so an existing identical file counts as done.
+        target = f"{self.wal_dir}/%f"
+        return (f"test -f {target} && cmp -s %p {target} || "
+                f"(cp %p {target}.tmp.$$ && mv -f {target}.tmp.$$ {target})")
+
+
+@dataclass
+class NodeOptions:
+    hot_standby: bool = True
+    archiving: Archiving | None = None
+    replication_timeout_s: float = 6.0  # wal_sender/receiver_timeout: how fast a cut link is noticed
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Node:
+    """A PostgreSQL server in ``root`` (data/, s/ for the socket, log) run as postgres."""
+
+    def __init__(self, name: str, root: Path, credentials: Credentials) -> None:
+        self.name = name
+        self.root = root
+        self.credentials = credentials
+        self.data_dir = root / "data"
+        self.socket_dir = root / "s"
+        self.log_path = root / "postgres.log"
+        self.options = NodeOptions()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.RLock()
+
+    # ----- identity and inspection -------------------------------------------------------
+    @property
+    def socket_path(self) -> Path:
+        return self.socket_dir / f".s.PGSQL.{PORT}"
+
+    @property
+    def local(self) -> Upstream:
+        """This node reached directly through its socket (no fabric)."""
+        return Upstream(str(self.socket_dir), PORT)
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return None
+        return process.pid
+
+    def is_running(self) -> bool:
+        return self.pid is not None
+
+    def exists(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def _pm_status(self) -> str:
+        """Line 8 of postmaster.pid: starting, stopping, ready or standby (up, no connections)."""
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return ""
+        return lines[7].strip() if len(lines) >= 8 else ""
+
+    def connect(self, dbname: str = "postgres", timeout_s: float = 5.0) -> pg8000.native.Connection:
+        """A connection through the node's socket as the master user; raises pg8000 errors.
+
+        ssl_context=False: pg8000 otherwise builds a default SSL context (about 60 ms) on every connect.
+        """
+        return pg8000.native.Connection(self.credentials.user, password=self.credentials.password,
+                                        unix_sock=str(self.socket_path), database=dbname, timeout=timeout_s,
+                                        application_name="gameday-rds", ssl_context=False)
+
+    def query(self, sql: str, dbname: str = "postgres", **params: Any) -> list[list[Any]]:
+        connection = self.connect(dbname)
+        try:
+            return connection.run(sql, **params)
+        finally:
+            connection.close()
+
+    def in_recovery(self) -> bool:
+        return bool(self.query("SELECT pg_is_in_recovery()")[0][0])
+
+    # ----- lifecycle ---------------------------------------------------------------------
+    def _prepare_dirs(self) -> None:
+        runner.give_to_postgres(self.root, 0o711)
+        runner.give_to_postgres(self.socket_dir, 0o755)
+
+    def init(self, timeout_s: float = 60.0) -> None:
+        """initdb with the master user and password (SCRAM for every connection)."""
+        self._prepare_dirs()
+        if self.exists():
+            raise PostgresError(f"node {self.name}: {self.data_dir} already holds a cluster; delete it first")
+        pwfile = self.root / "pwfile"
+        runner.write_postgres_file(pwfile, self.credentials.password + "\n")
+        try:
+            # --no-sync: an OS crash is not part of what the local stack models; the running server keeps fsync on.
+            runner.run([runner.binary("initdb"), "-D", str(self.data_dir), "-U", self.credentials.user,
+                        f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync",
+                        "--no-instructions"], timeout_s, what=f"initdb for node {self.name}")
+        finally:
+            pwfile.unlink(missing_ok=True)
+        conf = self.data_dir / "postgresql.conf"
+        extra = "\n# gameday: shared by every node of an instance\n" + "".join(f"{k} = {v}\n" for k, v in BASE_SETTINGS.items())
+        runner.write_postgres_file(conf, conf.read_text() + extra)
+
+    def _command_line(self) -> list[str]:
+        timeout_ms = max(1000, int(self.options.replication_timeout_s * 1000))
+        settings = {
+            "cluster_name": self.name,
+            "unix_socket_directories": str(self.socket_dir),
+            "listen_addresses": "",
+            "port": str(PORT),
+            "hot_standby": "on" if self.options.hot_standby else "off",
+            "wal_sender_timeout": f"{timeout_ms}ms",
+            "wal_receiver_timeout": f"{timeout_ms}ms",
+            "wal_retrieve_retry_interval": f"{max(50, timeout_ms // 20)}ms",
+        }
+        if self.options.archiving is not None:
+            settings["archive_mode"] = self.options.archiving.mode
+            settings["archive_command"] = self.options.archiving.command()
+        else:
+            settings["archive_mode"] = "off"
+        settings.update(self.options.extra)
+        args = [runner.binary("postgres"), "-D", str(self.data_dir)]
+        for key, value in settings.items():
+            args += ["-c", f"{key}={value}"]
+        return args
+
+    def start(self, options: NodeOptions | None = None, deadline_s: float = 30.0) -> int:
+        """Start the server and wait until it is up; returns the postmaster's pid.
+
+        A primary is up when it accepts connections; a standby with hot_standby off when the
+        postmaster says so (it accepts none). Raises PostgresError (with the log's tail) or PostgresTimeout.
+        """
+        with self._lock:
+            if self.is_running():
+                raise PostgresError(f"node {self.name} is already running as pid {self.pid}")
+            if options is not None:
+                self.options = options
+            self._prepare_dirs()
+            if runner.cluster_pids(self.data_dir):
+                raise PostgresError(f"node {self.name}: processes of an earlier server still use {self.data_dir}")
+            with open(self.log_path, "ab") as log:
+                self._process = runner.spawn(self._command_line(), log)
+            self.wait_up(deadline_s)
+            pid = self.pid
+            assert pid is not None
+            return pid
+
+    def wait_up(self, deadline_s: float) -> None:
+        deadline = time.monotonic() + deadline_s
+        while True:
+            if self._process is None or self._process.poll() is not None:
+                raise PostgresError(f"node {self.name} exited while starting; its log ({self.log_path}):\n{self.log_tail()}")
+            status = self._pm_status()
+            if status == "standby":
+                return
+            if status == "ready" and self._accepts_connections():
+                return
+            if time.monotonic() > deadline:
+                raise PostgresTimeout(f"node {self.name} was not up within {deadline_s:.1f} s (postmaster status "
+                                      f"{status or 'none'!r}); its log:\n{self.log_tail()}")
+            time.sleep(POLL_S)
+
+    def _accepts_connections(self) -> bool:
+        try:
+            self.connect(timeout_s=2.0).close()
+            return True
+        except Exception:
+            return False
+
+    def stop(self, mode: StopMode = "fast", deadline_s: float = 30.0) -> None:
+        """Stop the server (and wait for every process of the cluster to exit). Safe when stopped."""
+        with self._lock:
+            process = self._process
+            if process is not None and process.poll() is None:
+                try:
+                    os.kill(process.pid, _STOP_SIGNALS[mode])
+                except ProcessLookupError:
+                    pass
+                try:
+                    process.wait(timeout=deadline_s)
+                except subprocess.TimeoutExpired:
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait(timeout=5)
+            elif process is None:
+                # A postmaster we did not start (a crashed supervisor's): stop it by its pid file.
+                self._stop_foreign(mode, deadline_s)
+            self._process = None
+            self._wait_cluster_gone(deadline_s)
+
+    def _stop_foreign(self, mode: StopMode, deadline_s: float) -> None:
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return
+        if pid in runner.cluster_pids(self.data_dir):
+            try:
+                os.kill(pid, _STOP_SIGNALS[mode])
+            except ProcessLookupError:
+                pass
+
+    def _wait_cluster_gone(self, deadline_s: float) -> None:
+        # Children of a killed postmaster notice its death and exit on their own; wait for them
+        # so a restart or pg_rewind never races them.
+        deadline = time.monotonic() + deadline_s
+        while (pids := runner.cluster_pids(self.data_dir)):
+            if time.monotonic() > deadline:
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                deadline = time.monotonic() + 5
+            time.sleep(POLL_S)
+
+    def destroy(self) -> None:
+        """Stop immediately and remove the node's directory (data, socket, log)."""
+        self.stop("immediate")
+        runner.remove_tree(self.root)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    # ----- replication -------------------------------------------------------------------
+    def clone_from(self, source: Upstream, timeout_s: float = 120.0) -> None:
+        """Make this node a standby of ``source`` with pg_basebackup (-R -X stream -c fast)."""
+        self._prepare_dirs()
+        if self.exists():
+            raise PostgresError(f"node {self.name}: {self.data_dir} already holds a cluster; a clone needs an empty one")
+        runner.remove_tree(self.data_dir)
+        conninfo = source.conninfo(self.credentials, application_name=self.name)
+        runner.run([runner.binary("pg_basebackup"), "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast",
+                    "--status-interval=1", "--no-sync", "-d", conninfo],
+                   timeout_s, what=f"pg_basebackup for node {self.name}")
+        self.configure_standby(source)
+
+    def rewind_from(self, source: Upstream, timeout_s: float = 120.0) -> None:
+        """Turn this (stopped) former primary into a standby of ``source`` with pg_rewind -R.
+
+        pg_rewind first runs crash recovery in single-user mode when the node was not shut down
+        cleanly, then copies what diverged; the result only ever starts as a standby.
+        """
+        if self.is_running():
+            raise PostgresError(f"node {self.name} must be stopped before pg_rewind")
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        conninfo = source.conninfo(self.credentials, application_name=self.name, dbname="postgres")
+        # A just-promoted source writes its new timeline to pg_control only at its next checkpoint;
+        # without one pg_rewind sees one timeline and says "no rewind required".
+        _checkpoint(conninfo)
+        runner.run([runner.binary("pg_rewind"), "-D", str(self.data_dir), f"--source-server={conninfo}", "-R",
+                    "--no-sync"], timeout_s, what=f"pg_rewind of node {self.name}")
+        self.configure_standby(source)
+
+    def configure_standby(self, source: Upstream) -> None:
+        """Point this node's recovery at ``source`` and drop what only a primary may carry."""
+        (self.data_dir / "recovery.signal").unlink(missing_ok=True)
+        runner.write_postgres_file(self.data_dir / "standby.signal", "")
+        self.set_auto_conf({
+            "primary_conninfo": _conf_literal(source.conninfo(self.credentials, application_name=self.name)),
+            # A clone copies the primary's list; on a promoted standby it would block every commit.
+            "synchronous_standby_names": None,
+            "recovery_target_time": None, "recovery_target_action": None, "restore_command": None,
+        })
+
+    def follow(self, source: Upstream) -> None:
+        """Repoint a running standby at a new upstream (PostgreSQL 13+ reloads primary_conninfo)."""
+        self.set_auto_conf({"primary_conninfo": _conf_literal(source.conninfo(self.credentials, application_name=self.name))})
+        self.reload()
+
+    def set_synchronous_standbys(self, names: list[str]) -> None:
+        """Require a commit to be flushed on the first of ``names`` before it is acknowledged."""
+        value = None if not names else _conf_literal("FIRST 1 (" + ", ".join(f'"{n}"' for n in names) + ")")
+        self.set_auto_conf({"synchronous_standby_names": value})
+        self.reload()
+
+    def wait_synchronous(self, standby: str, deadline_s: float) -> None:
+        """Wait until ``standby`` streams as this primary's synchronous standby."""
+        deadline = time.monotonic() + deadline_s
+        last: Any = None
+        while True:
+            try:
+                rows = self.query("SELECT state, sync_state FROM pg_stat_replication WHERE application_name = :n", n=standby)
+                last = rows
+                if rows and rows[0][0] == "streaming" and rows[0][1] == "sync":
+                    return
+            except Exception as error:
+                last = error
+            if time.monotonic() > deadline:
+                raise PostgresTimeout(f"node {standby} did not become {self.name}'s synchronous standby within "
+                                      f"{deadline_s:.1f} s (last: {last})")
+            time.sleep(0.02)
+
+    def wait_streaming(self, deadline_s: float) -> None:
+        """Wait until this standby's walreceiver streams from its upstream."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                if self.query("SELECT status FROM pg_stat_wal_receiver") == [["streaming"]]:
+                    return
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                raise PostgresTimeout(f"node {self.name} was not streaming from its upstream within {deadline_s:.1f} s; "
+                                      f"its log:\n{self.log_tail()}")
+            time.sleep(0.02)
+
+    def promote(self, deadline_s: float = 30.0) -> float:
+        """Promote this standby and wait until it accepts writes; returns seconds taken.
+
+        The promote signal file plus SIGUSR1 is exactly what `pg_ctl promote` does, minus a process
+        start; then we poll ourselves at POLL_S.
+        """
+        pid = self.pid
+        if pid is None:
+            raise PostgresError(f"node {self.name} is not running; only a running standby can be promoted")
+        started = time.monotonic()
+        runner.write_postgres_file(self.data_dir / "promote", "")
+        os.kill(pid, signal.SIGUSR1)
+        deadline = started + deadline_s
+        while True:
+            if self.pid is None:
+                raise PostgresError(f"node {self.name} exited while being promoted; its log:\n{self.log_tail()}")
+            if self._pm_status() == "ready":
+                try:
+                    if not self.in_recovery():
+                        return time.monotonic() - started
+                except Exception:
+                    pass
+            if time.monotonic() > deadline:
+                raise PostgresTimeout(f"node {self.name} did not accept writes within {deadline_s:.1f} s of promotion; "
+                                      f"its log:\n{self.log_tail()}")
+            time.sleep(POLL_S)
+
+    def replica_lag_s(self) -> float:
+        """RDS's ReplicaLag: seconds the replica's replay trails; -1 when it is not streaming."""
+        rows = self.query(
+            "SELECT (SELECT status FROM pg_stat_wal_receiver), "
+            "pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), "
+            "EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8")
+        status, caught_up, behind_s = rows[0]
+        if status != "streaming":
+            return -1.0
+        if caught_up or behind_s is None:
+            return 0.0
+        return max(0.0, float(behind_s))
+
+    def now(self) -> datetime:
+        """The server's clock (timestamptz)."""
+        return self.query("SELECT clock_timestamp()")[0][0]
+
+    # ----- configuration files -------------------------------------------------------------
+    def set_auto_conf(self, values: dict[str, str | None]) -> None:
+        """Set (or with None remove) settings in postgresql.auto.conf, keeping the rest."""
+        path = self.data_dir / "postgresql.auto.conf"
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        kept = [line for line in lines if not line.startswith("#") and line.split("=", 1)[0].strip() not in values]
+        kept = ["# Do not edit this file manually!", "# It will be overwritten by the ALTER SYSTEM command."] + kept
+        kept += [f"{key} = {value}" for key, value in values.items() if value is not None]
+        runner.write_postgres_file(path, "\n".join(kept) + "\n")
+
+    def reload(self) -> None:
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
+
+
+def _checkpoint(conninfo: str) -> None:
+    """CHECKPOINT on the server ``conninfo`` names (the fabric address or a socket)."""
+    import re
+
+    fields = dict(re.findall(r"(\w+)='((?:[^'\\]|\\.)*)'", conninfo))
+    fields = {k: v.replace("\\'", "'").replace("\\\\", "\\") for k, v in fields.items()}
+    host, port = fields["host"], int(re.search(r"port=(\d+)", conninfo).group(1))  # type: ignore[union-attr]
+    kwargs: dict[str, Any] = {"unix_sock": f"{host}/.s.PGSQL.{port}"} if host.startswith("/") else {"host": host, "port": port}
+    connection = pg8000.native.Connection(fields["user"], password=fields["password"], database="postgres",
+                                          timeout=30, application_name="gameday-rds", ssl_context=False, **kwargs)
+    try:
+        connection.run("CHECKPOINT")
+    finally:
+        connection.close()

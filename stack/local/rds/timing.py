@@ -1,0 +1,90 @@
+"""How long RDS's processes take, in AWS-equivalent seconds, and their scaled wall-clock length.
+
+AWS documents a Multi-AZ failover as typically 60-120 s in total; the split into phases below is
+ours, chosen so the phases add up to that range. Every value can be overridden (for example from
+an ``rds:`` section of the environment, see ``RdsTiming.from_mapping``).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+from gameday.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class PhaseRange:
+    """A duration AWS gives as a range, in AWS-equivalent seconds."""
+
+    min_s: float
+    max_s: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_s <= self.max_s:
+            raise SettingsError(f"RDS phase range {self.min_s}..{self.max_s} s is not allowed; need 0 <= min_s <= max_s")
+
+
+@dataclass(frozen=True)
+class RdsTiming:
+    time_scale: float = 0.1
+    # RebootDBInstance(ForceFailover): RDS-EVENT-0013 until the primary is down.
+    failover_shutdown_s: PhaseRange = PhaseRange(10, 20)
+    # The standby's promotion until it accepts writes.
+    failover_promote_s: PhaseRange = PhaseRange(30, 60)
+    # The endpoint's DNS record moves; then RDS-EVENT-0015 and 0049.
+    failover_dns_s: PhaseRange = PhaseRange(20, 40)
+    # Automatic failover: how long RDS's health checks take to declare the primary dead.
+    failover_detection_s: PhaseRange = PhaseRange(15, 30)
+    # Reboot without failover: the server is down this long.
+    reboot_s: PhaseRange = PhaseRange(10, 30)
+    # PromoteReadReplica: the replica reboots as a standalone instance.
+    promote_replica_s: PhaseRange = PhaseRange(30, 60)
+    # Transaction logs are shipped every 5 minutes (LatestRestorableTime trails by up to that).
+    log_shipping_interval_s: float = 300.0
+    # CloudWatch's RDS metrics (ReplicaLag) are published every minute.
+    metric_interval_s: float = 60.0
+    # How often RDS's monitor checks the primary's process.
+    health_check_interval_s: float = 5.0
+    # The endpoint record's TTL.
+    endpoint_ttl_s: float = 5.0
+    # A cut replication link is noticed after this (PostgreSQL's wal_sender/receiver_timeout default).
+    replication_timeout_s: float = 60.0
+    seed: int | None = None
+    _rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.time_scale <= 1:
+            raise SettingsError(f"time_scale {self.time_scale} is not allowed; use 0 < time_scale <= 1")
+        if self.seed is not None:
+            self._rng.seed(self.seed)
+
+    def scaled(self, aws_s: float) -> float:
+        """Wall-clock seconds for an AWS-equivalent duration."""
+        return aws_s * self.time_scale
+
+    def sample(self, phase: PhaseRange) -> float:
+        """Wall-clock seconds for one run of ``phase``: uniform in its range, scaled."""
+        return self.scaled(self._rng.uniform(phase.min_s, phase.max_s))
+
+    @classmethod
+    def from_mapping(cls, time_scale: float, values: Mapping[str, Any] | None = None) -> "RdsTiming":
+        """Build from the environment: phases as [min_s, max_s] lists, the rest as numbers.
+
+        Raises SettingsError naming an unknown key or a bad value.
+        """
+        timing = cls(time_scale=time_scale)
+        if not values:
+            return timing
+        known = {f.name: f for f in fields(cls) if not f.name.startswith("_") and f.name != "time_scale"}
+        updates: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in known:
+                raise SettingsError(f"rds timing: unknown key {key!r}; known: {', '.join(sorted(known))}")
+            if isinstance(getattr(timing, key), PhaseRange):
+                if not (isinstance(value, (list, tuple)) and len(value) == 2):
+                    raise SettingsError(f"rds timing {key}: {value!r} is not allowed; give [min_s, max_s]")
+                updates[key] = PhaseRange(float(value[0]), float(value[1]))
+            else:
+                updates[key] = value
+        return replace(timing, **updates)

@@ -1,0 +1,111 @@
+"""How the RDS part plugs nodes into the other parts: the fabric (addresses) and Route 53 (endpoints).
+
+Replication goes through the fabric: a standby's primary_conninfo names the primary's private
+address, so a NACL or Region fault cuts replication exactly as it cuts clients. Without the fabric
+(unit tests only, ``via_fabric=False``) nodes reach each other through their Unix sockets.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol
+
+from stack.local.rds.errors import RdsPartError
+from stack.local.rds.postgres import PORT, Node, Upstream
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a node lives: its Availability Zone and private address in that AZ's subnet."""
+
+    region: str
+    az: str
+    address: str
+    port: int = PORT
+
+
+@dataclass
+class Member:
+    """A node of a DB instance and where it lives."""
+
+    node: Node
+    placement: Placement
+
+
+class Wiring(Protocol):
+    def upstream(self, member: Member) -> Upstream:
+        """How another node (or a backup) reaches ``member``."""
+
+    def attach(self, member: Member) -> None:
+        """Expose the node on its address and register its postmaster (call after every start)."""
+
+    def detach(self, member: Member) -> None:
+        """Withdraw the node's address."""
+
+    def point(self, fqdn: str, address: str) -> None:
+        """Make the endpoint name resolve to ``address``."""
+
+    def unpoint(self, fqdn: str) -> None:
+        """Remove the endpoint name."""
+
+    def probe(self, member: Member, timeout_s: float) -> bool | None:
+        """Whether the node answers on its address from outside its subnet; None when there is no network to ask."""
+
+
+# PostgreSQL's SSLRequest: any server answers it with one byte ('N' here) before authentication, even a
+# standby that accepts no connections. The fabric accepts TCP itself, so a bare connect proves nothing.
+SSL_REQUEST = struct.pack("!II", 8, 80877103)
+
+
+def answers(address: str, port: int, timeout_s: float) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout_s) as connection:
+            connection.settimeout(timeout_s)
+            connection.sendall(SSL_REQUEST)
+            return connection.recv(1) in (b"N", b"S")
+    except OSError:
+        return False
+
+
+class ServiceWiring:
+    """Wiring through the parts the supervisor started (``context.services``), looked up at use time."""
+
+    def __init__(self, services: Callable[[], Mapping[str, Any]], endpoint_ttl_s: int, via_fabric: bool = True) -> None:
+        self._services = services
+        self._ttl_s = endpoint_ttl_s
+        self.via_fabric = via_fabric
+
+    def _service(self, name: str, method: str) -> Any:
+        service = self._services().get(name)
+        if service is None or not hasattr(service, method):
+            raise RdsPartError(f"the RDS part needs the {name!r} part's {method}() (started before rds); "
+                               f"running parts: {sorted(self._services())}")
+        return service
+
+    def upstream(self, member: Member) -> Upstream:
+        if self.via_fabric:
+            return Upstream(member.placement.address, member.placement.port)
+        return member.node.local
+
+    def attach(self, member: Member) -> None:
+        fabric = self._service("fabric", "expose")
+        fabric.expose(member.placement.address, member.placement.port, backend=f"unix:{member.node.socket_path}")
+        pid = member.node.pid
+        if pid is not None:
+            self._service("fabric", "register_process").register_process(member.placement.address, pid)
+
+    def detach(self, member: Member) -> None:
+        self._service("fabric", "unexpose").unexpose(member.placement.address, member.placement.port)
+
+    def point(self, fqdn: str, address: str) -> None:
+        self._service("route53", "set_service_record").set_service_record(fqdn, "A", [address], self._ttl_s)
+
+    def unpoint(self, fqdn: str) -> None:
+        self._service("route53", "remove_service_record").remove_service_record(fqdn)
+
+    def probe(self, member: Member, timeout_s: float) -> bool | None:
+        # From the host (the fabric's "outside"): a NACL on the node's subnet cuts it, as it cuts RDS's monitor.
+        if not self.via_fabric:
+            return None
+        return answers(member.placement.address, member.placement.port, timeout_s)

@@ -1,0 +1,202 @@
+"""The RDS part with the real network fabric: isolating the primary's AZ by NACL fails over by itself.
+
+The NACL swap is AWS FIS's method (AWS-SEMANTICS.md): a deny-all clone associated with the
+primary's subnet. Two writers run meanwhile: one from outside the VPC through the endpoint, and
+one inside the isolated subnet, which can still reach the old primary (traffic within a subnet
+flows). Fencing means neither loses an acknowledged order.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import boto3
+import pg8000.native
+import pytest
+from botocore.config import Config
+
+from environments import loader
+from environments.model import LocalSettings
+from stack.local.controlplane.app import ControlPlane
+from stack.local.endpoint import Endpoint
+from stack.local.instance import Instance
+from stack.local.part import LOCAL_CREDENTIALS, PartContext
+from stack.local.rds.part import RdsPart
+from stack.local.rds.timing import RdsTiming
+
+REGION = "us-east-1"
+PASSWORD = "isolate-Pa55word"
+# Instances 8 and 9 (one per xdist worker) keep these addresses away from other tests' stacks.
+INSTANCE = 8 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 2
+
+pytestmark = pytest.mark.slow
+
+
+class Records:
+    def __init__(self) -> None:
+        self.records: dict[str, list[str]] = {}
+
+    def set_service_record(self, fqdn: str, rtype: str, values: list[str], ttl_s: int) -> None:
+        self.records[fqdn] = list(values)
+
+    def remove_service_record(self, fqdn: str) -> None:
+        self.records.pop(fqdn, None)
+
+
+def wait_for(condition: Callable[[], Any], what: str, deadline_s: float = 90.0) -> Any:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            value = condition()
+        except Exception:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Writer(threading.Thread):
+    """Commits numbered orders; remembers which were acknowledged."""
+
+    def __init__(self, connect: Callable[[], pg8000.native.Connection], first: int) -> None:
+        super().__init__(daemon=True)
+        self.connect, self.next_order = connect, first
+        self.acknowledged: list[int] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        connection = None
+        while not self.stop.is_set():
+            try:
+                connection = connection or self.connect()
+                connection.run("INSERT INTO orders VALUES (:id)", id=self.next_order)
+                self.acknowledged.append(self.next_order)
+            except Exception:
+                connection = None
+                self.stop.wait(0.02)
+            self.next_order += 1
+            self.stop.wait(0.02)
+
+
+@pytest.fixture
+def fabric_stack(tmp_path: Path) -> Iterator[tuple[Any, RdsPart, Records, Instance, Any]]:
+    try:
+        from stack.local.fabric.part import FabricPart
+    except ImportError as error:
+        pytest.skip(f"the fabric part is not importable: {error}")
+    base = loader.load("local")
+    host = f"127.0.{INSTANCE}.1"
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    instance = Instance(INSTANCE, base.model_copy(update={"local": LocalSettings(aws_endpoint_port=port)}))
+    environment = instance.resolved()
+    plane = ControlPlane(logging.getLogger("test.controlplane"))
+    endpoint = Endpoint(plane, host, port)
+    endpoint.start()
+    records = Records()
+    services: dict[str, Any] = {"route53": records}
+    context = PartContext(instance, environment, tmp_path, logging.getLogger("test.rds"), services)
+    fabric = FabricPart()
+    part = RdsPart(timing=RdsTiming(time_scale=0.02, seed=3))
+    try:
+        try:
+            fabric.start(context)
+        except Exception as error:
+            pytest.skip(f"the fabric did not start here: {error}")
+        services["fabric"] = fabric
+        plane.attach(fabric)
+        part.start(context)
+        plane.attach(part)
+        yield fabric, part, records, instance, environment
+    finally:
+        plane.detach_all()
+        part.stop()
+        fabric.stop()
+        endpoint.stop()
+
+
+def test_isolating_the_primary_az_fails_over_and_loses_no_acknowledged_order(fabric_stack: Any) -> None:
+    fabric, part, records, instance, environment = fabric_stack
+    session = boto3.session.Session(**LOCAL_CREDENTIALS)
+    config = Config(retries={"max_attempts": 1})
+    ec2 = session.client("ec2", region_name=REGION, endpoint_url=instance.aws_endpoint, config=config)
+    rds = session.client("rds", region_name=REGION, endpoint_url=instance.aws_endpoint, config=config)
+    region = environment.regions[REGION]
+    vpc = ec2.create_vpc(CidrBlock=region.vpc_cidr)["Vpc"]["VpcId"]
+    subnets = {az: ec2.create_subnet(VpcId=vpc, CidrBlock=zone.subnet_cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
+               for az, zone in region.availability_zones.items()}
+    rds.create_db_subnet_group(DBSubnetGroupName="orders", DBSubnetGroupDescription="orders",
+                               SubnetIds=list(subnets.values()))
+    fabric.wait_synced()
+    rds.create_db_instance(DBInstanceIdentifier="orders", Engine="postgres", DBInstanceClass="db.t3.micro",
+                           MasterUsername="master", MasterUserPassword=PASSWORD, MultiAZ=True, DBName="shop",
+                           DBSubnetGroupName="orders", BackupRetentionPeriod=0, AllocatedStorage=20)
+    describe = lambda: rds.describe_db_instances(DBInstanceIdentifier="orders")["DBInstances"][0]  # noqa: E731
+    before = wait_for(lambda: (d := describe())["DBInstanceStatus"] == "available" and d, "orders to be available")
+    database = part.database("orders", REGION)
+    assert database is not None and database.primary is not None
+    old_primary = database.primary
+    old_primary.node.query("CREATE TABLE orders (id int PRIMARY KEY)", dbname="shop")
+    fqdn = before["Endpoint"]["Address"]
+
+    def through_endpoint() -> pg8000.native.Connection:
+        return pg8000.native.Connection("master", password=PASSWORD, host=records.records[fqdn][0], port=5432,
+                                        database="shop", timeout=2, ssl_context=False)
+
+    # A client inside the primary's subnet keeps reaching the old primary while its AZ is cut off.
+    inside = str(next(a for a in region.availability_zones[before["AvailabilityZone"]].network.hosts()
+                      if a.packed[-1] == 200))
+
+    def from_inside() -> pg8000.native.Connection:
+        return pg8000.native.Connection("master", password=PASSWORD, host=old_primary.placement.address, port=5432,
+                                        database="shop", timeout=2, ssl_context=False, source_address=(inside, 0))
+
+    outside_writer, inside_writer = Writer(through_endpoint, 1), Writer(from_inside, 1_000_000)
+    outside_writer.start()
+    inside_writer.start()
+    wait_for(lambda: len(outside_writer.acknowledged) > 20 and len(inside_writer.acknowledged) > 20, "orders from both writers")
+
+    # FIS's method: a deny-all NACL associated with the primary's subnet.
+    deny = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    for egress in (False, True):
+        ec2.create_network_acl_entry(NetworkAclId=deny, RuleNumber=100, Protocol="-1", RuleAction="deny",
+                                     Egress=egress, CidrBlock="0.0.0.0/0")
+    association = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id",
+                                                      "Values": [subnets[before["AvailabilityZone"]]]}])
+    entry = next(a for acl in association["NetworkAcls"] for a in acl["Associations"]
+                 if a["SubnetId"] == subnets[before["AvailabilityZone"]])
+    original_acl = entry["NetworkAclId"]
+    swapped = ec2.replace_network_acl_association(AssociationId=entry["NetworkAclAssociationId"], NetworkAclId=deny)
+    fabric.wait_synced()
+
+    after = wait_for(lambda: (d := describe())["AvailabilityZone"] == before["SecondaryAvailabilityZone"] and d,
+                     "RDS to fail over by itself")
+    wait_for(lambda: describe()["DBInstanceStatus"] == "available", "orders to be available after the failover")
+    count = len(outside_writer.acknowledged)
+    wait_for(lambda: len(outside_writer.acknowledged) > count + 10, "orders through the endpoint after the failover")
+    outside_writer.stop.set()
+    inside_writer.stop.set()
+    outside_writer.join(10)
+    inside_writer.join(10)
+
+    assert database.primary is not old_primary
+    assert records.records[fqdn] == [database.primary.placement.address]
+    present = {row[0] for row in database.primary.node.query("SELECT id FROM orders", dbname="shop")}
+    lost = (set(outside_writer.acknowledged) | set(inside_writer.acknowledged)) - present
+    assert not lost, f"acknowledged orders lost: {sorted(lost)[:10]}"
+    # Fenced: the old primary now runs only as a standby (it was killed, then rewound).
+    assert old_primary.node.is_running() and (old_primary.node.data_dir / "standby.signal").exists()
+
+    # Healing the AZ makes the rebuilt standby synchronous again.
+    ec2.replace_network_acl_association(AssociationId=swapped["NewAssociationId"], NetworkAclId=original_acl)
+    fabric.wait_synced()
+    wait_for(lambda: database.synchronous, "the old primary to become the synchronous standby again")
+    assert after["SecondaryAvailabilityZone"] == before["AvailabilityZone"]

@@ -1,0 +1,142 @@
+"""The node manager against real PostgreSQL: lifecycle, synchronous standby, failover, rewind, lag."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import pg8000.native
+import pytest
+
+from stack.local.rds import runner
+from stack.local.rds.postgres import Node, NodeOptions
+
+STANDBY = NodeOptions(hot_standby=False, replication_timeout_s=1.0)
+PRIMARY = NodeOptions(replication_timeout_s=1.0)
+
+
+def wait_for(condition: Callable[[], Any], what: str, deadline_s: float = 15.0) -> Any:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            value = condition()
+        except Exception:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def pair(make_node: Callable[[str], Node]) -> tuple[Node, Node]:
+    primary, standby = make_node("p"), make_node("s")
+    primary.init()
+    primary.start(PRIMARY)
+    primary.query("CREATE TABLE orders (id int PRIMARY KEY)")
+    standby.clone_from(primary.local)
+    standby.start(STANDBY)
+    primary.set_synchronous_standbys([standby.name])
+    primary.wait_synchronous(standby.name, 15)
+    return primary, standby
+
+
+def test_init_start_stop_leaves_nothing_running(make_node: Callable[[str], Node]) -> None:
+    node = make_node("a")
+    node.init()
+    pid = node.start(PRIMARY)
+
+    assert pid in runner.cluster_pids(node.data_dir)
+    assert node.query("SELECT current_user, current_setting('listen_addresses')") == [["master", ""]]
+    # A refused password: the server's FATAL, or (when it hangs up first) a broken connection.
+    with pytest.raises((pg8000.native.DatabaseError, pg8000.native.InterfaceError)):
+        pg8000.native.Connection("master", password="wrong", unix_sock=str(node.socket_path), ssl_context=False)
+
+    node.stop("fast")
+    assert runner.cluster_pids(node.data_dir) == []
+    assert not node.socket_path.exists()
+    assert node.pid is None
+
+
+def test_a_commit_waits_for_the_synchronous_standby(make_node: Callable[[str], Node]) -> None:
+    primary, standby = pair(make_node)
+    standby.stop("immediate")
+    connection = primary.connect(timeout_s=30)
+    done = threading.Event()
+
+    def commit() -> None:
+        try:
+            connection.run("INSERT INTO orders VALUES (1)")
+        except Exception:
+            pass
+        done.set()
+
+    threading.Thread(target=commit, daemon=True).start()
+    # The commit must not be acknowledged while no standby has it; it is once the standby is back.
+    assert not done.wait(1.0)
+    standby.start(STANDBY)
+    assert done.wait(15), "the commit was not acknowledged after the standby came back"
+    connection.close()
+
+
+def test_failover_loses_no_acknowledged_commit_and_rewind_restores_the_pair(make_node: Callable[[str], Node]) -> None:
+    primary, standby = pair(make_node)
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        connection = primary.connect()
+        for order in range(1, 100_000):
+            if stop.is_set():
+                break
+            try:
+                connection.run("INSERT INTO orders VALUES (:id)", id=order)
+            except Exception:
+                break  # the primary went away: this order was never acknowledged
+            acknowledged.append(order)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    wait_for(lambda: len(acknowledged) > 50, "50 acknowledged orders")
+    primary.stop("immediate")
+    writer.join(10)
+    stop.set()
+    standby.promote()
+
+    present = {row[0] for row in standby.query("SELECT id FROM orders")}
+    assert set(acknowledged) <= present, f"lost acknowledged orders: {sorted(set(acknowledged) - present)[:10]}"
+
+    # The old primary comes back only as the new primary's synchronous standby.
+    primary.rewind_from(standby.local)
+    primary.start(STANDBY)
+    standby.set_synchronous_standbys([primary.name])
+    standby.wait_synchronous(primary.name, 15)
+    standby.query("INSERT INTO orders VALUES (0)")
+    standby.stop("immediate")
+    primary.promote()
+    assert primary.query("SELECT count(*) FROM orders WHERE id = 0") == [[1]]
+    assert not primary.in_recovery()
+
+
+def test_replica_lag_is_real_and_minus_one_when_not_streaming(make_node: Callable[[str], Node]) -> None:
+    primary, replica = make_node("p"), make_node("r")
+    primary.init()
+    primary.start(PRIMARY)
+    primary.query("CREATE TABLE t (id int)")
+    replica.clone_from(primary.local)
+    replica.start(PRIMARY)
+    replica.wait_streaming(15)
+    primary.query("INSERT INTO t VALUES (0)")  # a replayed commit gives the replica a replay timestamp
+    wait_for(lambda: replica.query("SELECT count(*) FROM t") == [[1]], "the first row on the replica")
+    wait_for(lambda: replica.replica_lag_s() == 0.0, "a caught-up replica to report lag 0")
+
+    replica.query("SELECT pg_wal_replay_pause()")
+    primary.query("INSERT INTO t VALUES (1)")
+    lag = wait_for(lambda: replica.replica_lag_s() > 0 and replica.replica_lag_s(), "lag > 0 while replay is paused")
+    assert lag > 0
+    replica.query("SELECT pg_wal_replay_resume()")
+    wait_for(lambda: replica.replica_lag_s() == 0.0, "lag 0 after replay resumed")
+    assert replica.query("SELECT count(*) FROM t") == [[2]]
+
+    primary.stop("fast")
+    wait_for(lambda: replica.replica_lag_s() == -1.0, "lag -1 once the primary is gone")
