@@ -35,8 +35,30 @@ def journal(environment: Any, local_stack: Any) -> Journal:
     return Journal(for_environment(environment, instance).name)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if call.when == "call":
+        item.stash[CALL_ERROR] = call.excinfo.value if call.excinfo is not None else None
+    return report
+
+
+CALL_ERROR = pytest.StashKey[BaseException | None]()
+
+
 @pytest.fixture
 def scenario(request: pytest.FixtureRequest, environment: Any, stack: ReferenceStack, aws_client: Any,
-             authoritative: tuple[str, int], journal: Journal, timeline: Timeline) -> Iterator[Scenario]:
-    yield Scenario(request.node.name, environment, stack, lambda service, region: aws_client(service, region),
-                   authoritative, journal, timeline)
+             authoritative: tuple[str, int], journal: Journal, timeline: Timeline, evidence: Any) -> Iterator[Scenario]:
+    """The experiment's harness; at teardown its result (verdict, samples, timeline) goes into the evidence pack."""
+    current = Scenario(request.node.name, environment, stack, lambda service, region: aws_client(service, region),
+                       authoritative, journal, timeline)
+    yield current
+    error = request.node.stash.get(CALL_ERROR, None)
+    if isinstance(error, AssertionError) and current.verdict is not None:
+        error = None  # an SLO breach is a verdict, not a broken experiment
+    doc = (request.node.obj.__doc__ or request.node.name).strip().splitlines()[0]  # type: ignore[attr-defined]
+    module_doc = (request.node.module.__doc__ or "").strip().splitlines()  # type: ignore[attr-defined]
+    title = module_doc[0].split(":")[0] + ": " + doc if module_doc else doc
+    markers = tuple(sorted({m.name for m in request.node.iter_markers()}))
+    evidence.submit(current.result(title, runbook=f"docs/runbooks.md#{request.node.module.__name__.rsplit('.', 1)[-1]}",
+                                   markers=markers, nodeid=request.node.nodeid, error=error))

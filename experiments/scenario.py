@@ -55,6 +55,7 @@ class Scenario:
     faults: list[Fault] = field(default_factory=list)
     verdict: slo.Verdict | None = None
     _read_back: ReadBack | None = None
+    _canary_vantage: str = ""
 
     # -- who and how often -----------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class Scenario:
                 self.samplers.append(checkout_probe.sampler(self.client(point), point.name, self.interval_s, path))
         if canary:
             self.canary = Canary(self.client(chosen[0]), self.interval_s)
+            self._canary_vantage = chosen[0].name
         for sampler in self.samplers:
             sampler.start()
         if self.canary is not None:
@@ -119,7 +121,12 @@ class Scenario:
             self.timeline.record("note", "probes stopped")
 
     def samples(self, prefix: str) -> list[Sample[Any]]:
-        return [s for sampler in self.samplers if sampler.name.startswith(prefix) for s in sampler.samples]
+        """Samples of every sampler named ``prefix``…; "canary" gives the canary's order attempts as samples."""
+        if prefix == "canary":
+            if self.canary is None:
+                return []
+            return [Sample(a.at, self._canary_vantage, a.ok, None, a.error) for a in list(self.canary.attempts)]
+        return [s for sampler in self.samplers if sampler.name.startswith(prefix) for s in list(sampler.samples)]
 
     # -- the runbook's verbs ---------------------------------------------------------------------
 

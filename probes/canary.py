@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from gameday import clock
 from probes.checkout import Client
 
+CANARY_SKU = "SC-STCK-004"  # a real catalog item: the canary buys stickers
+
 
 @dataclass(frozen=True)
 class Ack:
@@ -55,7 +57,7 @@ class Canary:
         started = clock.now()
         try:
             _, response = self.client.request("POST", "/orders", json={
-                "sku": "CANARY-1", "quantity": 1, "client_order_id": client_order_id, "canary_seq": sequence})
+                "sku": CANARY_SKU, "quantity": 1, "client_order_id": client_order_id, "canary_seq": sequence})
             if response.status_code == 201:
                 self.acks.append(Ack(sequence, client_order_id, str(response.json()["order_id"]), clock.now()))
                 self.attempts.append(Attempt(sequence, started, True))
