@@ -126,7 +126,8 @@ class ScenarioSLO(Model):
 
     rto_s: float = Field(ge=0)
     rpo_s: float = Field(default=0, ge=0)
-    lost_orders: int = Field(default=0, ge=0)
+    # A cap on lost acknowledged orders; None means only the time-based RPO applies (asynchronous DR).
+    lost_orders: int | None = Field(default=None, ge=0)
 
 
 class SLOs(Model):

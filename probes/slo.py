@@ -105,7 +105,7 @@ def judge(scenario: str, measured_rto: Rto, measured_rpo: Rpo | None, slo: Scena
     elif measured_rto.aws_s > slo.rto_s:
         messages.append(f"RTO {measured_rto.aws_s:.0f} s > {slo.rto_s:.0f} s SLO: {outages}")
     if measured_rpo is not None:
-        if measured_rpo.lost_orders > slo.lost_orders:
+        if slo.lost_orders is not None and measured_rpo.lost_orders > slo.lost_orders:
             messages.append(f"{measured_rpo.lost_orders} acknowledged orders lost > {slo.lost_orders} allowed: "
                             f"canary sequence numbers {list(measured_rpo.lost_sequences)[:20]}")
         if measured_rpo.aws_s > slo.rpo_s:

@@ -85,7 +85,8 @@ def _rpo(s: dict[str, Any]) -> tuple[str, str]:
     if verdict is None or verdict["rpo"] is None:
         return "—", ""
     rpo, slo = verdict["rpo"], verdict["slo"]
-    bad = rpo["aws_s"] > slo["rpo_s"] or rpo["lost_orders"] > slo["lost_orders"]
+    cap = slo["lost_orders"]  # None: only the time-based RPO applies
+    bad = rpo["aws_s"] > slo["rpo_s"] or (cap is not None and rpo["lost_orders"] > cap)
     return (f'{rpo["aws_s"]:,.0f} s<div class="muted small">{rpo["lost_orders"]} of {rpo["acknowledged"]} '
             f'acknowledged orders lost</div>'), "bad" if bad else "ok"
 
@@ -123,8 +124,8 @@ def _summary(document: Document) -> str:
         rto, rto_cls = _rto(s)
         rpo, rpo_cls = _rpo(s)
         slo = s["verdict"]["slo"] if s["verdict"] else None
-        slo_text = "—" if slo is None else (f'RTO ≤ {slo["rto_s"]:,.0f} s<br>RPO ≤ {slo["rpo_s"]:,.0f} s, '
-                                            f'≤ {slo["lost_orders"]} lost')
+        slo_text = "—" if slo is None else (f'RTO ≤ {slo["rto_s"]:,.0f} s<br>RPO ≤ {slo["rpo_s"]:,.0f} s'
+                                            + ("" if slo["lost_orders"] is None else f', ≤ {slo["lost_orders"]} lost'))
         rows.append([f'<a href="#{_anchor(s)}">{_e(s["title"])}</a><div class="muted small mono">{_e(s["scenario"])}</div>',
                      f'<span class="mono">{_e(s["fault"]["name"])}</span>',
                      f'<span class="{rto_cls}">{rto}</span>', f'<span class="{rpo_cls}">{rpo}</span>', slo_text,

@@ -38,6 +38,7 @@ CHECKOUT_INSTANCE_TYPE = "t3.micro"
 DB_USER = "securecart"
 DB_NAME = "securecart"
 EU_REGION = "eu-central-1"
+WRITER_TTL_S = 5  # the same as RDS's own endpoint records
 
 ClientFactory = Callable[[str, str], Any]
 
@@ -51,13 +52,15 @@ class BuildOptions:
 
 def record_names(zone: str) -> RecordNames:
     return RecordNames(checkout=f"checkout.{zone}", geo=f"geo.checkout.{zone}",
-                       latency=f"latency.checkout.{zone}", canary=f"canary.checkout.{zone}")
+                       latency=f"latency.checkout.{zone}", canary=f"canary.checkout.{zone}",
+                       database=f"orders.db.{zone}")
 
 
-def checkout_user_data(database: DatabaseHandle) -> str:
-    """The checkout instance's configuration contract: where its database is and where its credentials are."""
-    return json.dumps({"db_instance_identifier": database.identifier,
-                       "db_region": database.region, "db_name": DB_NAME, "db_secret_id": database.secret_id})
+def checkout_user_data(database: DatabaseHandle, writer_name: str) -> str:
+    """The checkout instance's configuration contract (stack.local.ec2.contract): the writer's DNS name,
+    and the Secrets Manager secret holding its credentials."""
+    return json.dumps({"db_endpoint": writer_name.rstrip("."), "db_port": database.port, "db_region": database.region,
+                       "db_name": DB_NAME, "db_secret_id": database.secret_id})
 
 
 class Builder:
@@ -76,8 +79,9 @@ class Builder:
         try:
             subnets = [subnet for region in self.env.regions for subnet in self.network(region)]
             database, replica = self.databases(subnets)
-            instances = self.checkout_fleet(subnets, database)
             zone_id = self.hosted_zone()
+            self.writer_record(zone_id, database)
+            instances = self.checkout_fleet(subnets, database)
             instances = self.health_checks(instances)
             self.records(zone_id, instances)
             self.wait_healthy(instances)
@@ -208,7 +212,8 @@ class Builder:
                 if missing > 0:
                     mine += ec2.run_instances(
                         ImageId=CHECKOUT_IMAGE_ID, InstanceType=CHECKOUT_INSTANCE_TYPE, MinCount=missing,
-                        MaxCount=missing, SubnetId=subnet.subnet_id, UserData=checkout_user_data(database),
+                        MaxCount=missing, SubnetId=subnet.subnet_id,
+                        UserData=checkout_user_data(database, record_names(self.env.stack.zone).database),
                         TagSpecifications=[{"ResourceType": "instance", "Tags": self.tags + [
                             {"Key": ROLE_TAG, "Value": CHECKOUT_ROLE},
                             {"Key": "Name", "Value": f"checkout-{subnet.availability_zone}"}]}])["Instances"]
@@ -227,6 +232,20 @@ class Builder:
         created = route53.create_hosted_zone(Name=zone, CallerReference=f"{self.options.stack_name}-{zone}",
                                              HostedZoneConfig={"Comment": "SecureCart (gameday reference stack)"})
         return str(created["HostedZone"]["Id"]).split("/")[-1]
+
+    def writer_record(self, zone_id: str, database: DatabaseHandle | None) -> None:
+        """The writer CNAME, only when missing: after a Region evacuation it points at the promoted replica."""
+        if database is None or not database.endpoint:
+            return
+        name = record_names(self.env.stack.zone).database
+        route53 = self.client("route53", "us-east-1")
+        existing = route53.list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=name, StartRecordType="CNAME",
+                                                     MaxItems="1")["ResourceRecordSets"]
+        if existing and existing[0]["Name"] == name and existing[0]["Type"] == "CNAME":
+            return
+        route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{
+            "Action": "UPSERT", "ResourceRecordSet": {"Name": name, "Type": "CNAME", "TTL": WRITER_TTL_S,
+                                                       "ResourceRecords": [{"Value": database.endpoint}]}}]})
 
     def health_checks(self, instances: list[InstanceHandle]) -> list[InstanceHandle]:
         route53 = self.client("route53", "us-east-1")

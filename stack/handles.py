@@ -42,6 +42,7 @@ class RecordNames:
     geo: str  # geolocation: EU -> eu-central-1, default -> latency
     latency: str  # latency across the active Regions
     canary: str  # weighted canary between two active Regions
+    database: str  # CNAME to the writer's endpoint: checkout connects here; the Region-DR runbook repoints it
 
     def regional(self, region: str) -> str:
         """The multivalue set of one Region's instances."""
