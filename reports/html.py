@@ -196,7 +196,8 @@ def _scenario(s: dict[str, Any], slo_ms: float | None) -> str:
         parts.append(_table(["Measure", "Measured (AWS-equivalent)", "Objective"],
                             [["RTO", f'<span class="{rto_cls}">{rto}</span>', f'≤ {slo["rto_s"]:,.0f} s'],
                              ["RPO", f'<span class="{rpo_cls}">{rpo}</span>',
-                              f'≤ {slo["rpo_s"]:,.0f} s and ≤ {slo["lost_orders"]} lost orders']]))
+                              f'≤ {slo["rpo_s"]:,.0f} s' + ("" if slo["lost_orders"] is None
+                                                               else f' and ≤ {slo["lost_orders"]} lost orders')]]))
     has_samples = any(s["samples"][k] for k in ("checkout", "canary"))
     if has_samples:
         parts.append(f'<h3>Timeline</h3><div class="chart">{charts.timeline(s)}</div>')
