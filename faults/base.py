@@ -128,6 +128,8 @@ class Fault:
         return {**self.params(), "injector": self.injector, "run_id": self.run_id}
 
     def __enter__(self) -> "Fault":
+        """Check, then plan or inject. Raises NoGuard, SafetyError (account, Region, tag), StopConditionMissing,
+        Aborted, DryRun (a dry run, after planning), FaultError (injection failed; what was done is rolled back)."""
         in_force = self.guard or guard_.current()
         if in_force is None:
             raise NoGuard(f"{self.name}: no safety guard is in force; pass guard=Guard(Policy.for_environment(env)) "
@@ -183,9 +185,10 @@ class Fault:
     def _plan(self) -> PlannedFault:
         planner = copy.copy(self)
         recorder = PlanningClients(self.clients)
-        planner.clients, planner.journal, planner.timeline, planner.planning = recorder, ScratchJournal(), None, True
+        planner.clients, planner.timeline, planner.planning = recorder, None, True
+        planner.journal = ScratchJournal()  # type: ignore[assignment]  # the same protocol, kept in memory
         planner._lock = threading.Lock()
-        entry = planner.journal.begin(self.name, self._journal_params())
+        entry = planner.entry = planner.journal.begin(self.name, self._journal_params())
         planner.inject(entry)
         rollback, note = planner.planned_rollback({**entry.params, **entry.state})
         where = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]

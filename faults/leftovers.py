@@ -47,7 +47,7 @@ def recover(target: str, clients: ClientFactory, directory: Path | None = None) 
 
 def planned_recovery(target: str, directory: Path | None = None) -> list[tuple[Recovered, list[Call], str]]:
     """What ``recover`` would do, entry by entry, with no call made (``gameday recover --dry-run``)."""
-    planned = []
+    planned: list[tuple[Recovered, list[Call], str]] = []
     for _, entry in journal_.open_entries(target, directory):
         fault = REGISTRY.get(entry.fault)
         if fault is None:

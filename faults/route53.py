@@ -46,7 +46,7 @@ class FailHealthCheck(Fault):
         self.journal.progress(entry, was_inverted=was_inverted, version_before=version)
         updated = route53.update_health_check(HealthCheckId=self.health_check_id, HealthCheckVersion=version,
                                               Inverted=not was_inverted)
-        self.journal.progress(entry, version_after=int(updated["HealthCheck"]["HealthCheckVersion"]))
+        self.journal.progress(entry, version_after=updated["HealthCheck"]["HealthCheckVersion"])
 
     def rollback(self, state: dict[str, Any]) -> None:
         if "version_before" not in state:

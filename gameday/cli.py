@@ -162,9 +162,18 @@ def run_gameday(args: argparse.Namespace) -> int:
         print("gameday: no experiments yet: experiments/ holds no test_*.py scenario files. "
               "The local stack and the reference stack are ready to use; see README.md.")
         return 0
+    from stack.local.instance import instance_from_environ
+
+    # The game day runs on the user's stack (instance 0 unless chosen), not on the tests' instances.
+    number = args.instance if args.instance is not None else instance_from_environ()
+    allure_results = PROJECT_ROOT / "reports" / "out" / "allure-results"
     command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "experiments"), "-m", args.marker, "--env", args.env,
-               "-p", "no:cacheprovider"] + (["--dry-run"] if args.dry_run else [])
-    return subprocess.call(command, cwd=PROJECT_ROOT)
+               "--gameday-instance", str(number), "--alluredir", str(allure_results), "--clean-alluredir",
+               "-p", "no:cacheprovider", "-q", *(["--dry-run"] if args.dry_run else []), *args.pytest_args]
+    status = subprocess.call(command, cwd=PROJECT_ROOT)
+    subprocess.call([sys.executable, "-m", "reports.allure_report", str(allure_results),
+                     str(PROJECT_ROOT / "reports" / "out" / "allure")], cwd=PROJECT_ROOT)
+    return status
 
 
 def parser() -> argparse.ArgumentParser:
@@ -214,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the game day and write the report")
     run.add_argument("-m", "--marker", default="gameday", help="pytest marker expression (default: gameday)")
+    run.add_argument("pytest_args", nargs="*", help="more pytest arguments, after --")
     run.add_argument("--dry-run", action="store_true", help=dry_run_help)
     common(run)
     run.set_defaults(handler=run_gameday)

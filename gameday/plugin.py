@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Generator
 
 import pytest
 
@@ -59,19 +60,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         guard_.uninstall(guard)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
+                                                                                            pytest.TestReport]:
     """Attach each dry-run plan to its test's report (xdist carries it to the controller); stop an aborted run."""
-    outcome = yield
-    report = outcome.get_result()
+    report = yield
     guard = item.config.stash.get(GUARD_KEY, None)
     if guard is None:
-        return
+        return report
     for planned in guard.plan.faults:
         if planned.where == item.nodeid and ("gameday_plan", planned.text()) not in report.user_properties:
             report.user_properties.append(("gameday_plan", planned.text()))
     if call.excinfo is not None and call.excinfo.errisinstance(Aborted):
         item.session.shouldstop = f"gameday: {call.excinfo.value}"
+    # pytest turns DryRun (a unittest.SkipTest) into a skip located in its unittest module; point at the experiment.
+    if report.skipped and isinstance(report.longrepr, tuple) and str(report.longrepr[2]).startswith(DRY_RUN_SKIP):
+        path, line = item.reportinfo()[:2]
+        report.longrepr = (str(path), (line or 0) + 1, report.longrepr[2])
+    return report
 
 
 class _PlanCollector:
@@ -82,7 +88,9 @@ class _PlanCollector:
         self.plans: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.plans.extend(text for name, text in report.user_properties if name == "gameday_plan" and text not in self.plans)
+        for name, text in report.user_properties:
+            if name == "gameday_plan" and str(text) not in self.plans:
+                self.plans.append(str(text))
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.dry_run:
@@ -101,6 +109,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 SETTINGS_KEY = pytest.StashKey[settings_.Resolved]()
 GUARD_KEY = pytest.StashKey[guard_.Guard]()
+DRY_RUN_SKIP = "Skipped: dry run:"  # how pytest reports a gameday.plan.DryRun
 
 
 @pytest.fixture(scope="session")

@@ -34,26 +34,45 @@ def _session() -> boto3.session.Session:
 class Recorder:
     """Clients whose calls are recorded as (service, operation, params): the exact AWS path a fault takes."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint_url: str | None = None) -> None:
         self.session = _session()
+        self.endpoint_url = endpoint_url  # None: moto's mock; the local stack's endpoint otherwise
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self._clients: dict[tuple[str, str], Any] = {}
-        self.fail_on: str | None = None
+        self.fail_on: str | None = None  # fail this operation with Throttling...
+        self.fail_skip = 0  # ...after letting this many calls of it through...
+        self.fail_times: int | None = None  # ...this many times (None: every time)
+        self.wire: list[str] = []  # operations whose request was actually sent, in order
+        self.forbid_mutations = False  # when set, a mutating request fails before it is sent
 
     def __call__(self, service: str, region: str) -> Any:
         key = (service, region)
         if key not in self._clients:
-            client = self.session.client(service, region_name=region)
+            client = self.session.client(service, region_name=region, endpoint_url=self.endpoint_url)
             client.meta.events.register("provide-client-params.*.*", self._record)
+            client.meta.events.register_first("before-send.*.*", self._sending)
             self._clients[key] = client
         return self._clients[key]
 
     def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         self.calls.append((model.service_model.service_name, model.name, dict(params)))
         if self.fail_on == model.name:
+            if self.fail_skip > 0:
+                self.fail_skip -= 1
+                return
+            if self.fail_times is not None:
+                self.fail_times -= 1
+                if self.fail_times <= 0:
+                    self.fail_on = None
             from botocore.exceptions import ClientError
 
             raise ClientError({"Error": {"Code": "Throttling", "Message": "injected for the test"}}, model.name)
+
+    def _sending(self, event_name: str, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        self.wire.append(operation)
+        if self.forbid_mutations and not is_read_only(operation):
+            raise AssertionError(f"{operation} reached the wire while mutations are forbidden")
 
     def mutating(self) -> list[str]:
         return [op for _, op, _ in self.calls if not is_read_only(op)]

@@ -103,3 +103,32 @@ def test_isolate_region_cuts_and_restores_every_subnet(clients: Recorder, journa
         assert all(_acl_of(clients, s)["NetworkAclId"] != original[s] for s in subnets)
         assert set(fault.entry.state) == {f"subnet:{s}" for s in subnets}  # type: ignore[union-attr]
     assert {s: _acl_of(clients, s)["NetworkAclId"] for s in subnets} == original
+
+
+def test_isolate_region_failing_on_the_second_subnet_restores_both(clients: Recorder, journal: Journal) -> None:
+    _, subnets = _vpc(clients)
+    original = {s: _acl_of(clients, s)["NetworkAclId"] for s in subnets}
+    # The first subnet is cut, the second swap fails once; the rollback must restore the first and clean both.
+    clients.fail_on, clients.fail_skip, clients.fail_times = "ReplaceNetworkAclAssociation", 1, 1
+    with pytest.raises(FaultError, match="network.isolate_region: injecting failed with Throttling"):
+        with network.IsolateRegion(clients, journal, region="us-east-1", subnet_ids=subnets):
+            pass
+    clients.fail_on = None
+    assert {s: _acl_of(clients, s)["NetworkAclId"] for s in subnets} == original
+    assert leftovers.scan(clients, ["us-east-1"], ("gameday:stack", "securecart")) == []
+    assert list(journal_.open_entries("test-target", journal.directory.parent)) == []
+
+
+def test_a_failed_rollback_stays_journaled_until_recover(clients: Recorder, journal: Journal) -> None:
+    _, (subnet_a, _) = _vpc(clients)
+    original = _acl_of(clients, subnet_a)["NetworkAclId"]
+    with pytest.raises(FaultError, match="network.isolate_az: rolling back failed with Throttling"):
+        with network.IsolateAz(clients, journal, region="us-east-1", availability_zone="us-east-1a", subnet_id=subnet_a):
+            clients.fail_on = "DeleteNetworkAcl"
+    clients.fail_on = None
+    assert _acl_of(clients, subnet_a)["NetworkAclId"] == original  # the association came back before the failure
+    assert [item.kind for item in leftovers.scan(clients, ["us-east-1"], ("gameday:stack", "securecart"))] == ["network-acl"]
+    assert len(list(journal_.open_entries("test-target", journal.directory.parent))) == 1
+    results = leftovers.recover("test-target", clients, journal.directory.parent)
+    assert [r.outcome for r in results] == ["rolled back"]
+    assert leftovers.scan(clients, ["us-east-1"], ("gameday:stack", "securecart")) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from faults import ec2, leftovers, rds, route53
+from gameday import journal as journal_
 from gameday.errors import FaultError
 from gameday.journal import Journal
 from tests.faults.conftest import Recorder
@@ -89,3 +90,44 @@ def test_stop_instances_by_az_and_start_them_again(clients: Recorder, journal: J
         assert state("us-east-1a") == "stopped" and state("us-east-1b") == "running"
         assert [i.resource for i in leftovers.scan(clients, ["us-east-1"], ("gameday:stack", "securecart"))] == [ids["us-east-1a"]]
     assert state("us-east-1a") == "running"
+
+
+def test_health_check_update_failing_leaves_it_as_it_was(clients: Recorder, journal: Journal) -> None:
+    check_id = _check(clients)
+    clients.fail_on = "UpdateHealthCheck"
+    with pytest.raises(FaultError, match="route53.fail_health_check: injecting failed with Throttling"):
+        with route53.FailHealthCheck(clients, journal, health_check_id=check_id):
+            pass
+    clients.fail_on = None
+    assert not _inverted(clients, check_id)
+    assert [op for _, op, _ in clients.calls if op == "UpdateHealthCheck"] == ["UpdateHealthCheck"], \
+        "the rollback saw the check unchanged and wrote nothing"
+    assert list(journal_.open_entries("test-target", journal.directory.parent)) == []
+
+
+def test_stop_instances_failing_half_way_starts_them_again(clients: Recorder, journal: Journal) -> None:
+    client = clients("ec2", "us-east-1")
+    vpc = client.create_vpc(CidrBlock="127.16.0.0/16")["Vpc"]["VpcId"]
+    subnet = client.create_subnet(VpcId=vpc, CidrBlock="127.16.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    ids = [i["InstanceId"] for i in client.run_instances(
+        ImageId="ami-12345678", MinCount=2, MaxCount=2, SubnetId=subnet,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": STACK}])["Instances"]]
+    clients.fail_on = "StopInstances"
+    with pytest.raises(FaultError, match="ec2.stop_instances: injecting failed"):
+        with ec2.StopInstances(clients, journal, region="us-east-1", tag=("gameday:stack", "securecart")):
+            pass
+    clients.fail_on = None
+    assert [(op, p) for _, op, p in clients.mutating_calls()][-2:] == [
+        ("StopInstances", {"InstanceIds": ids}), ("StartInstances", {"InstanceIds": ids})]
+
+
+def test_reboot_failing_still_waits_for_the_instance(clients: Recorder, journal: Journal) -> None:
+    _database(clients)
+    clients.fail_on = "RebootDBInstance"
+    with pytest.raises(FaultError, match="rds.reboot_with_failover: injecting failed"):
+        with rds.RebootWithFailover(clients, journal, region="us-east-1", db_instance_identifier="orders",
+                                    wait_delay_s=0.01):
+            pass
+    clients.fail_on = None
+    assert clients.calls[-1][1:] == ("DescribeDBInstances", {"DBInstanceIdentifier": "orders"})
+    assert list(journal_.open_entries("test-target", journal.directory.parent)) == []

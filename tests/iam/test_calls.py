@@ -1,0 +1,81 @@
+"""The exact calls behind the policy: what the builder creates, what the probes and the guard read.
+
+The faults' exact calls are asserted in tests/faults (and, plan against reality, in tests/gameday/test_plan.py).
+"""
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+from typing import Any
+
+from environments import loader
+from gameday.plan import is_read_only
+from tests.iam.scenario import Recording
+
+STACK_TAG = {"Key": "gameday:stack", "Value": "securecart"}
+
+
+def _tags(params: dict[str, Any]) -> list[dict[str, str]]:
+    if "TagSpecifications" in params:
+        return [tag for spec in params["TagSpecifications"] for tag in spec["Tags"]]
+    return list(params.get("Tags") or params.get("AddTags") or [])
+
+
+def test_the_builder_makes_exactly_these_changes(recording: Recording) -> None:
+    environment = loader.load("local")
+    changes = [call for call in recording.of("build") if not is_read_only(call[1])]
+    ops = [op for _, op, _ in changes]
+    counts = Counter(ops)
+    record_batches = counts.pop("ChangeResourceRecordSets")
+    assert counts == Counter({"CreateVpc": 4, "CreateSubnet": 8, "CreateSecret": 1, "CreateDBSubnetGroup": 2,
+                              "CreateDBInstance": 1, "CreateDBInstanceReadReplica": 1, "RunInstances": 8,
+                              "CreateHostedZone": 1, "CreateHealthCheck": 8, "ChangeTagsForResource": 8})
+    assert record_batches >= 1
+    # The order that matters: what a call refers to exists before it.
+    assert ops.index("CreateDBInstance") < ops.index("CreateDBInstanceReadReplica")
+    assert ops.index("CreateHostedZone") < ops.index("ChangeResourceRecordSets")
+    assert max(i for i, op in enumerate(ops) if op == "CreateHealthCheck") < len(ops) - 1 - ops[::-1].index(
+        "ChangeResourceRecordSets"), "the record tree refers to every health check"
+    by_op: dict[str, list[dict[str, Any]]] = {}
+    for service, op, params in changes:
+        by_op.setdefault(op, []).append(params)
+        if op not in ("CreateHostedZone", "ChangeResourceRecordSets", "CreateHealthCheck"):
+            assert STACK_TAG in _tags(params), f"{service}.{op} does not tag what it creates: {params}"
+    assert [p["CidrBlock"] for p in by_op["CreateVpc"]] == [r.vpc_cidr for r in environment.regions.values()]
+    assert [(p["AvailabilityZone"], p["CidrBlock"]) for p in by_op["CreateSubnet"]] == [
+        (az, zone.subnet_cidr) for region in environment.regions.values() for az, zone in region.availability_zones.items()]
+    [database] = by_op["CreateDBInstance"]
+    assert {k: database[k] for k in ("DBInstanceIdentifier", "Engine", "MultiAZ", "BackupRetentionPeriod", "DBName")} == {
+        "DBInstanceIdentifier": "orders", "Engine": "postgres", "MultiAZ": True, "BackupRetentionPeriod": 7,
+        "DBName": "securecart"}
+    [replica] = by_op["CreateDBInstanceReadReplica"]
+    assert (replica["DBInstanceIdentifier"], replica["SourceRegion"]) == ("orders-replica", "us-east-1")
+    assert replica["SourceDBInstanceIdentifier"] == "arn:aws:rds:us-east-1:123456789012:db:orders"
+    for params in by_op["CreateHealthCheck"]:
+        config = params["HealthCheckConfig"]
+        assert (config["Type"], config["ResourcePath"], config["Port"], config["RequestInterval"],
+                config["FailureThreshold"]) == ("HTTP", "/health", 8080, environment.stack.health_check_interval_s,
+                                                environment.stack.health_check_failure_threshold)
+        assert config["Regions"] == environment.health_checker_regions
+    changes_of_records = [c for batch in by_op["ChangeResourceRecordSets"] for c in batch["ChangeBatch"]["Changes"]]
+    assert {change["Action"] for change in changes_of_records} == {"UPSERT"}
+    policies = Counter(next(k for k in ("MultiValueAnswer", "Region", "GeoLocation", "Failover", "Weight")
+                            if k in change["ResourceRecordSet"]) for change in changes_of_records
+                       if any(k in change["ResourceRecordSet"] for k in ("MultiValueAnswer", "Region", "GeoLocation",
+                                                                         "Failover", "Weight")))
+    assert policies == Counter({"MultiValueAnswer": 8, "Region": 3, "GeoLocation": 2, "Failover": 2, "Weight": 2})
+
+
+def test_the_probes_and_the_guard_read_exactly_this(recording: Recording) -> None:
+    calls = recording.of("gameday")
+    assert ("sts", "GetCallerIdentity", {}) in calls
+    assert {(op, str(params)) for _, op, params in calls if op == "DescribeAlarms"} == {
+        ("DescribeAlarms", str({"AlarmNames": ["checkout-5xx"], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}))}
+    assert ("rds", "DescribeEvents", {"SourceIdentifier": "orders", "SourceType": "db-instance",
+                                      "StartTime": datetime.datetime(2025, 1, 1)}) in calls
+    assert ("rds", "DescribeDBInstances", {"DBInstanceIdentifier": "orders-replica"}) in calls
+    [status] = [params for _, op, params in calls if op == "GetHealthCheckStatus"]
+    assert list(status) == ["HealthCheckId"]
+    assert not [op for _, op, _ in calls if op.startswith("Describe") and op not in (
+        "DescribeAlarms", "DescribeDBInstances", "DescribeEvents", "DescribeInstances", "DescribeNetworkAcls",
+        "DescribeSubnets", "DescribeVpcs")]

@@ -1,0 +1,156 @@
+"""The least-privilege IAM policies (iam/*.json) list exactly the actions game days need: no more, no less.
+
+Two sources of truth, cross-checked so the policies cannot drift from the code:
+- **dynamic**: tests/iam/scenario.py runs every game-day path under moto and records each operation;
+- **static**: every boto3 client call in the code (faults/, probes/, gameday/, stack/builder.py, and the
+  real-account smoke suite tests/aws/) must be one
+  the scenario exercised, so a new call site cannot hide from the dynamic run.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+from tests.iam import scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+GAMEDAY_POLICY = ROOT / "iam" / "gameday-policy.json"
+BUILD_POLICY = ROOT / "iam" / "gameday-build-policy.json"
+SCANNED = ["faults/*.py", "probes/*.py", "gameday/*.py", "stack/builder.py", "tests/aws/*.py"]
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Z]")
+IAM_PREFIX = {"cloudwatch": "cloudwatch"}  # botocore service name -> IAM prefix, where they differ
+
+
+def _iam(service: str, operation: str) -> str:
+    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+
+
+def required_actions(calls: Iterable[tuple[str, str, dict[str, Any]]]) -> set[str]:
+    """IAM actions for these calls, including what AWS authorizes separately: tags on create, passing a role."""
+    actions = set()
+    for service, operation, params in calls:
+        actions.add(_iam(service, operation))
+        if service == "ec2" and params.get("TagSpecifications"):
+            actions.add("ec2:CreateTags")
+        if service == "rds" and operation.startswith("Create") and params.get("Tags"):
+            actions.add("rds:AddTagsToResource")
+        if service == "secretsmanager" and operation == "CreateSecret" and params.get("Tags"):
+            actions.add("secretsmanager:TagResource")
+        if service == "fis" and params.get("tags"):
+            actions.add("fis:TagResource")
+        if service == "fis" and operation == "CreateExperimentTemplate":
+            actions.add("iam:PassRole")
+    return actions
+
+
+def statements(path: Path) -> dict[str, list[str]]:
+    document = json.loads(path.read_text())
+    assert document["Version"] == "2012-10-17"
+    found = {}
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow", f"{path.name} {statement['Sid']}: only Allow statements"
+        actions = statement["Action"]
+        assert isinstance(actions, list) and actions == sorted(actions), f"{path.name} {statement['Sid']}: a sorted list"
+        assert not [a for a in actions if "*" in a], f"{path.name} {statement['Sid']}: no wildcard actions"
+        assert len(set(actions)) == len(actions), f"{path.name} {statement['Sid']}: duplicates"
+        found[statement["Sid"]] = actions
+    return found
+
+
+def test_the_gameday_policy_is_exactly_what_game_days_call(recording: scenario.Recording) -> None:
+    needed = required_actions(recording.of("gameday"))
+    granted = statements(GAMEDAY_POLICY)
+    listed = {action for actions in granted.values() for action in actions}
+    assert sorted(needed - listed) == [], "the code calls these, and iam/gameday-policy.json does not allow them"
+    assert sorted(listed - needed) == [], "iam/gameday-policy.json allows these, and no game-day path calls them"
+
+
+def test_the_build_policy_adds_exactly_what_building_needs(recording: scenario.Recording) -> None:
+    needed = required_actions(recording.of("build") + recording.of("rebuild")) - required_actions(recording.of("gameday"))
+    listed = {action for actions in statements(BUILD_POLICY).values() for action in actions}
+    assert sorted(needed - listed) == [], "the builder calls these, and iam/gameday-build-policy.json does not allow them"
+    assert sorted(listed - needed) == [], "iam/gameday-build-policy.json allows these, and the builder does not call them"
+
+
+@pytest.mark.parametrize("path", [GAMEDAY_POLICY, BUILD_POLICY], ids=lambda p: p.name)
+def test_read_only_and_changing_actions_are_separate_statements(path: Path) -> None:
+    for sid, actions in statements(path).items():
+        if sid.endswith("ReadOnly"):
+            assert [a for a in actions if not READ_ONLY.match(a)] == [], f"{sid} must only read"
+        else:
+            assert [a for a in actions if READ_ONLY.match(a)] == [], f"{sid} must hold no read-only action"
+
+
+def test_the_fis_role_can_only_be_passed_to_fis() -> None:
+    document = json.loads(GAMEDAY_POLICY.read_text())
+    [statement] = [s for s in document["Statement"] if "iam:PassRole" in s["Action"]]
+    assert statement["Resource"] == "arn:aws:iam::*:role/gameday-fis"
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "fis.amazonaws.com"}}
+
+
+# -- static: every boto3 call site in the code is covered by the scenario ---------------------------
+
+
+@cache
+def _service_model(service: str) -> Any:
+    return botocore.session.get_session().get_service_model(service)
+
+
+def _methods(service: str) -> dict[str, str]:
+    """python method name -> operation name, for one service."""
+    return {xform_name(op): op for op in _service_model(service).operation_names}
+
+
+def _waiter_operations(service: str) -> dict[str, str]:
+    try:
+        model = botocore.session.get_session().get_waiter_model(service)
+    except Exception:
+        return {}
+    return {xform_name(name): model.get_waiter(name).operation for name in model.waiter_names}
+
+
+def call_sites() -> tuple[set[str], list[tuple[str, int, str]]]:
+    """(services named in clients("...") calls, [(file, line, python method)] of client calls)."""
+    trees = [(path, ast.parse(path.read_text())) for pattern in SCANNED for path in sorted(ROOT.glob(pattern))]
+    services = set()
+    for _, tree in trees:
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                    and (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) in ("clients", "client")):
+                services.add(node.args[0].value)
+    methods = {name for service in services for name in _methods(service)}
+    waiters = {name: xform_name(op) for service in services for name, op in _waiter_operations(service).items()}
+    sites = []
+    for path, tree in trees:
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name, where = node.func.attr, str(path.relative_to(ROOT))
+            first = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+            if name == "get_paginator" and isinstance(first, str):
+                sites.append((where, node.lineno, first))
+            elif name == "get_waiter" and isinstance(first, str):
+                sites.append((where, node.lineno, waiters[first]))
+            elif name in methods:
+                sites.append((where, node.lineno, name))
+    return services, sites
+
+
+def test_every_call_site_is_exercised_by_the_scenario(recording: scenario.Recording) -> None:
+    recorded_services = {service for _, service, _, _ in recording.calls}
+    recorded = {xform_name(operation) for _, _, operation, _ in recording.calls}
+    services, sites = call_sites()
+    assert sorted(services - recorded_services) == [], "the code uses these services; the scenario never calls them"
+    missing = [f"{where}:{line} {method}" for where, line, method in sites if method not in recorded]
+    assert missing == [], ("these boto3 calls are not exercised by tests/iam/scenario.py, so the IAM policy test "
+                           "cannot vouch for them; add the path to the scenario")
+    assert len(sites) > 40, "the static scan found too few call sites; is SCANNED still right?"
