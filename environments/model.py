@@ -169,6 +169,18 @@ class LocalSettings(Model):
     dns_port: int = Field(default=10053, ge=1024, le=65535)
 
 
+class StopCondition(Model):
+    """A CloudWatch alarm that stops the run: checked before each fault, watched while it is active."""
+
+    alarm_name: str = Field(min_length=1)
+    region: str
+
+    @field_validator("region")
+    @classmethod
+    def _r(cls, value: str) -> str:
+        return _region(value)
+
+
 class Base(Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
@@ -178,6 +190,8 @@ class Base(Model):
     health_checker_regions: list[str] = Field(default_factory=lambda: list(CHECKER_REGIONS))
     slos: SLOs
     stack: ReferenceStack = ReferenceStack()
+    stop_conditions: list[StopCondition] = Field(default_factory=list)
+    stop_condition_interval_s: float = Field(default=10, gt=0)  # AWS-equivalent seconds between alarm reads
 
     @field_validator("regions")
     @classmethod
@@ -272,16 +286,6 @@ class LocalEnvironment(Base):
         raise KeyError(f"region_rtt_ms has no entry for {a} <-> {b}")
 
 
-class StopCondition(Model):
-    alarm_name: str = Field(min_length=1)
-    region: str
-
-    @field_validator("region")
-    @classmethod
-    def _r(cls, value: str) -> str:
-        return _region(value)
-
-
 class Discovery(Model):
     """How gameday finds an existing stack's resources in a real account."""
 
@@ -294,8 +298,8 @@ class AwsEnvironment(Base):
     allowed_regions: list[str] = Field(min_length=1)
     discovery: Discovery = Discovery()
     target_tag: str = Field(default="gameday:target=true", pattern=r"^[^=]+=[^=]*$")
-    stop_conditions: list[StopCondition] = Field(default_factory=list)
     injector: Literal["api", "fis"] = "api"
+    fis_role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
     profile: str | None = None
 
     @field_validator("allowed_regions")
