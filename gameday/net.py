@@ -35,7 +35,7 @@ def session(source_address: str | None = None, pool_size: int = 4) -> requests.S
     return result
 
 
-def connect(address: tuple[str, int], timeout_s: float, source_address: str | None = None) -> socket.socket:
+def connect(address: tuple[str, int], timeout_s: float | None, source_address: str | None = None) -> socket.socket:
     """A TCP connection, bound to ``source_address`` when given."""
     return socket.create_connection(address, timeout=timeout_s,
                                     source_address=(source_address, 0) if source_address else None)

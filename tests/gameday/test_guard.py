@@ -1,11 +1,9 @@
 """The safety guard: allowlisted account and Regions, the target tag, and no mutating call when refused."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
-from moto import mock_aws
 
 from environments import loader
 from faults import ec2, network, rds, route53
@@ -18,16 +16,6 @@ from tests.faults.conftest import MOTO_ACCOUNT, Recorder, policy
 STACK = [{"Key": "gameday:stack", "Value": "securecart"}]
 OTHER = [{"Key": "gameday:stack", "Value": "someone-else"}]
 
-
-@pytest.fixture
-def clients() -> Iterator[Recorder]:
-    with mock_aws():
-        yield Recorder()
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal("test-target", tmp_path / "journal")
 
 
 def _subnet(clients: Recorder, tags: list[dict[str, str]], region: str = "us-east-1") -> str:

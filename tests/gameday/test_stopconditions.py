@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from faults import network, route53
 from gameday import journal as journal_
@@ -20,16 +18,6 @@ from tests.faults.conftest import Recorder, alarm, policy
 STACK = [{"Key": "gameday:stack", "Value": "securecart"}]
 DEADLINE_S = 30
 
-
-@pytest.fixture
-def clients() -> Iterator[Recorder]:
-    with mock_aws():
-        yield Recorder()
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal("test-target", tmp_path / "journal")
 
 
 def _subnet(clients: Recorder) -> str:
