@@ -41,6 +41,27 @@ def stack_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def stack_build(args: argparse.Namespace) -> int:
+    """Build SecureCart's reference stack on the running local stack (idempotent) and say what is where."""
+    from gameday import target as target_
+    from stack import builder
+    from stack.local import supervisor
+
+    environment, instance = _instance(args)
+    supervisor.require_running(instance)
+    clients = target_.for_environment(environment, instance.number).clients
+    built = builder.Builder(instance.resolved(), clients, builder.BuildOptions(wait_delay_s=0.25, wait_attempts=480)).build()
+    print(f"reference stack built on {instance.aws_endpoint} (hosted zone {built.zone_name} {built.zone_id})")
+    print(f"  checkout name   {built.names.checkout}  (dig @{instance.control_host} -p {instance.dns_port} ...)")
+    for database in (built.database, built.replica):
+        if database is not None:
+            print(f"  database        {database.identifier} in {database.region}: {database.endpoint}")
+    for instance_ in built.instances:
+        print(f"  checkout        {instance_.instance_id} {instance_.availability_zone:<16} "
+              f"{instance_.private_ip}:{instance_.port}  health check {instance_.health_check_id}")
+    return 0
+
+
 def stack_down(args: argparse.Namespace) -> int:
     from stack.local import supervisor
 
@@ -191,6 +212,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--detach", action="store_true", help="start in the background and return once ready")
     common(up)
     up.set_defaults(handler=stack_up)
+    build = stack.add_parser("build", help="build the SecureCart reference stack on the running local stack")
+    common(build)
+    build.set_defaults(handler=stack_build)
     down = stack.add_parser("down", help="stop the local stack and remove everything it started")
     common(down)
     down.set_defaults(handler=stack_down)
