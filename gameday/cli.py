@@ -31,13 +31,14 @@ def stack_up(args: argparse.Namespace) -> int:
     from stack.local import supervisor
 
     environment, instance = _instance(args)
+    parts = supervisor.select_parts(args.parts)
     if args.detach:
-        state = supervisor.start_detached(args.env, instance)
+        state = supervisor.start_detached(args.env, instance, parts=args.parts)
         print(f"local stack instance {instance.number} is up: {state['aws_endpoint']} (pid {state['pid']}); "
               f"`gameday stack down` stops it")
         return 0
     print(f"local stack instance {instance.number} starting at {instance.aws_endpoint}; Ctrl-C stops it", flush=True)
-    supervisor.Supervisor(environment, instance).run()
+    supervisor.Supervisor(environment, instance, parts).run()
     return 0
 
 
@@ -210,6 +211,9 @@ def parser() -> argparse.ArgumentParser:
     stack = commands.add_parser("stack", help="the local stack's lifecycle").add_subparsers(dest="action", required=True)
     up = stack.add_parser("up", help="start the local stack (foreground unless --detach)")
     up.add_argument("--detach", action="store_true", help="start in the background and return once ready")
+    up.add_argument("--parts", default="all",
+                    help="data planes to start: 'all' (default), 'none' (the AWS API only), or a comma list of "
+                         "fabric,route53,rds,ec2")
     common(up)
     up.set_defaults(handler=stack_up)
     build = stack.add_parser("build", help="build the SecureCart reference stack on the running local stack")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from environments.model import LocalEnvironment
-from gameday.errors import StackError, StackNotRunning
+from gameday.errors import SettingsError, StackError, StackNotRunning
 from stack.local import leftovers
 from stack.local.instance import Instance
 from stack.local.part import Part, PartContext
@@ -37,6 +37,24 @@ PARTS: tuple[str, ...] = (
     "stack.local.rds.part:RdsPart",
     "stack.local.ec2.part:Ec2Part",
 )
+
+
+def select_parts(names: str = "all") -> tuple[str, ...]:
+    """The PARTS entries named by ``names`` ("all", "none" or a comma list), in start order.
+
+    Raises SettingsError naming an unknown part.
+    """
+    if names == "all":
+        return PARTS
+    if names == "none":
+        return ()
+    by_name = {spec.rsplit(".", 2)[-2]: spec for spec in PARTS}  # "stack.local.rds.part:RdsPart" -> "rds"
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in by_name]
+    if unknown:
+        raise SettingsError(f"--parts: {unknown[0]!r} is not a part; allowed: all, none, or a comma list of "
+                            f"{', '.join(by_name)}")
+    return tuple(spec for name, spec in by_name.items() if name in wanted)
 
 
 def log_dir(instance: Instance) -> Path:
@@ -238,7 +256,7 @@ class Supervisor:
         return result
 
 
-def start_detached(environment_name: str, instance: Instance, timeout_s: float = 60) -> dict[str, Any]:
+def start_detached(environment_name: str, instance: Instance, timeout_s: float = 60, parts: str = "all") -> dict[str, Any]:
     """Start a supervisor in the background and wait until its state file says ready.
 
     Raises StackError with the supervisor's log tail when it dies or is not ready in time.
@@ -251,7 +269,7 @@ def start_detached(environment_name: str, instance: Instance, timeout_s: float =
     env = dict(os.environ, GAMEDAY_INSTANCE=str(instance.number))
     with open(console, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gameday.cli", "stack", "up", "--env", environment_name],
+            [sys.executable, "-m", "gameday.cli", "stack", "up", "--env", environment_name, "--parts", parts],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
     deadline = time.monotonic() + timeout_s
