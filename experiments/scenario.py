@@ -203,6 +203,22 @@ class Scenario:
         self.timeline.record("verdict", scenario, passed=self.verdict.passed, messages=list(problems))
         return self.verdict
 
+    def judge_invariants(self, scenario: str, broken: list[str]) -> slo.Verdict:
+        """A verdict for a schedule of faults (the chaos suite): no single injection, so no RTO; every invariant
+        broken is a breach, and the canary's read-back of every acknowledged order gives the RPO."""
+        # Without an SLO of its own, a schedule of Multi-AZ faults must lose nothing.
+        objective = self.environment.slos.scenarios.get(scenario, ScenarioSLO(rto_s=0, rpo_s=0, lost_orders=0))
+        measured_rpo = None
+        if self.canary is not None:
+            self._read_back = self.canary.read_back()
+            measured_rpo = slo.rpo(self._read_back, self.interval_s, self.scale)
+        judged = slo.judge(scenario, slo.Rto(0.0, 0.0, (), 0.0), measured_rpo, objective, "orders")
+        messages = tuple(broken) + judged.messages
+        self.verdict = slo.Verdict(scenario, not messages, judged.rto, measured_rpo, objective, messages)
+        self.timeline.record("verdict", scenario, passed=self.verdict.passed, messages=list(messages),
+                             lost_orders=None if measured_rpo is None else measured_rpo.lost_orders)
+        return self.verdict
+
     # -- the evidence ----------------------------------------------------------------------------
 
     def result(self, title: str, runbook: str = "", markers: tuple[str, ...] = (), nodeid: str = "",
