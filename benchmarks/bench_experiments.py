@@ -50,6 +50,7 @@ from botocore.config import Config  # noqa: E402
 
 from environments import loader  # noqa: E402
 from environments.model import LocalEnvironment  # noqa: E402
+from faults.network import association_of  # noqa: E402
 from experiments.scenario import SAMPLE_INTERVAL_AWS_S  # noqa: E402
 from gameday import clock, net  # noqa: E402
 from probes import checkout as checkout_probe, slo  # noqa: E402
@@ -136,15 +137,6 @@ class FixedAddress:
         return self._address
 
 
-def _association(ec2: Any, subnet_id: str) -> tuple[str, str]:
-    acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["NetworkAcls"]
-    for acl in acls:
-        for association in acl["Associations"]:
-            if association["SubnetId"] == subnet_id:
-                return acl["NetworkAclId"], association["NetworkAclAssociationId"]
-    raise LookupError(f"subnet {subnet_id} has no network ACL association")
-
-
 def _deny_all(ec2: Any, vpc_id: str) -> str:
     acl = ec2.create_network_acl(VpcId=vpc_id, TagSpecifications=[{"ResourceType": "network-acl", "Tags": [
         {"Key": "Name", "Value": "gameday-bench-rto-deny-all"}]}])["NetworkAcl"]["NetworkAclId"]
@@ -159,7 +151,7 @@ def trial(ec2: Any, target: InstanceHandle, deny_acl: str, client: checkout_prob
     """Cut ``target``'s subnet off for ``cut_s`` while sampling it; RTO from the samples against the truth."""
     sampler = checkout_probe.sampler(client, "bench", interval_s, path="/health")
     sampler.start()
-    original_acl, association = _association(ec2, target.subnet_id)
+    original_acl, association = association_of(ec2, target.subnet_id)
     restored = True
     try:
         _await(lambda: sum(s.ok for s in sampler.samples) >= 3, "three good samples before the cut", 10)

@@ -25,7 +25,7 @@ ALLOW_SUBNET_RULE = 100
 DENY_ALL_RULE = 200
 
 
-def _association(ec2: Any, subnet_id: str) -> tuple[str, str]:
+def association_of(ec2: Any, subnet_id: str) -> tuple[str, str]:
     """(NACL id, association id) currently governing ``subnet_id``."""
     acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["NetworkAcls"]
     for acl in acls:
@@ -38,7 +38,7 @@ def _association(ec2: Any, subnet_id: str) -> tuple[str, str]:
 def _isolate(ec2: Any, subnet_id: str, entry_id: str, run_id: str, record: Callable[..., None]) -> None:
     """Swap ``subnet_id`` to a deny-all clone, calling ``record(**ids)`` before each step that needs undoing."""
     subnet = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
-    original_acl, association = _association(ec2, subnet_id)
+    original_acl, association = association_of(ec2, subnet_id)
     record(original_acl_id=original_acl)
     clone = ec2.create_network_acl(VpcId=subnet["VpcId"], TagSpecifications=[{
         "ResourceType": "network-acl",
@@ -66,7 +66,7 @@ def _restore(ec2: Any, subnet_id: str, state: dict[str, Any]) -> None:
     original, clone = state.get("original_acl_id"), state.get("clone_acl_id")
     if original is None:
         return  # killed before anything changed
-    current_acl, association = _association(ec2, subnet_id)
+    current_acl, association = association_of(ec2, subnet_id)
     if current_acl != original:
         ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=original)
     if clone is not None:
