@@ -131,6 +131,9 @@ class Guard:
         self.aborted: stopconditions.AlarmState | None = None
         self._active: list[Abortable] = []
         self._lock = threading.Lock()
+        # Held for the whole newest-first rollback, so a second watcher that sees the same alarm waits for
+        # it instead of rolling its own fault back concurrently (which broke the order).
+        self._aborting = threading.Lock()
 
     # -- the rules -------------------------------------------------------------------------------
 
@@ -203,15 +206,19 @@ class Guard:
                 self._active.remove(fault)
 
     def abort(self, alarm: stopconditions.AlarmState) -> bool:
-        """Mark the run aborted and roll back every active fault, newest first. False if it already was."""
-        with self._lock:
-            if self.aborted is not None:
-                return False
-            self.aborted = alarm
-            active = list(reversed(self._active))
-        for fault in active:
-            fault.abort(alarm)
-        return True
+        """Mark the run aborted and roll back every active fault, newest first. False if it already was.
+
+        A caller that finds the run already aborted returns only after that rollback has finished.
+        """
+        with self._aborting:
+            with self._lock:
+                if self.aborted is not None:
+                    return False
+                self.aborted = alarm
+                active = list(reversed(self._active))
+            for fault in active:
+                fault.abort(alarm)
+            return True
 
 
 _installed: list[Guard] = []
