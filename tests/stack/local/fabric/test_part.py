@@ -79,15 +79,6 @@ def stack() -> Iterator[Stack]:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-@pytest.fixture
-def echo(short_dir: Path) -> Iterator[EchoServer]:
-    server = EchoServer(short_dir / "echo.sock")
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 def deny_all_acl(stack: Stack) -> str:
     return stack.ec2.create_network_acl(VpcId=stack.vpc_id)["NetworkAcl"]["NetworkAclId"]
 

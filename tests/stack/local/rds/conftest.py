@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -50,3 +51,18 @@ def make_node(storage: Path, credentials: Credentials) -> Iterator[object]:
     yield make
     for node in nodes:
         node.stop("immediate")
+
+
+def wait_for(condition: Callable[[], Any], what: str, deadline_s: float = 15.0, poll_s: float = 0.02) -> Any:
+    """Poll ``condition`` until truthy (exceptions count as not yet); fail naming ``what`` after the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            value = condition()
+        except Exception:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+        time.sleep(poll_s)

@@ -11,7 +11,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -28,6 +27,7 @@ from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.rds.part import RdsPart
 from stack.local.rds.timing import RdsTiming
+from tests.stack.local.rds.conftest import wait_for as wait
 
 REGION = "us-east-1"
 PASSWORD = "isolate-Pa55word"
@@ -48,18 +48,9 @@ class Records:
         self.records.pop(fqdn, None)
 
 
-def wait_for(condition: Callable[[], Any], what: str, deadline_s: float = 90.0) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            value = condition()
-        except Exception:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
-        time.sleep(0.05)
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    # The isolation scenario waits through RDS's scaled detection and failover: a longer deadline.
+    return wait(condition, what, deadline_s=90.0, poll_s=0.05)
 
 
 class Writer(threading.Thread):

@@ -2,31 +2,17 @@
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Callable
+from typing import Callable
 
 import pg8000.native
 import pytest
 
 from stack.local.rds import runner
 from stack.local.rds.postgres import Node, NodeOptions
+from tests.stack.local.rds.conftest import wait_for
 
 STANDBY = NodeOptions(hot_standby=False, replication_timeout_s=1.0)
 PRIMARY = NodeOptions(replication_timeout_s=1.0)
-
-
-def wait_for(condition: Callable[[], Any], what: str, deadline_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            value = condition()
-        except Exception:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def pair(make_node: Callable[[str], Node]) -> tuple[Node, Node]:
