@@ -225,12 +225,19 @@ def test_a_commit_cut_short_of_its_synchronous_standby_is_not_acknowledged(check
     assert post(checkout, ORDER).status == 201
     database.query("ALTER SYSTEM SET synchronous_standby_names = 'ghost'")
     database.query("SELECT pg_reload_conf()")
-    replies: list[unixhttp.Reply] = []
-    poster = threading.Thread(target=lambda: replies.append(post(checkout, ORDER | {"client_order_id": "cut"})))
-    poster.start()
+    waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
     try:
-        waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
-        wait_for(lambda: len(database.query(waiting)) == 1, "the order's commit to wait for the synchronous standby")
+        # pg_reload_conf() is asynchronous: an order may commit before the new setting reaches the commit
+        # path. Such an order is simply acknowledged; try again with a new id until one waits.
+        for attempt in range(5):
+            cut = f"cut-{attempt}"
+            replies: list[unixhttp.Reply] = []
+            poster = threading.Thread(target=lambda: replies.append(post(checkout, ORDER | {"client_order_id": cut})))
+            poster.start()
+            wait_for(lambda: len(database.query(waiting)) == 1 or not poster.is_alive(),
+                     "the order's commit to wait for the synchronous standby")
+            if poster.is_alive():
+                break
         # A cancel ends the wait: PostgreSQL keeps the local commit and only warns the client.
         database.query(f"SELECT pg_cancel_backend(pid) FROM ({waiting}) AS w")
         poster.join(15)
@@ -240,9 +247,9 @@ def test_a_commit_cut_short_of_its_synchronous_standby_is_not_acknowledged(check
         poster.join(15)
     assert replies and replies[0].status == 503, replies
     assert replies[0].body["error"] == "commit_not_confirmed"
-    assert database.query("SELECT count(*) FROM orders WHERE client_order_id = 'cut'") == [[1]]
+    assert database.query(f"SELECT count(*) FROM orders WHERE client_order_id = '{cut}'") == [[1]]
     # The client's retry with the same client_order_id finds the order rather than writing a second one.
-    retry = post(checkout, ORDER | {"client_order_id": "cut"})
+    retry = post(checkout, ORDER | {"client_order_id": cut})
     assert retry.status == 200 and retry.body["replayed"] is True
 
 
