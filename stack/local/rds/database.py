@@ -66,6 +66,9 @@ class Database:
         # True while commits wait for the standby. False while the standby is being rebuilt or is cut
         # off: then the primary runs alone, and a failover would lose commits, so none is done.
         self.synchronous = False
+        # True when a failover could not rebuild the old primary as the standby yet (for example its
+        # new primary was not reachable from it): the monitor retries; the standby must not start as is.
+        self.standby_needs_rebuild = False
         self.unreachable_probes = 0
         self.standby_lost_since: float | None = None
         self.next_deep_check_at = 0.0
@@ -270,9 +273,33 @@ class Database:
             self.emit("RDS-EVENT-0015")
             self.emit("RDS-EVENT-0049")
             self.on_change(self)  # the AZ swap shows now
-            self._rebuild_standby()
+            self._try_rebuild_standby()
             self.set_status("available")
             self._repoint_replicas()
+
+    def _try_rebuild_standby(self) -> None:
+        """Rebuild the old primary as the standby; when that fails the new primary serves alone until the monitor retries."""
+        try:
+            self._rebuild_standby()
+            self.standby_needs_rebuild = False
+        except Exception as error:
+            if self.stopping.is_set():
+                raise
+            self.standby_needs_rebuild = True
+            self.synchronous = False
+            self.log.warning("%s: the standby could not be rebuilt yet; the primary commits alone until it is: %s",
+                             self.identifier, error)
+
+    def rebuild_standby(self) -> None:
+        """The monitor's retry of a failed rebuild (see ``standby_needs_rebuild``)."""
+        with self.lock:
+            if not self.standby_needs_rebuild or self.standby is None or self.primary is None:
+                return
+            if self.standby.node.is_running():
+                self.standby.node.stop("immediate")
+            self._try_rebuild_standby()
+            if not self.standby_needs_rebuild:
+                self.log.info("%s: standby %s rebuilt", self.identifier, self.standby.node.name)
 
     def _rebuild_standby(self) -> None:
         assert self.primary is not None and self.standby is not None

@@ -6,6 +6,7 @@ Checks, per instance that is 'available':
 - the primary does not answer on its address (through the fabric, from outside its subnet) while
   its standby does -> its AZ is cut off: automatic failover; the old primary is killed first (fencing);
 - the standby's process exited -> it is started again (or cloned afresh);
+- a failover could not rebuild the old primary as the standby -> the rebuild is retried;
 - the standby stopped streaming for the detection time -> the primary commits without it (no
   failover is possible meanwhile), until it streams again and is made synchronous again.
 Every scaled 5 minutes WAL is shipped (LatestRestorableTime); every scaled minute ReplicaLag goes
@@ -86,14 +87,20 @@ class Monitor:
         if not primary.node.is_running():
             self.recover(database, "process exited")
             return
+        now = time.monotonic()
+        if database.standby_needs_rebuild:
+            # Never start the old primary as it is (it would be a second primary): rewind or clone it, now and then.
+            if now >= database.next_deep_check_at:
+                database.next_deep_check_at = now + max(1.0, self.timing.scaled(self.timing.health_check_interval_s) * 4)
+                self._run(f"rebuild standby {database.identifier}", database.rebuild_standby, None)
+            return
         if standby is not None and not standby.node.is_running():
             self._run(f"replace standby {database.identifier}", database.replace_standby, None)
             return
-        now = time.monotonic()
         if now < database.next_deep_check_at:
             return
         database.next_deep_check_at = now + max(0.25, self.timing.scaled(self.timing.health_check_interval_s))
-        timeout_s = max(0.2, self.timing.scaled(2.0))
+        timeout_s = self.timing.probe_timeout_s
         if standby is not None and database.synchronous and self.wiring.probe(primary, timeout_s) is False:
             database.unreachable_probes += 1
             # Cut off from the monitor while its standby is not: the primary's AZ is isolated.

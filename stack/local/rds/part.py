@@ -242,6 +242,11 @@ class RdsPart:
         identifier = str(params["db_instance_identifier"]).lower()
         model = self._moto(lambda: responses.backend(request.region).describe_db_instances(identifier)[0])
         force = bool(params.get("force_failover"))
+        # RDS checks its standby's host before failing over to it: a standby whose AZ is cut off would
+        # become a primary nobody can reach. Asked outside the lock: the probe may wait out its timeout.
+        standby = getattr(self._dbs.get((request.region, identifier)), "standby", None)
+        standby_reachable = (self.wiring.probe(standby, self.timing.probe_timeout_s)
+                             if force and standby is not None else None)
         with self._lock:
             database = self._dbs.get((request.region, identifier))
             if database is None:
@@ -254,8 +259,13 @@ class RdsPart:
                                f"Cannot force a failover for DB instance {identifier}: it is not a Multi-AZ instance")
             if force and not database.synchronous:
                 raise AwsError("InvalidDBInstanceState",
-                               f"Cannot fail over DB instance {identifier} now: its standby is not synchronized "
-                               f"(it is being rebuilt or is unreachable); try again once it is")
+                               f"Cannot fail over DB instance {identifier} now: its standby in "
+                               f"{database.secondary_availability_zone} is not synchronized (it is being rebuilt "
+                               f"or is unreachable); try again once it is")
+            if force and standby_reachable is False:
+                raise AwsError("InvalidDBInstanceState",
+                               f"Cannot fail over DB instance {identifier} now: its standby in "
+                               f"{database.secondary_availability_zone} is unreachable; try again once its AZ is reachable")
             database.set_status("rebooting")
         if force:
             self._run(f"failover {identifier}", lambda: database.failover(automatic=False), database)

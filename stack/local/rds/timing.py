@@ -63,6 +63,11 @@ class RdsTiming:
         """Wall-clock seconds for an AWS-equivalent duration."""
         return aws_s * self.time_scale
 
+    @property
+    def probe_timeout_s(self) -> float:
+        """How long RDS's monitor waits for a node to answer on its address (2 AWS s, at least 0.2 s wall)."""
+        return max(0.2, self.scaled(2.0))
+
     def sample(self, phase: PhaseRange) -> float:
         """Wall-clock seconds for one run of ``phase``: uniform in its range, scaled."""
         return self.scaled(self._rng.uniform(phase.min_s, phase.max_s))

@@ -18,6 +18,7 @@ import boto3
 import pg8000.native
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from environments import loader
 from environments.model import LocalSettings
@@ -114,23 +115,62 @@ def fabric_stack(tmp_path: Path) -> Iterator[tuple[Any, RdsPart, Records, Instan
         endpoint.stop()
 
 
+class Orders:
+    """A Multi-AZ instance in the region's VPC, and the FIS-style cut of one of its AZs.
+
+    moto's state lives as long as the process, so each test names its own instance and subnet group.
+    """
+
+    def __init__(self, instance: Instance, environment: Any, fabric: Any, identifier: str) -> None:
+        self.identifier = identifier
+        session = boto3.session.Session(**LOCAL_CREDENTIALS)
+        config = Config(retries={"max_attempts": 1})
+        self.ec2 = session.client("ec2", region_name=REGION, endpoint_url=instance.aws_endpoint, config=config)
+        self.rds = session.client("rds", region_name=REGION, endpoint_url=instance.aws_endpoint, config=config)
+        self.fabric = fabric
+        self.region = environment.regions[REGION]
+        # One VPC per process: the fabric maps an address to one subnet, so two with the same CIDR would clash.
+        vpcs = self.ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [self.region.vpc_cidr]}])["Vpcs"]
+        self.vpc = vpcs[0]["VpcId"] if vpcs else self.ec2.create_vpc(CidrBlock=self.region.vpc_cidr)["Vpc"]["VpcId"]
+        existing = {s["AvailabilityZone"]: s["SubnetId"] for s in self.ec2.describe_subnets(
+            Filters=[{"Name": "vpc-id", "Values": [self.vpc]}])["Subnets"]}
+        self.subnets = {az: existing.get(az) or self.ec2.create_subnet(
+                            VpcId=self.vpc, CidrBlock=zone.subnet_cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
+                        for az, zone in self.region.availability_zones.items()}
+        self.rds.create_db_subnet_group(DBSubnetGroupName=identifier, DBSubnetGroupDescription="orders",
+                                        SubnetIds=list(self.subnets.values()))
+        fabric.wait_synced()
+        self.rds.create_db_instance(DBInstanceIdentifier=identifier, Engine="postgres", DBInstanceClass="db.t3.micro",
+                                    MasterUsername="master", MasterUserPassword=PASSWORD, MultiAZ=True, DBName="shop",
+                                    DBSubnetGroupName=identifier, BackupRetentionPeriod=0, AllocatedStorage=20)
+
+    def describe(self) -> dict[str, Any]:
+        return self.rds.describe_db_instances(DBInstanceIdentifier=self.identifier)["DBInstances"][0]
+
+    def isolate(self, az: str) -> Callable[[], None]:
+        """FIS's method: a deny-all NACL associated with the AZ's subnet. Returns the restore."""
+        deny = self.ec2.create_network_acl(VpcId=self.vpc)["NetworkAcl"]["NetworkAclId"]
+        for egress in (False, True):
+            self.ec2.create_network_acl_entry(NetworkAclId=deny, RuleNumber=100, Protocol="-1", RuleAction="deny",
+                                              Egress=egress, CidrBlock="0.0.0.0/0")
+        acls = self.ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [self.subnets[az]]}])
+        entry = next(a for acl in acls["NetworkAcls"] for a in acl["Associations"] if a["SubnetId"] == self.subnets[az])
+        swapped = self.ec2.replace_network_acl_association(AssociationId=entry["NetworkAclAssociationId"],
+                                                           NetworkAclId=deny)
+        self.fabric.wait_synced()
+
+        def restore() -> None:
+            self.ec2.replace_network_acl_association(AssociationId=swapped["NewAssociationId"],
+                                                     NetworkAclId=entry["NetworkAclId"])
+            self.fabric.wait_synced()
+
+        return restore
+
+
 def test_isolating_the_primary_az_fails_over_and_loses_no_acknowledged_order(fabric_stack: Any) -> None:
     fabric, part, records, instance, environment = fabric_stack
-    session = boto3.session.Session(**LOCAL_CREDENTIALS)
-    config = Config(retries={"max_attempts": 1})
-    ec2 = session.client("ec2", region_name=REGION, endpoint_url=instance.aws_endpoint, config=config)
-    rds = session.client("rds", region_name=REGION, endpoint_url=instance.aws_endpoint, config=config)
-    region = environment.regions[REGION]
-    vpc = ec2.create_vpc(CidrBlock=region.vpc_cidr)["Vpc"]["VpcId"]
-    subnets = {az: ec2.create_subnet(VpcId=vpc, CidrBlock=zone.subnet_cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
-               for az, zone in region.availability_zones.items()}
-    rds.create_db_subnet_group(DBSubnetGroupName="orders", DBSubnetGroupDescription="orders",
-                               SubnetIds=list(subnets.values()))
-    fabric.wait_synced()
-    rds.create_db_instance(DBInstanceIdentifier="orders", Engine="postgres", DBInstanceClass="db.t3.micro",
-                           MasterUsername="master", MasterUserPassword=PASSWORD, MultiAZ=True, DBName="shop",
-                           DBSubnetGroupName="orders", BackupRetentionPeriod=0, AllocatedStorage=20)
-    describe = lambda: rds.describe_db_instances(DBInstanceIdentifier="orders")["DBInstances"][0]  # noqa: E731
+    orders = Orders(instance, environment, fabric, "orders")
+    region, describe = orders.region, orders.describe
     before = wait_for(lambda: (d := describe())["DBInstanceStatus"] == "available" and d, "orders to be available")
     database = part.database("orders", REGION)
     assert database is not None and database.primary is not None
@@ -155,18 +195,7 @@ def test_isolating_the_primary_az_fails_over_and_loses_no_acknowledged_order(fab
     inside_writer.start()
     wait_for(lambda: len(outside_writer.acknowledged) > 20 and len(inside_writer.acknowledged) > 20, "orders from both writers")
 
-    # FIS's method: a deny-all NACL associated with the primary's subnet.
-    deny = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
-    for egress in (False, True):
-        ec2.create_network_acl_entry(NetworkAclId=deny, RuleNumber=100, Protocol="-1", RuleAction="deny",
-                                     Egress=egress, CidrBlock="0.0.0.0/0")
-    association = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id",
-                                                      "Values": [subnets[before["AvailabilityZone"]]]}])
-    entry = next(a for acl in association["NetworkAcls"] for a in acl["Associations"]
-                 if a["SubnetId"] == subnets[before["AvailabilityZone"]])
-    original_acl = entry["NetworkAclId"]
-    swapped = ec2.replace_network_acl_association(AssociationId=entry["NetworkAclAssociationId"], NetworkAclId=deny)
-    fabric.wait_synced()
+    restore = orders.isolate(before["AvailabilityZone"])
 
     after = wait_for(lambda: (d := describe())["AvailabilityZone"] == before["SecondaryAvailabilityZone"] and d,
                      "RDS to fail over by itself")
@@ -187,7 +216,31 @@ def test_isolating_the_primary_az_fails_over_and_loses_no_acknowledged_order(fab
     assert old_primary.node.is_running() and (old_primary.node.data_dir / "standby.signal").exists()
 
     # Healing the AZ makes the rebuilt standby synchronous again.
-    ec2.replace_network_acl_association(AssociationId=swapped["NewAssociationId"], NetworkAclId=original_acl)
-    fabric.wait_synced()
+    restore()
     wait_for(lambda: database.synchronous, "the old primary to become the synchronous standby again")
+    assert after["SecondaryAvailabilityZone"] == before["AvailabilityZone"]
+
+
+def test_force_failover_to_a_cut_off_standby_is_refused(fabric_stack: Any) -> None:
+    """Failing over to a standby whose AZ is cut off would leave a primary nobody can reach: RDS refuses it."""
+    fabric, part, records, instance, environment = fabric_stack
+    orders = Orders(instance, environment, fabric, "orders-refused")
+    before = wait_for(lambda: (d := orders.describe())["DBInstanceStatus"] == "available" and d, "orders to be available")
+    restore = orders.isolate(before["SecondaryAvailabilityZone"])
+    try:
+        # At once, before RDS's own monitor has noticed the lost standby.
+        with pytest.raises(ClientError) as refused:
+            orders.rds.reboot_db_instance(DBInstanceIdentifier=orders.identifier, ForceFailover=True)
+        assert refused.value.response["Error"]["Code"] == "InvalidDBInstanceState"
+        assert before["SecondaryAvailabilityZone"] in refused.value.response["Error"]["Message"]
+        assert orders.describe()["DBInstanceStatus"] == "available"
+    finally:
+        restore()
+    database = part.database(orders.identifier, REGION)
+    assert database is not None
+    wait_for(lambda: database.synchronous and orders.describe()["DBInstanceStatus"] == "available",
+             "the standby to be synchronous again")
+    orders.rds.reboot_db_instance(DBInstanceIdentifier=orders.identifier, ForceFailover=True)
+    after = wait_for(lambda: (d := orders.describe())["DBInstanceStatus"] == "available"
+                     and d["AvailabilityZone"] == before["SecondaryAvailabilityZone"] and d, "the failover once healed")
     assert after["SecondaryAvailabilityZone"] == before["AvailabilityZone"]

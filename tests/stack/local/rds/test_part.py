@@ -238,6 +238,38 @@ def test_multi_az_instance_lifecycle(stack: Stack, instances: Instances) -> None
     assert gone.value.response["Error"]["Code"] == "DBInstanceNotFound"
 
 
+def test_a_failover_whose_standby_rebuild_fails_serves_alone_then_rebuilds(
+        stack: Stack, instances: Instances, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old primary cannot be rewound at first (its new primary out of its reach, say): the instance is
+    'available' on the new primary, the old one never starts as a second primary, and RDS rebuilds it later."""
+    instances("orders-rebuild", True, 0)
+    wait_status(stack, "orders-rebuild", "available")
+    database = stack.part.database("orders-rebuild", REGION)
+    assert database is not None and database.primary is not None and database.standby is not None
+    old_primary, standby = database.primary, database.standby
+    attempts: list[bool] = []
+    rewind = old_primary.node.rewind_from
+
+    def unreachable_the_first_time(source: Any, timeout_s: float = 120.0) -> None:
+        attempts.append(True)
+        if len(attempts) == 1:
+            raise TimeoutError("the new primary did not answer")
+        rewind(source, timeout_s)
+
+    monkeypatch.setattr(old_primary.node, "rewind_from", unreachable_the_first_time)
+    stack.client().reboot_db_instance(DBInstanceIdentifier="orders-rebuild", ForceFailover=True)
+    wait_for(lambda: attempts and describe(stack, "orders-rebuild")["DBInstanceStatus"] == "available",
+             "the failover to end with the new primary serving")
+    assert database.primary is standby
+    standby.node.query("CREATE TABLE t (id int)", dbname="shop")
+    wait_for(lambda: len(attempts) >= 2 and database.synchronous and not database.standby_needs_rebuild,
+             "RDS's monitor to rebuild the old primary as the synchronous standby")
+    assert (old_primary.node.data_dir / "standby.signal").exists()
+    assert standby.node.query("SELECT sync_state FROM pg_stat_replication WHERE application_name = :n",
+                              n=old_primary.node.name) == [["sync"]]
+    assert describe(stack, "orders-rebuild")["DBInstanceStatus"] == "available"
+
+
 def test_bad_reboots_get_aws_errors(stack: Stack, instances: Instances) -> None:
     instances("orders-single", False, 0)
     wait_status(stack, "orders-single", "available")
