@@ -23,13 +23,24 @@ from faults.base import Fault
 from gameday import clock, net
 from gameday.journal import Journal
 from gameday.timeline import Timeline
-from probes import checkout as checkout_probe, dns as dns_probe, slo
+from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe
 from probes.canary import Canary, ReadBack
 from probes.sampler import Sample, Sampler
 from stack.handles import ReferenceStack
 
 T = TypeVar("T")
 SAMPLE_INTERVAL_AWS_S = 2.0  # one probe sample every 2 AWS seconds (0.2 s wall at time_scale 0.1)
+
+
+def probe_timeouts(time_scale: float) -> tuple[float, float]:
+    """A checkout probe's (connect, read) timeouts in wall seconds.
+
+    Connect: half a sample interval (1 s on AWS, where a handshake takes one RTT, < 0.3 s). Each probe
+    opens a new connection, so a cut-off address fails here, before the next sample is due: the RTO
+    is resolved to one interval. Read: 20 AWS seconds, at least 1 s, since network delay is never
+    scaled (a cross-Region request with its database calls takes ~0.5 s).
+    """
+    return SAMPLE_INTERVAL_AWS_S * time_scale / 2, max(1.0, 20 * time_scale)
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ class Scenario:
     def client(self, vantage: VantagePoint, name: str | None = None) -> checkout_probe.Client:
         resolver = checkout_probe.Resolver(name or self.stack.names.checkout, *self.authoritative, vantage.subnet)
         return checkout_probe.Client(resolver, self.environment.stack.checkout_port, vantage.source_address,
-                                     timeout_s=max(1.0, 20 * self.scale))
+                                     *probe_timeouts(self.scale))
 
     def region_of(self, address: str) -> str:
         for instance in self.stack.instances:
@@ -92,10 +103,15 @@ class Scenario:
     # -- probes ----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def observe(self, *, dns: bool = True, checkout: bool = True, canary: bool = False,
+    def observe(self, *, dns: bool = True, checkout: bool = True, canary: bool = False, replica_lag: bool = False,
                 vantage: list[str] | None = None, path: str = "/products") -> Iterator["Scenario"]:
         """Run the probes in the background for the duration of the block."""
         chosen = [v for v in self.vantage_points() if vantage is None or v.name in vantage]
+        if replica_lag and self.stack.replica is not None:
+            # CloudWatch has a datapoint a minute: polling it every 5 samples is plenty.
+            self.samplers.append(state_probe.lag_sampler(self.clients, self.stack.replica.region,
+                                                         self.stack.replica.identifier, 5 * self.interval_s,
+                                                         within_s=300 * self.scale))
         for point in chosen:
             if dns:
                 self.samplers.append(dns_probe.sampler(self.stack.names.checkout, *self.authoritative, point.name,

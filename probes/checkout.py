@@ -3,6 +3,12 @@
 Each request resolves the checkout name at the authoritative server with the vantage point's ECS
 subnet (honouring the answer's TTL, as a stub resolver would), then calls the first address, bound
 to the vantage point's source address. Latency is the whole request, measured on the monotonic clock.
+
+Every request opens a new connection (``Connection: close``), as Route 53's health checkers and
+blackbox probers do. A pooled connection would hide a cut: TCP retransmits the held request after
+the restore and it succeeds late, dated inside the outage. A new connection to a cut-off address
+fails at connect(), so the connect timeout can be short (half a sample interval in the
+experiments) while the read timeout leaves room for real latency.
 """
 from __future__ import annotations
 
@@ -43,16 +49,20 @@ class Resolver:
 
 
 class Client:
-    def __init__(self, resolver: Resolver, port: int, source_address: str | None, timeout_s: float = 2.0,
-                 host_header: str | None = None) -> None:
-        self.resolver, self.port, self.timeout_s = resolver, port, timeout_s
+    def __init__(self, resolver: Resolver, port: int, source_address: str | None, connect_timeout_s: float = 2.0,
+                 read_timeout_s: float = 2.0, host_header: str | None = None) -> None:
+        for name, value in (("connect_timeout_s", connect_timeout_s), ("read_timeout_s", read_timeout_s)):
+            if not value > 0:
+                raise ValueError(f"checkout probe {name} must be > 0 s, got {value!r}")
+        self.resolver, self.port = resolver, port
+        self.timeout = (connect_timeout_s, read_timeout_s)
         self.session = net.session(source_address)
         self.host_header = host_header or resolver.name.rstrip(".")
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         address = self.resolver.address()
-        return address, self.session.request(method, f"http://{address}:{self.port}{path}", timeout=self.timeout_s,
-                                             headers={"Host": self.host_header}, **kwargs)
+        return address, self.session.request(method, f"http://{address}:{self.port}{path}", timeout=self.timeout,
+                                             headers={"Host": self.host_header, "Connection": "close"}, **kwargs)
 
     def get(self, path: str = "/health") -> Response:
         started = time.monotonic()

@@ -62,7 +62,9 @@ class Sampler(Generic[T]):
         next_at = time.monotonic()
         while not self._stop.is_set() and len(self.samples) < self.max_samples:
             self.take()
-            next_at += self.interval_s
+            # A read that outlasted its slot is followed by one sample at once, not by a burst catching up
+            # on the slots it missed: the rate stays the stated one, and the gap shows in the samples' times.
+            next_at = max(next_at + self.interval_s, time.monotonic())
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def start(self) -> "Sampler[T]":

@@ -1,0 +1,65 @@
+"""The checkout probe opens a new connection per request, and fails fast at connect() when the path is cut."""
+from __future__ import annotations
+
+import http.server
+import threading
+from typing import Iterator
+
+import pytest
+
+from probes import checkout
+
+
+class FixedAddress:
+    name = "checkout.example."
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+
+    def address(self) -> str:
+        return self._address
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[http.server.ThreadingHTTPServer, list[tuple[str, int]]]]:
+    peers: list[tuple[str, int]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive unless the client says otherwise
+
+        def do_GET(self) -> None:
+            peers.append(self.client_address)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.send_header("X-Region", "us-east-1")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd, peers
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def test_each_request_opens_a_new_connection(server: tuple[http.server.ThreadingHTTPServer, list[tuple[str, int]]]) -> None:
+    httpd, peers = server
+    client = checkout.Client(FixedAddress("127.0.0.1"), httpd.server_port, None, 1.0, 1.0)  # type: ignore[arg-type]
+    try:
+        responses = [client.get("/health") for _ in range(3)]
+    finally:
+        client.close()
+    assert [r.status for r in responses] == [200, 200, 200] and responses[0].region == "us-east-1"
+    assert len(set(peers)) == 3, f"a pooled connection was reused: {peers}"
+
+
+def test_timeouts_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="connect_timeout_s must be > 0 s, got 0"):
+        checkout.Client(FixedAddress("127.0.0.1"), 80, None, 0, 1.0)  # type: ignore[arg-type]
