@@ -4,7 +4,8 @@ The whole Region is cut off by NACL. Route 53 moves users to the surviving Regio
 checkout has no database until the runbook runs: promote the ap-southeast-1 read replica and
 repoint the writer name (orders.db.<zone>) at it. Replication was asynchronous, so orders
 acknowledged just before the cut may be gone: the canary measures exactly which, and the RPO is
-judged against the SLO. Promotion is one-way, so afterwards the stack is restored: the writer name
+judged against the SLO. The replica's lag as CloudWatch reported it before the cut is recorded
+beside it: what RDS said the exposure was, against what was lost. Promotion is one-way, so afterwards the stack is restored: the writer name
 goes back, the promoted copy is deleted and a new replica is built.
 """
 from __future__ import annotations
@@ -52,9 +53,13 @@ def test_evacuating_a_lost_region(scenario: Scenario) -> None:
     subnets = [s.subnet_id for s in scenario.stack.subnets if s.region == lost]
     virginia = scenario.vantage("virginia")
     try:
-        with scenario.observe(dns=False, checkout=True, canary=True, vantage=["virginia"]):
+        with scenario.observe(dns=False, checkout=True, canary=True, replica_lag=True, vantage=["virginia"]):
             scenario.steady_state()
             scenario.wait_until(lambda: scenario.canary and len(scenario.canary.acks) >= 5, "orders acknowledged", 300)
+            lag = scenario.wait_until(lambda: [s for s in scenario.samples("replica-lag") if s.ok],
+                                      "CloudWatch reports the replica's ReplicaLag", 300)[-1]
+            scenario.timeline.record("state", f"replica lag before the cut: {lag.value:.1f} s (CloudWatch ReplicaLag)",
+                                     replica_lag_s=lag.value)
             with scenario.inject(IsolateRegion, region=lost, subnet_ids=subnets):
                 scenario.wait_until(lambda: scenario.region_of(scenario.resolve(virginia).addresses[0]) != lost,
                                     "Route 53 sends Virginia out of the lost Region", 600)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from probes.sampler import Sampler
@@ -16,14 +16,12 @@ class DbState:
     status: str
     availability_zone: str
     secondary_availability_zone: str
-    replica_lag_s: float | None
 
 
 def db_state(clients: ClientFactory, region: str, identifier: str) -> DbState:
     described = clients("rds", region).describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-    lag = described.get("ReplicaLag")
     return DbState(identifier, described["DBInstanceStatus"], described.get("AvailabilityZone", ""),
-                   described.get("SecondaryAvailabilityZone", ""), None if lag is None else float(lag))
+                   described.get("SecondaryAvailabilityZone", ""))
 
 
 @dataclass(frozen=True)
@@ -53,9 +51,28 @@ def health_check_observations(clients: ClientFactory, health_check_id: str) -> l
                         o["StatusReport"].get("CheckedTime")) for o in observations["HealthCheckObservations"]]
 
 
-def replica_lag_s(clients: ClientFactory, region: str, identifier: str) -> float | None:
-    """ReplicaLag in seconds as DescribeDBInstances reports it; -1 means replication is not running."""
-    return db_state(clients, region, identifier).replica_lag_s
+def replica_lag_s(clients: ClientFactory, region: str, identifier: str, within_s: float = 300) -> float | None:
+    """The newest ReplicaLag datapoint (CloudWatch AWS/RDS, published every minute) of the last ``within_s``.
+
+    None when there is none (the replica is new, or RDS stopped publishing); -1 means RDS reports that
+    replication is not running. DescribeDBInstances carries no lag: CloudWatch is where AWS puts it.
+    """
+    now = datetime.now(timezone.utc)
+    datapoints = clients("cloudwatch", region).get_metric_statistics(
+        Namespace="AWS/RDS", MetricName="ReplicaLag", Dimensions=[{"Name": "DBInstanceIdentifier", "Value": identifier}],
+        # EndTime a period ahead: a datapoint stamped this very second is in the window too.
+        StartTime=now - timedelta(seconds=within_s), EndTime=now + timedelta(seconds=60), Period=60,
+        Statistics=["Maximum"])["Datapoints"]
+    if not datapoints:
+        return None
+    return float(max(datapoints, key=lambda point: point["Timestamp"])["Maximum"])
+
+
+def lag_sampler(clients: ClientFactory, region: str, identifier: str, interval_s: float,
+                within_s: float = 300) -> Sampler[float | None]:
+    """A sample is ok when the replica reports a lag (>= 0): it is replicating."""
+    return Sampler(f"replica-lag:{identifier}", region, lambda: replica_lag_s(clients, region, identifier, within_s),
+                   interval_s, ok=lambda lag: lag is not None and lag >= 0)
 
 
 def db_sampler(clients: ClientFactory, region: str, identifier: str, interval_s: float) -> Sampler[DbState]:
