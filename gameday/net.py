@@ -41,6 +41,18 @@ def connect(address: tuple[str, int], timeout_s: float | None, source_address: s
                                     source_address=(source_address, 0) if source_address else None)
 
 
+def connect_unix(path: str, timeout_s: float | None) -> socket.socket:
+    """A connected Unix stream socket (the local stack's servers listen on these); closed again if connect fails."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout_s)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def vantage_address(subnet: str, host: int = 10) -> str:
     """The address a probe uses inside a vantage point's subnet (the same host number every time)."""
     import ipaddress

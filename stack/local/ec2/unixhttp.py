@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+
+from gameday import net
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -17,14 +18,7 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.socket_path = str(socket_path)
 
     def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+        self.sock = net.connect_unix(self.socket_path, self.timeout)
 
 
 @dataclass(frozen=True)

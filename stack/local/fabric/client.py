@@ -7,6 +7,7 @@ import socket
 import threading
 from typing import Any, Iterable, Mapping
 
+from gameday import net
 from stack.local.fabric.errors import FabricCommandError, FabricUnavailable
 from stack.local.fabric.topology import Topology
 
@@ -45,14 +46,7 @@ class FabricClient:
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout_s)
-            try:
-                sock.connect(self.path)
-            except OSError:
-                sock.close()
-                raise
-            self._sock, self._buffer = sock, b""
+            self._sock, self._buffer = net.connect_unix(self.path, self.timeout_s), b""
         return self._sock
 
     def _read_line(self, sock: socket.socket) -> bytes:
