@@ -198,53 +198,70 @@ def test_wrong_password_is_503_with_the_reason(rig: Rig, nameserver: Nameserver)
     assert "28P01" in reply.body["message"]  # invalid_password
 
 
+WAITING = "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+
+
+def post_until_held(checkout: CheckoutProcess, database: postgres.Server,
+                    prefix: str) -> tuple[threading.Thread, list[unixhttp.Reply], str]:
+    """Post orders until one's commit waits for the (never connecting) synchronous standby.
+
+    pg_reload_conf() is asynchronous: an order may commit before the new setting reaches the commit
+    path. Such an order is simply acknowledged; try again with a new id until one waits.
+    """
+    for attempt in range(5):
+        client_order_id = f"{prefix}-{attempt}"
+        replies: list[unixhttp.Reply] = []
+        poster = threading.Thread(target=lambda: replies.append(post(checkout, ORDER | {"client_order_id": client_order_id})))
+        poster.start()
+        wait_for(lambda: len(database.query(WAITING)) == 1 or not poster.is_alive(),
+                 "the order's commit to wait for the synchronous standby")
+        if poster.is_alive():
+            return poster, replies, client_order_id
+    raise AssertionError("no order's commit waited for the synchronous standby in 5 attempts")
+
+
+def hold_commits(database: postgres.Server) -> None:
+    """A synchronous standby that never connects holds every commit in its SyncRep wait."""
+    database.query("ALTER SYSTEM SET synchronous_standby_names = 'ghost'")
+    database.query("SELECT pg_reload_conf()")
+
+
+def release_commits(database: postgres.Server) -> None:
+    database.query("ALTER SYSTEM RESET synchronous_standby_names")
+    database.query("SELECT pg_reload_conf()")
+
+
 def test_order_is_acknowledged_only_after_its_commit_returns(checkout: CheckoutProcess,
                                                              database: postgres.Server) -> None:
     assert post(checkout, ORDER).status == 201  # the pool has a connection and the table exists
-    # A synchronous standby that never connects holds every commit in its SyncRep wait.
-    database.query("ALTER SYSTEM SET synchronous_standby_names = 'ghost'")
-    database.query("SELECT pg_reload_conf()")
-    replies: list[unixhttp.Reply] = []
-    poster = threading.Thread(target=lambda: replies.append(post(checkout, ORDER | {"client_order_id": "held"})))
-    poster.start()
+    hold_commits(database)
+    poster: threading.Thread | None = None
     try:
-        wait_for(lambda: database.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")[0][0] == 1,
-                 "the order's commit to wait for the synchronous standby")
+        poster, replies, held = post_until_held(checkout, database, "held")
         assert poster.is_alive() and not replies, "acknowledged before the commit returned"
-        assert database.query("SELECT count(*) FROM orders WHERE client_order_id = 'held'") == [[0]]
+        assert database.query(f"SELECT count(*) FROM orders WHERE client_order_id = '{held}'") == [[0]]
     finally:
-        database.query("ALTER SYSTEM RESET synchronous_standby_names")
-        database.query("SELECT pg_reload_conf()")
-        poster.join(15)
+        release_commits(database)
+        if poster is not None:
+            poster.join(15)
     assert replies and replies[0].status == 201
-    assert database.query("SELECT count(*) FROM orders WHERE client_order_id = 'held'") == [[1]]
+    assert database.query(f"SELECT count(*) FROM orders WHERE client_order_id = '{held}'") == [[1]]
 
 
 def test_a_commit_cut_short_of_its_synchronous_standby_is_not_acknowledged(checkout: CheckoutProcess,
                                                                            database: postgres.Server) -> None:
     assert post(checkout, ORDER).status == 201
-    database.query("ALTER SYSTEM SET synchronous_standby_names = 'ghost'")
-    database.query("SELECT pg_reload_conf()")
-    waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+    hold_commits(database)
+    poster: threading.Thread | None = None
     try:
-        # pg_reload_conf() is asynchronous: an order may commit before the new setting reaches the commit
-        # path. Such an order is simply acknowledged; try again with a new id until one waits.
-        for attempt in range(5):
-            cut = f"cut-{attempt}"
-            replies: list[unixhttp.Reply] = []
-            poster = threading.Thread(target=lambda: replies.append(post(checkout, ORDER | {"client_order_id": cut})))
-            poster.start()
-            wait_for(lambda: len(database.query(waiting)) == 1 or not poster.is_alive(),
-                     "the order's commit to wait for the synchronous standby")
-            if poster.is_alive():
-                break
+        poster, replies, cut = post_until_held(checkout, database, "cut")
         # A cancel ends the wait: PostgreSQL keeps the local commit and only warns the client.
-        database.query(f"SELECT pg_cancel_backend(pid) FROM ({waiting}) AS w")
+        database.query(f"SELECT pg_cancel_backend(pid) FROM ({WAITING}) AS w")
         poster.join(15)
     finally:
-        database.query("ALTER SYSTEM RESET synchronous_standby_names")
-        database.query("SELECT pg_reload_conf()")
-        poster.join(15)
+        release_commits(database)
+        if poster is not None:
+            poster.join(15)
     assert replies and replies[0].status == 503, replies
     assert replies[0].body["error"] == "commit_not_confirmed"
     assert database.query(f"SELECT count(*) FROM orders WHERE client_order_id = '{cut}'") == [[1]]
