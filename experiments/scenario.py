@@ -214,8 +214,7 @@ class Scenario:
 
     def judge_steady_state(self, scenario: str, problems: list[str]) -> slo.Verdict:
         """A verdict for an experiment without a fault (Lab 1): every problem found is a breach."""
-        measured = slo.Rto(0.0, 0.0, (), 0.0)
-        self.verdict = slo.Verdict(scenario, not problems, measured, None, ScenarioSLO(rto_s=0), tuple(problems))
+        self.verdict = slo.Verdict(scenario, not problems, None, None, ScenarioSLO(rto_s=0), tuple(problems))
         self.timeline.record("verdict", scenario, passed=self.verdict.passed, messages=list(problems))
         return self.verdict
 
@@ -228,9 +227,9 @@ class Scenario:
         if self.canary is not None:
             self._read_back = self.canary.read_back()
             measured_rpo = slo.rpo(self._read_back, self.interval_s, self.scale)
-        judged = slo.judge(scenario, slo.Rto(0.0, 0.0, (), 0.0), measured_rpo, objective, "orders")
+        judged = slo.judge(scenario, None, measured_rpo, objective, "orders")
         messages = tuple(broken) + judged.messages
-        self.verdict = slo.Verdict(scenario, not messages, judged.rto, measured_rpo, objective, messages)
+        self.verdict = slo.Verdict(scenario, not messages, None, measured_rpo, objective, messages)
         self.timeline.record("verdict", scenario, passed=self.verdict.passed, messages=list(messages),
                              lost_orders=None if measured_rpo is None else measured_rpo.lost_orders)
         return self.verdict

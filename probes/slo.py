@@ -84,7 +84,7 @@ def rpo(read_back: ReadBack, canary_interval_s: float, time_scale: float) -> Rpo
 class Verdict:
     scenario: str
     passed: bool
-    rto: Rto
+    rto: Rto | None  # None: the scenario measures no recovery time (steady-state checks, fault schedules)
     rpo: Rpo | None
     slo: ScenarioSLO
     messages: tuple[str, ...]
@@ -94,16 +94,18 @@ def _clock_text(instant: clock.Instant | None) -> str:
     return "(not recovered)" if instant is None else instant.iso[11:23]
 
 
-def judge(scenario: str, measured_rto: Rto, measured_rpo: Rpo | None, slo: ScenarioSLO, what: str = "checkout") -> Verdict:
-    """Compare with the SLO; every breach gets a sentence a person can act on."""
+def judge(scenario: str, measured_rto: Rto | None, measured_rpo: Rpo | None, slo: ScenarioSLO,
+          what: str = "checkout") -> Verdict:
+    """Compare with the SLO; every breach gets a sentence a person can act on. No RTO: only the RPO is judged."""
     messages = []
-    outages = "; ".join(f"{what} from {o.source} failed from {_clock_text(o.started)} to {_clock_text(o.ended)}"
-                        for o in measured_rto.outages) or "no failed samples"
-    if measured_rto.aws_s is None:
-        messages.append(f"RTO unknown > {slo.rto_s:.0f} s SLO: steady state did not hold for a whole "
-                        f"{measured_rto.window_wall_s:.1f} s window before sampling ended: {outages}")
-    elif measured_rto.aws_s > slo.rto_s:
-        messages.append(f"RTO {measured_rto.aws_s:.0f} s > {slo.rto_s:.0f} s SLO: {outages}")
+    if measured_rto is not None:
+        outages = "; ".join(f"{what} from {o.source} failed from {_clock_text(o.started)} to {_clock_text(o.ended)}"
+                            for o in measured_rto.outages) or "no failed samples"
+        if measured_rto.aws_s is None:
+            messages.append(f"RTO unknown > {slo.rto_s:.0f} s SLO: steady state did not hold for a whole "
+                            f"{measured_rto.window_wall_s:.1f} s window before sampling ended: {outages}")
+        elif measured_rto.aws_s > slo.rto_s:
+            messages.append(f"RTO {measured_rto.aws_s:.0f} s > {slo.rto_s:.0f} s SLO: {outages}")
     if measured_rpo is not None:
         if slo.lost_orders is not None and measured_rpo.lost_orders > slo.lost_orders:
             messages.append(f"{measured_rpo.lost_orders} acknowledged orders lost > {slo.lost_orders} allowed: "

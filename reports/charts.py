@@ -133,7 +133,7 @@ def _timeline_figure(scenario: dict[str, Any]) -> Figure:
         ax.scatter([axis.x(o["acked_at"]["t_s"]) for o in lost], [len(lanes) - 1] * len(lost), marker="X", s=50,
                    color=LOST, zorder=3, label="acknowledged order lost")
     slo = (scenario["verdict"] or {}).get("slo")
-    if slo is not None:
+    if slo is not None and slo["rto_s"] is not None:
         ax.axvline(slo["rto_s"], color=FAILED, linewidth=1, linestyle=":")
         ax.annotate(f"RTO SLO {slo['rto_s']:.0f} s", xy=(slo["rto_s"], 0), xycoords=("data", "axes fraction"),
                     xytext=(3, 3), textcoords="offset points", fontsize=8, color=FAILED)

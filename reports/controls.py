@@ -27,7 +27,8 @@ def _judged(s: Scenario) -> bool:
 
 
 def _recovered(s: Scenario) -> bool:
-    return _judged(s) and s["verdict"]["rto"]["aws_s"] is not None and s["rollback"]["status"] in ("rolled back", "not injected")
+    return (_judged(s) and s["verdict"]["rto"] is not None and s["verdict"]["rto"]["aws_s"] is not None
+            and s["rollback"]["status"] in ("rolled back", "not injected"))
 
 
 def _data_checked(s: Scenario) -> bool:

@@ -89,11 +89,14 @@ def _verdict(result: ScenarioResult, origin: clock.Instant) -> dict[str, Any] | 
     rto, rpo = verdict.rto, verdict.rpo
     return {
         "passed": verdict.passed, "messages": list(verdict.messages),
-        "slo": {"rto_s": verdict.slo.rto_s, "rpo_s": verdict.slo.rpo_s, "lost_orders": verdict.slo.lost_orders},
-        "rto": {"wall_s": rto.wall_s, "aws_s": rto.aws_s, "window_wall_s": rto.window_wall_s,
-                "outages": [{"source": o.source, "started": _at(o.started, origin),
-                             "ended": None if o.ended is None else _at(o.ended, origin),
-                             "failed_samples": o.failed_samples} for o in rto.outages]},
+        # rto null: the scenario measures no recovery time, so no RTO objective applies either.
+        "slo": {"rto_s": None if rto is None else verdict.slo.rto_s, "rpo_s": verdict.slo.rpo_s,
+                "lost_orders": verdict.slo.lost_orders},
+        "rto": None if rto is None else {
+            "wall_s": rto.wall_s, "aws_s": rto.aws_s, "window_wall_s": rto.window_wall_s,
+            "outages": [{"source": o.source, "started": _at(o.started, origin),
+                         "ended": None if o.ended is None else _at(o.ended, origin),
+                         "failed_samples": o.failed_samples} for o in rto.outages]},
         "rpo": None if rpo is None else {"lost_orders": rpo.lost_orders, "acknowledged": rpo.acknowledged,
                                          "wall_s": rpo.wall_s, "aws_s": rpo.aws_s,
                                          "lost_sequences": list(rpo.lost_sequences)},

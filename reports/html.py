@@ -72,7 +72,7 @@ def _anchor(scenario: dict[str, Any]) -> str:
 
 def _rto(s: dict[str, Any]) -> tuple[str, str]:
     verdict = s["verdict"]
-    if verdict is None:
+    if verdict is None or verdict["rto"] is None:
         return "—", ""
     aws = verdict["rto"]["aws_s"]
     text = "not recovered" if aws is None else f"{aws:,.0f} s"
@@ -124,8 +124,8 @@ def _summary(document: Document) -> str:
         rto, rto_cls = _rto(s)
         rpo, rpo_cls = _rpo(s)
         slo = s["verdict"]["slo"] if s["verdict"] else None
-        slo_text = "—" if slo is None else (f'RTO ≤ {slo["rto_s"]:,.0f} s<br>RPO ≤ {slo["rpo_s"]:,.0f} s'
-                                            + ("" if slo["lost_orders"] is None else f', ≤ {slo["lost_orders"]} lost'))
+        slo_text = "—" if slo is None else ("" if slo["rto_s"] is None else f'RTO ≤ {slo["rto_s"]:,.0f} s<br>') + (
+            f'RPO ≤ {slo["rpo_s"]:,.0f} s' + ("" if slo["lost_orders"] is None else f', ≤ {slo["lost_orders"]} lost'))
         rows.append([f'<a href="#{_anchor(s)}">{_e(s["title"])}</a><div class="muted small mono">{_e(s["scenario"])}</div>',
                      f'<span class="mono">{_e(s["fault"]["name"])}</span>',
                      f'<span class="{rto_cls}">{rto}</span>', f'<span class="{rpo_cls}">{rpo}</span>', slo_text,
@@ -194,7 +194,8 @@ def _scenario(s: dict[str, Any], slo_ms: float | None) -> str:
         rpo, rpo_cls = _rpo(s)
         slo = s["verdict"]["slo"]
         parts.append(_table(["Measure", "Measured (AWS-equivalent)", "Objective"],
-                            [["RTO", f'<span class="{rto_cls}">{rto}</span>', f'≤ {slo["rto_s"]:,.0f} s'],
+                            [["RTO", f'<span class="{rto_cls}">{rto}</span>',
+                              "not measured" if slo["rto_s"] is None else f'≤ {slo["rto_s"]:,.0f} s'],
                              ["RPO", f'<span class="{rpo_cls}">{rpo}</span>',
                               f'≤ {slo["rpo_s"]:,.0f} s' + ("" if slo["lost_orders"] is None
                                                                else f' and ≤ {slo["lost_orders"]} lost orders')]]))

@@ -40,7 +40,8 @@ def render(document: Document) -> str:
                  f"rollback: {scenario['rollback']['status']}", f"controls: {', '.join(scenario['controls'])}"]
         if verdict is not None:
             rto, rpo, slo = verdict["rto"], verdict["rpo"], verdict["slo"]
-            lines.append(f"RTO {rto['aws_s']} s (AWS-equivalent; SLO {slo['rto_s']} s)")
+            if rto is not None:
+                lines.append(f"RTO {rto['aws_s']} s (AWS-equivalent; SLO {slo['rto_s']} s)")
             if rpo is not None:
                 lines.append(f"RPO {rpo['aws_s']} s, {rpo['lost_orders']} of {rpo['acknowledged']} acknowledged orders "
                              f"lost (SLO {slo['rpo_s']} s, {slo['lost_orders']} orders)")

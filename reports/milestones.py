@@ -82,7 +82,8 @@ def find(result: ScenarioResult) -> list[Milestone]:
         if state is not None:
             failover = Milestone("failover", state.at, f"state event {state.name!r}")
     recovery = _explicit(result, "recovery")
-    if recovery is None and result.verdict is not None and result.verdict.rto.wall_s is not None:
+    if (recovery is None and result.verdict is not None and result.verdict.rto is not None
+            and result.verdict.rto.wall_s is not None):
         offset = result.verdict.rto.wall_s
         recovery = Milestone("recovery", clock.Instant(start.at.monotonic_s + offset, start.at.wall_time + offset),
                              "injection + measured RTO")

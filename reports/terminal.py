@@ -28,11 +28,11 @@ def table(document: Document) -> Table:
                        f"account {document['run']['environment']['account_id']}", title_justify="left")
     for column, justify in (("scenario", "left"), ("fault", "left"), ("RTO", "right"), ("RTO SLO", "right"),
                             ("RPO", "right"), ("lost orders", "right"), ("rollback", "left"), ("verdict", "left")):
-        grid.add_column(column, justify=justify, no_wrap=column in ("scenario", "fault"))  # type: ignore[arg-type]
+        grid.add_column(column, justify=justify, no_wrap=column not in ("rollback",))  # type: ignore[arg-type]
     for s in document["scenarios"]:
         verdict: dict[str, Any] = s["verdict"] or {}
         rto, rpo, slo = verdict.get("rto") or {}, verdict.get("rpo") or {}, verdict.get("slo") or {}
-        grid.add_row(s["scenario"], s["fault"]["name"], _seconds(rto.get("aws_s")) if verdict else "—",
+        grid.add_row(s["scenario"], s["fault"]["name"].replace(", ", "\n"), _seconds(rto.get("aws_s")) if rto else "—",
                      _seconds(slo.get("rto_s")), _seconds(rpo.get("aws_s")) if rpo else "—",
                      str(rpo["lost_orders"]) if rpo else "—", s["rollback"]["status"],
                      f"[{STYLE[s['outcome']]}]{s['outcome'].replace('_', ' ').upper()}[/]")

@@ -178,6 +178,21 @@ def az_outage() -> ScenarioResult:
                  lost_at=(inject + 0.25,), rollback_s=30.0)
 
 
+def latency_routing() -> ScenarioResult:
+    """Lab 1: a steady-state check without a fault, so no recovery time is measured (verdict.rto None)."""
+    with controlled_clock(150.0) as set_:
+        timeline = Timeline("experiments/test_lab1_latency_routing.py::test_latency_routing", time_scale=TIME_SCALE)
+        set_(0.5)
+        timeline.record("note", "steady state", phase="steady state")
+        verdict = slo.Verdict("latency_routing", True, None, None, ScenarioSLO(rto_s=0), ())
+        timeline.record("verdict", "latency_routing", passed=True, messages=[])
+    checkout = tuple(Sample(at(150.0 + t), vantage, True, Response(REGION_ADDRESS[region], 200, 12.0, INSTANCE[region],
+                                                                  region), duration_ms=12.0)
+                     for vantage, region in VANTAGES.items() for _, t in _samples(0.6, 2.0, 0.2))
+    return ScenarioResult("latency_routing", "Lab 1: latency routing", "none", (), timeline, verdict, (), checkout,
+                          runbook="docs/runbooks.md#latency-routing", markers=("gameday",), nodeid=timeline.name)
+
+
 def broken_region_evacuation() -> ScenarioResult:
     with controlled_clock(130.0) as set_:
         timeline = Timeline("experiments/test_region_evacuation.py::test_region_evacuation", time_scale=TIME_SCALE)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reports import document
+from reports import document, evidence, terminal
 from reports.run import Run
+from tests.reports import synthetic
 from tests.reports.conftest import only_pack
 
 
@@ -62,3 +63,18 @@ def test_percentiles_are_nearest_rank() -> None:
     assert document.percentile([], 95) is None
     assert document.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
     assert document.percentile(list(map(float, range(1, 101))), 95) == 95.0
+
+
+def test_a_scenario_without_a_recovery_time_says_so_everywhere(tmp_path: Path) -> None:
+    """Lab 1 measures no RTO: the evidence says null (not 0 s), and no RTO objective or recovery control is claimed."""
+    pack = evidence.write_pack(synthetic.run(scenarios=(synthetic.latency_routing(),)), tmp_path / "out",
+                               history_path=tmp_path / "history.jsonl")
+    built = json.loads((pack.directory / "evidence.json").read_text())
+    document.validate(built)
+    scenario = built["scenarios"][0]
+    assert scenario["verdict"]["rto"] is None and scenario["verdict"]["slo"]["rto_s"] is None
+    assert scenario["outcome"] == "passed" and "SOC2-CC7.5" not in scenario["controls"]
+    row = next(line for line in terminal.render(built, color=False).splitlines() if "latency_routing" in line)
+    assert " 0 s" not in row and row.count("—") >= 4, row
+    assert "RTO" not in (pack.directory / "junit.xml").read_text()
+    assert "not measured" in (pack.directory / "report.html").read_text()
