@@ -3,11 +3,13 @@
 # PostgreSQL and dig when they are missing. Every step is skipped when it is already done.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
-# This machine's pip config names local mirrors that may be absent; their warnings are noise.
-QUIET_PIP := 2>&1 | { grep -vE '^WARNING: Location|BuildBackendWarning|^ *(!!|\*+|Please be careful|name as your package)' || true; }
+# This machine's pip config names local mirrors that may be absent; their warnings are noise. So is
+# setuptools' banner about editable installs (PYTHONWARNINGS reaches pip's build subprocess).
+QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := PYTHONWARNINGS=ignore $(BIN)/pip
 STAMP := $(VENV)/.installed
 PG_BIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
 PYTEST_ARGS ?=
@@ -33,8 +35,9 @@ system-packages:
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip $(QUIET_PIP)
-	$(BIN)/pip install -q -e . $(QUIET_PIP)
+	@echo "gameday: installing the Python packages into $(VENV) (pyproject.toml)"
+	@$(PIP) install -q --upgrade pip $(QUIET_PIP)
+	@$(PIP) install -q -e . $(QUIET_PIP)
 	@touch $@
 
 test: setup
