@@ -126,20 +126,21 @@ def stack_fixture() -> Callable[..., Any]:
     @pytest.fixture(scope="session")
     def stack(environment: Any, aws_client: Callable[[str, str | None], Any], gameday_settings: settings_.Resolved,
               gameday_guard: Any) -> Any:
-        """The reference stack's typed handles: built on the local stack, or in aws with --build-stack."""
+        """The reference stack's typed handles: built on the local stack; in aws, the stack built earlier
+        (found by its tags, read-only), or built with --build-stack."""
         from stack.builder import BuildOptions, Builder
 
-        if isinstance(environment, AwsEnvironment):
-            if not gameday_settings.build:
-                pytest.skip("attaching to an existing stack in a real account needs its discovery (issue 8); "
-                            "pass --build-stack to build one, at the account's cost")
-            if gameday_settings.dry_run:
-                pytest.skip("dry run: building the reference stack in an aws environment would change the account")
-            # The same allowlist as the faults: a build must not land in the wrong account or Region either.
-            gameday_guard.check_caller(aws_client, list(environment.regions), "building the reference stack")
         local = isinstance(environment, LocalEnvironment)
         options = BuildOptions(wait_delay_s=0.25 if local else 10.0, wait_attempts=480 if local else 90)
-        return Builder(environment, lambda service, region: aws_client(service, region), options).build()
+        builder = Builder(environment, lambda service, region: aws_client(service, region), options)
+        if isinstance(environment, AwsEnvironment):
+            # The same allowlist as the faults: not even a read of the wrong account or Region.
+            gameday_guard.check_caller(aws_client, list(environment.regions), "using the reference stack")
+            if not gameday_settings.build:
+                return builder.attach()
+            if gameday_settings.dry_run:
+                pytest.skip("dry run: building the reference stack in an aws environment would change the account")
+        return builder.build()
 
     return stack
 

@@ -13,7 +13,9 @@ in every AZ, one HTTP health check per instance, and the Route 53 record tree:
     canary.checkout.Z   weighted 90/10 between the first two active Regions
 
 Every resource carries the tag ``gameday:stack=<stack>``; a second build finds it instead of
-creating a duplicate.
+creating a duplicate. ``Builder.attach`` walks the same steps with clients that may only read: it
+returns handles to a stack built earlier (in a real account, without ``--build-stack``), and names
+the first missing piece instead of creating it.
 """
 from __future__ import annotations
 
@@ -63,6 +65,27 @@ def checkout_user_data(database: DatabaseHandle, writer_name: str) -> str:
                        "db_name": DB_NAME, "db_secret_id": database.secret_id})
 
 
+class ReadOnlyClient:
+    """A boto3 client through which only reads (describe_*, get_*, list_*) pass; any change is a BuildError."""
+
+    READS = ("describe_", "get_", "list_")
+
+    def __init__(self, client: Any, service: str, region: str, stack_name: str) -> None:
+        self._client, self._where, self._stack_name = client, f"{service} in {region}", stack_name
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith(self.READS) or name in ("meta", "exceptions", "can_paginate"):
+            return getattr(self._client, name)
+
+        def refused(**params: Any) -> Any:
+            shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if isinstance(v, (str, int, bool)))[:300]
+            raise BuildError(f"the reference stack {self._stack_name!r} is not complete: attaching to it would need "
+                             f"{name}({shown}) ({self._where}); build it with --build-stack, or check the "
+                             f"environment's regions and stack settings")
+
+        return refused
+
+
 class Builder:
     def __init__(self, environment: LocalEnvironment | AwsEnvironment, client: ClientFactory,
                  options: BuildOptions = BuildOptions()) -> None:
@@ -76,6 +99,20 @@ class Builder:
 
     def build(self) -> ReferenceStack:
         """Create whatever is missing and return handles to all of it. Raises BuildError."""
+        return self._walk("building", write_records=True)
+
+    def attach(self) -> ReferenceStack:
+        """Handles to the stack built earlier, changing nothing. Raises BuildError naming what is missing."""
+        writable = self.client
+        self.client = functools.cache(lambda service, region: ReadOnlyClient(
+            writable(service, region), service, region, self.options.stack_name))
+        try:
+            # The record tree is rewritten by every build; attaching leaves it as it is.
+            return self._walk("attaching to", write_records=False)
+        finally:
+            self.client = writable
+
+    def _walk(self, doing: str, write_records: bool) -> ReferenceStack:
         try:
             subnets = [subnet for region in self.env.regions for subnet in self.network(region)]
             database, replica = self.databases(subnets)
@@ -83,11 +120,12 @@ class Builder:
             self.writer_record(zone_id, database)
             instances = self.checkout_fleet(subnets, database)
             instances = self.health_checks(instances)
-            self.records(zone_id, instances)
+            if write_records:
+                self.records(zone_id, instances)
             self.wait_healthy(instances)
         except ClientError as error:
             operation = error.operation_name
-            raise BuildError(f"building the reference stack failed at {operation}: "
+            raise BuildError(f"{doing} the reference stack failed at {operation}: "
                              f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}") from error
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
                               tuple(subnets), tuple(instances), database, replica)

@@ -81,3 +81,21 @@ def test_stack_fixture_builds_on_the_local_stack(stack: ReferenceStack, aws_clie
     running = ec2.describe_instances(Filters=[{"Name": "tag:gameday:role", "Values": ["checkout"]}])["Reservations"]
     assert sum(len(r["Instances"]) for r in running) == 2
     assert stack.database is not None and stack.database.endpoint
+
+
+def test_attach_finds_the_built_stack_and_changes_nothing(built: ReferenceStack, client: Any) -> None:
+    records_before = client("route53", "us-east-1").list_resource_record_sets(HostedZoneId=built.zone_id)
+    attached = builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01)).attach()
+    assert attached == built
+    assert client("route53", "us-east-1").list_resource_record_sets(
+        HostedZoneId=built.zone_id)["ResourceRecordSets"] == records_before["ResourceRecordSets"]
+
+
+def test_attach_to_a_missing_stack_names_what_is_missing_and_creates_nothing(client: Any) -> None:
+    options = builder.BuildOptions(stack_name="never-built", wait_delay_s=0.01)
+    with pytest.raises(builder.BuildError, match=r"the reference stack 'never-built' is not complete: attaching to it "
+                                                  r"would need create_vpc\(CidrBlock='127.16.0.0/16'\) \(ec2 in "
+                                                  r"us-east-1\); build it with --build-stack"):
+        builder.Builder(loader.load("local"), client, options).attach()
+    assert client("ec2", "us-east-1").describe_vpcs(
+        Filters=[{"Name": "tag:gameday:stack", "Values": ["never-built"]}])["Vpcs"] == []
