@@ -27,6 +27,7 @@ def nearest_region(scenario: Scenario, vantage: str) -> str:
 @pytest.mark.dns
 @pytest.mark.latency
 def test_users_reach_their_nearest_region_within_the_latency_slo(scenario: Scenario) -> None:
+    """Every vantage point resolves checkout to its nearest Region (EU users to the EU) and meets the p95 latency SLO."""
     slo_ms = scenario.environment.slos.checkout_p95_latency_ms
     problems = []
     for vantage in scenario.vantage_points():

@@ -26,6 +26,11 @@ def _judged(s: Scenario) -> bool:
     return s["verdict"] is not None
 
 
+def _exercised(s: Scenario) -> bool:
+    """Judged, with a fault injected: a steady-state check (Lab 1) tests no recovery or switchover."""
+    return _judged(s) and s["fault"]["name"] != "none"
+
+
 def _recovered(s: Scenario) -> bool:
     return (_judged(s) and s["verdict"]["rto"] is not None and s["verdict"]["rto"]["aws_s"] is not None
             and s["rollback"]["status"] in ("rolled back", "not injected"))
@@ -38,16 +43,16 @@ def _data_checked(s: Scenario) -> bool:
 CONTROLS = (
     Control("SOC2-A1.3", "SOC 2 (TSC 2017)", "A1.3 Recovery plan testing",
             "Recovery plan procedures supporting system recovery are tested to meet objectives.",
-            "the measured RTO/RPO against the declared objective", _judged),
+            "the measured RTO/RPO against the declared objective", _exercised),
     Control("SOC2-CC7.5", "SOC 2 (TSC 2017)", "CC7.5 Recovery from identified incidents",
             "Activities to recover from identified incidents are developed and carried out.",
             "the fault's detection, the recovery measured from samples, and the completed rollback", _recovered),
     Control("ISO27001-A.5.30", "ISO/IEC 27001:2022", "A.5.30 ICT readiness for business continuity",
             "ICT readiness is planned, implemented, maintained and tested against continuity objectives.",
-            "the failover exercised on the live architecture with its RTO/RPO against objectives", _judged),
+            "the failover exercised on the live architecture with its RTO/RPO against objectives", _exercised),
     Control("DORA-Art.11", "DORA (EU 2022/2554)", "Art. 11 Response and recovery",
             "ICT business continuity and response and recovery plans are tested, including switchover to redundant capacity.",
-            "the switchover (failover) scenario, its timeline and its verdict", _judged),
+            "the switchover (failover) scenario, its timeline and its verdict", _exercised),
     Control("DORA-Art.12", "DORA (EU 2022/2554)", "Art. 12 Backup, restoration and recovery",
             "Backup, restoration and recovery procedures are in place and tested, limiting data loss.",
             "the canary read-back: acknowledged writes lost (RPO) after recovery", _data_checked),

@@ -89,9 +89,9 @@ def _verdict(result: ScenarioResult, origin: clock.Instant) -> dict[str, Any] | 
     rto, rpo = verdict.rto, verdict.rpo
     return {
         "passed": verdict.passed, "messages": list(verdict.messages),
-        # rto null: the scenario measures no recovery time, so no RTO objective applies either.
-        "slo": {"rto_s": None if rto is None else verdict.slo.rto_s, "rpo_s": verdict.slo.rpo_s,
-                "lost_orders": verdict.slo.lost_orders},
+        # rto (rpo) null: the scenario measures no recovery time (no data loss), so that objective does not apply.
+        "slo": {"rto_s": None if rto is None else verdict.slo.rto_s, "rpo_s": None if rpo is None else verdict.slo.rpo_s,
+                "lost_orders": None if rpo is None else verdict.slo.lost_orders},
         "rto": None if rto is None else {
             "wall_s": rto.wall_s, "aws_s": rto.aws_s, "window_wall_s": rto.window_wall_s,
             "outages": [{"source": o.source, "started": _at(o.started, origin),

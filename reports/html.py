@@ -124,8 +124,11 @@ def _summary(document: Document) -> str:
         rto, rto_cls = _rto(s)
         rpo, rpo_cls = _rpo(s)
         slo = s["verdict"]["slo"] if s["verdict"] else None
-        slo_text = "—" if slo is None else ("" if slo["rto_s"] is None else f'RTO ≤ {slo["rto_s"]:,.0f} s<br>') + (
-            f'RPO ≤ {slo["rpo_s"]:,.0f} s' + ("" if slo["lost_orders"] is None else f', ≤ {slo["lost_orders"]} lost'))
+        objectives = [] if slo is None else (
+            ([] if slo["rto_s"] is None else [f'RTO ≤ {slo["rto_s"]:,.0f} s'])
+            + ([] if slo["rpo_s"] is None else [f'RPO ≤ {slo["rpo_s"]:,.0f} s'
+                                                + ("" if slo["lost_orders"] is None else f', ≤ {slo["lost_orders"]} lost')]))
+        slo_text = "<br>".join(objectives) or "—"
         rows.append([f'<a href="#{_anchor(s)}">{_e(s["title"])}</a><div class="muted small mono">{_e(s["scenario"])}</div>',
                      f'<span class="mono">{_e(s["fault"]["name"])}</span>',
                      f'<span class="{rto_cls}">{rto}</span>', f'<span class="{rpo_cls}">{rpo}</span>', slo_text,
@@ -197,8 +200,9 @@ def _scenario(s: dict[str, Any], slo_ms: float | None) -> str:
                             [["RTO", f'<span class="{rto_cls}">{rto}</span>',
                               "not measured" if slo["rto_s"] is None else f'≤ {slo["rto_s"]:,.0f} s'],
                              ["RPO", f'<span class="{rpo_cls}">{rpo}</span>',
+                              "not measured" if slo["rpo_s"] is None else
                               f'≤ {slo["rpo_s"]:,.0f} s' + ("" if slo["lost_orders"] is None
-                                                               else f' and ≤ {slo["lost_orders"]} lost orders')]]))
+                                                           else f' and ≤ {slo["lost_orders"]} lost orders')]]))
     has_samples = any(s["samples"][k] for k in ("checkout", "canary"))
     if has_samples:
         parts.append(f'<h3>Timeline</h3><div class="chart">{charts.timeline(s)}</div>')

@@ -66,14 +66,15 @@ def test_percentiles_are_nearest_rank() -> None:
 
 
 def test_a_scenario_without_a_recovery_time_says_so_everywhere(tmp_path: Path) -> None:
-    """Lab 1 measures no RTO: the evidence says null (not 0 s), and no RTO objective or recovery control is claimed."""
+    """Lab 1 measures no RTO or RPO: the evidence says null (not 0 s), and no objective or DR control is claimed."""
     pack = evidence.write_pack(synthetic.run(scenarios=(synthetic.latency_routing(),)), tmp_path / "out",
                                history_path=tmp_path / "history.jsonl")
     built = json.loads((pack.directory / "evidence.json").read_text())
     document.validate(built)
     scenario = built["scenarios"][0]
-    assert scenario["verdict"]["rto"] is None and scenario["verdict"]["slo"]["rto_s"] is None
-    assert scenario["outcome"] == "passed" and "SOC2-CC7.5" not in scenario["controls"]
+    assert scenario["verdict"]["rto"] is None and scenario["verdict"]["rpo"] is None
+    assert scenario["verdict"]["slo"] == {"rto_s": None, "rpo_s": None, "lost_orders": None}
+    assert scenario["outcome"] == "passed" and scenario["controls"] == []  # no recovery was exercised
     row = next(line for line in terminal.render(built, color=False).splitlines() if "latency_routing" in line)
     assert " 0 s" not in row and row.count("—") >= 4, row
     assert "RTO" not in (pack.directory / "junit.xml").read_text()
