@@ -1,12 +1,16 @@
-"""A run killed with SIGKILL mid-fault, then `gameday recover`, leaves the stack as it was."""
+"""A run killed mid-fault leaves the stack as it was: SIGTERM and SIGINT roll back at once; after SIGKILL,
+`gameday recover` does."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gameday.fixtures import LocalStackInfo
 
@@ -21,9 +25,14 @@ INJECT_AND_HANG = textwrap.dedent("""
     clients = lambda service, r: session.client(service, region_name=r, endpoint_url=endpoint)
     guard = Guard(Policy.for_environment(loader.load("local")))
     fault = IsolateAz(clients, Journal(target), region=region, availability_zone=az, subnet_id=subnet, guard=guard)
-    fault.__enter__()
-    print("injected", flush=True)
-    time.sleep(300)
+    if sys.argv[6] == "with":
+        with fault:  # how experiments use a fault: the signal must unwind through this
+            print("injected", flush=True)
+            time.sleep(300)
+    else:
+        fault.__enter__()
+        print("injected", flush=True)
+        time.sleep(300)
 """)
 
 
@@ -33,16 +42,50 @@ def _acl(aws_client: Any, region: str, subnet: str) -> str:
     return str(acls[0]["NetworkAclId"])
 
 
-def test_kill_9_then_recover(local_stack: LocalStackInfo, aws_client: Any, tmp_path: Path) -> None:
+def _subnet(aws_client: Any, second_octet: int) -> str:
+    """A subnet of its own (tagged like the builder's, so the guard lets faults touch it)."""
     ec2 = aws_client("ec2", "us-west-2")
-    vpc = ec2.create_vpc(CidrBlock="127.99.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.99.1.0/24", AvailabilityZone="us-west-2a", TagSpecifications=[
-        {"ResourceType": "subnet", "Tags": [{"Key": "gameday:stack", "Value": "securecart"}]}])["Subnet"]["SubnetId"]
+    vpc = ec2.create_vpc(CidrBlock=f"127.{second_octet}.0.0/16")["Vpc"]["VpcId"]
+    return str(ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.{second_octet}.1.0/24", AvailabilityZone="us-west-2a",
+                                 TagSpecifications=[{"ResourceType": "subnet", "Tags": [
+                                     {"Key": "gameday:stack", "Value": "securecart"}]}])["Subnet"]["SubnetId"])
+
+
+def _victim(local_stack: LocalStackInfo, subnet: str, env: dict[str, str], mode: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", INJECT_AND_HANG, local_stack.aws_endpoint,
+                             f"local-{local_stack.instance}", subnet, "us-west-2", "us-west-2a", mode],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_and_sigint_roll_back_before_exiting(local_stack: LocalStackInfo, aws_client: Any, tmp_path: Path,
+                                                     signal_number: int) -> None:
+    subnet = _subnet(aws_client, 98 if signal_number == signal.SIGTERM else 97)
     before = _acl(aws_client, "us-west-2", subnet)
     env = dict(os.environ, GAMEDAY_JOURNAL_DIR=str(tmp_path), GAMEDAY_INSTANCE=str(local_stack.instance))
-    victim = subprocess.Popen([sys.executable, "-c", INJECT_AND_HANG, local_stack.aws_endpoint,
-                               f"local-{local_stack.instance}", subnet, "us-west-2", "us-west-2a"],
-                              stdout=subprocess.PIPE, text=True, env=env)
+    victim = _victim(local_stack, subnet, env, "with")
+    try:
+        assert victim.stdout is not None and victim.stdout.readline().strip() == "injected"
+        assert _acl(aws_client, "us-west-2", subnet) != before
+        victim.send_signal(signal_number)
+        _, stderr = victim.communicate(timeout=60)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait(timeout=10)
+    assert victim.returncode != 0, "the run must still end after rolling back"
+    assert ("Terminated" if signal_number == signal.SIGTERM else "KeyboardInterrupt") in stderr, stderr[-2000:]
+    assert _acl(aws_client, "us-west-2", subnet) == before
+    recovered = subprocess.run([sys.executable, "-m", "gameday.cli", "recover"], capture_output=True, text=True, env=env,
+                               timeout=60)
+    assert "nothing to recover" in recovered.stdout, recovered.stdout
+
+
+def test_kill_9_then_recover(local_stack: LocalStackInfo, aws_client: Any, tmp_path: Path) -> None:
+    subnet = _subnet(aws_client, 99)
+    before = _acl(aws_client, "us-west-2", subnet)
+    env = dict(os.environ, GAMEDAY_JOURNAL_DIR=str(tmp_path), GAMEDAY_INSTANCE=str(local_stack.instance))
+    victim = _victim(local_stack, subnet, env, "enter")
     try:
         assert victim.stdout is not None and victim.stdout.readline().strip() == "injected"
         assert _acl(aws_client, "us-west-2", subnet) != before
