@@ -51,22 +51,31 @@ def _subnet(aws_client: Any, second_octet: int) -> str:
                                      {"Key": "gameday:stack", "Value": "securecart"}]}])["Subnet"]["SubnetId"])
 
 
-def _victim(local_stack: LocalStackInfo, subnet: str, env: dict[str, str], mode: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", INJECT_AND_HANG, local_stack.aws_endpoint,
-                             f"local-{local_stack.instance}", subnet, "us-west-2", "us-west-2a", mode],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+def _injected(local_stack: LocalStackInfo, aws_client: Any, tmp_path: Path, second_octet: int,
+              mode: str) -> tuple[subprocess.Popen[str], str, str, dict[str, str]]:
+    """A run with the subnet's AZ isolated: (the process, the subnet, its original NACL, the run's environment)."""
+    subnet = _subnet(aws_client, second_octet)
+    before = _acl(aws_client, "us-west-2", subnet)
+    env = dict(os.environ, GAMEDAY_JOURNAL_DIR=str(tmp_path), GAMEDAY_INSTANCE=str(local_stack.instance))
+    victim = subprocess.Popen([sys.executable, "-c", INJECT_AND_HANG, local_stack.aws_endpoint,
+                               f"local-{local_stack.instance}", subnet, "us-west-2", "us-west-2a", mode],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert victim.stdout is not None and victim.stdout.readline().strip() == "injected"
+        assert _acl(aws_client, "us-west-2", subnet) != before
+    except BaseException:
+        victim.kill()
+        victim.wait(timeout=10)
+        raise
+    return victim, subnet, before, env
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_sigterm_and_sigint_roll_back_before_exiting(local_stack: LocalStackInfo, aws_client: Any, tmp_path: Path,
                                                      signal_number: int) -> None:
-    subnet = _subnet(aws_client, 98 if signal_number == signal.SIGTERM else 97)
-    before = _acl(aws_client, "us-west-2", subnet)
-    env = dict(os.environ, GAMEDAY_JOURNAL_DIR=str(tmp_path), GAMEDAY_INSTANCE=str(local_stack.instance))
-    victim = _victim(local_stack, subnet, env, "with")
+    victim, subnet, before, env = _injected(local_stack, aws_client, tmp_path,
+                                            98 if signal_number == signal.SIGTERM else 97, "with")
     try:
-        assert victim.stdout is not None and victim.stdout.readline().strip() == "injected"
-        assert _acl(aws_client, "us-west-2", subnet) != before
         victim.send_signal(signal_number)
         _, stderr = victim.communicate(timeout=60)
     finally:
@@ -82,16 +91,9 @@ def test_sigterm_and_sigint_roll_back_before_exiting(local_stack: LocalStackInfo
 
 
 def test_kill_9_then_recover(local_stack: LocalStackInfo, aws_client: Any, tmp_path: Path) -> None:
-    subnet = _subnet(aws_client, 99)
-    before = _acl(aws_client, "us-west-2", subnet)
-    env = dict(os.environ, GAMEDAY_JOURNAL_DIR=str(tmp_path), GAMEDAY_INSTANCE=str(local_stack.instance))
-    victim = _victim(local_stack, subnet, env, "enter")
-    try:
-        assert victim.stdout is not None and victim.stdout.readline().strip() == "injected"
-        assert _acl(aws_client, "us-west-2", subnet) != before
-    finally:
-        victim.kill()  # SIGKILL: no finally, no rollback
-        victim.wait(timeout=10)
+    victim, subnet, before, env = _injected(local_stack, aws_client, tmp_path, 99, "enter")
+    victim.kill()  # SIGKILL: no finally, no rollback
+    victim.wait(timeout=10)
     scan = subprocess.run([sys.executable, "-m", "gameday.cli", "scan"], capture_output=True, text=True, env=env, timeout=60)
     assert scan.returncode == 1 and "network-acl" in scan.stdout and subnet in scan.stdout
     recovered = subprocess.run([sys.executable, "-m", "gameday.cli", "recover"], capture_output=True, text=True, env=env, timeout=60)
