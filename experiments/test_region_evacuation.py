@@ -5,8 +5,9 @@ checkout has no database until the runbook runs: promote the ap-southeast-1 read
 repoint the writer name (orders.db.<zone>) at it. Replication was asynchronous, so orders
 acknowledged just before the cut may be gone: the canary measures exactly which, and the RPO is
 judged against the SLO. The replica's lag as CloudWatch reported it before the cut is recorded
-beside it: what RDS said the exposure was, against what was lost. Promotion is one-way, so afterwards the stack is restored: the writer name
-goes back, the promoted copy is deleted and a new replica is built.
+beside it: what RDS said the exposure was, against what was lost. Promotion is one-way, so
+afterwards the stack is restored: the writer name goes back, the promoted copy is deleted and a
+new replica is built.
 """
 from __future__ import annotations
 

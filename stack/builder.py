@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 
 from environments.model import AwsEnvironment, LocalEnvironment
 from gameday.errors import BuildError
+from gameday.plan import is_read_only
 from stack.handles import DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
@@ -66,16 +67,17 @@ def checkout_user_data(database: DatabaseHandle, writer_name: str) -> str:
 
 
 class ReadOnlyClient:
-    """A boto3 client through which only reads (describe_*, get_*, list_*) pass; any change is a BuildError."""
-
-    READS = ("describe_", "get_", "list_")
+    """A boto3 client through which only reads pass (as in a dry run: gameday.plan.is_read_only); any
+    other API call is a BuildError. Helpers that call no API (paginators, waiters, meta) pass too."""
 
     def __init__(self, client: Any, service: str, region: str, stack_name: str) -> None:
         self._client, self._where, self._stack_name = client, f"{service} in {region}", stack_name
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith(self.READS) or name in ("meta", "exceptions", "can_paginate"):
-            return getattr(self._client, name)
+        attribute = getattr(self._client, name)
+        operation = self._client.meta.method_to_api_mapping.get(name)
+        if operation is None or is_read_only(operation):
+            return attribute
 
         def refused(**params: Any) -> Any:
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if isinstance(v, (str, int, bool)))[:300]
@@ -103,14 +105,10 @@ class Builder:
 
     def attach(self) -> ReferenceStack:
         """Handles to the stack built earlier, changing nothing. Raises BuildError naming what is missing."""
-        writable = self.client
-        self.client = functools.cache(lambda service, region: ReadOnlyClient(
-            writable(service, region), service, region, self.options.stack_name))
-        try:
-            # The record tree is rewritten by every build; attaching leaves it as it is.
-            return self._walk("attaching to", write_records=False)
-        finally:
-            self.client = writable
+        reader = Builder(self.env, lambda service, region: ReadOnlyClient(
+            self.client(service, region), service, region, self.options.stack_name), self.options)
+        # The record tree is rewritten by every build; attaching leaves it as it is.
+        return reader._walk("attaching to", write_records=False)
 
     def _walk(self, doing: str, write_records: bool) -> ReferenceStack:
         try:
