@@ -56,13 +56,17 @@ class Client:
                 raise ValueError(f"checkout probe {name} must be > 0 s, got {value!r}")
         self.resolver, self.port = resolver, port
         self.timeout = (connect_timeout_s, read_timeout_s)
-        self.session = net.session(source_address)
+        self.source_address = source_address
         self.host_header = host_header or resolver.name.rstrip(".")
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         address = self.resolver.address()
-        return address, self.session.request(method, f"http://{address}:{self.port}{path}", timeout=self.timeout,
-                                             headers={"Host": self.host_header, "Connection": "close"}, **kwargs)
+        # A session (and its connection pool) per request: asking for ``Connection: close`` is not
+        # enough, because urllib3 pools the connection again unless the *server* says close, and
+        # reuses it if the server's FIN has not arrived yet (a RemoteDisconnected under load).
+        with net.session(self.source_address, pool_size=1) as session:
+            return address, session.request(method, f"http://{address}:{self.port}{path}", timeout=self.timeout,
+                                            headers={"Host": self.host_header, "Connection": "close"}, **kwargs)
 
     def get(self, path: str = "/health") -> Response:
         started = time.monotonic()
@@ -72,7 +76,7 @@ class Client:
                         response.headers.get("X-Instance-Id", ""), response.headers.get("X-Region", ""))
 
     def close(self) -> None:
-        self.session.close()
+        """Nothing is held open between requests; kept so callers can treat the client as a resource."""
 
 
 def sampler(client: Client, vantage: str, interval_s: float, path: str = "/products") -> Sampler[Response]:

@@ -20,9 +20,14 @@ class FixedAddress:
         return self._address
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[http.server.ThreadingHTTPServer, list[tuple[str, int]]]]:
+@pytest.fixture(params=["honours Connection: close", "keeps the connection open"])
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[http.server.ThreadingHTTPServer, list[tuple[str, int]]]]:
+    """An HTTP/1.1 server; the second kind ignores the client's ``Connection: close`` and keeps the
+    connection open after answering, as a slow or non-compliant server may. A probe that relies on
+    the server to hang up would reuse that connection (or, when the server's FIN lands just as the
+    next request goes out, fail with RemoteDisconnected: the flake this test pins down)."""
     peers: list[tuple[str, int]] = []
+    keep_open = request.param == "keeps the connection open"
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive unless the client says otherwise
@@ -34,6 +39,8 @@ def server() -> Iterator[tuple[http.server.ThreadingHTTPServer, list[tuple[str, 
             self.send_header("X-Region", "us-east-1")
             self.end_headers()
             self.wfile.write(b"ok")
+            if keep_open:
+                self.close_connection = False
 
         def log_message(self, *_: object) -> None:
             pass

@@ -50,15 +50,17 @@ class EchoServer:
                     continue
                 try:
                     data = sock.recv(1 << 16)  # type: ignore[union-attr]
+                    if data:
+                        self.received += len(data)
+                        sock.sendall(data)  # type: ignore[union-attr]
                 except OSError:
+                    # The peer (the fabric's link) may close while an echo is on its way back: a
+                    # real server sees EPIPE or ECONNRESET then, and closes its end, as this one does.
                     data = b""
                 if not data:
                     self._selector.unregister(sock)
                     sock.close()  # type: ignore[union-attr]
                     self.open -= 1
-                    continue
-                self.received += len(data)
-                sock.sendall(data)  # type: ignore[union-attr]
         for key in list(self._selector.get_map().values()):
             key.fileobj.close()  # type: ignore[union-attr]
         self._selector.close()

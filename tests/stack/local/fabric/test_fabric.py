@@ -137,6 +137,9 @@ def test_isolation_holds_in_both_directions(fabric: FabricClient, net: Net, echo
         fabric.set_nacls(nacls(net))
         sock.settimeout(5)
         assert sock.recv(4) == b"ping"
+        # Exactly once: a held byte delivered twice would come back here instead of the new ones.
+        assert exchange(sock, b"after") == b"after"
+    wait_for(lambda: echo.received == len(b"okpingafter"), "the server to have received every byte exactly once")
 
 
 def test_traffic_within_a_subnet_flows_while_it_is_cut_off(fabric: FabricClient, net: Net, echo: EchoServer) -> None:
