@@ -1,4 +1,4 @@
-"""The evidence document: realistic results follow schema evidence-v1, and the schema rejects what it must."""
+"""The evidence document: realistic results follow schema evidence-v2, and the schema rejects what it must."""
 from __future__ import annotations
 
 import copy
@@ -16,7 +16,7 @@ from tests.reports.conftest import only_pack
 def test_a_written_pack_validates_against_the_schema_in_the_repository(pack_root: Path) -> None:
     evidence = json.loads((only_pack(pack_root / "out") / "evidence.json").read_text())
     document.validate(evidence)
-    assert evidence["schema_version"] == "evidence-v1" == document.SCHEMA_PATH.stem
+    assert evidence["schema_version"] == "evidence-v2" == document.SCHEMA_PATH.stem
 
 
 def test_the_document_records_who_where_what_and_each_scenario(synthetic_run: Run) -> None:
