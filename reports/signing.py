@@ -88,7 +88,9 @@ def from_private_pem(pem: bytes, source: str) -> PackSigner:
         raise SigningError(f"{source}: a {type(private).__name__}; allowed: an Ed25519 private key")
     public = private.public_key()
     pem_text = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return PackSigner(CryptoSigner(private, _sslib_key(public)), pem_text, fingerprint(public), f"Ed25519 key ({source})")
+    # the method names the variable, not the file's path: the report need not say where a private key lives
+    return PackSigner(CryptoSigner(private, _sslib_key(public)), pem_text, fingerprint(public),
+                      f"Ed25519 key from ${source.split('=')[0].lstrip('$')}")
 
 
 class KmsSigner(Signer):
