@@ -22,6 +22,7 @@ from pathlib import Path
 from gameday.errors import GamedayError
 from reports import document as document_
 from reports import after_action, consistency, history, html, junit, manifest, signing
+from reports.document import Document
 from reports.filelock import exclusive
 from reports.findings import Findings
 from reports.redact import Redactor
@@ -149,7 +150,7 @@ class VerifyResult:
                           *(f"  · {n}" for n in self.notes)])
 
 
-def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> tuple[manifest.Manifest | None, dict | None]:
+def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> tuple[manifest.Manifest | None, Document | None]:
     label = directory.name
     manifest_path = directory / manifest.NAME
     if not manifest_path.is_file():
@@ -184,7 +185,7 @@ def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> tuple
     return listed, evidence
 
 
-def _check_history(directory: Path, digest: str, evidence: dict | None, history_path: Path | None,
+def _check_history(directory: Path, digest: str, evidence: Document | None, history_path: Path | None,
                    problems: list[str], warnings: list[str], notes: list[str]) -> None:
     if history_path is None or not history_path.is_file():
         warnings.append(f"history not cross-checked: no history.jsonl beside the pack (--history names one); "

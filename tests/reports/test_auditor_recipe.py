@@ -69,3 +69,31 @@ def test_the_documented_recipe_rejects_an_added_file(signed_dir: Path, signing_k
     (pack / "waiver.pdf").write_text("approved\n")
     result = run(pack, signing_key[1])
     assert result.returncode != 0 and "> waiver.pdf" in result.stdout
+
+
+def test_the_documented_ecdsa_variant_accepts_a_kms_p256_pack(reports_dir: Path, tmp_path: Path) -> None:
+    """The docs' one-line change for an ECDSA P-256 KMS key (moto's KMS in process signs)."""
+    import boto3
+    from cryptography.hazmat.primitives import serialization
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("kms", region_name="us-east-1", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        key_id = client.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
+        signer = signing.from_environment({signing.KMS_VARIABLE: key_id}, kms_client=lambda _: client)
+        assert signer is not None
+        pack = only_pack(reports_dir / "out")
+        signing.sign(pack, signer, pack.name, None)
+        der = client.get_public_key(KeyId=key_id)["PublicKey"]
+    public = tmp_path / "kms.pub.pem"
+    public.write_bytes(serialization.load_der_public_key(der).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    line = re.search(r"^openssl pkeyutl -verify .*$", recipe(), re.M)
+    variant = re.search(r"replace the `openssl pkeyutl` line with\n`(openssl dgst [^`]*)`", DOC.read_text())
+    assert line and variant, "docs/evidence.md: the ECDSA variant is not where the test expects it"
+    script = recipe().replace(line.group(0), variant.group(1))
+    result = subprocess.run(["bash", "-c", script], cwd=pack, env={"PATH": "/usr/bin:/bin", "PUBLIC_KEY": str(public)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Verified OK" in result.stdout

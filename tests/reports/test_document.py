@@ -107,3 +107,13 @@ def test_a_scenario_without_a_recovery_time_says_so_everywhere(tmp_path: Path) -
     assert " 0 s" not in row and row.count("—") >= 4, row
     assert "RTO" not in (pack.directory / "junit.xml").read_text()
     assert "not measured" in (pack.directory / "report.html").read_text()
+
+
+def test_packs_written_under_evidence_v1_still_validate_for_verify(synthetic_run: Run) -> None:
+    built = document.build(synthetic_run)
+    old = copy.deepcopy(built)
+    old["schema_version"] = "evidence-v1"
+    del old["after_action"], old["run"]["signing"], old["run"]["slos"]["percentile_method"]
+    document.validate(old, document.READABLE)
+    with pytest.raises(document.EvidenceSchemaError, match="schema_version: 'evidence-v1'; allowed: evidence-v2"):
+        document.validate(old)  # a new pack is always written in the current version
