@@ -187,13 +187,16 @@ def _canary(s: dict[str, Any]) -> str:
         ["Sequence", "Client order id", "Order id", "Acknowledged at (UTC)"], rows, numeric=[0]) + more
 
 
+_ROLLBACK_CLASS = {"rolled back": "ok", "not injected": "muted"}  # anything else is a deficiency
+
+
 def _scenario(s: dict[str, Any], slo_ms: float | None, method: str) -> str:
     parts = [f'<section class="scenario" id="{_anchor(s)}"><h2>{_e(s["title"])} {_badge(s["outcome"])}</h2>']
     runbook = f' · runbook: <a href="{_e(s["runbook"])}">{_e(s["runbook"])}</a>' if s["runbook"] else ""
     parts.append(f'<p class="sub mono">{_e(s["nodeid"] or s["scenario"])}{runbook}</p>')
     targets = "<br>".join(f'<span class="mono">{_e(t)}</span>' for t in s["fault"]["targets"]) or "—"
     facts = [("Fault", f'<span class="mono">{_e(s["fault"]["name"])}</span>'), ("Targets", targets),
-             ("Rollback", f'<span class="{"ok" if s["rollback"]["status"] == "rolled back" else "bad"}">'
+             ("Rollback", f'<span class="{_ROLLBACK_CLASS.get(s["rollback"]["status"], "bad")}">'
                           f'{_e(s["rollback"]["status"])}</span>'),
              ("Controls evidenced", _e(", ".join(s["controls"])) or "none")]
     parts.append('<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>")
