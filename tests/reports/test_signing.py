@@ -225,3 +225,11 @@ def test_cli_keygen_and_verify_exit_codes(signed_dir: Path, signing_key: tuple[P
     assert cli.main(["verify", str(pack)]) == exitcodes.OK  # unsigned, and consistent: only the key tells
     assert cli.main(["verify", "--key", str(signing_key[1]), str(pack)]) == exitcodes.TAMPERED
     assert exitcodes.TAMPERED not in (exitcodes.OK, exitcodes.FAILED, exitcodes.USAGE, exitcodes.UNREACHABLE)
+
+
+def test_the_signing_key_in_the_environment_is_a_secret_to_redact(signing_key: tuple[Path, Path]) -> None:
+    from reports.redact import MASK, Redactor
+
+    pem = signing_key[0].read_text()
+    redactor = Redactor.from_environment({signing.KEY_VARIABLE: pem})
+    assert pem not in redactor.text(f"note: key was {pem}") and MASK in redactor.text(pem)
