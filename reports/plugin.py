@@ -74,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where evidence packs go, one directory per run (default: reports/out)")
     group.addoption("--no-evidence", action="store_true", default=False,
                     help="do not write an evidence pack at the end of the session")
+    group.addoption("--signing-kms-key-id", default=None,
+                    help=f"AWS KMS key (id, ARN, alias) that signs the pack; overrides ${signing.KMS_VARIABLE} and the "
+                         f"key file variables (docs/evidence.md)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,14 +97,18 @@ def _run_id(started: clock.Instant) -> str:
 
 
 def _kms_client(environment: Any, instance: int | None) -> Any:
-    """The KMS client for a key id: the Region of its ARN, else the environment's first Region."""
-    from gameday import target
+    """The KMS client for a key id: the Region of its ARN, else the environment's first Region.
 
-    clients = target.for_environment(environment, instance).clients
+    On a local environment that is the local stack's KMS (instance as the fixtures choose it); its keys
+    live as long as the stack, so real signing belongs on an aws environment.
+    """
+    from gameday import fixtures, target
+
+    clients = target.for_environment(environment, fixtures.default_instance() if instance is None else instance).clients
 
     def client(key_id: str) -> Any:
         parts = key_id.split(":")
-        return clients("kms", parts[3] if key_id.startswith("arn:") and len(parts) > 3 else environment.regions[0])
+        return clients("kms", parts[3] if key_id.startswith("arn:") and len(parts) > 3 else list(environment.regions)[0])
     return client
 
 
@@ -110,7 +117,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = config.stash.get(SESSION_KEY, None)
     if state is None or hasattr(config, "workerinput") or not state.enabled:
         return
-    from botocore.exceptions import BotoCoreError, ClientError
     from environments import loader
     from gameday.plugin import SETTINGS_KEY
 
@@ -118,11 +124,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         environment = loader.load(resolved.env)
         state.findings = findings_.load(findings_.path_for(loader.resolve(resolved.env)))
-        state.signer = signing.from_environment(kms_client=_kms_client(environment, resolved.instance))
+        kms_client = _kms_client(environment, resolved.instance)
+        key_id = config.getoption("signing_kms_key_id")
+        state.signer = (signing.from_kms(kms_client(key_id), key_id, f"--signing-kms-key-id {key_id}") if key_id else
+                        signing.from_environment(kms_client=kms_client))
     except GamedayError as error:
         raise pytest.UsageError(f"gameday: {error}") from None
-    except (BotoCoreError, ClientError) as error:
-        raise pytest.UsageError(f"gameday: {signing.KMS_VARIABLE}: KMS GetPublicKey failed: {error}") from None
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -99,13 +99,13 @@ class KmsSigner(Signer):
 
     _ALGORITHMS = {"ECC_NIST_EDWARDS25519": ("ED25519_SHA_512", "RAW"), "ECC_NIST_P256": ("ECDSA_SHA_256", "RAW")}
 
-    def __init__(self, client: Any, key_id: str) -> None:
+    def __init__(self, client: Any, key_id: str, source: str) -> None:
         answer = client.get_public_key(KeyId=key_id)
         spec = answer.get("KeySpec") or answer.get("CustomerMasterKeySpec")  # the second: its deprecated name
         if spec not in self._ALGORITHMS or answer.get("KeyUsage") != "SIGN_VERIFY":
-            raise SigningError(f"{KMS_VARIABLE}={key_id}: KMS key spec {spec}, usage {answer.get('KeyUsage')}; allowed: "
+            raise SigningError(f"{source}: KMS key spec {spec}, usage {answer.get('KeyUsage')}; allowed: "
                                f"{' or '.join(self._ALGORITHMS)} with usage SIGN_VERIFY")
-        self.client, self.key_id = client, key_id
+        self.client, self.key_id, self.source = client, key_id, source
         self.algorithm, self.message_type = self._ALGORITHMS[spec]
         self.crypto_public_key = serialization.load_der_public_key(answer["PublicKey"])
         self._public_key = _sslib_key(self.crypto_public_key)
@@ -128,12 +128,19 @@ class KmsSigner(Signer):
             answer = self.client.sign(KeyId=self.key_id, Message=payload, MessageType=self.message_type,
                                       SigningAlgorithm=self.algorithm)
         except (BotoCoreError, ClientError) as error:
-            raise SigningError(f"{KMS_VARIABLE}={self.key_id}: KMS Sign failed: {error}") from None
+            raise SigningError(f"{self.source}: KMS Sign failed: {error}") from None
         return Signature(self._public_key.keyid, answer["Signature"].hex())
 
 
-def from_kms(client: Any, key_id: str) -> PackSigner:
-    signer = KmsSigner(client, key_id)
+def from_kms(client: Any, key_id: str, source: str | None = None) -> PackSigner:
+    """A signer for the KMS key ``key_id``; ``source`` names where the key id came from in errors."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    source = source or f"{KMS_VARIABLE}={key_id}"
+    try:
+        signer = KmsSigner(client, key_id, source)
+    except (BotoCoreError, ClientError) as error:
+        raise SigningError(f"{source}: KMS GetPublicKey failed: {error}") from None
     pem = signer.crypto_public_key.public_bytes(serialization.Encoding.PEM,
                                                 serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     return PackSigner(signer, pem, fingerprint(signer.crypto_public_key), f"AWS KMS key {key_id} ({signer.algorithm})")

@@ -160,3 +160,13 @@ def test_a_bad_findings_file_or_key_stops_the_session_before_any_test(
     result = tester.runpytest(f"--evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*$GAMEDAY_SIGNING_KEY: not an unencrypted PEM private key*"])
+
+
+def test_a_kms_key_that_cannot_be_used_stops_the_session(tester: pytest.Pytester, tmp_path: Path) -> None:
+    # whether the local stack's KMS answers "not found" or nothing listens, the run stops before any test
+    out = tmp_path / "reports" / "out"
+    result = tester.runpytest(f"--evidence-dir={out}", "--signing-kms-key-id=alias/gameday-test-absent",
+                              "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--signing-kms-key-id alias/gameday-test-absent: KMS GetPublicKey failed*"])
+    assert not out.exists()

@@ -233,3 +233,14 @@ def test_the_signing_key_in_the_environment_is_a_secret_to_redact(signing_key: t
     pem = signing_key[0].read_text()
     redactor = Redactor.from_environment({signing.KEY_VARIABLE: pem})
     assert pem not in redactor.text(f"note: key was {pem}") and MASK in redactor.text(pem)
+
+
+def test_a_kms_key_that_cannot_be_reached_is_a_clear_error() -> None:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("kms", region_name="us-east-1", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        with pytest.raises(signing.SigningError, match="--signing-kms-key-id alias/nope: KMS GetPublicKey failed: .*NotFound"):
+            signing.from_kms(client, "alias/nope", "--signing-kms-key-id alias/nope")
