@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from securesystemslib import dsse
-from securesystemslib.exceptions import VerificationError
+from securesystemslib import exceptions as sslib_errors
 from securesystemslib.signer import CryptoSigner, Key, SecretsHandler, Signature, Signer, SSlibKey
 
 from gameday.errors import GamedayError
@@ -182,7 +182,10 @@ def load_public_key(path: Path) -> tuple[SSlibKey, str]:
     except ValueError as error:
         raise SigningError(f"--key {path}: not a PEM public key ({error}); expected the .pub.pem that "
                            f"`gameday keygen` wrote, or `openssl pkey -pubout`'s output") from None
-    return _sslib_key(public), fingerprint(public)
+    try:
+        return _sslib_key(public), fingerprint(public)
+    except SigningError as error:
+        raise SigningError(f"--key {path}: {error}") from None
 
 
 def statement(directory: Path, run_id: str, previous: tuple[str, str] | None) -> bytes:
@@ -229,7 +232,7 @@ def check(directory: Path, key: SSlibKey | None, key_fingerprint: str | None) ->
         envelope = dsse.Envelope.from_dict(json.loads(path.read_text(encoding="utf-8")))
         body = json.loads(envelope.payload)
         subjects = {s["name"]: s["digest"]["sha256"] for s in body["subject"]}
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, sslib_errors.Error) as error:
         return SignatureCheck((f"{label}: {ENVELOPE} is not a DSSE envelope of an in-toto statement ({error})",), (), True)
     if envelope.payload_type != PAYLOAD_TYPE or body.get("_type") != STATEMENT_TYPE:
         problems.append(f"{label}: {ENVELOPE}: payload type {envelope.payload_type!r}, statement type "
@@ -241,7 +244,7 @@ def check(directory: Path, key: SSlibKey | None, key_fingerprint: str | None) ->
         try:
             envelope.verify([key], 1)
             notes.append(f"{label}: signature by {key_fingerprint} is valid")
-        except VerificationError:
+        except sslib_errors.Error:  # VerificationError, or a signature that is not even well-formed
             problems.append(f"{label}: bad signature: {ENVELOPE} is not signed by {key_fingerprint} over what it holds "
                             f"(edited, re-signed with another key, or the wrong --key)")
     for name, expected in sorted(subjects.items()):

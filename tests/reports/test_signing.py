@@ -244,3 +244,20 @@ def test_a_kms_key_that_cannot_be_reached_is_a_clear_error() -> None:
                               aws_secret_access_key="testing")
         with pytest.raises(signing.SigningError, match="--signing-kms-key-id alias/nope: KMS GetPublicKey failed: .*NotFound"):
             signing.from_kms(client, "alias/nope", "--signing-kms-key-id alias/nope")
+
+
+def test_a_garbled_envelope_or_an_rsa_key_is_named(signed_dir: Path, signing_key: tuple[Path, Path], tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pack = only_pack(signed_dir / "out")
+    envelope = json.loads((pack / signing.ENVELOPE).read_text())
+    envelope["signatures"][0]["sig"] = "bm90IGEgc2lnbmF0dXJl"  # base64 of "not a signature"
+    (pack / signing.ENVELOPE).write_text(json.dumps(envelope))
+    assert any("bad signature" in p for p in evidence.verify(pack, key=signing_key[1]).problems)
+    (pack / signing.ENVELOPE).write_text("{not json")
+    assert any("is not a DSSE envelope" in p for p in evidence.verify(pack, key=signing_key[1]).problems)
+    rsa_public = tmp_path / "rsa.pub.pem"
+    rsa_public.write_bytes(rsa.generate_private_key(65537, 2048).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(signing.SigningError, match=r"--key .*rsa.pub.pem: public key type .*allowed: Ed25519"):
+        signing.load_public_key(rsa_public)
