@@ -129,18 +129,21 @@ def scenario(result: ScenarioResult) -> dict[str, Any]:
         "rollback": {"status": result.rollback_status},
         "verdict": _verdict(result, origin),
         "data_integrity": _data_integrity(result, origin),
-        "milestones": [{"name": m.name, "basis": m.basis, **_at(m.at, origin)} for m in milestones.find(result)],
+        # every list of moments is in time order (reports.consistency checks it): threads stamp an event before
+        # they append it, so the timeline itself may hold two neighbours swapped by microseconds
+        "milestones": [{"name": m.name, "basis": m.basis, **_at(m.at, origin)}
+                       for m in sorted(milestones.find(result), key=lambda m: m.at.monotonic_s)],
         "latency": _latency(result, injected_s, origin),
         "samples": {
             "dns": [_sample(s, origin) for s in sorted(result.dns, key=lambda s: s.at.monotonic_s)],
             "checkout": [_sample(s, origin) for s in sorted(result.checkout, key=lambda s: s.at.monotonic_s)],
             "canary": [{**_at(a.at, origin), "sequence": a.sequence, "ok": a.ok, "error": a.error}
-                       for a in result.canary_attempts],
+                       for a in sorted(result.canary_attempts, key=lambda a: a.at.monotonic_s)],
         },
         "timeline": {"name": result.timeline.name, "time_scale": result.timeline.time_scale,
                      "started": _at(origin, origin),
                      "events": [{"kind": e.kind, "name": e.name, **_at(e.at, origin), "details": jsonable(e.details)}
-                                for e in result.timeline]},
+                                for e in sorted(result.timeline, key=lambda e: e.at.monotonic_s)]},
         "controls_declared": None if result.controls is None else list(result.controls),
     }
     document["controls"] = controls.evidenced(document)

@@ -8,6 +8,7 @@ import pytest
 
 from reports import consistency, document as document_, evidence
 from reports.run import Run
+from tests.reports import synthetic
 from tests.reports.conftest import only_pack
 from tests.reports.test_signing import forge
 
@@ -88,3 +89,14 @@ def test_verify_says_when_it_could_not_cross_check_history(reports_dir: Path) ->
     other.write_text("")
     result = evidence.verify(pack, history_path=other)
     assert f"! history not cross-checked: {other} has no record of {pack.name}" in result.message
+
+
+def test_events_stamped_by_racing_threads_are_written_in_time_order(synthetic_run: Run) -> None:
+    # Timeline.record takes the time before it takes the lock: two threads can append out of time order
+    result = synthetic.route53_failover()
+    events = result.timeline._events  # noqa: SLF001 - the race's outcome, reproduced exactly
+    events[1], events[2] = events[2], events[1]
+    scenario = document_.scenario(result)
+    times = [e["t_s"] for e in scenario["timeline"]["events"]]
+    assert times == sorted(times)
+    assert consistency.check(document_.build(synthetic_run, [scenario])) == []
