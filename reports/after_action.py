@@ -5,7 +5,8 @@ business-continuity testing: measured against objective, each deficiency, who fi
 when, and whether earlier deficiencies were fixed. Deficiencies are read from the evidence document
 (never typed in); owners and remediation come from the team's findings file (``reports.findings``);
 follow-up comes from history.jsonl: a deficiency open at the last run that tested its scenario is
-"fixed" when this run tested the scenario and did not find it, "not re-tested" otherwise.
+"fixed" when this run tested the scenario (reached a verdict) and did not find it, "not re-tested"
+otherwise: a scenario that broke or could not reach its stack tested nothing.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Iterable
 from reports.findings import Findings
 
 Document = dict[str, Any]
+JUDGED = ("passed", "slo_breached")  # a broken experiment or an unreachable stack tested nothing
 
 
 def _objective(slo: dict[str, Any], field: str, unit: str) -> str:
@@ -49,7 +51,7 @@ def _open_before(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]
     for record in records:
         if "deficiencies" not in record:
             continue  # a record from before deficiencies were kept says nothing either way
-        tested = {s["scenario"] for s in record["scenarios"]}
+        tested = {s["scenario"] for s in record["scenarios"] if s.get("outcome") in JUDGED}
         present = set(record["deficiencies"])
         for key in list(open_):
             if key.split("/")[0] in tested and key not in present:
@@ -83,7 +85,7 @@ def build(document: Document, findings: Findings | None, history_records: Iterab
                             "runs": (seen["runs"] if seen else 0) + 1,
                             "finding": _finding(findings, deficiency["key"], ended_on)})
     keys = {d["key"] for d in current}
-    tested = {s["scenario"] for s in document["scenarios"]}
+    tested = {s["scenario"] for s in document["scenarios"] if s["outcome"] in JUDGED}
     follow_up_keys = set(earlier) | {f.key for f in (findings.entries if findings else ())}
     follow_up = []
     for key in sorted(follow_up_keys - keys):

@@ -1,6 +1,7 @@
 """The after-action section: deficiencies from the results, owners from the findings file, follow-up across runs."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -104,6 +105,10 @@ def test_deficiencies_owners_and_follow_up_across_runs(tmp_path: Path) -> None:
     assert {(f["key"], f["status"], f["last_seen"]) for f in other["follow_up"]} == {
         ("az_outage/rto_breached", "not re-tested", "run-2"), ("az_outage/rpo_breached", "not re-tested", "run-2"),
         ("az_outage/lost_orders", "not re-tested", "run-2")}
+
+    broken = synthetic.broken_region_evacuation()  # the AZ outage scenario broke: it tested nothing
+    broken = dataclasses.replace(broken, scenario="az_outage")
+    assert {f["status"] for f in pack("run-3b", broken)["follow_up"]} == {"not re-tested"}
 
     fixed = pack("run-4", az_outage_fixed())
     assert fixed["deficiencies"] == []
