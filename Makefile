@@ -25,6 +25,7 @@ system-packages:
 	command -v dig >/dev/null || missing="$$missing bind9-dnsutils"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
 	    echo "gameday: missing Debian package(s):$$missing; install them as root: apt-get install$$missing" >&2; exit 1; \

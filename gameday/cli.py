@@ -159,12 +159,30 @@ def scan(args: argparse.Namespace) -> int:
 
 
 def verify_pack(args: argparse.Namespace) -> int:
-    """Check an evidence pack and its chain; exit 1 when anything was tampered with."""
+    """Check an evidence pack, its signature (--key) and its chain; exit 4 (TAMPERED) when anything does not hold."""
+    from gameday import exitcodes
     from reports import evidence
 
-    result = evidence.verify(Path(args.pack), Path(args.history) if args.history else None)
+    pack = Path(args.pack)
+    if not pack.is_dir():
+        print(f"gameday verify: {pack}: no such evidence pack (a directory reports/out/<run-id>)", file=sys.stderr)
+        return exitcodes.USAGE
+    result = evidence.verify(pack, Path(args.history) if args.history else None, Path(args.key) if args.key else None)
     print(result.message)
-    return 0 if result.ok else 1
+    return exitcodes.OK if result.ok else exitcodes.TAMPERED
+
+
+def keygen(args: argparse.Namespace) -> int:
+    """Write an Ed25519 key pair for signing evidence packs."""
+    from reports import signing
+
+    private, public = Path(args.private_key), Path(args.private_key + ".pub.pem" if args.public_key is None
+                                                       else args.public_key)
+    fingerprint = signing.keygen(private, public)
+    print(f"signing key {private} (mode 0600; keep it secret: {signing.KEY_FILE_VARIABLE}={private} signs packs)")
+    print(f"public key  {public} (give it to auditors: gameday verify --key {public} PACK)")
+    print(f"fingerprint {fingerprint}")
+    return 0
 
 
 def report(args: argparse.Namespace) -> int:
@@ -241,7 +259,13 @@ def parser() -> argparse.ArgumentParser:
     verify_parser.add_argument("pack", help="reports/out/<run-id>")
     verify_parser.add_argument("--history", default=None,
                                help="history.jsonl to cross-check (default: reports/history.jsonl beside reports/out)")
+    verify_parser.add_argument("--key", default=None,
+                               help="public key (PEM) the pack must be signed with; an unsigned pack then fails")
     verify_parser.set_defaults(handler=verify_pack)
+    keygen_parser = commands.add_parser("keygen", help="make an Ed25519 key pair for signing evidence packs")
+    keygen_parser.add_argument("private_key", help="where the private key goes (PEM, PKCS#8, mode 0600)")
+    keygen_parser.add_argument("--public-key", default=None, help="where the public key goes (default: PRIVATE.pub.pem)")
+    keygen_parser.set_defaults(handler=keygen)
     report_parser = commands.add_parser("report", help="reports across runs")
     report_parser.add_argument("--history", action="store_true", help="RTO/RPO trends per scenario")
     report_parser.add_argument("--history-file", default=str(PROJECT_ROOT / "reports" / "history.jsonl"))

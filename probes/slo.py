@@ -13,6 +13,7 @@ AWS-equivalent seconds.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -20,6 +21,24 @@ from environments.model import ScenarioSLO
 from gameday import clock
 from probes.canary import ReadBack
 from probes.sampler import Sample
+
+
+PERCENTILE_METHOD = "nearest rank"
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The ``p``-th percentile by nearest rank: the smallest observed value with at least p % of values at or below it.
+
+    The one percentile of the project: experiments assert with it and reports show it, so both see the
+    same number. An observed value, never an interpolation (``statistics.quantiles`` interpolates
+    between ranks, and with a few slow requests in the tail answers a latency nobody measured).
+    """
+    if not values:
+        return None
+    if not 0 < p <= 100:
+        raise ValueError(f"percentile: p={p!r}; allowed: 0 < p <= 100")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 @dataclass(frozen=True)

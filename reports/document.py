@@ -1,9 +1,10 @@
-"""The evidence document: a ``Run`` as JSON in the versioned schema ``reports/schema/evidence-v1.json``.
+"""The evidence document: a ``Run`` as JSON in the versioned schema ``reports/schema/evidence-v2.json``.
 
 Every output of a pack (report.html, junit.xml, Allure, history) is rendered from this document
 after redaction, so the report shows exactly what evidence.json holds. Times of a scenario are
 ``t_s``: seconds on the monotonic clock since the scenario's timeline started; each also carries its
-wall time for people.
+wall time for people. Scenarios are listed in the order they ran (by the start of their timeline).
+Packs written under evidence-v1 still validate against their own schema.
 """
 from __future__ import annotations
 
@@ -13,19 +14,22 @@ import math
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jsonschema
 
 from gameday import clock
 from gameday.errors import GamedayError
 from probes.sampler import Sample
-from reports import controls, milestones
+from probes.slo import PERCENTILE_METHOD, percentile
+from reports import after_action, controls, milestones
 from reports.result import ScenarioResult
 from reports.run import Run
 
-SCHEMA_VERSION = "evidence-v1"
-SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / f"{SCHEMA_VERSION}.json"
+SCHEMA_VERSION = "evidence-v2"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+SCHEMA_PATH = SCHEMA_DIR / f"{SCHEMA_VERSION}.json"
+READABLE = ("evidence-v1", SCHEMA_VERSION)  # verify still checks packs written before v2
 Document = dict[str, Any]
 
 
@@ -54,14 +58,6 @@ def jsonable(value: Any) -> Any:
 
 def _at(instant: clock.Instant, origin: clock.Instant) -> dict[str, Any]:
     return {"t_s": round(instant.monotonic_s - origin.monotonic_s, 6), "wall_time": instant.wall_time, "iso": instant.iso}
-
-
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """Nearest-rank percentile: an observed value, never an interpolation."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def _sample(sample: Sample[Any], origin: clock.Instant) -> dict[str, Any]:
@@ -133,34 +129,40 @@ def scenario(result: ScenarioResult) -> dict[str, Any]:
         "rollback": {"status": result.rollback_status},
         "verdict": _verdict(result, origin),
         "data_integrity": _data_integrity(result, origin),
-        "milestones": [{"name": m.name, "basis": m.basis, **_at(m.at, origin)} for m in milestones.find(result)],
+        # every list of moments is in time order (reports.consistency checks it): threads stamp an event before
+        # they append it, so the timeline itself may hold two neighbours swapped by microseconds
+        "milestones": [{"name": m.name, "basis": m.basis, **_at(m.at, origin)}
+                       for m in sorted(milestones.find(result), key=lambda m: m.at.monotonic_s)],
         "latency": _latency(result, injected_s, origin),
         "samples": {
             "dns": [_sample(s, origin) for s in sorted(result.dns, key=lambda s: s.at.monotonic_s)],
             "checkout": [_sample(s, origin) for s in sorted(result.checkout, key=lambda s: s.at.monotonic_s)],
             "canary": [{**_at(a.at, origin), "sequence": a.sequence, "ok": a.ok, "error": a.error}
-                       for a in result.canary_attempts],
+                       for a in sorted(result.canary_attempts, key=lambda a: a.at.monotonic_s)],
         },
         "timeline": {"name": result.timeline.name, "time_scale": result.timeline.time_scale,
                      "started": _at(origin, origin),
                      "events": [{"kind": e.kind, "name": e.name, **_at(e.at, origin), "details": jsonable(e.details)}
-                                for e in result.timeline]},
+                                for e in sorted(result.timeline, key=lambda e: e.at.monotonic_s)]},
         "controls_declared": None if result.controls is None else list(result.controls),
     }
     document["controls"] = controls.evidenced(document)
     return document
 
 
-def build(run: Run, scenarios: list[dict[str, Any]] | None = None) -> Document:
+def build(run: Run, scenarios: list[dict[str, Any]] | None = None, signing: dict[str, str] | None = None) -> Document:
     """The whole run as an evidence document (not yet redacted: ``reports.evidence`` redacts before writing).
 
     ``scenarios`` are scenario documents made elsewhere (pytest-xdist workers); by default they are
-    made from ``run.scenarios``.
+    made from ``run.scenarios``. ``signing``: {"method", "key_fingerprint"} of the key the pack is
+    signed with. The after-action section holds this run's deficiencies; ``reports.evidence`` adds
+    owners from the findings file and follow-up from history.
     """
     scenarios = [scenario(result) for result in run.scenarios] if scenarios is None else scenarios
+    scenarios = sorted(scenarios, key=lambda s: s["timeline"]["started"]["wall_time"])  # the order they ran in
     counts = {outcome: sum(1 for s in scenarios if s["outcome"] == outcome)
               for outcome in ("passed", "slo_breached", "experiment_broken", "infrastructure_unavailable")}
-    return {
+    document: Document = {
         "schema_version": SCHEMA_VERSION,
         "run": {
             "run_id": run.run_id, "operator": run.operator, "host": run.host, "scope": run.scope,
@@ -171,7 +173,8 @@ def build(run: Run, scenarios: list[dict[str, Any]] | None = None) -> Document:
                        "duration_s": round(run.ended.monotonic_s - run.started.monotonic_s, 3)},
             "settings": [{"name": s.name, "value": s.value, "source": s.source} for s in run.settings],
             "slos": {"checkout_p95_latency_ms": run.checkout_p95_latency_slo_ms,
-                     "stability_window_s": run.stability_window_s},
+                     "stability_window_s": run.stability_window_s, "percentile_method": PERCENTILE_METHOD},
+            "signing": signing,
         },
         "summary": {"scenarios": len(scenarios), **counts,
                     "passed_all": bool(scenarios) and counts["passed"] == len(scenarios)},
@@ -181,24 +184,32 @@ def build(run: Run, scenarios: list[dict[str, Any]] | None = None) -> Document:
                       "scenarios": [{"scenario": s["scenario"], "status": controls.status(s, c.id)} for s in scenarios]}
                      for c in controls.CONTROLS],
     }
+    document["after_action"] = after_action.build(document, None, (), None)
+    return document
 
 
 @cache
-def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+def schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / f"{version}.json").read_text())
 
 
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+def _validator(version: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema(version), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
-def validate(document: Document) -> None:
-    """Raises EvidenceSchemaError naming the first invalid field, its value and the rule it breaks."""
-    validator = _validator()
+def validate(document: Document, versions: tuple[str, ...] = (SCHEMA_VERSION,)) -> None:
+    """Raises EvidenceSchemaError naming the first invalid field, its value and the rule it breaks.
+
+    ``versions``: the schema versions accepted (writing: the current one; verifying: ``READABLE``).
+    """
+    version = document.get("schema_version") if isinstance(document, dict) else None
+    if version not in versions:
+        raise EvidenceSchemaError(f"evidence document at schema_version: {version!r}; allowed: {', '.join(versions)}")
+    validator = _validator(str(version))
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(root)"
-        raise EvidenceSchemaError(f"evidence document at {where}: {first.message} (schema {SCHEMA_VERSION}, "
+        raise EvidenceSchemaError(f"evidence document at {where}: {first.message} (schema {version}, "
                                   f"{len(errors)} error(s) in all)")

@@ -1,9 +1,14 @@
 """The evidence pack, ``reports/out/<run-id>/``, and its verification.
 
-A pack holds evidence.json (schema evidence-v1, redacted), report.html, junit.xml and
+A pack holds evidence.json (schema evidence-v2, redacted), report.html, junit.xml and
 MANIFEST.sha256, chained to the previous pack: the last run history.jsonl recorded whose pack is in
-the same directory, else the pack with the newest manifest. Choosing the previous pack, writing the manifest and appending the history line
-happen under one lock, so concurrent runs form one chain, in the order history.jsonl shows.
+the same directory, else the pack with the newest manifest. Choosing the previous pack, writing the
+manifest, signing it (MANIFEST.dsse.json, ``reports.signing``) and appending the history line happen
+under one lock, so concurrent runs form one chain, in the order history.jsonl shows.
+
+``verify`` checks the files against the manifest and the chain, the document's own consistency
+(``reports.consistency``), the history line, and with a public key the signature: only the
+signature stops someone who rewrites the pack, its manifest and history.jsonl together.
 """
 from __future__ import annotations
 
@@ -16,8 +21,10 @@ from pathlib import Path
 
 from gameday.errors import GamedayError
 from reports import document as document_
-from reports import history, html, junit, manifest
+from reports import after_action, consistency, history, html, junit, manifest, signing
+from reports.document import Document
 from reports.filelock import exclusive
+from reports.findings import Findings
 from reports.redact import Redactor
 from reports.run import Run
 
@@ -43,6 +50,14 @@ class Pack:
         return self.directory / "report.html"
 
 
+def _shown(path: Path) -> str:
+    """A path as the report shows it: relative to the project when inside it."""
+    try:
+        return path.resolve().relative_to(DEFAULT_OUT.parent.parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def _write(path: Path, text: str) -> None:
     with path.open("w", encoding="utf-8") as stream:
         stream.write(text)
@@ -65,15 +80,23 @@ def previous_pack(out_root: Path, exclude: str, history_path: Path | None = None
 
 def write_pack(run: Run, out_root: Path = DEFAULT_OUT, history_path: Path | None = history.DEFAULT_PATH,
                redactor: Redactor | None = None, trend_runs: int = 20,
-               scenarios: list[document_.Document] | None = None) -> Pack:
-    """Write the pack of ``run`` under ``out_root``, chain it, and append the run to ``history_path``.
+               scenarios: list[document_.Document] | None = None, signer: signing.PackSigner | None = None,
+               findings: Findings | None = None) -> Pack:
+    """Write the pack of ``run`` under ``out_root``, chain it, sign it, and append the run to ``history_path``.
 
     Raises EvidenceSchemaError if the document breaks its schema, EvidenceError if the pack exists
     already or a secret would be written (the partial pack is removed). ``scenarios``: scenario
-    documents made elsewhere (pytest-xdist workers) instead of ``run.scenarios``.
+    documents made elsewhere (pytest-xdist workers) instead of ``run.scenarios``. ``signer``: None
+    writes an unsigned pack. ``findings``: the team's findings file, for the after-action section.
     """
     redactor = redactor or Redactor.from_environment()
-    document = redactor.document(document_.build(run, scenarios))
+    key = None if signer is None else {"method": signer.method, "key_fingerprint": signer.fingerprint}
+    document = document_.build(run, scenarios, key)
+    same_place = [r for r in (history.read(history_path).records if history_path else ())
+                  if r["environment"] == run.environment and r["account_id"] == run.account_id]
+    document["after_action"] = after_action.build(document, findings, same_place,
+                                                  None if findings is None else _shown(findings.path))
+    document = redactor.document(document)
     document_.validate(document)
     directory = out_root / run.run_id
     out_root.mkdir(parents=True, exist_ok=True)
@@ -82,8 +105,6 @@ def write_pack(run: Run, out_root: Path = DEFAULT_OUT, history_path: Path | None
     except FileExistsError:
         raise EvidenceError(f"evidence pack {directory} exists already; a run id is used once") from None
     try:
-        same_place = [r for r in (history.read(history_path).records if history_path else ())
-                      if r["environment"] == run.environment and r["account_id"] == run.account_id]
         past = same_place[-(trend_runs - 1):]
         this = history.record(document, directory, "", None)
         _write(directory / "evidence.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
@@ -95,6 +116,9 @@ def write_pack(run: Run, out_root: Path = DEFAULT_OUT, history_path: Path | None
         with exclusive(out_root / ".chain.lock"):
             previous = previous_pack(out_root, run.run_id, history_path)
             digest = manifest.write(directory, previous)
+            if signer is not None:
+                link = None if previous is None else (previous.name, manifest.sha256(previous / manifest.NAME))
+                signing.sign(directory, signer, run.run_id, link)
             if history_path is not None:
                 history.append(history_path, history.record(document, directory, digest,
                                                              previous.name if previous else None))
@@ -110,6 +134,8 @@ class VerifyResult:
     problems: tuple[str, ...]  # tampering or damage: any problem fails verification
     notes: tuple[str, ...]  # what was checked and where the chain stops
     packs_checked: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # what could not be checked (history, signature)
+    key_fingerprint: str | None = None  # the --key the signature was checked with
 
     @property
     def ok(self) -> bool:
@@ -117,17 +143,19 @@ class VerifyResult:
 
     @property
     def message(self) -> str:
-        head = (f"OK: {self.path} and {len(self.packs_checked) - 1} earlier pack(s) of its chain are intact"
+        signed = f", signed by {self.key_fingerprint}" if self.key_fingerprint else ""
+        head = (f"OK: {self.path} and {len(self.packs_checked) - 1} earlier pack(s) of its chain are intact{signed}"
                 if self.ok else f"TAMPERED: {self.path}: {len(self.problems)} problem(s)")
-        return "\n".join([head, *(f"  - {p}" for p in self.problems), *(f"  · {n}" for n in self.notes)])
+        return "\n".join([head, *(f"  - {p}" for p in self.problems), *(f"  ! {w}" for w in self.warnings),
+                          *(f"  · {n}" for n in self.notes)])
 
 
-def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> manifest.Manifest | None:
+def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> tuple[manifest.Manifest | None, Document | None]:
     label = directory.name
     manifest_path = directory / manifest.NAME
     if not manifest_path.is_file():
         problems.append(f"{label}: {manifest.NAME} is missing: the pack cannot be checked")
-        return None
+        return None, None
     listed = manifest.read(manifest_path)
     problems += [f"{label}: {p}" for p in listed.problems]
     for name, expected in sorted(listed.files.items()):
@@ -143,51 +171,74 @@ def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> manif
         if name not in listed.files:
             problems.append(f"{label}: the manifest does not list {name}")
     evidence_path = directory / "evidence.json"
+    evidence = None
     if evidence_path.is_file() and listed.files.get("evidence.json") == manifest.sha256(evidence_path):
         try:
             evidence = json.loads(evidence_path.read_text(encoding="utf-8"))
-            document_.validate(evidence)
-            if evidence["run"]["run_id"] != label:
-                notes.append(f"{label}: evidence.json is run {evidence['run']['run_id']}; the directory was renamed")
+            document_.validate(evidence, document_.READABLE)
         except (ValueError, GamedayError) as error:
             problems.append(f"{label}: evidence.json: {error}")
-    return listed
+            return listed, None
+        if evidence["run"]["run_id"] != label:
+            notes.append(f"{label}: evidence.json is run {evidence['run']['run_id']}; the directory was renamed")
+        problems += [f"{label}: inconsistent: {p}" for p in consistency.check(evidence)]
+    return listed, evidence
 
 
-def _check_history(directory: Path, digest: str, history_path: Path, problems: list[str], notes: list[str]) -> None:
+def _check_history(directory: Path, digest: str, evidence: Document | None, history_path: Path | None,
+                   problems: list[str], warnings: list[str], notes: list[str]) -> None:
+    if history_path is None or not history_path.is_file():
+        warnings.append(f"history not cross-checked: no history.jsonl beside the pack (--history names one); "
+                        f"nothing vouches for the newest manifest but its signature")
+        return
     recorded = [r for r in history.read(history_path).records if r.get("run_id") == directory.name]
     if not recorded:
-        notes.append(f"{history_path} has no record of {directory.name}; manifest not cross-checked")
-    elif recorded[-1].get("manifest_sha256") != digest:
+        warnings.append(f"history not cross-checked: {history_path} has no record of {directory.name}")
+        return
+    if recorded[-1].get("manifest_sha256") != digest:
         problems.append(f"{directory.name}: {manifest.NAME} has sha256 {digest[:16]}…, but {history_path.name} recorded "
                         f"{str(recorded[-1].get('manifest_sha256'))[:16]}… when the run ended: the manifest was rewritten")
     else:
         notes.append(f"{directory.name}: manifest matches {history_path.name}")
+    if evidence is not None:
+        problems += [f"{directory.name}: {p}" for p in consistency.against_history(evidence, recorded[-1])]
 
 
-def verify(path: Path, history_path: Path | None = None) -> VerifyResult:
-    """Check a pack's files against its manifest, then each earlier pack of its chain that is present.
+def verify(path: Path, history_path: Path | None = None, key: Path | None = None) -> VerifyResult:
+    """Check a pack's signature (with ``key``, a public key file), its files against its manifest, its consistency,
+    then each earlier pack of its chain that is present.
 
     ``history_path`` (default: ``<path>/../../history.jsonl`` when it exists) cross-checks the newest
-    manifest, which nothing later in the chain vouches for. Never raises for a damaged pack: every
-    problem is in the result.
+    manifest. Raises SigningError for an unusable key; never raises for a damaged pack: every
+    problem is in the result. With ``key``, an unsigned pack fails.
     """
     path = Path(path)
+    public_key, key_fingerprint = signing.load_public_key(key) if key is not None else (None, None)
     problems: list[str] = []
     notes: list[str] = []
+    warnings: list[str] = []
     checked: list[str] = []
     if not path.is_dir():
-        return VerifyResult(path, (f"{path} is not a directory",), (), ())
+        raise EvidenceError(f"{path}: no such evidence pack (a directory reports/out/<run-id>)")
     if history_path is None and (candidate := path.resolve().parent.parent / "history.jsonl").is_file():
         history_path = candidate
-    if history_path is not None and (path / manifest.NAME).is_file():
-        _check_history(path, manifest.sha256(path / manifest.NAME), history_path, problems, notes)
+    signature = signing.check(path, public_key, key_fingerprint)
+    problems += signature.problems
+    (notes if public_key is not None else warnings).extend(signature.notes)
     current: Path | None = path
     seen: set[str] = set()
     while current is not None and len(checked) < _CHAIN_LIMIT:
         checked.append(current.name)
         seen.add(current.resolve().as_posix())
-        listed = _check_pack(current, problems, notes)
+        listed, evidence = _check_pack(current, problems, notes)
+        if current == path:
+            if evidence is not None and key_fingerprint is not None:
+                recorded = (evidence["run"].get("signing") or {}).get("key_fingerprint")
+                if recorded != key_fingerprint:
+                    notes.append(f"{current.name}: evidence.json names signing key {recorded}, checked with {key_fingerprint}")
+            if (path / manifest.NAME).is_file():
+                _check_history(path, manifest.sha256(path / manifest.NAME), evidence, history_path, problems, warnings,
+                               notes)
         if listed is None:
             break
         if listed.previous_run_id is None:
@@ -208,4 +259,5 @@ def verify(path: Path, history_path: Path | None = None) -> VerifyResult:
             problems.append(f"broken chain: {current.name} links back to {previous.name}, which is already in the chain")
             break
         current = previous
-    return VerifyResult(path, tuple(problems), tuple(notes), tuple(checked))
+    return VerifyResult(path, tuple(problems), tuple(notes), tuple(checked), tuple(warnings),
+                        key_fingerprint if signature.signed and not problems else None)

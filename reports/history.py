@@ -42,7 +42,9 @@ def record(document: Document, pack: Path, manifest_sha256: str, previous_run_id
             "environment": run["environment"]["name"], "account_id": run["environment"]["account_id"],
             "commit": run["code"]["commit"], "dirty": run["code"]["dirty"], "operator": run["operator"],
             "pack": str(pack), "manifest_sha256": manifest_sha256, "previous_run_id": previous_run_id,
-            "passed_all": document["summary"]["passed_all"], "scenarios": scenarios}
+            "passed_all": document["summary"]["passed_all"], "scenarios": scenarios,
+            # deficiency keys (scenario/kind) for the after-action follow-up of later runs
+            "deficiencies": [d["key"] for d in (document.get("after_action") or {}).get("deficiencies", [])]}
 
 
 def append(path: Path, entry: dict[str, Any]) -> None:

@@ -91,6 +91,13 @@ def _rpo(s: dict[str, Any]) -> tuple[str, str]:
             f'acknowledged orders lost</div>'), "bad" if bad else "ok"
 
 
+def _signing(key: dict[str, str] | None) -> str:
+    if key is None:
+        return '<span class="bad">unsigned</span> <span class="muted">(no signing key was configured: see docs/evidence.md)</span>'
+    return (f'<span class="mono">{_e(key["key_fingerprint"])}</span><div class="muted small">{_e(key["method"])}; '
+            f'check with <code>gameday verify --key PUBLIC_KEY</code> or openssl (docs/evidence.md)</div>')
+
+
 def _cover(document: Document) -> str:
     run, summary = document["run"], document["summary"]
     env, code, window = run["environment"], run["code"], run["window"]
@@ -109,7 +116,9 @@ def _cover(document: Document) -> str:
         ("Code version", f'<span class="mono">{_e(code["commit"][:12])}</span> {_e(code["branch"])}'
                          + (' <span class="badge slo_breached">uncommitted changes</span>' if code["dirty"] else "")),
         ("Run id", f'<span class="mono">{_e(run["run_id"])}</span>'),
-        ("Evidence", f'evidence.json (schema {_e(document["schema_version"])}), junit.xml, MANIFEST.sha256'),
+        ("Evidence", f'evidence.json (schema {_e(document["schema_version"])}), junit.xml, MANIFEST.sha256'
+                     + (", MANIFEST.dsse.json" if run.get("signing") else "")),
+        ("Signed by", _signing(run.get("signing"))),
     ]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     tally = ", ".join(f"{summary[k]} {t.lower()}" for k, t in OUTCOME_TEXT.items() if summary[k])
@@ -146,7 +155,7 @@ def _milestone_table(s: dict[str, Any]) -> str:
     return _table(["Milestone", "Time (UTC)", "Since injection (AWS-eq.)", "How it was determined"], rows, numeric=[2])
 
 
-def _latency_table(s: dict[str, Any], slo_ms: float | None) -> str:
+def _latency_table(s: dict[str, Any], slo_ms: float | None, method: str) -> str:
     def ms(value: float | None, check: bool = False) -> str:
         if value is None:
             return "—"
@@ -156,7 +165,7 @@ def _latency_table(s: dict[str, Any], slo_ms: float | None) -> str:
     rows = [[_e(r["source"]), str(r["requests"]), str(r["failed"]), ms(r["p50_ms"]), ms(r["p95_ms"], True),
              ms(r["p99_ms"]), ms(r["max_ms"]), ms(r["steady_state_p95_ms"], True)] for r in s["latency"]]
     return _table(["Vantage point", "Requests", "Failed", "p50 ms", "p95 ms", "p99 ms", "max ms", "steady-state p95 ms"],
-                  rows, numeric=range(1, 8))
+                  rows, numeric=range(1, 8)) + f'<p class="muted small">Percentiles by {_e(method)}.</p>'
 
 
 def _canary(s: dict[str, Any]) -> str:
@@ -178,13 +187,16 @@ def _canary(s: dict[str, Any]) -> str:
         ["Sequence", "Client order id", "Order id", "Acknowledged at (UTC)"], rows, numeric=[0]) + more
 
 
-def _scenario(s: dict[str, Any], slo_ms: float | None) -> str:
+_ROLLBACK_CLASS = {"rolled back": "ok", "not injected": "muted"}  # anything else is a deficiency
+
+
+def _scenario(s: dict[str, Any], slo_ms: float | None, method: str) -> str:
     parts = [f'<section class="scenario" id="{_anchor(s)}"><h2>{_e(s["title"])} {_badge(s["outcome"])}</h2>']
     runbook = f' · runbook: <a href="{_e(s["runbook"])}">{_e(s["runbook"])}</a>' if s["runbook"] else ""
     parts.append(f'<p class="sub mono">{_e(s["nodeid"] or s["scenario"])}{runbook}</p>')
     targets = "<br>".join(f'<span class="mono">{_e(t)}</span>' for t in s["fault"]["targets"]) or "—"
     facts = [("Fault", f'<span class="mono">{_e(s["fault"]["name"])}</span>'), ("Targets", targets),
-             ("Rollback", f'<span class="{"ok" if s["rollback"]["status"] == "rolled back" else "bad"}">'
+             ("Rollback", f'<span class="{_ROLLBACK_CLASS.get(s["rollback"]["status"], "bad")}">'
                           f'{_e(s["rollback"]["status"])}</span>'),
              ("Controls evidenced", _e(", ".join(s["controls"])) or "none")]
     parts.append('<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>")
@@ -212,9 +224,53 @@ def _scenario(s: dict[str, Any], slo_ms: float | None) -> str:
         parts.append(f'<h3>DNS answers per vantage point</h3><div class="chart">{charts.dns(s)}</div>')
     if s["samples"]["checkout"]:
         parts.append(f'<h3>Checkout latency</h3><div class="chart">{charts.latency(s, slo_ms)}</div>')
-        parts.append(_latency_table(s, slo_ms))
+        parts.append(_latency_table(s, slo_ms, method))
     parts.append("<h3>Order canary and data integrity</h3>" + _canary(s))
     parts.append("</section>")
+    return "".join(parts)
+
+
+KIND_TEXT = {"rto_breached": "RTO objective missed", "rpo_breached": "RPO objective missed",
+             "lost_orders": "acknowledged orders lost", "not_rolled_back": "fault not rolled back",
+             "slo_breached": "steady-state objective missed"}
+
+
+def _owner(finding: dict[str, Any] | None, findings_file: str | None) -> list[str]:
+    if finding is None:
+        where = _e(findings_file) if findings_file else "the environment's findings file (docs/evidence.md)"
+        return [f'<span class="bad">no owner</span><div class="muted small">add it to {where}</div>', "—", "—"]
+    due = f'{_e(finding["due"])}' + (' <span class="bad">overdue</span>' if finding["overdue"] else "")
+    return [f'{_e(finding["owner"])}<div class="muted small mono">{_e(finding["id"])}</div>',
+            _e(finding["remediation"]), due]
+
+
+def _after_action(document: Document) -> str:
+    """NIST SP 800-84 after-action: deficiencies with owner, remediation and due date, then follow-up of earlier ones."""
+    section = document.get("after_action")
+    if section is None:
+        return ""
+    source = section["findings_file"]
+    parts = ["<h2>After action: deficiencies and remediation</h2>",
+             '<p class="muted small">Each deficiency this run found (measured against objective), with its owner, '
+             'remediation and due date from ' + (f"<code>{_e(source)}</code>" if source else "the findings file (none found)")
+             + ", and whether deficiencies found by earlier runs were fixed (from history.jsonl).</p>"]
+    rows = []
+    for d in section["deficiencies"]:
+        since = ("new in this run" if d["runs"] == 1 else
+                 f'open since <span class="mono">{_e(d["first_seen"])}</span> ({d["runs"]} runs)')
+        rows.append([f'<b>{_e(KIND_TEXT[d["kind"]])}</b><div class="muted small mono">{_e(d["key"])}</div>',
+                     f'<span class="bad">{_e(d["measured"])}</span><div class="muted small">objective '
+                     f'{_e(d["objective"])}</div>', *_owner(d["finding"], source), since])
+    parts.append(_table(["Deficiency", "Measured vs objective", "Owner", "Remediation", "Due", "Status"], rows)
+                 if rows else '<p class="ok">No deficiency: every objective was met and every fault rolled back.</p>')
+    if section["follow_up"]:
+        rows = [[f'{_e(KIND_TEXT[f["kind"]])}<div class="muted small mono">{_e(f["key"])}</div>',
+                 "—" if f["last_seen"] is None else f'<span class="mono">{_e(f["last_seen"])}</span>',
+                 *_owner(f["finding"], source)[:1],
+                 '<span class="ok">fixed: not found by this run</span>' if f["status"] == "fixed"
+                 else '<span class="muted">not re-tested by this run</span>'] for f in section["follow_up"]]
+        parts.append("<h3>Follow-up of earlier deficiencies and recorded findings</h3>"
+                     + _table(["Deficiency", "Last found in run", "Owner", "This run"], rows))
     return "".join(parts)
 
 
@@ -266,8 +322,9 @@ def render(document: Document, history_runs: list[dict[str, Any]] | None = None)
     """The whole report as one HTML string."""
     run = document["run"]
     slo_ms = run["slos"]["checkout_p95_latency_ms"]
-    body = [_cover(document), _summary(document), _controls(document)]
-    body += [_scenario(s, slo_ms) for s in document["scenarios"]]
+    body = [_cover(document), _summary(document), _after_action(document), _controls(document)]
+    method = run["slos"].get("percentile_method", "nearest rank")
+    body += [_scenario(s, slo_ms, method) for s in document["scenarios"]]
     if history_runs:
         body.append(trends(history_runs))
     body += [_settings(document), _sign_off(),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NAME = "MANIFEST.sha256"
+ENVELOPE = "MANIFEST.dsse.json"  # the signature over every file, manifest included (reports.signing)
 _LINE = re.compile(r"^([0-9a-f]{64})  (.+)$")
 _LINK = re.compile(r"^\.\./([^/]+)/" + re.escape(NAME) + "$")
 
@@ -35,9 +36,9 @@ def sha256(path: Path) -> str:
 
 
 def pack_files(directory: Path) -> list[str]:
-    """Every file in the pack except the manifest, as sorted relative paths."""
+    """Every file in the pack except the manifest and its signature, as sorted relative paths."""
     return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*")
-                  if p.is_file() and p.relative_to(directory).as_posix() != NAME)
+                  if p.is_file() and p.relative_to(directory).as_posix() not in (NAME, ENVELOPE))
 
 
 def write(directory: Path, previous: Path | None) -> str:

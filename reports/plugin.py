@@ -5,6 +5,9 @@ attachments and labels, and keeps the scenario for the pack. Under pytest-xdist 
 its scenarios (already redacted) to ``<evidence-dir>/.spool/<run-id>/``; the controller, which
 alone writes the pack, collects them at session end. A session with no submitted scenario writes
 nothing.
+
+The signing key (``reports.signing``) and the findings file (``reports.findings``) are loaded when
+the session starts, so a bad key or findings file stops the run before any fault, not after it.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from typing import Any
 import pytest
 
 from gameday import clock
-from reports import allure_results, evidence as evidence_, run as run_, terminal
+from gameday.errors import GamedayError
+from reports import allure_results, evidence as evidence_, findings as findings_, run as run_, signing, terminal
 from reports import document as document_
 from reports.redact import Redactor
 from reports.result import ScenarioResult
@@ -34,6 +38,8 @@ class Session:
     scenarios: list[dict[str, Any]] = field(default_factory=list)
     pack: evidence_.Pack | None = None
     error: str = ""
+    signer: signing.PackSigner | None = None
+    findings: findings_.Findings | None = None
 
     @property
     def spool(self) -> Path:
@@ -68,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where evidence packs go, one directory per run (default: reports/out)")
     group.addoption("--no-evidence", action="store_true", default=False,
                     help="do not write an evidence pack at the end of the session")
+    group.addoption("--signing-kms-key-id", default=None,
+                    help=f"AWS KMS key (id, ARN, alias) that signs the pack; overrides ${signing.KMS_VARIABLE} and the "
+                         f"key file variables (docs/evidence.md)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,6 +94,42 @@ def _run_id(started: clock.Instant) -> str:
     except ImportError:  # older tree without gameday.runid
         return run_.new_run_id(started)
     return runid.current()
+
+
+def _kms_client(environment: Any, instance: int | None) -> Any:
+    """The KMS client for a key id: the Region of its ARN, else the environment's first Region.
+
+    On a local environment that is the local stack's KMS (instance as the fixtures choose it); its keys
+    live as long as the stack, so real signing belongs on an aws environment.
+    """
+    from gameday import fixtures, target
+
+    clients = target.for_environment(environment, fixtures.default_instance() if instance is None else instance).clients
+
+    def client(key_id: str) -> Any:
+        parts = key_id.split(":")
+        return clients("kms", parts[3] if key_id.startswith("arn:") and len(parts) > 3 else list(environment.regions)[0])
+    return client
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or hasattr(config, "workerinput") or not state.enabled:
+        return
+    from environments import loader
+    from gameday.plugin import SETTINGS_KEY
+
+    resolved = config.stash[SETTINGS_KEY]
+    try:
+        environment = loader.load(resolved.env)
+        state.findings = findings_.load(findings_.path_for(loader.resolve(resolved.env)))
+        kms_client = _kms_client(environment, resolved.instance)
+        key_id = config.getoption("signing_kms_key_id")
+        state.signer = (signing.from_kms(kms_client(key_id), key_id, f"--signing-kms-key-id {key_id}") if key_id else
+                        signing.from_environment(kms_client=kms_client))
+    except GamedayError as error:
+        raise pytest.UsageError(f"gameday: {error}") from None
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -135,8 +180,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                       run_id=state.run_id)
     try:
         state.pack = evidence_.write_pack(run, state.out_root, state.out_root.parent / "history.jsonl",
-                                          scenarios=scenarios)
-    except (document_.EvidenceSchemaError, evidence_.EvidenceError, OSError) as error:
+                                          scenarios=scenarios, signer=state.signer, findings=state.findings)
+    except (GamedayError, OSError) as error:
         state.error = f"gameday: the evidence pack was not written: {error}"
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 

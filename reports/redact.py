@@ -30,7 +30,8 @@ _TEXT_PATTERNS = (
     (re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b"), MASK),
     (re.compile(r"(?P<keep>\bBearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\g<keep>" + MASK),
 )
-_ENVIRONMENT_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD", "GAMEDAY_SECRET")
+_ENVIRONMENT_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD", "GAMEDAY_SECRET",
+                        "GAMEDAY_SIGNING_KEY")  # the last: the evidence signing key's PEM text (reports.signing)
 _MIN_SECRET_LEN = 6  # shorter values would redact ordinary words; "test"-style dummy secrets are not secrets
 
 

@@ -59,6 +59,15 @@ def render(document: Document, report: Path | None = None, manifest_sha256: str 
     if manifest_sha256:
         console.print(f"manifest: sha256 {manifest_sha256} (`gameday verify {report.parent if report else '<pack>'}`)",
                       markup=False, soft_wrap=True)
+        key = document["run"].get("signing")
+        console.print(f"signed:   {key['key_fingerprint']} ({key['method']})" if key else
+                      "signed:   no (unsigned pack: no signing key configured, see docs/evidence.md)",
+                      markup=False, soft_wrap=True)
+    deficiencies = (document.get("after_action") or {}).get("deficiencies", [])
+    if deficiencies:
+        unowned = sum(1 for d in deficiencies if d["finding"] is None)
+        console.print(f"after action: {len(deficiencies)} deficiency(ies), {unowned} without an owner in the findings file",
+                      markup=False, soft_wrap=True)
     return buffer.getvalue()
 
 

@@ -40,3 +40,32 @@ def reports_dir(tmp_path: Path, pack_root: Path) -> Path:
 def only_pack(out: Path) -> Path:
     (pack,) = [p for p in out.iterdir() if p.is_dir() and evidence.RUN_ID.match(p.name)]
     return pack
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(private key, public key) of a new Ed25519 pair, made by `gameday keygen`'s code."""
+    from reports import signing
+
+    directory = tmp_path_factory.mktemp("keys")
+    signing.keygen(directory / "signing.pem", directory / "signing.pub.pem")
+    return directory / "signing.pem", directory / "signing.pub.pem"
+
+
+@pytest.fixture(scope="session")
+def signed_root(tmp_path_factory: pytest.TempPathFactory, synthetic_run: Run, signing_key: tuple[Path, Path]) -> Path:
+    """Like ``pack_root``, but the pack is signed with ``signing_key``."""
+    from reports import signing
+
+    root = tmp_path_factory.mktemp("signed")
+    signer = signing.from_environment({signing.KEY_FILE_VARIABLE: str(signing_key[0])})
+    evidence.write_pack(synthetic_run, root / "out", root / "history.jsonl", signer=signer)
+    return root
+
+
+@pytest.fixture
+def signed_dir(tmp_path: Path, signed_root: Path) -> Path:
+    """A private copy of ``signed_root`` that a test may tamper with."""
+    copy = tmp_path / "signed"
+    shutil.copytree(signed_root, copy)
+    return copy

@@ -1,13 +1,18 @@
-"""The evidence document: realistic results follow schema evidence-v1, and the schema rejects what it must."""
+"""The evidence document: realistic results follow schema evidence-v2, and the schema rejects what it must."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import statistics
 from pathlib import Path
 
 import pytest
 
-from reports import document, evidence, terminal
+from probes import slo
+from probes.checkout import Response
+from probes.sampler import Sample
+from reports import document, evidence, html, terminal
 from reports.run import Run
 from tests.reports import synthetic
 from tests.reports.conftest import only_pack
@@ -16,7 +21,7 @@ from tests.reports.conftest import only_pack
 def test_a_written_pack_validates_against_the_schema_in_the_repository(pack_root: Path) -> None:
     evidence = json.loads((only_pack(pack_root / "out") / "evidence.json").read_text())
     document.validate(evidence)
-    assert evidence["schema_version"] == "evidence-v1" == document.SCHEMA_PATH.stem
+    assert evidence["schema_version"] == "evidence-v2" == document.SCHEMA_PATH.stem
 
 
 def test_the_document_records_who_where_what_and_each_scenario(synthetic_run: Run) -> None:
@@ -60,9 +65,32 @@ def test_the_schema_rejects_a_damaged_document(synthetic_run: Run, damage, where
 
 
 def test_percentiles_are_nearest_rank() -> None:
-    assert document.percentile([], 95) is None
-    assert document.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
-    assert document.percentile(list(map(float, range(1, 101))), 95) == 95.0
+    assert slo.percentile([], 95) is None
+    assert slo.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+    assert slo.percentile(list(map(float, range(1, 101))), 95) == 95.0
+    with pytest.raises(ValueError, match="p=0; allowed: 0 < p <= 100"):
+        slo.percentile([1.0], 0)
+
+
+# the issue's data: Lab 1 asserted 387.5 ms (statistics.quantiles interpolates) while the report showed 150 ms
+ISSUE_LATENCIES = [100.0] * 37 + [150.0, 400.0, 400.0]
+
+
+def test_lab1_and_the_report_see_one_p95() -> None:
+    from experiments import test_lab1_latency_routing as lab1
+
+    assert statistics.quantiles(ISSUE_LATENCIES, n=20)[-1] == 387.5  # what Lab 1 used to assert with
+    assert lab1.p95_ms(ISSUE_LATENCIES) == 150.0
+    base = synthetic.latency_routing()
+    checkout = tuple(Sample(synthetic.at(150.6 + i * 0.2), "virginia", True,
+                            Response("127.16.1.10", 200, latency, "i-1", "us-east-1"), duration_ms=latency)
+                     for i, latency in enumerate(ISSUE_LATENCIES))
+    scenario = document.scenario(dataclasses.replace(base, checkout=checkout))
+    (row,) = scenario["latency"]
+    assert row["p95_ms"] == 150.0 == lab1.p95_ms(ISSUE_LATENCIES)
+    built = document.build(synthetic.run(scenarios=(dataclasses.replace(base, checkout=checkout),)))
+    assert built["run"]["slos"]["percentile_method"] == "nearest rank"
+    assert "Percentiles by nearest rank." in html.render(built)
 
 
 def test_a_scenario_without_a_recovery_time_says_so_everywhere(tmp_path: Path) -> None:
@@ -79,3 +107,13 @@ def test_a_scenario_without_a_recovery_time_says_so_everywhere(tmp_path: Path) -
     assert " 0 s" not in row and row.count("—") >= 4, row
     assert "RTO" not in (pack.directory / "junit.xml").read_text()
     assert "not measured" in (pack.directory / "report.html").read_text()
+
+
+def test_packs_written_under_evidence_v1_still_validate_for_verify(synthetic_run: Run) -> None:
+    built = document.build(synthetic_run)
+    old = copy.deepcopy(built)
+    old["schema_version"] = "evidence-v1"
+    del old["after_action"], old["run"]["signing"], old["run"]["slos"]["percentile_method"]
+    document.validate(old, document.READABLE)
+    with pytest.raises(document.EvidenceSchemaError, match="schema_version: 'evidence-v1'; allowed: evidence-v2"):
+        document.validate(old)  # a new pack is always written in the current version

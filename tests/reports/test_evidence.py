@@ -81,7 +81,7 @@ def test_a_rewritten_earlier_pack_breaks_the_chain(reports_dir: Path, synthetic_
     # cover the tracks in the first pack: change its evidence and recompute its own manifest
     evidence_path = first / "evidence.json"
     document = json.loads(evidence_path.read_text())
-    document["scenarios"][2]["outcome"] = "passed"
+    document["scenarios"][0]["verdict"]["rto"]["aws_s"] = 1.0  # a better RTO, and consistent with itself
     evidence_path.write_text(json.dumps(document))
     manifest.write(first, None)
     assert evidence.verify(first, history_path=reports_dir / "nowhere.jsonl").ok  # alone it looks fine...

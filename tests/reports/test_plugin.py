@@ -116,3 +116,57 @@ def test_a_session_without_scenarios_writes_nothing(pytester: pytest.Pytester, t
     pytester.makepyfile("def test_plain(): pass\n")
     pytester.runpytest(f"--evidence-dir={tmp_path / 'out'}").assert_outcomes(passed=1)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_pack_is_signed_and_gets_the_findings_beside_the_environment(
+        tester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signing_key: tuple[Path, Path]) -> None:
+    from environments import loader
+    from reports import signing
+
+    environments = tmp_path / "envs"
+    (environments / "findings").mkdir(parents=True)
+    (environments / "lab.yaml").write_text(loader.resolve("local").read_text())
+    (environments / "findings" / "lab.yaml").write_text(
+        "findings:\n  - {id: DR-9, scenario: az_outage, deficiency: lost_orders, owner: Orders team,"
+        " remediation: synchronous commit, due: 2030-01-31}\n")
+    monkeypatch.setenv(signing.KEY_FILE_VARIABLE, str(signing_key[0]))
+    out = tmp_path / "reports" / "out"
+    result = tester.runpytest(f"--evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    (pack,) = [p for p in out.iterdir() if evidence.RUN_ID.match(p.name)]
+    assert evidence.verify(pack, key=signing_key[1]).ok
+    after_action = json.loads((pack / "evidence.json").read_text())["after_action"]
+    assert after_action["findings_file"] == str(environments / "findings" / "lab.yaml")
+    lost = next(d for d in after_action["deficiencies"] if d["kind"] == "lost_orders")
+    assert lost["finding"]["owner"] == "Orders team" and lost["finding"]["due"] == "2030-01-31"
+
+
+def test_a_bad_findings_file_or_key_stops_the_session_before_any_test(
+        tester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from environments import loader
+    from reports import signing
+
+    environments = tmp_path / "envs"
+    (environments / "findings").mkdir(parents=True)
+    (environments / "lab.yaml").write_text(loader.resolve("local").read_text())
+    (environments / "findings" / "lab.yaml").write_text("findings:\n  - {id: DR-9, scenario: az_outage}\n")
+    out = tmp_path / "reports" / "out"
+    result = tester.runpytest(f"--evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{environments / 'findings' / 'lab.yaml'}: findings[[]0[]].deficiency: required but missing*"])
+    assert not out.exists()
+    (environments / "findings" / "lab.yaml").unlink()
+    monkeypatch.setenv(signing.KEY_VARIABLE, "not a key")
+    result = tester.runpytest(f"--evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*$GAMEDAY_SIGNING_KEY: not an unencrypted PEM private key*"])
+
+
+def test_a_kms_key_that_cannot_be_used_stops_the_session(tester: pytest.Pytester, tmp_path: Path) -> None:
+    # whether the local stack's KMS answers "not found" or nothing listens, the run stops before any test
+    out = tmp_path / "reports" / "out"
+    result = tester.runpytest(f"--evidence-dir={out}", "--signing-kms-key-id=alias/gameday-test-absent",
+                              "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--signing-kms-key-id alias/gameday-test-absent: KMS GetPublicKey failed*"])
+    assert not out.exists()
