@@ -5,7 +5,8 @@ For each signed API call:
    AWS's error code and status, before moto sees the request; nothing is half-done;
 2. **answer**: a data plane that registered the operation answers it (real health-check
    observations, real RDS status); otherwise moto does;
-3. **notify**: after a successful mutating call, every part's ``on_change`` is told.
+3. **notify**: after a successful mutating call, every part's ``on_change`` is told; a part that
+   cannot apply the change fails the call (503, see ``_notify``).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 
 from stack.local.controlplane import ec2, rds, request as requests_, route53
 from stack.local.controlplane.awserror import AwsError, render
-from stack.local.part import Answer, ApiRequest, ApiResponse, Change, Part
+from stack.local.part import Answer, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 
 Hook = Callable[[ApiRequest, Any], None]
 _SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
@@ -80,7 +81,9 @@ class ControlPlane:
             hook = after.get(request.operation)
             if hook is not None:
                 hook(request, self)
-            self._notify(Change(request, response.body))
+            failed = self._notify(Change(request, response.body))
+            if failed is not None:
+                response = render(request, failed)
         return self._respond(response, start_response)
 
     def _call_moto(self, environ: dict[str, Any]) -> ApiResponse:
@@ -99,13 +102,31 @@ class ControlPlane:
                 close()
         return ApiResponse(captured["status"], body, dict(captured["headers"]))
 
-    def _notify(self, change: Change) -> None:
+    def _notify(self, change: Change) -> AwsError | None:
+        """Tell every part; the error to answer instead of 200 when one could not apply the change.
+
+        A 200 for a change no data plane enforces is how a fault becomes a silent no-op, so the
+        call fails instead: 503 ServiceUnavailable, naming the part and why. moto has already
+        stored the change (it is not undone): the API shows it, and the part's health reports what
+        it does not enforce until the change is fixed or reverted. As on AWS, a 5xx leaves the
+        outcome to be read back; a client's retry may then meet the stored change (for example
+        NetworkAclEntryAlreadyExists).
+        """
+        failures = []
         for part in list(self.parts.values()):
             try:
                 part.on_change(change)
-            except Exception:
-                # A data plane's failure must not turn an accepted API call into an error; it is logged.
+            except ChangeNotApplied as error:
+                self.log.error("%s could not apply %s.%s: %s", part.name, change.request.service,
+                               change.request.operation, error.reason)
+                failures.append(str(error))
+            except Exception as error:  # noqa: BLE001 - a bug in one part must not keep the others uninformed
                 self.log.exception("%s failed to apply %s.%s", part.name, change.request.service, change.request.operation)
+                failures.append(f"{part.name}: {type(error).__name__}: {error}")
+        if not failures:
+            return None
+        return AwsError("ServiceUnavailable", f"{change.request.operation} was stored but the local stack could not "
+                        f"apply it: {'; '.join(failures)}", status=503, sender=False)
 
     @staticmethod
     def _respond(response: ApiResponse, start_response: Callable[..., Any]) -> Iterable[bytes]:
