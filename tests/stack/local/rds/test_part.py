@@ -362,3 +362,35 @@ def test_cleanup_finds_what_a_crashed_part_left(tmp_path: Path) -> None:
     assert not root.exists()
     assert any(str(root) in note for note in notes)
     assert registry.cleanup_leftovers(state_dir) == []
+
+
+def test_an_operation_whose_real_effect_fails_makes_the_part_degraded_naming_the_instance() -> None:
+    # Before, the instance went `failed` with the reason in a log line only.
+    part = RdsPart()
+    database = _FailingDatabase()
+    part._dbs[(REGION, database.identifier)] = database  # type: ignore[assignment]
+    assert part.health().healthy
+
+    def work() -> None:
+        raise RuntimeError("pg_basebackup: could not connect to the primary")
+
+    part._run(f"create {database.identifier}", work, database)  # type: ignore[arg-type]
+    for thread in list(part._threads):
+        thread.join(10)
+    health = part.health()
+    assert database.status == "failed" and health.state == "degraded"
+    assert health.reasons == (f"{REGION}/orders: RDS create orders failed: RuntimeError: "
+                              "pg_basebackup: could not connect to the primary",)
+    del part._dbs[(REGION, database.identifier)]  # deleted: nothing left to report
+    assert part.health().healthy
+
+
+class _FailingDatabase:
+    """What RdsPart._run and health() read of a Database."""
+
+    def __init__(self) -> None:
+        self.identifier, self.region, self.status = "orders", REGION, "creating"
+        self.stopping = threading.Event()
+
+    def set_status(self, status: str) -> None:
+        self.status = status
