@@ -125,7 +125,7 @@ class ControlPlane:
                 failures.append(f"{part.name}: {type(error).__name__}: {error}")
         if not failures:
             return None
-        return AwsError("ServiceUnavailable", f"{change.request.operation} was stored but the local stack could not "
+        return AwsError("ServiceUnavailable", f"{change.request.operation} is stored, but the local stack could not "
                         f"apply it: {'; '.join(failures)}", status=503, sender=False)
 
     @staticmethod

@@ -139,7 +139,7 @@ class FabricPart:
         if request.operation in ENTRY_OPERATIONS:
             mine = [entry for _, entry in self._skipped if _is_requested(entry, request.params)]
             if mine:
-                raise ChangeNotApplied(self.name, f"the entry is stored in EC2 but not enforced: {mine[0].reason}")
+                raise ChangeNotApplied(self.name, f"the entry is skipped, not enforced (delete or replace it): {mine[0].reason}")
 
     def status(self) -> Mapping[str, Any]:
         if self.process is None or not self.process.running:

@@ -279,7 +279,7 @@ def test_a_call_whose_entry_the_fabric_cannot_apply_fails_naming_the_part_and_th
         error, status = raised.value.response["Error"], raised.value.response["ResponseMetadata"]["HTTPStatusCode"]
         assert (error["Code"], status) == ("ServiceUnavailable", 503)
         assert "fabric" in error["Message"] and "999.0.0.0/8" in error["Message"]
-        assert "stored in EC2 but not enforced" in error["Message"]
+        assert "is stored, but" in error["Message"] and "not enforced" in error["Message"]
         # The other calls of the Region go on, and are enforced: only the call that brought the entry failed.
         once.create_network_acl_entry(NetworkAclId=loose, RuleNumber=20, Protocol="6", RuleAction="allow",
                                       Egress=False, CidrBlock="127.0.0.0/8", PortRange={"From": 80, "To": 80})
