@@ -28,6 +28,7 @@ import boto3
 from botocore.config import Config
 
 from environments.model import LocalEnvironment
+from gameday.errors import StackError
 from stack.local.instance import Instance
 
 # Dummy credentials: the local endpoint accepts anything, and real ones must never be sent to it.
@@ -96,7 +97,7 @@ class Health:
         return cls("degraded", (f"no health reported (got {data!r})",))
 
 
-class ChangeNotApplied(Exception):
+class ChangeNotApplied(StackError):
     """A part could not apply an accepted change; the control plane fails the API call with the reason."""
 
     def __init__(self, part: str, reason: str) -> None:
