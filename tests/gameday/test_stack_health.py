@@ -9,6 +9,7 @@ from typing import Any, Iterator
 import pytest
 
 from gameday import cli
+from gameday.fixtures import LocalStackInfo
 from stack.local import supervisor
 from stack.local.instance import Instance
 from stack.local.part import Health
@@ -98,3 +99,14 @@ def test_gameday_run_refuses_a_degraded_running_stack_before_pytest_starts(
     assert cli.main(["run", "--instance", "4"]) == 2
     err = capsys.readouterr().err
     assert "refusing to start the game day" in err and f"fabric: {REASON}" in err
+
+
+def test_stack_status_json_gives_every_part_a_health_key(local_stack: LocalStackInfo | None,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    if local_stack is None:
+        pytest.skip("needs the local stack (--env local)")
+    assert cli.main(["stack", "status", "--json", "--instance", str(local_stack.instance)]) == 0
+    parts = json.loads(capsys.readouterr().out)["parts"]
+    assert set(parts) == {"fabric", "route53", "rds", "ec2"}
+    for name, part in parts.items():
+        assert part["health"] == {"state": "healthy", "reasons": []}, f"{name} on a stack nothing was done to"
