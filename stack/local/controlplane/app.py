@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from collections import OrderedDict
 from typing import Any, Callable, Iterable
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -27,6 +28,8 @@ _SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
     "rds": (rds.VALIDATE, rds.AFTER),
     "ec2": (ec2.VALIDATE, ec2.AFTER),
 }
+# How many calls that failed in _notify are remembered, by SDK invocation id (see __call__).
+REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
             409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -41,6 +44,7 @@ class ControlPlane:
         self._answers: dict[tuple[str, str], Answer] = {}
         self.calls = 0
         self._count_lock = threading.Lock()
+        self._unapplied: OrderedDict[str, ApiResponse] = OrderedDict()
 
     def attach(self, part: Part) -> None:
         self.parts[part.name] = part
@@ -61,6 +65,14 @@ class ControlPlane:
             self.calls += 1
         if request is None:
             return self.moto(environ, start_response)
+        # boto3 retries a 5xx, and a retry of a change that is already stored would be answered
+        # with something unrelated (NetworkAclEntryAlreadyExists), hiding why it failed. Every AWS
+        # SDK keeps amz-sdk-invocation-id across the attempts of one call: a retry gets the same answer.
+        invocation = headers.get("amz-sdk-invocation-id", "")
+        with self._count_lock:
+            earlier = self._unapplied.get(invocation) if invocation else None
+        if earlier is not None:
+            return self._respond(earlier, start_response)
         validate, after = _SERVICES.get(request.service, ({}, {}))
         try:
             hook = validate.get(request.operation)
@@ -84,6 +96,11 @@ class ControlPlane:
             failed = self._notify(Change(request, response.body))
             if failed is not None:
                 response = render(request, failed)
+                if invocation:
+                    with self._count_lock:
+                        self._unapplied[invocation] = response
+                        while len(self._unapplied) > REMEMBERED_FAILURES:
+                            self._unapplied.popitem(last=False)
         return self._respond(response, start_response)
 
     def _call_moto(self, environ: dict[str, Any]) -> ApiResponse:
@@ -108,9 +125,8 @@ class ControlPlane:
         A 200 for a change no data plane enforces is how a fault becomes a silent no-op, so the
         call fails instead: 503 ServiceUnavailable, naming the part and why. moto has already
         stored the change (it is not undone): the API shows it, and the part's health reports what
-        it does not enforce until the change is fixed or reverted. As on AWS, a 5xx leaves the
-        outcome to be read back; a client's retry may then meet the stored change (for example
-        NetworkAclEntryAlreadyExists).
+        it does not enforce until the change is fixed or reverted. An SDK's retry of the call gets
+        the same 503 (see ``__call__``); a new call meets the stored change, as after any 5xx on AWS.
         """
         failures = []
         for part in list(self.parts.values()):

@@ -280,6 +280,19 @@ def test_a_call_whose_entry_the_fabric_cannot_apply_fails_naming_the_part_and_th
         assert (error["Code"], status) == ("ServiceUnavailable", 503)
         assert "fabric" in error["Message"] and "999.0.0.0/8" in error["Message"]
         assert "is stored, but" in error["Message"] and "not enforced" in error["Message"]
+        # An SDK's retry of that call gets the same answer, not the NetworkAclEntryAlreadyExists its
+        # stored entry would give a new call.
+        retrying = boto3.client("ec2", region_name=REGION, endpoint_url=stack.url, **LOCAL_CREDENTIALS,
+                                config=Config(retries={"total_max_attempts": 2, "mode": "standard"}))
+        with pytest.raises(ClientError) as raised:
+            retrying.create_network_acl_entry(NetworkAclId=loose, RuleNumber=11, Protocol="-1", RuleAction="deny",
+                                              Egress=False, CidrBlock="999.0.0.0/8")
+        assert raised.value.response["Error"]["Code"] == "ServiceUnavailable"
+        assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == 1
+        with pytest.raises(ClientError, match="NetworkAclEntryAlreadyExists"):
+            once.create_network_acl_entry(NetworkAclId=loose, RuleNumber=11, Protocol="-1", RuleAction="deny",
+                                          Egress=False, CidrBlock="999.0.0.0/8")
+        once.delete_network_acl_entry(NetworkAclId=loose, RuleNumber=11, Egress=False)
         # The other calls of the Region go on, and are enforced: only the call that brought the entry failed.
         once.create_network_acl_entry(NetworkAclId=loose, RuleNumber=20, Protocol="6", RuleAction="allow",
                                       Egress=False, CidrBlock="127.0.0.0/8", PortRange={"From": 80, "To": 80})
