@@ -172,6 +172,9 @@ class RdsPart:
             reasons = [f"{key[0]}/{key[1]}: {reason}" if key[0] else reason
                        for key, reason in sorted(self._failures.items()) if key in failed or not key[0]]
             reasons += [f"{key[0]}/{key[1]}: failed" for key in sorted(failed) if key not in self._failures]
+            monitor_failing = dict(self._monitor.failing) if self._monitor is not None else {}
+            reasons += [f"{key[0]}/{key[1]}: its health check fails, so a failure of its primary goes unnoticed: "
+                        f"{reason}" for key, reason in sorted(monitor_failing.items()) if key in self._dbs]
         return Health.of(reasons)
 
     def status_of(self, db_instance_identifier: str, region: str) -> str | None:
@@ -454,6 +457,9 @@ class RdsPart:
         def body() -> None:
             try:
                 work()
+                if database is None:
+                    with self._lock:
+                        self._failures.pop(("", what), None)  # the same work done since: no longer failing
             except Exception as error:
                 reason = f"RDS {what} failed: {type(error).__name__}: {error}"
                 if self._stop.is_set() or (database is not None and database.stopping.is_set()):

@@ -26,6 +26,7 @@ from stack.local.endpoint import Endpoint
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.rds import registry, runner
+from stack.local.rds.monitor import Monitor
 from stack.local.rds.part import RdsPart
 from stack.local.rds.timing import RdsTiming
 
@@ -385,12 +386,36 @@ def test_an_operation_whose_real_effect_fails_makes_the_part_degraded_naming_the
     assert part.health().healthy
 
 
-class _FailingDatabase:
-    """What RdsPart._run and health() read of a Database."""
+def test_a_health_check_that_keeps_raising_makes_the_part_degraded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, each tick logged the exception and the instance's failures went unnoticed, quietly.
+    part = RdsPart()
+    database = _FailingDatabase(status="available")
+    part._dbs[(REGION, database.identifier)] = database  # type: ignore[assignment]
 
-    def __init__(self) -> None:
-        self.identifier, self.region, self.status = "orders", REGION, "creating"
+    def check(self: Monitor, checked: Any) -> None:
+        raise RuntimeError("psycopg.OperationalError: connection refused")
+
+    monkeypatch.setattr(Monitor, "check", check)
+    part._monitor = Monitor(lambda: [database], part._run, RdsTiming(), None, None,  # type: ignore[arg-type]
+                            part._lock, logging.getLogger("test.rds"))
+    part._monitor.start()
+    try:
+        deadline = time.monotonic() + 10
+        while part.health().healthy and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        part._monitor.stop()
+    assert part.health().reasons == (f"{REGION}/orders: its health check fails, so a failure of its primary goes "
+                                     "unnoticed: RuntimeError: psycopg.OperationalError: connection refused",)
+
+
+class _FailingDatabase:
+    """What RdsPart._run, the monitor's loop and health() read of a Database."""
+
+    def __init__(self, status: str = "creating") -> None:
+        self.identifier, self.region, self.status = "orders", REGION, status
         self.stopping = threading.Event()
+        self.backups, self.source = None, None
 
     def set_status(self, status: str) -> None:
         self.status = status
