@@ -158,7 +158,7 @@ def test_status_start_and_stop(stack: Stack, short_dir: Path) -> None:
     try:
         part.wait_synced()
         status: dict[str, Any] = dict(part.status())
-        assert status["running"] and status["last_sync_error"] is None
+        assert status["running"] and status["last_sync_error"] is None and part.health().healthy
         assert set(status["subnets"]) >= {s["SubnetId"] for s in stack.subnets.values()}
         process = part.process
         assert process is not None
@@ -168,6 +168,7 @@ def test_status_start_and_stop(stack: Stack, short_dir: Path) -> None:
     assert not Path(f"/proc/{status['pid']}").exists()
     assert not process.control_path.exists()
     assert part.status() == {"running": False}
+    assert part.health().reasons == ("the fabric process is not running: no NACL is enforced",)
 
 
 def test_unknown_subnet_address_is_rejected_by_nobody_but_counted_as_outside(stack: Stack, echo: EchoServer) -> None:
