@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -76,12 +75,7 @@ def stack_status(args: argparse.Namespace) -> int:
     from stack.local import supervisor
 
     _, instance = _instance(args)
-    state = supervisor.require_running(instance)
-    try:
-        with urllib.request.urlopen(state["aws_endpoint"] + supervisor.STATUS_PATH, timeout=5) as response:
-            live = json.loads(response.read())
-    except OSError as error:
-        raise GamedayError(f"the local stack (pid {state['pid']}) does not answer at {state['aws_endpoint']}: {error}") from None
+    live = supervisor.live_status(supervisor.require_running(instance)["aws_endpoint"])
     if args.json:
         print(json.dumps(live, indent=2))
         return 0
@@ -95,6 +89,9 @@ def stack_status(args: argparse.Namespace) -> int:
         print(f"  vantage point  {name:<10} {vp['subnet']:<16} {vp['continent']}/{vp['country']}/{vp['subdivision'] or '-'}")
     for name, part in live.get("parts", {}).items():
         print(f"  part {name}: {json.dumps(part)}")
+    degraded = supervisor.degraded_parts(live)
+    print(f"  health         {'DEGRADED' if degraded else 'healthy'}" +
+          (f" (what is not enforced, per part):\n{supervisor.describe_degraded(degraded)}" if degraded else ""))
     print(f"  state dir      {live['state_dir']}")
     print(f"  logs           {live['logs']['supervisor']}")
     return 0
@@ -202,10 +199,20 @@ def run_gameday(args: argparse.Namespace) -> int:
         print("gameday: no experiments yet: experiments/ holds no test_*.py scenario files. "
               "The local stack and the reference stack are ready to use; see README.md.")
         return 0
-    from stack.local.instance import instance_from_environ
+    from environments import loader
+    from environments.model import LocalEnvironment
+    from stack.local import supervisor
+    from stack.local.instance import Instance, instance_from_environ
 
     # The game day runs on the user's stack (instance 0 unless chosen), not on the tests' instances.
     number = args.instance if args.instance is not None else instance_from_environ()
+    environment = loader.load(args.env)
+    if isinstance(environment, LocalEnvironment):
+        instance = Instance(number, environment)
+        if supervisor.running_pid(instance):
+            # Refused here with one message, rather than by every experiment (the fixture refuses too,
+            # for a stack the run starts itself or one that degrades during the run).
+            supervisor.refuse_if_degraded(instance.aws_endpoint, "the game day")
     allure_results = PROJECT_ROOT / "reports" / "out" / "allure-results"
     command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "experiments"), "-m", args.marker, "--env", args.env,
                "--gameday-instance", str(number), "--alluredir", str(allure_results), "--clean-alluredir",

@@ -29,6 +29,10 @@ class StackNotRunning(StackError):
     """No local stack is running for this instance; start one with `gameday stack up`."""
 
 
+class StackDegraded(StackError):
+    """The local stack is degraded: a data plane does not enforce everything the API accepted."""
+
+
 class BuildError(GamedayError):
     """The reference stack could not be built."""
 

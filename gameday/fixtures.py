@@ -92,6 +92,27 @@ def local_stack_fixture() -> Callable[..., Iterator[LocalStackInfo | None]]:
     return local_stack
 
 
+def healthy_stack_fixture() -> Callable[..., None]:
+    @pytest.fixture
+    def healthy_stack(local_stack: LocalStackInfo | None, request: pytest.FixtureRequest) -> None:
+        """Refuse to start an experiment on a degraded local stack, naming the part and the reason (aws: no check).
+
+        Checked per experiment, since an earlier one may have left the stack degraded.
+        """
+        if local_stack is None:
+            return
+        from stack.local import supervisor
+
+        try:
+            supervisor.refuse_if_degraded(local_stack.aws_endpoint, request.node.nodeid)
+            return
+        except GamedayError as error:
+            refusal = str(error)
+        pytest.fail(refusal, pytrace=False)  # outside the except: the message alone, not twice
+
+    return healthy_stack
+
+
 def aws_session_fixture() -> Callable[..., boto3.session.Session]:
     @pytest.fixture(scope="session")
     def aws_session(environment: Any, local_stack: LocalStackInfo | None) -> boto3.session.Session:

@@ -126,6 +126,7 @@ def gameday_settings(pytestconfig: pytest.Config) -> settings_.Resolved:
 
 environment = fixtures.environment_fixture()
 local_stack = fixtures.local_stack_fixture()
+healthy_stack = fixtures.healthy_stack_fixture()
 aws_session = fixtures.aws_session_fixture()
 aws_client = fixtures.aws_client_fixture()
 stack = fixtures.stack_fixture()

@@ -8,7 +8,13 @@ The control plane calls it in two ways:
 - ``on_change(change)``: after every *successful* mutating call (the notify hook). The part then
   reads what it needs through boto3 against the local endpoint, the same API a user sees.
 
-Parts must not block the control plane for long in ``on_change``: hand work to a thread.
+Parts must not block the control plane for long in ``on_change``: hand work to a thread. A part
+whose effect the caller relies on at once (the fabric: a NACL swap is enforced when the call
+returns) may wait for it, bounded, and raise ``ChangeNotApplied`` when it cannot apply the change:
+the control plane then fails the API call instead of answering 200 for a change nothing enforces.
+
+Every part reports its ``health()``: whatever it could not apply (a skipped NACL entry, a dropped
+record, a failed DB instance) makes it ``degraded`` with the reasons, until it is fixed.
 """
 from __future__ import annotations
 
@@ -16,12 +22,13 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Literal, Mapping, Protocol
 
 import boto3
 from botocore.config import Config
 
 from environments.model import LocalEnvironment
+from gameday.errors import StackError
 from stack.local.instance import Instance
 
 # Dummy credentials: the local endpoint accepts anything, and real ones must never be sent to it.
@@ -55,6 +62,48 @@ class Change:
 
 
 Answer = Callable[[ApiRequest], ApiResponse]
+
+HealthState = Literal["healthy", "degraded"]
+
+
+@dataclass(frozen=True)
+class Health:
+    """Whether a part applies everything it was told to; when it does not, why (one reason per thing)."""
+
+    state: HealthState = "healthy"
+    reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, reasons: Iterable[str]) -> "Health":
+        """Healthy when there is no reason, degraded otherwise."""
+        found = tuple(reasons)
+        return cls("degraded" if found else "healthy", found)
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "healthy"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"state": self.state, "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Health":
+        """Read ``as_json()`` back; anything else (a missing or malformed key) reads as degraded."""
+        if isinstance(data, Mapping) and data.get("state") in ("healthy", "degraded"):
+            reasons = tuple(str(r) for r in data.get("reasons") or ())
+            if data["state"] == "healthy" and not reasons:
+                return cls()
+            return cls("degraded", reasons or ("degraded, with no reason given",))
+        return cls("degraded", (f"no health reported (got {data!r})",))
+
+
+class ChangeNotApplied(StackError):
+    """A part could not apply an accepted change; the control plane fails the API call with the reason."""
+
+    def __init__(self, part: str, reason: str) -> None:
+        super().__init__(f"{part}: {reason}")
+        self.part = part
+        self.reason = reason
 
 
 @dataclass
@@ -104,7 +153,10 @@ class Part(Protocol):
         """(service, operation) pairs this part answers instead of moto."""
 
     def on_change(self, change: Change) -> None:
-        """Called after every successful mutating API call."""
+        """Called after every successful mutating API call. Raises ChangeNotApplied (see the module docstring)."""
+
+    def health(self) -> Health:
+        """Healthy, or degraded with what the part could not apply and why."""
 
     def status(self) -> Mapping[str, Any]:
         """What `gameday stack status` shows for this part (JSON-serialisable)."""

@@ -18,14 +18,15 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from environments.model import LocalEnvironment
-from gameday.errors import SettingsError, StackError, StackNotRunning
+from gameday.errors import SettingsError, StackDegraded, StackError, StackNotRunning
 from stack.local import leftovers
 from stack.local.instance import Instance
-from stack.local.part import Part, PartContext
+from stack.local.part import Health, Part, PartContext
 
 STATE_FILE = "state.json"
 MARKER_VARIABLE = "GAMEDAY_STACK_MARKER"
@@ -166,7 +167,7 @@ class Supervisor:
         self._write_state(ready=False)
         from stack.local.endpoint import Endpoint
 
-        app = self._with_status_route(self.control_plane)
+        app = with_status_route(self.control_plane, lambda: self.status() | {"ready": True, "parts": part_status(self.parts)})
         self.endpoint = Endpoint(app, self.instance.control_host, self.environment.local.aws_endpoint_port)
         self.endpoint.start()
         context = PartContext(self.instance, self.environment, self.instance.state_dir, logging.getLogger("gameday.part"))
@@ -235,25 +236,33 @@ class Supervisor:
         temporary.write_text(json.dumps(state, indent=2))
         temporary.replace(path)
 
-    def _with_status_route(self, app: Any) -> Callable[..., Any]:
-        # Live status (including each part's counters) is served beside the API, as LocalStack does.
-        def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") == STATUS_PATH:
-                body = json.dumps(self.status() | {"ready": True, "parts": self._part_status()}).encode()
-                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-                return [body]
-            return app(environ, start_response)
 
-        return wsgi
+def with_status_route(app: Any, status: Callable[[], dict[str, Any]]) -> Callable[..., Any]:
+    """``app`` with the live status served beside the API at STATUS_PATH, as LocalStack does."""
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == STATUS_PATH:
+            body = json.dumps(status()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
 
-    def _part_status(self) -> dict[str, Any]:
-        result = {}
-        for part in self.parts:
-            try:
-                result[part.name] = part.status()
-            except Exception as error:  # status must never take the endpoint down
-                result[part.name] = {"error": str(error)}
-        return result
+    return wsgi
+
+
+def part_status(parts: Iterable[Part]) -> dict[str, Any]:
+    """Each part's ``status()`` with its ``health()`` under the key ``health``, by part name."""
+    result = {}
+    for part in parts:
+        try:
+            result[part.name] = dict(part.status())
+        except Exception as error:  # status must never take the endpoint down
+            result[part.name] = {"error": str(error)}
+        try:
+            health = part.health()
+        except Exception as error:  # noqa: BLE001 - a part that cannot tell is not known to be healthy
+            health = Health.of([f"health() raised {type(error).__name__}: {error}"])
+        result[part.name]["health"] = health.as_json()
+    return result
 
 
 def start_detached(environment_name: str, instance: Instance, timeout_s: float = 60, parts: str = "all") -> dict[str, Any]:
@@ -302,6 +311,44 @@ def stop(instance: Instance, timeout_s: float = 60) -> list[str]:
             notes.append(f"stopped the local stack (instance {instance.number}, pid {pid})")
     notes += clean_leftovers(instance)
     return notes
+
+
+def live_status(aws_endpoint: str, timeout_s: float = 5) -> dict[str, Any]:
+    """The running supervisor's live status (the state file's keys plus ``parts``, each with its ``health``).
+
+    Raises StackError when the stack does not answer.
+    """
+    try:
+        with urllib.request.urlopen(aws_endpoint + STATUS_PATH, timeout=timeout_s) as response:
+            return dict(json.loads(response.read()))
+    except (OSError, ValueError) as error:
+        raise StackError(f"the local stack does not answer at {aws_endpoint}{STATUS_PATH}: {error}") from None
+
+
+def refuse_if_degraded(aws_endpoint: str, doing: str) -> None:
+    """Raise StackDegraded, naming each degraded part and its reasons, before ``doing`` starts on a degraded stack.
+
+    A fault on such a stack may change what the API shows and still not take effect (an AZ that is
+    "isolated" but still answers), so the run would prove nothing. Raises StackError when the stack
+    does not answer.
+    """
+    degraded = degraded_parts(live_status(aws_endpoint))
+    if degraded:
+        raise StackDegraded(f"refusing to start {doing}: the local stack at {aws_endpoint} is degraded, so a fault "
+                            f"may not take effect:\n{describe_degraded(degraded)}\n`gameday stack status` shows it; "
+                            "fix or revert what the part names, or restart the stack (`gameday stack down`, `up`)")
+
+
+def degraded_parts(live: dict[str, Any]) -> dict[str, Health]:
+    """The parts of a ``live_status()`` that are not healthy, by name."""
+    found = {name: Health.from_json(part.get("health") if isinstance(part, dict) else None)
+             for name, part in (live.get("parts") or {}).items()}
+    return {name: health for name, health in found.items() if not health.healthy}
+
+
+def describe_degraded(degraded: dict[str, Health]) -> str:
+    """One line per degraded part and reason, for refusals and `stack status`."""
+    return "\n".join(f"  {name}: {reason}" for name, health in degraded.items() for reason in health.reasons)
 
 
 def require_running(instance: Instance) -> dict[str, Any]:

@@ -9,7 +9,8 @@ DescribeInstanceAttribute userData, DescribeDBInstances, GetSecretValue), as a u
 Instance state follows the process. A process that dies is restarted (as systemd's
 Restart=on-failure would); one that keeps dying (``restart_limit`` times within
 ``restart_window_s``), or cannot be started at all, has its instance stopped through the API, so
-DescribeInstances never shows ``running`` for an instance that serves nothing.
+DescribeInstances never shows ``running`` for an instance that serves nothing. Such an instance
+also makes ``health()`` degraded, with the reason, until it runs again or is terminated.
 
 All process work happens on one worker thread, in order: ``on_change`` only queues.
 """
@@ -33,7 +34,7 @@ from stack.local.ec2 import registry
 from stack.local.ec2.contract import CheckoutUserData, is_checkout
 from stack.local.ec2.errors import CheckoutStartError, Ec2PartError, UserDataError
 from stack.local.ec2.process import CheckoutProcess, DatabaseTarget, Launch
-from stack.local.part import Answer, Change, PartContext
+from stack.local.part import Answer, Change, Health, PartContext
 
 OPERATIONS = frozenset({"RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "RebootInstances"})
 RUNNING_STATES = frozenset({"pending", "running"})
@@ -111,6 +112,7 @@ class Ec2Part:
         self._monitor: threading.Thread | None = None
         self._clients: dict[tuple[str, str], Any] = {}
         self.last_error = ""
+        self._problems: dict[str, str] = {}  # instance id (or job) -> why its checkout does not serve
 
     # -- Part protocol ---------------------------------------------------------------------------
 
@@ -164,6 +166,10 @@ class Ec2Part:
             pending = self._queued - self._done
         return {"instances": instances, "pending_jobs": pending, "last_error": self.last_error}
 
+    def health(self) -> Health:
+        with self._condition:
+            return Health.of(f"{key}: {reason}" for key, reason in sorted(self._problems.items()))
+
     # -- for tests and builders ------------------------------------------------------------------
 
     def settle(self, timeout_s: float = 30.0) -> None:
@@ -202,6 +208,9 @@ class Ec2Part:
             except Exception as error:  # noqa: BLE001 - one bad change must not stop the worker
                 self.last_error = f"{job.operation or job.kind} {list(job.instance_ids)}: {type(error).__name__}: {error}"
                 self.log.exception("EC2 part: %s failed", job)
+                with self._condition:
+                    for key in job.instance_ids or (job.operation or job.kind,):
+                        self._problems[key] = f"{job.operation or job.kind} failed: {type(error).__name__}: {error}"
             with self._condition:
                 self._done += 1
                 self._condition.notify_all()
@@ -213,6 +222,9 @@ class Ec2Part:
             iid = item["InstanceId"]
             state = item["State"]["Name"]
             managed = self._instances.get(iid)
+            if state in ("shutting-down", "terminated"):
+                with self._condition:
+                    self._problems.pop(iid, None)  # nothing is asked of a terminated instance any more
             if not is_checkout(item.get("Tags")):
                 continue
             if state in RUNNING_STATES:
@@ -346,6 +358,10 @@ class Ec2Part:
     def _set(self, instance: _Instance, state: str, error: str) -> None:
         with self._condition:
             instance.state, instance.error = state, error
+            if state == "failed":
+                self._problems[instance.instance_id] = f"checkout failed and the instance was stopped: {error}"
+            elif state == "running":
+                self._problems.pop(instance.instance_id, None)
 
     def _set_state_if(self, instance_id: str, expected: str, state: str) -> None:
         # The monitor marks a dead process once, so it queues one "crashed" job per death.
@@ -421,6 +437,8 @@ class Ec2Part:
     def _refuse(self, region: str, instance_id: str, reason: str) -> None:
         self.log.error("checkout %s not started: %s", instance_id, reason)
         self.last_error = reason
+        with self._condition:
+            self._problems[instance_id] = f"checkout not started and the instance was stopped: {reason}"
         self._stop_through_api(region, instance_id, reason)
 
     def _stop_through_api(self, region: str, instance_id: str, reason: str) -> None:

@@ -88,6 +88,18 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class SkippedEntry:
+    """A NACL entry the fabric could not parse, and so does not enforce."""
+
+    acl_id: str
+    entry: Mapping[str, Any]  # as DescribeNetworkAcls gave it
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"acl_id": self.acl_id, "entry": dict(self.entry), "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Decision:
     """What one NACL said about one packet direction, and why."""
 
@@ -133,10 +145,24 @@ class Acl:
         return decision
 
     @classmethod
-    def from_aws(cls, network_acl: Mapping[str, Any]) -> "Acl":
-        rules = sorted((Rule.from_aws(e) for e in network_acl.get("Entries", [])), key=lambda r: r.number)
+    def from_aws(cls, network_acl: Mapping[str, Any], skipped: list["SkippedEntry"] | None = None) -> "Acl":
+        """Parse one ``NetworkAcls`` item.
+
+        With ``skipped``, an entry that cannot be parsed is left out and recorded there, so the
+        NACL's other rules still apply; without it, such an entry raises FabricCommandError.
+        """
+        acl_id = str(network_acl.get("NetworkAclId", ""))
+        rules = []
+        for entry in network_acl.get("Entries", []):
+            try:
+                rules.append(Rule.from_aws(entry))
+            except FabricCommandError as error:
+                if skipped is None:
+                    raise
+                skipped.append(SkippedEntry(acl_id, dict(entry), str(error)))
+        rules.sort(key=lambda r: r.number)
         return cls(
-            acl_id=str(network_acl.get("NetworkAclId", "")),
+            acl_id=acl_id,
             inbound=tuple(r for r in rules if not r.egress),
             outbound=tuple(r for r in rules if r.egress),
         )
@@ -161,14 +187,16 @@ class AclTable:
         return cls({})
 
     @classmethod
-    def from_aws(cls, network_acls: Iterable[Mapping[str, Any]]) -> "AclTable":
+    def from_aws(cls, network_acls: Iterable[Mapping[str, Any]],
+                 skipped: list["SkippedEntry"] | None = None) -> "AclTable":
         """Build from the ``NetworkAcls`` list of ``ec2.describe_network_acls()`` (one or several Regions).
 
-        Raises FabricCommandError when an entry cannot be parsed or a subnet has two NACLs.
+        An entry that cannot be parsed is left out and recorded in ``skipped`` when it is given
+        (Acl.from_aws), and raises otherwise. Raises FabricCommandError when a subnet has two NACLs.
         """
         by_subnet: dict[str, Acl] = {}
         for item in network_acls:
-            acl = Acl.from_aws(item)
+            acl = Acl.from_aws(item, skipped)
             for association in item.get("Associations", []):
                 subnet_id = association.get("SubnetId")
                 if not subnet_id:

@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Any, Awaitable, Callable, Mapping
 
-from stack.local.fabric.acl import AclTable
+from stack.local.fabric.acl import AclTable, SkippedEntry
 from stack.local.fabric.backend import Backend
 from stack.local.fabric.errors import FabricCommandError
 from stack.local.fabric.flow import Flow, Side
@@ -99,11 +99,17 @@ class Fabric:
         if not isinstance(acls, list):
             raise FabricCommandError(f"set_nacls: network_acls is {type(acls).__name__}; expected the NetworkAcls list")
         started = time.perf_counter()
-        self.acls = AclTable.from_aws(acls)
+        # An entry that cannot be parsed is skipped, not fatal: refusing the whole list would leave
+        # every NACL of every Region at its previous state. The caller is told what was skipped.
+        skipped: list[SkippedEntry] = []
+        self.acls = AclTable.from_aws(acls, skipped)
+        for item in skipped:
+            log.warning("set_nacls: skipped an entry of %s, not enforced: %s", item.acl_id, item.reason)
         self.nacls_version += 1
         self._enforce()
         return {"flows": len(self.flows), "stalled": sum(f.stalled for f in self.flows),
-                "apply_ms": (time.perf_counter() - started) * 1000.0, "version": self.nacls_version}
+                "apply_ms": (time.perf_counter() - started) * 1000.0, "version": self.nacls_version,
+                "skipped": [item.as_json() for item in skipped]}
 
     async def expose(self, args: Mapping[str, Any]) -> dict[str, Any]:
         address = str(_address(args.get("address"), "expose.address"))

@@ -3,6 +3,11 @@
 It owns the fabric process, keeps it in step with EC2 (subnets and NACLs read through boto3 from
 the local endpoint, the same API a user sees) and lends other parts ``expose``,
 ``unexpose`` and ``register_process``.
+
+Failure is loud. A NACL entry the fabric cannot parse is skipped (the rest of every Region stays
+enforced), logged with the entry, and reported by ``health()`` until it is deleted or replaced. The
+EC2 call that changed subnets or NACLs waits, bounded, until the change is enforced, and fails
+(ChangeNotApplied) when it is not, or when its own entry is one the fabric skipped.
 """
 from __future__ import annotations
 
@@ -14,11 +19,12 @@ from typing import Any, Iterable, Mapping
 
 from environments.model import LocalEnvironment
 from stack.local.fabric import firewall
+from stack.local.fabric.acl import SkippedEntry
 from stack.local.fabric.errors import FabricError
 from stack.local.fabric.process import FabricProcess
 from stack.local.fabric.topology import ExternalSource, Subnet, Topology
 from stack.local.instance import Instance
-from stack.local.part import Answer, Change, PartContext
+from stack.local.part import Answer, Change, ChangeNotApplied, Health, PartContext
 from stack.local.route53.checker_regions import checker_links
 
 # EC2 operations after which subnets or NACLs must be read again.
@@ -27,6 +33,7 @@ NACL_OPERATIONS = frozenset({
     "CreateNetworkAcl", "CreateNetworkAclEntry", "ReplaceNetworkAclEntry", "DeleteNetworkAclEntry",
     "DeleteNetworkAcl", "ReplaceNetworkAclAssociation",
 })
+ENTRY_OPERATIONS = frozenset({"CreateNetworkAclEntry", "ReplaceNetworkAclEntry"})
 SYNC_TIMEOUT_S = 10.0
 RETRY_S = 1.0
 
@@ -65,6 +72,7 @@ class FabricPart:
         self._worker: threading.Thread | None = None
         self._stopping = False
         self.last_error: str | None = None
+        self._skipped: tuple[tuple[str, SkippedEntry], ...] = ()  # (Region, entry) from the last NACL push
 
     # -- Part protocol ---------------------------------------------------------------------------
 
@@ -109,6 +117,12 @@ class FabricPart:
         return {}
 
     def on_change(self, change: Change) -> None:
+        """Re-read the Region after a subnet or NACL change and wait until it is enforced.
+
+        The wait (bounded by SYNC_TIMEOUT_S) is what makes "the call returned" mean "enforced": a
+        fault that swaps a NACL association relies on it at once. Raises ChangeNotApplied when the
+        fabric could not apply the change, or skipped the very entry the call created or replaced.
+        """
         request = change.request
         if request.service != "ec2":
             return
@@ -116,6 +130,16 @@ class FabricPart:
             self.request_sync([request.region], ("subnets", "nacls"))
         elif request.operation in NACL_OPERATIONS:
             self.request_sync([request.region], ("nacls",))
+        else:
+            return
+        try:
+            self.wait_synced()
+        except FabricError as error:
+            raise ChangeNotApplied(self.name, str(error)) from None
+        if request.operation in ENTRY_OPERATIONS:
+            mine = [entry for _, entry in self._skipped if _is_requested(entry, request.params)]
+            if mine:
+                raise ChangeNotApplied(self.name, f"the entry is skipped, not enforced (delete or replace it): {mine[0].reason}")
 
     def status(self) -> Mapping[str, Any]:
         if self.process is None or not self.process.running:
@@ -124,6 +148,16 @@ class FabricPart:
             return {"running": True, "last_sync_error": self.last_error, **self.process.client.stats()}
         except FabricError as error:
             return {"running": False, "error": str(error)}
+
+    def health(self) -> Health:
+        if self.process is None or not self.process.running:
+            return Health.of(["the fabric process is not running: no NACL is enforced"])
+        reasons = []
+        if self.last_error:
+            reasons.append(f"cannot apply EC2's subnets and NACLs (retrying every {RETRY_S:g} s): {self.last_error}")
+        reasons += [f"{region} {entry.acl_id}: entry skipped, not enforced: {entry.reason}"
+                    for region, entry in self._skipped]
+        return Health.of(reasons)
 
     # -- for other parts -----------------------------------------------------------------------
 
@@ -209,7 +243,18 @@ class FabricPart:
         if any(what == "subnets" for _, what in futures):
             self._push_topology()
         if any(what == "nacls" for _, what in futures):
-            self._client().set_nacls([acl for acls in self._acls.values() for acl in acls])
+            result = self._client().set_nacls([acl for acls in self._acls.values() for acl in acls])
+            self._note_skipped([SkippedEntry(str(item.get("acl_id", "")), dict(item.get("entry") or {}),
+                                             str(item.get("reason", ""))) for item in result.get("skipped", [])])
+
+    def _note_skipped(self, skipped: list[SkippedEntry]) -> None:
+        region_of = {str(acl.get("NetworkAclId")): region for region, acls in self._acls.items() for acl in acls}
+        found = tuple((region_of.get(entry.acl_id, "?"), entry) for entry in skipped)
+        for region, entry in found:
+            if (region, entry) not in self._skipped:  # once per entry, not on every sync
+                self.log.error("fabric: %s %s: skipped a NACL entry it cannot enforce: %s", region, entry.acl_id,
+                               entry.reason)
+        self._skipped = found
 
     def _describe(self, region: str, operation: str, key: str) -> list[Mapping[str, Any]]:
         client = self._ec2.get(region)
@@ -230,3 +275,10 @@ class FabricPart:
         if self.process is None:
             raise FabricError("the fabric part is not started; call start() first")
         return self.process.client
+
+
+def _is_requested(entry: SkippedEntry, params: Mapping[str, Any]) -> bool:
+    """Whether a skipped entry is the one a Create/ReplaceNetworkAclEntry call named (NACL, number, direction)."""
+    return (entry.acl_id == str(params.get("NetworkAclId"))
+            and str(entry.entry.get("RuleNumber")) == str(params.get("RuleNumber"))
+            and str(entry.entry.get("Egress")).lower() == str(params.get("Egress", "false")).lower())

@@ -40,6 +40,8 @@ class Monitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
+        # (Region, identifier) -> why its last check raised; while set, its failures go unnoticed.
+        self.failing: dict[tuple[str, str], str] = {}
 
     def start(self) -> None:
         self._stop.clear()
@@ -60,10 +62,14 @@ class Monitor:
         while not self._stop.wait(tick_s):
             databases = self._databases()
             for database in databases:
+                key = (database.region, database.identifier)
                 try:
                     self.check(database)
-                except Exception:
-                    self.log.exception("health check of %s failed", database.identifier)
+                    self.failing.pop(key, None)
+                except Exception as error:
+                    if key not in self.failing:  # logged once per run of failures, not every tick
+                        self.log.exception("health check of %s failed", database.identifier)
+                    self.failing[key] = f"{type(error).__name__}: {error}"
             now = time.monotonic()
             if now >= next_ship:
                 next_ship = now + self.timing.scaled(self.timing.log_shipping_interval_s)

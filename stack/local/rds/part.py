@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 from moto.core.exceptions import ServiceException
 
 from stack.local.controlplane.awserror import AwsError
-from stack.local.part import Answer, ApiRequest, ApiResponse, Change, PartContext
+from stack.local.part import Answer, ApiRequest, ApiResponse, Change, Health, PartContext
 from stack.local.rds import registry as registry_
 from stack.local.rds import responses, runner
 from stack.local.rds.archive import BackupStore
@@ -60,6 +60,9 @@ class RdsPart:
         self._node_counter = itertools.count(1)
         self._storage: Path | None = None
         self._registry: registry_.Registry | None = None
+        # Why an operation's real effect failed: by (Region, identifier) for an instance (shown while it
+        # is `failed`), by operation for work on no instance (a deletion that left servers behind).
+        self._failures: dict[tuple[str, str], str] = {}
         self.log = logging.getLogger("gameday.rds")
 
     # ----- lifecycle ---------------------------------------------------------------------------
@@ -162,6 +165,17 @@ class RdsPart:
             },
             "events": [f"{e.date.isoformat()} {e.source_identifier} {e.event_id}" for e in self.events.all()[-20:]],
         }
+
+    def health(self) -> Health:
+        with self._lock:
+            failed = {key for key, db in self._dbs.items() if db.status == "failed"}
+            reasons = [f"{key[0]}/{key[1]}: {reason}" if key[0] else reason
+                       for key, reason in sorted(self._failures.items()) if key in failed or not key[0]]
+            reasons += [f"{key[0]}/{key[1]}: failed" for key in sorted(failed) if key not in self._failures]
+            monitor_failing = dict(self._monitor.failing) if self._monitor is not None else {}
+            reasons += [f"{key[0]}/{key[1]}: its health check fails, so a failure of its primary goes unnoticed: "
+                        f"{reason}" for key, reason in sorted(monitor_failing.items()) if key in self._dbs]
+        return Health.of(reasons)
 
     def status_of(self, db_instance_identifier: str, region: str) -> str | None:
         """The live status of an instance this part runs; None when it does not run it."""
@@ -443,14 +457,22 @@ class RdsPart:
         def body() -> None:
             try:
                 work()
-            except Exception:
+                if database is None:
+                    with self._lock:
+                        self._failures.pop(("", what), None)  # the same work done since: no longer failing
+            except Exception as error:
+                reason = f"RDS {what} failed: {type(error).__name__}: {error}"
                 if self._stop.is_set() or (database is not None and database.stopping.is_set()):
                     self.log.info("RDS %s ended by stop", what)
                 elif database is not None:
                     self.log.exception("RDS %s failed", what)
+                    with self._lock:
+                        self._failures[(database.region, database.identifier)] = reason
                     database.set_status("failed")
                 else:
                     self.log.exception("RDS %s failed", what)
+                    with self._lock:
+                        self._failures[("", what)] = reason
             finally:
                 self._threads.discard(threading.current_thread())
                 self._record_nodes()

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import dns.rdatatype
 
-from stack.local.part import Answer, ApiRequest, ApiResponse, Change, PartContext
+from stack.local.part import Answer, ApiRequest, ApiResponse, Change, Health, PartContext
 from stack.local.route53 import api
 from stack.local.route53.catalog import SERVICE_ZONE_ID, ZoneCatalog
 from stack.local.route53.changes import ChangeTracker, change_id_of
@@ -55,7 +55,8 @@ class Route53Part:
         self._refresher: threading.Thread | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._problems: tuple[str, ...] = ()
+        self._problems: tuple[str, ...] = ()  # records and health checks stored in the API but not served
+        self._refresh_error: str | None = None  # why the last read of the control plane failed, until one works
         self._specs: dict[str, HealthCheckSpec] = {}
         self._client: Any = None
         self._dirty = _Dirty()
@@ -103,6 +104,7 @@ class Route53Part:
             self.changes.served(generation)
         except Exception as error:  # noqa: BLE001 - the control plane may come up after us; keep retrying
             log.warning("route53: first read of the control plane failed (%s); retrying in the background", error)
+            self._refresh_error = f"{type(error).__name__}: {error}"
             self._dirty.add(_Scope(everything=True))
             self.changes.request()
         self._refresher = threading.Thread(target=self._refresh_loop, name="route53-refresh", daemon=True)
@@ -181,6 +183,13 @@ class Route53Part:
             "problems": list(self._problems),
         }
 
+    def health(self) -> Health:
+        reasons = [] if self._server is not None else ["the DNS server is not running"]
+        if self._refresh_error is not None:
+            reasons.append(f"serving stale zones: reading the control plane fails (retrying every {RETRY_S:g} s): "
+                           f"{self._refresh_error}")
+        return Health.of(reasons + [f"not served: {problem}" for problem in self._problems])
+
     # --- API for other parts
 
     @property
@@ -222,10 +231,12 @@ class Route53Part:
                 self._refresh(scope)
             except Exception as error:  # noqa: BLE001 - keep serving the last good state and try again
                 log.warning("route53: refresh from the control plane failed: %s", error)
+                self._refresh_error = f"{type(error).__name__}: {error}"
                 self._dirty.add(scope)
                 retry = True
                 continue
             retry = False
+            self._refresh_error = None
             self.changes.served(generation)
 
     @property

@@ -364,3 +364,8 @@ def test_an_instance_outside_loopback_is_refused_and_stopped(stack: Stack) -> No
     assert stack.part.instance(iid) is None
     assert stack.state(iid) == "stopped"
     assert "outside 127.0.0.0/8" in stack.part.status()["last_error"]
+    health = stack.part.health()  # it was stopped, not silently dropped: the stack says why until it is gone
+    assert health.state == "degraded" and len(health.reasons) == 1
+    assert iid in health.reasons[0] and "outside 127.0.0.0/8" in health.reasons[0]
+    stack.call("TerminateInstances", InstanceIds=[iid])
+    assert stack.part.health().healthy

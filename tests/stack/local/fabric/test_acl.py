@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stack.local.fabric.acl import AclTable, Endpoint, Rule
+from stack.local.fabric.acl import AclTable, Endpoint, Rule, SkippedEntry
 from stack.local.fabric.errors import FabricCommandError
 
 A, B, C = "subnet-a", "subnet-b", "subnet-c"
@@ -126,3 +126,24 @@ def test_two_nacls_for_one_subnet_is_rejected() -> None:
 def test_bad_entry_names_the_entry() -> None:
     with pytest.raises(FabricCommandError, match="RuleNumber"):
         Rule.from_aws({"Protocol": "-1", "RuleAction": "deny", "Egress": False, "CidrBlock": "0.0.0.0/0"})
+
+
+def test_an_unparseable_entry_is_skipped_and_the_rest_of_its_nacl_still_applies() -> None:
+    bad = entry(50, "deny", False, cidr="999.0.0.0/8")
+    skipped: list[SkippedEntry] = []
+    cut = AclTable.from_aws([
+        {"NetworkAclId": "acl-a", "Entries": [bad, entry(100, "deny", False), entry(100, "allow", True)],
+         "Associations": [{"SubnetId": A}]},
+        {"NetworkAclId": "acl-b", "Entries": DEFAULT, "Associations": [{"SubnetId": B}]},
+    ], skipped)
+    assert [(s.acl_id, s.entry["CidrBlock"]) for s in skipped] == [("acl-a", "999.0.0.0/8")]
+    assert "999.0.0.0/8" in skipped[0].reason and "CidrBlock" in skipped[0].reason
+    decision = cut.check(B_HOST, A_HOST, 80)
+    assert (decision.allowed, decision.rule) == (False, "100")
+    assert cut.check(B_HOST, Endpoint(ipaddress.IPv4Address("127.16.2.11"), B), 80).allowed
+
+
+def test_without_a_skipped_list_an_unparseable_entry_still_raises() -> None:
+    with pytest.raises(FabricCommandError, match="999.0.0.0/8"):
+        AclTable.from_aws([{"NetworkAclId": "acl-a", "Entries": [entry(50, "deny", False, cidr="999.0.0.0/8")],
+                            "Associations": []}])

@@ -298,8 +298,6 @@ def test_bad_commands_are_rejected_with_the_reason(fabric: FabricClient, net: Ne
         fabric.expose("10.0.0.1", 80, "unix:/tmp/x")
     with pytest.raises(FabricCommandError, match="backend 'http://x' is not allowed"):
         fabric.expose(net.host("us-east-1a"), 0, "http://x")
-    with pytest.raises(FabricCommandError, match="RuleNumber"):
-        fabric.set_nacls([{"NetworkAclId": "acl-x", "Entries": [{"Egress": True}], "Associations": []}])
     with pytest.raises(FabricCommandError, match="unknown command 'bogus'"):
         fabric.request("bogus")
     with pytest.raises(FabricCommandError, match="nothing is exposed"):
@@ -315,3 +313,20 @@ def test_a_deep_state_directory_still_gets_a_control_socket(short_dir: Path) -> 
     finally:
         process.stop()
     assert not process.control_path.exists()
+
+
+def test_an_entry_it_cannot_parse_is_skipped_reported_and_the_rest_stays_enforced(
+        fabric: FabricClient, net: Net, echo: EchoServer) -> None:
+    # One bad entry on a NACL associated with nothing used to fail the whole push, so no NACL
+    # change was enforced any more: here the cut of us-east-1a must hold beside it.
+    server = expose(fabric, net, "us-east-1a", echo)
+    bad = {"RuleNumber": 10, "Protocol": "-1", "RuleAction": "deny", "Egress": False, "CidrBlock": "999.0.0.0/8"}
+    pushed = nacls(net, {"us-east-1a": []}) + [{"NetworkAclId": "acl-loose", "Entries": [bad], "Associations": []}]
+    result = fabric.set_nacls(pushed)
+    assert [(s["acl_id"], s["entry"]) for s in result["skipped"]] == [("acl-loose", bad)]
+    assert "999.0.0.0/8" in result["skipped"][0]["reason"]
+    with create_connection(server, source_address=net.host("us-east-1b"), timeout_s=5) as sock:
+        sock.sendall(b"cut?")
+        assert_silent(sock)
+    assert link(fabric, net.subnet_id("us-east-1b"), net.subnet_id("us-east-1a"))["denied_connections"] == 1
+    assert fabric.set_nacls(nacls(net))["skipped"] == []

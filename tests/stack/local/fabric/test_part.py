@@ -11,9 +11,17 @@ from typing import Any, Iterator
 import boto3
 import pytest
 import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from environments.loader import load
 from environments.model import LocalSettings
+from faults import network
+from gameday.errors import StackDegraded
+from gameday.guard import Guard, Policy
+from gameday.journal import Journal
+from stack.local import supervisor
+from stack.local.controlplane import backends, ec2 as ec2_rules
 from stack.local.controlplane.app import ControlPlane
 from stack.local.endpoint import Endpoint
 from stack.local.fabric.connect import create_connection
@@ -33,8 +41,8 @@ REGION = "us-east-1"
 
 
 class Stack:
-    def __init__(self, part: FabricPart, context: PartContext, plane: ControlPlane) -> None:
-        self.part, self.context, self.plane = part, context, plane
+    def __init__(self, part: FabricPart, context: PartContext, plane: ControlPlane, url: str) -> None:
+        self.part, self.context, self.plane, self.url = part, context, plane, url
         self.ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=context.instance.aws_endpoint,
                                 **LOCAL_CREDENTIALS)
         env = context.environment
@@ -60,18 +68,20 @@ def stack() -> Iterator[Stack]:
     """One control plane and fabric part for the module (moto's start-up costs seconds); tests restore what they change."""
     state_dir = Path(tempfile.mkdtemp(prefix="fab-part-"))
     plane = ControlPlane(logging.getLogger("test.controlplane"))
-    endpoint = Endpoint(plane, f"127.0.{NUMBER}.1", 0)
+    part = FabricPart()
+    # The supervisor's status route, so the health a session fixture reads is this part's.
+    endpoint = Endpoint(supervisor.with_status_route(plane, lambda: {"parts": supervisor.part_status([part])}),
+                        f"127.0.{NUMBER}.1", 0)
     endpoint.start()
     # moto's state is per process: start from nothing, whatever ran before in this worker.
     requests.post(f"{endpoint.url}/moto-api/reset", timeout=10).raise_for_status()
     environment = load("local").model_copy(update={"local": LocalSettings(aws_endpoint_port=endpoint.port)})
     instance = Instance(NUMBER, environment)  # type: ignore[arg-type]
     context = PartContext(instance, instance.resolved(), state_dir, logging.getLogger("test.fabric"))
-    part = FabricPart()
     try:
         part.start(context)
         plane.attach(part)
-        yield Stack(part, context, plane)
+        yield Stack(part, context, plane, endpoint.url)
     finally:
         plane.detach_all()
         part.stop()
@@ -148,7 +158,7 @@ def test_status_start_and_stop(stack: Stack, short_dir: Path) -> None:
     try:
         part.wait_synced()
         status: dict[str, Any] = dict(part.status())
-        assert status["running"] and status["last_sync_error"] is None
+        assert status["running"] and status["last_sync_error"] is None and part.health().healthy
         assert set(status["subnets"]) >= {s["SubnetId"] for s in stack.subnets.values()}
         process = part.process
         assert process is not None
@@ -158,6 +168,7 @@ def test_status_start_and_stop(stack: Stack, short_dir: Path) -> None:
     assert not Path(f"/proc/{status['pid']}").exists()
     assert not process.control_path.exists()
     assert part.status() == {"running": False}
+    assert part.health().reasons == ("the fabric process is not running: no NACL is enforced",)
 
 
 def test_unknown_subnet_address_is_rejected_by_nobody_but_counted_as_outside(stack: Stack, echo: EchoServer) -> None:
@@ -193,3 +204,103 @@ def test_sync_retries_until_the_endpoint_answers(stack: Stack, short_dir: Path) 
         part.stop()
         if late is not None:
             late.stop()
+
+
+def _clients(stack: Stack) -> Any:
+    made: dict[tuple[str, str], Any] = {}
+
+    def client(service: str, region: str) -> Any:
+        if (service, region) not in made:
+            made[(service, region)] = boto3.client(service, region_name=region, endpoint_url=stack.url,
+                                                   **LOCAL_CREDENTIALS)
+        return made[(service, region)]
+
+    return client
+
+
+def _isolate_az(stack: Stack, tmp_path: Path) -> network.IsolateAz:
+    """The AZ-isolation fault (the FIS NACL method) on us-east-1a, through the API like any experiment's."""
+    subnet_id = stack.subnets["us-east-1a"]["SubnetId"]
+    stack.ec2.create_tags(Resources=[subnet_id], Tags=[{"Key": "gameday:stack", "Value": "securecart"}])
+    guard = Guard(Policy.for_environment(stack.context.environment))
+    return network.IsolateAz(_clients(stack), Journal("fabric-test", tmp_path / "journal"), region=REGION,
+                             availability_zone="us-east-1a", subnet_id=subnet_id, guard=guard)
+
+
+def _unparseable_entry_in_ec2(stack: Stack) -> str:
+    """A NACL, associated with nothing, holding an entry the fabric cannot parse; returns its id.
+
+    Stored in moto's backend directly: the API rejects such entries, and this stands for any that
+    slips past its validation. A valid call then makes the fabric read the Region again.
+    """
+    acl = stack.ec2.create_network_acl(VpcId=stack.vpc_id)["NetworkAcl"]["NetworkAclId"]
+    backends.ec2(REGION).create_network_acl_entry(
+        network_acl_id=acl, rule_number=10, protocol="-1", rule_action="deny", egress=False, cidr_block="999.0.0.0/8",
+        icmp_code=None, icmp_type=None, port_range_from=None, port_range_to=None, ipv6_cidr_block=None)
+    stack.ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=20, Protocol="-1", RuleAction="allow",
+                                       Egress=False, CidrBlock="127.0.0.0/8")
+    return acl
+
+
+def test_with_an_unparseable_entry_in_ec2_an_az_isolation_still_isolates(stack: Stack, echo: EchoServer,
+                                                                          tmp_path: Path) -> None:
+    # Before: the entry failed every sync of the Region, so the isolation below changed EC2 and
+    # nothing else: the connection kept flowing while the fault was "in".
+    address = stack.host("us-east-1a")
+    server = (address, stack.part.expose(address, 0, echo.backend))
+    loose = _unparseable_entry_in_ec2(stack)
+    try:
+        with create_connection(server, source_address=stack.host("us-east-1b"), timeout_s=5) as sock:
+            assert exchange(sock, b"before") == b"before"
+            with _isolate_az(stack, tmp_path):
+                sock.sendall(b"during")
+                assert_silent(sock)
+            sock.settimeout(5)
+            assert sock.recv(6) == b"during"
+        health = stack.part.health()  # what was skipped is reported, with the entry
+        assert health.state == "degraded" and len(health.reasons) == 1
+        assert loose in health.reasons[0] and "999.0.0.0/8" in health.reasons[0] and REGION in health.reasons[0]
+    finally:
+        stack.ec2.delete_network_acl(NetworkAclId=loose)
+        stack.part.unexpose(*server)
+    assert stack.part.health().healthy, "deleting the entry's NACL leaves nothing unenforced"
+
+
+def test_a_call_whose_entry_the_fabric_cannot_apply_fails_naming_the_part_and_the_entry(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The validation rejects this CIDR; switched off here, it stands for any entry that slips past it.
+    monkeypatch.delitem(ec2_rules.VALIDATE, "CreateNetworkAclEntry", raising=False)
+    once = boto3.client("ec2", region_name=REGION, endpoint_url=stack.url, config=Config(retries={"total_max_attempts": 1}),
+                        **LOCAL_CREDENTIALS)
+    loose = stack.ec2.create_network_acl(VpcId=stack.vpc_id)["NetworkAcl"]["NetworkAclId"]
+    try:
+        with pytest.raises(ClientError) as raised:
+            once.create_network_acl_entry(NetworkAclId=loose, RuleNumber=10, Protocol="-1", RuleAction="deny",
+                                          Egress=False, CidrBlock="999.0.0.0/8")
+        error, status = raised.value.response["Error"], raised.value.response["ResponseMetadata"]["HTTPStatusCode"]
+        assert (error["Code"], status) == ("ServiceUnavailable", 503)
+        assert "fabric" in error["Message"] and "999.0.0.0/8" in error["Message"]
+        assert "is stored, but" in error["Message"] and "not enforced" in error["Message"]
+        # An SDK's retry of that call gets the same answer, not the NetworkAclEntryAlreadyExists its
+        # stored entry would give a new call.
+        retrying = boto3.client("ec2", region_name=REGION, endpoint_url=stack.url, **LOCAL_CREDENTIALS,
+                                config=Config(retries={"total_max_attempts": 2, "mode": "standard"}))
+        with pytest.raises(ClientError) as raised:
+            retrying.create_network_acl_entry(NetworkAclId=loose, RuleNumber=11, Protocol="-1", RuleAction="deny",
+                                              Egress=False, CidrBlock="999.0.0.0/8")
+        assert raised.value.response["Error"]["Code"] == "ServiceUnavailable"
+        assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == 1
+        with pytest.raises(ClientError, match="NetworkAclEntryAlreadyExists"):
+            once.create_network_acl_entry(NetworkAclId=loose, RuleNumber=11, Protocol="-1", RuleAction="deny",
+                                          Egress=False, CidrBlock="999.0.0.0/8")
+        once.delete_network_acl_entry(NetworkAclId=loose, RuleNumber=11, Egress=False)
+        # The other calls of the Region go on, and are enforced: only the call that brought the entry failed.
+        once.create_network_acl_entry(NetworkAclId=loose, RuleNumber=20, Protocol="6", RuleAction="allow",
+                                      Egress=False, CidrBlock="127.0.0.0/8", PortRange={"From": 80, "To": 80})
+        with pytest.raises(StackDegraded, match=r"(?s)fabric: us-east-1 acl-.*999\.0\.0\.0/8"):
+            supervisor.refuse_if_degraded(stack.url, "the experiment")
+        once.delete_network_acl_entry(NetworkAclId=loose, RuleNumber=10, Egress=False)
+        assert stack.part.health().healthy
+        supervisor.refuse_if_degraded(stack.url, "the experiment")
+    finally:
+        stack.ec2.delete_network_acl(NetworkAclId=loose)

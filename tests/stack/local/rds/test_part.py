@@ -26,6 +26,7 @@ from stack.local.endpoint import Endpoint
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.rds import registry, runner
+from stack.local.rds.monitor import Monitor
 from stack.local.rds.part import RdsPart
 from stack.local.rds.timing import RdsTiming
 
@@ -362,3 +363,59 @@ def test_cleanup_finds_what_a_crashed_part_left(tmp_path: Path) -> None:
     assert not root.exists()
     assert any(str(root) in note for note in notes)
     assert registry.cleanup_leftovers(state_dir) == []
+
+
+def test_an_operation_whose_real_effect_fails_makes_the_part_degraded_naming_the_instance() -> None:
+    # Before, the instance went `failed` with the reason in a log line only.
+    part = RdsPart()
+    database = _FailingDatabase()
+    part._dbs[(REGION, database.identifier)] = database  # type: ignore[assignment]
+    assert part.health().healthy
+
+    def work() -> None:
+        raise RuntimeError("pg_basebackup: could not connect to the primary")
+
+    part._run(f"create {database.identifier}", work, database)  # type: ignore[arg-type]
+    for thread in list(part._threads):
+        thread.join(10)
+    health = part.health()
+    assert database.status == "failed" and health.state == "degraded"
+    assert health.reasons == (f"{REGION}/orders: RDS create orders failed: RuntimeError: "
+                              "pg_basebackup: could not connect to the primary",)
+    del part._dbs[(REGION, database.identifier)]  # deleted: nothing left to report
+    assert part.health().healthy
+
+
+def test_a_health_check_that_keeps_raising_makes_the_part_degraded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, each tick logged the exception and the instance's failures went unnoticed, quietly.
+    part = RdsPart()
+    database = _FailingDatabase(status="available")
+    part._dbs[(REGION, database.identifier)] = database  # type: ignore[assignment]
+
+    def check(self: Monitor, checked: Any) -> None:
+        raise RuntimeError("psycopg.OperationalError: connection refused")
+
+    monkeypatch.setattr(Monitor, "check", check)
+    part._monitor = Monitor(lambda: [database], part._run, RdsTiming(), None, None,  # type: ignore[arg-type]
+                            part._lock, logging.getLogger("test.rds"))
+    part._monitor.start()
+    try:
+        deadline = time.monotonic() + 10
+        while part.health().healthy and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        part._monitor.stop()
+    assert part.health().reasons == (f"{REGION}/orders: its health check fails, so a failure of its primary goes "
+                                     "unnoticed: RuntimeError: psycopg.OperationalError: connection refused",)
+
+
+class _FailingDatabase:
+    """What RdsPart._run, the monitor's loop and health() read of a Database."""
+
+    def __init__(self, status: str = "creating") -> None:
+        self.identifier, self.region, self.status = "orders", REGION, status
+        self.stopping = threading.Event()
+        self.backups, self.source = None, None
+
+    def set_status(self, status: str) -> None:
+        self.status = status

@@ -245,3 +245,18 @@ def test_stop_is_idempotent_and_frees_the_port(tmp_path: Path, moto: int) -> Non
     import socket
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((host, port))
+
+
+def test_a_record_it_cannot_serve_makes_the_part_degraded_until_it_is_fixed(tmp_path: Path, moto: int) -> None:
+    # Such a record used to be dropped with a log line only: the API showed it, DNS did not serve it.
+    with running(tmp_path, moto) as stack:
+        zone_id = create_zone(stack)
+        assert stack.part.health().healthy
+        upsert(stack, zone_id, {"Name": f"bad.{ZONE}", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "not-an-ip"}]})
+        assert stack.part.wait_in_sync(5)
+        health = stack.part.health()
+        assert health.state == "degraded" and len(health.reasons) == 1
+        assert f"bad.{ZONE}" in health.reasons[0] and "not-an-ip" in health.reasons[0]
+        upsert(stack, zone_id, {"Name": f"bad.{ZONE}", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "127.16.1.5"}]})
+        assert stack.part.wait_in_sync(5)
+        assert stack.part.health().healthy
