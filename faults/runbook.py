@@ -153,6 +153,6 @@ class PointWriter(Fault):
     def planned_rollback(self, state: dict[str, Any]) -> tuple[list[Call], str]:
         return ([Call("route53", GLOBAL_REGION, "ChangeResourceRecordSets", {
             "HostedZoneId": state["zone_id"], "ChangeBatch": {"Changes": [
-                {"Action": "DELETE", "ResourceRecordSet": {"Name": state["record_name"], "Value": state.get("value_after")}},
-                {"Action": "CREATE", "ResourceRecordSet": {"Name": state["record_name"], "Value": state.get("value_before")}},
-            ]}})], "re-reads the record first and refuses if someone else changed it meanwhile")
+                {"Action": "UPSERT" if state.get("value_before") else "DELETE", "ResourceRecordSet": {
+                    "Name": state["record_name"], "Type": "CNAME",
+                    "ResourceRecords": [{"Value": state.get("value_before") or state.get("value_after")}]}}]}})], "re-reads the record first and refuses if someone else changed it meanwhile")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import dns.exception
 import dns.resolver
@@ -21,9 +22,13 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 from gameday.errors import BuildError
 
 ClientFactory = Callable[[str, str], Any]
+T = TypeVar("T")
 TABLE = "orders"  # the checkout service's table; every order has a uuid ``order_id`` primary key
 KEY = "order_id"
 CONNECT_TIMEOUT_S = 5.0
+READ_DEADLINE_S = 90.0  # a writer whose Region has just come back may reset connections for a while
+# SQLSTATEs worth another attempt: connection exceptions, shutdown or start-up in progress.
+_TRANSIENT = ("08", "57P01", "57P02", "57P03")
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,39 @@ def connect(clients: ClientFactory, copy: Copy, nameserver: tuple[str, int] | No
     except (OSError, InterfaceError, DatabaseError) as error:
         raise BuildError(f"cannot read the orders of {copy.identifier} ({copy.region}) through "
                          f"{copy.endpoint}:{copy.port}: {error}") from error
+
+
+def _transient(error: BaseException) -> bool:
+    if isinstance(error, (OSError, InterfaceError)):
+        return True
+    detail = error.args[0] if isinstance(error, DatabaseError) and error.args else None
+    return isinstance(detail, dict) and str(detail.get("C", "")).startswith(_TRANSIENT)
+
+
+def with_connections(clients: ClientFactory, copies: list[Copy], nameserver: tuple[str, int] | None,
+                     work: Callable[..., T], deadline_s: float = READ_DEADLINE_S) -> T:
+    """``work(*connections)`` on fresh connections to ``copies``, retried on connection failures until
+    ``deadline_s`` (``work`` must be safe to repeat). Raises BuildError naming the copy after the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        opened: list[pg8000.native.Connection] = []
+        try:
+            for copy in copies:
+                opened.append(connect(clients, copy, nameserver))
+            return work(*opened)
+        except (BuildError, OSError, InterfaceError, DatabaseError) as error:
+            cause = error.__cause__ if isinstance(error, BuildError) and error.__cause__ else error
+            if not _transient(cause) or time.monotonic() >= deadline:
+                if isinstance(error, BuildError):
+                    raise
+                raise BuildError(f"reading the orders of {', '.join(c.identifier for c in copies)} failed: {error}") from error
+            time.sleep(1.0)
+        finally:
+            for connection in opened:
+                try:
+                    connection.close()
+                except Exception:
+                    pass  # already broken
 
 
 def _has_table(connection: pg8000.native.Connection) -> bool:

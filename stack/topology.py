@@ -192,35 +192,32 @@ def orphans(clients: ClientFactory, spec: Spec, nameserver: tuple[str, int] | No
     writer, replica = describe(clients, spec.writer), describe(clients, spec.replica)
     if writer is None or replica is None or _source_of(replica):
         return []  # a replica holds only what it received from its source
-    writer_db = orders.connect(clients, _copy(clients, spec, writer, spec.writer.region), nameserver)
-    try:
-        copy_db = orders.connect(clients, _copy(clients, spec, replica, spec.replica.region), nameserver)
-        try:
-            return orders.orphaned(writer_db, copy_db, spec.replica.identifier)
-        finally:
-            copy_db.close()
-    finally:
-        writer_db.close()
+    copies = [_copy(clients, spec, writer, spec.writer.region), _copy(clients, spec, replica, spec.replica.region)]
+    return orders.with_connections(clients, copies, nameserver,
+                                   lambda writer_db, copy_db: orders.orphaned(writer_db, copy_db, spec.replica.identifier))
 
 
 def point_record(clients: ClientFactory, zone: str, name: str, endpoint: str | None, expected: str | None) -> None:
     """Point the CNAME ``name`` at ``endpoint`` (None: delete it) if it still points at ``expected``.
 
-    The change deletes exactly the record read, so a concurrent edit makes Route 53 refuse the batch
-    (InvalidChangeBatch) instead of being overwritten. Raises TopologyError when the record is not as expected."""
+    Route 53 has no conditional write for a record, so the record is re-read right before the change and a
+    concurrent edit is refused (TopologyError) rather than overwritten; the window left is one API call.
+    (A DELETE+CREATE batch would close it on AWS, but the local stack's emulator rejects a CREATE it has seen
+    before even after a DELETE in the same batch.)"""
     current = record(clients, zone, name)
     if value(current) == (endpoint.rstrip(".") if endpoint else None):
         return
     if value(current) != (expected.rstrip(".") if expected else None):
         raise TopologyError(f"{name} points at {value(current) or 'nothing'}, not {expected or 'nothing'} as expected: "
                             f"someone else changed it; point it at {endpoint or 'nothing'} by hand once checked")
-    changes: list[dict[str, Any]] = [{"Action": "DELETE", "ResourceRecordSet": current}] if current else []
     if endpoint:
-        changes.append({"Action": "CREATE", "ResourceRecordSet": {
+        change = {"Action": "UPSERT", "ResourceRecordSet": {
             "Name": name, "Type": "CNAME", "TTL": int(current["TTL"]) if current else WRITER_TTL_S,
-            "ResourceRecords": [{"Value": endpoint}]}})
+            "ResourceRecords": [{"Value": endpoint}]}}
+    else:
+        change = {"Action": "DELETE", "ResourceRecordSet": current}
     clients("route53", "us-east-1").change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
-        "Comment": f"gameday: {name}", "Changes": changes})
+        "Comment": f"gameday: {name}", "Changes": [change]})
 
 
 def _wait(clients: ClientFactory, database: Database, waiter: str, delay_s: float, attempts: int) -> None:
@@ -283,13 +280,9 @@ def _reconcile(clients: ClientFactory, spec: Spec, nameserver: tuple[str, int] |
         writer = describe(clients, spec.writer)
         replica = describe(clients, spec.replica)
         assert writer is not None and replica is not None
-        writer_db = orders.connect(clients, _copy(clients, spec, writer, spec.writer.region), nameserver)
-        copy_db = orders.connect(clients, _copy(clients, spec, replica, spec.replica.region), nameserver)
-        try:
-            refused = orders.copy_back(writer_db, copy_db, found)
-        finally:
-            copy_db.close()
-            writer_db.close()
+        copies = [_copy(clients, spec, writer, spec.writer.region), _copy(clients, spec, replica, spec.replica.region)]
+        refused = orders.with_connections(clients, copies, nameserver,
+                                          lambda writer_db, copy_db: orders.copy_back(writer_db, copy_db, found))
         if refused:
             raise TopologyError(f"{len(refused)} order(s) on {spec.replica.identifier} cannot be copied to "
                                 f"{spec.writer.identifier}: " + "; ".join(refused) + f"; {spec.replica.identifier} "
