@@ -102,6 +102,8 @@ def main() -> int:
     parser.add_argument("--command-timeout", type=float, default=600.0, help="s for recover, scan and the repair")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS),
                         help=f"files under experiments/ to pick from (default: {' '.join(EXPERIMENTS)})")
+    parser.add_argument("--signals", nargs="+", default=sorted(SIGNALS), choices=sorted(SIGNALS),
+                        help="signals to pick from (default: all three)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs: {args.runs} is not allowed; use 1 or more")
@@ -120,7 +122,7 @@ def main() -> int:
     runs: list[dict[str, Any]] = []
     stopped = ""
     for number in range(1, args.runs + 1):
-        run = one_run(number, rng.choice(args.experiments), rng.choice(sorted(SIGNALS)),
+        run = one_run(number, rng.choice(args.experiments), rng.choice(sorted(args.signals)),
                       rng.uniform(args.min_at, args.max_at), env, instance, args.exit_timeout, args.command_timeout)
         runs.append(run)
         print(json.dumps({"progress": number, "leftovers": len(run["leftovers"]), "experiment": run["experiment"],

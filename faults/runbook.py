@@ -71,7 +71,9 @@ class PromoteReplica(_DbFault):
         writer_region = source.split(":")[3] if _ARN_DB in source else self.region
         self.journal.progress(entry, source=source, writer_region=writer_region,
                               writer_identifier=source.split(_ARN_DB)[-1],
-                              subnet_group=(before.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"))
+                              subnet_group=(before.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
+                              tags=[[t["Key"], t["Value"]] for t in before.get("TagList") or []
+                                    if not t["Key"].startswith("aws:")])
         self.clients("rds", self.region).promote_read_replica(DBInstanceIdentifier=self.identifier)
         if not self.planning:
             self._settle(self.params())
@@ -80,7 +82,9 @@ class PromoteReplica(_DbFault):
     def spec(state: dict[str, Any]) -> topology.Spec:
         return topology.Spec(stack_name="gameday", writer=topology.Database(state["writer_region"], state["writer_identifier"]),
                              replica=topology.Database(state["region"], state["db_instance_identifier"]), zone="",
-                             writer_record="", secret_id=state["secret_id"], secret_region=state.get("secret_region") or "")
+                             writer_record="", secret_id=state["secret_id"], secret_region=state.get("secret_region") or "",
+                             replica_subnet_group=state.get("subnet_group") or "",
+                             replica_tags=tuple((str(k), str(v)) for k, v in state.get("tags") or []))
 
     def rollback(self, state: dict[str, Any]) -> None:
         if "writer_identifier" not in state:

@@ -49,9 +49,13 @@ class Spec:
     secret_id: str  # master credentials of the writer (and so of its replicas), in the writer's Region
     multi_az: bool = True
     secret_region: str = ""  # "" means the writer's Region
+    replica_subnet_group: str = ""  # when the replica is gone: "" means the builder's, <stack>-<region>
+    replica_tags: tuple[tuple[str, str], ...] = ()  # when the replica is gone: () means the stack tag
 
     @property
     def tags(self) -> list[dict[str, str]]:
+        if self.replica_tags:
+            return [{"Key": key, "Value": value} for key, value in self.replica_tags]
         return [{"Key": "gameday:stack", "Value": self.stack_name}]
 
 
@@ -248,7 +252,7 @@ def restore_replica(clients: ClientFactory, spec: Spec, nameserver: tuple[str, i
     rds = clients("rds", spec.replica.region)
     # The new replica takes the old one's subnet group, class and tags (the builder's when it is gone).
     subnet_group = ((replica or {}).get("DBSubnetGroup") or {}).get("DBSubnetGroupName") \
-        or f"{spec.stack_name}-{spec.replica.region}"
+        or spec.replica_subnet_group or f"{spec.stack_name}-{spec.replica.region}"
     tags = [t for t in (replica or {}).get("TagList") or [] if not t["Key"].startswith("aws:")] or spec.tags
     if replica is not None:
         if replica.get("DBInstanceStatus") != "deleting":
