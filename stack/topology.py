@@ -242,6 +242,10 @@ def restore_replica(clients: ClientFactory, spec: Spec, nameserver: tuple[str, i
     if writer is None:
         raise TopologyError(f"the writer {spec.writer.identifier} ({spec.writer.region}) does not exist; "
                             f"the replica {spec.replica.identifier} cannot be rebuilt from it")
+    if writer.get("DBInstanceStatus") != "available":
+        # A writer whose Region has just come back may still be rebooting or failing over; RDS refuses
+        # a read replica of a source that is not available.
+        _wait(clients, spec.writer, "db_instance_available", delay_s, attempts)
     replica = describe(clients, spec.replica)
     if replica is not None and replica.get("DBInstanceStatus") not in ("available", "deleting"):
         # A promotion (or a creation) still under way finishes on its own: judge the instance once it has.
@@ -260,10 +264,17 @@ def restore_replica(clients: ClientFactory, spec: Spec, nameserver: tuple[str, i
             rds.delete_db_instance(DBInstanceIdentifier=spec.replica.identifier, SkipFinalSnapshot=True)
             done.append(f"deleted the promoted copy {spec.replica.identifier} ({spec.replica.region})")
         _wait(clients, spec.replica, "db_instance_deleted", delay_s, attempts)
-    rds.create_db_instance_read_replica(
-        DBInstanceIdentifier=spec.replica.identifier, SourceDBInstanceIdentifier=writer["DBInstanceArn"],
-        DBInstanceClass=(replica or writer).get("DBInstanceClass") or writer["DBInstanceClass"],
-        SourceRegion=spec.writer.region, DBSubnetGroupName=subnet_group, Tags=tags)
+    for attempt in range(3):
+        _wait(clients, spec.writer, "db_instance_available", delay_s, attempts)  # it may have rebooted meanwhile
+        try:
+            rds.create_db_instance_read_replica(
+                DBInstanceIdentifier=spec.replica.identifier, SourceDBInstanceIdentifier=writer["DBInstanceArn"],
+                DBInstanceClass=(replica or writer).get("DBInstanceClass") or writer["DBInstanceClass"],
+                SourceRegion=spec.writer.region, DBSubnetGroupName=subnet_group, Tags=tags)
+            break
+        except ClientError as error:  # the writer left "available" between the wait and the call
+            if error.response["Error"]["Code"] != "InvalidDBInstanceState" or attempt == 2:
+                raise
     _wait(clients, spec.replica, "db_instance_available", delay_s, attempts)
     done.append(f"rebuilt {spec.replica.identifier} ({spec.replica.region}) as a read replica of {spec.writer.identifier}")
     return done

@@ -141,6 +141,13 @@ def test_stack_build_refuses_to_drop_split_brain_orders_then_converges(local_sta
     scan = _cli(local_stack, tmp_path, "scan")
     assert scan.returncode == 1 and "replica-promoted" in scan.stdout and all(i in scan.stdout for i in split), scan.stdout
 
+    # Nothing journaled it, so recover cannot restore it: it says so, one line per item, and fails.
+    recovered = _cli(local_stack, tmp_path, "recover")
+    assert recovered.returncode == 1, recovered.stdout + recovered.stderr
+    assert f"not restored replica-promoted {spec.replica.region} {spec.replica.identifier}" in recovered.stdout
+    assert all(f"not restored split-brain-order {spec.replica.region} {i}" in recovered.stdout for i in split), \
+        recovered.stdout
+
     refused = _cli(local_stack, tmp_path, "stack", "build")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "--copy-back-orphaned-orders" in refused.stderr and all(i in refused.stderr for i in split), refused.stderr
