@@ -127,8 +127,11 @@ def _dry_run(args: argparse.Namespace) -> bool:
 
 
 def recover(args: argparse.Namespace) -> int:
-    """Roll back every fault the journal says is still injected (after kill -9, a crash, a lost CI runner)."""
+    """Roll back every fault the journal says is still injected (after kill -9, a crash, a lost CI runner), then
+    name each difference of the DR topology from the spec that is left; exit 1 if any."""
+    from environments import loader
     from faults import leftovers
+    from stack import topology
 
     target, _ = _target(args, "gameday recover")
     if _dry_run(args):
@@ -144,29 +147,25 @@ def recover(args: argparse.Namespace) -> int:
     for result in results:
         print(f"{result.outcome:<12} {result.fault} {json.dumps(result.params)} (entry {result.entry_id[:8]})")
     # What the journal could not put back, or never knew about: the topology against the spec, line by line.
-    remaining = leftovers.topology(target.clients, _spec(args, target), target.nameserver)
+    spec = topology.spec_of(loader.load(args.env), target.stack_tag[1])
+    remaining = leftovers.topology(target.clients, spec, target.nameserver)
     for item in remaining:
         print(f"not restored {item.kind} {item.region} {item.resource}: {item.detail}")
     return 1 if remaining or any(r.outcome.startswith("failed") for r in results) else 0
 
 
-def _spec(args: argparse.Namespace, target: Any) -> Any:
-    """The environment's DR topology (stack.topology.Spec) for the stack the target's tag names."""
-    from environments import loader
-    from stack import topology
-
-    return topology.spec_of(loader.load(args.env), target.stack_tag[1])
-
-
 def scan(args: argparse.Namespace) -> int:
     """List leftover faults from the API alone, journal or not, with drift of the DR topology from the spec and
     orders only a non-writer copy holds. Exit 1 when something is found."""
+    from environments import loader
     from faults import leftovers
+    from stack import topology
 
     target, guard = _target(args, "gameday scan")
     regions = list(guard.policy.regions)  # every allowed Region for aws environments, not only the stack's
     found = leftovers.scan(target.clients, regions, target.stack_tag)
-    found += leftovers.topology(target.clients, _spec(args, target), target.nameserver)
+    found += leftovers.topology(target.clients, topology.spec_of(loader.load(args.env), target.stack_tag[1]),
+                                target.nameserver)
     if args.json:
         print(json.dumps([item.__dict__ for item in found], indent=2))
     elif not found:
