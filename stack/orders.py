@@ -26,7 +26,7 @@ T = TypeVar("T")
 TABLE = "orders"  # the checkout service's table; every order has a uuid ``order_id`` primary key
 KEY = "order_id"
 CONNECT_TIMEOUT_S = 5.0
-READ_DEADLINE_S = 90.0  # a writer whose Region has just come back may reset connections for a while
+READ_DEADLINE_S = 30.0  # a writer whose Region has just come back may reset connections for a while
 # SQLSTATEs worth another attempt: connection exceptions, shutdown or start-up in progress.
 _TRANSIENT = ("08", "57P01", "57P02", "57P03")
 
