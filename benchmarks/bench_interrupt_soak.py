@@ -13,8 +13,8 @@ put back (`gameday stack build --copy-back-orphaned-orders`) so that the next ru
 whose repair fails stops the soak. The journal is a temporary directory of its own.
 
 Bounded: the interrupt comes at most ``--max-at`` s after the start, the run gets ``--exit-timeout`` s to
-end, and recover, scan and the repair ``--command-timeout`` s each. The local stack must be up and the
-reference stack built (`gameday stack up --detach && gameday stack build`).
+end, and recover, scan and the repair ``--command-timeout`` s each. When the instance's local stack is not
+running, it is started (`gameday stack up --detach`, `gameday stack build`) and stopped at the end.
 """
 from __future__ import annotations
 
@@ -119,6 +119,42 @@ def main() -> int:
     env = dict(os.environ, GAMEDAY_INSTANCE=str(instance), GAMEDAY_JOURNAL_DIR=journal,
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     started = time.monotonic()
+    up = _gameday(env, args.command_timeout, "stack", "status")
+    started_here = up.returncode != 0
+    if started_here:
+        for command in (("stack", "up", "--detach"), ("stack", "build")):
+            done = _gameday(env, args.command_timeout, *command)
+            if done.returncode != 0:
+                print(f"bench_interrupt_soak: `gameday {' '.join(command)}` failed: {(done.stderr or done.stdout)[-500:]}",
+                      file=sys.stderr)
+                _gameday(env, args.command_timeout, "stack", "down")
+                return 1
+    try:
+        runs, stopped = soak(args, rng, env, instance)
+    finally:
+        if started_here:
+            _gameday(env, args.command_timeout, "stack", "down")
+    kinds = collections.Counter(item.get("kind", "?") for run in runs for item in run["leftovers"])
+    print(json.dumps({
+        "benchmark": "interrupt_soak", "instance": instance, "seed": seed, "runs_requested": args.runs,
+        "runs": len(runs), "stopped": stopped, "stack_started_here": started_here,
+        "leftovers": sum(kinds.values()), "leftovers_by_kind": dict(kinds),
+        "split_brain_orders": kinds.get("split-brain-order", 0),
+        "topology_drift": sum(n for kind, n in kinds.items() if kind.startswith(("replica-", "writer-", "multi-az", "zone-"))),
+        "recover_failures": sum(len(run["recover_failures"]) for run in runs),
+        "runs_with_leftovers": sum(1 for run in runs if run["leftovers"] or run["recover_failures"]),
+        "escalated_to_sigkill": sum(1 for run in runs if run["escalated_to_sigkill"]),
+        "by_signal": dict(collections.Counter(run["signal"] for run in runs)),
+        "by_experiment": dict(collections.Counter(run["experiment"] for run in runs)),
+        "goal": "0 leftovers over 50 runs (topology drift and split-brain orders included)",
+        "seconds": round(time.monotonic() - started, 1),
+        "details": runs,
+    }, indent=2))
+    return 0
+
+
+def soak(args: argparse.Namespace, rng: random.Random, env: dict[str, str],
+         instance: int) -> tuple[list[dict[str, Any]], str]:
     runs: list[dict[str, Any]] = []
     stopped = ""
     for number in range(1, args.runs + 1):
@@ -133,23 +169,7 @@ def main() -> int:
             if repaired.returncode != 0:
                 stopped = f"run {number}: the repair failed: {(repaired.stderr or repaired.stdout)[-500:]}"
                 break
-    kinds = collections.Counter(item.get("kind", "?") for run in runs for item in run["leftovers"])
-    print(json.dumps({
-        "benchmark": "interrupt_soak", "instance": instance, "seed": seed, "runs_requested": args.runs,
-        "runs": len(runs), "stopped": stopped,
-        "leftovers": sum(kinds.values()), "leftovers_by_kind": dict(kinds),
-        "split_brain_orders": kinds.get("split-brain-order", 0),
-        "topology_drift": sum(n for kind, n in kinds.items() if kind.startswith(("replica-", "writer-", "multi-az", "zone-"))),
-        "recover_failures": sum(len(run["recover_failures"]) for run in runs),
-        "runs_with_leftovers": sum(1 for run in runs if run["leftovers"] or run["recover_failures"]),
-        "escalated_to_sigkill": sum(1 for run in runs if run["escalated_to_sigkill"]),
-        "by_signal": dict(collections.Counter(run["signal"] for run in runs)),
-        "by_experiment": dict(collections.Counter(run["experiment"] for run in runs)),
-        "goal": "0 leftovers over 50 runs (topology drift and split-brain orders included)",
-        "seconds": round(time.monotonic() - started, 1),
-        "details": runs,
-    }, indent=2))
-    return 0
+    return runs, stopped
 
 
 if __name__ == "__main__":
