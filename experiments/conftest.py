@@ -49,13 +49,14 @@ CALL_ERROR = pytest.StashKey[BaseException | None]()
 @pytest.fixture
 def scenario(request: pytest.FixtureRequest, environment: Any, stack: ReferenceStack, aws_client: Any,
              authoritative: tuple[str, int], journal: Journal, timeline: Timeline, evidence: Any,
-             healthy_stack: None) -> Iterator[Scenario]:
+             healthy_stack: None, local_stack: Any) -> Iterator[Scenario]:
     """The experiment's harness; at teardown its result (verdict, samples, timeline) goes into the evidence pack.
 
     ``healthy_stack`` first: an experiment does not start on a degraded local stack (gameday.fixtures).
     """
     current = Scenario(request.node.name, environment, stack, lambda service, region: aws_client(service, region),
-                       authoritative, journal, timeline)
+                       authoritative, journal, timeline,
+                       nameserver=(local_stack.dns_host, local_stack.dns_port) if local_stack is not None else None)
     yield current
     error = request.node.stash.get(CALL_ERROR, None)
     if isinstance(error, AssertionError) and current.verdict is not None:

@@ -60,6 +60,7 @@ class Scenario:
     authoritative: tuple[str, int]
     journal: Journal
     timeline: Timeline
+    nameserver: tuple[str, int] | None = None  # where the stack's clients resolve RDS endpoints (None: the system's)
     samplers: list[Sampler[Any]] = field(default_factory=list)
     canary: Canary | None = None
     injected_at: clock.Instant | None = None

@@ -47,6 +47,9 @@ FAULT_TAG = "gameday:fault"  # every resource a fault creates carries it (value:
 class Fault:
     name: ClassVar[str]
     fis_capable: ClassVar[bool] = False  # whether `injector: fis` runs this fault as an AWS FIS experiment
+    # A runbook step (faults.runbook) stays in force after its block until the topology is restored, and is
+    # recovered after every other fault: those may cut the paths its restore needs.
+    runbook_step: ClassVar[bool] = False
 
     def __init__(self, clients: ClientFactory, journal: Journal, timeline: Timeline | None = None,
                  guard: Guard | None = None) -> None:

@@ -15,7 +15,9 @@ from faults.base import FAULT_TAG
 from faults.fis import TERMINAL
 from gameday import journal as journal_
 from gameday import runid
+from gameday.errors import GamedayError
 from gameday.plan import Call
+from stack import topology as topology_
 
 ClientFactory = Callable[[str, str], Any]
 
@@ -28,9 +30,17 @@ class Recovered:
     outcome: str  # "rolled back" or "failed: <why>"
 
 
+def _ordered(target: str, directory: Path | None) -> list[tuple[Path, journal_.Entry]]:
+    """Open entries in the order to undo them: faults first, in journal order; then runbook steps newest first
+    (the writer name goes back before the replica is rebuilt), once no fault cuts the paths they need."""
+    entries = list(journal_.open_entries(target, directory))
+    steps = [item for item in entries if getattr(REGISTRY.get(item[1].fault), "runbook_step", False)]
+    return [item for item in entries if item not in steps] + steps[::-1]
+
+
 def recover(target: str, clients: ClientFactory, directory: Path | None = None) -> list[Recovered]:
     results = []
-    for path, entry in journal_.open_entries(target, directory):
+    for path, entry in _ordered(target, directory):
         fault = REGISTRY.get(entry.fault)
         if fault is None:
             results.append(Recovered(entry.id, entry.fault, entry.params, f"failed: unknown fault {entry.fault!r}"))
@@ -48,7 +58,7 @@ def recover(target: str, clients: ClientFactory, directory: Path | None = None) 
 def planned_recovery(target: str, directory: Path | None = None) -> list[tuple[Recovered, list[Call], str]]:
     """What ``recover`` would do, entry by entry, with no call made (``gameday recover --dry-run``)."""
     planned: list[tuple[Recovered, list[Call], str]] = []
-    for _, entry in journal_.open_entries(target, directory):
+    for _, entry in _ordered(target, directory):
         fault = REGISTRY.get(entry.fault)
         if fault is None:
             planned.append((Recovered(entry.id, entry.fault, entry.params, f"failed: unknown fault {entry.fault!r}"), [], ""))
@@ -121,3 +131,20 @@ def scan(clients: ClientFactory, regions: list[str], stack_tag: tuple[str, str])
                                       f"Inverted=true ({check['HealthCheckConfig'].get('IPAddress', '')}:"
                                       f"{check['HealthCheckConfig'].get('Port', '')})"))
     return found
+
+
+def topology(clients: ClientFactory, spec: topology_.Spec, nameserver: tuple[str, int] | None) -> list[Leftover]:
+    """How the DR topology differs from ``spec``, and acknowledged orders that only a non-writer copy holds
+    (read through the endpoints). Nothing, when no part of the stack was built."""
+    if topology_.describe(clients, spec.writer) is None and (
+            spec.replica is None or topology_.describe(clients, spec.replica) is None):
+        return []
+    found = [Leftover(d.kind, d.region, d.resource, d.detail) for d in topology_.drift(clients, spec)]
+    try:
+        orphaned = topology_.orphans(clients, spec, nameserver)
+    except GamedayError as error:  # unknown is not "none": say so
+        return found + [Leftover("orders-unread", spec.replica.region if spec.replica else "?",
+                                 spec.replica.identifier if spec.replica else "?", str(error))]
+    return found + [Leftover("split-brain-order", spec.replica.region if spec.replica else "?", o.order_id,
+                             f"acknowledged ({o.client_order_id or 'no client id'}, {o.created_at}) only on {o.copy}, "
+                             f"not on the writer {spec.writer.identifier}") for o in orphaned]

@@ -49,8 +49,13 @@ def stack_build(args: argparse.Namespace) -> int:
 
     environment, instance = _instance(args)
     supervisor.require_running(instance)
-    clients = target_.for_environment(environment, instance.number).clients
-    built = builder.Builder(instance.resolved(), clients, builder.BuildOptions(wait_delay_s=0.25, wait_attempts=480)).build()
+    target = target_.for_environment(environment, instance.number)
+    made = builder.Builder(instance.resolved(), target.clients, builder.BuildOptions(
+        wait_delay_s=0.25, wait_attempts=480, nameserver=target.nameserver,
+        copy_back_orphaned_orders=args.copy_back_orphaned_orders))
+    built = made.build()
+    for line in made.converged:
+        print(f"converged: {line}")
     print(f"reference stack built on {instance.aws_endpoint} (hosted zone {built.zone_name} {built.zone_id})")
     print(f"  checkout name   {built.names.checkout}  (dig @{instance.control_host} -p {instance.dns_port} ...)")
     for database in (built.database, built.replica):
@@ -119,8 +124,11 @@ def _dry_run(args: argparse.Namespace) -> bool:
 
 
 def recover(args: argparse.Namespace) -> int:
-    """Roll back every fault the journal says is still injected (after kill -9, a crash, a lost CI runner)."""
+    """Roll back every fault the journal says is still injected (after kill -9, a crash, a lost CI runner), then
+    name each difference of the DR topology from the spec that is left; exit 1 if any."""
+    from environments import loader
     from faults import leftovers
+    from stack import topology
 
     target, _ = _target(args, "gameday recover")
     if _dry_run(args):
@@ -133,19 +141,28 @@ def recover(args: argparse.Namespace) -> int:
     results = leftovers.recover(target.name, target.clients)
     if not results:
         print(f"nothing to recover for {target.name}: every journaled fault was rolled back")
-        return 0
     for result in results:
         print(f"{result.outcome:<12} {result.fault} {json.dumps(result.params)} (entry {result.entry_id[:8]})")
-    return 1 if any(r.outcome.startswith("failed") for r in results) else 0
+    # What the journal could not put back, or never knew about: the topology against the spec, line by line.
+    spec = topology.spec_of(loader.load(args.env), target.stack_tag[1])
+    remaining = leftovers.topology(target.clients, spec, target.nameserver)
+    for item in remaining:
+        print(f"not restored {item.kind} {item.region} {item.resource}: {item.detail}")
+    return 1 if remaining or any(r.outcome.startswith("failed") for r in results) else 0
 
 
 def scan(args: argparse.Namespace) -> int:
-    """List leftover faults from the API alone, journal or not. Exit 1 when something is found."""
+    """List leftover faults from the API alone, journal or not, with drift of the DR topology from the spec and
+    orders only a non-writer copy holds. Exit 1 when something is found."""
+    from environments import loader
     from faults import leftovers
+    from stack import topology
 
     target, guard = _target(args, "gameday scan")
     regions = list(guard.policy.regions)  # every allowed Region for aws environments, not only the stack's
     found = leftovers.scan(target.clients, regions, target.stack_tag)
+    found += leftovers.topology(target.clients, topology.spec_of(loader.load(args.env), target.stack_tag[1]),
+                                target.nameserver)
     if args.json:
         print(json.dumps([item.__dict__ for item in found], indent=2))
     elif not found:
@@ -242,6 +259,9 @@ def parser() -> argparse.ArgumentParser:
     common(up)
     up.set_defaults(handler=stack_up)
     build = stack.add_parser("build", help="build the SecureCart reference stack on the running local stack")
+    build.add_argument("--copy-back-orphaned-orders", action="store_true",
+                       help="when a promoted replica holds orders the writer lacks, copy them to the writer before "
+                            "the replica is rebuilt (without it the build names them and changes nothing)")
     common(build)
     build.set_defaults(handler=stack_build)
     down = stack.add_parser("down", help="stop the local stack and remove everything it started")

@@ -146,13 +146,14 @@ def aws_client_fixture() -> Callable[..., Callable[[str, str | None], Any]]:
 def stack_fixture() -> Callable[..., Any]:
     @pytest.fixture(scope="session")
     def stack(environment: Any, aws_client: Callable[[str, str | None], Any], gameday_settings: settings_.Resolved,
-              gameday_guard: Any) -> Any:
+              gameday_guard: Any, local_stack: LocalStackInfo | None) -> Any:
         """The reference stack's typed handles: built on the local stack; in aws, the stack built earlier
         (found by its tags, read-only), or built with --build-stack."""
         from stack.builder import BuildOptions, Builder
 
         local = isinstance(environment, LocalEnvironment)
-        options = BuildOptions(wait_delay_s=0.25 if local else 10.0, wait_attempts=480 if local else 90)
+        options = BuildOptions(wait_delay_s=0.25 if local else 10.0, wait_attempts=480 if local else 90,
+                               nameserver=(local_stack.dns_host, local_stack.dns_port) if local_stack else None)
         builder = Builder(environment, lambda service, region: aws_client(service, region), options)
         if isinstance(environment, AwsEnvironment):
             # The same allowlist as the faults: not even a read of the wrong account or Region.

@@ -19,6 +19,7 @@ class Target:
     regions: list[str]
     clients: Callable[[str, str], Any]
     stack_tag: tuple[str, str]
+    nameserver: tuple[str, int] | None = None  # the DNS server clients resolve the stack's names at (None: the system's)
 
 
 def for_environment(environment: LocalEnvironment | AwsEnvironment, instance: int | None = None) -> Target:
@@ -30,10 +31,12 @@ def for_environment(environment: LocalEnvironment | AwsEnvironment, instance: in
         session = boto3.session.Session(**LOCAL_CREDENTIALS)
         endpoint: str | None = local.aws_endpoint
         name = f"local-{local.number}"
+        nameserver: tuple[str, int] | None = (local.control_host, local.dns_port)
     else:
         session = boto3.session.Session(profile_name=environment.profile)
         endpoint = None
         name = f"aws-{environment.account_id}"
+        nameserver = None
     config = Config(retries={"max_attempts": 3, "mode": "standard"})
 
     @functools.cache
@@ -41,4 +44,4 @@ def for_environment(environment: LocalEnvironment | AwsEnvironment, instance: in
         return session.client(service, region_name=region, endpoint_url=endpoint, config=config)
 
     tag = STACK_TAG if isinstance(environment, LocalEnvironment) else (environment.discovery.tag_key, environment.discovery.tag_value)
-    return Target(name, list(environment.regions), clients, tag)
+    return Target(name, list(environment.regions), clients, tag, nameserver)

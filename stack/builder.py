@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 from environments.model import AwsEnvironment, LocalEnvironment
 from gameday.errors import BuildError
 from gameday.plan import is_read_only
+from stack import topology
 from stack.handles import DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
@@ -51,6 +52,11 @@ class BuildOptions:
     stack_name: str = "securecart"
     wait_delay_s: float = 1.0  # waiter polling; the local stack is fast, AWS is not
     wait_attempts: int = 300
+    # The DNS server that resolves the RDS endpoints for reading orders (host, port); None: the system's (AWS).
+    nameserver: tuple[str, int] | None = None
+    # Converging a promoted replica while it holds orders the writer lacks: copy them to the writer first.
+    # Without this the build refuses and names them (nothing is changed).
+    copy_back_orphaned_orders: bool = False
 
 
 def record_names(zone: str) -> RecordNames:
@@ -96,6 +102,7 @@ class Builder:
         self.client = functools.cache(client)
         self.options = options
         self.tags = [{"Key": STACK_TAG, "Value": options.stack_name}]
+        self.converged: list[str] = []  # what the last build put back to the spec
 
     # -- the whole stack -------------------------------------------------------------------------
 
@@ -112,6 +119,8 @@ class Builder:
 
     def _walk(self, doing: str, write_records: bool) -> ReferenceStack:
         try:
+            if write_records:
+                self.converge()
             subnets = [subnet for region in self.env.regions for subnet in self.network(region)]
             database, replica = self.databases(subnets)
             zone_id = self.hosted_zone()
@@ -127,6 +136,23 @@ class Builder:
                              f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}") from error
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
                               tuple(subnets), tuple(instances), database, replica)
+
+    # -- drift back to the spec ------------------------------------------------------------------
+
+    def converge(self) -> list[str]:
+        """Put a drifted DR topology back to the spec (stack.topology.converge). Raises BuildError."""
+        spec = topology.spec_of(self.env, self.options.stack_name)
+        zone = topology.zone_id(self.client, spec.zone)
+        if zone is not None:
+            self._tag_zone(zone)  # zones built before the tag was added get it now
+        if isinstance(self.env, LocalEnvironment) and self.options.nameserver is None:
+            nameserver_missing = "reading the orders needs the stack's DNS server: pass BuildOptions(nameserver=(host, port))"
+        else:
+            nameserver_missing = ""
+        self.converged = topology.converge(self.client, spec, self.options.nameserver, nameserver_missing,
+                                           copy_back=self.options.copy_back_orphaned_orders,
+                                           delay_s=self.options.wait_delay_s, attempts=self.options.wait_attempts)
+        return self.converged
 
     # -- network ---------------------------------------------------------------------------------
 
@@ -267,10 +293,19 @@ class Builder:
                 return str(candidate["Id"]).split("/")[-1]
         created = route53.create_hosted_zone(Name=zone, CallerReference=f"{self.options.stack_name}-{zone}",
                                              HostedZoneConfig={"Comment": "SecureCart (gameday reference stack)"})
-        return str(created["HostedZone"]["Id"]).split("/")[-1]
+        zone_id = str(created["HostedZone"]["Id"]).split("/")[-1]
+        self._tag_zone(zone_id)
+        return zone_id
+
+    def _tag_zone(self, zone_id: str) -> None:
+        """The stack tag on the zone: the runbook step that repoints the writer name targets it (faults.runbook)."""
+        route53 = self.client("route53", "us-east-1")
+        tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)["ResourceTagSet"].get("Tags")
+        if not any(t["Key"] == STACK_TAG for t in tags or []):
+            route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=self.tags)
 
     def writer_record(self, zone_id: str, database: DatabaseHandle | None) -> None:
-        """The writer CNAME, only when missing: after a Region evacuation it points at the promoted replica."""
+        """The writer CNAME, when missing (``converge`` points a drifted one back first)."""
         if database is None or not database.endpoint:
             return
         name = record_names(self.env.stack.zone).database

@@ -99,3 +99,20 @@ def test_attach_to_a_missing_stack_names_what_is_missing_and_creates_nothing(cli
         builder.Builder(loader.load("local"), client, options).attach()
     assert client("ec2", "us-east-1").describe_vpcs(
         Filters=[{"Name": "tag:gameday:stack", "Values": ["never-built"]}])["Vpcs"] == []
+
+
+def test_a_build_converges_the_writer_name_and_multi_az_back_to_the_spec(built: ReferenceStack, client: Any) -> None:
+    from stack import topology
+
+    spec = topology.spec_of(loader.load("local"))
+    assert topology.drift(client, spec) == []
+    client("route53", "us-east-1").change_resource_record_sets(HostedZoneId=built.zone_id, ChangeBatch={"Changes": [{
+        "Action": "UPSERT", "ResourceRecordSet": {"Name": built.names.database, "Type": "CNAME", "TTL": 5,
+                                                  "ResourceRecords": [{"Value": "elsewhere.example.com"}]}}]})
+    client("rds", "us-east-1").modify_db_instance(DBInstanceIdentifier="orders", MultiAZ=False, ApplyImmediately=True)
+    assert {d.kind for d in topology.drift(client, spec)} == {"writer-record", "multi-az"}
+    again = builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01))
+    again.build()
+    assert topology.drift(client, spec) == []
+    assert [line.split(" ")[0] for line in again.converged] == ["pointed", "turned"], again.converged
+
