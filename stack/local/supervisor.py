@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 
 from environments.model import LocalEnvironment
 from gameday.errors import SettingsError, StackError, StackNotRunning
+from gameday.logfiles import open_log, restrict as restrict_logs
 from stack.local import leftovers
 from stack.local.instance import Instance
 from stack.local.part import Part, PartContext
@@ -52,8 +53,8 @@ def select_parts(names: str = "all") -> tuple[str, ...]:
     wanted = [name.strip() for name in names.split(",") if name.strip()]
     unknown = [name for name in wanted if name not in by_name]
     if unknown:
-        raise SettingsError(f"--parts: {unknown[0]!r} is not a part; allowed: all, none, or a comma list of "
-                            f"{', '.join(by_name)}")
+        raise SettingsError(f"--parts: {', '.join(map(repr, unknown))} {'is not a part' if len(unknown) == 1 else 'are not parts'}; "
+                            f"allowed: all, none, or a comma list of {', '.join(by_name)}")
     return tuple(spec for name, spec in by_name.items() if name in wanted)
 
 
@@ -145,7 +146,8 @@ class Supervisor:
 
     def _setup_logging(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(self.logs / "supervisor.log", mode="w")
+        open_log(self.logs / "supervisor.log", append=False).close()  # 0600 before the first line
+        handler = logging.FileHandler(self.logs / "supervisor.log", mode="a")
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         root = logging.getLogger("gameday")
         root.setLevel(logging.INFO)
@@ -177,6 +179,7 @@ class Supervisor:
             began = time.monotonic()
             part.start(context)
             self.log.info("part %s started in %.2f s", part.name, time.monotonic() - began)
+            restrict_logs([self.logs, self.instance.state_dir])  # logs a part's child process opened itself
             context.services[part.name] = part
             self.parts.append(part)
             self.control_plane.attach(part)
@@ -267,7 +270,7 @@ def start_detached(environment_name: str, instance: Instance, timeout_s: float =
     logs.mkdir(parents=True, exist_ok=True)
     console = logs / "console.log"
     env = dict(os.environ, GAMEDAY_INSTANCE=str(instance.number))
-    with open(console, "wb") as out:
+    with open_log(console, append=False) as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gameday.cli", "stack", "up", "--env", environment_name, "--parts", parts],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
