@@ -10,7 +10,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Sequence
 
-from gameday.errors import GamedayError, SettingsError
+from gameday import exitcodes
+from gameday.errors import GamedayError, SettingsError, Unreachable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +82,7 @@ def stack_status(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(state["aws_endpoint"] + supervisor.STATUS_PATH, timeout=5) as response:
             live = json.loads(response.read())
     except OSError as error:
-        raise GamedayError(f"the local stack (pid {state['pid']}) does not answer at {state['aws_endpoint']}: {error}") from None
+        raise Unreachable(f"the local stack (pid {state['pid']}) does not answer at {state['aws_endpoint']}: {error}") from None
     if args.json:
         print(json.dumps(live, indent=2))
         return 0
@@ -177,6 +178,10 @@ def report(args: argparse.Namespace) -> int:
     return history.command(Path(args.history_file), Path(args.html) if args.html else None, args.last)
 
 
+# pytest's exit codes (pytest.ExitCode) as gameday's: interrupted, internal error, usage error, no tests.
+_PYTEST_EXIT = {2: 130, 3: exitcodes.FAILED, 4: exitcodes.USAGE, 5: exitcodes.USAGE}
+
+
 def run_gameday(args: argparse.Namespace) -> int:
     """Run the game-day experiments with pytest (the stack comes up through the plugin)."""
     experiments = sorted((PROJECT_ROOT / "experiments").glob("test_*.py"))
@@ -184,8 +189,10 @@ def run_gameday(args: argparse.Namespace) -> int:
         print("gameday: no experiments yet: experiments/ holds no test_*.py scenario files. "
               "The local stack and the reference stack are ready to use; see README.md.")
         return 0
+    from environments import loader
     from stack.local.instance import instance_from_environ
 
+    loader.load(args.env)  # a bad environment file stops here, before pytest and before any report
     # The game day runs on the user's stack (instance 0 unless chosen), not on the tests' instances.
     number = args.instance if args.instance is not None else instance_from_environ()
     allure_results = PROJECT_ROOT / "reports" / "out" / "allure-results"
@@ -193,9 +200,26 @@ def run_gameday(args: argparse.Namespace) -> int:
                "--gameday-instance", str(number), "--alluredir", str(allure_results), "--clean-alluredir",
                "-p", "no:cacheprovider", "-q", *(["--dry-run"] if args.dry_run else []), *args.pytest_args]
     status = subprocess.call(command, cwd=PROJECT_ROOT)
+    if status not in (0, 1):  # pytest did not run the scenarios (usage error, no tests, interrupted): no report
+        print(f"gameday run: pytest exited with code {status} before any verdict; no report was rendered",
+              file=sys.stderr)
+        return _PYTEST_EXIT.get(status, exitcodes.FAILED)
     subprocess.call([sys.executable, "-m", "reports.allure_report", str(allure_results),
                      str(PROJECT_ROOT / "reports" / "out" / "allure")], cwd=PROJECT_ROOT)
     return status
+
+
+def _pack_directory(value: str) -> str:
+    """An evidence pack argument: a missing directory is a usage error, not a tampered pack."""
+    if not Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a directory; give an evidence pack such as reports/out/<run-id>")
+    return value
+
+
+def _instance_number(value: str) -> int:
+    if not value.isdigit() or int(value) > 9:
+        raise argparse.ArgumentTypeError(f"{value!r} is not allowed; use an integer from 0 to 9")
+    return int(value)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -205,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--env", default=os.environ.get("GAMEDAY_ENV", "local"),
                        help="environment name in environments/ or a path to a .yaml file (default: local)")
-        p.add_argument("--instance", type=int, default=None,
+        p.add_argument("--instance", type=_instance_number, default=None,
                        help="local stack instance 0-9 (default: $GAMEDAY_INSTANCE or 0)")
 
     stack = commands.add_parser("stack", help="the local stack's lifecycle").add_subparsers(dest="action", required=True)
@@ -238,7 +262,7 @@ def parser() -> argparse.ArgumentParser:
     scan_parser.set_defaults(handler=scan)
 
     verify_parser = commands.add_parser("verify", help="check an evidence pack and the chain of packs before it")
-    verify_parser.add_argument("pack", help="reports/out/<run-id>")
+    verify_parser.add_argument("pack", type=_pack_directory, help="reports/out/<run-id>")
     verify_parser.add_argument("--history", default=None,
                                help="history.jsonl to cross-check (default: reports/history.jsonl beside reports/out)")
     verify_parser.set_defaults(handler=verify_pack)
@@ -258,18 +282,49 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _aws_failure(error: Exception) -> tuple[int, str] | None:
+    """A botocore exception as (exit code, one line), or None when it is not one we expect."""
+    from botocore import exceptions as aws
+
+    if isinstance(error, (aws.EndpointConnectionError, aws.ConnectTimeoutError, aws.ReadTimeoutError,
+                          aws.ConnectionClosedError)):
+        endpoint = getattr(error, "kwargs", {}).get("endpoint_url", "the AWS endpoint")
+        return exitcodes.UNREACHABLE, (f"cannot reach {endpoint} ({type(error).__name__}); for the local stack, "
+                                       f"start it with `gameday stack up --detach` (instance: --instance or GAMEDAY_INSTANCE)")
+    if isinstance(error, (aws.NoCredentialsError, aws.PartialCredentialsError)):
+        return exitcodes.USAGE, (f"{error}: give credentials through the environment's profile, AWS_PROFILE, "
+                                 f"or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+    if isinstance(error, (aws.ProfileNotFound, aws.NoRegionError)):
+        return exitcodes.USAGE, f"{error}; check AWS_PROFILE / the environment file's profile and ~/.aws/config"
+    if isinstance(error, aws.ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        auth = code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+                        "SignatureDoesNotMatch", "AccessDenied", "AccessDeniedException", "AuthFailure")
+        return (exitcodes.USAGE if auth else exitcodes.FAILED), str(error)
+    if isinstance(error, aws.BotoCoreError):
+        return exitcodes.FAILED, str(error)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Exit codes: see gameday.exitcodes (docs/cli.md). Routine failures print one line, no traceback."""
+    args = parser().parse_args(argv)  # argparse itself exits USAGE (2) on a bad argument
     try:
         return int(args.handler(args))
     except GamedayError as error:
         print(f"gameday: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `gameday stack status | head` closed the pipe early; that is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:
+        failure = _aws_failure(error)
+        if failure is None:
+            raise  # a bug: its traceback is what a report needs
+        print(f"gameday {args.command}: {failure[1]}", file=sys.stderr)
+        return failure[0]
 
 
 if __name__ == "__main__":
