@@ -238,6 +238,12 @@ class Base(Model):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Base":
+        # One validator for the whole model: pydantic stops at the first after-validator that raises.
+        _raise_all(self._problems())
+        return self
+
+    def _problems(self) -> list[str]:
+        """Checks that span several fields; each kind of environment adds its own."""
         problems = []
         for vp_name, vp in self.vantage_points.items():
             problems += [f"vantage_points.{vp_name}.rtt_ms names {unknown!r}, which is not in regions"
@@ -246,8 +252,7 @@ class Base(Model):
             region = getattr(self.stack, field)
             if region is not None and region not in self.regions:
                 problems.append(f"stack.{field} {region!r} is not one of this environment's regions: {sorted(self.regions)}")
-        _raise_all(problems)
-        return self
+        return problems
 
     @property
     def active_regions(self) -> list[str]:
@@ -266,8 +271,7 @@ class LocalEnvironment(Base):
     # RDS's process timings in AWS seconds (phases as [min, max]); the RDS data plane checks the keys.
     rds: dict[str, Union[list[float], float]] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _loopback_only(self) -> "LocalEnvironment":
+    def _problems(self) -> list[str]:
         # The network rule: every address the local stack uses is in 127.0.0.0/8.
         networks = [(f"regions.{n}.vpc_cidr", r.network) for n, r in self.regions.items()]
         networks += [
@@ -275,7 +279,7 @@ class LocalEnvironment(Base):
             for n, r in self.regions.items() for az, zone in r.availability_zones.items()
         ]
         networks += [(f"vantage_points.{n}.subnet", vp.network) for n, vp in self.vantage_points.items()]
-        problems = []
+        problems = super()._problems()
         for where, network in networks:
             if not network.subnet_of(LOOPBACK):
                 problems.append(f"{where} {str(network)!r} is outside 127.0.0.0/8; a local environment only uses loopback addresses")
@@ -295,8 +299,7 @@ class LocalEnvironment(Base):
         problems += [f"region_rtt_ms names {region!r}, which is not in regions" for region in sorted(unknown)]
         problems += [f"region_rtt_ms.{a}.{b} is {rtt} ms; it must be >= 0"
                      for a, row in self.region_rtt_ms.items() for b, rtt in row.items() if rtt < 0]
-        _raise_all(problems)
-        return self
+        return problems
 
     def rtt_ms(self, a: str, b: str) -> float:
         """Round-trip time between two Regions; 0 within one Region. The matrix may give either order."""
@@ -331,11 +334,9 @@ class AwsEnvironment(Base):
         _raise_all([problem for region in value for problem in _region_problem(region)])
         return value
 
-    @model_validator(mode="after")
-    def _regions_allowed(self) -> "AwsEnvironment":
-        _raise_all([f"regions names {name!r}, which is not in allowed_regions {list(self.allowed_regions)}"
-                    for name in self.regions if name not in self.allowed_regions])
-        return self
+    def _problems(self) -> list[str]:
+        return super()._problems() + [f"regions names {name!r}, which is not in allowed_regions "
+                                      f"{list(self.allowed_regions)}" for name in self.regions if name not in self.allowed_regions]
 
     @property
     def time_scale(self) -> float:
