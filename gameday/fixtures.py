@@ -14,6 +14,7 @@ from environments import loader
 from environments.model import AwsEnvironment, LocalEnvironment
 from gameday import settings as settings_
 from gameday.errors import GamedayError, SettingsError
+from gameday.retries import retries
 from gameday.timeline import Timeline
 
 
@@ -115,7 +116,7 @@ def aws_client_fixture() -> Callable[..., Callable[[str, str | None], Any]]:
         @functools.cache
         def client(service: str, region: str | None = None) -> Any:
             return aws_session.client(service, region_name=region or aws_session.region_name, endpoint_url=endpoint,
-                                      config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+                                      config=Config(retries=retries(4)))
 
         return client
 

@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 
 from environments.model import AwsEnvironment, LocalEnvironment
+from gameday.retries import retries
 
 STACK_TAG = ("gameday:stack", "securecart")
 
@@ -34,7 +35,7 @@ def for_environment(environment: LocalEnvironment | AwsEnvironment, instance: in
         session = boto3.session.Session(profile_name=environment.profile)
         endpoint = None
         name = f"aws-{environment.account_id}"
-    config = Config(retries={"max_attempts": 3, "mode": "standard"})
+    config = Config(retries=retries(4))
 
     @functools.cache
     def clients(service: str, region: str) -> Any:

@@ -22,6 +22,7 @@ import boto3
 from botocore.config import Config
 
 from environments.model import LocalEnvironment
+from gameday.retries import retries
 from stack.local.instance import Instance
 
 # Dummy credentials: the local endpoint accepts anything, and real ones must never be sent to it.
@@ -87,7 +88,7 @@ class PartContext:
         return self._session.client(
             service, region_name=region,
             endpoint_url=self.instance.aws_endpoint,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=30),
+            config=Config(retries=retries(3), connect_timeout=2, read_timeout=30),
         )
 
 
