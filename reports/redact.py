@@ -92,11 +92,15 @@ class Redactor:
         return self.data(data)
 
     def leaks(self, paths: Iterable[Path]) -> list[str]:
-        """Every (file, secret prefix) where a remembered secret still appears verbatim."""
+        """Every file where a remembered secret still appears verbatim, once per secret.
+
+        The message names the file and the secret's length, never any of its characters: it is printed
+        and may be logged.
+        """
         found = []
         for path in paths:
             content = path.read_bytes()
-            for secret in self.known:
+            for secret in sorted(self.known, key=len):
                 if secret.encode() in content:
-                    found.append(f"{path.name}: contains a secret starting {secret[:3]!r}")
+                    found.append(f"{path.name}: contains a secret ({len(secret)} characters) that redaction missed")
         return found
