@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from gameday import exitcodes
+from gameday.awsfailures import aws_failure
 from gameday.errors import GamedayError, SettingsError, Unreachable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -282,30 +283,6 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _aws_failure(error: Exception) -> tuple[int, str] | None:
-    """A botocore exception as (exit code, one line), or None when it is not one we expect."""
-    from botocore import exceptions as aws
-
-    if isinstance(error, (aws.EndpointConnectionError, aws.ConnectTimeoutError, aws.ReadTimeoutError,
-                          aws.ConnectionClosedError)):
-        endpoint = getattr(error, "kwargs", {}).get("endpoint_url", "the AWS endpoint")
-        return exitcodes.UNREACHABLE, (f"cannot reach {endpoint} ({type(error).__name__}); for the local stack, "
-                                       f"start it with `gameday stack up --detach` (instance: --instance or GAMEDAY_INSTANCE)")
-    if isinstance(error, (aws.NoCredentialsError, aws.PartialCredentialsError)):
-        return exitcodes.USAGE, (f"{error}: give credentials through the environment's profile, AWS_PROFILE, "
-                                 f"or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
-    if isinstance(error, (aws.ProfileNotFound, aws.NoRegionError)):
-        return exitcodes.USAGE, f"{error}; check AWS_PROFILE / the environment file's profile and ~/.aws/config"
-    if isinstance(error, aws.ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        auth = code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-                        "SignatureDoesNotMatch", "AccessDenied", "AccessDeniedException", "AuthFailure")
-        return (exitcodes.USAGE if auth else exitcodes.FAILED), str(error)
-    if isinstance(error, aws.BotoCoreError):
-        return exitcodes.FAILED, str(error)
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit codes: see gameday.exitcodes (docs/cli.md). Routine failures print one line, no traceback."""
     args = parser().parse_args(argv)  # argparse itself exits USAGE (2) on a bad argument
@@ -320,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as error:
-        failure = _aws_failure(error)
+        failure = aws_failure(error)
         if failure is None:
             raise  # a bug: its traceback is what a report needs
         print(f"gameday {args.command}: {failure[1]}", file=sys.stderr)

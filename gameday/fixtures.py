@@ -99,9 +99,9 @@ def aws_session_fixture() -> Callable[..., boto3.session.Session]:
         """A boto3 Session for the environment: dummy credentials for local, the profile or default chain for aws."""
         first_region = next(iter(environment.regions))
         if isinstance(environment, LocalEnvironment):
-            from stack.local.part import LOCAL_CREDENTIALS
+            from stack.local.part import local_session
 
-            return boto3.session.Session(region_name=first_region, **LOCAL_CREDENTIALS)
+            return local_session(first_region)
         return boto3.session.Session(region_name=first_region, profile_name=environment.profile)
 
     return aws_session

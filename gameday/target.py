@@ -25,10 +25,10 @@ class Target:
 def for_environment(environment: LocalEnvironment | AwsEnvironment, instance: int | None = None) -> Target:
     if isinstance(environment, LocalEnvironment):
         from stack.local.instance import Instance
-        from stack.local.part import LOCAL_CREDENTIALS
+        from stack.local.part import local_session
 
         local = Instance(instance or 0, environment)
-        session = boto3.session.Session(**LOCAL_CREDENTIALS)
+        session = local_session()
         endpoint: str | None = local.aws_endpoint
         name = f"local-{local.number}"
     else:

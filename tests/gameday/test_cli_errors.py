@@ -94,3 +94,13 @@ def test_bad_instance_argument_is_a_usage_error() -> None:
     assert result.returncode == exitcodes.USAGE
     assert "--instance: invalid _instance_number value" not in result.stderr
     assert "'12' is not allowed; use an integer from 0 to 9" in result.stderr
+
+
+def test_the_local_stack_needs_no_aws_profile(local_stack: LocalStackInfo | None, tmp_path: Path) -> None:
+    """AWS_PROFILE names a profile that does not exist: commands on the local stack do not read profiles."""
+    if local_stack is None:
+        pytest.skip("needs the local stack")
+    result = gameday("scan", "--instance", str(local_stack.instance),
+                     env={"AWS_PROFILE": "nosuch", "GAMEDAY_JOURNAL_DIR": str(tmp_path)})
+    assert result.returncode in (exitcodes.OK, exitcodes.FAILED), result.stderr  # nothing found, or leftovers
+    assert "Traceback" not in result.stderr and "nosuch" not in result.stderr
