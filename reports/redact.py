@@ -11,6 +11,7 @@ connection string):
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -104,3 +105,15 @@ class Redactor:
                 if secret.encode() in content:
                     found.append(f"{path.name}: contains a secret ({len(secret)} characters) that redaction missed")
         return found
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter that masks secrets in the whole line, traceback included (an exception's message
+    can quote a connection string or a request's parameters)."""
+
+    def __init__(self, fmt: str | None = None, redactor: Redactor | None = None) -> None:
+        super().__init__(fmt)
+        self.redactor = redactor or Redactor.from_environment()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.text(super().format(record))
