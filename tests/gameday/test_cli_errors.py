@@ -104,3 +104,13 @@ def test_the_local_stack_needs_no_aws_profile(local_stack: LocalStackInfo | None
                      env={"AWS_PROFILE": "nosuch", "GAMEDAY_JOURNAL_DIR": str(tmp_path)})
     assert result.returncode in (exitcodes.OK, exitcodes.FAILED), result.stderr  # nothing found, or leftovers
     assert "Traceback" not in result.stderr and "nosuch" not in result.stderr
+
+
+def test_every_unknown_part_is_named(local_stack: LocalStackInfo | None) -> None:
+    if local_stack is None:
+        pytest.skip("needs the local stack")
+    # The session's own instance: were the parts accepted, `up` would refuse (already running), not start one.
+    result = gameday("stack", "up", "--detach", "--parts", "fabric,dns,s3", "--instance", str(local_stack.instance))
+    assert result.returncode == exitcodes.USAGE
+    line = one_line(result)
+    assert "'dns', 's3' are not parts" in line and "fabric, route53, rds, ec2" in line
