@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from environments.model import AwsEnvironment, LocalEnvironment
 from gameday.errors import BuildError
@@ -125,6 +125,8 @@ class Builder:
             operation = error.operation_name
             raise BuildError(f"{doing} the reference stack failed at {operation}: "
                              f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}") from error
+        except WaiterError as error:  # a resource or record change that never reached its state
+            raise BuildError(f"{doing} the reference stack failed: {error}") from error
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
                               tuple(subnets), tuple(instances), database, replica)
 
