@@ -24,7 +24,7 @@ def test_the_supervisor_log_is_private_and_masks_secrets(tmp_path: Path, monkeyp
     log_file.write_text("an earlier run\n")
     log_file.chmod(0o644)  # a log left by an older version: narrowed before reuse
     root = logging.getLogger("gameday")
-    before = list(root.handlers)
+    before, level = list(root.handlers), root.level
     try:
         supervisor.Supervisor(environment, instance, parts=())._setup_logging()
         log = logging.getLogger("gameday.test")
@@ -37,6 +37,7 @@ def test_the_supervisor_log_is_private_and_masks_secrets(tmp_path: Path, monkeyp
         for handler in root.handlers[len(before):]:
             handler.close()
             root.removeHandler(handler)
+        root.setLevel(level)
     text = log_file.read_text()
     assert log_file.stat().st_mode & 0o777 == 0o600
     assert "pg_basebackup failed" in text and "Traceback" in text and "RuntimeError" in text
