@@ -10,14 +10,13 @@ from the source node. Role settings that change at run time (primary_conninfo,
 synchronous_standby_names) live in postgresql.auto.conf, which the node manager rewrites and
 reloads (a hot-standby-off standby accepts no SQL, so ALTER SYSTEM is not an option there).
 
-Secrets. Replication uses its own role (REPLICATION_USER, as RDS does), never the master user, and
-no password is ever on a command line or in a setting: libpq reads it from the node's passfile
-(0600, owned by postgres). PostgreSQL logs a reloaded primary_conninfo in full, so a password in it
-would land in the log.
+Secrets. Replication uses its own role (stack.local.rds.replication), never the master user, and no
+password is ever on a command line or in a setting: libpq reads it from the node's passfile (0600,
+owned by postgres). PostgreSQL logs a reloaded primary_conninfo in full, so a password in it would
+land in the log.
 """
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 import signal
@@ -30,10 +29,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pg8000.native
-import scramp
 
 from gameday.logfiles import open_log
-from stack.local.rds import runner
+from stack.local.rds import replication, runner
 from stack.local.rds.errors import PostgresError, PostgresTimeout
 
 PORT = 5432
@@ -60,16 +58,7 @@ BASE_SETTINGS = {
 }
 
 
-REPLICATION_USER = "rdsrepladmin"  # RDS's internal replication role; the master user is NOREPLICATION on RDS
-# What pg_rewind calls on its source, granted so it needs no superuser (PostgreSQL's pg_rewind docs),
-# and pg_checkpoint for the checkpoint a rewind needs first.
-_REWIND_GRANTS = (
-    "GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO {role}",
-    "GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO {role}",
-    "GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO {role}",
-    "GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO {role}",
-    "GRANT pg_checkpoint TO {role}",
-)
+REPLICATION_USER = replication.USER
 
 
 @dataclass(frozen=True)
@@ -207,9 +196,7 @@ class Node:
     def _prepare_dirs(self) -> None:
         runner.give_to_postgres(self.root, 0o711)
         runner.give_to_postgres(self.socket_dir, 0o755)
-        # libpq's passfile: host:port:database:user:password, with \ and : escaped.
-        escaped = self.credentials.replication_password.replace("\\", "\\\\").replace(":", "\\:")
-        runner.write_postgres_file(self.passfile, f"*:*:*:{REPLICATION_USER}:{escaped}\n")
+        runner.write_postgres_file(self.passfile, replication.passfile_line(self.credentials.replication_password))
 
     def init(self, timeout_s: float = 60.0) -> None:
         """initdb with the master user and password (SCRAM for every connection)."""
@@ -278,18 +265,13 @@ class Node:
             return pid
 
     def _create_replication_role(self) -> None:
-        """The replication role, with a SCRAM verifier computed here: the cleartext never reaches the
-        server, so no statement or error log can quote it."""
-        salt, stored_key, server_key, iterations = scramp.ScramMechanism("SCRAM-SHA-256").make_auth_info(
-            self.credentials.replication_password, iteration_count=4096)
-        b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
-        verifier = f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+        verifier = replication.scram_verifier(self.credentials.replication_password)
         connection = self.connect()
         try:
-            connection.run(f"CREATE ROLE {REPLICATION_USER} WITH LOGIN REPLICATION PASSWORD "
+            connection.run(f"CREATE ROLE {replication.USER} WITH LOGIN REPLICATION PASSWORD "
                            f"{pg8000.native.literal(verifier)}")
-            for grant in _REWIND_GRANTS:
-                connection.run(grant.format(role=REPLICATION_USER))
+            for grant in replication.GRANTS:
+                connection.run(grant)
         finally:
             connection.close()
 

@@ -65,3 +65,17 @@ def test_standby_follow_and_rewind_never_show_a_password(make_node: Callable[[st
         auto_conf = (node.data_dir / "postgresql.auto.conf").read_text()
         assert "passfile=" in auto_conf and not [s for s in secrets if s in auto_conf]
     assert not list(Path(primary.root).glob("pwfile"))
+
+
+def test_a_replication_password_with_passfile_metacharacters_still_replicates(storage: Path) -> None:
+    """libpq's passfile separates fields with ':' and escapes with '\\': both are escaped."""
+    odd = Credentials("master", "m4ster-password", replication_password="re:pl\\ica'tion:pw")
+    primary, standby = Node("p", storage / "p", odd), Node("s", storage / "s", odd)
+    primary.init()
+    primary.start(PRIMARY)
+    standby.clone_from(primary.local)
+    standby.start(PRIMARY)
+    standby.wait_streaming(15)
+    assert primary.query("SELECT usename FROM pg_stat_replication") == [[REPLICATION_USER]]
+    for node in (standby, primary):
+        node.stop("immediate")
