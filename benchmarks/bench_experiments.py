@@ -54,6 +54,7 @@ from environments.model import LocalEnvironment  # noqa: E402
 from faults.network import association_of  # noqa: E402
 from experiments.scenario import SAMPLE_INTERVAL_AWS_S, probe_timeouts  # noqa: E402
 from gameday import clock, net  # noqa: E402
+from gameday.retries import retries  # noqa: E402
 from probes import checkout as checkout_probe, slo  # noqa: E402
 from probes.sampler import Sample  # noqa: E402
 from stack.builder import BuildOptions, Builder  # noqa: E402
@@ -241,7 +242,7 @@ def rto_accuracy(environment: LocalEnvironment, number: int, trials: int, read_t
         @functools.cache
         def client(service: str, region: str) -> Any:
             return session.client(service, region_name=region, endpoint_url=instance.aws_endpoint,
-                                  config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+                                  config=Config(retries=retries(4)))
 
         built = time.monotonic()
         stack: ReferenceStack = Builder(resolved, client, BuildOptions(wait_delay_s=0.25, wait_attempts=480)).build()

@@ -59,7 +59,9 @@ def parse(data: Any, source: str) -> LocalEnvironment | AwsEnvironment:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as error:
-        raise EnvironmentFileError("\n".join(_describe(source, e) for e in error.errors())) from None
+        # A check that found several problems gives them one per line: each gets its own prefix.
+        raise EnvironmentFileError("\n".join(_describe(source, dict(e, msg=line)) for e in error.errors()
+                                             for line in e["msg"].split("\n"))) from None
 
 
 def _describe(source: str, error: Any) -> str:

@@ -23,10 +23,29 @@ CHECKER_REGIONS = (
 
 @cache
 def known_regions() -> frozenset[str]:
-    """Every commercial AWS Region botocore knows, so a typo is caught before any call."""
-    import boto3
+    """Every commercial AWS Region botocore knows, so a typo is caught before any call.
 
-    return frozenset(boto3.session.Session().get_available_regions("ec2"))
+    Read from botocore's endpoint data, not through a Session: a Session reads AWS_PROFILE and the
+    config files, and an environment file does not depend on them (AWS_PROFILE=nosuch must not break it).
+    """
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
+
+    return frozenset(EndpointResolver(create_loader().load_data("endpoints")).get_available_endpoints("ec2", "aws"))
+
+
+def _raise_all(problems: list[str]) -> None:
+    """Report every problem a check found, one per line, not only the first."""
+    if problems:
+        raise ValueError("\n".join(problems))
+
+
+def _region_problem(value: str) -> list[str]:
+    try:
+        _region(value)
+    except ValueError as error:
+        return [str(error)]
+    return []
 
 
 class Model(BaseModel):
@@ -110,10 +129,12 @@ class VantagePoint(Model):
     @field_validator("rtt_ms")
     @classmethod
     def _rtt(cls, value: dict[str, float]) -> dict[str, float]:
+        problems = []
         for region, rtt in value.items():
-            _region(region)
+            problems += _region_problem(region)
             if rtt < 0:
-                raise ValueError(f"RTT to {region} is {rtt} ms; it must be >= 0")
+                problems.append(f"RTT to {region} is {rtt} ms; it must be >= 0")
+        _raise_all(problems)
         return value
 
     @property
@@ -196,34 +217,42 @@ class Base(Model):
     @field_validator("regions")
     @classmethod
     def _region_names(cls, value: dict[str, Region]) -> dict[str, Region]:
+        problems = []
         for name, region in value.items():
-            _region(name)
+            problems += _region_problem(name)
             for az in region.availability_zones:
                 if not re.fullmatch(re.escape(name) + r"[a-z]", az):
-                    raise ValueError(f"Availability Zone {az!r} is not in {name}; expected {name}a, {name}b, ...")
+                    problems.append(f"Availability Zone {az!r} is not in {name}; expected {name}a, {name}b, ...")
+        _raise_all(problems)
         return value
 
     @field_validator("health_checker_regions")
     @classmethod
     def _checkers(cls, value: list[str]) -> list[str]:
-        bad = [r for r in value if r not in CHECKER_REGIONS]
-        if bad:
-            raise ValueError(f"{bad[0]!r} is not a Route 53 health-checker Region; allowed: {', '.join(CHECKER_REGIONS)}")
+        problems = [f"{r!r} is not a Route 53 health-checker Region; allowed: {', '.join(CHECKER_REGIONS)}"
+                    for r in value if r not in CHECKER_REGIONS]
         if len(set(value)) < 3:
-            raise ValueError(f"Route 53 needs at least 3 checker Regions, got {len(set(value))}")
+            problems.append(f"Route 53 needs at least 3 checker Regions, got {len(set(value))}")
+        _raise_all(problems)
         return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Base":
+        # One validator for the whole model: pydantic stops at the first after-validator that raises.
+        _raise_all(self._problems())
+        return self
+
+    def _problems(self) -> list[str]:
+        """Checks that span several fields; each kind of environment adds its own."""
+        problems = []
         for vp_name, vp in self.vantage_points.items():
-            unknown = sorted(set(vp.rtt_ms) - set(self.regions))
-            if unknown:
-                raise ValueError(f"vantage_points.{vp_name}.rtt_ms names {unknown[0]!r}, which is not in regions")
+            problems += [f"vantage_points.{vp_name}.rtt_ms names {unknown!r}, which is not in regions"
+                         for unknown in sorted(set(vp.rtt_ms) - set(self.regions))]
         for field in ("database_region", "replica_region"):
             region = getattr(self.stack, field)
             if region is not None and region not in self.regions:
-                raise ValueError(f"stack.{field} {region!r} is not one of this environment's regions: {sorted(self.regions)}")
-        return self
+                problems.append(f"stack.{field} {region!r} is not one of this environment's regions: {sorted(self.regions)}")
+        return problems
 
     @property
     def active_regions(self) -> list[str]:
@@ -242,8 +271,7 @@ class LocalEnvironment(Base):
     # RDS's process timings in AWS seconds (phases as [min, max]); the RDS data plane checks the keys.
     rds: dict[str, Union[list[float], float]] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _loopback_only(self) -> "LocalEnvironment":
+    def _problems(self) -> list[str]:
         # The network rule: every address the local stack uses is in 127.0.0.0/8.
         networks = [(f"regions.{n}.vpc_cidr", r.network) for n, r in self.regions.items()]
         networks += [
@@ -251,13 +279,14 @@ class LocalEnvironment(Base):
             for n, r in self.regions.items() for az, zone in r.availability_zones.items()
         ]
         networks += [(f"vantage_points.{n}.subnet", vp.network) for n, vp in self.vantage_points.items()]
+        problems = super()._problems()
         for where, network in networks:
             if not network.subnet_of(LOOPBACK):
-                raise ValueError(f"{where} {str(network)!r} is outside 127.0.0.0/8; a local environment only uses loopback addresses")
+                problems.append(f"{where} {str(network)!r} is outside 127.0.0.0/8; a local environment only uses loopback addresses")
         for name, region in self.regions.items():
             for az, zone in region.availability_zones.items():
                 if not zone.network.subnet_of(region.network):
-                    raise ValueError(f"regions.{name}.availability_zones.{az}.subnet_cidr {zone.subnet_cidr!r} is not inside the VPC {region.vpc_cidr}")
+                    problems.append(f"regions.{name}.availability_zones.{az}.subnet_cidr {zone.subnet_cidr!r} is not inside the VPC {region.vpc_cidr}")
         # VPCs and vantage subnets must be disjoint, and so must the subnets of one VPC.
         top_level = [(w, n) for w, n in networks if w.endswith("vpc_cidr") or w.startswith("vantage_points.")]
         subnets = [(w, n) for w, n in networks if ".availability_zones." in w]
@@ -265,15 +294,12 @@ class LocalEnvironment(Base):
             for i, (where, network) in enumerate(group):
                 for other, other_net in group[:i]:
                     if network.overlaps(other_net):
-                        raise ValueError(f"{where} {str(network)!r} overlaps {other} {str(other_net)!r}")
-        for a, row in self.region_rtt_ms.items():
-            for b, rtt in row.items():
-                for region in (a, b):
-                    if region not in self.regions:
-                        raise ValueError(f"region_rtt_ms names {region!r}, which is not in regions")
-                if rtt < 0:
-                    raise ValueError(f"region_rtt_ms.{a}.{b} is {rtt} ms; it must be >= 0")
-        return self
+                        problems.append(f"{where} {str(network)!r} overlaps {other} {str(other_net)!r}")
+        unknown = {r for a, row in self.region_rtt_ms.items() for r in (a, *row) if r not in self.regions}
+        problems += [f"region_rtt_ms names {region!r}, which is not in regions" for region in sorted(unknown)]
+        problems += [f"region_rtt_ms.{a}.{b} is {rtt} ms; it must be >= 0"
+                     for a, row in self.region_rtt_ms.items() for b, rtt in row.items() if rtt < 0]
+        return problems
 
     def rtt_ms(self, a: str, b: str) -> float:
         """Round-trip time between two Regions; 0 within one Region. The matrix may give either order."""
@@ -305,16 +331,12 @@ class AwsEnvironment(Base):
     @field_validator("allowed_regions")
     @classmethod
     def _allowed(cls, value: list[str]) -> list[str]:
-        for region in value:
-            _region(region)
+        _raise_all([problem for region in value for problem in _region_problem(region)])
         return value
 
-    @model_validator(mode="after")
-    def _regions_allowed(self) -> "AwsEnvironment":
-        for name in self.regions:
-            if name not in self.allowed_regions:
-                raise ValueError(f"regions names {name!r}, which is not in allowed_regions {list(self.allowed_regions)}")
-        return self
+    def _problems(self) -> list[str]:
+        return super()._problems() + [f"regions names {name!r}, which is not in allowed_regions "
+                                      f"{list(self.allowed_regions)}" for name in self.regions if name not in self.allowed_regions]
 
     @property
     def time_scale(self) -> float:

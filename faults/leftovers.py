@@ -95,20 +95,27 @@ def _fis_leftovers(fis: Any, region: str) -> list[Leftover]:
     return found
 
 
+def _all(client: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated Describe call (one page holds at most MaxResults of them)."""
+    return [item for page in client.get_paginator(operation).paginate(**params) for item in page[key]]
+
+
 def scan(clients: ClientFactory, regions: list[str], stack_tag: tuple[str, str]) -> list[Leftover]:
     found: list[Leftover] = []
+    stack_filter = [{"Name": f"tag:{stack_tag[0]}", "Values": [stack_tag[1]]}]
     for region in regions:
         ec2 = clients("ec2", region)
-        acls = ec2.describe_network_acls()["NetworkAcls"]
+        acls = _all(ec2, "describe_network_acls", "NetworkAcls")
         for acl in acls:
             tags = {t["Key"]: t["Value"] for t in acl.get("Tags", [])}
-            if FAULT_TAG in tags or tags.get("managedByFIS") == "true":
-                subnets = [a["SubnetId"] for a in acl["Associations"]]
+            subnets = ", ".join(a["SubnetId"] for a in acl["Associations"]) or "no subnet"
+            if FAULT_TAG in tags:
                 found.append(Leftover("network-acl", region, acl["NetworkAclId"],
-                                      f"fault NACL ({FAULT_TAG}={tags.get(FAULT_TAG, '?')}) associated with "
-                                      f"{', '.join(subnets) or 'no subnet'}"))
-        stack_vpcs = {v["VpcId"] for v in ec2.describe_vpcs(
-            Filters=[{"Name": f"tag:{stack_tag[0]}", "Values": [stack_tag[1]]}])["Vpcs"]}
+                                      f"fault NACL ({FAULT_TAG}={tags[FAULT_TAG]}) associated with {subnets}"))
+            elif tags.get("managedByFIS") == "true":  # FIS's own (injector: fis), left by a stopped experiment
+                found.append(Leftover("network-acl", region, acl["NetworkAclId"],
+                                      f"NACL created by AWS FIS (managedByFIS=true) associated with {subnets}"))
+        stack_vpcs = {v["VpcId"] for v in _all(ec2, "describe_vpcs", "Vpcs", Filters=stack_filter)}
         defaults = {a["VpcId"]: a["NetworkAclId"] for a in acls if a.get("IsDefault")}
         for acl in acls:
             if acl["VpcId"] in stack_vpcs and not acl.get("IsDefault"):
@@ -117,9 +124,9 @@ def scan(clients: ClientFactory, regions: list[str], stack_tag: tuple[str, str])
                                           f"associated with {acl['NetworkAclId']}, not the VPC's default "
                                           f"{defaults.get(acl['VpcId'], '?')}"))
         found += _fis_leftovers(clients("fis", region), region)
-        stopped = ec2.describe_instances(Filters=[{"Name": f"tag:{stack_tag[0]}", "Values": [stack_tag[1]]},
-                                                  {"Name": "instance-state-name", "Values": ["stopped", "stopping"]}])
-        for reservation in stopped["Reservations"]:
+        stopped = _all(ec2, "describe_instances", "Reservations", Filters=stack_filter + [
+            {"Name": "instance-state-name", "Values": ["stopped", "stopping"]}])
+        for reservation in stopped:
             for instance in reservation["Instances"]:
                 found.append(Leftover("stopped-instance", region, instance["InstanceId"],
                                       f"{instance['State']['Name']} in {instance['Placement']['AvailabilityZone']}"))

@@ -1,7 +1,8 @@
 """Network faults, done the way AWS FIS's ``aws:network:disrupt-connectivity`` (scope ``all``) does them.
 
 1. clone the subnet's NACL: a new NACL that allows traffic within the subnet and denies the rest,
-   tagged so ``gameday scan`` can find it;
+   tagged with gameday's own tag (``gameday:fault``, never FIS's ``managedByFIS``: only FIS's own
+   NACLs carry that) so ``gameday scan`` can find it;
 2. swap the subnet's association to the clone;
 3. on rollback, restore the original association and delete the clone.
 
@@ -43,7 +44,6 @@ def _isolate(ec2: Any, subnet_id: str, entry_id: str, run_id: str, record: Calla
     clone = ec2.create_network_acl(VpcId=subnet["VpcId"], TagSpecifications=[{
         "ResourceType": "network-acl",
         "Tags": [{"Key": FAULT_TAG, "Value": entry_id}, {"Key": runid.TAG, "Value": run_id},
-                 {"Key": "managedByFIS", "Value": "true"},
                  {"Key": "Name", "Value": f"gameday-isolate-{subnet_id}"}]}])["NetworkAcl"]["NetworkAclId"]
     record(clone_acl_id=clone)
     for egress in (False, True):

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from gameday import exitcodes
+from gameday.awsfailures import aws_failure
 from gameday.errors import GamedayError, SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -209,6 +211,10 @@ def report(args: argparse.Namespace) -> int:
     return history.command(Path(args.history_file), Path(args.html) if args.html else None, args.last)
 
 
+# pytest's exit codes (pytest.ExitCode) as gameday's: interrupted, internal error, usage error, no tests.
+_PYTEST_EXIT = {2: 130, 3: exitcodes.FAILED, 4: exitcodes.USAGE, 5: exitcodes.USAGE}
+
+
 def run_gameday(args: argparse.Namespace) -> int:
     """Run the game-day experiments with pytest (the stack comes up through the plugin)."""
     experiments = sorted((PROJECT_ROOT / "experiments").glob("test_*.py"))
@@ -221,6 +227,7 @@ def run_gameday(args: argparse.Namespace) -> int:
     from stack.local import supervisor
     from stack.local.instance import Instance, instance_from_environ
 
+    loader.load(args.env)  # a bad environment file stops here, before pytest and before any report
     # The game day runs on the user's stack (instance 0 unless chosen), not on the tests' instances.
     number = args.instance if args.instance is not None else instance_from_environ()
     environment = loader.load(args.env)
@@ -235,9 +242,26 @@ def run_gameday(args: argparse.Namespace) -> int:
                "--gameday-instance", str(number), "--alluredir", str(allure_results), "--clean-alluredir",
                "-p", "no:cacheprovider", "-q", *(["--dry-run"] if args.dry_run else []), *args.pytest_args]
     status = subprocess.call(command, cwd=PROJECT_ROOT)
+    if status not in (0, 1):  # pytest did not run the scenarios (usage error, no tests, interrupted): no report
+        print(f"gameday run: pytest exited with code {status} before any verdict; no report was rendered",
+              file=sys.stderr)
+        return _PYTEST_EXIT.get(status, exitcodes.FAILED)
     subprocess.call([sys.executable, "-m", "reports.allure_report", str(allure_results),
                      str(PROJECT_ROOT / "reports" / "out" / "allure")], cwd=PROJECT_ROOT)
     return status
+
+
+def _pack_directory(value: str) -> str:
+    """An evidence pack argument: a missing directory is a usage error, not a tampered pack."""
+    if not Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a directory; give an evidence pack such as reports/out/<run-id>")
+    return value
+
+
+def _instance_number(value: str) -> int:
+    if not value.isdigit() or int(value) > 9:
+        raise argparse.ArgumentTypeError(f"{value!r} is not allowed; use an integer from 0 to 9")
+    return int(value)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -247,7 +271,7 @@ def parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--env", default=os.environ.get("GAMEDAY_ENV", "local"),
                        help="environment name in environments/ or a path to a .yaml file (default: local)")
-        p.add_argument("--instance", type=int, default=None,
+        p.add_argument("--instance", type=_instance_number, default=None,
                        help="local stack instance 0-9 (default: $GAMEDAY_INSTANCE or 0)")
 
     stack = commands.add_parser("stack", help="the local stack's lifecycle").add_subparsers(dest="action", required=True)
@@ -283,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
     scan_parser.set_defaults(handler=scan)
 
     verify_parser = commands.add_parser("verify", help="check an evidence pack and the chain of packs before it")
-    verify_parser.add_argument("pack", help="reports/out/<run-id>")
+    verify_parser.add_argument("pack", type=_pack_directory, help="reports/out/<run-id>")
     verify_parser.add_argument("--history", default=None,
                                help="history.jsonl to cross-check (default: reports/history.jsonl beside reports/out)")
     verify_parser.add_argument("--key", default=None,
@@ -310,17 +334,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Exit codes: see gameday.exitcodes (docs/cli.md). Routine failures print one line, no traceback."""
+    args = parser().parse_args(argv)  # argparse itself exits USAGE (2) on a bad argument
     try:
         return int(args.handler(args))
     except GamedayError as error:
         print(f"gameday: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `gameday stack status | head` closed the pipe early; that is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:
+        failure = aws_failure(error)
+        if failure is None:
+            raise  # a bug: its traceback is what a report needs
+        print(f"gameday {args.command}: {failure[1]}", file=sys.stderr)
+        return failure[0]
 
 
 if __name__ == "__main__":

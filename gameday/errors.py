@@ -5,9 +5,13 @@ The CLI prints ``str(error)`` without a traceback for any ``GamedayError``.
 """
 from __future__ import annotations
 
+from gameday import exitcodes
+
 
 class GamedayError(Exception):
     """gameday failed."""
+
+    exit_code = exitcodes.USAGE  # what the CLI exits with; most failures are a bad input or set-up
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
@@ -27,6 +31,14 @@ class StackError(GamedayError):
 
 class StackNotRunning(StackError):
     """No local stack is running for this instance; start one with `gameday stack up`."""
+
+    exit_code = exitcodes.UNREACHABLE
+
+
+class Unreachable(GamedayError):
+    """The infrastructure did not answer (the local stack or an AWS endpoint)."""
+
+    exit_code = exitcodes.UNREACHABLE
 
 
 class StackDegraded(StackError):

@@ -1,12 +1,11 @@
-"""The exit codes of every `gameday` command, in one place (documented in README.md, as pytest documents its own).
+"""The exit codes of the `gameday` command, one meaning each (documented in docs/cli.md and the README).
 
-Scripts and CI branch on these: 1 means the system under test or the account needs attention, 2 that
-the command was used wrongly, 3 that it could not reach what it acts on, 4 that evidence cannot be trusted.
+Like pytest's own exit codes, a CI job can tell a failed verdict from a broken set-up by the code alone.
 """
 from __future__ import annotations
 
-OK = 0  # success
-FAILED = 1  # a verdict failed, or leftover faults were found
-USAGE = 2  # usage or configuration error (bad option, environment file, key file)
-UNREACHABLE = 3  # infrastructure unreachable (the local stack or the AWS endpoint)
-TAMPERED = 4  # an evidence pack failed verification
+OK = 0  # success: the verdict passed, nothing was left over, the pack verified
+FAILED = 1  # the verdict failed, or `scan` found leftover faults, or `recover` could not roll one back
+USAGE = 2  # usage or configuration error: a bad argument, setting, environment file or credentials
+UNREACHABLE = 3  # the infrastructure did not answer: the local stack is down, or an AWS endpoint is unreachable
+TAMPERED = 4  # `verify`: the evidence pack was changed after it was written

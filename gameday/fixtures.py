@@ -14,6 +14,7 @@ from environments import loader
 from environments.model import AwsEnvironment, LocalEnvironment
 from gameday import settings as settings_
 from gameday.errors import GamedayError, SettingsError
+from gameday.retries import retries
 from gameday.timeline import Timeline
 
 
@@ -119,9 +120,9 @@ def aws_session_fixture() -> Callable[..., boto3.session.Session]:
         """A boto3 Session for the environment: dummy credentials for local, the profile or default chain for aws."""
         first_region = next(iter(environment.regions))
         if isinstance(environment, LocalEnvironment):
-            from stack.local.part import LOCAL_CREDENTIALS
+            from stack.local.part import local_session
 
-            return boto3.session.Session(region_name=first_region, **LOCAL_CREDENTIALS)
+            return local_session(first_region)
         return boto3.session.Session(region_name=first_region, profile_name=environment.profile)
 
     return aws_session
@@ -136,7 +137,7 @@ def aws_client_fixture() -> Callable[..., Callable[[str, str | None], Any]]:
         @functools.cache
         def client(service: str, region: str | None = None) -> Any:
             return aws_session.client(service, region_name=region or aws_session.region_name, endpoint_url=endpoint,
-                                      config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+                                      config=Config(retries=retries(4)))
 
         return client
 

@@ -77,11 +77,13 @@ def resolve(option: Callable[[str], Any], ini: Callable[[str], Any], environ: di
                 sources[setting.name] = source
                 break
     by_name = {s.name: s for s in SETTINGS}
-    return Resolved(
-        env=values["env"],
-        instance=_instance(by_name["instance"], values["instance"]),
-        keep_stack=_bool(by_name["keep_stack"], values["keep_stack"]),
-        build=_bool(by_name["build"], values["build"]),
-        sources=sources,
-        dry_run=_bool(by_name["dry_run"], values["dry_run"]),
-    )
+    parsed: dict[str, Any] = {}
+    problems = []
+    for name, parse in (("instance", _instance), ("keep_stack", _bool), ("build", _bool), ("dry_run", _bool)):
+        try:
+            parsed[name] = parse(by_name[name], values[name])
+        except SettingsError as error:
+            problems.append(str(error))
+    if problems:  # every bad setting at once, not one per attempt
+        raise SettingsError("\n".join(problems))
+    return Resolved(env=values["env"], sources=sources, **parsed)

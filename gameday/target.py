@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 
 from environments.model import AwsEnvironment, LocalEnvironment
+from gameday.retries import retries
 
 STACK_TAG = ("gameday:stack", "securecart")
 
@@ -25,10 +26,10 @@ class Target:
 def for_environment(environment: LocalEnvironment | AwsEnvironment, instance: int | None = None) -> Target:
     if isinstance(environment, LocalEnvironment):
         from stack.local.instance import Instance
-        from stack.local.part import LOCAL_CREDENTIALS
+        from stack.local.part import local_session
 
         local = Instance(instance or 0, environment)
-        session = boto3.session.Session(**LOCAL_CREDENTIALS)
+        session = local_session()
         endpoint: str | None = local.aws_endpoint
         name = f"local-{local.number}"
         nameserver: tuple[str, int] | None = (local.control_host, local.dns_port)
@@ -37,7 +38,7 @@ def for_environment(environment: LocalEnvironment | AwsEnvironment, instance: in
         endpoint = None
         name = f"aws-{environment.account_id}"
         nameserver = None
-    config = Config(retries={"max_attempts": 3, "mode": "standard"})
+    config = Config(retries=retries(4))
 
     @functools.cache
     def clients(service: str, region: str) -> Any:

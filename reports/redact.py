@@ -11,6 +11,7 @@ connection string):
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -93,11 +94,27 @@ class Redactor:
         return self.data(data)
 
     def leaks(self, paths: Iterable[Path]) -> list[str]:
-        """Every (file, secret prefix) where a remembered secret still appears verbatim."""
+        """Every file where a remembered secret still appears verbatim, once per secret.
+
+        The message names the file and the secret's length, never any of its characters: it is printed
+        and may be logged.
+        """
         found = []
         for path in paths:
             content = path.read_bytes()
-            for secret in self.known:
+            for secret in sorted(self.known, key=len):
                 if secret.encode() in content:
-                    found.append(f"{path.name}: contains a secret starting {secret[:3]!r}")
+                    found.append(f"{path.name}: contains a secret ({len(secret)} characters) that redaction missed")
         return found
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter that masks secrets in the whole line, traceback included (an exception's message
+    can quote a connection string or a request's parameters)."""
+
+    def __init__(self, fmt: str | None = None, redactor: Redactor | None = None) -> None:
+        super().__init__(fmt)
+        self.redactor = redactor or Redactor.from_environment()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.text(super().format(record))

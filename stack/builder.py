@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from environments.model import AwsEnvironment, LocalEnvironment
 from gameday.errors import BuildError
@@ -134,6 +134,8 @@ class Builder:
             operation = error.operation_name
             raise BuildError(f"{doing} the reference stack failed at {operation}: "
                              f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}") from error
+        except WaiterError as error:  # a resource or record change that never reached its state
+            raise BuildError(f"{doing} the reference stack failed: {error}") from error
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
                               tuple(subnets), tuple(instances), database, replica)
 
@@ -314,9 +316,17 @@ class Builder:
                                                      MaxItems="1")["ResourceRecordSets"]
         if existing and existing[0]["Name"] == name and existing[0]["Type"] == "CNAME":
             return
-        route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{
+        self._change_records(zone_id, {"Changes": [{
             "Action": "UPSERT", "ResourceRecordSet": {"Name": name, "Type": "CNAME", "TTL": WRITER_TTL_S,
                                                        "ResourceRecords": [{"Value": database.endpoint}]}}]})
+
+    def _change_records(self, zone_id: str, batch: dict[str, Any]) -> None:
+        """ChangeResourceRecordSets, then wait until Route 53 says INSYNC (every name server serves it):
+        the change is only PENDING when the call returns, and what comes next resolves these names."""
+        route53 = self.client("route53", "us-east-1")
+        change = route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch=batch)["ChangeInfo"]
+        route53.get_waiter("resource_record_sets_changed").wait(
+            Id=change["Id"], WaiterConfig={"Delay": self.options.wait_delay_s, "MaxAttempts": self.options.wait_attempts})
 
     def health_checks(self, instances: list[InstanceHandle]) -> list[InstanceHandle]:
         route53 = self.client("route53", "us-east-1")
@@ -396,5 +406,4 @@ class Builder:
             for region, weight in ((active[0], 90), (active[1], 10)):
                 upsert({"Name": names.canary, "Type": "A", "SetIdentifier": f"{region}-{weight}", "Weight": weight,
                         "AliasTarget": alias(names.regional(region))})
-        self.client("route53", "us-east-1").change_resource_record_sets(
-            HostedZoneId=zone_id, ChangeBatch={"Comment": "SecureCart reference stack", "Changes": changes})
+        self._change_records(zone_id, {"Comment": "SecureCart reference stack", "Changes": changes})

@@ -29,10 +29,24 @@ from botocore.config import Config
 
 from environments.model import LocalEnvironment
 from gameday.errors import StackError
+from gameday.retries import retries
 from stack.local.instance import Instance
 
 # Dummy credentials: the local endpoint accepts anything, and real ones must never be sent to it.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def local_session(region_name: str | None = None) -> boto3.session.Session:
+    """A boto3 Session for the local stack that ignores AWS_PROFILE and AWS_DEFAULT_PROFILE.
+
+    The local stack needs no profile, and a profile that does not exist (AWS_PROFILE=nosuch) would
+    otherwise fail every client it creates with ProfileNotFound.
+    """
+    import botocore.session
+
+    # session_vars: the profile is looked up in no environment variable and no config file key.
+    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    return boto3.session.Session(region_name=region_name, botocore_session=core, **LOCAL_CREDENTIALS)
 
 
 @dataclass(frozen=True)
@@ -128,7 +142,7 @@ class PartContext:
         with self._lock:  # boto3 sessions are not thread-safe; parts call this from their own threads
             if key not in self._clients:
                 if self._session is None:
-                    self._session = boto3.session.Session(**LOCAL_CREDENTIALS)
+                    self._session = local_session()
                 self._clients[key] = self._new_client(service, region)
             return self._clients[key]
 
@@ -136,7 +150,7 @@ class PartContext:
         return self._session.client(
             service, region_name=region,
             endpoint_url=self.instance.aws_endpoint,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=30),
+            config=Config(retries=retries(3), connect_timeout=2, read_timeout=30),
         )
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from environments.model import LocalEnvironment
-from gameday.errors import SettingsError, StackDegraded, StackError, StackNotRunning
+from gameday.errors import SettingsError, StackDegraded, StackError, StackNotRunning, Unreachable
+from gameday.logfiles import open_log, restrict as restrict_logs
 from stack.local import leftovers
 from stack.local.instance import Instance
 from stack.local.part import Health, Part, PartContext
@@ -53,8 +54,8 @@ def select_parts(names: str = "all") -> tuple[str, ...]:
     wanted = [name.strip() for name in names.split(",") if name.strip()]
     unknown = [name for name in wanted if name not in by_name]
     if unknown:
-        raise SettingsError(f"--parts: {unknown[0]!r} is not a part; allowed: all, none, or a comma list of "
-                            f"{', '.join(by_name)}")
+        raise SettingsError(f"--parts: {', '.join(map(repr, unknown))} {'is not a part' if len(unknown) == 1 else 'are not parts'}; "
+                            f"allowed: all, none, or a comma list of {', '.join(by_name)}")
     return tuple(spec for name, spec in by_name.items() if name in wanted)
 
 
@@ -146,8 +147,11 @@ class Supervisor:
 
     def _setup_logging(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(self.logs / "supervisor.log", mode="w")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        open_log(self.logs / "supervisor.log", append=False).close()  # 0600 before the first line
+        handler = logging.FileHandler(self.logs / "supervisor.log", mode="a")
+        from reports.redact import RedactingFormatter
+
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         root = logging.getLogger("gameday")
         root.setLevel(logging.INFO)
         root.addHandler(handler)
@@ -178,6 +182,7 @@ class Supervisor:
             began = time.monotonic()
             part.start(context)
             self.log.info("part %s started in %.2f s", part.name, time.monotonic() - began)
+            restrict_logs([self.logs, self.instance.state_dir])  # logs a part's child process opened itself
             context.services[part.name] = part
             self.parts.append(part)
             self.control_plane.attach(part)
@@ -276,7 +281,7 @@ def start_detached(environment_name: str, instance: Instance, timeout_s: float =
     logs.mkdir(parents=True, exist_ok=True)
     console = logs / "console.log"
     env = dict(os.environ, GAMEDAY_INSTANCE=str(instance.number))
-    with open(console, "wb") as out:
+    with open_log(console, append=False) as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gameday.cli", "stack", "up", "--env", environment_name, "--parts", parts],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
@@ -316,13 +321,13 @@ def stop(instance: Instance, timeout_s: float = 60) -> list[str]:
 def live_status(aws_endpoint: str, timeout_s: float = 5) -> dict[str, Any]:
     """The running supervisor's live status (the state file's keys plus ``parts``, each with its ``health``).
 
-    Raises StackError when the stack does not answer.
+    Raises Unreachable when the stack does not answer.
     """
     try:
         with urllib.request.urlopen(aws_endpoint + STATUS_PATH, timeout=timeout_s) as response:
             return dict(json.loads(response.read()))
     except (OSError, ValueError) as error:
-        raise StackError(f"the local stack does not answer at {aws_endpoint}{STATUS_PATH}: {error}") from None
+        raise Unreachable(f"the local stack does not answer at {aws_endpoint}{STATUS_PATH}: {error}") from None
 
 
 def refuse_if_degraded(aws_endpoint: str, doing: str) -> None:

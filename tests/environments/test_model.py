@@ -125,3 +125,30 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(EnvironmentFileError) as raised:
         loader.load(str(file))
     assert len(str(raised.value).splitlines()) == 2
+
+
+def test_a_cross_check_reports_every_problem_not_only_the_first(tmp_path: Path) -> None:
+    data = copy.deepcopy(LOCAL)
+    data["stack"]["database_region"] = "eu-west-3"
+    data["stack"]["replica_region"] = "sa-east-1"
+    first, second = list(data["vantage_points"])[:2]
+    data["vantage_points"][first]["subnet"] = "10.0.0.0/24"
+    data["vantage_points"][second]["subnet"] = "10.0.1.0/24"
+    data["health_checker_regions"] = ["eu-north-1", "me-south-1", "us-east-1"]
+    file = tmp_path / "many.yaml"
+    file.write_text(yaml.safe_dump(data))
+    with pytest.raises(EnvironmentFileError) as raised:
+        loader.load(str(file))
+    lines = str(raised.value).splitlines()
+    # Field checks (both checker Regions) come from one validator; the cross-checks run once fields are valid.
+    assert sum("is not a Route 53 health-checker Region" in line for line in lines) == 2, lines
+    assert all(line.startswith(str(file)) for line in lines)
+    del data["health_checker_regions"]  # back to the default
+    file.write_text(yaml.safe_dump(data))
+    with pytest.raises(EnvironmentFileError) as raised:
+        loader.load(str(file))
+    lines = str(raised.value).splitlines()
+    assert any("stack.database_region 'eu-west-3'" in line for line in lines), lines
+    assert any("stack.replica_region 'sa-east-1'" in line for line in lines), lines
+    assert sum("is outside 127.0.0.0/8" in line for line in lines) == 2, lines
+    assert all(line.startswith(f"{file}: ") for line in lines)

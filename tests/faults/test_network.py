@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from faults import leftovers, network
+from faults.base import FAULT_TAG
 from gameday import journal as journal_
 from gameday.errors import FaultError
 from gameday.journal import Journal
@@ -37,7 +38,9 @@ def test_isolate_az_swaps_to_a_tagged_deny_clone_and_back(clients: Recorder, jou
     with network.IsolateAz(clients, journal, region="us-east-1", availability_zone="us-east-1a", subnet_id=subnet_a):
         clone = _acl_of(clients, subnet_a)
         assert clone["NetworkAclId"] != original
-        assert {"Key": "managedByFIS", "Value": "true"} in clone["Tags"]
+        tags = {t["Key"]: t["Value"] for t in clone["Tags"]}
+        assert "managedByFIS" not in tags, "FIS's tag is FIS's: the api injector uses gameday's own"
+        assert tags[FAULT_TAG] and tags["Name"] == f"gameday-isolate-{subnet_a}"
         rules = sorted((e["Egress"], e["RuleNumber"], e["RuleAction"], e["CidrBlock"]) for e in clone["Entries"] if e["RuleNumber"] < 32767)
         assert rules == [(False, 100, "allow", "127.16.1.0/24"), (False, 200, "deny", "0.0.0.0/0"),
                          (True, 100, "allow", "127.16.1.0/24"), (True, 200, "deny", "0.0.0.0/0")]

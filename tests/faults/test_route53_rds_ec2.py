@@ -131,3 +131,23 @@ def test_reboot_failing_still_waits_for_the_instance(clients: Recorder, journal:
     clients.fail_on = None
     assert clients.calls[-1][1:] == ("DescribeDBInstances", {"DBInstanceIdentifier": "orders"})
     assert list(journal_.open_entries("test-target", journal.directory.parent)) == []
+
+
+def test_stop_instances_waits_until_stopped_and_its_rollback_until_running(clients: Recorder, journal: Journal) -> None:
+    client = clients("ec2", "us-east-1")
+    vpc = client.create_vpc(CidrBlock="127.16.0.0/16")["Vpc"]["VpcId"]
+    subnet = client.create_subnet(VpcId=vpc, CidrBlock="127.16.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    ids = [i["InstanceId"] for i in client.run_instances(
+        ImageId="ami-12345678", MinCount=2, MaxCount=2, SubnetId=subnet,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": STACK}])["Instances"]]
+    clients.calls.clear()
+    with ec2.StopInstances(clients, journal, region="us-east-1", tag=("gameday:stack", "securecart")):
+        injected = [(op, p) for _, op, p in clients.calls]
+    after = [(op, p) for _, op, p in clients.calls][len(injected):]
+    # The waiters' DescribeInstances on exactly these instances follow each state change.
+    stop = injected.index(("StopInstances", {"InstanceIds": ids}))
+    assert injected[stop + 1] == ("DescribeInstances", {"InstanceIds": ids})
+    start = after.index(("StartInstances", {"InstanceIds": ids}))
+    assert after[start + 1] == ("DescribeInstances", {"InstanceIds": ids})
+    states = {i["State"]["Name"] for r in client.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]}
+    assert states == {"running"}

@@ -36,3 +36,12 @@ def test_bad_values_name_the_setting() -> None:
         settings.resolve(lookup({}), lookup({}), {"GAMEDAY_INSTANCE": "11"})
     with pytest.raises(SettingsError, match=r"--keep-stack / GAMEDAY_KEEP_STACK: 'maybe' is not allowed; use true or false"):
         settings.resolve(lookup({}), lookup({}), {"GAMEDAY_KEEP_STACK": "maybe"})
+
+
+def test_every_bad_setting_is_reported_at_once() -> None:
+    environ = {"GAMEDAY_INSTANCE": "12", "GAMEDAY_KEEP_STACK": "maybe", "GAMEDAY_DRY_RUN": "perhaps"}
+    with pytest.raises(SettingsError) as raised:
+        settings.resolve(lookup({}), lookup({}), environ)
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 3, lines
+    assert "GAMEDAY_INSTANCE: '12'" in lines[0] and "'maybe'" in lines[1] and "'perhaps'" in lines[2]

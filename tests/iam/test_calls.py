@@ -80,3 +80,14 @@ def test_the_probes_and_the_guard_read_exactly_this(recording: Recording) -> Non
     assert not [op for _, op, _ in calls if op.startswith("Describe") and op not in (
         "DescribeAlarms", "DescribeDBInstances", "DescribeEvents", "DescribeInstances", "DescribeNetworkAcls",
         "DescribeSubnets", "DescribeVpcs")]
+
+
+def test_the_builder_waits_for_each_record_change_to_be_insync(recording: Recording) -> None:
+    """ChangeResourceRecordSets returns PENDING; the builder polls GetChange on that change before going on."""
+    calls = [(op, params) for _, op, params in recording.of("build")]
+    changes = [i for i, (op, _) in enumerate(calls) if op == "ChangeResourceRecordSets"]
+    assert changes
+    for index in changes:
+        following = calls[index + 1]
+        assert following[0] == "GetChange", f"ChangeResourceRecordSets was followed by {following[0]}, not GetChange"
+        assert following[1].get("Id"), following

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gameday.logfiles import open_log
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
 
@@ -68,7 +69,7 @@ class CheckoutProcess:
         launch = self.launch
         launch.uds.unlink(missing_ok=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-        with open(launch.log, "ab") as log:
+        with open_log(launch.log) as log:  # 0600: a crash trace can quote its configuration
             self._popen = subprocess.Popen(launch.argv(), cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                            stdout=log, stderr=subprocess.STDOUT)
 

@@ -74,7 +74,7 @@ class BackupStore:
             number = len(list(self.base_dir.glob("*/"))) + 1
             target = self.base_dir / str(number)
             runner.give_to_postgres(target, 0o700)
-            conninfo = (source or primary.local).conninfo(primary.credentials, application_name="gameday-backup")
+            conninfo = (source or primary.local).conninfo(primary.passfile, application_name="gameday-backup")
             runner.run([runner.binary("pg_basebackup"), "-D", str(target / "data"), "-X", "stream", "-c", "fast",
                         "--status-interval=1", "--no-sync", "-d", conninfo],
                        timeout_s, what=f"base backup of node {primary.name}")

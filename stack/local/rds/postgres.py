@@ -9,10 +9,16 @@ command line with ``-c``, never in a file: pg_basebackup and pg_rewind copy conf
 from the source node. Role settings that change at run time (primary_conninfo,
 synchronous_standby_names) live in postgresql.auto.conf, which the node manager rewrites and
 reloads (a hot-standby-off standby accepts no SQL, so ALTER SYSTEM is not an option there).
+
+Secrets. Replication uses its own role (stack.local.rds.replication), never the master user, and no
+password is ever on a command line or in a setting: libpq reads it from the node's passfile (0600,
+owned by postgres). PostgreSQL logs a reloaded primary_conninfo in full, so a password in it would
+land in the log.
 """
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -24,7 +30,8 @@ from typing import Any, Literal
 
 import pg8000.native
 
-from stack.local.rds import runner
+from gameday.logfiles import open_log
+from stack.local.rds import replication, runner
 from stack.local.rds.errors import PostgresError, PostgresTimeout
 
 PORT = 5432
@@ -51,10 +58,21 @@ BASE_SETTINGS = {
 }
 
 
+REPLICATION_USER = replication.USER
+
+
 @dataclass(frozen=True)
 class Credentials:
+    """The master user's login, and the replication role's password (shared by every node of a family:
+    the role is in the catalog that physical replication copies)."""
+
     user: str
-    password: str
+    password: str = field(repr=False)
+    replication_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+
+    @property
+    def replication(self) -> "Credentials":
+        return Credentials(REPLICATION_USER, self.replication_password, self.replication_password)
 
 
 @dataclass(frozen=True)
@@ -64,9 +82,10 @@ class Upstream:
     host: str
     port: int = PORT
 
-    def conninfo(self, credentials: Credentials, application_name: str = "", dbname: str = "") -> str:
-        parts = [f"host={_quote(self.host)}", f"port={self.port}", f"user={_quote(credentials.user)}",
-                 f"password={_quote(credentials.password)}", "connect_timeout=2"]
+    def conninfo(self, passfile: Path, application_name: str = "", dbname: str = "") -> str:
+        """A libpq string for the replication role; its password comes from ``passfile``."""
+        parts = [f"host={_quote(self.host)}", f"port={self.port}", f"user={REPLICATION_USER}",
+                 f"passfile={_quote(str(passfile))}", "connect_timeout=2"]
         if application_name:
             parts.append(f"application_name={_quote(application_name)}")
         if dbname:
@@ -116,6 +135,8 @@ class Node:
         self.data_dir = root / "data"
         self.socket_dir = root / "s"
         self.log_path = root / "postgres.log"
+        self.passfile = root / "pgpass"
+        self._needs_replication_role = False
         self.options = NodeOptions()
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
@@ -175,6 +196,7 @@ class Node:
     def _prepare_dirs(self) -> None:
         runner.give_to_postgres(self.root, 0o711)
         runner.give_to_postgres(self.socket_dir, 0o755)
+        runner.write_postgres_file(self.passfile, replication.passfile_line(self.credentials.replication_password))
 
     def init(self, timeout_s: float = 60.0) -> None:
         """initdb with the master user and password (SCRAM for every connection)."""
@@ -190,6 +212,7 @@ class Node:
                         "--no-instructions"], timeout_s, what=f"initdb for node {self.name}")
         finally:
             pwfile.unlink(missing_ok=True)
+        self._needs_replication_role = True  # created once the new cluster accepts connections
         conf = self.data_dir / "postgresql.conf"
         extra = "\n# gameday: shared by every node of an instance\n" + "".join(f"{k} = {v}\n" for k, v in BASE_SETTINGS.items())
         runner.write_postgres_file(conf, conf.read_text() + extra)
@@ -231,12 +254,26 @@ class Node:
             self._prepare_dirs()
             if runner.cluster_pids(self.data_dir):
                 raise PostgresError(f"node {self.name}: processes of an earlier server still use {self.data_dir}")
-            with open(self.log_path, "ab") as log:
+            with open_log(self.log_path) as log:
                 self._process = runner.spawn(self._command_line(), log)
             self.wait_up(deadline_s)
+            if self._needs_replication_role:
+                self._create_replication_role()
+                self._needs_replication_role = False
             pid = self.pid
             assert pid is not None
             return pid
+
+    def _create_replication_role(self) -> None:
+        verifier = replication.scram_verifier(self.credentials.replication_password)
+        connection = self.connect()
+        try:
+            connection.run(f"CREATE ROLE {replication.USER} WITH LOGIN REPLICATION PASSWORD "
+                           f"{pg8000.native.literal(verifier)}")
+            for grant in replication.GRANTS:
+                connection.run(grant)
+        finally:
+            connection.close()
 
     def wait_up(self, deadline_s: float) -> None:
         deadline = time.monotonic() + deadline_s
@@ -323,7 +360,7 @@ class Node:
         if self.exists():
             raise PostgresError(f"node {self.name}: {self.data_dir} already holds a cluster; a clone needs an empty one")
         runner.remove_tree(self.data_dir)
-        conninfo = source.conninfo(self.credentials, application_name=self.name)
+        conninfo = source.conninfo(self.passfile, application_name=self.name)
         runner.run([runner.binary("pg_basebackup"), "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast",
                     "--status-interval=1", "--no-sync", "-d", conninfo],
                    timeout_s, what=f"pg_basebackup for node {self.name}")
@@ -338,10 +375,11 @@ class Node:
         if self.is_running():
             raise PostgresError(f"node {self.name} must be stopped before pg_rewind")
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
-        conninfo = source.conninfo(self.credentials, application_name=self.name, dbname="postgres")
+        self._prepare_dirs()
+        conninfo = source.conninfo(self.passfile, application_name=self.name, dbname="postgres")
         # A just-promoted source writes its new timeline to pg_control only at its next checkpoint;
         # without one pg_rewind sees one timeline and says "no rewind required".
-        _checkpoint(conninfo)
+        _checkpoint(source, self.credentials.replication)
         runner.run([runner.binary("pg_rewind"), "-D", str(self.data_dir), f"--source-server={conninfo}", "-R",
                     "--no-sync"], timeout_s, what=f"pg_rewind of node {self.name}")
         self.configure_standby(source)
@@ -351,7 +389,7 @@ class Node:
         (self.data_dir / "recovery.signal").unlink(missing_ok=True)
         runner.write_postgres_file(self.data_dir / "standby.signal", "")
         self.set_auto_conf({
-            "primary_conninfo": _conf_literal(source.conninfo(self.credentials, application_name=self.name)),
+            "primary_conninfo": _conf_literal(source.conninfo(self.passfile, application_name=self.name)),
             # A clone copies the primary's list; on a promoted standby it would block every commit.
             "synchronous_standby_names": None,
             "recovery_target_time": None, "recovery_target_action": None, "restore_command": None,
@@ -359,7 +397,7 @@ class Node:
 
     def follow(self, source: Upstream) -> None:
         """Repoint a running standby at a new upstream (PostgreSQL 13+ reloads primary_conninfo)."""
-        self.set_auto_conf({"primary_conninfo": _conf_literal(source.conninfo(self.credentials, application_name=self.name))})
+        self.set_auto_conf({"primary_conninfo": _conf_literal(source.conninfo(self.passfile, application_name=self.name))})
         self.reload()
 
     def set_synchronous_standbys(self, names: list[str]) -> None:
@@ -462,16 +500,12 @@ class Node:
             os.kill(pid, signal.SIGHUP)
 
 
-def _checkpoint(conninfo: str) -> None:
-    """CHECKPOINT on the server ``conninfo`` names (the fabric address or a socket)."""
-    import re
-
-    fields = dict(re.findall(r"(\w+)='((?:[^'\\]|\\.)*)'", conninfo))
-    fields = {k: v.replace("\\'", "'").replace("\\\\", "\\") for k, v in fields.items()}
-    host, port = fields["host"], int(re.search(r"port=(\d+)", conninfo).group(1))  # type: ignore[union-attr]
-    kwargs: dict[str, Any] = {"unix_sock": f"{host}/.s.PGSQL.{port}"} if host.startswith("/") else {"host": host, "port": port}
-    connection = pg8000.native.Connection(fields["user"], password=fields["password"], database="postgres",
-                                          timeout=30, application_name="gameday-rds", ssl_context=False, **kwargs)
+def _checkpoint(source: Upstream, credentials: Credentials) -> None:
+    """CHECKPOINT on ``source`` (the fabric address or a socket directory), as the replication role."""
+    where: dict[str, Any] = ({"unix_sock": f"{source.host}/.s.PGSQL.{source.port}"} if source.host.startswith("/")
+                             else {"host": source.host, "port": source.port})
+    connection = pg8000.native.Connection(credentials.user, password=credentials.password, database="postgres",
+                                          timeout=30, application_name="gameday-rds", ssl_context=False, **where)
     try:
         connection.run("CHECKPOINT")
     finally:

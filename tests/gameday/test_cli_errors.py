@@ -1,0 +1,116 @@
+"""Routine failures of the `gameday` command: one clear line on stderr, no traceback, a documented exit code."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from environments import loader
+from gameday import exitcodes
+from gameday.fixtures import LocalStackInfo
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_YAML = Path(loader.__file__).with_name("local.yaml")
+
+
+def gameday(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GAMEDAY_"))}
+    return subprocess.run([sys.executable, "-m", "gameday.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**environ, **(env or {})}, timeout=timeout)
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def _free_port() -> int:
+    """A port nothing listens on (bound and released), so the endpoint refuses the connection."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def stack_down(tmp_path: Path) -> str:
+    """The local environment with its AWS endpoint on a port where nothing answers: the stack is down."""
+    path = tmp_path / "down.yaml"
+    path.write_text(LOCAL_YAML.read_text().replace("aws_endpoint_port: 4566", f"aws_endpoint_port: {_free_port()}"))
+    return str(path)
+
+
+@pytest.mark.parametrize("command", ["scan", "recover"])
+def test_scan_and_recover_with_the_stack_down_are_unreachable_not_leftovers(command: str, stack_down: str,
+                                                                            tmp_path: Path) -> None:
+    result = gameday(command, "--env", stack_down, env={"GAMEDAY_JOURNAL_DIR": str(tmp_path)})
+    assert result.returncode == exitcodes.UNREACHABLE, result.stderr
+    assert "cannot reach http://127.0." in one_line(result) and "gameday stack up" in result.stderr
+
+
+def test_scan_without_credentials_is_a_usage_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    environ = {"AWS_CONFIG_FILE": str(empty), "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+               "AWS_EC2_METADATA_DISABLED": "true"}  # no instance-metadata lookup: traffic stays on this machine
+    without = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run([sys.executable, "-m", "gameday.cli", "scan", "--env", "aws-example"], capture_output=True,
+                            text=True, cwd=ROOT, env={**without, **environ}, timeout=120)
+    assert result.returncode == exitcodes.USAGE, result.stderr
+    assert "Unable to locate credentials" in one_line(result)
+
+
+def test_stack_status_is_local_and_ignores_a_missing_aws_profile(local_stack: LocalStackInfo | None) -> None:
+    if local_stack is None:
+        pytest.skip("needs the local stack")
+    result = gameday("stack", "status", "--instance", str(local_stack.instance), env={"AWS_PROFILE": "nosuch"})
+    assert result.returncode == exitcodes.OK, result.stderr
+    assert local_stack.aws_endpoint in result.stdout and "Traceback" not in result.stderr
+
+
+def test_verify_of_a_missing_directory_is_a_usage_error_not_tampering(tmp_path: Path) -> None:
+    result = gameday("verify", str(tmp_path / "no-such-pack"))
+    assert result.returncode == exitcodes.USAGE
+    assert "is not a directory" in result.stderr and "TAMPERED" not in result.stdout + result.stderr
+
+
+def test_run_with_a_bad_environment_file_renders_no_report(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(LOCAL_YAML.read_text().replace("time_scale: 0.1", "time_scale: 7"))
+    assert "time_scale: 7" in bad.read_text(), "environments/local.yaml changed: update the replacement"
+    result = gameday("run", "--env", str(bad), "--instance", "0")
+    assert result.returncode == exitcodes.USAGE, result.stdout + result.stderr
+    assert "time_scale" in one_line(result)
+    assert "allure" not in (result.stdout + result.stderr).lower()  # pytest never ran, no report was rendered
+
+
+def test_bad_instance_argument_is_a_usage_error() -> None:
+    result = gameday("stack", "status", "--instance", "12")
+    assert result.returncode == exitcodes.USAGE
+    assert "--instance: invalid _instance_number value" not in result.stderr
+    assert "'12' is not allowed; use an integer from 0 to 9" in result.stderr
+
+
+def test_the_local_stack_needs_no_aws_profile(local_stack: LocalStackInfo | None, tmp_path: Path) -> None:
+    """AWS_PROFILE names a profile that does not exist: commands on the local stack do not read profiles."""
+    if local_stack is None:
+        pytest.skip("needs the local stack")
+    result = gameday("scan", "--instance", str(local_stack.instance),
+                     env={"AWS_PROFILE": "nosuch", "GAMEDAY_JOURNAL_DIR": str(tmp_path)})
+    assert result.returncode in (exitcodes.OK, exitcodes.FAILED), result.stderr  # nothing found, or leftovers
+    assert "Traceback" not in result.stderr and "nosuch" not in result.stderr
+
+
+def test_every_unknown_part_is_named(local_stack: LocalStackInfo | None) -> None:
+    if local_stack is None:
+        pytest.skip("needs the local stack")
+    # The session's own instance: were the parts accepted, `up` would refuse (already running), not start one.
+    result = gameday("stack", "up", "--detach", "--parts", "fabric,dns,s3", "--instance", str(local_stack.instance))
+    assert result.returncode == exitcodes.USAGE
+    line = one_line(result)
+    assert "'dns', 's3' are not parts" in line and "fabric, route53, rds, ec2" in line
