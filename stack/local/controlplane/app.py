@@ -6,34 +6,45 @@ For each signed API call:
 2. **answer**: a data plane that registered the operation answers it (real health-check
    observations, real RDS status); otherwise moto does;
 3. **notify**: after a successful mutating call, every part's ``on_change`` is told.
+
+Whatever goes wrong, the answer is an AWS error in the service's wire format: a request that cannot
+be read is rejected by ``request.parse``, a service moto does not emulate gets InvalidAction naming
+it, and any unexpected exception (ours or moto's) is a 500 InternalFailure, never an HTML page.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from stack.local.controlplane import ec2, rds, request as requests_, route53
-from stack.local.controlplane.awserror import AwsError, render
+from stack.local.controlplane import defaultvpc, ec2, rds, request as requests_, route53
+from stack.local.controlplane.awserror import AwsError, internal_failure, render
 from stack.local.part import Answer, ApiRequest, ApiResponse, Change, Part
 
-Hook = Callable[[ApiRequest, Any], None]
+# A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
+# them (None removes one), as AWS does when it canonicalises a value.
+Hook = Callable[[ApiRequest, Any], "Mapping[str, str | None] | None"]
 _SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
     "route53": (route53.VALIDATE, route53.AFTER),
-    "rds": (rds.VALIDATE, rds.AFTER),
-    "ec2": (ec2.VALIDATE, ec2.AFTER),
+    "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
+    "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
 }
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
-            409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable"}
+            409: "Conflict", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
 
 
 class ControlPlane:
-    def __init__(self, log: logging.Logger | None = None) -> None:
+    def __init__(self, log: logging.Logger | None = None, instance: Any = None) -> None:
+        """``instance`` (a stack.local.instance.Instance) places each Region's default VPC; without it,
+        GAMEDAY_INSTANCE and the embedded environment do."""
         rds.fix_cross_region_replicas()
         route53.fix_update_health_check()
+        route53.fix_apex_soa()
+        defaultvpc.install(defaultvpc.layout_for(instance))
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.log = log or logging.getLogger("gameday.controlplane")
         self.parts: dict[str, Part] = {}
@@ -50,24 +61,44 @@ class ControlPlane:
         self._answers.clear()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        request = requests_.parse(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
-                                  environ.get("QUERY_STRING", ""), headers, body)
-        with self._count_lock:
-            self.calls += 1
+        request: ApiRequest | None = None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+            with self._count_lock:
+                self.calls += 1
+            scope = requests_.scope(headers)
+            if scope is not None and not self._served(environ):
+                service, region = scope
+                return self._respond(render(ApiRequest(service, "", region, {}), AwsError(
+                    "InvalidAction", f"The local endpoint does not serve the service {service!r} (signed for {region}); it serves "
+                                     f"the AWS services moto emulates, for example ec2, rds, route53, dynamodb, s3")), start_response)
+            try:
+                request = requests_.parse(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
+                                          environ.get("QUERY_STRING", ""), headers, body)
+            except requests_.Rejected as rejected:
+                self.log.info("rejected %s.%s: %s", rejected.request.service, rejected.request.operation, rejected.error)
+                return self._respond(render(rejected.request, rejected.error), start_response)
+            response = self._handle(request, environ, body)
+        except Exception:
+            self.log.exception("unexpected failure serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            response = internal_failure(request or self._shell(environ))
+        return self._respond(response, start_response)
+
+    def _handle(self, request: ApiRequest | None, environ: dict[str, Any], body: bytes) -> ApiResponse:
         if request is None:
-            return self.moto(environ, start_response)
+            return self._call_moto(environ, self._shell(environ))
         validate, after = _SERVICES.get(request.service, ({}, {}))
         try:
             hook = validate.get(request.operation)
-            if hook is not None:
-                hook(request, self)
+            changes = hook(request, self) if hook is not None else None
         except AwsError as error:
             self.log.info("rejected %s.%s: %s", request.service, request.operation, error)
-            return self._respond(render(request, error), start_response)
+            return render(request, error)
+        if changes:
+            request = self._rewrite(request, environ, body, changes)
         answer = self._answers.get((request.service, request.operation))
         if answer is not None:
             try:
@@ -75,15 +106,43 @@ class ControlPlane:
             except AwsError as error:
                 response = render(request, error)
         else:
-            response = self._call_moto(environ)
+            response = self._call_moto(environ, request)
         if response.status < 300 and requests_.is_mutating(request.operation):
             hook = after.get(request.operation)
             if hook is not None:
                 hook(request, self)
             self._notify(Change(request, response.body))
-        return self._respond(response, start_response)
+        return response
 
-    def _call_moto(self, environ: dict[str, Any]) -> ApiResponse:
+    @staticmethod
+    def _rewrite(request: ApiRequest, environ: dict[str, Any], body: bytes, changes: Mapping[str, str | None]) -> ApiRequest:
+        new_body = requests_.rewrite_form(body, changes)
+        environ["wsgi.input"] = io.BytesIO(new_body)
+        environ["CONTENT_LENGTH"] = str(len(new_body))
+        if environ.get("QUERY_STRING"):
+            environ["QUERY_STRING"] = requests_.rewrite_form(environ["QUERY_STRING"].encode(), changes).decode()
+        params = {k: v for k, v in request.params.items() if k not in changes}
+        params.update({k: v for k, v in changes.items() if v is not None})
+        return dataclasses.replace(request, params=params)
+
+    def _served(self, environ: dict[str, Any]) -> bool:
+        """Whether moto has a backend for the service a signed request names."""
+        try:
+            self.moto.get_application(environ)
+        except Exception:
+            return False
+        return True
+
+    @staticmethod
+    def _shell(environ: dict[str, Any]) -> ApiRequest:
+        """What is known of a request that was not parsed: its service and Region when it is signed."""
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        scope = requests_.scope(headers)
+        service, region = scope if scope is not None and requests_.model(scope[0]) is not None else ("", "us-east-1")
+        return ApiRequest(service, "", region, {})
+
+    def _call_moto(self, environ: dict[str, Any], request: ApiRequest) -> ApiResponse:
+        """moto's answer; a crash or an HTML error page from it becomes an AWS error."""
         captured: dict[str, Any] = {}
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
@@ -97,7 +156,19 @@ class ControlPlane:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
-        return ApiResponse(captured["status"], body, dict(captured["headers"]))
+        response = ApiResponse(captured["status"], body, dict(captured["headers"]))
+        content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")
+        if response.status >= 500 or "text/html" in content_type:
+            self.log.warning("moto answered %s %s with %d %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+                             response.status, body[:200])
+            if response.status == 404:
+                return render(request, AwsError("InvalidAction", f"No {request.service or 'AWS'} operation matches "
+                                                                 f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}", 404))
+            if response.status < 500:
+                return render(request, AwsError("InvalidRequest", f"The request is not valid: {body[:200].decode('utf-8', 'replace')}",
+                                                response.status))
+            return internal_failure(request)
+        return response
 
     def _notify(self, change: Change) -> None:
         for part in list(self.parts.values()):
