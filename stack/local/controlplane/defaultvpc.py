@@ -118,7 +118,7 @@ def _default_vpc_rule(request: ApiRequest, plane: Any) -> None:
 
 
 def _subnet_cidrs(region: str, subnet_ids: list[str]) -> dict[str, str]:
-    subnets = {s.id: s.cidr_block for s in backends.ec2(region).get_all_subnets()}
+    subnets = {s.id: s.cidr_block for s in backends.ec2(region).describe_subnets()}
     return {subnet_id: subnets[subnet_id] for subnet_id in subnet_ids if subnet_id in subnets}
 
 
