@@ -83,7 +83,7 @@ def _wire_name(protocol: str, shape: Any, member: str) -> str:
     return name[0].upper() + name[1:] if protocol == "ec2" else name
 
 
-def _query_params(service: str, region: str, protocol: str, query: str, body: bytes) -> tuple[str, dict[str, Any]]:
+def _query_params(service: str, region: str, protocol: str, path: str, query: str, body: bytes) -> tuple[str, dict[str, Any]]:
     try:
         text = body.decode("utf-8") if body else ""
     except UnicodeDecodeError:
@@ -95,12 +95,16 @@ def _query_params(service: str, region: str, protocol: str, query: str, body: by
     params.pop("Version", None)
     shell = ApiRequest(service=service, operation=operation or "", region=region, params=params)
     if not operation:
+        if path not in ("", "/"):
+            return "", params  # another API signed with the same name (SES v2 under "ses"): moto's to route
         raise Rejected(shell, AwsError("MissingAction", "The request must contain the parameter Action"))
     service_model = _model(service)
     if operation not in service_model.operation_names:
         raise Rejected(shell, AwsError("InvalidAction", f"The action {operation} is not valid for this web service."))
     shape = service_model.operation_model(operation).input_shape
     for member in (shape.required_members if shape is not None else []):
+        if shape.members[member].serialization.get("flattened"):
+            continue  # a flattened list is sent under its items' name; moto's own parsing judges it
         wire = _wire_name(protocol, shape, member)
         if not any(key == wire or key.startswith(wire + ".") for key in params):
             raise Rejected(shell, AwsError("MissingParameter", f"The request must contain the parameter {wire}"))
@@ -167,10 +171,12 @@ def parse(method: str, path: str, query: str, headers: dict[str, str], body: byt
         return None
     params: dict[str, Any]
     if service_model.protocol in ("query", "ec2"):
-        operation, params = _query_params(service, region, service_model.protocol, query, body)
+        operation, params = _query_params(service, region, service_model.protocol, path, query, body)
     elif service_model.protocol == "json":
         target = headers.get("x-amz-target", "")
-        operation = target.rsplit(".", 1)[-1]
+        prefix, _, operation = target.rpartition(".")
+        if target and prefix != service_model.metadata.get("targetPrefix", prefix):
+            return None  # another API signed with the same name (DynamoDB Streams under "dynamodb")
         if operation not in service_model.operation_names:
             shell = ApiRequest(service=service, operation=operation, region=region, params={})
             raise Rejected(shell, AwsError("UnknownOperationException", f"Unknown operation {target or '(no X-Amz-Target)'}"))

@@ -123,3 +123,9 @@ def test_apex_soa_value_is_text(edge_client: Any) -> None:
     (soa,) = [r["ResourceRecords"][0]["Value"] for r in records if r["Type"] == "SOA"]
     fields = soa.split()
     assert len(fields) == 7 and fields[0].startswith("ns-") and [int(f) for f in fields[2:]] == [1, 7200, 900, 1209600, 86400]
+
+
+def test_apis_sharing_a_signing_name_still_pass(edge_client: Any) -> None:
+    # DynamoDB Streams signs as "dynamodb" and SES v2 as "ses": neither is a malformed DynamoDB or SES v1 call.
+    assert edge_client("dynamodbstreams").list_streams()["Streams"] == []
+    assert edge_client("sesv2").list_email_identities()["ResponseMetadata"]["HTTPStatusCode"] == 200
