@@ -157,16 +157,15 @@ class ControlPlane:
             if close is not None:
                 close()
         response = ApiResponse(captured["status"], body, dict(captured["headers"]))
-        content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")
-        if response.status >= 500 or "text/html" in content_type:
-            self.log.warning("moto answered %s %s with %d %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
-                             response.status, body[:200])
+        # moto labels some JSON answers text/html, so the body, not the header, tells an error page.
+        if response.status >= 400 and body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+            self.log.warning("moto answered %s %s with an HTML %d page", environ.get("REQUEST_METHOD"),
+                             environ.get("PATH_INFO"), response.status)
             if response.status == 404:
                 return render(request, AwsError("InvalidAction", f"No {request.service or 'AWS'} operation matches "
                                                                  f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}", 404))
             if response.status < 500:
-                return render(request, AwsError("InvalidRequest", f"The request is not valid: {body[:200].decode('utf-8', 'replace')}",
-                                                response.status))
+                return render(request, AwsError("InvalidRequest", "The request is not valid for this endpoint", response.status))
             return internal_failure(request)
         return response
 

@@ -129,3 +129,11 @@ def test_apis_sharing_a_signing_name_still_pass(edge_client: Any) -> None:
     # DynamoDB Streams signs as "dynamodb" and SES v2 as "ses": neither is a malformed DynamoDB or SES v1 call.
     assert edge_client("dynamodbstreams").list_streams()["Streams"] == []
     assert edge_client("sesv2").list_email_identities()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_moto_answers_labelled_html_pass_through(edge_client: Any) -> None:
+    # moto sends Secrets Manager's JSON with Content-Type text/html; only an HTML page is an error.
+    secrets = edge_client("secretsmanager")
+    name = f"s-{os.urandom(3).hex()}"
+    secrets.create_secret(Name=name, SecretString='{"username": "u", "password": "p"}')
+    assert secrets.get_secret_value(SecretId=name)["SecretString"] == '{"username": "u", "password": "p"}'
