@@ -7,8 +7,8 @@ For each signed API call:
    observations, real RDS status); otherwise moto does;
 3. **notify**: after a successful mutating call, every part's ``on_change`` is told.
 
-Whatever goes wrong, the answer is an AWS error in the service's wire format: a request that cannot
-be read is rejected by ``request.parse``, a service moto does not emulate gets InvalidAction naming
+Whatever goes wrong, the answer is an AWS error in the service's wire format: an unsigned request is
+MissingAuthenticationToken (as on AWS), a request that cannot be read is rejected by ``request.parse``, a service moto does not emulate gets InvalidAction naming
 it, and any unexpected exception (ours or moto's) is a 500 InternalFailure, never an HTML page.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
+import re
 import threading
 from typing import Any, Callable, Iterable, Mapping
 
@@ -35,6 +36,17 @@ _SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
 }
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
             409: "Conflict", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
+
+
+_UNSIGNED_PATHS = ("/moto-api", "/latest/meta-data/", "/latest/api/")  # moto's own API and instance metadata
+_QUERY_AUTH = re.compile(r"(^|&)(X-Amz-Credential|X-Amz-Signature|Signature|AWSAccessKeyId)=")
+
+
+def _authenticated(environ: dict[str, Any], headers: Mapping[str, str]) -> bool:
+    """Whether the request carries AWS authentication (header or presigned query), as AWS requires."""
+    if headers.get("authorization") or _QUERY_AUTH.search(environ.get("QUERY_STRING", "")):
+        return True
+    return str(environ.get("PATH_INFO", "")).startswith(_UNSIGNED_PATHS)
 
 
 class ControlPlane:
@@ -70,6 +82,11 @@ class ControlPlane:
             with self._count_lock:
                 self.calls += 1
             scope = requests_.scope(headers)
+            if scope is None and not _authenticated(environ, headers):
+                return self._respond(render(ApiRequest("", "", "us-east-1", {}), AwsError(
+                    "MissingAuthenticationToken", "The request must contain either a valid (registered) AWS access key ID "
+                                                  "or X.509 certificate: sign it (any AWS SDK or CLI does; dummy credentials "
+                                                  "are fine here)", 403)), start_response)
             if scope is not None and not self._served(environ):
                 service, region = scope
                 return self._respond(render(ApiRequest(service, "", region, {}), AwsError(

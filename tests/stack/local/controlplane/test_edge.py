@@ -110,10 +110,15 @@ def test_moto_crash_is_internal_failure(edge: Endpoint, monkeypatch: pytest.Monk
     assert "<Code>InternalFailure</Code>" in response.text and "<html" not in response.text.lower()
 
 
-def test_unsigned_garbage_is_never_html(edge: Endpoint) -> None:
-    for body in (b"", b"\x00\xff" * 100, b"Action=FooBar"):
-        response = requests.post(edge.url + "/nowhere/" + os.urandom(4).hex(), data=body, timeout=30)
-        assert "<html" not in response.text.lower(), response.text[:200]
+@pytest.mark.parametrize("path,body,headers", [
+    ("/nowhere", b"", {}), ("/", b"\x00\xff" * 100, {}), ("/", b"Action=FooBar", FORM),
+    ("/x", b"{}", {"X-Amz-Target": "nodot"}),  # moto's own guess at the service raised on this one
+    ("/bucket", b"\x00" * 64, {"Content-Type": "multipart/form-data"}),
+])
+def test_unsigned_request_needs_authentication(edge: Endpoint, path: str, body: bytes, headers: dict[str, str]) -> None:
+    response = requests.post(edge.url + path, data=body, headers=headers, timeout=30)
+    assert response.status_code == 403
+    assert "<Code>MissingAuthenticationToken</Code>" in response.text and "<html" not in response.text.lower()
 
 
 def test_apex_soa_value_is_text(edge_client: Any) -> None:
