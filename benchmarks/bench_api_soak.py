@@ -68,7 +68,9 @@ class Soak:
             "CidrBlock=0.0.0.0/0&Protocol=17&PortRange.From=90&PortRange.To=80",
         ])
         action = self.rng.choice(["CreateNetworkAclEntry", "ReplaceNetworkAclEntry"])
-        body = (f"Action={action}&{EC2_VERSION}&NetworkAclId={self.acl_id}&RuleNumber={self.rng.randint(1, 32766)}"
+        # Replace aims at the entry that exists (rule 100), so its values are what is judged.
+        rule = 100 if action == "ReplaceNetworkAclEntry" else self.rng.randint(1, 32766)
+        body = (f"Action={action}&{EC2_VERSION}&NetworkAclId={self.acl_id}&RuleNumber={rule}"
                 f"&RuleAction=deny&Egress=false&{bad}")
         return "ec2", "POST", "/", body.encode(), FORM, True
 
