@@ -8,8 +8,9 @@ For each signed API call:
 3. **notify**: after a successful mutating call, every part's ``on_change`` is told.
 
 Whatever goes wrong, the answer is an AWS error in the service's wire format: an unsigned request is
-MissingAuthenticationToken (as on AWS), a request that cannot be read is rejected by ``request.parse``, a service moto does not emulate gets InvalidAction naming
-it, and any unexpected exception (ours or moto's) is a 500 InternalFailure, never an HTML page.
+MissingAuthenticationToken (as on AWS), a request that cannot be read is rejected by
+``request.parse``, a service moto does not emulate gets InvalidAction naming it, and any unexpected
+exception (ours or moto's) is a 500 InternalFailure, never an HTML page.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ _SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
     "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
 }
-_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
+_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
             409: "Conflict", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
 
 
@@ -81,17 +82,9 @@ class ControlPlane:
             headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
             with self._count_lock:
                 self.calls += 1
-            scope = requests_.scope(headers)
-            if scope is None and not _authenticated(environ, headers):
-                return self._respond(render(ApiRequest("", "", "us-east-1", {}), AwsError(
-                    "MissingAuthenticationToken", "The request must contain either a valid (registered) AWS access key ID "
-                                                  "or X.509 certificate: sign it (any AWS SDK or CLI does; dummy credentials "
-                                                  "are fine here)", 403)), start_response)
-            if scope is not None and not self._served(environ):
-                service, region = scope
-                return self._respond(render(ApiRequest(service, "", region, {}), AwsError(
-                    "InvalidAction", f"The local endpoint does not serve the service {service!r} (signed for {region}); it serves "
-                                     f"the AWS services moto emulates, for example ec2, rds, route53, dynamodb, s3")), start_response)
+            refused = self._gate(environ, headers)
+            if refused is not None:
+                return self._respond(refused, start_response)
             try:
                 request = requests_.parse(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
                                           environ.get("QUERY_STRING", ""), headers, body)
@@ -103,6 +96,20 @@ class ControlPlane:
             self.log.exception("unexpected failure serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             response = internal_failure(request or self._shell(environ))
         return self._respond(response, start_response)
+
+    def _gate(self, environ: dict[str, Any], headers: Mapping[str, str]) -> ApiResponse | None:
+        """The refusal of a request no service can take: unsigned, or for a service moto does not emulate."""
+        scope = requests_.scope(headers)
+        if scope is None and not _authenticated(environ, headers):
+            return render(ApiRequest("", "", "us-east-1", {}), AwsError(
+                "MissingAuthenticationToken", "The request must contain either a valid (registered) AWS access key ID or "
+                                              "X.509 certificate: sign it (any AWS SDK or CLI does; dummy credentials are fine here)", 403))
+        if scope is not None and not self._served(environ):
+            service, region = scope
+            return render(ApiRequest(service, "", region, {}), AwsError(
+                "InvalidAction", f"The local endpoint does not serve the service {service!r} (signed for {region}); it serves "
+                                 f"the AWS services moto emulates, for example ec2, rds, route53, dynamodb, s3"))
+        return None
 
     def _handle(self, request: ApiRequest | None, environ: dict[str, Any], body: bytes) -> ApiResponse:
         if request is None:
