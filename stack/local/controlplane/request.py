@@ -26,6 +26,9 @@ from stack.local.controlplane.awserror import AwsError
 from stack.local.part import ApiRequest
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
+# REST services whose every path is one of botocore's templates (ids never hold a "/"), so a path
+# that matches none is not a call at all; elsewhere (S3 keys, ARNs in paths) moto routes it.
+_ROUTED_ONLY = frozenset({"route53"})
 # Signing names that differ from botocore's service names.
 _SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions"}
 
@@ -207,6 +210,9 @@ def parse(method: str, path: str, query: str, headers: dict[str, str], body: byt
             params.update(_json(service, region, operation, body))
         for key, values in parse_qs(query).items():
             params.setdefault(key, values[0])
+        if not operation and service in _ROUTED_ONLY:
+            shell = ApiRequest(service=service, operation="", region=region, params={})
+            raise Rejected(shell, AwsError("InvalidAction", f"No {service} operation is {method} {path}", 404))
     if not operation:
         return None
     return ApiRequest(service=service, operation=operation, region=region, params=params, path=path)

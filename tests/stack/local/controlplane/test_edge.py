@@ -151,3 +151,10 @@ def test_a_body_that_is_not_xml_by_design_passes(edge_client: Any) -> None:
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="k", Body=b"<not xml \x00\xff")
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"<not xml \x00\xff"
+
+
+def test_route53_path_that_is_no_operation(edge: Endpoint) -> None:
+    # moto crashed decoding this body (an HTML 500 before, InternalFailure after the first fix).
+    response = signed(edge, "route53", "PUT", "/2013-04-01/healthcheck", b"\x84\xff\x00binary")
+    assert response.status_code == 404
+    assert "<Code>InvalidAction</Code>" in response.text and "PUT /2013-04-01/healthcheck" in response.text
