@@ -45,9 +45,12 @@ def _canonical_cidr(params: Mapping[str, Any]) -> dict[str, str]:
         raise AwsError("InvalidParameterCombination", "Only one of 'cidrBlock' or 'ipv6CidrBlock' can be provided.")
     if cidr is not None:
         match = _IPV4_CIDR.match(str(cidr))
-        if not match or any(int(octet) > 255 for octet in match.groups()[:4]) or int(match[5]) > 32:
-            raise _invalid_cidr(str(cidr), "cidrBlock")
-        return {"CidrBlock": str(ipaddress.IPv4Network(str(cidr), strict=False))}
+        try:
+            if match and int(match[5]) <= 32:
+                return {"CidrBlock": str(ipaddress.IPv4Network(str(cidr), strict=False))}
+        except ValueError:  # an octet above 255, or with a leading zero
+            pass
+        raise _invalid_cidr(str(cidr), "cidrBlock")
     try:
         return {"Ipv6CidrBlock": str(ipaddress.IPv6Network(str(cidr6), strict=False))}
     except ValueError:

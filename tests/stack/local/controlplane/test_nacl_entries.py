@@ -28,6 +28,7 @@ TCP = {"Protocol": "6", "CidrBlock": "0.0.0.0/0"}
     ({**ANY, "CidrBlock": "not-a-cidr"}, "InvalidParameterValue", "not a valid CIDR block"),
     ({**ANY, "CidrBlock": "999.0.0.0/8"}, "InvalidParameterValue", "Value (999.0.0.0/8)"),
     ({**ANY, "CidrBlock": "127.0.0.1"}, "InvalidParameterValue", "not a valid CIDR block"),
+    ({**ANY, "CidrBlock": "010.0.0.0/8"}, "InvalidParameterValue", "not a valid CIDR block"),
     ({"Protocol": "-1", "Ipv6CidrBlock": "zz::/200"}, "InvalidParameterValue", "parameter ipv6CidrBlock"),
     ({"Protocol": "-1"}, "MissingParameter", "Either 'cidrBlock' or 'ipv6CidrBlock'"),
     ({**TCP, "PortRange": {"From": -1, "To": 80}}, "InvalidParameterValue", "'-1' for PortRange.From"),
