@@ -140,7 +140,7 @@ class Supervisor:
         # Imported here so `stack down` / `status` / the detaching parent never pay for loading moto.
         from stack.local.controlplane.app import ControlPlane
 
-        self.control_plane = ControlPlane(logging.getLogger("gameday.controlplane"))
+        self.control_plane = ControlPlane(logging.getLogger("gameday.controlplane"), instance)
         self.endpoint: Any = None
         self._stop = threading.Event()
         self.started_at = time.time()

@@ -7,37 +7,61 @@ For each signed API call:
    observations, real RDS status); otherwise moto does;
 3. **notify**: after a successful mutating call, every part's ``on_change`` is told; a part that
    cannot apply the change fails the call (503, see ``_notify``).
+
+Whatever goes wrong, the answer is an AWS error in the service's wire format: an unsigned request is
+MissingAuthenticationToken (as on AWS), a request that cannot be read is rejected by
+``request.parse``, a service moto does not emulate gets InvalidAction naming it, and any unexpected
+exception (ours or moto's) is a 500 InternalFailure, never an HTML page.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
+import re
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from stack.local.controlplane import ec2, rds, request as requests_, route53
-from stack.local.controlplane.awserror import AwsError, render
+from stack.local.controlplane import defaultvpc, ec2, rds, request as requests_, route53
+from stack.local.controlplane.awserror import AwsError, internal_failure, render
 from stack.local.part import Answer, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 
-Hook = Callable[[ApiRequest, Any], None]
+# A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
+# them (None removes one), as AWS does when it canonicalises a value.
+Hook = Callable[[ApiRequest, Any], "Mapping[str, str | None] | None"]
 _SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
     "route53": (route53.VALIDATE, route53.AFTER),
-    "rds": (rds.VALIDATE, rds.AFTER),
-    "ec2": (ec2.VALIDATE, ec2.AFTER),
+    "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
+    "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
 }
-# How many calls that failed in _notify are remembered, by SDK invocation id (see __call__).
+# How many calls that failed in _notify are remembered, by SDK invocation id (see _handle).
 REMEMBERED_FAILURES = 256
-_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
-            409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+            409: "Conflict", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
+
+
+_UNSIGNED_PATHS = ("/moto-api", "/latest/meta-data/", "/latest/api/")  # moto's own API and instance metadata
+_QUERY_AUTH = re.compile(r"(^|&)(X-Amz-Credential|X-Amz-Signature|Signature|AWSAccessKeyId)=")
+
+
+def _authenticated(environ: dict[str, Any], headers: Mapping[str, str]) -> bool:
+    """Whether the request carries AWS authentication (header or presigned query), as AWS requires."""
+    if headers.get("authorization") or _QUERY_AUTH.search(environ.get("QUERY_STRING", "")):
+        return True
+    return str(environ.get("PATH_INFO", "")).startswith(_UNSIGNED_PATHS)
 
 
 class ControlPlane:
-    def __init__(self, log: logging.Logger | None = None) -> None:
+    def __init__(self, log: logging.Logger | None = None, instance: Any = None) -> None:
+        """``instance`` (a stack.local.instance.Instance) places each Region's default VPC; without it,
+        GAMEDAY_INSTANCE and the embedded environment do."""
         rds.fix_cross_region_replicas()
         route53.fix_update_health_check()
+        route53.fix_apex_soa()
+        defaultvpc.install(defaultvpc.layout_for(instance))
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.log = log or logging.getLogger("gameday.controlplane")
         self.parts: dict[str, Part] = {}
@@ -55,32 +79,62 @@ class ControlPlane:
         self._answers.clear()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        request = requests_.parse(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
-                                  environ.get("QUERY_STRING", ""), headers, body)
-        with self._count_lock:
-            self.calls += 1
+        request: ApiRequest | None = None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+            with self._count_lock:
+                self.calls += 1
+            refused = self._gate(environ, headers)
+            if refused is not None:
+                return self._respond(refused, start_response)
+            try:
+                request = requests_.parse(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
+                                          environ.get("QUERY_STRING", ""), headers, body)
+            except requests_.Rejected as rejected:
+                self.log.info("rejected %s.%s: %s", rejected.request.service, rejected.request.operation, rejected.error)
+                return self._respond(render(rejected.request, rejected.error), start_response)
+            response = self._handle(request, environ, body, headers.get("amz-sdk-invocation-id", ""))
+        except Exception:
+            self.log.exception("unexpected failure serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            response = internal_failure(request or self._shell(environ))
+        return self._respond(response, start_response)
+
+    def _gate(self, environ: dict[str, Any], headers: Mapping[str, str]) -> ApiResponse | None:
+        """The refusal of a request no service can take: unsigned, or for a service moto does not emulate."""
+        scope = requests_.scope(headers)
+        if scope is None and not _authenticated(environ, headers):
+            return render(ApiRequest("", "", "us-east-1", {}), AwsError(
+                "MissingAuthenticationToken", "The request must contain either a valid (registered) AWS access key ID or "
+                                              "X.509 certificate: sign it (any AWS SDK or CLI does; dummy credentials are fine here)", 403))
+        if scope is not None and not self._served(environ):
+            service, region = scope
+            return render(ApiRequest(service, "", region, {}), AwsError(
+                "InvalidAction", f"The local endpoint does not serve the service {service!r} (signed for {region}); it serves "
+                                 f"the AWS services moto emulates, for example ec2, rds, route53, dynamodb, s3"))
+        return None
+
+    def _handle(self, request: ApiRequest | None, environ: dict[str, Any], body: bytes, invocation: str) -> ApiResponse:
         if request is None:
-            return self.moto(environ, start_response)
+            return self._call_moto(environ, self._shell(environ))
         # boto3 retries a 5xx, and a retry of a change that is already stored would be answered
         # with something unrelated (NetworkAclEntryAlreadyExists), hiding why it failed. Every AWS
         # SDK keeps amz-sdk-invocation-id across the attempts of one call: a retry gets the same answer.
-        invocation = headers.get("amz-sdk-invocation-id", "")
         with self._count_lock:
             earlier = self._unapplied.get(invocation) if invocation else None
         if earlier is not None:
-            return self._respond(earlier, start_response)
+            return earlier
         validate, after = _SERVICES.get(request.service, ({}, {}))
         try:
             hook = validate.get(request.operation)
-            if hook is not None:
-                hook(request, self)
+            changes = hook(request, self) if hook is not None else None
         except AwsError as error:
             self.log.info("rejected %s.%s: %s", request.service, request.operation, error)
-            return self._respond(render(request, error), start_response)
+            return render(request, error)
+        if changes:
+            request = self._rewrite(request, environ, body, changes)
         answer = self._answers.get((request.service, request.operation))
         if answer is not None:
             try:
@@ -88,7 +142,7 @@ class ControlPlane:
             except AwsError as error:
                 response = render(request, error)
         else:
-            response = self._call_moto(environ)
+            response = self._call_moto(environ, request)
         if response.status < 300 and requests_.is_mutating(request.operation):
             hook = after.get(request.operation)
             if hook is not None:
@@ -101,9 +155,37 @@ class ControlPlane:
                         self._unapplied[invocation] = response
                         while len(self._unapplied) > REMEMBERED_FAILURES:
                             self._unapplied.popitem(last=False)
-        return self._respond(response, start_response)
+        return response
 
-    def _call_moto(self, environ: dict[str, Any]) -> ApiResponse:
+    @staticmethod
+    def _rewrite(request: ApiRequest, environ: dict[str, Any], body: bytes, changes: Mapping[str, str | None]) -> ApiRequest:
+        new_body = requests_.rewrite_form(body, changes)
+        environ["wsgi.input"] = io.BytesIO(new_body)
+        environ["CONTENT_LENGTH"] = str(len(new_body))
+        if environ.get("QUERY_STRING"):
+            environ["QUERY_STRING"] = requests_.rewrite_form(environ["QUERY_STRING"].encode(), changes).decode()
+        params = {k: v for k, v in request.params.items() if k not in changes}
+        params.update({k: v for k, v in changes.items() if v is not None})
+        return dataclasses.replace(request, params=params)
+
+    def _served(self, environ: dict[str, Any]) -> bool:
+        """Whether moto has a backend for the service a signed request names."""
+        try:
+            self.moto.get_application(environ)
+        except Exception:
+            return False
+        return True
+
+    @staticmethod
+    def _shell(environ: dict[str, Any]) -> ApiRequest:
+        """What is known of a request that was not parsed: its service and Region when it is signed."""
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        scope = requests_.scope(headers)
+        service, region = scope if scope is not None and requests_.model(scope[0]) is not None else ("", "us-east-1")
+        return ApiRequest(service, "", region, {})
+
+    def _call_moto(self, environ: dict[str, Any], request: ApiRequest) -> ApiResponse:
+        """moto's answer; a crash or an HTML error page from it becomes an AWS error."""
         captured: dict[str, Any] = {}
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
@@ -117,7 +199,18 @@ class ControlPlane:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
-        return ApiResponse(captured["status"], body, dict(captured["headers"]))
+        response = ApiResponse(captured["status"], body, dict(captured["headers"]))
+        # moto labels some JSON answers text/html, so the body, not the header, tells an error page.
+        if response.status >= 400 and body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+            self.log.warning("moto answered %s %s with an HTML %d page", environ.get("REQUEST_METHOD"),
+                             environ.get("PATH_INFO"), response.status)
+            if response.status == 404:
+                return render(request, AwsError("InvalidAction", f"No {request.service or 'AWS'} operation matches "
+                                                                 f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}", 404))
+            if response.status < 500:
+                return render(request, AwsError("InvalidRequest", "The request is not valid for this endpoint", response.status))
+            return internal_failure(request)
+        return response
 
     def _notify(self, change: Change) -> AwsError | None:
         """Tell every part; the error to answer instead of 200 when one could not apply the change.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 from xml.sax.saxutils import escape
 
 import botocore.session
@@ -21,24 +22,42 @@ class AwsError(Exception):
         self.sender = sender
 
 
+def _model(service: str) -> Any:
+    try:
+        return botocore.session.get_session().get_service_model(service)
+    except Exception:
+        return None
+
+
 def render(request: ApiRequest, error: AwsError) -> ApiResponse:
-    model = botocore.session.get_session().get_service_model(request.service)
+    """``error`` in the wire format of ``request.service``'s protocol (query-style XML when unknown)."""
+    model = _model(request.service) if request.service else None
+    protocol = model.protocol if model is not None else "query"
     request_id = str(uuid.uuid4())
     code, message = escape(error.code), escape(error.message)
-    if model.protocol == "ec2":
+    if protocol == "ec2":
         body = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
             f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
         )
         return ApiResponse(error.status, body.encode(), {"Content-Type": "text/xml"})
-    if model.protocol in ("json", "rest-json"):
+    if protocol in ("json", "rest-json"):
         payload = {"__type": error.code, "message": error.message}
         return ApiResponse(error.status, json.dumps(payload).encode(),
                            {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error.code})
-    namespace = model.metadata.get("xmlNamespace") or f"https://{request.service}.amazonaws.com/doc/{model.api_version}/"
+    if model is not None:
+        namespace = model.metadata.get("xmlNamespace") or f"https://{request.service}.amazonaws.com/doc/{model.api_version}/"
+    else:
+        namespace = "https://aws.amazon.com/doc/"
     kind = "Sender" if error.sender else "Receiver"
     body = (
         f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{namespace}"><Error><Type>{kind}</Type>'
         f"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return ApiResponse(error.status, body.encode(), {"Content-Type": "text/xml", "x-amzn-RequestId": request_id})
+
+
+def internal_failure(request: ApiRequest) -> ApiResponse:
+    """AWS's answer to a request that failed on the server's side: 500 InternalFailure, never a page."""
+    return render(request, AwsError("InternalFailure", "The request processing has failed because of an unknown error, "
+                                                       "exception or failure; the endpoint's log has the details", 500, sender=False))

@@ -1,6 +1,7 @@
 """Route 53 rules AWS enforces and moto does not (AWS-SEMANTICS.md, "Route 53 health checks/routing")."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Callable
 
 from stack.local.controlplane import backends
@@ -11,6 +12,16 @@ HEALTH_CHECK_TYPES = ("HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP
                       "CLOUDWATCH_METRIC", "RECOVERY_CONTROL")
 CHECKER_REGIONS = ("us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1", "ap-southeast-2",
                    "ap-northeast-1", "sa-east-1")
+
+
+# Public health checks refuse special-use addresses (botocore's route53 model, HealthCheckConfig.IPAddress:
+# RFC 5735 and RFC 6598 for IPv4, RFC 5156 for IPv6). 127.0.0.0/8 stands in for the Internet on the
+# local stack (every endpoint lives there), so it is the one special-use range allowed.
+_SPECIAL_USE = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "::/128", "::1/128", "::ffff:0:0/96", "fe80::/10", "fc00::/7", "2001:db8::/32", "ff00::/8"))
 
 
 def _invalid(message: str) -> AwsError:
@@ -33,7 +44,23 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _check_endpoint(config: dict[str, Any]) -> None:
+    address = config.get("IPAddress")
+    if address is not None:
+        try:
+            ip = ipaddress.ip_address(str(address))
+        except ValueError:
+            raise _invalid(f"IPAddress {address!r} is not an IPv4 or IPv6 address") from None
+        if any(ip in network for network in _SPECIAL_USE):
+            raise _invalid(f"IPAddress {address} is in a local, private, non-routable or multicast range "
+                           f"(RFC 5735, RFC 6598, RFC 5156); a health check cannot check it")
+    port = _int(config, "Port")
+    if port is not None and not 1 <= port <= 65535:
+        raise _invalid(f"Port must be between 1 and 65535, got {port}")
+
+
 def _check_ranges(config: dict[str, Any]) -> None:
+    _check_endpoint(config)
     threshold = _int(config, "FailureThreshold")
     if threshold is not None and not 1 <= threshold <= 10:
         raise _invalid(f"FailureThreshold must be between 1 and 10, got {threshold}")
@@ -92,12 +119,41 @@ def update_health_check(request: ApiRequest, plane: Any) -> None:
     _check_ranges(params)
 
 
+def _zone_apex(request: ApiRequest) -> str | None:
+    zone_id = str(request.params.get("Id", "")).rsplit("/", 1)[-1]
+    zone = backends.route53().zones.get(zone_id)
+    return str(zone.name).rstrip(".").lower() + "." if zone is not None else None
+
+
+def _check_values(record: dict[str, Any], apex: str | None) -> None:
+    name = str(record.get("Name", "")).rstrip(".").lower() + "."
+    kind = record.get("Type")
+    if kind == "CNAME" and apex is not None and name == apex:
+        raise AwsError("InvalidChangeBatch", f"RRSet of type CNAME with DNS name {name} is not permitted at apex in zone {apex}")
+    if record.get("AliasTarget") or kind not in ("A", "AAAA"):
+        return
+    wanted, problem = (ipaddress.IPv4Address, "ARRDATAIllegalIPv4Address (Value is not a valid IPv4 address)") if kind == "A" \
+        else (ipaddress.IPv6Address, "AAAARDATAIllegalIPv6Address (Value is not a valid IPv6 address)")
+    for item in _as_list((record.get("ResourceRecords") or {}).get("ResourceRecord")):
+        value = item.get("Value") if isinstance(item, dict) else item
+        try:
+            wanted(str(value))
+        except ValueError:
+            raise AwsError("InvalidChangeBatch", f"[Invalid Resource Record: 'FATAL problem: {problem} encountered with '{value}'']") from None
+
+
 def change_resource_record_sets(request: ApiRequest, plane: Any) -> None:
-    batch = request.params.get("ChangeBatch") or {}
-    changes = _as_list((batch.get("Changes") or {}).get("Change"))
+    batch = request.params.get("ChangeBatch")
+    changes = _as_list((batch.get("Changes") or {}).get("Change")) if isinstance(batch, dict) else []
+    if not changes:
+        raise _invalid("ChangeBatch.Changes must contain at least 1 Change, got none")
+    apex = _zone_apex(request)
     for index, change in enumerate(changes, start=1):
+        if not isinstance(change, dict):
+            raise _invalid(f"changeBatch.changes.{index} is not a Change")
         record = change.get("ResourceRecordSet") or {}
         where = f"changeBatch.changes.{index}.resourceRecordSet"
+        _check_values(record, apex)
         weight = _int(record, "Weight")
         if weight is not None and not 0 <= weight <= 255:
             raise _invalid(f"{where}.weight must be between 0 and 255, got {weight}")
@@ -125,6 +181,29 @@ VALIDATE: dict[str, Callable[[ApiRequest, Any], None]] = {
     "ChangeResourceRecordSets": change_resource_record_sets,
 }
 AFTER: dict[str, Callable[[ApiRequest, Any], None]] = {}
+
+
+def fix_apex_soa() -> None:
+    """Store the apex SOA's value as text, as every other record is.
+
+    moto keeps it as ``{"Value": ...}``, so ListResourceRecordSets returned the dict's repr
+    (``{'Value': 'ns-2048...'}``) as the SOA value.
+    """
+    from moto.route53 import models
+
+    original = models.Route53Backend.create_hosted_zone
+    if getattr(original, "_gameday_fixed", False):
+        return
+
+    def create_hosted_zone(self: Any, *args: Any, **kwargs: Any) -> Any:
+        zone = original(self, *args, **kwargs)
+        for rrset in zone.rrsets:
+            if rrset.type == "SOA":
+                rrset.records = [r["Value"] if isinstance(r, dict) else r for r in rrset.records]
+        return zone
+
+    create_hosted_zone._gameday_fixed = True  # type: ignore[attr-defined]
+    models.Route53Backend.create_hosted_zone = create_hosted_zone
 
 
 def fix_update_health_check() -> None:
