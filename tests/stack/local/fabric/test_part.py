@@ -21,7 +21,7 @@ from gameday.errors import StackDegraded
 from gameday.guard import Guard, Policy
 from gameday.journal import Journal
 from stack.local import supervisor
-from stack.local.controlplane import backends, ec2 as ec2_rules
+from stack.local.controlplane import app as controlplane_app, backends
 from stack.local.controlplane.app import ControlPlane
 from stack.local.endpoint import Endpoint
 from stack.local.fabric.connect import create_connection
@@ -269,7 +269,8 @@ def test_with_an_unparseable_entry_in_ec2_an_az_isolation_still_isolates(stack: 
 def test_a_call_whose_entry_the_fabric_cannot_apply_fails_naming_the_part_and_the_entry(
         stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     # The validation rejects this CIDR; switched off here, it stands for any entry that slips past it.
-    monkeypatch.delitem(ec2_rules.VALIDATE, "CreateNetworkAclEntry", raising=False)
+    ec2_validators, _ = controlplane_app._SERVICES["ec2"]  # the rules the control plane consults
+    monkeypatch.delitem(ec2_validators, "CreateNetworkAclEntry")
     once = boto3.client("ec2", region_name=REGION, endpoint_url=stack.url, config=Config(retries={"total_max_attempts": 1}),
                         **LOCAL_CREDENTIALS)
     loose = stack.ec2.create_network_acl(VpcId=stack.vpc_id)["NetworkAcl"]["NetworkAclId"]
