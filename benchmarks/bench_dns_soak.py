@@ -1,7 +1,7 @@
 """Soak the local Route 53 DNS server with malformed datagrams and TCP streams, valid queries interleaved.
 
 The real server (``DnsServer`` + ``Responder``, as the stack runs them) serves a test zone in its own
-spawned process on the instance's control address (127.0.N.1, N = $GAMEDAY_INSTANCE, default 6),
+spawned process on the instance's control address (127.0.N.1, N = $GAMEDAY_INSTANCE, default 9),
 so a crash shows as a dead process. This process sends --cases malformed messages (default
 100,000; see tests/stack/local/route53/malformed.py: garbage, truncated headers, compression loops,
 oversize names, every opcode, odd classes, lying counts, bad EDNS and Client Subnet options), about
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.stack.local.route53 import malformed  # noqa: E402
 
-DEFAULT_INSTANCE = 6
+DEFAULT_INSTANCE = 9  # as bench_dns: out of the way of a user's stack (0); every port here is chosen free
 CASES = 100_000
 BATCH = 50
 BUDGET_S = 600.0
