@@ -266,11 +266,14 @@ class Database:
             with self._phase(self.timing.failover_shutdown_s, "shutdown"):
                 # A dead or isolated primary is killed outright; a healthy one shuts down cleanly.
                 old.node.stop("immediate" if automatic else "fast", deadline_s=max(1.0, self.timing.scaled(10)))
-            if not self._answers(new):
+            with self._phase(self.timing.failover_promote_s, "promote"):
+                # Asked at the last moment (a cut made during the shutdown counts), within the phase's time.
+                reachable = self._answers(new)
+                if reachable:
+                    new.node.promote()
+            if not reachable:
                 self._abandon_failover(old)
                 return
-            with self._phase(self.timing.failover_promote_s, "promote"):
-                new.node.promote()
             self.primary, self.standby = new, old
             self.synchronous = False  # until the old primary is back as the new standby
             with self._phase(self.timing.failover_dns_s, "dns"):

@@ -334,7 +334,9 @@ def test_new_primary_cut_off_right_after_its_promotion_does_not_fail_the_instanc
     database.timing = RdsTiming(time_scale=TIME_SCALE, seed=5, failover_promote_s=PhaseRange(100, 100))
 
     orders.rds.reboot_db_instance(DBInstanceIdentifier=orders.identifier, ForceFailover=True)
-    wait_for(lambda: "promote" in database.last_failover_phases_s, "the promotion phase to begin")  # the first failover
+    standby = database.standby
+    assert standby is not None
+    wait_for(lambda: not (standby.node.data_dir / "standby.signal").exists(), "the standby's promotion")
     restore = orders.isolate(before["SecondaryAvailabilityZone"])
     try:
         assert orders.describe()["DBInstanceStatus"] == "rebooting", \
