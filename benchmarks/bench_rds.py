@@ -14,7 +14,9 @@ and the JSON says so (rpo.met is then false).
 Figures:
 - failover_s: from the RebootDBInstance call to the first order committed afterwards (wall, and
   AWS-equivalent = wall / time_scale), against the phases RDS was given (sampled, scaled) + 0.5 s;
-- lost_acknowledged_orders: acknowledged orders missing from the final primary (goal 0);
+- lost_acknowledged_orders: acknowledged orders missing from the final primary (goal 0), over
+  --failovers completed failovers (the AZs swapped; one RDS abandoned is reported, not counted), each
+  started under the steady load whose rate is reported (achieved_writes_per_s_between_failovers);
 - memory: proportional set size (PSS) of every PostgreSQL process of a Multi-AZ pair + a read replica.
 """
 from __future__ import annotations
