@@ -299,7 +299,7 @@ class Database:
         """
         self.log.warning("%s: standby %s does not answer on its address; not promoting it, restarting the primary",
                          self.identifier, self.standby.node.name if self.standby else "?")
-        self._start(old, "primary")
+        self._start(old, "replica" if self.source is not None else "primary")
         self.emit("RDS-EVENT-0065")
         self.set_status("available")
 
