@@ -254,6 +254,9 @@ class Database:
         0013; the primary stops (killed when automatic: fencing); the standby is promoted; the
         endpoint record moves; 0015 and 0049; the AZs swap; the old primary is rewound into the
         new standby and synchronous replication is restored; 'available'.
+
+        A standby that does not answer on its address when it is about to be promoted (its AZ was
+        cut off after the request was accepted) is never promoted: the old primary comes back (0065).
         """
         with self.lock:
             old, new = self.primary, self.standby
@@ -264,7 +267,13 @@ class Database:
                 # A dead or isolated primary is killed outright; a healthy one shuts down cleanly.
                 old.node.stop("immediate" if automatic else "fast", deadline_s=max(1.0, self.timing.scaled(10)))
             with self._phase(self.timing.failover_promote_s, "promote"):
-                new.node.promote()
+                # Asked at the last moment (a cut made during the shutdown counts), within the phase's time.
+                reachable = self._answers(new)
+                if reachable:
+                    new.node.promote()
+            if not reachable:
+                self._abandon_failover(old)
+                return
             self.primary, self.standby = new, old
             self.synchronous = False  # until the old primary is back as the new standby
             with self._phase(self.timing.failover_dns_s, "dns"):
@@ -276,6 +285,23 @@ class Database:
             self._try_rebuild_standby()
             self.set_status("available")
             self._repoint_replicas()
+
+    def _answers(self, member: Member, attempts: int = 3) -> bool:
+        """Whether ``member`` answers on its address (True without a network to ask). One late answer on a busy
+        machine is not a cut-off AZ, so only ``attempts`` misses in a row count, as for RDS's monitor."""
+        return any(self.wiring.probe(member, self.timing.probe_timeout_s) is not False for _ in range(attempts))
+
+    def _abandon_failover(self, old: Member) -> None:
+        """The standby cannot be reached: start the old primary again as the primary (a "partial failover").
+
+        Nothing is lost: the standby was never promoted, and the old primary holds every commit it acknowledged.
+        Its synchronous standby setting stays, so commits wait until the monitor degrades the lost standby.
+        """
+        self.log.warning("%s: standby %s does not answer on its address; not promoting it, restarting the primary",
+                         self.identifier, self.standby.node.name if self.standby else "?")
+        self._start(old, "replica" if self.source is not None else "primary")
+        self.emit("RDS-EVENT-0065")
+        self.set_status("available")
 
     def _try_rebuild_standby(self) -> None:
         """Rebuild the old primary as the standby; when that fails the new primary serves alone until the monitor retries."""
@@ -330,9 +356,18 @@ class Database:
                     member.node.wait_streaming(max(2.0, self.timing.scaled(30)))
                 except PostgresError:
                     # The replica received WAL the new primary never had (possible after a crash): rewind it.
-                    member.node.stop("fast")
-                    member.node.rewind_from(upstream)
-                    replica._start(member, "replica")
+                    # If the new primary cannot be reached now, the replica lags (ReplicaLag shows it) rather than
+                    # failing its source: a replica's trouble never fails the instance it reads from.
+                    try:
+                        member.node.stop("fast")
+                        member.node.rewind_from(upstream)
+                        replica._start(member, "replica")
+                    except Exception as error:
+                        self.log.warning("%s: read replica %s could not follow the new primary yet: %s",
+                                         self.identifier, replica.identifier, error)
+                        if not member.node.is_running():
+                            with contextlib.suppress(Exception):
+                                replica._start(member, "replica")
 
     def recover_single_az(self) -> None:
         """Single-AZ recovery after the primary's process died: restart in place (crash recovery)."""

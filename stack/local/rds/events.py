@@ -20,6 +20,7 @@ CATALOGUE: dict[str, tuple[str, tuple[str, ...]]] = {
     "RDS-EVENT-0019": ("Restored from DB instance {source} to {target}", ("restoration",)),
     "RDS-EVENT-0034": ("Abandoning user requested failover since a failover recently occurred", ("failover",)),
     "RDS-EVENT-0049": ("Multi-AZ instance failover completed", ("failover",)),
+    "RDS-EVENT-0065": ("The instance has recovered from a partial failover", ("failover",)),
     "RDS-EVENT-0046": ("Read replica has resumed replication", ("read replica",)),
     "RDS-EVENT-0057": ("Replication on the read replica was terminated", ("read replica",)),
     "RDS-EVENT-0001": ("Backing up DB instance", ("backup",)),

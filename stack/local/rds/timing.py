@@ -65,8 +65,11 @@ class RdsTiming:
 
     @property
     def probe_timeout_s(self) -> float:
-        """How long RDS's monitor waits for a node to answer on its address (2 AWS s, at least 0.2 s wall)."""
-        return max(0.2, self.scaled(2.0))
+        """How long RDS's monitor waits for a node to answer on its address (2 AWS s, at least 1 s wall).
+
+        The floor is for the machine, not for AWS: on a busy host a PostgreSQL backend can take a few
+        hundred ms to answer, and a late answer must not pass for a lost AZ (a spurious failover)."""
+        return max(1.0, self.scaled(2.0))
 
     def sample(self, phase: PhaseRange) -> float:
         """Wall-clock seconds for one run of ``phase``: uniform in its range, scaled."""

@@ -1,8 +1,8 @@
 """The authoritative DNS server: UDP and TCP listeners on one 127.x address and port.
 
 Each datagram is answered synchronously in the event loop (``Responder.handle`` does no I/O), which is
-the cheapest path in asyncio. TCP accepts several queries per connection (RFC 7766), closes idle or
-stalled connections, and caps how many are open, so no client can stall the server.
+the cheapest path in asyncio. TCP accepts several queries per connection (RFC 7766), with per-client
+and total limits and short timeouts (``tcp.TcpClients``), so no client can stall another.
 """
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import socket
 
 from stack.local.route53.errors import Route53Error
 from stack.local.route53.responder import Responder
+from stack.local.route53.tcp import TcpClients
 
-TCP_IDLE_S = 10.0
-TCP_MAX_CONNECTIONS = 256
 BIND_ATTEMPTS = 20
 
 
@@ -47,7 +46,7 @@ class DnsServer:
         self.log = log or logging.getLogger(__name__)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
+        self.tcp_clients = TcpClients(responder, self.log)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -79,7 +78,7 @@ class DnsServer:
         transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.responder, self.log), sock=udp_sock)
         self._udp = transport  # type: ignore[assignment]
         tcp_sock.listen(128)
-        self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock)
+        self._tcp = await asyncio.start_server(self.tcp_clients.serve, sock=tcp_sock)
         self.port = port
         self.log.info("route53: DNS listening on %s:%d (UDP and TCP)", self.host, port)
 
@@ -89,31 +88,6 @@ class DnsServer:
             self._udp = None
         if self._tcp is not None:
             self._tcp.close()
-            for writer in list(self._connections):
-                writer.close()
+            self.tcp_clients.close_all()
             await self._tcp.wait_closed()
             self._tcp = None
-
-    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._connections) >= TCP_MAX_CONNECTIONS:
-            writer.close()
-            return
-        self._connections.add(writer)
-        peer = writer.get_extra_info("peername") or ("0.0.0.0", 0)
-        try:
-            while True:
-                header = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_S)
-                length = int.from_bytes(header, "big")
-                if length == 0:
-                    break
-                data = await asyncio.wait_for(reader.readexactly(length), TCP_IDLE_S)
-                reply = self.responder.handle(data, peer[0], udp=False)
-                if reply is None:
-                    continue
-                writer.write(len(reply).to_bytes(2, "big") + reply)
-                await asyncio.wait_for(writer.drain(), TCP_IDLE_S)
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, OSError):
-            pass
-        finally:
-            self._connections.discard(writer)
-            writer.close()

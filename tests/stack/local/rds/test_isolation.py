@@ -7,6 +7,7 @@ flows). Fencing means neither loses an acknowledged order.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -27,13 +28,25 @@ from stack.local.endpoint import Endpoint
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.rds.part import RdsPart
-from stack.local.rds.timing import RdsTiming
+from stack.local.rds.timing import PhaseRange, RdsTiming
+from tests.conftest import worker_index
 from tests.stack.local.rds.conftest import wait_for as wait
 
 REGION = "us-east-1"
 PASSWORD = "isolate-Pa55word"
-# Instances 8 and 9 (one per xdist worker) keep these addresses away from other tests' stacks.
-INSTANCE = 8 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 2
+TIME_SCALE = 0.02
+
+
+def _instance() -> int:
+    # Instances 8 and 9 (one per xdist worker) keep these addresses away from other tests' stacks; a serial
+    # run on a shared machine names its own with GAMEDAY_INSTANCE.
+    named = os.environ.get("GAMEDAY_INSTANCE", "")
+    if "PYTEST_XDIST_WORKER" not in os.environ and named.isdigit():
+        return int(named)
+    return 8 + worker_index() % 2
+
+
+INSTANCE = _instance()
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +110,7 @@ def fabric_stack(tmp_path: Path) -> Iterator[tuple[Any, RdsPart, Records, Instan
     services: dict[str, Any] = {"route53": records}
     context = PartContext(instance, environment, tmp_path, logging.getLogger("test.rds"), services)
     fabric = FabricPart()
-    part = RdsPart(timing=RdsTiming(time_scale=0.02, seed=3))
+    part = RdsPart(timing=RdsTiming(time_scale=TIME_SCALE, seed=3))
     try:
         try:
             fabric.start(context)
@@ -121,7 +134,7 @@ class Orders:
     moto's state lives as long as the process, so each test names its own instance and subnet group.
     """
 
-    def __init__(self, instance: Instance, environment: Any, fabric: Any, identifier: str) -> None:
+    def __init__(self, instance: Instance, environment: Any, fabric: Any, identifier: str, retention: int = 0) -> None:
         self.identifier = identifier
         session = boto3.session.Session(**LOCAL_CREDENTIALS)
         config = Config(retries={"max_attempts": 1})
@@ -142,7 +155,7 @@ class Orders:
         fabric.wait_synced()
         self.rds.create_db_instance(DBInstanceIdentifier=identifier, Engine="postgres", DBInstanceClass="db.t3.micro",
                                     MasterUsername="master", MasterUserPassword=PASSWORD, MultiAZ=True, DBName="shop",
-                                    DBSubnetGroupName=identifier, BackupRetentionPeriod=0, AllocatedStorage=20)
+                                    DBSubnetGroupName=identifier, BackupRetentionPeriod=retention, AllocatedStorage=20)
 
     def describe(self) -> dict[str, Any]:
         return self.rds.describe_db_instances(DBInstanceIdentifier=self.identifier)["DBInstances"][0]
@@ -244,3 +257,102 @@ def test_force_failover_to_a_cut_off_standby_is_refused(fabric_stack: Any) -> No
     after = wait_for(lambda: (d := orders.describe())["DBInstanceStatus"] == "available"
                      and d["AvailabilityZone"] == before["SecondaryAvailabilityZone"] and d, "the failover once healed")
     assert after["SecondaryAvailabilityZone"] == before["AvailabilityZone"]
+
+
+def write(address: str, order: int) -> bool:
+    with contextlib.closing(pg8000.native.Connection("master", password=PASSWORD, host=address, port=5432,
+                                                     database="shop", timeout=2, ssl_context=False)) as connection:
+        connection.run("INSERT INTO orders VALUES (:id) ON CONFLICT DO NOTHING", id=order)
+    return True
+
+
+def race_orders(fabric_stack: Any, identifier: str) -> tuple[Orders, Any, dict[str, Any]]:
+    """A Multi-AZ instance with one order and a read replica in the primary's AZ."""
+    fabric, part, records, instance, environment = fabric_stack
+    orders = Orders(instance, environment, fabric, identifier, retention=1)
+    before = wait_for(lambda: (d := orders.describe())["DBInstanceStatus"] == "available" and d, "orders to be available")
+    database = part.database(orders.identifier, REGION)
+    assert database is not None and database.primary is not None and database.standby is not None
+    database.primary.node.query("CREATE TABLE orders (id int PRIMARY KEY)", dbname="shop")
+    database.primary.node.query("INSERT INTO orders VALUES (1)", dbname="shop")
+    replica = f"{identifier}-replica"
+    orders.rds.create_db_instance_read_replica(DBInstanceIdentifier=replica, SourceDBInstanceIdentifier=identifier,
+                                               AvailabilityZone=before["AvailabilityZone"])
+    wait_for(lambda: orders.rds.describe_db_instances(DBInstanceIdentifier=replica)["DBInstances"][0]
+             ["DBInstanceStatus"] == "available", "the read replica to be available")
+    return orders, database, before
+
+
+def test_standby_cut_off_after_force_failover_was_accepted_is_not_promoted(fabric_stack: Any) -> None:
+    """The race the chaos schedules found: the standby's AZ is cut off just after RebootDBInstance(ForceFailover)
+    passed its check, before RDS's monitor noticed. RDS never promotes a standby it cannot reach: the failover
+    is abandoned before the promotion, the old primary serves again, and the instance ends 'available'
+    (before the fix: the cut-off standby was promoted, the endpoint moved to it, and the instance ended 'failed'
+    once the read replica could not follow it)."""
+    records = fabric_stack[2]
+    orders, database, before = race_orders(fabric_stack, "orders-race")
+    old_primary, standby = database.primary, database.standby
+    fqdn = before["Endpoint"]["Address"]
+    # RDS's shutdown phase (100 AWS s here): room for the isolation to land after the check, before the promotion.
+    database.timing = RdsTiming(time_scale=TIME_SCALE, seed=4, failover_shutdown_s=PhaseRange(100, 100))
+
+    orders.rds.reboot_db_instance(DBInstanceIdentifier=orders.identifier, ForceFailover=True)
+    restore = orders.isolate(before["SecondaryAvailabilityZone"])
+    try:
+        assert orders.describe()["DBInstanceStatus"] == "rebooting", \
+            "the failover finished before the isolation landed: the race was not reproduced"
+        after = wait_for(lambda: (d := orders.describe())["DBInstanceStatus"] != "rebooting" and d,
+                         "the failover to end")
+        assert after["DBInstanceStatus"] == "available"
+        assert after["AvailabilityZone"] == before["AvailabilityZone"], "the cut-off standby was promoted"
+        assert database.primary is old_primary and database.standby is standby
+        assert records.records[fqdn] == [old_primary.placement.address]
+        assert not (old_primary.node.data_dir / "standby.signal").exists()
+        messages = [e["Message"] for e in orders.rds.describe_events(
+            SourceIdentifier=orders.identifier, SourceType="db-instance", Duration=60)["Events"]]
+        assert "The instance has recovered from a partial failover" in messages
+        # Once RDS's monitor gives up on the cut-off standby, the primary takes writes through the endpoint.
+        wait_for(lambda: write(records.records[fqdn][0], 2), "a write through the endpoint")
+        assert {row[0] for row in old_primary.node.query("SELECT id FROM orders", dbname="shop")} == {1, 2}
+    finally:
+        restore()
+    wait_for(lambda: database.synchronous and orders.describe()["DBInstanceStatus"] == "available",
+             "the standby to be synchronous again once its AZ is back")
+
+
+def test_new_primary_cut_off_right_after_its_promotion_does_not_fail_the_instance(fabric_stack: Any) -> None:
+    """The AZ of the standby is cut off after its promotion began: the failover goes through (as on RDS, a
+    promotion is not undone), the old primary cannot be rebuilt from it yet, and the read replica cannot
+    follow it yet. None of that is a failure of the instance: it ends 'available', and once the AZ is back
+    the standby is rebuilt and the replica streams again (before the fix: 'failed', from the replica)."""
+    records = fabric_stack[2]
+    orders, database, before = race_orders(fabric_stack, "orders-late")
+    replica = fabric_stack[1].database("orders-late-replica", REGION)
+    assert replica is not None and replica.primary is not None
+    fqdn = before["Endpoint"]["Address"]
+    # RDS's promotion phase (100 AWS s here): room for the isolation to land once the promotion has begun.
+    database.timing = RdsTiming(time_scale=TIME_SCALE, seed=5, failover_promote_s=PhaseRange(100, 100))
+
+    orders.rds.reboot_db_instance(DBInstanceIdentifier=orders.identifier, ForceFailover=True)
+    standby = database.standby
+    assert standby is not None
+    wait_for(lambda: not (standby.node.data_dir / "standby.signal").exists(), "the standby's promotion")
+    restore = orders.isolate(before["SecondaryAvailabilityZone"])
+    try:
+        assert orders.describe()["DBInstanceStatus"] == "rebooting", \
+            "the failover finished before the isolation landed: the race was not reproduced"
+        after = wait_for(lambda: (d := orders.describe())["DBInstanceStatus"] != "rebooting" and d,
+                         "the failover to end")
+        assert after["AvailabilityZone"] == before["SecondaryAvailabilityZone"]
+        # The replicas are repointed after 'available' shows, under the instance's lock: wait for that step too.
+        wait_for(lambda: database.lock.acquire(timeout=0.1) and (database.lock.release() or True),
+                 "the failover's last step to finish")
+        assert orders.describe()["DBInstanceStatus"] == "available"
+    finally:
+        restore()
+    wait_for(lambda: database.synchronous and orders.describe()["DBInstanceStatus"] == "available",
+             "the old primary to be rebuilt as the synchronous standby once its AZ is back")
+    assert records.records[fqdn] == [database.primary.placement.address]
+    wait_for(lambda: write(records.records[fqdn][0], 2), "a write through the endpoint")
+    wait_for(lambda: replica.primary.node.query("SELECT count(*) FROM orders", dbname="shop") == [[2]],
+             "the read replica to stream from the new primary")

@@ -1,10 +1,14 @@
-"""RDS's phase durations: scaled, sampled within AWS's ranges, configurable with clear errors."""
+"""RDS's phase durations: scaled, sampled within AWS's ranges, configurable with clear errors; the probe's patience."""
 from __future__ import annotations
+
+import socket
+import threading
 
 import pytest
 
 from gameday.errors import SettingsError
 from stack.local.rds.timing import PhaseRange, RdsTiming
+from stack.local.rds.wiring import SSL_REQUEST, answers
 
 
 def test_samples_stay_in_the_scaled_range() -> None:
@@ -24,3 +28,24 @@ def test_from_mapping_overrides_phases_and_rejects_unknown_keys() -> None:
         RdsTiming.from_mapping(0.1, {"failover_dns_s": 5})
     with pytest.raises(SettingsError, match="need 0 <= min_s <= max_s"):
         PhaseRange(5, 1)
+
+
+def test_a_node_that_answers_late_on_a_busy_machine_still_counts_as_reachable() -> None:
+    """RDS's monitor probe at the smallest time scale: a PostgreSQL backend that takes 0.5 s to answer the
+    SSLRequest (a loaded host) is slow, not cut off. Before, the probe gave up after 0.2 s, and the monitor
+    failed over from a healthy primary (seen in bench_rds under load)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+
+        def late_postgres() -> None:
+            connection, _ = server.accept()
+            with connection:
+                assert connection.recv(8) == SSL_REQUEST
+                threading.Event().wait(0.5)
+                connection.sendall(b"N")
+
+        thread = threading.Thread(target=late_postgres, daemon=True)
+        thread.start()
+        assert answers("127.0.0.1", server.getsockname()[1], RdsTiming(time_scale=0.01).probe_timeout_s)
+        thread.join(5)
