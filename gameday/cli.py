@@ -150,7 +150,7 @@ def recover(args: argparse.Namespace) -> int:
     remaining = leftovers.topology(target.clients, spec, target.nameserver)
     for item in remaining:
         print(f"not restored {item.kind} {item.region} {item.resource}: {item.detail}")
-    return 1 if remaining or any(r.outcome.startswith("failed") for r in results) else 0
+    return exitcodes.FAILED if remaining or any(r.outcome.startswith("failed") for r in results) else exitcodes.OK
 
 
 def scan(args: argparse.Namespace) -> int:
@@ -171,12 +171,11 @@ def scan(args: argparse.Namespace) -> int:
         print(f"no leftover faults in {target.name} ({', '.join(regions)})")
     for item in [] if args.json else found:
         print(f"{item.kind:<22} {item.region:<15} {item.resource:<28} {item.detail}")
-    return 1 if found else 0
+    return exitcodes.FAILED if found else exitcodes.OK
 
 
 def verify_pack(args: argparse.Namespace) -> int:
     """Check an evidence pack, its signature (--key) and its chain; exit 4 (TAMPERED) when anything does not hold."""
-    from gameday import exitcodes
     from reports import evidence
 
     pack = Path(args.pack)  # an existing directory: _pack_directory checked it as an argument
@@ -203,8 +202,8 @@ def report(args: argparse.Namespace) -> int:
     from reports import history
 
     if not args.history:
-        print("gameday report: use --history (the evidence pack is written at the end of `gameday run`)")
-        return 2
+        print("gameday report: use --history (the evidence pack is written at the end of `gameday run`)", file=sys.stderr)
+        return exitcodes.USAGE
     return history.command(Path(args.history_file), Path(args.html) if args.html else None, args.last)
 
 

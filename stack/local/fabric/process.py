@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from gameday.logfiles import open_log
 from stack.local.fabric.client import FabricClient
 from stack.local.fabric.errors import FabricError, FabricUnavailable
 
@@ -55,7 +56,8 @@ class FabricProcess:
             command += ["--kernel-drop", self.kernel_drop]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        with open(self.log_path, "ab") as log:  # a crash before logging is set up still leaves its traceback
+        # Private from the first byte, and a crash before logging is set up still leaves its traceback.
+        with open_log(self.log_path) as log:
             self.process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                                             stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + READY_TIMEOUT_S

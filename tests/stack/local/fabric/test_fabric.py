@@ -330,3 +330,8 @@ def test_an_entry_it_cannot_parse_is_skipped_reported_and_the_rest_stays_enforce
         assert_silent(sock)
     assert link(fabric, net.subnet_id("us-east-1b"), net.subnet_id("us-east-1a"))["denied_connections"] == 1
     assert fabric.set_nacls(nacls(net))["skipped"] == []
+
+
+def test_the_fabric_log_is_private_from_its_first_byte(fabric_process: FabricProcess) -> None:
+    # It may quote flows and NACL entries; created 0644 and narrowed later would leave a window.
+    assert fabric_process.log_path.stat().st_mode & 0o777 == 0o600
