@@ -168,3 +168,37 @@ def test_every_call_site_is_exercised_by_the_scenario(recording: scenario.Record
     assert missing == [], ("these boto3 calls are not exercised by tests/iam/scenario.py, so the IAM policy test "
                            "cannot vouch for them; add the path to the scenario")
     assert len(sites) > 40, "the static scan found too few call sites; is SCANNED still right?"
+
+
+def test_waiter_and_paginator_names_handed_to_helpers_are_constants() -> None:
+    """A waiter or paginator named by a variable is visible to the scan only when every caller of its helper
+    passes the name as a string constant; a name computed at run time would hide the call it makes.
+    Such helpers are private to their module (a leading underscore), so their callers are all in it."""
+    checked = 0
+    for path in [path for pattern in SCANNED for path in sorted(ROOT.glob(pattern))]:
+        tree, where = ast.parse(path.read_text()), str(path.relative_to(ROOT))
+        helpers: dict[str, tuple[str, int]] = {}  # function name -> (parameter, its position among the arguments)
+        for function in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            parameters = [a.arg for a in function.args.args]
+            for node in ast.walk(function):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in ("get_paginator", "get_waiter") and node.args
+                        and not isinstance(node.args[0], ast.Constant)):
+                    name = node.args[0]
+                    assert isinstance(name, ast.Name) and name.id in parameters and function.name.startswith("_"), (
+                        f"{where}:{node.lineno}: {node.func.attr}({ast.unparse(name)}) must take the name from a "
+                        "parameter of a private helper whose callers pass it as a string constant")
+                    offset = 1 if parameters[0] == "self" else 0
+                    helpers[function.name] = (name.id, parameters.index(name.id) - offset)
+        for node in ast.walk(tree):
+            called = (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) if isinstance(node, ast.Call) else None
+            if called not in helpers:
+                continue
+            parameter, position = helpers[called]
+            given = next((k.value for k in node.keywords if k.arg == parameter), None) or (
+                node.args[position] if len(node.args) > position else None)
+            assert isinstance(given, ast.Constant) and isinstance(given.value, str), (
+                f"{where}:{node.lineno}: {called}() gets {parameter} as "
+                f"{ast.unparse(given) if given else 'nothing'}, not a string constant the scan can read")
+            checked += 1
+    assert checked >= 3, "too few calls of waiter and paginator helpers found; is SCANNED still right?"
