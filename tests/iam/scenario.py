@@ -202,9 +202,9 @@ def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None
         SecretId=writer.secret_id)["SecretString"])
 
     def promote() -> runbook.PromoteReplica:
-        return runbook.PromoteReplica(clients, journal, region=replica.region, db_instance_identifier=replica.identifier,
-                                      secret_id=replica.secret_id, secret_region=writer.region, guard=guard,
-                                      wait_delay_s=0.01)
+        return runbook.PromoteReplica(clients, journal, region=replica.region,
+                                      db_instance_identifier=replica.identifier, secret_id=replica.secret_id,
+                                      secret_region=writer.region, guard=guard, wait_delay_s=0.01)
 
     def point_writer() -> runbook.PointWriter:
         return runbook.PointWriter(clients, journal, zone_id=built.zone_id, record_name=spec.writer_record,

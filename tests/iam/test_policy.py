@@ -191,7 +191,9 @@ def test_waiter_and_paginator_names_handed_to_helpers_are_constants() -> None:
                     offset = 1 if parameters[0] == "self" else 0
                     helpers[function.name] = (name.id, parameters.index(name.id) - offset)
         for node in ast.walk(tree):
-            called = (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) if isinstance(node, ast.Call) else None
+            if not isinstance(node, ast.Call):
+                continue
+            called = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
             if called not in helpers:
                 continue
             parameter, position = helpers[called]
