@@ -2,17 +2,31 @@
 
 - ``build`` and ``rebuild``: what `--build-stack` does (the reference builder, then again with one database
   missing and its secret present, so the reuse paths run too);
-- ``gameday``: the guard, every fault with both injectors, their rollbacks, `gameday recover` and `gameday scan`,
-  the stop-condition watcher, the read-only probes and the smoke suite's discovery (tests/aws).
+- ``gameday``: the guard, every fault with both injectors, their rollbacks, the runbook steps (promote the
+  replica, point the writer name) and their rollback (orders copied back, the replica rebuilt), `gameday scan`
+  with its topology check and `gameday recover` of a run killed with faults and runbook steps open, an
+  experiment's restore of the topology, the stop-condition watcher, the read-only probes and the smoke suite's
+  discovery (tests/aws);
+- ``converge``: `gameday stack build` over a drifted topology (writer name elsewhere, Multi-AZ off, the
+  replica promoted), which puts it back.
+
+Two boundaries are replaced, neither of them AWS: the PostgreSQL connections that read the orders (a
+database with no order: the AWS calls around it, the endpoints and the master secret, are real moto calls)
+and DNS resolution of the endpoints. And moto's PromoteReadReplica is made to detach the replica from its
+source, as RDS does (moto keeps ReadReplicaSourceDBInstanceIdentifier, so every promoted copy would still
+look like a replica and the restore paths would never run).
 
 The IAM policy test turns these operations into IAM actions and compares them with iam/*.json.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
+from unittest import mock
 
 import boto3
 from moto import mock_aws
@@ -20,10 +34,11 @@ from moto.moto_api import state_manager
 
 from environments import loader
 from environments.model import StopCondition
-from faults import ec2, leftovers, network, rds, route53
+from faults import ec2, leftovers, network, rds, route53, runbook
 from gameday.guard import FisSettings, Guard, Policy
 from gameday.journal import Journal
 from probes import state
+from stack import orders, topology
 from stack.builder import BuildOptions, Builder
 from stack.local.controlplane.rds import fix_cross_region_replicas
 from tests.aws import discovery
@@ -32,14 +47,71 @@ from tests.faults.conftest import _session
 STACK_TAG = ("gameday:stack", "securecart")
 
 
+@dataclass(frozen=True)
+class DatabaseLogin:
+    """A connection to a database to read its orders; ``after_calls``: how many AWS calls came before it."""
+
+    after_calls: int
+    phase: str
+    host: str  # the endpoint (resolution is stubbed: the endpoint name stands for its address)
+    port: int
+    database: str
+    user: str
+    password: str
+
+
 @dataclass
 class Recording:
-    """(phase, service, operation, params) of every call, in order."""
+    """(phase, service, operation, params) of every call, in order; and every connection to a database."""
 
     calls: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    connections: list[DatabaseLogin] = field(default_factory=list)
+    master_secret: dict[str, str] = field(default_factory=dict)  # what the builder stored, for the test to compare
 
     def of(self, phase: str) -> list[tuple[str, str, dict[str, Any]]]:
         return [(service, operation, params) for p, service, operation, params in self.calls if p == phase]
+
+
+class EmptyOrdersDatabase:
+    """Stands in for pg8000.native.Connection: a database in which the checkout has taken no order yet.
+
+    It answers only the question every orders read starts with (is there an ``orders`` table?); any other
+    statement fails the scenario, so a read that got further than this stub can vouch for is noticed."""
+
+    def __init__(self, recording: Recording, clients: PhaseClients, user: str, *, password: str, host: str, port: int,
+                 database: str, timeout: float) -> None:
+        recording.connections.append(DatabaseLogin(len(recording.calls), clients.phase, host, port, database, user,
+                                                   password))
+
+    def run(self, sql: str, **params: Any) -> list[list[Any]]:
+        if sql.startswith("SELECT to_regclass(") and params == {"t": orders.TABLE}:
+            return [[False]]
+        raise AssertionError(f"the scenario's database stub does not answer {sql!r} ({params})")
+
+    def close(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _promotion_detaches_the_replica() -> Iterator[None]:
+    """moto's PromoteReadReplica keeps the source: drop it, and the source's replica entry, as RDS does."""
+    from moto.rds import models
+
+    original = models.RDSBackend.promote_read_replica
+
+    def promote_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        database = self.databases[db_kwargs["db_instance_identifier"]]
+        source = database.source_db_instance_identifier if database.is_replica else None
+        promoted = original(self, db_kwargs)
+        if source:
+            primary = self.find_db_from_id(source)
+            primary.replicas = [r for r in primary.replicas if r not in (promoted.db_instance_identifier,
+                                                                         promoted.db_instance_arn)]
+            promoted.source_db_instance_identifier = None
+        return promoted
+
+    with mock.patch.object(models.RDSBackend, "promote_read_replica", promote_read_replica):
+        yield
 
 
 class PhaseClients:
@@ -64,15 +136,19 @@ def run(journal_dir: Any) -> Recording:
     fix_cross_region_replicas()
     state_manager.set_transition("fis::experiment", {"progression": "manual", "times": 3})
     try:
-        with mock_aws():
+        with mock_aws(), _promotion_detaches_the_replica():
             clients = PhaseClients(_session(), recording)
-            _play(clients, journal_dir)
+            # The endpoints are names no resolver knows here: the stub database is reached "at" the name itself.
+            with mock.patch.object(orders, "resolve", lambda name, nameserver: name), \
+                    mock.patch("pg8000.native.Connection",
+                               lambda *args, **kwargs: EmptyOrdersDatabase(recording, clients, *args, **kwargs)):
+                _play(clients, recording, journal_dir)
     finally:
         state_manager.unset_transition("fis::experiment")
     return recording
 
 
-def _play(clients: PhaseClients, journal_dir: Any) -> None:
+def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None:
     environment = loader.load("local")
     options = BuildOptions(wait_delay_s=0.01)
 
@@ -118,19 +194,59 @@ def _play(clients: PhaseClients, journal_dir: Any) -> None:
             with ec2.StopInstances(clients, journal, region="us-east-1", tag=("gameday:role", "checkout"),
                                    availability_zone="us-east-1a", guard=guard):
                 pass
-    # A run killed mid-fault, then `gameday recover` and `gameday scan`.
+    # The Region-DR runbook steps, each rolled back: the name back first, then the replica rebuilt from the writer.
+    assert built.database is not None and built.replica is not None
+    spec = topology.spec_of(environment)
+    writer, replica = built.database, built.replica
+    recording.master_secret = json.loads(clients("secretsmanager", writer.region).get_secret_value(
+        SecretId=writer.secret_id)["SecretString"])
+
+    def promote() -> runbook.PromoteReplica:
+        return runbook.PromoteReplica(clients, journal, region=replica.region,
+                                      db_instance_identifier=replica.identifier, secret_id=replica.secret_id,
+                                      secret_region=writer.region, guard=guard, wait_delay_s=0.01)
+
+    def point_writer() -> runbook.PointWriter:
+        return runbook.PointWriter(clients, journal, zone_id=built.zone_id, record_name=spec.writer_record,
+                                   region=replica.region, db_instance_identifier=replica.identifier, guard=guard)
+
+    with contextlib.ExitStack() as steps:
+        steps.enter_context(promote())
+        steps.enter_context(point_writer())
+    # An experiment's restore after its steps (experiments/test_region_evacuation.py): nothing left to converge.
+    assert topology.converge(clients, spec, None, copy_back=True, delay_s=0.01) == []
+    # A run killed mid-fault and mid-runbook, then `gameday scan` and `gameday recover` (gameday.cli).
     killed = network.IsolateAz(clients, journal, region="us-east-1", availability_zone="us-east-1b",
                                subnet_id=built.subnet("us-east-1b").subnet_id, guard=guard)
-    killed.entry = journal.begin(killed.name, killed.params())
-    killed.inject(killed.entry)
+    for step in (killed, promote(), point_writer()):
+        step.entry = journal.begin(step.name, step.params())
+        step.inject(step.entry)
     leftovers.scan(clients, list(environment.regions), STACK_TAG)
-    leftovers.recover(journal.target, clients, journal_dir)
+    drifted = leftovers.topology(clients, spec, None)
+    assert sorted(d.kind for d in drifted) == ["replica-promoted", "writer-record"], drifted
+    recovered = leftovers.recover(journal.target, clients, journal_dir)
+    assert [r.outcome for r in recovered] == ["rolled back"] * 3, recovered
+    assert leftovers.topology(clients, spec, None) == []
     # The smoke suite's discovery of the stack, and the read-only probes.
     assert discovery.find(clients, environment) is not None
     state.db_state(clients, "us-east-1", "orders")
     state.db_events(clients, "us-east-1", "orders", since=datetime.datetime(2025, 1, 1))
     state.replica_lag_s(clients, "ap-southeast-1", "orders-replica")
-    # The Region-DR runbook step comes last: it is one-way.
+    # The one-way promotion (no restore) comes last of the game day: `gameday stack build` puts it back.
     with rds.PromoteReplica(clients, journal, region="ap-southeast-1", db_instance_identifier="orders-replica",
                             guard=guard, wait_delay_s=0.01):
         pass
+
+    # More drift than a game day leaves (Multi-AZ off, the writer name at the promoted copy), then a build.
+    clients.phase = "setup"
+    clients("rds", writer.region).modify_db_instance(DBInstanceIdentifier=writer.identifier, MultiAZ=False,
+                                                     ApplyImmediately=True)
+    promoted = clients("rds", replica.region).describe_db_instances(
+        DBInstanceIdentifier=replica.identifier)["DBInstances"][0]["Endpoint"]["Address"]
+    topology.point_record(clients, built.zone_id, spec.writer_record, promoted, writer.endpoint)
+    clients.phase = "converge"
+    converging = Builder(environment, clients, dataclasses.replace(options, nameserver=("127.0.0.1", 53),
+                                                                   copy_back_orphaned_orders=True))
+    converging.build()
+    assert [line.split(" ")[0] for line in converging.converged] == ["pointed", "turned", "deleted", "rebuilt"], \
+        converging.converged

@@ -91,3 +91,29 @@ def test_the_builder_waits_for_each_record_change_to_be_insync(recording: Record
         following = calls[index + 1]
         assert following[0] == "GetChange", f"ChangeResourceRecordSets was followed by {following[0]}, not GetChange"
         assert following[1].get("Id"), following
+
+
+def test_the_orders_are_read_through_both_endpoints_as_the_master_user(recording: Recording) -> None:
+    """`scan`, the runbook's restore and the build's converge read the orders with the secret the builder stored."""
+    logins = recording.connections
+    assert {login.phase for login in logins} == {"gameday", "converge"}
+    assert {(login.user, login.password) for login in logins} == {
+        (recording.master_secret["username"], recording.master_secret["password"])}
+    assert {(login.host.split(".")[0], login.host.split(".")[2], login.database) for login in logins} == {
+        ("orders", "us-east-1", "securecart"), ("orders-replica", "ap-southeast-1", "securecart")}
+
+
+def test_a_promoted_copy_is_deleted_only_after_its_orders_were_read(recording: Recording) -> None:
+    """No orders lost: between the promotion and the deletion of the copy, its orders and the writer's were read."""
+    ops = [(service, op, params) for _, service, op, params in recording.calls]
+    deletions = [i for i, (_, op, _) in enumerate(ops) if op == "DeleteDBInstance"]
+    assert len(deletions) == 3, "the runbook rollback, `gameday recover` and the build's converge each delete once"
+    for index in deletions:
+        assert ops[index][2] == {"DBInstanceIdentifier": "orders-replica", "SkipFinalSnapshot": True}
+        promoted = max(i for i, (_, op, _) in enumerate(ops[:index]) if op == "PromoteReadReplica")
+        read = {login.host.split(".")[0] for login in recording.connections if promoted < login.after_calls <= index}
+        assert read == {"orders", "orders-replica"}, f"DeleteDBInstance (call {index}) without reading the orders first"
+        rebuilt = next(params for _, op, params in ops[index:] if op == "CreateDBInstanceReadReplica")
+        assert (rebuilt["DBInstanceIdentifier"], rebuilt["SourceRegion"], rebuilt["SourceDBInstanceIdentifier"]) == (
+            "orders-replica", "us-east-1", "arn:aws:rds:us-east-1:123456789012:db:orders")
+        assert STACK_TAG in rebuilt["Tags"], "the rebuilt replica carries the stack tag (so rds:AddTagsToResource)"

@@ -2,9 +2,11 @@
 
 Two sources of truth, cross-checked so the policies cannot drift from the code:
 - **dynamic**: tests/iam/scenario.py runs every game-day path under moto and records each operation;
-- **static**: every boto3 client call in the code (faults/, probes/, gameday/, stack/builder.py, and the
-  real-account smoke suite tests/aws/) must be one
-  the scenario exercised, so a new call site cannot hide from the dynamic run.
+- **static**: every boto3 client call in the code (faults/, probes/, gameday/, the builder and the DR topology
+  it shares with the runbook steps, `scan` and `recover` (stack/builder.py, stack/topology.py, stack/orders.py),
+  and the real-account smoke suite tests/aws/) must be one the scenario exercised, so a new call site cannot
+  hide from the dynamic run. A waiter or paginator named by a string handed to a helper
+  (``_wait(clients, db, "db_instance_available", ...)``) counts as a call site too.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from tests.iam import scenario
 ROOT = Path(__file__).resolve().parents[2]
 GAMEDAY_POLICY = ROOT / "iam" / "gameday-policy.json"
 BUILD_POLICY = ROOT / "iam" / "gameday-build-policy.json"
-SCANNED = ["faults/*.py", "probes/*.py", "gameday/*.py", "stack/builder.py", "tests/aws/*.py"]
+SCANNED = ["faults/*.py", "probes/*.py", "gameday/*.py", "stack/builder.py", "stack/topology.py", "stack/orders.py",
+           "tests/aws/*.py"]
 READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Z]")
 IAM_PREFIX = {"cloudwatch": "cloudwatch"}  # botocore service name -> IAM prefix, where they differ
 
@@ -74,7 +77,8 @@ def test_the_gameday_policy_is_exactly_what_game_days_call(recording: scenario.R
 
 
 def test_the_build_policy_adds_exactly_what_building_needs(recording: scenario.Recording) -> None:
-    needed = required_actions(recording.of("build") + recording.of("rebuild")) - required_actions(recording.of("gameday"))
+    building = recording.of("build") + recording.of("rebuild") + recording.of("converge")
+    needed = required_actions(building) - required_actions(recording.of("gameday"))
     listed = {action for actions in statements(BUILD_POLICY).values() for action in actions}
     assert sorted(needed - listed) == [], "the builder calls these, and iam/gameday-build-policy.json does not allow them"
     assert sorted(listed - needed) == [], "iam/gameday-build-policy.json allows these, and the builder does not call them"
@@ -142,6 +146,16 @@ def call_sites() -> tuple[set[str], list[tuple[str, int, str]]]:
                 sites.append((where, node.lineno, waiters[first]))
             elif name in methods:
                 sites.append((where, node.lineno, name))
+        # Names handed to a helper that makes the call (a waiter or a paginated operation passed as a string).
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Attribute)
+                                                   and node.func.attr in ("get_paginator", "get_waiter")):
+                for arg in [*node.args, *(keyword.value for keyword in node.keywords)]:
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        if arg.value in waiters:
+                            sites.append((str(path.relative_to(ROOT)), node.lineno, waiters[arg.value]))
+                        elif arg.value in methods:
+                            sites.append((str(path.relative_to(ROOT)), node.lineno, arg.value))
     return services, sites
 
 
@@ -154,3 +168,39 @@ def test_every_call_site_is_exercised_by_the_scenario(recording: scenario.Record
     assert missing == [], ("these boto3 calls are not exercised by tests/iam/scenario.py, so the IAM policy test "
                            "cannot vouch for them; add the path to the scenario")
     assert len(sites) > 40, "the static scan found too few call sites; is SCANNED still right?"
+
+
+def test_waiter_and_paginator_names_handed_to_helpers_are_constants() -> None:
+    """A waiter or paginator named by a variable is visible to the scan only when every caller of its helper
+    passes the name as a string constant; a name computed at run time would hide the call it makes.
+    Such helpers are private to their module (a leading underscore), so their callers are all in it."""
+    checked = 0
+    for path in [path for pattern in SCANNED for path in sorted(ROOT.glob(pattern))]:
+        tree, where = ast.parse(path.read_text()), str(path.relative_to(ROOT))
+        helpers: dict[str, tuple[str, int]] = {}  # function name -> (parameter, its position among the arguments)
+        for function in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            parameters = [a.arg for a in function.args.args]
+            for node in ast.walk(function):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in ("get_paginator", "get_waiter") and node.args
+                        and not isinstance(node.args[0], ast.Constant)):
+                    name = node.args[0]
+                    assert isinstance(name, ast.Name) and name.id in parameters and function.name.startswith("_"), (
+                        f"{where}:{node.lineno}: {node.func.attr}({ast.unparse(name)}) must take the name from a "
+                        "parameter of a private helper whose callers pass it as a string constant")
+                    offset = 1 if parameters[0] == "self" else 0
+                    helpers[function.name] = (name.id, parameters.index(name.id) - offset)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            called = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if called not in helpers:
+                continue
+            parameter, position = helpers[called]
+            given = next((k.value for k in node.keywords if k.arg == parameter), None) or (
+                node.args[position] if len(node.args) > position else None)
+            assert isinstance(given, ast.Constant) and isinstance(given.value, str), (
+                f"{where}:{node.lineno}: {called}() gets {parameter} as "
+                f"{ast.unparse(given) if given else 'nothing'}, not a string constant the scan can read")
+            checked += 1
+    assert checked >= 3, "too few calls of waiter and paginator helpers found; is SCANNED still right?"
