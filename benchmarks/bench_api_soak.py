@@ -210,8 +210,7 @@ def post_checks(instance: Instance, built: Any, client: Callable[[str, str], Any
                             text=True, timeout=60, env=dict(os.environ, GAMEDAY_INSTANCE=str(instance.number)))
     try:
         shown = json.loads(status.stdout)
-        unhealthy = {name: part.get("health") for name, part in (shown.get("parts") or {}).items()
-                     if isinstance(part, dict) and part.get("health") not in (None, "ok", "healthy")}
+        unhealthy = {name: list(health.reasons) for name, health in supervisor.degraded_parts(shown).items()}
         checks["stack_status"] = {"ok": status.returncode == 0 and not unhealthy, "unhealthy_parts": unhealthy,
                                   "api_calls": shown.get("api_calls")}
     except ValueError:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from faults import REGISTRY
 from faults.base import FAULT_TAG
 from faults.fis import TERMINAL
@@ -143,13 +145,16 @@ def scan(clients: ClientFactory, regions: list[str], stack_tag: tuple[str, str])
 def topology(clients: ClientFactory, spec: topology_.Spec, nameserver: tuple[str, int] | None) -> list[Leftover]:
     """How the DR topology differs from ``spec``, and acknowledged orders that only a non-writer copy holds
     (read through the endpoints). Nothing, when no part of the stack was built."""
-    if topology_.describe(clients, spec.writer) is None and (
-            spec.replica is None or topology_.describe(clients, spec.replica) is None):
-        return []
-    found = [Leftover(d.kind, d.region, d.resource, d.detail) for d in topology_.drift(clients, spec)]
+    try:
+        if topology_.describe(clients, spec.writer) is None and (
+                spec.replica is None or topology_.describe(clients, spec.replica) is None):
+            return []
+        found = [Leftover(d.kind, d.region, d.resource, d.detail) for d in topology_.drift(clients, spec)]
+    except (ClientError, BotoCoreError) as error:  # e.g. AccessDenied: say what was not read, keep the rest of scan
+        return [Leftover("topology-unread", spec.writer.region, spec.writer.identifier, str(error))]
     try:
         orphaned = topology_.orphans(clients, spec, nameserver)
-    except GamedayError as error:  # unknown is not "none": say so
+    except (GamedayError, ClientError, BotoCoreError) as error:  # unknown is not "none": say so
         return found + [Leftover("orders-unread", spec.replica.region if spec.replica else "?",
                                  spec.replica.identifier if spec.replica else "?", str(error))]
     return found + [Leftover("split-brain-order", spec.replica.region if spec.replica else "?", o.order_id,

@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
+from environments import loader
 from faults import leftovers, runbook
 from gameday.errors import FaultError
 from gameday.journal import Journal
@@ -80,3 +82,34 @@ def test_recover_undoes_faults_first_then_runbook_steps_newest_first(tmp_path: P
     assert planned == [("route53.fail_health_check", {"health_check_id": "a"}),
                        ("route53.fail_health_check", {"health_check_id": "b"}),
                        ("runbook.point_writer", point), ("runbook.promote_replica", promote)]
+
+
+class _Denied:
+    """A client whose every call is refused, as with a policy that lacks the action."""
+
+    def __getattr__(self, operation: str) -> object:
+        def refuse(**_: object) -> None:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": f"not authorized to perform {operation}"}},
+                              operation)
+        return refuse
+
+
+def test_a_topology_the_caller_may_not_read_is_reported_not_raised() -> None:
+    # scan lists what it found elsewhere (NACLs, health checks) beside this line, instead of losing it all.
+    spec = topology.spec_of(loader.load("local"))
+    [unread] = leftovers.topology(lambda service, region: _Denied(), spec, None)
+    assert (unread.kind, unread.resource) == ("topology-unread", spec.writer.identifier)
+    assert "AccessDenied" in unread.detail
+
+
+def test_orders_the_caller_may_not_read_are_reported_as_unread(clients: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = topology.spec_of(loader.load("local"))
+    monkeypatch.setattr(topology, "drift", lambda *_: [])
+    monkeypatch.setattr(topology, "describe", lambda *_: {"DBInstanceIdentifier": "orders"})
+
+    def denied(*_: object) -> list[object]:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "secretsmanager:GetSecretValue"}},
+                          "GetSecretValue")
+    monkeypatch.setattr(topology, "orphans", denied)
+    [unread] = leftovers.topology(clients, spec, None)
+    assert unread.kind == "orders-unread" and "GetSecretValue" in unread.detail
