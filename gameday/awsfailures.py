@@ -1,7 +1,9 @@
 """What the CLI says, and exits with, when an AWS SDK call fails in a routine way (no traceback).
 
-An unreachable endpoint (the local stack is down, no network) is UNREACHABLE; missing, partial or
-rejected credentials and an unknown profile are USAGE (the set-up is wrong, not the system under test).
+An unreachable endpoint (the local stack is down, no network), a 5xx or a throttled call (after
+botocore's retries) is UNREACHABLE; missing, partial or rejected credentials, an unknown profile and any
+other refused request are USAGE (the set-up is wrong, not the system under test). FAILED stays what it
+means for every command: a verdict failed, or something is left over.
 """
 from __future__ import annotations
 
@@ -24,9 +26,20 @@ def aws_failure(error: Exception) -> tuple[int, str] | None:
         return exitcodes.USAGE, f"{error}; check AWS_PROFILE / the environment file's profile and ~/.aws/config"
     if isinstance(error, aws.ClientError):
         code = error.response.get("Error", {}).get("Code", "")
-        auth = code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-                        "SignatureDoesNotMatch", "AccessDenied", "AccessDeniedException", "AuthFailure")
-        return (exitcodes.USAGE if auth else exitcodes.FAILED), str(error)
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        # botocore's own list of throttling codes (what its standard retry mode backs off on).
+        from botocore.retries.standard import ThrottledRetryableChecker
+
+        if status >= 500 or status == 429 or code in ThrottledRetryableChecker._THROTTLED_ERROR_CODES:
+            # The service did not do its part (after botocore's retries): infrastructure, not a verdict.
+            return exitcodes.UNREACHABLE, str(error)
+        # Credentials, permissions, or a request built from a wrong setting (a Region, an identifier).
+        return exitcodes.USAGE, str(error)
+    if isinstance(error, aws.WaiterError):
+        return exitcodes.FAILED, str(error)  # the resource never reached the state: something is left to look at
+    if isinstance(error, aws.ParamValidationError):
+        return exitcodes.USAGE, " ".join(str(error).split())  # botocore reports each parameter on a line of its own
     if isinstance(error, aws.BotoCoreError):
-        return exitcodes.FAILED, str(error)
+        return exitcodes.UNREACHABLE, str(error)  # TLS, proxy and HTTP client failures on the way to AWS
     return None
+

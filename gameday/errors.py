@@ -44,6 +44,8 @@ class Unreachable(GamedayError):
 class StackDegraded(StackError):
     """The local stack is degraded: a data plane does not enforce everything the API accepted."""
 
+    exit_code = exitcodes.UNREACHABLE  # the infrastructure cannot do its part: not a usage error
+
 
 class BuildError(GamedayError):
     """The reference stack could not be built."""

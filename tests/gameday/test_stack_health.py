@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from gameday import cli
+from gameday import cli, exitcodes
 from gameday.fixtures import LocalStackInfo
 from stack.local import supervisor
 from stack.local.instance import Instance
@@ -96,7 +96,7 @@ def test_gameday_run_refuses_a_degraded_running_stack_before_pytest_starts(
     monkeypatch.setattr(Instance, "aws_endpoint", property(lambda _: status.url))
     monkeypatch.setattr(supervisor, "running_pid", lambda _: 12345)
     monkeypatch.setattr(cli.subprocess, "call", lambda *a, **k: pytest.fail(f"ran {a[0]} on a degraded stack"))
-    assert cli.main(["run", "--instance", "4"]) == 2
+    assert cli.main(["run", "--instance", "4"]) == exitcodes.UNREACHABLE  # the stack cannot do its part: infrastructure, not usage
     err = capsys.readouterr().err
     assert "refusing to start the game day" in err and f"fabric: {REASON}" in err
 
