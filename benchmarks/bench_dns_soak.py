@@ -34,6 +34,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gameday.errors import SettingsError  # noqa: E402
+from probes import slo  # noqa: E402
+from stack.local.instance import instance_from_environ  # noqa: E402
 from tests.stack.local.route53 import malformed  # noqa: E402
 
 DEFAULT_INSTANCE = 9  # as bench_dns: out of the way of a user's stack (0); every port here is chosen free
@@ -196,11 +199,9 @@ def _read_tcp_reply(sock: socket.socket, deadline: float) -> bytes:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    """Nearest rank."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[max(0, min(len(ordered) - 1, int(q * len(ordered) + 0.999999) - 1))], 3)
+    """Nearest rank (the project's one percentile), rounded for the report."""
+    found = slo.percentile(values, q * 100)
+    return None if found is None else round(found, 3)
 
 
 def main(number: int, cases: int, budget_s: float, seed: int) -> dict[str, Any]:
@@ -274,10 +275,10 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--cases {arguments.cases}: must be in 1..10,000,000")
     if not 0 < arguments.budget <= 3600:
         parser.error(f"--budget {arguments.budget}: must be in (0, 3600] s")
-    raw = os.environ.get("GAMEDAY_INSTANCE", str(DEFAULT_INSTANCE))
-    if not raw.isdigit() or not 0 <= int(raw) <= 9:
-        parser.error(f"GAMEDAY_INSTANCE={raw!r}: must be an instance number 0-9")
-    arguments.instance = int(raw)
+    try:
+        arguments.instance = instance_from_environ() if "GAMEDAY_INSTANCE" in os.environ else DEFAULT_INSTANCE
+    except SettingsError as error:
+        parser.error(str(error))
     return arguments
 
 

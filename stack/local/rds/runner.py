@@ -64,11 +64,16 @@ def give_to_postgres(path: Path, mode: int = 0o700) -> None:
 def write_postgres_file(path: Path, text: str, mode: int = 0o600) -> None:
     """Write ``text`` atomically to a file the server owns (rename over the old one)."""
     temporary = path.with_name(f".{path.name}.gameday-tmp")
-    temporary.write_text(text)
+    temporary.unlink(missing_ok=True)
+    # Created with ``mode`` (O_EXCL: never an old file of looser mode): a passfile or pwfile is never
+    # readable by others, not even between the write and a later chmod.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
     account = _account()
     if os.geteuid() == 0:
         os.chown(temporary, account.pw_uid, account.pw_gid)
-    temporary.chmod(mode)
+    temporary.chmod(mode)  # the umask may have narrowed a wider mode the caller asked for
     temporary.replace(path)
 
 
