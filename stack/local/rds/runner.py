@@ -84,7 +84,7 @@ def run(args: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = N
         result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout_s, env=full_env,
                                 stdin=subprocess.DEVNULL, cwd="/", **_as_postgres())
     except subprocess.TimeoutExpired:
-        # Not the arguments: a conninfo among them carries the master password.
+        # Not the arguments: an error message names the program, never its command line.
         raise PostgresError(f"{what or Path(args[0]).name} did not finish within {timeout_s:.1f} s") from None
     if result.returncode != 0:
         raise PostgresError(f"{what or Path(args[0]).name} failed with exit code {result.returncode}: "
