@@ -17,6 +17,7 @@ exception (ours or moto's) is a 500 InternalFailure, never an HTML page.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import logging
 import re
@@ -38,7 +39,7 @@ _SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
     "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
 }
-# How many calls that failed in _notify are remembered, by SDK invocation id (see _handle).
+# How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
             409: "Conflict", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
@@ -76,6 +77,17 @@ def _s3_signature_v2(environ: dict[str, Any], headers: Mapping[str, str], body: 
     return v2 and not calls
 
 
+@dataclasses.dataclass(frozen=True)
+class _Attempt:
+    """What makes a request an SDK's retry of a call: its invocation id and the same call, input included."""
+
+    invocation: str
+    service: str
+    operation: str
+    region: str
+    input_sha256: str
+
+
 class ControlPlane:
     def __init__(self, log: logging.Logger | None = None, instance: Any = None) -> None:
         """``instance`` (a stack.local.instance.Instance) places each Region's default VPC; without it,
@@ -90,7 +102,7 @@ class ControlPlane:
         self._answers: dict[tuple[str, str], Answer] = {}
         self.calls = 0
         self._count_lock = threading.Lock()
-        self._unapplied: OrderedDict[str, ApiResponse] = OrderedDict()
+        self._unapplied: OrderedDict[_Attempt, ApiResponse] = OrderedDict()
 
     def attach(self, part: Part) -> None:
         self.parts[part.name] = part
@@ -160,8 +172,12 @@ class ControlPlane:
         # boto3 retries a 5xx, and a retry of a change that is already stored would be answered
         # with something unrelated (NetworkAclEntryAlreadyExists), hiding why it failed. Every AWS
         # SDK keeps amz-sdk-invocation-id across the attempts of one call: a retry gets the same answer.
+        # The id alone is not enough (a client may reuse it): a retry is also the same call, with the
+        # same input (the body and query as sent, before any rewrite).
+        key = _Attempt(invocation, request.service, request.operation, request.region,
+                       hashlib.sha256(body + b"?" + str(environ.get("QUERY_STRING", "")).encode()).hexdigest())
         with self._count_lock:
-            earlier = self._unapplied.get(invocation) if invocation else None
+            earlier = self._unapplied.get(key) if invocation else None
         if earlier is not None:
             return earlier
         validate, after = _SERVICES.get(request.service, ({}, {}))
@@ -190,7 +206,7 @@ class ControlPlane:
                 response = render(request, failed)
                 if invocation:
                     with self._count_lock:
-                        self._unapplied[invocation] = response
+                        self._unapplied[key] = response
                         while len(self._unapplied) > REMEMBERED_FAILURES:
                             self._unapplied.popitem(last=False)
         return response
