@@ -211,7 +211,10 @@ class FabricPart:
         with self._condition:
             targets = {region: self._wanted.get(region, 0)
                        for region in (self._wanted if regions is None else regions)}
-            done = lambda: all(self._synced.get(region, 0) >= target for region, target in targets.items())  # noqa: E731
+
+            def done() -> bool:
+                return all(self._synced.get(region, 0) >= target for region, target in targets.items())
+
             if self._condition.wait_for(lambda: done() or self._stopping, timeout_s) and done():
                 return
             errors = {region: self.errors[region] for region in sorted(targets) if region in self.errors}
