@@ -47,8 +47,6 @@ _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 40
 
 _UNSIGNED_PATHS = ("/moto-api", "/latest/meta-data/", "/latest/api/")  # moto's own API and instance metadata
 _QUERY_AUTH = re.compile(r"(^|&)(X-Amz-Credential|X-Amz-Signature|Signature|AWSAccessKeyId)=")
-
-
 _S3_V2_HEADER = re.compile(r"^AWS [^:\s]+:\S+$")  # "AWS <access key>:<signature>"
 _ACTION = re.compile(r"(^|&)Action=")
 
