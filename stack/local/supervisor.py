@@ -39,6 +39,18 @@ PARTS: tuple[str, ...] = (
     "stack.local.rds.part:RdsPart",
     "stack.local.ec2.part:Ec2Part",
 )
+# What each part makes real, named when a stack runs without it: its faults would change the API only.
+ENFORCES = {
+    "fabric": "EC2 subnets and network ACLs (AZ isolation, NACL faults)",
+    "route53": "Route 53 DNS answers and health checks",
+    "rds": "RDS DB instances (PostgreSQL servers, reboots, failovers, replicas)",
+    "ec2": "EC2 instances (checkout processes)",
+}
+
+
+def part_name(spec: str) -> str:
+    """A PARTS entry's name: "stack.local.rds.part:RdsPart" -> "rds"."""
+    return spec.rsplit(".", 2)[-2]
 
 
 def select_parts(names: str = "all") -> tuple[str, ...]:
@@ -50,7 +62,7 @@ def select_parts(names: str = "all") -> tuple[str, ...]:
         return PARTS
     if names == "none":
         return ()
-    by_name = {spec.rsplit(".", 2)[-2]: spec for spec in PARTS}  # "stack.local.rds.part:RdsPart" -> "rds"
+    by_name = {part_name(spec): spec for spec in PARTS}
     wanted = [name.strip() for name in names.split(",") if name.strip()]
     unknown = [name for name in wanted if name not in by_name]
     if unknown:
@@ -345,9 +357,17 @@ def refuse_if_degraded(aws_endpoint: str, doing: str) -> None:
 
 
 def degraded_parts(live: dict[str, Any]) -> dict[str, Health]:
-    """The parts of a ``live_status()`` that are not healthy, by name."""
+    """The parts of a ``live_status()`` that are not healthy, by name.
+
+    A part the stack was started without (``--parts``) counts too: with no fabric, a NACL fault
+    changes EC2 and nothing else, so an experiment on that stack would prove nothing.
+    """
     found = {name: Health.from_json(part.get("health") if isinstance(part, dict) else None)
              for name, part in (live.get("parts") or {}).items()}
+    for name in map(part_name, select_parts("all")):
+        if name not in found:
+            found[name] = Health.of([f"not started: nothing enforces {ENFORCES[name]} (the stack was started with "
+                                     f"--parts without {name}; `gameday stack up` starts all parts)"])
     return {name: health for name, health in found.items() if not health.healthy}
 
 

@@ -83,6 +83,32 @@ def test_a_healthy_stack_lets_it_start(tester: pytest.Pytester, status: _Status)
     tester.runpytest().assert_outcomes(passed=1)
 
 
+def test_a_stack_started_without_a_part_refuses_the_experiment_naming_what_is_not_enforced(
+        tester: pytest.Pytester, status: _Status) -> None:
+    # Before: a stack started with `--parts rds,route53` read healthy, and every NACL fault did nothing.
+    status.parts = {name: {"health": Health().as_json()} for name in ("route53", "rds")}
+    result = tester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*refusing to start *::test_experiment*degraded*",
+                                 f"*fabric: not started: nothing enforces {supervisor.ENFORCES['fabric']}*"])
+    assert f"ec2: not started: nothing enforces {supervisor.ENFORCES['ec2']}" in result.stdout.str()
+    assert "rds:" not in result.stdout.str() and "route53:" not in result.stdout.str()
+
+
+def test_gameday_run_refuses_a_stack_started_without_a_part(
+        status: _Status, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    status.parts = {name: {"health": Health().as_json()} for name in ("route53", "rds", "ec2")}
+    monkeypatch.setattr(Instance, "aws_endpoint", property(lambda _: status.url))
+    monkeypatch.setattr(supervisor, "running_pid", lambda _: 12345)
+    monkeypatch.setattr(cli.subprocess, "call", lambda *a, **k: pytest.fail(f"ran {a[0]} on a stack without the fabric"))
+    assert cli.main(["run", "--instance", "4"]) == 2
+    assert "fabric: not started: nothing enforces EC2 subnets and network ACLs" in capsys.readouterr().err
+
+
+def test_every_part_says_what_it_enforces() -> None:
+    assert {supervisor.part_name(spec) for spec in supervisor.select_parts("all")} == set(supervisor.ENFORCES)
+
+
 def test_a_part_that_reports_no_health_counts_as_degraded(tester: pytest.Pytester, status: _Status) -> None:
     status.parts = {"fabric": {"running": True}}
     result = tester.runpytest()

@@ -9,13 +9,15 @@ For each signed API call:
    cannot apply the change fails the call (503, see ``_notify``).
 
 Whatever goes wrong, the answer is an AWS error in the service's wire format: an unsigned request is
-MissingAuthenticationToken (as on AWS), a request that cannot be read is rejected by
+MissingAuthenticationToken and one signed otherwise than with SigV4 IncompleteSignature (as on AWS;
+presigned SigV4 URLs are read like header-signed calls), a request that cannot be read is rejected by
 ``request.parse``, a service moto does not emulate gets InvalidAction naming it, and any unexpected
 exception (ours or moto's) is a 500 InternalFailure, never an HTML page.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import logging
 import re
@@ -37,7 +39,7 @@ _SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
     "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
 }
-# How many calls that failed in _notify are remembered, by SDK invocation id (see _handle).
+# How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
             409: "Conflict", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
@@ -45,13 +47,43 @@ _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 40
 
 _UNSIGNED_PATHS = ("/moto-api", "/latest/meta-data/", "/latest/api/")  # moto's own API and instance metadata
 _QUERY_AUTH = re.compile(r"(^|&)(X-Amz-Credential|X-Amz-Signature|Signature|AWSAccessKeyId)=")
+_S3_V2_HEADER = re.compile(r"^AWS [^:\s]+:\S+$")  # "AWS <access key>:<signature>"
+_ACTION = re.compile(r"(^|&)Action=")
 
 
 def _authenticated(environ: dict[str, Any], headers: Mapping[str, str]) -> bool:
-    """Whether the request carries AWS authentication (header or presigned query), as AWS requires."""
-    if headers.get("authorization") or _QUERY_AUTH.search(environ.get("QUERY_STRING", "")):
-        return True
-    return str(environ.get("PATH_INFO", "")).startswith(_UNSIGNED_PATHS)
+    """Whether the request carries some AWS authentication (header or query), SigV4 or not."""
+    return bool(headers.get("authorization") or _QUERY_AUTH.search(environ.get("QUERY_STRING", "")))
+
+
+def _s3_signature_v2(environ: dict[str, Any], headers: Mapping[str, str], body: bytes) -> bool:
+    """Whether the request is S3's Signature Version 2, which S3 alone still takes.
+
+    boto3 presigns S3 URLs with it by default (AWSAccessKeyId, Signature, Expires), and moto serves
+    an unscoped request as S3, so it goes there. A call with an Action or X-Amz-Target is another
+    service's, and gets IncompleteSignature.
+    """
+    query = environ.get("QUERY_STRING", "")
+    authorization = headers.get("authorization")
+    if authorization:
+        v2 = bool(_S3_V2_HEADER.match(authorization))
+    else:
+        names = {pair.split("=", 1)[0] for pair in query.split("&")}
+        v2 = {"AWSAccessKeyId", "Signature", "Expires"} <= names and "SignatureVersion" not in names
+    form = str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded")
+    calls = _ACTION.search(query) or (form and _ACTION.search(body.decode("latin-1"))) or headers.get("x-amz-target")
+    return v2 and not calls
+
+
+@dataclasses.dataclass(frozen=True)
+class _Attempt:
+    """What makes a request an SDK's retry of a call: its invocation id and the same call, input included."""
+
+    invocation: str
+    service: str
+    operation: str
+    region: str
+    input_sha256: str
 
 
 class ControlPlane:
@@ -68,7 +100,7 @@ class ControlPlane:
         self._answers: dict[tuple[str, str], Answer] = {}
         self.calls = 0
         self._count_lock = threading.Lock()
-        self._unapplied: OrderedDict[str, ApiResponse] = OrderedDict()
+        self._unapplied: OrderedDict[_Attempt, ApiResponse] = OrderedDict()
 
     def attach(self, part: Part) -> None:
         self.parts[part.name] = part
@@ -87,7 +119,10 @@ class ControlPlane:
             headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
             with self._count_lock:
                 self.calls += 1
-            refused = self._gate(environ, headers)
+            authorization = requests_.presigned_authorization(headers, environ.get("QUERY_STRING", ""))
+            if authorization is not None:
+                environ["HTTP_AUTHORIZATION"] = authorization  # so moto routes it to the service signed for
+            refused = self._gate(environ, headers, body)
             if refused is not None:
                 return self._respond(refused, start_response)
             try:
@@ -102,13 +137,26 @@ class ControlPlane:
             response = internal_failure(request or self._shell(environ))
         return self._respond(response, start_response)
 
-    def _gate(self, environ: dict[str, Any], headers: Mapping[str, str]) -> ApiResponse | None:
-        """The refusal of a request no service can take: unsigned, or for a service moto does not emulate."""
-        scope = requests_.scope(headers)
+    def _gate(self, environ: dict[str, Any], headers: Mapping[str, str], body: bytes) -> ApiResponse | None:
+        """The refusal of a request no service can take: unsigned, not SigV4, or for a service moto does not emulate.
+
+        The SigV4 credential scope is the only thing that tells this one endpoint which service and
+        Region a call is for; without it moto would guess (S3) and answer an unrelated 200.
+        """
+        if str(environ.get("PATH_INFO", "")).startswith(_UNSIGNED_PATHS):
+            return None
+        scope = requests_.scope(headers, environ.get("QUERY_STRING", ""))
         if scope is None and not _authenticated(environ, headers):
             return render(ApiRequest("", "", "us-east-1", {}), AwsError(
                 "MissingAuthenticationToken", "The request must contain either a valid (registered) AWS access key ID or "
                                               "X.509 certificate: sign it (any AWS SDK or CLI does; dummy credentials are fine here)", 403))
+        if scope is None and not _s3_signature_v2(environ, headers, body):
+            scheme = (headers.get("authorization") or "").split(" ", 1)[0] or "query-string authentication"
+            return render(ApiRequest("", "", "us-east-1", {}), AwsError(
+                "IncompleteSignature", f"The request signature does not conform to AWS standards: got {scheme!r} without "
+                                       "a SigV4 credential scope; the local endpoint needs Signature Version 4 "
+                                       "(Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, "
+                                       "or a presigned URL's X-Amz-Credential) to know the service and Region"))
         if scope is not None and not self._served(environ):
             service, region = scope
             return render(ApiRequest(service, "", region, {}), AwsError(
@@ -122,8 +170,12 @@ class ControlPlane:
         # boto3 retries a 5xx, and a retry of a change that is already stored would be answered
         # with something unrelated (NetworkAclEntryAlreadyExists), hiding why it failed. Every AWS
         # SDK keeps amz-sdk-invocation-id across the attempts of one call: a retry gets the same answer.
+        # The id alone is not enough (a client may reuse it): a retry is also the same call, with the
+        # same input (the body and query as sent, before any rewrite).
+        key = _Attempt(invocation, request.service, request.operation, request.region,
+                       hashlib.sha256(body + b"?" + str(environ.get("QUERY_STRING", "")).encode()).hexdigest())
         with self._count_lock:
-            earlier = self._unapplied.get(invocation) if invocation else None
+            earlier = self._unapplied.get(key) if invocation else None
         if earlier is not None:
             return earlier
         validate, after = _SERVICES.get(request.service, ({}, {}))
@@ -152,16 +204,17 @@ class ControlPlane:
                 response = render(request, failed)
                 if invocation:
                     with self._count_lock:
-                        self._unapplied[invocation] = response
+                        self._unapplied[key] = response
                         while len(self._unapplied) > REMEMBERED_FAILURES:
                             self._unapplied.popitem(last=False)
         return response
 
     @staticmethod
     def _rewrite(request: ApiRequest, environ: dict[str, Any], body: bytes, changes: Mapping[str, str | None]) -> ApiRequest:
-        new_body = requests_.rewrite_form(body, changes)
-        environ["wsgi.input"] = io.BytesIO(new_body)
-        environ["CONTENT_LENGTH"] = str(len(new_body))
+        if body:  # a presigned call has its parameters in the query alone
+            new_body = requests_.rewrite_form(body, changes)
+            environ["wsgi.input"] = io.BytesIO(new_body)
+            environ["CONTENT_LENGTH"] = str(len(new_body))
         if environ.get("QUERY_STRING"):
             environ["QUERY_STRING"] = requests_.rewrite_form(environ["QUERY_STRING"].encode(), changes).decode()
         params = {k: v for k, v in request.params.items() if k not in changes}
@@ -180,7 +233,7 @@ class ControlPlane:
     def _shell(environ: dict[str, Any]) -> ApiRequest:
         """What is known of a request that was not parsed: its service and Region when it is signed."""
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        scope = requests_.scope(headers)
+        scope = requests_.scope(headers, environ.get("QUERY_STRING", ""))
         service, region = scope if scope is not None and requests_.model(scope[0]) is not None else ("", "us-east-1")
         return ApiRequest(service, "", region, {})
 

@@ -1,7 +1,8 @@
 """Turn a raw HTTP request to the endpoint into an ApiRequest: service, operation, Region, params.
 
 botocore's own service models say how each protocol names its operation, so the parser works for
-every service moto serves: the SigV4 credential scope gives service and Region; ``Action`` gives
+every service moto serves: the SigV4 credential scope (the Authorization header's, or a presigned
+URL's X-Amz-Credential) gives service and Region; ``Action`` gives
 the operation for query/ec2 protocols, ``X-Amz-Target`` for JSON, and the HTTP method plus the
 requestUri template for REST services.
 
@@ -61,12 +62,38 @@ class Rejected(Exception):
         self.error = error
 
 
-def scope(headers: Mapping[str, str]) -> tuple[str, str] | None:
-    """(service, Region) from the SigV4 credential scope, or None for an unsigned request."""
+def presigned(query: str) -> Mapping[str, str] | None:
+    """The SigV4 query parameters (X-Amz-Credential, ...) of a presigned URL, or None when it has none."""
+    found = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items() if k.startswith("X-Amz-")}
+    return found if "X-Amz-Credential" in found else None
+
+
+def scope(headers: Mapping[str, str], query: str = "") -> tuple[str, str] | None:
+    """(service, Region) from the SigV4 credential scope, or None when the request has none.
+
+    The scope is in the Authorization header, or in X-Amz-Credential for a presigned URL (the same
+    call, signed in the query string): both are read, so both are validated alike.
+    """
     match = _SCOPE.search(headers.get("authorization", ""))
+    if not match and not headers.get("authorization"):
+        signed = presigned(query)
+        match = _SCOPE.search(f"Credential={signed['X-Amz-Credential']}") if signed else None
     if not match:
         return None
     return _SIGNING_TO_SERVICE.get(match["service"], match["service"]), match["region"]
+
+
+def presigned_authorization(headers: Mapping[str, str], query: str) -> str | None:
+    """The Authorization header a presigned SigV4 URL stands for, or None for any other request.
+
+    moto reads the service and Region from that header only, so without it a presigned EC2 call
+    reached S3 (its default) and the default Region.
+    """
+    signed = None if headers.get("authorization") else presigned(query)
+    if signed is None or scope(headers, query) is None:
+        return None
+    return (f"AWS4-HMAC-SHA256 Credential={signed['X-Amz-Credential']}, "
+            f"SignedHeaders={signed.get('X-Amz-SignedHeaders', 'host')}, Signature={signed.get('X-Amz-Signature', '')}")
 
 
 def model(service: str) -> Any:
@@ -178,7 +205,7 @@ def parse(method: str, path: str, query: str, headers: dict[str, str], body: byt
 
     Raises Rejected for a signed call of a service botocore knows that cannot be read (see above).
     """
-    signed = scope(headers)
+    signed = scope(headers, query)
     if signed is None:
         return None
     service, region = signed

@@ -6,14 +6,16 @@ the local endpoint, the same API a user sees) and lends other parts ``expose``,
 
 Failure is loud. A NACL entry the fabric cannot parse is skipped (the rest of every Region stays
 enforced), logged with the entry, and reported by ``health()`` until it is deleted or replaced. The
-EC2 call that changed subnets or NACLs waits, bounded, until the change is enforced, and fails
-(ChangeNotApplied) when it is not, or when its own entry is one the fabric skipped.
+EC2 call that changed subnets or NACLs waits, bounded, until its Region is enforced (a failed read is
+retried meanwhile), and fails (ChangeNotApplied) when it is not, or when its own entry is one the
+fabric skipped. Sync errors are kept per Region: one Region's failure is not another's call's.
 """
 from __future__ import annotations
 
 import ipaddress
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Mapping
 
@@ -66,12 +68,16 @@ class FabricPart:
         self._ec2: dict[str, Any] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[str, set[str]] = {}  # Region -> what to read again ("subnets", "nacls")
-        self._requested = 0
-        self._done = 0
+        self._retry: dict[str, set[str]] = {}  # the same, for Regions whose sync failed, due at _retry_at
+        self._retry_at = 0.0
+        self._requested = 0  # generation of the latest request_sync
+        self._wanted: dict[str, int] = {}  # Region -> generation of its latest request
+        self._synced: dict[str, int] = {}  # Region -> generation of its latest successful sync
         self._condition = threading.Condition()
         self._worker: threading.Thread | None = None
         self._stopping = False
-        self.last_error: str | None = None
+        # Region -> why its last sync failed. Per Region: a failure in one must not fail calls in another.
+        self.errors: dict[str, str] = {}
         self._skipped: tuple[tuple[str, SkippedEntry], ...] = ()  # (Region, entry) from the last NACL push
 
     # -- Part protocol ---------------------------------------------------------------------------
@@ -133,7 +139,7 @@ class FabricPart:
         else:
             return
         try:
-            self.wait_synced()
+            self.wait_synced([request.region])
         except FabricError as error:
             raise ChangeNotApplied(self.name, str(error)) from None
         if request.operation in ENTRY_OPERATIONS:
@@ -145,16 +151,16 @@ class FabricPart:
         if self.process is None or not self.process.running:
             return {"running": False}
         try:
-            return {"running": True, "last_sync_error": self.last_error, **self.process.client.stats()}
+            return {"running": True, "last_sync_error": self.last_error, "sync_errors": dict(self.errors),
+                    **self.process.client.stats()}
         except FabricError as error:
             return {"running": False, "error": str(error)}
 
     def health(self) -> Health:
         if self.process is None or not self.process.running:
             return Health.of(["the fabric process is not running: no NACL is enforced"])
-        reasons = []
-        if self.last_error:
-            reasons.append(f"cannot apply EC2's subnets and NACLs (retrying every {RETRY_S:g} s): {self.last_error}")
+        reasons = [f"{region}: cannot apply EC2's subnets and NACLs (retrying every {RETRY_S:g} s): {error}"
+                   for region, error in sorted(self.errors.items())]
         reasons += [f"{region} {entry.acl_id}: entry skipped, not enforced: {entry.reason}"
                     for region, entry in self._skipped]
         return Health.of(reasons)
@@ -180,50 +186,79 @@ class FabricPart:
 
     # -- keeping in step with EC2 --------------------------------------------------------------
 
+    @property
+    def last_error(self) -> str | None:
+        """Every Region's sync error, or None when each Region's last sync succeeded."""
+        errors = dict(self.errors)
+        return "; ".join(f"{region}: {error}" for region, error in sorted(errors.items())) or None
+
     def request_sync(self, regions: Iterable[str], what: Iterable[str]) -> None:
         """Read ``what`` ("subnets", "nacls") again in ``regions`` and push it, on the sync thread."""
         with self._condition:
+            self._requested += 1
             for region in regions:
                 self._pending.setdefault(region, set()).update(what)
-            self._requested += 1
+                self._wanted[region] = self._requested
             self._condition.notify_all()
 
-    def wait_synced(self, timeout_s: float = SYNC_TIMEOUT_S) -> None:
-        """Wait until every change notified so far is enforced. Raises FabricError on timeout or failure."""
+    def wait_synced(self, regions: Iterable[str] | None = None, timeout_s: float = SYNC_TIMEOUT_S) -> None:
+        """Wait until every change notified so far in ``regions`` (None: all) is enforced.
+
+        A failed sync is retried every RETRY_S within the wait, so a transient failure does not
+        fail the caller; another Region's failure is not this caller's. Raises FabricError naming
+        the Region's last error when it is not synced within ``timeout_s``.
+        """
         with self._condition:
-            target = self._requested
-            if not self._condition.wait_for(lambda: self._done >= target or self._stopping, timeout_s):
-                raise FabricError(f"the fabric did not apply EC2's subnets and NACLs within {timeout_s} s")
-        if self.last_error:
-            raise FabricError(f"the fabric could not read EC2: {self.last_error}")
+            targets = {region: self._wanted.get(region, 0)
+                       for region in (self._wanted if regions is None else regions)}
+
+            def done() -> bool:
+                return all(self._synced.get(region, 0) >= target for region, target in targets.items())
+
+            if self._condition.wait_for(lambda: done() or self._stopping, timeout_s) and done():
+                return
+            errors = {region: self.errors[region] for region in sorted(targets) if region in self.errors}
+        if errors:
+            raise FabricError("the fabric could not read EC2: " + "; ".join(f"{r}: {e}" for r, e in errors.items()))
+        raise FabricError(f"the fabric did not apply EC2's subnets and NACLs within {timeout_s} s")
 
     def _work(self) -> None:
         while True:
             with self._condition:
-                self._condition.wait_for(lambda: self._pending or self._stopping)
+                while not self._stopping and not self._pending and not self._retry_due():
+                    self._condition.wait(max(0.0, self._retry_at - time.monotonic()) if self._retry else None)
                 if self._stopping:
                     return
-                pending, self._pending = self._pending, {}
-                generation = self._requested
-            failed = False
-            try:
-                self._sync(pending)
-                self.last_error = None
-            except Exception as error:  # noqa: BLE001 - a failed read must not kill the sync thread
-                failed = True
-                self.last_error = f"{type(error).__name__}: {error}"
-                self.log.warning("fabric sync of %s failed (retrying in %s s): %s", sorted(pending), RETRY_S,
-                                 self.last_error)
-            with self._condition:
-                self._done = generation  # waiters learn of the failure now, through last_error
-                self._condition.notify_all()
-                if failed:
-                    # The endpoint may not be up yet (or is restarting): read the same again later.
-                    for region, what in pending.items():
+                if self._retry_due():
+                    for region, what in self._retry.items():
                         self._pending.setdefault(region, set()).update(what)
-                    self._condition.wait_for(lambda: self._stopping, RETRY_S)
+                    self._retry = {}
+                pending, self._pending = self._pending, {}
+                for region in pending:
+                    self._retry.pop(region, None)  # read now, for a new request
+                generation = self._requested
+            failed = self._sync(pending)
+            with self._condition:
+                for region in pending:
+                    if region in failed:
+                        self.errors[region] = failed[region]
+                        # The endpoint may not be up yet (or is restarting): read the same again later,
+                        # without holding up the other Regions' calls meanwhile.
+                        self._retry.setdefault(region, set()).update(pending[region])
+                        self._retry_at = time.monotonic() + RETRY_S
+                    else:
+                        self.errors.pop(region, None)
+                        self._synced[region] = generation
+                self._condition.notify_all()
+            if failed:
+                self.log.warning("fabric sync failed (retrying in %s s): %s", RETRY_S,
+                                 "; ".join(f"{r}: {e}" for r, e in sorted(failed.items())))
 
-    def _sync(self, pending: Mapping[str, set[str]]) -> None:
+    def _retry_due(self) -> bool:
+        return bool(self._retry) and time.monotonic() >= self._retry_at
+
+    def _sync(self, pending: Mapping[str, set[str]]) -> dict[str, str]:
+        """Read and push ``pending``; returns the error of each Region that failed (the others are enforced)."""
         assert self._pool is not None
         futures = {}
         for region, what in pending.items():
@@ -231,8 +266,16 @@ class FabricPart:
                 futures[(region, "subnets")] = self._pool.submit(self._describe, region, "describe_subnets", "Subnets")
             if "nacls" in what:
                 futures[(region, "nacls")] = self._pool.submit(self._describe, region, "describe_network_acls", "NetworkAcls")
+        failed: dict[str, str] = {}
+        read: list[tuple[str, str, list[Mapping[str, Any]]]] = []
         for (region, what), future in futures.items():
-            items = future.result()
+            try:
+                read.append((region, what, future.result()))
+            except Exception as error:  # noqa: BLE001 - a failed read must not kill the sync thread
+                failed[region] = f"{type(error).__name__}: {error}"
+        for region, what, items in read:
+            if region in failed:
+                continue  # half a Region (its subnets without its NACLs) is not applied
             if what == "subnets":
                 self._subnets[region] = [
                     Subnet(s["SubnetId"], ipaddress.IPv4Network(s["CidrBlock"]), region, s.get("AvailabilityZone", ""))
@@ -240,12 +283,17 @@ class FabricPart:
                 ]
             else:
                 self._acls[region] = items
-        if any(what == "subnets" for _, what in futures):
-            self._push_topology()
-        if any(what == "nacls" for _, what in futures):
-            result = self._client().set_nacls([acl for acls in self._acls.values() for acl in acls])
-            self._note_skipped([SkippedEntry(str(item.get("acl_id", "")), dict(item.get("entry") or {}),
-                                             str(item.get("reason", ""))) for item in result.get("skipped", [])])
+        applied = {(region, what) for region, what, _ in read if region not in failed}
+        try:
+            if any(what == "subnets" for _, what in applied):
+                self._push_topology()
+            if any(what == "nacls" for _, what in applied):
+                result = self._client().set_nacls([acl for acls in self._acls.values() for acl in acls])
+                self._note_skipped([SkippedEntry(str(item.get("acl_id", "")), dict(item.get("entry") or {}),
+                                                 str(item.get("reason", ""))) for item in result.get("skipped", [])])
+        except Exception as error:  # noqa: BLE001 - the fabric process failed: nothing read is enforced
+            failed.update({region: f"{type(error).__name__}: {error}" for region in pending})
+        return failed
 
     def _note_skipped(self, skipped: list[SkippedEntry]) -> None:
         region_of = {str(acl.get("NetworkAclId")): region for region, acls in self._acls.items() for acl in acls}

@@ -158,3 +158,72 @@ def test_route53_path_that_is_no_operation(edge: Endpoint) -> None:
     response = signed(edge, "route53", "PUT", "/2013-04-01/healthcheck", b"\x84\xff\x00binary")
     assert response.status_code == 404
     assert "<Code>InvalidAction</Code>" in response.text and "PUT /2013-04-01/healthcheck" in response.text
+
+
+def _acl(edge_client: Any, region: str) -> str:
+    ec2 = edge_client("ec2", region)
+    vpc = ec2.create_vpc(CidrBlock="127.41.0.0/16")["Vpc"]["VpcId"]
+    return str(ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"])
+
+
+def _presigned_entry(edge_client: Any, region: str, acl: str, number: int, cidr: str) -> str:
+    return str(edge_client("ec2", region).generate_presigned_url("create_network_acl_entry", Params={
+        "NetworkAclId": acl, "RuleNumber": number, "Protocol": "-1", "RuleAction": "deny", "Egress": False,
+        "CidrBlock": cidr}))
+
+
+def test_a_presigned_call_is_validated_like_a_signed_one(edge_client: Any) -> None:
+    # Before: the scope in X-Amz-Credential was not read, so the call skipped validation and moto
+    # answered it as S3's ListBuckets (200 ListAllMyBucketsResult).
+    acl = _acl(edge_client, "us-west-2")
+    response = requests.get(_presigned_entry(edge_client, "us-west-2", acl, 10, "999.0.0.0/8"), timeout=30)
+    assert response.status_code == 400, response.text
+    assert "<Code>InvalidParameterValue</Code>" in response.text and "999.0.0.0/8" in response.text
+
+
+def test_a_valid_presigned_call_reaches_its_service_and_region(edge_client: Any) -> None:
+    acl = _acl(edge_client, "us-west-2")
+    response = requests.get(_presigned_entry(edge_client, "us-west-2", acl, 10, "100.68.0.18/18"), timeout=30)
+    assert response.status_code == 200 and "CreateNetworkAclEntryResponse" in response.text, response.text
+    entries = edge_client("ec2", "us-west-2").describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"][0]["Entries"]
+    assert [e["CidrBlock"] for e in entries if e["RuleNumber"] == 10] == ["100.68.0.0/18"]  # canonicalised, as on AWS
+
+
+@pytest.mark.parametrize("version,marker", [("s3", "AWSAccessKeyId="), ("s3v4", "X-Amz-Credential=")])
+def test_presigned_s3_urls_still_work(edge: Endpoint, version: str, marker: str) -> None:
+    # S3 alone still takes Signature Version 2, and boto3 presigns S3 URLs with it by default.
+    s3 = boto3.session.Session(**LOCAL_CREDENTIALS).client("s3", region_name="us-east-1", endpoint_url=edge.url,
+                                                           config=Config(signature_version=version))
+    bucket = f"p-{os.urandom(3).hex()}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"presigned")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"})
+    assert marker in url
+    response = requests.get(url, timeout=30)
+    assert (response.status_code, response.content) == (200, b"presigned")
+
+
+@pytest.mark.parametrize("query,headers", [
+    ("", {"Authorization": "AWS x:y"}),  # Signature Version 2 (S3's old header)
+    ("", {"Authorization": "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=00"}),  # SigV4 without a scope
+    ("AWSAccessKeyId=x&Signature=y&SignatureVersion=2&SignatureMethod=HmacSHA256", {}),  # SigV2 in the query
+    ("X-Amz-Credential=x%2Fnot-a-scope&X-Amz-Signature=00", {}),
+], ids=["sigv2-header", "sigv4-no-scope", "sigv2-query", "bad-credential"])
+def test_a_request_not_signed_with_sigv4_is_incomplete_signature(edge: Endpoint, query: str,
+                                                                 headers: dict[str, str]) -> None:
+    # Before: any Authorization header passed, and moto answered it as S3 (200 ListAllMyBucketsResult).
+    body = (f"Action=CreateNetworkAclEntry&{EC2_VERSION}&NetworkAclId=acl-1&RuleNumber=10&Protocol=-1"
+            "&RuleAction=deny&Egress=false&CidrBlock=999.0.0.0/8")
+    response = requests.post(f"{edge.url}/?{query}", data=body, headers={**FORM, **headers}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert "<Code>IncompleteSignature</Code>" in response.text and "SigV4" in response.text
+
+
+def test_moto_own_paths_stay_unsigned(edge: Endpoint) -> None:
+    assert requests.get(f"{edge.url}/moto-api/data.json", timeout=30).status_code == 200
+
+
+def test_a_presigned_call_for_an_unknown_service_names_the_service(edge_client: Any) -> None:
+    url = edge_client("globalaccelerator", "us-west-2").generate_presigned_url("list_accelerators")
+    response = requests.get(url, timeout=30)
+    assert response.status_code == 400 and "InvalidAction" in response.text and "'globalaccelerator'" in response.text

@@ -12,7 +12,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from environments.loader import load
 from environments.model import LocalSettings
@@ -206,6 +206,59 @@ def test_sync_retries_until_the_endpoint_answers(stack: Stack, short_dir: Path) 
             late.stop()
 
 
+def _once(stack: Stack) -> Any:
+    """An EC2 client that makes one attempt: the test sees the call's own answer, not a retry's."""
+    return boto3.client("ec2", region_name=REGION, endpoint_url=stack.url, config=Config(retries={"total_max_attempts": 1}),
+                        **LOCAL_CREDENTIALS)
+
+
+def test_a_sync_failure_in_another_region_does_not_fail_this_regions_calls(stack: Stack) -> None:
+    # Before: the error was part-wide, so any subnet or NACL call anywhere failed with a 503.
+    other = "eu-central-1"
+    with socket.socket() as probe:  # a port nothing listens on: every read of the other Region fails
+        probe.bind((stack.context.instance.control_host, 0))
+        dead = f"http://{stack.context.instance.control_host}:{probe.getsockname()[1]}"
+    stack.part._ec2[other] = boto3.client("ec2", region_name=other, endpoint_url=dead, **LOCAL_CREDENTIALS,
+                                          config=Config(retries={"total_max_attempts": 1}, connect_timeout=2))
+    acl = deny_all_acl(stack)
+    try:
+        stack.part.request_sync([other], ("nacls",))
+        wait_for(lambda: not stack.part.health().healthy, f"the sync of {other} to fail")
+        _once(stack).create_network_acl_entry(NetworkAclId=acl, RuleNumber=10, Protocol="-1", RuleAction="deny",
+                                              Egress=False, CidrBlock="127.0.0.0/8")
+        reasons = stack.part.health().reasons
+        assert len(reasons) == 1 and reasons[0].startswith(f"{other}: cannot apply") and "Could not connect" in reasons[0]
+    finally:
+        del stack.part._ec2[other]  # the part's own client again: the retry reads the Region
+        wait_for(lambda: stack.part.health().healthy, f"{other} to sync again", timeout_s=20)
+        stack.ec2.delete_network_acl(NetworkAclId=acl)
+    assert stack.part.health().healthy
+
+
+def test_a_transient_read_failure_the_retry_fixes_does_not_fail_the_call(stack: Stack,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: the first failed read woke the waiting call with the error, though the retry 1 s
+    # later applied the change; the call got a 503, and its SDK retries the remembered 503.
+    read = stack.part._describe
+    failures: list[str] = []
+
+    def once_unreachable(region: str, operation: str, key: str) -> list[Any]:
+        if region == REGION and operation == "describe_network_acls" and not failures:
+            failures.append(operation)
+            raise EndpointConnectionError(endpoint_url=stack.url)
+        return read(region, operation, key)
+
+    acl = deny_all_acl(stack)
+    monkeypatch.setattr(stack.part, "_describe", once_unreachable)
+    try:
+        _once(stack).create_network_acl_entry(NetworkAclId=acl, RuleNumber=10, Protocol="-1", RuleAction="deny",
+                                              Egress=False, CidrBlock="127.0.0.0/8")
+        assert failures and stack.part.health().healthy
+    finally:
+        monkeypatch.undo()
+        stack.ec2.delete_network_acl(NetworkAclId=acl)
+
+
 def _clients(stack: Stack) -> Any:
     made: dict[tuple[str, str], Any] = {}
 
@@ -302,6 +355,7 @@ def test_a_call_whose_entry_the_fabric_cannot_apply_fails_naming_the_part_and_th
             supervisor.refuse_if_degraded(stack.url, "the experiment")
         once.delete_network_acl_entry(NetworkAclId=loose, RuleNumber=10, Egress=False)
         assert stack.part.health().healthy
-        supervisor.refuse_if_degraded(stack.url, "the experiment")
+        # This endpoint runs the fabric alone, so the other parts stay refused as "not started".
+        assert "fabric" not in supervisor.degraded_parts(supervisor.live_status(stack.url))
     finally:
         stack.ec2.delete_network_acl(NetworkAclId=loose)
