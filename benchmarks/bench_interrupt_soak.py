@@ -19,10 +19,12 @@ running, it is started (`gameday stack up --detach`, `gameday stack build`) and 
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +34,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gameday.errors import SettingsError  # noqa: E402
+from stack.local.instance import instance_from_environ  # noqa: E402
+
 EXPERIMENTS = ("test_region_evacuation.py", "test_az_outage.py", "test_lab2_route53_failover.py",
                "test_lab3_multi_az_rds.py")
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
@@ -114,8 +121,12 @@ def main() -> int:
         parser.error(f"--experiments: {unknown} not found under experiments/")
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     rng = random.Random(seed)
-    instance = int(os.environ.get("GAMEDAY_INSTANCE", "0"))
+    try:
+        instance = instance_from_environ()
+    except SettingsError as error:
+        parser.error(str(error))
     journal = tempfile.mkdtemp(prefix="gameday-soak-journal-")
+    atexit.register(shutil.rmtree, journal, True)  # whichever way the soak ends, its journal goes with it
     env = dict(os.environ, GAMEDAY_INSTANCE=str(instance), GAMEDAY_JOURNAL_DIR=journal,
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     started = time.monotonic()

@@ -101,7 +101,7 @@ def test_gameday_run_refuses_a_stack_started_without_a_part(
     monkeypatch.setattr(Instance, "aws_endpoint", property(lambda _: status.url))
     monkeypatch.setattr(supervisor, "running_pid", lambda _: 12345)
     monkeypatch.setattr(cli.subprocess, "call", lambda *a, **k: pytest.fail(f"ran {a[0]} on a stack without the fabric"))
-    assert cli.main(["run", "--instance", "4"]) == 2
+    assert cli.main(["run", "--instance", "4"]) == exitcodes.UNREACHABLE
     assert "fabric: not started: nothing enforces EC2 subnets and network ACLs" in capsys.readouterr().err
 
 
