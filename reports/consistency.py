@@ -77,4 +77,15 @@ def against_history(document: Document, record: dict[str, Any]) -> list[str]:
     present = [(s["scenario"], s["outcome"]) for s in document["scenarios"]]
     if recorded != present:
         problems.append(f"history.jsonl recorded scenarios {recorded}, evidence.json holds {present}")
+    if "deficiencies" in record and "after_action" in document:  # records and packs from before either say nothing
+        kept = sorted(d["key"] for d in document["after_action"]["deficiencies"])
+        if sorted(record["deficiencies"]) != kept:
+            problems.append(f"history.jsonl recorded deficiencies {sorted(record['deficiencies'])}, evidence.json "
+                            f"holds {kept}")
+    if "signing_key_fingerprint" in record:
+        key = document["run"].get("signing") or {}
+        named = None if key.get("error") else key.get("key_fingerprint")
+        if record["signing_key_fingerprint"] != named:
+            problems.append(f"history.jsonl recorded the pack as signed by {record['signing_key_fingerprint'] or 'nobody'}, "
+                            f"evidence.json says {named or 'unsigned'}")
     return problems

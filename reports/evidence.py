@@ -204,6 +204,20 @@ def _check_history(directory: Path, digest: str, evidence: Document | None, hist
         problems += [f"{directory.name}: {p}" for p in consistency.against_history(evidence, recorded[-1])]
 
 
+def _check_unsigned(label: str, evidence: Document, problems: list[str], warnings: list[str]) -> None:
+    """A pack without an envelope whose evidence.json names a signing key: its signature was removed,
+    unless the run recorded that signing failed."""
+    named = evidence["run"].get("signing") or {}
+    if not named.get("key_fingerprint"):
+        return
+    if named.get("error"):
+        warnings.append(f"{label}: unsigned: signing with {named['key_fingerprint']} failed when the run ended "
+                        f"({named['error']}); only the manifest and history vouch for this pack")
+    else:
+        problems.append(f"{label}: signature removed: evidence.json names signing key {named['key_fingerprint']} "
+                        f"(report.html says \"Signed by\" it), but {signing.ENVELOPE} is missing")
+
+
 def verify(path: Path, history_path: Path | None = None, key: Path | None = None) -> VerifyResult:
     """Check a pack's signature (with ``key``, a public key file), its files against its manifest, its consistency,
     then each earlier pack of its chain that is present.
@@ -236,6 +250,8 @@ def verify(path: Path, history_path: Path | None = None, key: Path | None = None
                 recorded = (evidence["run"].get("signing") or {}).get("key_fingerprint")
                 if recorded != key_fingerprint:
                     notes.append(f"{current.name}: evidence.json names signing key {recorded}, checked with {key_fingerprint}")
+            if evidence is not None and not signature.signed:
+                _check_unsigned(path.name, evidence, problems, warnings)
             if (path / manifest.NAME).is_file():
                 _check_history(path, manifest.sha256(path / manifest.NAME), evidence, history_path, problems, warnings,
                                notes)

@@ -69,13 +69,33 @@ def test_the_rewrite_from_the_issue_fails(signed_dir: Path, signing_key: tuple[P
     assert any("changed after signing: MANIFEST.sha256" in p for p in keyed.problems), keyed.message
 
 
-def test_a_removed_signature_fails_with_the_key(signed_dir: Path, signing_key: tuple[Path, Path]) -> None:
+def test_a_removed_signature_fails_with_or_without_the_key(signed_dir: Path, signing_key: tuple[Path, Path]) -> None:
     pack = forge(signed_dir, better_rto)
     (pack / signing.ENVELOPE).unlink()
-    unkeyed = evidence.verify(pack)  # a careful forger drops the signature: without the key it looks fine...
-    assert unkeyed.ok and any("unsigned pack" in w for w in unkeyed.warnings), unkeyed.message
-    result = evidence.verify(pack, key=signing_key[1])  # ...with it, it fails
+    unkeyed = evidence.verify(pack)  # evidence.json (and the report's cover) still name the key
+    assert not unkeyed.ok
+    assert any(p.startswith(f"{pack.name}: signature removed: evidence.json names signing key SHA256:")
+               for p in unkeyed.problems), unkeyed.message
+    assert cli.main(["verify", str(pack)]) == exitcodes.TAMPERED
+    result = evidence.verify(pack, key=signing_key[1])
     assert not result.ok and "unsigned: MANIFEST.dsse.json is missing" in result.message
+    assert any("signature removed" in p for p in result.problems)
+
+
+def test_a_removed_signature_and_rewritten_signing_fail_against_history(signed_dir: Path,
+                                                                      signing_key: tuple[Path, Path]) -> None:
+    _, fingerprint = signing.load_public_key(signing_key[1])
+    assert history.read(signed_dir / "history.jsonl").records[-1]["signing_key_fingerprint"] == fingerprint
+
+    def unsigned(document: dict[str, Any]) -> None:
+        better_rto(document)
+        document["run"]["signing"] = None  # the forger also says the pack was never signed
+
+    pack = forge(signed_dir, unsigned, history_too="rewrite")
+    (pack / signing.ENVELOPE).unlink()
+    result = evidence.verify(pack)
+    assert any(f"history.jsonl recorded the pack as signed by {fingerprint}, evidence.json says unsigned" in p
+               for p in result.problems), result.message
 
 
 def test_a_pack_re_signed_with_another_key_fails(signed_dir: Path, signing_key: tuple[Path, Path], tmp_path: Path) -> None:
@@ -224,6 +244,9 @@ def test_cli_keygen_and_verify_exit_codes(signed_dir: Path, signing_key: tuple[P
     assert "--key" in capsys.readouterr().err
     forge(signed_dir, better_rto)
     (pack / signing.ENVELOPE).unlink()
+    assert cli.main(["verify", str(pack)]) == exitcodes.TAMPERED  # evidence.json still names the key
+    (signed_dir / "history.jsonl").touch()  # forge removes it again
+    forge(signed_dir, lambda document: document["run"].update(signing=None))
     assert cli.main(["verify", str(pack)]) == exitcodes.OK  # unsigned, and consistent: only the key tells
     assert cli.main(["verify", "--key", str(signing_key[1]), str(pack)]) == exitcodes.TAMPERED
     assert exitcodes.TAMPERED not in (exitcodes.OK, exitcodes.FAILED, exitcodes.USAGE, exitcodes.UNREACHABLE)
