@@ -182,6 +182,9 @@ def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> tuple
         if evidence["run"]["run_id"] != label:
             notes.append(f"{label}: evidence.json is run {evidence['run']['run_id']}; the directory was renamed")
         problems += [f"{label}: inconsistent: {p}" for p in consistency.check(evidence)]
+        if not consistency.order_checked(evidence):
+            notes.append(f"{label}: {evidence['schema_version']} pack: the order of its timeline, milestones, samples and "
+                         f"scenarios is not checked (that writer did not sort them)")
     return listed, evidence
 
 
