@@ -44,6 +44,7 @@ class Pack:
     manifest_sha256: str
     previous_run_id: str | None
     document: document_.Document
+    signing_error: str | None = None  # the pack was to be signed, but signing failed: it is kept unsigned
 
     @property
     def report(self) -> Path:
@@ -63,6 +64,17 @@ def _write(path: Path, text: str) -> None:
         stream.write(text)
         stream.flush()
         os.fsync(stream.fileno())
+
+
+def _write_files(directory: Path, document: Document, past: list[dict[str, object]], redactor: Redactor) -> None:
+    """evidence.json, report.html and junit.xml of ``document``; EvidenceError if a secret would be kept."""
+    this = history.record(document, directory, "", None)
+    _write(directory / "evidence.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    _write(directory / "report.html", html.render(document, past + [this] if past else None))
+    _write(directory / "junit.xml", junit.render(document))
+    leaks = redactor.leaks(directory / name for name in REQUIRED)
+    if leaks:
+        raise EvidenceError(f"refusing to keep evidence pack {directory}: {'; '.join(leaks)}")
 
 
 def previous_pack(out_root: Path, exclude: str, history_path: Path | None = None) -> Path | None:
@@ -88,6 +100,8 @@ def write_pack(run: Run, out_root: Path = DEFAULT_OUT, history_path: Path | None
     already or a secret would be written (the partial pack is removed). ``scenarios``: scenario
     documents made elsewhere (pytest-xdist workers) instead of ``run.scenarios``. ``signer``: None
     writes an unsigned pack. ``findings``: the team's findings file, for the after-action section.
+    A failed signature does not lose the evidence: the pack is kept unsigned, ``run.signing.error``
+    says why, and ``Pack.signing_error`` tells the caller, who must fail the run.
     """
     redactor = redactor or Redactor.from_environment()
     key = None if signer is None else {"method": signer.method, "key_fingerprint": signer.fingerprint}
@@ -104,28 +118,32 @@ def write_pack(run: Run, out_root: Path = DEFAULT_OUT, history_path: Path | None
         directory.mkdir()
     except FileExistsError:
         raise EvidenceError(f"evidence pack {directory} exists already; a run id is used once") from None
+    past = same_place[-(trend_runs - 1):]
+    signing_error = None
     try:
-        past = same_place[-(trend_runs - 1):]
-        this = history.record(document, directory, "", None)
-        _write(directory / "evidence.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-        _write(directory / "report.html", html.render(document, past + [this] if past else None))
-        _write(directory / "junit.xml", junit.render(document))
-        leaks = redactor.leaks(directory / name for name in REQUIRED)
-        if leaks:
-            raise EvidenceError(f"refusing to keep evidence pack {directory}: {'; '.join(leaks)}")
+        _write_files(directory, document, past, redactor)
         with exclusive(out_root / ".chain.lock"):
             previous = previous_pack(out_root, run.run_id, history_path)
             digest = manifest.write(directory, previous)
             if signer is not None:
                 link = None if previous is None else (previous.name, manifest.sha256(previous / manifest.NAME))
-                signing.sign(directory, signer, run.run_id, link)
+                try:
+                    signing.sign(directory, signer, run.run_id, link)
+                except signing.SigningError as error:
+                    # the run's evidence outlives a failed signature (KMS throttled at the end of a game day): keep
+                    # the pack unsigned, saying why in it, and let the caller fail the run loudly
+                    signing_error = redactor.text(str(error))
+                    document["run"]["signing"] = {**document["run"]["signing"], "error": signing_error}
+                    (directory / signing.ENVELOPE).unlink(missing_ok=True)
+                    _write_files(directory, document, past, redactor)
+                    digest = manifest.write(directory, previous)
             if history_path is not None:
                 history.append(history_path, history.record(document, directory, digest,
                                                              previous.name if previous else None))
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    return Pack(directory, digest, previous.name if previous else None, document)
+    return Pack(directory, digest, previous.name if previous else None, document, signing_error)
 
 
 @dataclass(frozen=True)

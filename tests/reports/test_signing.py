@@ -286,3 +286,37 @@ def test_a_garbled_envelope_or_an_rsa_key_is_named(signed_dir: Path, signing_key
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     with pytest.raises(signing.SigningError, match=r"--key .*rsa.pub.pem: public key type .*allowed: Ed25519"):
         signing.load_public_key(rsa_public)
+
+
+def test_a_failed_signature_keeps_the_pack_unsigned_and_says_why(tmp_path: Path, synthetic_run: Any) -> None:
+    """KMS Sign throttled at the end of a game day: the evidence stays, unsigned, and says why."""
+    import boto3
+    from botocore.stub import Stubber
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = tmp_path / "kms.pub.pem"
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    client = boto3.client("kms", region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response("get_public_key", {"KeySpec": "ECC_NIST_EDWARDS25519", "KeyUsage": "SIGN_VERIFY",
+                                             "PublicKey": der, "SigningAlgorithms": ["ED25519_SHA_512"]})
+        stub.add_client_error("sign", service_error_code="ThrottlingException", service_message="Rate exceeded",
+                              http_status_code=400)
+        signer = signing.from_environment({signing.KMS_VARIABLE: "alias/gameday-evidence"}, kms_client=lambda _: client)
+        assert signer is not None
+        pack = evidence.write_pack(synthetic_run, tmp_path / "out", tmp_path / "history.jsonl", signer=signer)
+    assert pack.signing_error is not None and "KMS Sign failed" in pack.signing_error
+    assert "ThrottlingException" in pack.signing_error
+    assert pack.directory.is_dir() and not (pack.directory / signing.ENVELOPE).exists()
+    written = json.loads((pack.directory / "evidence.json").read_text())
+    assert written["run"]["signing"] == {"method": signer.method, "key_fingerprint": signer.fingerprint,
+                                         "error": pack.signing_error}
+    cover = (pack.directory / "report.html").read_text()
+    assert f"<dt>Signed by</dt><dd><span class=\"bad\">unsigned</span>" in cover and "failed" in cover
+    assert history.read(tmp_path / "history.jsonl").records[-1]["signing_key_fingerprint"] is None
+    result = evidence.verify(pack.directory)  # intact, and honest about being unsigned
+    assert result.ok, result.message
+    assert any(f"unsigned: signing with {signer.fingerprint} failed when the run ended" in w for w in result.warnings)
+    assert not evidence.verify(pack.directory, key=public).ok  # an auditor who expects a signature still fails it
