@@ -74,7 +74,8 @@ def _after_action(document: Document) -> list[str]:
     for entry in section["follow_up"]:
         status = "fixed" if entry["scenario"] in tested else "not re-tested"
         if entry["key"] in expected:
-            problems.append(f"after_action.follow_up {entry['key']} is {entry['status']!r}, but this run found it again")
+            problems.append(f"after_action.follow_up {entry['key']} is {entry['status']!r}, "
+                            f"but this run found it again")
         elif entry["status"] != status:
             problems.append(f"after_action.follow_up {entry['key']} is {entry['status']!r}, but the scenario's outcome "
                             f"says {status!r}")
@@ -127,6 +128,6 @@ def against_history(document: Document, record: dict[str, Any]) -> list[str]:
         key = document["run"].get("signing") or {}
         named = None if key.get("error") else key.get("key_fingerprint")
         if record["signing_key_fingerprint"] != named:
-            problems.append(f"history.jsonl recorded the pack as signed by {record['signing_key_fingerprint'] or 'nobody'}, "
-                            f"evidence.json says {named or 'unsigned'}")
+            problems.append(f"history.jsonl recorded the pack as signed by "
+                            f"{record['signing_key_fingerprint'] or 'nobody'}, evidence.json says {named or 'unsigned'}")
     return problems

@@ -201,8 +201,8 @@ def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> tuple
             notes.append(f"{label}: evidence.json is run {evidence['run']['run_id']}; the directory was renamed")
         problems += [f"{label}: inconsistent: {p}" for p in consistency.check(evidence)]
         if not consistency.order_checked(evidence):
-            notes.append(f"{label}: {evidence['schema_version']} pack: the order of its timeline, milestones, samples and "
-                         f"scenarios is not checked (that writer did not sort them)")
+            notes.append(f"{label}: {evidence['schema_version']} pack: the order of its timeline, milestones, "
+                         f"samples and scenarios is not checked (that writer did not sort them)")
     return listed, evidence
 
 

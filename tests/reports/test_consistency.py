@@ -117,9 +117,9 @@ def lost_orders_marked_fixed(document: dict[str, Any]) -> None:
 
 def untested_marked_fixed(document: dict[str, Any]) -> None:
     # region_evacuation never reached its stack: it tested nothing, so fixed nothing
-    document["after_action"]["follow_up"].append({"key": "region_evacuation/rto_breached", "scenario": "region_evacuation",
-                                                  "kind": "rto_breached", "last_seen": "earlier", "status": "fixed",
-                                                  "finding": None})
+    document["after_action"]["follow_up"].append({"key": "region_evacuation/rto_breached",
+                                                  "scenario": "region_evacuation", "kind": "rto_breached",
+                                                  "last_seen": "earlier", "status": "fixed", "finding": None})
 
 
 def finding_shown_as_met(document: dict[str, Any]) -> None:
@@ -179,4 +179,5 @@ def test_an_evidence_v1_pack_still_gets_its_other_checks(reports_dir: Path) -> N
         as_evidence_v1(document)
 
     result = evidence.verify(forge(reports_dir, summary_lies))
-    assert any("summary.passed is 2, but 1 scenario(s) have outcome passed" in p for p in result.problems), result.message
+    assert any("summary.passed is 2, but 1 scenario(s) have outcome passed" in p
+               for p in result.problems), result.message

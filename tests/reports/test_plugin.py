@@ -172,8 +172,9 @@ def test_a_kms_key_that_cannot_be_used_stops_the_session(tester: pytest.Pytester
     assert not out.exists()
 
 
-def test_a_failed_signature_keeps_the_pack_and_fails_the_run(
-        tester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signing_key: tuple[Path, Path]) -> None:
+def test_a_failed_signature_keeps_the_pack_and_fails_the_run(tester: pytest.Pytester, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             signing_key: tuple[Path, Path]) -> None:
     from reports import signing
 
     def throttled(*_: object) -> None:  # what KmsSigner raises when KMS Sign is throttled past botocore's retries

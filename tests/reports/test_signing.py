@@ -314,7 +314,7 @@ def test_a_failed_signature_keeps_the_pack_unsigned_and_says_why(tmp_path: Path,
     assert written["run"]["signing"] == {"method": signer.method, "key_fingerprint": signer.fingerprint,
                                          "error": pack.signing_error}
     cover = (pack.directory / "report.html").read_text()
-    assert f"<dt>Signed by</dt><dd><span class=\"bad\">unsigned</span>" in cover and "failed" in cover
+    assert "<dt>Signed by</dt><dd><span class=\"bad\">unsigned</span>" in cover and "failed" in cover
     assert history.read(tmp_path / "history.jsonl").records[-1]["signing_key_fingerprint"] is None
     result = evidence.verify(pack.directory)  # intact, and honest about being unsigned
     assert result.ok, result.message
