@@ -245,7 +245,8 @@ def verify(path: Path, history_path: Path | None = None, key: Path | None = None
 
     ``history_path`` (default: ``<path>/../../history.jsonl`` when it exists) cross-checks the newest
     manifest. Raises SigningError for an unusable key; never raises for a damaged pack: every
-    problem is in the result. With ``key``, an unsigned pack fails.
+    problem is in the result. With ``key``, an unsigned pack fails; with or without it, so does a pack whose
+    evidence.json names a signing key but whose envelope is missing (unless signing failed when the run ended).
     """
     path = Path(path)
     public_key, key_fingerprint = signing.load_public_key(key) if key is not None else (None, None)
