@@ -44,6 +44,7 @@ class Pack:
     manifest_sha256: str
     previous_run_id: str | None
     document: document_.Document
+    signing_error: str | None = None  # the pack was to be signed, but signing failed: it is kept unsigned
 
     @property
     def report(self) -> Path:
@@ -63,6 +64,17 @@ def _write(path: Path, text: str) -> None:
         stream.write(text)
         stream.flush()
         os.fsync(stream.fileno())
+
+
+def _write_files(directory: Path, document: Document, past: list[dict[str, object]], redactor: Redactor) -> None:
+    """evidence.json, report.html and junit.xml of ``document``; EvidenceError if a secret would be kept."""
+    this = history.record(document, directory, "", None)
+    _write(directory / "evidence.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    _write(directory / "report.html", html.render(document, past + [this] if past else None))
+    _write(directory / "junit.xml", junit.render(document))
+    leaks = redactor.leaks(directory / name for name in REQUIRED)
+    if leaks:
+        raise EvidenceError(f"refusing to keep evidence pack {directory}: {'; '.join(leaks)}")
 
 
 def previous_pack(out_root: Path, exclude: str, history_path: Path | None = None) -> Path | None:
@@ -88,6 +100,8 @@ def write_pack(run: Run, out_root: Path = DEFAULT_OUT, history_path: Path | None
     already or a secret would be written (the partial pack is removed). ``scenarios``: scenario
     documents made elsewhere (pytest-xdist workers) instead of ``run.scenarios``. ``signer``: None
     writes an unsigned pack. ``findings``: the team's findings file, for the after-action section.
+    A failed signature does not lose the evidence: the pack is kept unsigned, ``run.signing.error``
+    says why, and ``Pack.signing_error`` tells the caller, who must fail the run.
     """
     redactor = redactor or Redactor.from_environment()
     key = None if signer is None else {"method": signer.method, "key_fingerprint": signer.fingerprint}
@@ -104,28 +118,32 @@ def write_pack(run: Run, out_root: Path = DEFAULT_OUT, history_path: Path | None
         directory.mkdir()
     except FileExistsError:
         raise EvidenceError(f"evidence pack {directory} exists already; a run id is used once") from None
+    past = same_place[-(trend_runs - 1):]
+    signing_error = None
     try:
-        past = same_place[-(trend_runs - 1):]
-        this = history.record(document, directory, "", None)
-        _write(directory / "evidence.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-        _write(directory / "report.html", html.render(document, past + [this] if past else None))
-        _write(directory / "junit.xml", junit.render(document))
-        leaks = redactor.leaks(directory / name for name in REQUIRED)
-        if leaks:
-            raise EvidenceError(f"refusing to keep evidence pack {directory}: {'; '.join(leaks)}")
+        _write_files(directory, document, past, redactor)
         with exclusive(out_root / ".chain.lock"):
             previous = previous_pack(out_root, run.run_id, history_path)
             digest = manifest.write(directory, previous)
             if signer is not None:
                 link = None if previous is None else (previous.name, manifest.sha256(previous / manifest.NAME))
-                signing.sign(directory, signer, run.run_id, link)
+                try:
+                    signing.sign(directory, signer, run.run_id, link)
+                except signing.SigningError as error:
+                    # the run's evidence outlives a failed signature (KMS throttled at the end of a game day): keep
+                    # the pack unsigned, saying why in it, and let the caller fail the run loudly
+                    signing_error = redactor.text(str(error))
+                    document["run"]["signing"] = {**document["run"]["signing"], "error": signing_error}
+                    (directory / signing.ENVELOPE).unlink(missing_ok=True)
+                    _write_files(directory, document, past, redactor)
+                    digest = manifest.write(directory, previous)
             if history_path is not None:
                 history.append(history_path, history.record(document, directory, digest,
                                                              previous.name if previous else None))
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    return Pack(directory, digest, previous.name if previous else None, document)
+    return Pack(directory, digest, previous.name if previous else None, document, signing_error)
 
 
 @dataclass(frozen=True)
@@ -182,6 +200,9 @@ def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> tuple
         if evidence["run"]["run_id"] != label:
             notes.append(f"{label}: evidence.json is run {evidence['run']['run_id']}; the directory was renamed")
         problems += [f"{label}: inconsistent: {p}" for p in consistency.check(evidence)]
+        if not consistency.order_checked(evidence):
+            notes.append(f"{label}: {evidence['schema_version']} pack: the order of its timeline, milestones, "
+                         f"samples and scenarios is not checked (that writer did not sort them)")
     return listed, evidence
 
 
@@ -204,13 +225,28 @@ def _check_history(directory: Path, digest: str, evidence: Document | None, hist
         problems += [f"{directory.name}: {p}" for p in consistency.against_history(evidence, recorded[-1])]
 
 
+def _check_unsigned(label: str, evidence: Document, problems: list[str], warnings: list[str]) -> None:
+    """A pack without an envelope whose evidence.json names a signing key: its signature was removed,
+    unless the run recorded that signing failed."""
+    named = evidence["run"].get("signing") or {}
+    if not named.get("key_fingerprint"):
+        return
+    if named.get("error"):
+        warnings.append(f"{label}: unsigned: signing with {named['key_fingerprint']} failed when the run ended "
+                        f"({named['error']}); only the manifest and history vouch for this pack")
+    else:
+        problems.append(f"{label}: signature removed: evidence.json names signing key {named['key_fingerprint']} "
+                        f"(report.html says \"Signed by\" it), but {signing.ENVELOPE} is missing")
+
+
 def verify(path: Path, history_path: Path | None = None, key: Path | None = None) -> VerifyResult:
     """Check a pack's signature (with ``key``, a public key file), its files against its manifest, its consistency,
     then each earlier pack of its chain that is present.
 
     ``history_path`` (default: ``<path>/../../history.jsonl`` when it exists) cross-checks the newest
     manifest. Raises SigningError for an unusable key; never raises for a damaged pack: every
-    problem is in the result. With ``key``, an unsigned pack fails.
+    problem is in the result. With ``key``, an unsigned pack fails; with or without it, so does a pack whose
+    evidence.json names a signing key but whose envelope is missing (unless signing failed when the run ended).
     """
     path = Path(path)
     public_key, key_fingerprint = signing.load_public_key(key) if key is not None else (None, None)
@@ -236,6 +272,8 @@ def verify(path: Path, history_path: Path | None = None, key: Path | None = None
                 recorded = (evidence["run"].get("signing") or {}).get("key_fingerprint")
                 if recorded != key_fingerprint:
                     notes.append(f"{current.name}: evidence.json names signing key {recorded}, checked with {key_fingerprint}")
+            if evidence is not None and not signature.signed:
+                _check_unsigned(path.name, evidence, problems, warnings)
             if (path / manifest.NAME).is_file():
                 _check_history(path, manifest.sha256(path / manifest.NAME), evidence, history_path, problems, warnings,
                                notes)

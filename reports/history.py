@@ -30,6 +30,7 @@ class History:
 def record(document: Document, pack: Path, manifest_sha256: str, previous_run_id: str | None) -> dict[str, Any]:
     """The history line of a run: enough for trends and for cross-checking the pack's manifest."""
     run = document["run"]
+    key = run.get("signing") or {}
     scenarios = []
     for s in document["scenarios"]:
         verdict = s["verdict"] or {}
@@ -44,7 +45,10 @@ def record(document: Document, pack: Path, manifest_sha256: str, previous_run_id
             "pack": str(pack), "manifest_sha256": manifest_sha256, "previous_run_id": previous_run_id,
             "passed_all": document["summary"]["passed_all"], "scenarios": scenarios,
             # deficiency keys (scenario/kind) for the after-action follow-up of later runs
-            "deficiencies": [d["key"] for d in (document.get("after_action") or {}).get("deficiencies", [])]}
+            "deficiencies": [d["key"] for d in (document.get("after_action") or {}).get("deficiencies", [])],
+            # the key the pack is signed with (None: unsigned, or signing failed): verify compares it with
+            # evidence.json, so a removed signature is caught even when run.signing was rewritten too
+            "signing_key_fingerprint": None if key.get("error") else key.get("key_fingerprint")}
 
 
 def append(path: Path, entry: dict[str, Any]) -> None:

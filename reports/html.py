@@ -94,6 +94,9 @@ def _rpo(s: dict[str, Any]) -> tuple[str, str]:
 def _signing(key: dict[str, str] | None) -> str:
     if key is None:
         return '<span class="bad">unsigned</span> <span class="muted">(no signing key was configured: see docs/evidence.md)</span>'
+    if key.get("error"):
+        return (f'<span class="bad">unsigned</span> <span class="muted">(signing with <span class="mono">'
+                f'{_e(key["key_fingerprint"])}</span> failed: {_e(key["error"])})</span>')
     return (f'<span class="mono">{_e(key["key_fingerprint"])}</span><div class="muted small">{_e(key["method"])}; '
             f'check with <code>gameday verify --key PUBLIC_KEY</code> or openssl (docs/evidence.md)</div>')
 
@@ -117,7 +120,7 @@ def _cover(document: Document) -> str:
                          + (' <span class="badge slo_breached">uncommitted changes</span>' if code["dirty"] else "")),
         ("Run id", f'<span class="mono">{_e(run["run_id"])}</span>'),
         ("Evidence", f'evidence.json (schema {_e(document["schema_version"])}), junit.xml, MANIFEST.sha256'
-                     + (", MANIFEST.dsse.json" if run.get("signing") else "")),
+                     + (", MANIFEST.dsse.json" if run.get("signing") and not run["signing"].get("error") else "")),
         ("Signed by", _signing(run.get("signing"))),
     ]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)

@@ -184,6 +184,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     except (GamedayError, OSError) as error:
         state.error = f"gameday: the evidence pack was not written: {error}"
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        return
+    if state.pack.signing_error:  # the evidence is kept, but a pack meant to be signed is not: fail the run
+        state.error = (f"gameday: the evidence pack {state.pack.directory} is UNSIGNED: {state.pack.signing_error}; "
+                       f"`gameday verify --key` will fail it")
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

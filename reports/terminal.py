@@ -60,7 +60,9 @@ def render(document: Document, report: Path | None = None, manifest_sha256: str 
         console.print(f"manifest: sha256 {manifest_sha256} (`gameday verify {report.parent if report else '<pack>'}`)",
                       markup=False, soft_wrap=True)
         key = document["run"].get("signing")
-        console.print(f"signed:   {key['key_fingerprint']} ({key['method']})" if key else
+        failed = bool(key and key.get("error"))
+        console.print(f"signed:   NO: signing with {key['key_fingerprint']} failed: {key['error']}" if failed
+                      else f"signed:   {key['key_fingerprint']} ({key['method']})" if key else
                       "signed:   no (unsigned pack: no signing key configured, see docs/evidence.md)",
                       markup=False, soft_wrap=True)
     deficiencies = (document.get("after_action") or {}).get("deficiencies", [])

@@ -170,3 +170,22 @@ def test_a_kms_key_that_cannot_be_used_stops_the_session(tester: pytest.Pytester
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--signing-kms-key-id alias/gameday-test-absent: KMS GetPublicKey failed*"])
     assert not out.exists()
+
+
+def test_a_failed_signature_keeps_the_pack_and_fails_the_run(tester: pytest.Pytester, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             signing_key: tuple[Path, Path]) -> None:
+    from reports import signing
+
+    def throttled(*_: object) -> None:  # what KmsSigner raises when KMS Sign is throttled past botocore's retries
+        raise signing.SigningError("GAMEDAY_SIGNING_KMS_KEY_ID=alias/k: KMS Sign failed: ThrottlingException")
+
+    monkeypatch.setenv(signing.KEY_FILE_VARIABLE, str(signing_key[0]))
+    monkeypatch.setattr(signing, "sign", throttled)
+    out = tmp_path / "reports" / "out"
+    result = tester.runpytest(f"--evidence-dir={out}", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["gameday: the evidence pack * is UNSIGNED: *KMS Sign failed: ThrottlingException*",
+                                 "*gameday evidence*", "signed:   NO: signing with SHA256:* failed: *"])
+    (pack,) = [p for p in out.iterdir() if evidence.RUN_ID.match(p.name)]
+    assert evidence.verify(pack).ok and not (pack / signing.ENVELOPE).exists()

@@ -69,13 +69,33 @@ def test_the_rewrite_from_the_issue_fails(signed_dir: Path, signing_key: tuple[P
     assert any("changed after signing: MANIFEST.sha256" in p for p in keyed.problems), keyed.message
 
 
-def test_a_removed_signature_fails_with_the_key(signed_dir: Path, signing_key: tuple[Path, Path]) -> None:
+def test_a_removed_signature_fails_with_or_without_the_key(signed_dir: Path, signing_key: tuple[Path, Path]) -> None:
     pack = forge(signed_dir, better_rto)
     (pack / signing.ENVELOPE).unlink()
-    unkeyed = evidence.verify(pack)  # a careful forger drops the signature: without the key it looks fine...
-    assert unkeyed.ok and any("unsigned pack" in w for w in unkeyed.warnings), unkeyed.message
-    result = evidence.verify(pack, key=signing_key[1])  # ...with it, it fails
+    unkeyed = evidence.verify(pack)  # evidence.json (and the report's cover) still name the key
+    assert not unkeyed.ok
+    assert any(p.startswith(f"{pack.name}: signature removed: evidence.json names signing key SHA256:")
+               for p in unkeyed.problems), unkeyed.message
+    assert cli.main(["verify", str(pack)]) == exitcodes.TAMPERED
+    result = evidence.verify(pack, key=signing_key[1])
     assert not result.ok and "unsigned: MANIFEST.dsse.json is missing" in result.message
+    assert any("signature removed" in p for p in result.problems)
+
+
+def test_a_removed_signature_and_rewritten_signing_fail_against_history(signed_dir: Path,
+                                                                      signing_key: tuple[Path, Path]) -> None:
+    _, fingerprint = signing.load_public_key(signing_key[1])
+    assert history.read(signed_dir / "history.jsonl").records[-1]["signing_key_fingerprint"] == fingerprint
+
+    def unsigned(document: dict[str, Any]) -> None:
+        better_rto(document)
+        document["run"]["signing"] = None  # the forger also says the pack was never signed
+
+    pack = forge(signed_dir, unsigned, history_too="rewrite")
+    (pack / signing.ENVELOPE).unlink()
+    result = evidence.verify(pack)
+    assert any(f"history.jsonl recorded the pack as signed by {fingerprint}, evidence.json says unsigned" in p
+               for p in result.problems), result.message
 
 
 def test_a_pack_re_signed_with_another_key_fails(signed_dir: Path, signing_key: tuple[Path, Path], tmp_path: Path) -> None:
@@ -224,6 +244,9 @@ def test_cli_keygen_and_verify_exit_codes(signed_dir: Path, signing_key: tuple[P
     assert "--key" in capsys.readouterr().err
     forge(signed_dir, better_rto)
     (pack / signing.ENVELOPE).unlink()
+    assert cli.main(["verify", str(pack)]) == exitcodes.TAMPERED  # evidence.json still names the key
+    (signed_dir / "history.jsonl").touch()  # forge removes it again
+    forge(signed_dir, lambda document: document["run"].update(signing=None))
     assert cli.main(["verify", str(pack)]) == exitcodes.OK  # unsigned, and consistent: only the key tells
     assert cli.main(["verify", "--key", str(signing_key[1]), str(pack)]) == exitcodes.TAMPERED
     assert exitcodes.TAMPERED not in (exitcodes.OK, exitcodes.FAILED, exitcodes.USAGE, exitcodes.UNREACHABLE)
@@ -263,3 +286,37 @@ def test_a_garbled_envelope_or_an_rsa_key_is_named(signed_dir: Path, signing_key
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     with pytest.raises(signing.SigningError, match=r"--key .*rsa.pub.pem: public key type .*allowed: Ed25519"):
         signing.load_public_key(rsa_public)
+
+
+def test_a_failed_signature_keeps_the_pack_unsigned_and_says_why(tmp_path: Path, synthetic_run: Any) -> None:
+    """KMS Sign throttled at the end of a game day: the evidence stays, unsigned, and says why."""
+    import boto3
+    from botocore.stub import Stubber
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = tmp_path / "kms.pub.pem"
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    client = boto3.client("kms", region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response("get_public_key", {"KeySpec": "ECC_NIST_EDWARDS25519", "KeyUsage": "SIGN_VERIFY",
+                                             "PublicKey": der, "SigningAlgorithms": ["ED25519_SHA_512"]})
+        stub.add_client_error("sign", service_error_code="ThrottlingException", service_message="Rate exceeded",
+                              http_status_code=400)
+        signer = signing.from_environment({signing.KMS_VARIABLE: "alias/gameday-evidence"}, kms_client=lambda _: client)
+        assert signer is not None
+        pack = evidence.write_pack(synthetic_run, tmp_path / "out", tmp_path / "history.jsonl", signer=signer)
+    assert pack.signing_error is not None and "KMS Sign failed" in pack.signing_error
+    assert "ThrottlingException" in pack.signing_error
+    assert pack.directory.is_dir() and not (pack.directory / signing.ENVELOPE).exists()
+    written = json.loads((pack.directory / "evidence.json").read_text())
+    assert written["run"]["signing"] == {"method": signer.method, "key_fingerprint": signer.fingerprint,
+                                         "error": pack.signing_error}
+    cover = (pack.directory / "report.html").read_text()
+    assert "<dt>Signed by</dt><dd><span class=\"bad\">unsigned</span>" in cover and "failed" in cover
+    assert history.read(tmp_path / "history.jsonl").records[-1]["signing_key_fingerprint"] is None
+    result = evidence.verify(pack.directory)  # intact, and honest about being unsigned
+    assert result.ok, result.message
+    assert any(f"unsigned: signing with {signer.fingerprint} failed when the run ended" in w for w in result.warnings)
+    assert not evidence.verify(pack.directory, key=public).ok  # an auditor who expects a signature still fails it
