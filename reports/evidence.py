@@ -209,8 +209,8 @@ def _check_pack(directory: Path, problems: list[str], notes: list[str]) -> tuple
 def _check_history(directory: Path, digest: str, evidence: Document | None, history_path: Path | None,
                    problems: list[str], warnings: list[str], notes: list[str]) -> None:
     if history_path is None or not history_path.is_file():
-        warnings.append(f"history not cross-checked: no history.jsonl beside the pack (--history names one); "
-                        f"nothing vouches for the newest manifest but its signature")
+        warnings.append("history not cross-checked: no history.jsonl beside the pack (--history names one); "
+                        "nothing vouches for the newest manifest but its signature")
         return
     recorded = [r for r in history.read(history_path).records if r.get("run_id") == directory.name]
     if not recorded:

@@ -22,7 +22,6 @@ import pytest
 from gameday import clock
 from gameday.errors import GamedayError
 from reports import allure_results, evidence as evidence_, findings as findings_, run as run_, signing, terminal
-from reports import document as document_
 from reports.redact import Redactor
 from reports.result import ScenarioResult
 
