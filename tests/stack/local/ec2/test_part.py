@@ -133,8 +133,10 @@ class World:
         rig.callback(server.stop)
         port = server._server.server_address[1]  # type: ignore[union-attr]
         endpoint = f"http://127.0.0.1:{port}"
-        # moto's backends are global to the process: start from an empty account.
+        # moto's backends are global to the process: start from an empty account, and leave one behind
+        # (another test in this worker may create an instance of the same name).
         requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        rig.callback(lambda: requests.post(f"{endpoint}/moto-api/reset", timeout=10))
         session = boto3.session.Session(region_name=REGION, **LOCAL_CREDENTIALS)
         rds = session.client("rds", endpoint_url=endpoint)
         db_endpoint = rds.create_db_instance(

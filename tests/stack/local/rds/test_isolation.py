@@ -182,10 +182,10 @@ class Orders:
 
 def test_isolating_the_primary_az_fails_over_and_loses_no_acknowledged_order(fabric_stack: Any) -> None:
     fabric, part, records, instance, environment = fabric_stack
-    orders = Orders(instance, environment, fabric, "orders")
+    orders = Orders(instance, environment, fabric, "orders-isolated")
     region, describe = orders.region, orders.describe
     before = wait_for(lambda: (d := describe())["DBInstanceStatus"] == "available" and d, "orders to be available")
-    database = part.database("orders", REGION)
+    database = part.database(orders.identifier, REGION)
     assert database is not None and database.primary is not None
     old_primary = database.primary
     old_primary.node.query("CREATE TABLE orders (id int PRIMARY KEY)", dbname="shop")
