@@ -53,6 +53,9 @@ def test_evacuating_a_lost_region(scenario: Scenario) -> None:
             # The runbook steps outlive the Region's loss: they are undone (failback) once it is back.
             with contextlib.ExitStack() as steps:
                 with scenario.inject(IsolateRegion, region=lost, subnet_ids=subnets):
+                    # RTO runs from the Region's loss: what users lived through, detection and runbook included.
+                    # (Timed from a runbook step instead, it would start after the promotion's wait and read ~0 s.)
+                    lost_at = scenario.injected_at
                     scenario.wait_until(lambda: scenario.region_of(scenario.resolve(virginia).addresses[0]) != lost,
                                         "Route 53 sends Virginia out of the lost Region", 600)
                     scenario.timeline.record("state", "users moved", milestone="detection")
@@ -60,11 +63,10 @@ def test_evacuating_a_lost_region(scenario: Scenario) -> None:
                         runbook.PromoteReplica, region=replica.region, db_instance_identifier=replica.identifier,
                         secret_id=replica.secret_id, secret_region=primary.region, nameserver=scenario.nameserver,
                         wait_delay_s=scenario.interval_s))
-                    promoted_at = scenario.injected_at  # RTO runs from the promotion, not from the name's switch
                     steps.enter_context(scenario.inject(
                         runbook.PointWriter, zone_id=scenario.stack.zone_id, record_name=scenario.stack.names.database,
                         region=replica.region, db_instance_identifier=replica.identifier))
-                    scenario.injected_at = promoted_at
+                    scenario.injected_at = lost_at
                     scenario.timeline.record("state", "replica promoted, writer repointed", milestone="failover")
                     scenario.hold("checkout", lambda s: s.ok, "checkout answers from Virginia", 900)
                     scenario.hold("canary", lambda s: s.ok, "orders acknowledged by the promoted database", 900)
@@ -75,3 +77,5 @@ def test_evacuating_a_lost_region(scenario: Scenario) -> None:
     finally:
         restore(scenario)
     assert verdict.passed, "\n".join(verdict.messages)
+    # Losing the Region's writer stops orders until the runbook has run: a measurement with no outage is wrong.
+    assert verdict.rto is not None and verdict.rto.outages, "the Region's loss was never seen by checkout or the canary"
