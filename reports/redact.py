@@ -21,6 +21,13 @@ from typing import Any, Iterable
 MASK = "[REDACTED]"
 _SENSITIVE_KEY = re.compile(r"pass(word|wd|phrase)?$|secret|token|credential|private_?key|api_?key|authorization|cookie|"
                             r"session_key", re.IGNORECASE)
+# Where a secret is, not what it is: a secret's id, ARN, name or Region (``secret_id``, ``SecretArn``,
+# ``secret_region``). Masking those would also mask every other use of the value ("us-east-1").
+_LOCATOR_KEY = re.compile(r"(_?(id|ids|arn|name|region|regions|ref|path|file|variable))$", re.IGNORECASE)
+
+
+def _sensitive(key: str) -> bool:
+    return bool(_SENSITIVE_KEY.search(key)) and not _LOCATOR_KEY.search(key)
 _TEXT_PATTERNS = (
     # scheme://user:password@host -> keep the user, hide the password
     (re.compile(r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)", re.IGNORECASE), r"\g<keep>" + MASK),
@@ -61,10 +68,10 @@ class Redactor:
         elif isinstance(data, (list, tuple)):
             for value in data:
                 self.collect(value, key)
-        elif key and _SENSITIVE_KEY.search(key):
+        elif key and _sensitive(key):
             self.remember(data)
         # settings rows are {name, value}: the secret's name is a value, not a key
-        if isinstance(data, dict) and isinstance(data.get("name"), str) and _SENSITIVE_KEY.search(data["name"]):
+        if isinstance(data, dict) and isinstance(data.get("name"), str) and _sensitive(data["name"]):
             self.remember(data.get("value"))
 
     def text(self, value: str) -> str:
@@ -78,12 +85,12 @@ class Redactor:
         """A copy of ``data`` with secrets masked (call ``collect`` first to catch repeats elsewhere)."""
         if isinstance(data, dict):
             masked = {str(k): self.data(v, str(k)) for k, v in data.items()}
-            if isinstance(masked.get("name"), str) and _SENSITIVE_KEY.search(masked["name"]) and "value" in masked:
+            if isinstance(masked.get("name"), str) and _sensitive(masked["name"]) and "value" in masked:
                 masked["value"] = MASK
             return masked
         if isinstance(data, (list, tuple)):
             return [self.data(v, key) for v in data]
-        if key and _SENSITIVE_KEY.search(key) and isinstance(data, str) and data:
+        if key and _sensitive(key) and isinstance(data, str) and data:
             return MASK
         if isinstance(data, str):
             return self.text(data)

@@ -52,6 +52,17 @@ def test_a_value_under_a_secret_key_is_masked_wherever_it_reappears() -> None:
     assert masked == {"params": {"MasterUserPassword": MASK}, "log": f"retrying with {MASK}", "passed": True}
 
 
+def test_where_a_secret_is_kept_is_not_a_secret() -> None:
+    # runbook.promote_replica names the master secret by id and Region: masking those masked "us-east-1"
+    # everywhere in the pack, titles included.
+    masked = Redactor().document({"params": {"secret_id": "securecart/orders/master", "secret_region": "us-east-1",
+                                             "SecretName": "orders-master", "secret_string": "pa55-w0rd-x"},
+                                  "title": "Lose us-east-1: users fail over", "log": "pa55-w0rd-x"})
+    assert masked == {"params": {"secret_id": "securecart/orders/master", "secret_region": "us-east-1",
+                                 "SecretName": "orders-master", "secret_string": MASK},
+                      "title": "Lose us-east-1: users fail over", "log": MASK}
+
+
 def test_a_leak_past_redaction_stops_the_pack(tmp_path: Path) -> None:
     redactor = Redactor({"never-write-me"})
     (tmp_path / "a.txt").write_text("... never-write-me ...")
