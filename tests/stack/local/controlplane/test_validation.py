@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from typing import Any, Iterator
+from typing import Any
 
-import boto3
 import pytest
 import requests
 from botocore.auth import SigV4Auth
@@ -14,26 +13,17 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from stack.local.controlplane.app import ControlPlane
 from stack.local.endpoint import Endpoint
-from stack.local.part import LOCAL_CREDENTIALS
-from tests.conftest import worker_index
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[Endpoint]:
-    server = Endpoint(ControlPlane(), f"127.0.{worker_index() + 20}.2", 0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def endpoint(edge: Endpoint) -> Endpoint:
+    return edge  # the control plane alone, from this folder's conftest
 
 
 @pytest.fixture(scope="module")
-def client(endpoint: Endpoint) -> Any:
-    session = boto3.session.Session(region_name="us-east-1", **LOCAL_CREDENTIALS)
-    return lambda service, region="us-east-1": session.client(service, region_name=region, endpoint_url=endpoint.url)
+def client(edge_client: Any) -> Any:
+    return edge_client
 
 
 def _error(call: Any, **kwargs: Any) -> dict[str, Any]:
