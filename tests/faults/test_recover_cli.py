@@ -15,7 +15,11 @@ import pytest
 from gameday.fixtures import LocalStackInfo
 
 INJECT_AND_HANG = textwrap.dedent("""
-    import sys, time, boto3
+    import signal, sys, time, boto3
+    # A process started in the background by a non-interactive shell (nohup, `&`, some CI runners)
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: the signal tests would
+    # hang. An interactive run, which is what they stand for, has the default handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from environments import loader
     from faults.network import IsolateAz
     from gameday.guard import Guard, Policy
@@ -82,6 +86,8 @@ def test_sigterm_and_sigint_roll_back_before_exiting(local_stack: LocalStackInfo
         if victim.poll() is None:
             victim.kill()
             victim.wait(timeout=10)
+            # Leave no fault behind for the next test on this stack, even when this one fails.
+            subprocess.run([sys.executable, "-m", "gameday.cli", "recover"], capture_output=True, env=env, timeout=120)
     assert victim.returncode != 0, "the run must still end after rolling back"
     assert ("Terminated" if signal_number == signal.SIGTERM else "KeyboardInterrupt") in stderr, stderr[-2000:]
     assert _acl(aws_client, "us-west-2", subnet) == before
