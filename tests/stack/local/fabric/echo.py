@@ -62,13 +62,18 @@ class EchoServer:
                     sock.close()  # type: ignore[union-attr]
                     self.open -= 1
         for key in list(self._selector.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
+            if key.fileobj is not self._wake_r:
+                key.fileobj.close()  # type: ignore[union-attr]
         self._selector.close()
 
     def close(self) -> None:
+        # The wake pair outlives the thread and is closed here: the thread may see _running go False
+        # at a select timeout and exit before the wake byte is sent, and a closed read end made that
+        # send fail with EPIPE (the teardown flake).
         self._running = False
         self._wake_w.send(b"x")
         self._thread.join(5)
+        self._wake_r.close()
         self._wake_w.close()
         self.path.unlink(missing_ok=True)
 
