@@ -1,4 +1,4 @@
-"""EC2 rules AWS enforces and moto does not (AWS-SEMANTICS.md, "EC2 network ACLs")."""
+"""EC2 rules AWS enforces and moto does not (network ACLs; sources in docs/aws-semantics.md)."""
 from __future__ import annotations
 
 import ipaddress

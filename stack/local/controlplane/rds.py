@@ -1,4 +1,4 @@
-"""RDS rules AWS enforces and moto does not (AWS-SEMANTICS.md, "RDS")."""
+"""RDS rules AWS enforces and moto does not."""
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,4 @@
-"""Route 53 rules AWS enforces and moto does not (AWS-SEMANTICS.md, "Route 53 health checks/routing")."""
+"""Route 53 rules AWS enforces and moto does not (health checks and routing)."""
 from __future__ import annotations
 
 import ipaddress

@@ -1,6 +1,7 @@
 """Which registered node owns the client end of a TCP connection, asked of the kernel through /proc.
 
-Why this mechanism (DESIGN.md lists four): libpq cannot bind a source address, so a PostgreSQL
+Why this mechanism (over network namespaces, the PostgreSQL startup packet and per-source links):
+libpq cannot bind a source address, so a PostgreSQL
 walreceiver, pg_basebackup or any libpq client reaches a fabric address from 127.0.0.1. Of the
 exact ways to attribute such a connection, asking the kernel is the only one that is exact for
 *every* protocol and needs no cooperation from the client: the client's socket is in

@@ -1,6 +1,6 @@
 """RDS events as DescribeEvents returns them: what happened to which instance, and when.
 
-Messages follow AWS's event catalogue (AWS-SEMANTICS.md, "Events"). DescribeEvents carries no
+Messages follow AWS's event catalogue (the RDS user guide's event messages). DescribeEvents carries no
 event id, so probes recognise an event by its message; the id is kept for `stack status` and logs.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ sources, with an RTT to each environment Region:
 
 - a checker Region that is also an environment Region uses the environment's RTT matrix;
 - otherwise ``PUBLIC_RTT_MS``, approximate public inter-Region round trips (cloudping.co-style
-  medians, rounded; stale but the right order, like AWS-SEMANTICS.md's table);
+  medians, rounded; stale but the right order, like the inter-Region table in environments/local.yaml);
 - a pair missing from both is estimated from great-circle distance: 2 x distance / (200 km/ms, light
   in fibre) x 1.4 path inflation, which reproduces the table's figures within about 15%.
 """

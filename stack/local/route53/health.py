@@ -1,4 +1,4 @@
-"""How checker results become a health check's status (AWS-SEMANTICS.md, "Route 53 health checks"). Pure.
+"""How checker results become a health check's status (Route 53's documented health-check rules). Pure.
 
 - Each checker keeps its own verdict, which changes only after FailureThreshold consecutive results
   that disagree with it, in either direction. A new checker's verdict is healthy: a new check is

@@ -1,4 +1,4 @@
-"""Choosing records within one group by its routing policy (AWS-SEMANTICS.md, "Route 53 routing").
+"""Choosing records within one group by its routing policy (Route 53's documented routing policies).
 
 Pure: health comes in as a function, the client's network as a value, randomness as a ``random.Random``.
 

@@ -1,6 +1,6 @@
 """The RDS part with the real network fabric: isolating the primary's AZ by NACL fails over by itself.
 
-The NACL swap is AWS FIS's method (AWS-SEMANTICS.md): a deny-all clone associated with the
+The NACL swap is AWS FIS's method (aws:network:disrupt-connectivity): a deny-all clone associated with the
 primary's subnet. Two writers run meanwhile: one from outside the VPC through the endpoint, and
 one inside the isolated subnet, which can still reach the old primary (traffic within a subnet
 flows). Fencing means neither loses an acknowledged order.

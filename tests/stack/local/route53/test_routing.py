@@ -1,4 +1,4 @@
-"""Conformance table for the resolution engine: one case per rule and edge case in AWS-SEMANTICS.md.
+"""Conformance table for the resolution engine: one case per documented Route 53 routing rule and edge case.
 
 Each case is a zone (boto3's record shape), the health checks that fail, the client's network and a
 query; the expectation is the answer's values (CNAME targets included) or the rcode / NODATA.
