@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Callable
 
 import dns.message
@@ -16,20 +15,14 @@ from faults.network import IsolateAz
 from gameday import net
 from gameday.journal import Journal
 from stack.handles import ReferenceStack
+from tests.stack.waiting import until
 
 REGION = "us-east-1"
 PASSWORD = "default-vpc-Pa55"
 
 
 def _until(condition: Callable[[], Any], what: str, timeout_s: float = 240) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"waited {timeout_s} s for {what}; last: {last!r}")
+    return until(condition, what, timeout_s, poll_s=0.5)  # an RDS instance takes minutes: poll gently
 
 
 def test_db_instance_in_the_default_vpc(local_stack: Any, aws_client: Any) -> None:

@@ -1,23 +1,13 @@
 """The parts together on the session's local stack: a fault through the API, its real effect, and back."""
 from __future__ import annotations
 
-import time
-from typing import Any, Callable
+from typing import Any
 
 from faults.network import IsolateAz
 from gameday.journal import Journal
 from stack.handles import ReferenceStack
+from tests.stack.waiting import until
 
-
-def _until(condition: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"waited {timeout_s} s for {what}; last: {last!r}")
 
 
 def test_health_check_fails_when_the_fabric_isolates_its_az(stack: ReferenceStack, aws_client: Any, tmp_path: Any) -> None:
@@ -29,12 +19,12 @@ def test_health_check_fails_when_the_fabric_isolates_its_az(stack: ReferenceStac
         return [o["StatusReport"]["Status"] for o in route53.get_health_check_status(
             HealthCheckId=target.health_check_id)["HealthCheckObservations"]]
 
-    _until(lambda: statuses() and all(s.startswith("Success") for s in statuses()), "the check to pass first")
+    until(lambda: statuses() and all(s.startswith("Success") for s in statuses()), "the check to pass first")
     fault = IsolateAz(lambda service, region: aws_client(service, region), Journal("test", tmp_path),
                       region=target.region, availability_zone=target.availability_zone,
                       subnet_id=stack.subnet(target.availability_zone).subnet_id)
     with fault:
-        failing = _until(lambda: (s := statuses()) and all(x.startswith("Failure") for x in s) and s,
+        failing = until(lambda: (s := statuses()) and all(x.startswith("Failure") for x in s) and s,
                          "every checker to report a failure")
         assert any("timed out" in status for status in failing), failing  # a dead network, not a refusal
-    _until(lambda: all(s.startswith("Success") for s in statuses()), "the check to pass again after the rollback")
+    until(lambda: all(s.startswith("Success") for s in statuses()), "the check to pass again after the rollback")
