@@ -69,3 +69,25 @@ def signed_dir(tmp_path: Path, signed_root: Path) -> Path:
     copy = tmp_path / "signed"
     shutil.copytree(signed_root, copy)
     return copy
+
+
+def sign_with_moto_kms_p256(pack: Path, public_key: Path) -> tuple[str, str]:
+    """Sign ``pack`` with an ECC_NIST_P256 key in moto's KMS (in process), write the public key KMS
+    gives out to ``public_key`` as PEM; returns (the signer's method text, the key id)."""
+    import boto3
+    from cryptography.hazmat.primitives import serialization
+    from moto import mock_aws
+
+    from reports import signing
+
+    with mock_aws():
+        client = boto3.client("kms", region_name="us-east-1", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        key_id = client.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
+        signer = signing.from_environment({signing.KMS_VARIABLE: key_id}, kms_client=lambda _: client)
+        assert signer is not None
+        signing.sign(pack, signer, pack.name, None)
+        der = client.get_public_key(KeyId=key_id)["PublicKey"]
+    public_key.write_bytes(serialization.load_der_public_key(der).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return signer.method, key_id

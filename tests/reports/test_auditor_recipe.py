@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reports import manifest, signing
-from tests.reports.conftest import only_pack
+from tests.reports.conftest import only_pack, sign_with_moto_kms_p256
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "evidence.md"
 
@@ -73,22 +73,9 @@ def test_the_documented_recipe_rejects_an_added_file(signed_dir: Path, signing_k
 
 def test_the_documented_ecdsa_variant_accepts_a_kms_p256_pack(reports_dir: Path, tmp_path: Path) -> None:
     """The docs' one-line change for an ECDSA P-256 KMS key (moto's KMS in process signs)."""
-    import boto3
-    from cryptography.hazmat.primitives import serialization
-    from moto import mock_aws
-
-    with mock_aws():
-        client = boto3.client("kms", region_name="us-east-1", aws_access_key_id="testing",
-                              aws_secret_access_key="testing")
-        key_id = client.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
-        signer = signing.from_environment({signing.KMS_VARIABLE: key_id}, kms_client=lambda _: client)
-        assert signer is not None
-        pack = only_pack(reports_dir / "out")
-        signing.sign(pack, signer, pack.name, None)
-        der = client.get_public_key(KeyId=key_id)["PublicKey"]
+    pack = only_pack(reports_dir / "out")
     public = tmp_path / "kms.pub.pem"
-    public.write_bytes(serialization.load_der_public_key(der).public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    sign_with_moto_kms_p256(pack, public)
     line = re.search(r"^openssl pkeyutl -verify .*$", recipe(), re.M)
     variant = re.search(r"replace the `openssl pkeyutl` line with\n`(openssl dgst [^`]*)`", DOC.read_text())
     assert line and variant, "docs/evidence.md: the ECDSA variant is not where the test expects it"

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from gameday import cli, exitcodes
 from reports import evidence, history, manifest, signing
-from tests.reports.conftest import only_pack
+from tests.reports.conftest import only_pack, sign_with_moto_kms_p256
 
 
 def forge(reports_dir: Path, edit: Callable[[dict[str, Any]], None], history_too: str = "remove") -> Path:
@@ -163,21 +163,10 @@ def test_bad_keys_are_refused_with_a_clear_error(tmp_path: Path, signing_key: tu
 
 def test_kms_signs_with_a_p256_key(reports_dir: Path, tmp_path: Path) -> None:
     """AWS KMS Sign (moto's KMS, in process): the pack verifies with the public key KMS gives out."""
-    import boto3
-    from moto import mock_aws
-
-    with mock_aws():
-        client = boto3.client("kms", region_name="us-east-1", aws_access_key_id="testing",
-                              aws_secret_access_key="testing")
-        key_id = client.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
-        signer = signing.from_environment({signing.KMS_VARIABLE: key_id}, kms_client=lambda _: client)
-        assert signer is not None and signer.method == f"AWS KMS key {key_id} (ECDSA_SHA_256)"
-        pack = only_pack(reports_dir / "out")
-        signing.sign(pack, signer, pack.name, None)
-        der = client.get_public_key(KeyId=key_id)["PublicKey"]
+    pack = only_pack(reports_dir / "out")
     public = tmp_path / "kms.pub.pem"
-    public.write_bytes(serialization.load_der_public_key(der).public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    method, key_id = sign_with_moto_kms_p256(pack, public)
+    assert method == f"AWS KMS key {key_id} (ECDSA_SHA_256)"
     assert evidence.verify(pack, key=public).ok
     (pack / "junit.xml").write_text("<testsuites/>\n")
     assert not evidence.verify(pack, key=public).ok
