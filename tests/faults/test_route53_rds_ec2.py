@@ -105,13 +105,18 @@ def test_health_check_update_failing_leaves_it_as_it_was(clients: Recorder, jour
     assert list(journal_.open_entries("test-target", journal.directory.parent)) == []
 
 
-def test_stop_instances_failing_half_way_starts_them_again(clients: Recorder, journal: Journal) -> None:
+def _two_tagged_instances(clients: Recorder) -> list[str]:
+    """Two running instances in us-east-1a carrying the stack tag; their ids."""
     client = clients("ec2", "us-east-1")
     vpc = client.create_vpc(CidrBlock="127.16.0.0/16")["Vpc"]["VpcId"]
     subnet = client.create_subnet(VpcId=vpc, CidrBlock="127.16.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
-    ids = [i["InstanceId"] for i in client.run_instances(
+    return [i["InstanceId"] for i in client.run_instances(
         ImageId="ami-12345678", MinCount=2, MaxCount=2, SubnetId=subnet,
         TagSpecifications=[{"ResourceType": "instance", "Tags": STACK}])["Instances"]]
+
+
+def test_stop_instances_failing_half_way_starts_them_again(clients: Recorder, journal: Journal) -> None:
+    ids = _two_tagged_instances(clients)
     clients.fail_on = "StopInstances"
     with pytest.raises(FaultError, match="ec2.stop_instances: injecting failed"):
         with ec2.StopInstances(clients, journal, region="us-east-1", tag=("gameday:stack", "securecart")):
@@ -134,12 +139,7 @@ def test_reboot_failing_still_waits_for_the_instance(clients: Recorder, journal:
 
 
 def test_stop_instances_waits_until_stopped_and_its_rollback_until_running(clients: Recorder, journal: Journal) -> None:
-    client = clients("ec2", "us-east-1")
-    vpc = client.create_vpc(CidrBlock="127.16.0.0/16")["Vpc"]["VpcId"]
-    subnet = client.create_subnet(VpcId=vpc, CidrBlock="127.16.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
-    ids = [i["InstanceId"] for i in client.run_instances(
-        ImageId="ami-12345678", MinCount=2, MaxCount=2, SubnetId=subnet,
-        TagSpecifications=[{"ResourceType": "instance", "Tags": STACK}])["Instances"]]
+    ids = _two_tagged_instances(clients)
     clients.calls.clear()
     with ec2.StopInstances(clients, journal, region="us-east-1", tag=("gameday:stack", "securecart")):
         injected = [(op, p) for _, op, p in clients.calls]
@@ -149,5 +149,6 @@ def test_stop_instances_waits_until_stopped_and_its_rollback_until_running(clien
     assert injected[stop + 1] == ("DescribeInstances", {"InstanceIds": ids})
     start = after.index(("StartInstances", {"InstanceIds": ids}))
     assert after[start + 1] == ("DescribeInstances", {"InstanceIds": ids})
-    states = {i["State"]["Name"] for r in client.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]}
+    reservations = clients("ec2", "us-east-1").describe_instances(InstanceIds=ids)["Reservations"]
+    states = {i["State"]["Name"] for r in reservations for i in r["Instances"]}
     assert states == {"running"}
