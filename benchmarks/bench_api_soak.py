@@ -37,7 +37,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from environments import loader
-from gameday import net
+from base import net
 from stack import builder
 from stack.local import supervisor
 from stack.local.instance import Instance, instance_from_environ

@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gameday.errors import SettingsError  # noqa: E402
+from base.errors import SettingsError  # noqa: E402
 from probes import slo  # noqa: E402
 from stack.local.instance import instance_from_environ  # noqa: E402
 from tests.stack.local.route53 import malformed  # noqa: E402

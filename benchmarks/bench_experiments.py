@@ -53,8 +53,8 @@ from environments import loader  # noqa: E402
 from environments.model import LocalEnvironment  # noqa: E402
 from faults.network import association_of  # noqa: E402
 from experiments.scenario import SAMPLE_INTERVAL_AWS_S, probe_timeouts  # noqa: E402
-from gameday import clock, net  # noqa: E402
-from gameday.retries import retries  # noqa: E402
+from base import clock, net  # noqa: E402
+from base.retries import retries  # noqa: E402
 from probes import checkout as checkout_probe, slo  # noqa: E402
 from probes.sampler import Sample  # noqa: E402
 from stack.builder import BuildOptions, Builder  # noqa: E402

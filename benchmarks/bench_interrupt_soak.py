@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gameday.errors import SettingsError  # noqa: E402
+from base.errors import SettingsError  # noqa: E402
 from stack.local.instance import instance_from_environ  # noqa: E402
 
 EXPERIMENTS = ("test_region_evacuation.py", "test_az_outage.py", "test_lab2_route53_failover.py",

@@ -12,7 +12,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from environments.model import Environment, LocalEnvironment, AwsEnvironment
-from gameday.errors import EnvironmentFileError
+from base.errors import EnvironmentFileError
 
 DIRECTORY = Path(__file__).resolve().parent
 _ADAPTER: TypeAdapter[LocalEnvironment | AwsEnvironment] = TypeAdapter(Environment)

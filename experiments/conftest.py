@@ -14,9 +14,9 @@ import pytest
 
 from environments.model import LocalEnvironment
 from experiments.scenario import Scenario
-from gameday.journal import Journal
+from faults.journal import Journal
 from gameday.target import for_environment
-from gameday.timeline import Timeline
+from base.timeline import Timeline
 from stack.handles import ReferenceStack
 
 

@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from environments.model import AwsEnvironment, LocalEnvironment, ScenarioSLO
 from faults.base import Fault
-from gameday import clock, net
-from gameday.journal import Journal
-from gameday.timeline import Timeline
+from base import clock, net
+from faults.journal import Journal
+from base.timeline import Timeline
 from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe
 from probes.canary import Canary, ReadBack
 from probes.sampler import Sample, Sampler

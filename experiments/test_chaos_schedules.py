@@ -52,8 +52,8 @@ from experiments.scenario import Scenario
 from faults.network import IsolateAz
 from faults.rds import RebootWithFailover
 from faults.route53 import FailHealthCheck
-from gameday import clock, net
-from gameday.errors import FaultError
+from base import clock, net
+from base.errors import FaultError
 from probes import state
 from probes.canary import Ack
 

@@ -6,8 +6,8 @@ A fault is one reversible change made through the AWS API, used as a context man
                                   subnet_id=subnet, guard=guard):
         ...  # observe
 
-``__enter__`` first runs the guard (gameday.guard), all read-only: allowed Regions, the caller's account,
-the target tag on every target, the stop-condition alarms. In a dry run it then plans (gameday.plan) and
+``__enter__`` first runs the guard (faults.guard), all read-only: allowed Regions, the caller's account,
+the target tag on every target, the stop-condition alarms. In a dry run it then plans (faults.plan) and
 raises ``DryRun``. Otherwise it journals the intent before the first mutating call, injects (rolling back
 what it did if injection fails half-way), and starts a watcher over the stop conditions. ``__exit__``
 rolls back whatever happened inside the block (exceptions, KeyboardInterrupt, SIGTERM) and marks the
@@ -29,14 +29,14 @@ from botocore.exceptions import ClientError
 
 from faults import signals
 from faults.signals import Interrupted, Terminated
-from gameday import guard as guard_
-from gameday import runid
-from gameday.errors import FaultError
-from gameday.guard import Caller, Guard, NoGuard, Resource
-from gameday.journal import Entry, Journal
-from gameday.plan import Call, DryRun, PlannedFault, PlanningClients, ScratchJournal
-from gameday.stopconditions import Aborted, AlarmState, Watcher
-from gameday.timeline import Timeline
+from faults import guard as guard_
+from base import runid
+from base.errors import FaultError
+from faults.guard import Caller, Guard, NoGuard, Resource
+from faults.journal import Entry, Journal
+from faults.plan import Call, DryRun, PlannedFault, PlanningClients, ScratchJournal
+from faults.stopconditions import Aborted, AlarmState, Watcher
+from base.timeline import Timeline
 
 __all__ = ["ClientFactory", "FAULT_TAG", "Fault", "Interrupted", "Terminated"]
 

@@ -5,10 +5,10 @@ from typing import Any
 
 from faults import resources
 from faults.base import ClientFactory, Fault
-from gameday.guard import Caller, Guard, Resource
-from gameday.journal import Entry, Journal
-from gameday.plan import Call
-from gameday.timeline import Timeline
+from faults.guard import Caller, Guard, Resource
+from faults.journal import Entry, Journal
+from faults.plan import Call
+from base.timeline import Timeline
 
 
 class StopInstances(Fault):

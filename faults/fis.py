@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from botocore.exceptions import ClientError
 
-from gameday import runid
-from gameday.errors import FaultError
-from gameday.guard import FisSettings
-from gameday.plan import Call
+from base import runid
+from base.errors import FaultError
+from faults.guard import FisSettings
+from faults.plan import Call
 
 if TYPE_CHECKING:
     from faults.base import Fault

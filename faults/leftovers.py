@@ -15,10 +15,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from faults import REGISTRY
 from faults.base import FAULT_TAG
 from faults.fis import TERMINAL
-from gameday import journal as journal_
-from gameday import runid
-from gameday.errors import GamedayError
-from gameday.plan import Call
+from faults import journal as journal_
+from base import runid
+from base.errors import GamedayError
+from faults.plan import Call
 from stack import topology as topology_
 
 ClientFactory = Callable[[str, str], Any]

@@ -16,11 +16,11 @@ from botocore.exceptions import ClientError
 
 from faults import fis, resources
 from faults.base import FAULT_TAG, ClientFactory, Fault
-from gameday import runid
-from gameday.guard import Caller, Guard, Resource
-from gameday.journal import Entry, Journal
-from gameday.plan import Call
-from gameday.timeline import Timeline
+from base import runid
+from faults.guard import Caller, Guard, Resource
+from faults.journal import Entry, Journal
+from faults.plan import Call
+from base.timeline import Timeline
 
 ALLOW_SUBNET_RULE = 100
 DENY_ALL_RULE = 200

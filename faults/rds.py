@@ -9,10 +9,10 @@ from typing import Any
 
 from faults import fis, resources
 from faults.base import ClientFactory, Fault
-from gameday.guard import Caller, Guard, Resource
-from gameday.journal import Entry, Journal
-from gameday.plan import Call
-from gameday.timeline import Timeline
+from faults.guard import Caller, Guard, Resource
+from faults.journal import Entry, Journal
+from faults.plan import Call
+from base.timeline import Timeline
 
 _SETTLE = "waits until the instance is available (DescribeDBInstances)"
 

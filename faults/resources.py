@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameday.guard import Caller, Resource
+from faults.guard import Caller, Resource
 
 
 def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:

@@ -5,11 +5,11 @@ from typing import Any
 
 from faults import resources
 from faults.base import ClientFactory, Fault
-from gameday.errors import FaultError
-from gameday.guard import Caller, Guard, Resource
-from gameday.journal import Entry, Journal
-from gameday.plan import Call
-from gameday.timeline import Timeline
+from base.errors import FaultError
+from faults.guard import Caller, Guard, Resource
+from faults.journal import Entry, Journal
+from faults.plan import Call
+from base.timeline import Timeline
 
 GLOBAL_REGION = "us-east-1"  # Route 53 is global; its API lives in us-east-1
 

@@ -25,11 +25,11 @@ from faults import resources
 from faults.base import ClientFactory, Fault
 from faults.rds import _DbFault
 from faults.route53 import GLOBAL_REGION
-from gameday.errors import FaultError
-from gameday.guard import Caller, Guard, Resource
-from gameday.journal import Entry, Journal
-from gameday.plan import Call
-from gameday.timeline import Timeline
+from base.errors import FaultError
+from faults.guard import Caller, Guard, Resource
+from faults.journal import Entry, Journal
+from faults.plan import Call
+from base.timeline import Timeline
 from stack import topology
 
 _ARN_DB = ":db:"

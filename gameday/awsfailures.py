@@ -7,7 +7,7 @@ means for every command: a verdict failed, or something is left over.
 """
 from __future__ import annotations
 
-from gameday import exitcodes
+from base import exitcodes
 
 
 def aws_failure(error: Exception) -> tuple[int, str] | None:

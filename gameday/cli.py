@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from gameday import exitcodes
+from base import exitcodes
 from gameday.awsfailures import aws_failure
-from gameday.errors import GamedayError, SettingsError
+from base.errors import GamedayError, SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,7 +107,8 @@ def stack_status(args: argparse.Namespace) -> int:
 def _target(args: argparse.Namespace, doing: str) -> Any:
     """(target, guard) once the guard has checked that the credentials are for the environment's account."""
     from environments import loader
-    from gameday import guard as guard_, target
+    from faults import guard as guard_
+    from gameday import target
     from stack.local.instance import instance_from_environ
 
     environment = loader.load(args.env)
@@ -331,7 +332,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Exit codes: see gameday.exitcodes (docs/cli.md). Routine failures print one line, no traceback."""
+    """Exit codes: see base.exitcodes (docs/cli.md). Routine failures print one line, no traceback."""
     args = parser().parse_args(argv)  # argparse itself exits USAGE (2) on a bad argument
     try:
         return int(args.handler(args))

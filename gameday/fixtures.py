@@ -13,9 +13,9 @@ from botocore.config import Config
 from environments import loader
 from environments.model import AwsEnvironment, LocalEnvironment
 from gameday import settings as settings_
-from gameday.errors import GamedayError, SettingsError
-from gameday.retries import retries
-from gameday.timeline import Timeline
+from base.errors import GamedayError, SettingsError
+from base.retries import retries
+from base.timeline import Timeline
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,11 @@ from typing import Generator
 import pytest
 
 from environments import loader
-from gameday import fixtures, guard as guard_, runid, settings as settings_
-from gameday.errors import GamedayError
-from gameday.stopconditions import Aborted
+from gameday import fixtures, settings as settings_
+from faults import guard as guard_
+from base import runid
+from base.errors import GamedayError
+from faults.stopconditions import Aborted
 
 MARKERS = {
     "failover": "a failover scenario (CI runs `pytest -m failover` on every merge)",
@@ -43,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     resolved = fixtures.resolve_settings(config)
     try:
         loader.resolve(resolved.env)
-        # The safety guard every fault in this session uses unless given another (gameday.guard).
+        # The safety guard every fault in this session uses unless given another (faults.guard).
         guard = guard_.Guard(guard_.Policy.for_environment(loader.load(resolved.env), dry_run=resolved.dry_run))
     except GamedayError as error:
         raise pytest.UsageError(str(error)) from None
@@ -109,7 +111,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 SETTINGS_KEY = pytest.StashKey[settings_.Resolved]()
 GUARD_KEY = pytest.StashKey[guard_.Guard]()
-DRY_RUN_SKIP = "Skipped: dry run:"  # how pytest reports a gameday.plan.DryRun
+DRY_RUN_SKIP = "Skipped: dry run:"  # how pytest reports a faults.plan.DryRun
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from gameday.errors import SettingsError
+from base.errors import SettingsError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import boto3
 from botocore.config import Config
 
 from environments.model import AwsEnvironment, LocalEnvironment
-from gameday.retries import retries
+from base.retries import retries
 
 STACK_TAG = ("gameday:stack", "securecart")
 

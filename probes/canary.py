@@ -10,7 +10,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from gameday import clock
+from base import clock
 from probes.checkout import Client
 
 CANARY_SKU = "SC-STCK-004"  # a real catalog item: the canary buys stickers

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gameday import net
+from base import net
 from probes import dns as dns_probe
 from probes.sampler import Sampler
 

@@ -1,6 +1,6 @@
 """Background samplers: call a read-only function at a stated rate, keep timestamped samples.
 
-Every sample carries one monotonic and one wall time (``gameday.clock``). A sampler is bounded in
+Every sample carries one monotonic and one wall time (``base.clock``). A sampler is bounded in
 both count and time, and a failing read is recorded as a failed sample, never raised, so an outage
 shows up as data.
 """
@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
-from gameday import clock
+from base import clock
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from environments.model import ScenarioSLO
-from gameday import clock
+from base import clock
 from probes.canary import ReadBack
 from probes.sampler import Sample
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import jsonschema
 
-from gameday import clock
-from gameday.errors import GamedayError
+from base import clock
+from base.errors import GamedayError
 from probes.sampler import Sample
 from probes.slo import PERCENTILE_METHOD, percentile
 from reports import after_action, controls, milestones

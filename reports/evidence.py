@@ -19,7 +19,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from gameday.errors import GamedayError
+from base.errors import GamedayError
 from reports import document as document_
 from reports import after_action, consistency, history, html, junit, manifest, signing
 from reports.document import Document
@@ -30,7 +30,7 @@ from reports.run import Run
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 REQUIRED = ("evidence.json", "report.html", "junit.xml")
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # gameday.runid's rule
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # base.runid's rule
 _CHAIN_LIMIT = 10_000
 
 

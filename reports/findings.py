@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gameday.errors import GamedayError
+from base.errors import GamedayError
 
 KINDS = ("rto_breached", "rpo_breached", "lost_orders", "not_rolled_back", "slo_breached")
 Kind = Literal["rto_breached", "rpo_breached", "lost_orders", "not_rolled_back", "slo_breached"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from gameday import clock
+from base import clock
 from probes.sampler import Sample
 from reports.result import ScenarioResult
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gameday.errors import StackError
-from gameday.timeline import Timeline
+from base.errors import StackError
+from base.timeline import Timeline
 from probes.canary import Ack, Attempt, ReadBack
 from probes.checkout import Response
 from probes.dns import Answer

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from gameday import clock
+from base import clock
 from reports.result import ScenarioResult
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

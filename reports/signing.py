@@ -35,7 +35,7 @@ from securesystemslib import dsse
 from securesystemslib import exceptions as sslib_errors
 from securesystemslib.signer import CryptoSigner, Key, SecretsHandler, Signature, Signer, SSlibKey
 
-from gameday.errors import GamedayError
+from base.errors import GamedayError
 from reports import manifest
 
 ENVELOPE = manifest.ENVELOPE

@@ -29,8 +29,8 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError, WaiterError
 
 from environments.model import AwsEnvironment, LocalEnvironment
-from gameday.errors import BuildError
-from gameday.plan import is_read_only
+from base.errors import BuildError
+from base.operations import is_read_only
 from stack import topology
 from stack.handles import DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
@@ -73,7 +73,7 @@ def checkout_user_data(database: DatabaseHandle, writer_name: str) -> str:
 
 
 class ReadOnlyClient:
-    """A boto3 client through which only reads pass (as in a dry run: gameday.plan.is_read_only); any
+    """A boto3 client through which only reads pass (as in a dry run: base.operations.is_read_only); any
     other API call is a BuildError. Helpers that call no API (paginators, waiters, meta) pass too."""
 
     def __init__(self, client: Any, service: str, region: str, stack_name: str) -> None:

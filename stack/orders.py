@@ -19,7 +19,7 @@ import dns.resolver
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from gameday.errors import BuildError
+from base.errors import BuildError
 
 ClientFactory = Callable[[str, str], Any]
 T = TypeVar("T")

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from environments.model import AwsEnvironment, LocalEnvironment
-from gameday.errors import BuildError
+from base.errors import BuildError
 from stack import orders
 
 ClientFactory = Callable[[str, str], Any]

@@ -7,7 +7,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from gameday.errors import StackError
+from base.errors import StackError
 
 
 class Endpoint:

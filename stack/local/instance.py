@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from environments.model import LocalEnvironment
-from gameday.errors import SettingsError
+from base.errors import SettingsError
 
 MAX_INSTANCE = 9
 VPC_OCTET_STRIDE = 8

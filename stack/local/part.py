@@ -28,8 +28,8 @@ import boto3
 from botocore.config import Config
 
 from environments.model import LocalEnvironment
-from gameday.errors import StackError
-from gameday.retries import retries
+from base.errors import StackError
+from base.retries import retries
 from stack.local.instance import Instance
 
 # Dummy credentials: the local endpoint accepts anything, and real ones must never be sent to it.

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from environments.model import LocalEnvironment
-from gameday.errors import SettingsError, StackDegraded, StackError, StackNotRunning, Unreachable
-from gameday.logfiles import open_log, restrict as restrict_logs
+from base.errors import SettingsError, StackDegraded, StackError, StackNotRunning, Unreachable
+from base.logfiles import open_log, restrict as restrict_logs
 from stack.local import leftovers
 from stack.local.instance import Instance
 from stack.local.part import Health, Part, PartContext

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from environments.model import AwsEnvironment
-from gameday.journal import Journal
+from faults.journal import Journal
 from tests.aws.discovery import SecureCart, find
 
 

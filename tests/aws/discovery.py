@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from environments.model import AwsEnvironment, LocalEnvironment
-from gameday.guard import Policy
+from faults.guard import Policy
 from stack.builder import record_names
 from stack.handles import RecordNames
 

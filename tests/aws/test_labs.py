@@ -15,9 +15,9 @@ from typing import Any, Callable, TypeVar
 import pytest
 
 from faults import rds, route53
-from gameday.guard import Guard
-from gameday.journal import Journal
-from gameday.timeline import Timeline
+from faults.guard import Guard
+from faults.journal import Journal
+from base.timeline import Timeline
 from probes import dns, state
 from tests.aws.conftest import Account
 from tests.aws.discovery import SecureCart

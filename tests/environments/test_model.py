@@ -10,7 +10,7 @@ import yaml
 
 from environments import loader
 from environments.model import AwsEnvironment, LocalEnvironment
-from gameday.errors import EnvironmentFileError
+from base.errors import EnvironmentFileError
 
 LOCAL = yaml.safe_load((loader.DIRECTORY / "local.yaml").read_text())
 

@@ -10,10 +10,10 @@ import pytest
 from moto import mock_aws
 
 from environments.model import StopCondition
-from gameday import guard as guard_
-from gameday.guard import FisSettings, Guard, Policy
-from gameday.journal import Journal
-from gameday.plan import is_read_only
+from faults import guard as guard_
+from faults.guard import FisSettings, Guard, Policy
+from faults.journal import Journal
+from base.operations import is_read_only
 
 MOTO_ACCOUNT = "123456789012"
 STACK_TAG = ("gameday:stack", "securecart")

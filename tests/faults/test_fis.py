@@ -11,11 +11,11 @@ from moto.moto_api import state_manager
 
 from environments.model import StopCondition
 from faults import leftovers, network, rds
-from gameday import journal as journal_
-from gameday.errors import FaultError
-from gameday.guard import FisSettings, Guard
-from gameday.journal import Journal
-from gameday.timeline import Timeline
+from faults import journal as journal_
+from base.errors import FaultError
+from faults.guard import FisSettings, Guard
+from faults.journal import Journal
+from base.timeline import Timeline
 from tests.faults.conftest import MOTO_ACCOUNT, STACK_TAG, Recorder, alarm, policy
 
 STACK = [{"Key": STACK_TAG[0], "Value": STACK_TAG[1]}]

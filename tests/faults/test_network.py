@@ -7,9 +7,9 @@ import pytest
 
 from faults import leftovers, network
 from faults.base import FAULT_TAG
-from gameday import journal as journal_
-from gameday.errors import FaultError
-from gameday.journal import Journal
+from faults import journal as journal_
+from base.errors import FaultError
+from faults.journal import Journal
 from tests.faults.conftest import Recorder
 
 pytestmark = pytest.mark.usefixtures("guard")

@@ -22,8 +22,8 @@ INJECT_AND_HANG = textwrap.dedent("""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from environments import loader
     from faults.network import IsolateAz
-    from gameday.guard import Guard, Policy
-    from gameday.journal import Journal
+    from faults.guard import Guard, Policy
+    from faults.journal import Journal
     endpoint, target, subnet, region, az = sys.argv[1:6]
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
     clients = lambda service, r: session.client(service, region_name=r, endpoint_url=endpoint)

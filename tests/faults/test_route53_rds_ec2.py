@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from faults import ec2, leftovers, rds, route53
-from gameday import journal as journal_
-from gameday.errors import FaultError
-from gameday.journal import Journal
+from faults import journal as journal_
+from base.errors import FaultError
+from faults.journal import Journal
 from tests.faults.conftest import Recorder
 
 pytestmark = pytest.mark.usefixtures("guard")

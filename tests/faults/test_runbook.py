@@ -8,8 +8,8 @@ from botocore.exceptions import ClientError
 
 from environments import loader
 from faults import leftovers, runbook
-from gameday.errors import FaultError
-from gameday.journal import Journal
+from base.errors import FaultError
+from faults.journal import Journal
 from stack import topology
 from tests.faults.conftest import Recorder
 

@@ -23,8 +23,8 @@ PROMOTE_AND_HANG = textwrap.dedent("""
     import sys, time, boto3
     from environments import loader
     from faults import runbook
-    from gameday.guard import Guard, Policy
-    from gameday.journal import Journal
+    from faults.guard import Guard, Policy
+    from faults.journal import Journal
     endpoint, target, zone_id, record, region, identifier, secret_id, secret_region, dns_host, dns_port = sys.argv[1:11]
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
     clients = lambda service, r: session.client(service, region_name=r, endpoint_url=endpoint)

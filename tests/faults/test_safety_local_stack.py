@@ -16,10 +16,10 @@ import pytest
 from environments import loader
 from faults import network
 from gameday.fixtures import LocalStackInfo
-from gameday.guard import AccountNotAllowed, Guard, Policy
-from gameday.journal import Journal
-from gameday.plan import DryRun
-from gameday.stopconditions import Aborted
+from faults.guard import AccountNotAllowed, Guard, Policy
+from faults.journal import Journal
+from faults.plan import DryRun
+from faults.stopconditions import Aborted
 from tests.conftest import worker_index
 from tests.faults.conftest import Recorder, alarm
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from botocore import exceptions as aws
 
-from gameday import exitcodes
+from base import exitcodes
 from gameday.awsfailures import aws_failure
-from gameday.errors import StackDegraded
+from base.errors import StackDegraded
 
 
 def _client_error(code: str, status: int) -> aws.ClientError:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from environments import loader
-from gameday import exitcodes
+from base import exitcodes
 from gameday.fixtures import LocalStackInfo
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -32,7 +32,7 @@ import pytest
 from moto import mock_aws
 
 from faults.network import IsolateAz
-from gameday.journal import Journal
+from faults.journal import Journal
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from botocore.exceptions import EndpointConnectionError
 
 from environments import loader
 from gameday import target
-from gameday.errors import SettingsError
-from gameday.retries import retries
+from base.errors import SettingsError
+from base.retries import retries
 
 
 def _refusing_environment() -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from gameday import settings
-from gameday.errors import SettingsError
+from base.errors import SettingsError
 
 
 def lookup(values: dict[str, Any]) -> Any:

@@ -8,7 +8,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from gameday import cli, exitcodes
+from gameday import cli
+from base import exitcodes
 from gameday.fixtures import LocalStackInfo
 from stack.local import supervisor
 from stack.local.instance import Instance

@@ -35,8 +35,8 @@ from moto.moto_api import state_manager
 from environments import loader
 from environments.model import StopCondition
 from faults import ec2, leftovers, network, rds, route53, runbook
-from gameday.guard import FisSettings, Guard, Policy
-from gameday.journal import Journal
+from faults.guard import FisSettings, Guard, Policy
+from faults.journal import Journal
 from probes import state
 from stack import orders, topology
 from stack.builder import BuildOptions, Builder

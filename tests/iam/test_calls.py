@@ -1,6 +1,6 @@
 """The exact calls behind the policy: what the builder creates, what the probes and the guard read.
 
-The faults' exact calls are asserted in tests/faults (and, plan against reality, in tests/gameday/test_plan.py).
+The faults' exact calls are asserted in tests/faults (and, plan against reality, in tests/faults/test_plan.py).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from environments import loader
-from gameday.plan import is_read_only
+from base.operations import is_read_only
 from tests.iam.scenario import Recording
 
 STACK_TAG = {"Key": "gameday:stack", "Value": "securecart"}

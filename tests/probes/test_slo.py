@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from environments.model import ScenarioSLO
-from gameday import clock
+from base import clock
 from probes import slo
 from probes.canary import Ack, ReadBack
 from probes.sampler import Sample

@@ -1,6 +1,6 @@
 """Synthetic but realistic game-day results, built with the real Timeline, Sample, Verdict and canary types.
 
-Times are set by a controlled clock (``gameday.clock.now`` patched while the timeline records), so
+Times are set by a controlled clock (``base.clock.now`` patched while the timeline records), so
 a scenario has seconds of steady state, an injection, an outage and a recovery exactly where the
 story says, at the local environment's time_scale of 0.1. Verdicts are computed by ``probes.slo``
 from the samples, never written by hand.
@@ -17,8 +17,8 @@ from unittest import mock
 
 from environments import loader
 from environments.model import LocalEnvironment, ScenarioSLO
-from gameday import clock
-from gameday.timeline import Timeline
+from base import clock
+from base.timeline import Timeline
 from probes import slo
 from probes.canary import Ack, Attempt, ReadBack
 from probes.checkout import Response
@@ -43,7 +43,7 @@ def at(t_s: float) -> clock.Instant:
 
 @contextlib.contextmanager
 def controlled_clock(offset_s: float) -> Iterator[Callable[[float], None]]:
-    """Patch ``gameday.clock.now``; the yielded ``set(t_s)`` moves it to ``offset_s + t_s``."""
+    """Patch ``base.clock.now``; the yielded ``set(t_s)`` moves it to ``offset_s + t_s``."""
     now = [at(offset_s)]
     with mock.patch.object(clock, "now", lambda: now[0]):
         yield lambda t_s: now.__setitem__(0, at(offset_s + t_s))

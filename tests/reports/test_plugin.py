@@ -29,7 +29,7 @@ EXPERIMENTS = """
 
 @pytest.fixture
 def tester(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeconftest('pytest_plugins = ["gameday.plugin", "reports.plugin"]\n')
+    pytester.makeconftest('pytest_plugins = ["gameday.plugin", "gameday.evidence_plugin"]\n')
     pytester.makepyfile(test_experiments=EXPERIMENTS)
     return pytester
 
@@ -112,7 +112,7 @@ def test_xdist_workers_spool_and_the_controller_writes_one_pack(tester: pytest.P
 
 
 def test_a_session_without_scenarios_writes_nothing(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    pytester.makeconftest('pytest_plugins = ["gameday.plugin", "reports.plugin"]\n')
+    pytester.makeconftest('pytest_plugins = ["gameday.plugin", "gameday.evidence_plugin"]\n')
     pytester.makepyfile("def test_plain(): pass\n")
     pytester.runpytest(f"--evidence-dir={tmp_path / 'out'}").assert_outcomes(passed=1)
     assert not (tmp_path / "out").exists()

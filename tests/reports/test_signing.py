@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from gameday import cli, exitcodes
+from gameday import cli
+from base import exitcodes
 from reports import evidence, history, manifest, signing
 from tests.reports.conftest import only_pack, sign_with_moto_kms_p256
 

@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from faults.network import IsolateAz
-from gameday import net
-from gameday.journal import Journal
+from base import net
+from faults.journal import Journal
 from stack.handles import ReferenceStack
 from tests.stack.waiting import until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from faults.network import IsolateAz
-from gameday.journal import Journal
+from faults.journal import Journal
 from stack.handles import ReferenceStack
 from tests.stack.waiting import until
 

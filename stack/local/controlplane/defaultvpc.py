@@ -54,7 +54,7 @@ def layout_for(instance: Any = None) -> Layout:
 
     Raises SettingsError when a default VPC would overlap a network the instance's environment uses.
     """
-    from gameday.errors import SettingsError
+    from base.errors import SettingsError
     from stack.local.instance import instance_from_environ
 
     number = instance.number if instance is not None else instance_from_environ()

@@ -1,7 +1,7 @@
 """Errors of the EC2 data plane and the checkout service, in gameday's hierarchy."""
 from __future__ import annotations
 
-from gameday.errors import GamedayError, StackError
+from base.errors import GamedayError, StackError
 
 
 class Ec2PartError(StackError):

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gameday.logfiles import open_log
+from base.logfiles import open_log
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from gameday import net
+from base import net
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

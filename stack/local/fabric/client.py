@@ -7,7 +7,7 @@ import socket
 import threading
 from typing import Any, Iterable, Mapping
 
-from gameday import net
+from base import net
 from stack.local.fabric.errors import FabricCommandError, FabricUnavailable
 from stack.local.fabric.topology import Topology
 

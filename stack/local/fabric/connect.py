@@ -10,9 +10,9 @@ import socket
 
 import requests
 
-from gameday import net
+from base import net
 
-# One implementation for probes and the fabric's own tests: gameday.net (probes may not import the stack).
+# One implementation for probes and the fabric's own tests: base.net (probes may not import the stack).
 address_in = net.vantage_address
 SourceAddressAdapter = net.SourceAddressAdapter
 

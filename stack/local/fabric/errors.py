@@ -1,7 +1,7 @@
-"""The fabric's exceptions, rooted in gameday.errors."""
+"""The fabric's exceptions, rooted in base.errors."""
 from __future__ import annotations
 
-from gameday.errors import StackError
+from base.errors import StackError
 
 
 class FabricError(StackError):

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gameday.logfiles import open_log
+from base.logfiles import open_log
 from stack.local.fabric.client import FabricClient
 from stack.local.fabric.errors import FabricError, FabricUnavailable
 

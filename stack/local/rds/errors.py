@@ -1,7 +1,7 @@
 """Errors of the RDS data plane (real PostgreSQL behind the RDS API)."""
 from __future__ import annotations
 
-from gameday.errors import StackError
+from base.errors import StackError
 
 
 class PostgresError(StackError):

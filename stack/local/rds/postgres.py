@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import pg8000.native
 
-from gameday.logfiles import open_log
+from base.logfiles import open_log
 from stack.local.rds import replication, runner
 from stack.local.rds.errors import PostgresError, PostgresTimeout
 

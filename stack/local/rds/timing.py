@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
-from gameday.errors import SettingsError
+from base.errors import SettingsError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Errors raised by the local Route 53 part."""
 from __future__ import annotations
 
-from gameday.errors import StackError
+from base.errors import StackError
 
 
 class Route53Error(StackError):

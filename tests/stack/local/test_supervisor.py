@@ -66,7 +66,7 @@ def test_up_status_down(instance: Instance) -> None:
     assert down.returncode == 0 and "stopped the local stack" in down.stdout
     assert not listening(f"127.0.{NUMBER}.1", 4566)
     assert not Path(state["state_dir"]).exists()
-    assert gameday("stack", "status").returncode == 3  # gameday.exitcodes.UNREACHABLE: no stack to answer
+    assert gameday("stack", "status").returncode == 3  # base.exitcodes.UNREACHABLE: no stack to answer
     assert "no local stack is running" in gameday("stack", "status").stderr
 
 

@@ -20,7 +20,7 @@ from moto.server import ThreadedMotoServer
 
 from environments.loader import load
 from environments.model import LocalEnvironment, LocalSettings
-from gameday.errors import StackError
+from base.errors import StackError
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.part import Ec2Part
 from stack.local.instance import Instance

@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from environments.loader import load
 from environments.model import LocalSettings
 from faults import network
-from gameday.errors import StackDegraded
-from gameday.guard import Guard, Policy
-from gameday.journal import Journal
+from base.errors import StackDegraded
+from faults.guard import Guard, Policy
+from faults.journal import Journal
 from stack.local import supervisor
 from stack.local.controlplane import app as controlplane_app, backends
 from stack.local.controlplane.app import ControlPlane

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from gameday.errors import SettingsError
+from base.errors import SettingsError
 from stack.local.rds.timing import PhaseRange, RdsTiming
 from stack.local.rds.wiring import SSL_REQUEST, answers
 

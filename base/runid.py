@@ -12,7 +12,7 @@ import secrets
 import threading
 from datetime import datetime, timezone
 
-from gameday.errors import SettingsError
+from base.errors import SettingsError
 
 TAG = "gameday:run"  # every resource a run creates in an account carries it
 _PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -1,7 +1,7 @@
 """The evidence timeline: timestamped events of one experiment, on one monotonic and one wall clock.
 
 Faults, probes and verdicts append events; reports turn them into charts, Allure steps and the
-evidence pack. Events are immutable and their times come from ``gameday.clock``.
+evidence pack. Events are immutable and their times come from ``base.clock``.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
-from gameday import clock
+from base import clock
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import threading
 import time
 import unittest
@@ -19,15 +18,11 @@ from typing import Any, Callable, Mapping
 
 from botocore.validate import validate_parameters
 
+from base.operations import is_read_only
+
 ClientFactory = Callable[[str, str], Any]
-READ_ONLY = re.compile(r"^(Describe|Get|List)[A-Z]")
 ENTRY_ID = "<journal entry id>"  # the plan's stand-in for the id the journal gives the fault when it runs
 _MAX_DEPTH = 8
-
-
-def is_read_only(operation: str) -> bool:
-    """True for the operations a dry run may send: Describe*, Get* and List*."""
-    return bool(READ_ONLY.match(operation))
 
 
 class DryRun(unittest.SkipTest):

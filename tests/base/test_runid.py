@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from gameday import runid
-from gameday.errors import SettingsError
+from base import runid
+from base.errors import SettingsError
 
 
 @pytest.fixture(autouse=True)

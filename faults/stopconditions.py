@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from environments.model import StopCondition
-from gameday.errors import GamedayError
+from base.errors import GamedayError
 
 ClientFactory = Callable[[str, str], Any]
 FIRING = "ALARM"

@@ -8,9 +8,9 @@ import pytest
 from environments import loader
 from faults import ec2, network, rds, route53
 from faults.base import Fault
-from gameday import guard as guard_
-from gameday.guard import (AccountNotAllowed, Guard, NoGuard, Policy, RegionNotAllowed, Resource, TargetNotTagged)
-from gameday.journal import Journal
+from faults import guard as guard_
+from faults.guard import (AccountNotAllowed, Guard, NoGuard, Policy, RegionNotAllowed, Resource, TargetNotTagged)
+from faults.journal import Journal
 from tests.faults.conftest import MOTO_ACCOUNT, Recorder, policy
 
 STACK = [{"Key": "gameday:stack", "Value": "securecart"}]

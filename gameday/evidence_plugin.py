@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from gameday import clock
-from gameday.errors import GamedayError
+from base import clock
+from base.errors import GamedayError
 from reports import allure_results, evidence as evidence_, findings as findings_, run as run_, signing, terminal
 from reports.redact import Redactor
 from reports.result import ScenarioResult
@@ -87,10 +87,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _run_id(started: clock.Instant) -> str:
-    """The process's run id (gameday.runid: $GAMEDAY_RUN_ID or a new one), shared with tags and FIS."""
+    """The process's run id (base.runid: $GAMEDAY_RUN_ID or a new one), shared with tags and FIS."""
     try:
-        from gameday import runid
-    except ImportError:  # older tree without gameday.runid
+        from base import runid
+    except ImportError:  # older tree without base.runid
         return run_.new_run_id(started)
     return runid.current()
 

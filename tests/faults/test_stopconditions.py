@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from faults import network, route53
-from gameday import journal as journal_
-from gameday.guard import Guard
-from gameday.journal import Journal
-from gameday.stopconditions import Aborted, StopConditionMissing, Watcher, read
-from gameday.timeline import Timeline
+from faults import journal as journal_
+from faults.guard import Guard
+from faults.journal import Journal
+from faults.stopconditions import Aborted, StopConditionMissing, Watcher, read
+from base.timeline import Timeline
 from tests.faults.conftest import Recorder, alarm, policy
 
 STACK = [{"Key": "gameday:stack", "Value": "securecart"}]

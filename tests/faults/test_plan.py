@@ -14,9 +14,9 @@ from moto.moto_api import state_manager
 
 from faults import ec2, network, rds, route53
 from faults.base import Fault
-from gameday.guard import Guard
-from gameday.journal import Journal
-from gameday.plan import DryRun, PlanningClients
+from faults.guard import Guard
+from faults.journal import Journal
+from faults.plan import DryRun, PlanningClients
 from tests.faults.conftest import MOTO_ACCOUNT, Recorder, alarm, policy
 
 STACK = [{"Key": "gameday:stack", "Value": "securecart"}]

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
 from environments.model import AwsEnvironment, LocalEnvironment, StopCondition
-from gameday import runid, stopconditions
-from gameday.errors import GamedayError
-from gameday.plan import Plan
+from base import runid
+from faults import stopconditions
+from base.errors import GamedayError
+from faults.plan import Plan
 
 ClientFactory = Callable[[str, str], Any]
 LOCAL_TARGET_TAG = ("gameday:stack", "securecart")  # what the reference builder puts on everything it builds

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
-from gameday.errors import SettingsError
+from base.errors import SettingsError
 
 MODES = ("legacy", "standard", "adaptive")  # botocore.config.Config._validate_retry_configuration
 

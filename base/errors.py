@@ -5,7 +5,7 @@ The CLI prints ``str(error)`` without a traceback for any ``GamedayError``.
 """
 from __future__ import annotations
 
-from gameday import exitcodes
+from base import exitcodes
 
 
 class GamedayError(Exception):
