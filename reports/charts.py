@@ -13,9 +13,9 @@ from typing import Any, Callable, Iterator, TypeVar
 import matplotlib
 
 matplotlib.use("Agg")  # no display, ever; must precede any figure
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 OK, FAILED, LOST, MUTED = "#2e7d32", "#c62828", "#111111", "#9e9e9e"
 MILESTONE_COLOURS = {"fault injected": "#6a1b9a", "detection": "#ef6c00", "failover": "#1565c0",
@@ -205,7 +205,7 @@ def latency(scenario: dict[str, Any], slo_p95_ms: float | None) -> str:
                   for s in series]
         good = [v for _, v in points if v == v]
         if good:
-            ax.plot(*zip(*points), color=colour, linewidth=1, label=source)
+            ax.plot(*zip(*points, strict=True), color=colour, linewidth=1, label=source)
             top = max(top, max(good))
     limit = max(top, slo_p95_ms or 0) * 1.15 or 1.0
     failed = [axis.x(s["t_s"]) for s in scenario["samples"]["checkout"] if not s["ok"]]
@@ -236,9 +236,9 @@ def trend(runs: list[dict[str, Any]], scenario: str) -> str:
                                     (rpo_ax, "rpo_aws_s", "rpo_slo_s", "RPO (AWS-eq. s)")):
         values = [s.get(key) for _, s in points]
         slos = [s.get(slo_key) for _, s in points]
-        ax.plot([x for x, v in zip(xs, values) if v is not None], [v for v in values if v is not None],
+        ax.plot([x for x, v in zip(xs, values, strict=True) if v is not None], [v for v in values if v is not None],
                 marker="o", color=ANSWER_PALETTE[0], linewidth=1.2)
-        failed = [x for x, (_, s) in zip(xs, points) if not s.get("passed")]
+        failed = [x for x, (_, s) in zip(xs, points, strict=True) if not s.get("passed")]
         ax.scatter(failed, [values[x] or 0 for x in failed], color=FAILED, zorder=3, s=30, label="verdict failed")
         if any(v is not None for v in slos):
             ax.step(xs, [v if v is not None else float("nan") for v in slos], where="mid", color=FAILED,

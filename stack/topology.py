@@ -296,8 +296,9 @@ def _reconcile(clients: ClientFactory, spec: Spec, nameserver: tuple[str, int] |
         replica = describe(clients, spec.replica)
         assert writer is not None and replica is not None
         copies = [_copy(clients, spec, writer, spec.writer.region), _copy(clients, spec, replica, spec.replica.region)]
-        refused = orders.with_connections(clients, copies, nameserver,
-                                          lambda writer_db, copy_db: orders.copy_back(writer_db, copy_db, found))
+        refused = orders.with_connections(  # runs now, before the loop moves on: binding `found` late is safe
+            clients, copies, nameserver,
+            lambda writer_db, copy_db: orders.copy_back(writer_db, copy_db, found))  # noqa: B023
         if refused:
             raise TopologyError(f"{len(refused)} order(s) on {spec.replica.identifier} cannot be copied to "
                                 f"{spec.writer.identifier}: " + "; ".join(refused) + f"; {spec.replica.identifier} "
