@@ -22,8 +22,8 @@ import pytest
 from base import clock
 from base.errors import GamedayError
 from reports import allure_results, evidence as evidence_, findings as findings_, run as run_, signing, terminal
-from reports.redact import Redactor
-from reports.result import ScenarioResult
+from base.redact import Redactor
+from experiments.result import ScenarioResult
 
 RUN_ID_KEY = "gameday_run_id"
 

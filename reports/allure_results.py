@@ -20,8 +20,8 @@ from allure_commons.utils import uuid4
 
 from reports import charts
 from reports import document as document_
-from reports.redact import Redactor
-from reports.result import ScenarioResult
+from base.redact import Redactor
+from experiments.result import ScenarioResult
 
 PHASES = ("steady state", "inject", "observe", "recover", "roll back")
 EPIC = "SecureCart disaster recovery"

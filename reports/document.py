@@ -23,7 +23,7 @@ from base.errors import GamedayError
 from probes.sampler import Sample
 from probes.slo import PERCENTILE_METHOD, percentile
 from reports import after_action, controls, milestones
-from reports.result import ScenarioResult
+from experiments.result import ScenarioResult
 from reports.run import Run
 
 SCHEMA_VERSION = "evidence-v2"

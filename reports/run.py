@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from base import clock
-from reports.result import ScenarioResult
+from experiments.result import ScenarioResult
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
