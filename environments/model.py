@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 CONTINENTS = ("AF", "AN", "AS", "EU", "OC", "NA", "SA")
 CHECKER_REGIONS = (
     "us-east-1", "us-west-1", "us-west-2", "eu-west-1",

@@ -86,10 +86,10 @@ def phases(scenario: dict[str, Any]) -> list[tuple[str, float, float, list[dict[
 
     def time_of(name: str, index: int) -> float:
         if name == "steady state" and index == 0:
-            return scenario["timeline"]["started"]["t_s"]
+            return float(scenario["timeline"]["started"]["t_s"])
         if name == "recover" and recovery is not None:
-            return recovery
-        return events[index]["t_s"] if index < len(events) else end_all
+            return float(recovery)
+        return float(events[index]["t_s"] if index < len(events) else end_all)
 
     result = []
     for position, (name, index) in enumerate(ordered):

@@ -190,7 +190,8 @@ def build(run: Run, scenarios: list[dict[str, Any]] | None = None, signing: dict
 
 @cache
 def schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
-    return json.loads((SCHEMA_DIR / f"{version}.json").read_text())
+    loaded: dict[str, Any] = json.loads((SCHEMA_DIR / f"{version}.json").read_text())
+    return loaded
 
 
 @cache

@@ -211,7 +211,9 @@ class Builder:
 
     def _describe_db(self, region: str, identifier: str) -> dict[str, Any] | None:
         try:
-            return self.client("rds", region).describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+            described: dict[str, Any] = self.client("rds", region).describe_db_instances(
+                DBInstanceIdentifier=identifier)["DBInstances"][0]
+            return described
         except ClientError as error:
             if error.response["Error"]["Code"] in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
                 return None
