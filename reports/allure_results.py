@@ -18,8 +18,10 @@ import allure_commons
 from allure_commons.types import AttachmentType
 from allure_commons.utils import uuid4
 
+from environments.model import AwsEnvironment, LocalEnvironment
 from reports import charts
 from reports import document as document_
+from reports import run as run_
 from base.redact import Redactor
 from experiments.result import ScenarioResult
 
@@ -183,7 +185,7 @@ def write_environment(results_dir: Path, properties: dict[str, str]) -> Path:
     return path
 
 
-def environment_properties(environment: Any, code: Any, run_id: str = "") -> dict[str, str]:
+def environment_properties(environment: LocalEnvironment | AwsEnvironment, code: run_.CodeVersion, run_id: str = "") -> dict[str, str]:
     """Environment, account, Regions and code version, for Allure's Environment widget."""
     properties = {"environment": environment.name, "environment.kind": environment.kind,
                   "account": environment.account_id, "regions": ", ".join(environment.regions),
