@@ -23,10 +23,11 @@ import copy
 import os
 import threading
 from types import TracebackType
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
+from base.clients import ClientFactory
 from faults import signals
 from faults.signals import Interrupted, Terminated
 from faults import guard as guard_
@@ -40,7 +41,6 @@ from base.timeline import Timeline
 
 __all__ = ["ClientFactory", "FAULT_TAG", "Fault", "Interrupted", "Terminated"]
 
-ClientFactory = Callable[[str, str], Any]  # clients("ec2", "us-east-1") -> a boto3 client
 FAULT_TAG = "gameday:fault"  # every resource a fault creates carries it (value: the journal entry), so `gameday scan` finds leftovers
 
 

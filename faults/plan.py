@@ -14,14 +14,14 @@ import threading
 import time
 import unittest
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from botocore.validate import validate_parameters
 
+from base.clients import ClientFactory
 from base.operations import is_read_only
 from faults.journal import Entry
 
-ClientFactory = Callable[[str, str], Any]
 ENTRY_ID = "<journal entry id>"  # the plan's stand-in for the id the journal gives the fault when it runs
 _MAX_DEPTH = 8
 

@@ -19,9 +19,9 @@ import dns.resolver
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from base.clients import ClientFactory
 from base.errors import BuildError
 
-ClientFactory = Callable[[str, str], Any]
 T = TypeVar("T")
 TABLE = "orders"  # the checkout service's table; every order has a uuid ``order_id`` primary key
 KEY = "order_id"

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
+from base.clients import ClientFactory
 from environments.model import AwsEnvironment, LocalEnvironment
 from base.errors import BuildError
 from stack import orders
 
-ClientFactory = Callable[[str, str], Any]
 WRITER_TTL_S = 5  # the same as RDS's own endpoint records
 COPY_BACK_PASSES = 5  # writes in flight while the writer name moves back land on the copy: copy until none is new
 
