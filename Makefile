@@ -50,7 +50,7 @@ $(LINT_STAMP): $(STAMP)
 
 # Static checks (configured in pyproject.toml): ruff (style, likely bugs, stale noqa), mypy --strict,
 # import-linter (the floors; no part of the local stack imports another).
-lint: setup $(LINT_STAMP)
+lint: $(LINT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
