@@ -23,7 +23,7 @@ import copy
 import os
 import threading
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from botocore.exceptions import ClientError
 
@@ -44,7 +44,7 @@ __all__ = ["ClientFactory", "FAULT_TAG", "Fault", "Interrupted", "Terminated"]
 FAULT_TAG = "gameday:fault"  # every resource a fault creates carries it (value: the journal entry), so `gameday scan` finds leftovers
 
 
-def _no_clients(service: str, region: str) -> Any:
+def _no_clients(service: str, region: str) -> NoReturn:
     """The clients of a fault that only plans its rollback: planning calls nothing."""
     raise RuntimeError(f"planned_rollback must call nothing, but asked for a {service} client in {region!r}")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import allure
 import allure_commons
+from allure_commons.reporter import AllureReporter
 from allure_commons.types import AttachmentType
 from allure_commons.utils import uuid4
 
@@ -43,11 +44,12 @@ CATEGORIES = (
 )
 
 
-def _reporter() -> Any | None:
+def _reporter() -> AllureReporter | None:
     """allure-pytest's reporter while an Allure run is active, else None."""
     for plugin in allure_commons.plugin_manager.get_plugins():
-        if hasattr(plugin, "allure_logger"):
-            return plugin.allure_logger
+        reporter = getattr(plugin, "allure_logger", None)
+        if isinstance(reporter, AllureReporter):
+            return reporter
     return None
 
 
