@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 PG_BIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages test gameday bench clean stack-up stack-down
+.PHONY: setup system-packages lint test gameday bench clean stack-up stack-down
 
 setup: system-packages $(STAMP)
 
@@ -41,8 +41,23 @@ $(STAMP): pyproject.toml
 	@$(PIP) install -q -e . $(QUIET_PIP)
 	@touch $@
 
-# The framework's own tests, then the design card's CI command: every merge proves the failover game day.
-test: setup
+# The static checkers come from pyproject.toml's `test` extra, installed once after the project.
+LINT_STAMP := $(VENV)/.installed-test
+$(LINT_STAMP): $(STAMP)
+	@echo "gameday: installing the static checkers into $(VENV) (pyproject.toml's test extra)"
+	@$(PIP) install -q -e '.[test]' $(QUIET_PIP)
+	@touch $@
+
+# Static checks (configured in pyproject.toml): ruff (style, likely bugs, stale noqa), mypy --strict,
+# import-linter (the floors; no part of the local stack imports another).
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The static checks, the framework's own tests, then the design card's CI command: every merge proves the
+# failover game day.
+test: setup lint
 	$(BIN)/pytest -n 2 tests $(PYTEST_ARGS)
 	$(BIN)/pytest -m failover -p no:cacheprovider
 

@@ -239,8 +239,8 @@ class Scenario:
 
     def result(self, title: str, runbook: str = "", markers: tuple[str, ...] = (), nodeid: str = "",
                error: BaseException | None = None) -> Any:
-        """This experiment as a reports.result.ScenarioResult (the evidence pack's unit)."""
-        from reports import result as result_
+        """This experiment as an experiments.result.ScenarioResult (the evidence pack's unit)."""
+        from experiments import result as result_
 
         canary = self.canary
         return result_.ScenarioResult(

@@ -24,7 +24,8 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:36px 0 10px;padding-bo
 h3{font-size:15px;margin:22px 0 8px}
 .sub{color:var(--muted);margin:0 0 18px}
 .cover{display:grid;grid-template-columns:1fr auto;gap:24px;align-items:start;border-bottom:1px solid var(--line);padding-bottom:18px}
-.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:700;font-size:12px;letter-spacing:.03em;color:#fff;white-space:nowrap}
+.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:700;font-size:12px;letter-spacing:.03em;
+color:#fff;white-space:nowrap}
 .badge.passed{background:var(--ok)}.badge.slo_breached{background:var(--bad)}.badge.experiment_broken{background:#6d4c41}
 .badge.infrastructure_unavailable{background:#546e7a}.badge.big{font-size:18px;padding:10px 18px;border-radius:8px}
 dl.facts{display:grid;grid-template-columns:170px 1fr;gap:4px 16px;margin:12px 0 0}

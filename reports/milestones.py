@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from base import clock
 from probes.sampler import Sample
-from reports.result import ScenarioResult
+from experiments.result import ScenarioResult
 
 NAMES = ("fault injected", "detection", "failover", "recovery", "rolled back")
 

@@ -24,10 +24,11 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
+from base.clients import ClientFactory
 from environments.model import AwsEnvironment, LocalEnvironment
 from base.errors import BuildError
 from base.operations import is_read_only
@@ -44,7 +45,6 @@ DB_NAME = "securecart"
 EU_REGION = "eu-central-1"
 WRITER_TTL_S = 5  # the same as RDS's own endpoint records
 
-ClientFactory = Callable[[str, str], Any]
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,9 @@ class Builder:
 
     def _describe_db(self, region: str, identifier: str) -> dict[str, Any] | None:
         try:
-            return self.client("rds", region).describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+            described: dict[str, Any] = self.client("rds", region).describe_db_instances(
+                DBInstanceIdentifier=identifier)["DBInstances"][0]
+            return described
         except ClientError as error:
             if error.response["Error"]["Code"] in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
                 return None

@@ -19,9 +19,9 @@ import dns.resolver
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from base.clients import ClientFactory
 from base.errors import BuildError
 
-ClientFactory = Callable[[str, str], Any]
 T = TypeVar("T")
 TABLE = "orders"  # the checkout service's table; every order has a uuid ``order_id`` primary key
 KEY = "order_id"
@@ -57,7 +57,7 @@ class OrphanedOrder:
 def resolve(name: str, nameserver: tuple[str, int] | None) -> str:
     """The IPv4 address of ``name``, asked of ``nameserver`` (host, port), or of the system resolver when None."""
     if nameserver is None:
-        return socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+        return str(socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers, resolver.port = [nameserver[0]], nameserver[1]
     resolver.timeout = resolver.lifetime = 3.0

@@ -161,7 +161,7 @@ class Supervisor:
         self.logs.mkdir(parents=True, exist_ok=True)
         open_log(self.logs / "supervisor.log", append=False).close()  # 0600 before the first line
         handler = logging.FileHandler(self.logs / "supervisor.log", mode="a")
-        from reports.redact import RedactingFormatter
+        from base.redact import RedactingFormatter
 
         handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         root = logging.getLogger("gameday")

@@ -180,9 +180,9 @@ def healthy(cluster: Cluster) -> Iterator[Cluster]:
 
 
 def replication_link(cluster: Cluster) -> dict[str, Any]:
-    links = [l for l in cluster.fabric.stats()["links"]
-             if l["destination"] == cluster.net.subnet_id("us-east-1a") and l["port"] == cluster.primary_address[1]]
-    return {l["source"]: l for l in links}
+    links = [link for link in cluster.fabric.stats()["links"]
+             if link["destination"] == cluster.net.subnet_id("us-east-1a") and link["port"] == cluster.primary_address[1]]
+    return {link["source"]: link for link in links}
 
 
 def test_walreceiver_from_127_0_0_1_is_identified_as_the_standby_subnet(healthy: Cluster) -> None:

@@ -211,9 +211,10 @@ def post_until_held(checkout: CheckoutProcess, database: postgres.Server,
     for attempt in range(5):
         client_order_id = f"{prefix}-{attempt}"
         replies: list[unixhttp.Reply] = []
-        poster = threading.Thread(target=lambda: replies.append(post(checkout, ORDER | {"client_order_id": client_order_id})))
+        poster = threading.Thread(target=lambda into, order_id: into.append(post(checkout, ORDER | {"client_order_id": order_id})),
+                                  args=(replies, client_order_id))
         poster.start()
-        wait_for(lambda: len(database.query(WAITING)) == 1 or not poster.is_alive(),
+        wait_for(lambda: len(database.query(WAITING)) == 1 or not poster.is_alive(),  # noqa: B023 - called right here
                  "the order's commit to wait for the synchronous standby")
         if poster.is_alive():
             return poster, replies, client_order_id
