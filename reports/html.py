@@ -5,6 +5,7 @@ prints, and can be archived as is. Every value is escaped.
 """
 from __future__ import annotations
 
+import functools
 from html import escape
 from types import ModuleType
 from typing import Any, Callable, Iterable
@@ -313,12 +314,16 @@ def _chart(draw: Callable[[ModuleType], str]) -> str:
     return f'<div class="chart">{draw(charts)}</div>'
 
 
+def _trend(history_runs: list[dict[str, Any]], name: str, charts: ModuleType) -> str:
+    return str(charts.trend(history_runs, name))
+
+
 def trends(history_runs: list[dict[str, Any]]) -> str:
     """RTO/RPO trend charts per scenario, from history records (oldest first)."""
     names = sorted({s["scenario"] for r in history_runs for s in r["scenarios"]})
     if not names:
         return ""
-    body = "".join(_chart(lambda charts, name=name: charts.trend(history_runs, name)) for name in names)
+    body = "".join(_chart(functools.partial(_trend, history_runs, name)) for name in names)
     return (f'<h2>Trends across runs</h2><p class="muted small">The last {len(history_runs)} runs recorded in '
             f'reports/history.jsonl, oldest first.</p>{body}')
 

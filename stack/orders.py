@@ -101,13 +101,14 @@ def copy_of(clients: ClientFactory, described: dict[str, Any], region: str, secr
 def connect(clients: ClientFactory, copy: Copy, nameserver: tuple[str, int] | None) -> pg8000.native.Connection:
     """A connection to ``copy`` as its master user. Raises BuildError naming the copy when it cannot be opened."""
     driver = _driver()
+    connection_errors: tuple[type[BaseException], ...] = (OSError, *_errors())
     secret = json.loads(clients("secretsmanager", copy.secret_region).get_secret_value(
         SecretId=copy.secret_id)["SecretString"])
     try:
         return driver.native.Connection(secret["username"], password=secret["password"],
                                         host=resolve(copy.endpoint, nameserver), port=copy.port,
                                         database=copy.database, timeout=CONNECT_TIMEOUT_S)
-    except (OSError, *_errors()) as error:
+    except connection_errors as error:
         raise BuildError(f"cannot read the orders of {copy.identifier} ({copy.region}) through "
                          f"{copy.endpoint}:{copy.port}: {error}") from error
 
@@ -125,7 +126,8 @@ def with_connections(clients: ClientFactory, copies: list[Copy], nameserver: tup
     """``work(*connections)`` on fresh connections to ``copies``, retried on connection failures until
     ``deadline_s`` (``work`` must be safe to repeat). Raises BuildError naming the copy after the deadline."""
     deadline = time.monotonic() + deadline_s
-    failures = (BuildError, OSError, *_errors())  # raises BuildError at once when the driver is missing
+    # _errors() raises BuildError at once when the driver is missing.
+    failures: tuple[type[BaseException], ...] = (BuildError, OSError, *_errors())
     while True:
         opened: list[pg8000.native.Connection] = []
         try:

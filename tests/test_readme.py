@@ -109,7 +109,8 @@ def _cited_paths(markdown: str) -> set[str]:
     """Relative link targets, and code spans or bare words that name a path under a repository folder."""
     links = {t.split("#", 1)[0] for t in re.findall(r"\]\(([^)\s]+)\)", markdown)
              if not re.match(r"[a-z]+:|#", t)}
-    found = re.findall(r"(?<![\w./<~-])((?:%s)/[\w./<>*-]*)" % "|".join(map(re.escape, CITED_ROOTS)), markdown)
+    roots = "|".join(map(re.escape, CITED_ROOTS))
+    found = re.findall(rf"(?<![\w./<~-])((?:{roots})/[\w./<>*-]*)", markdown)
     words = {w.rstrip(".") for w in found if "<" not in w and "*" not in w}  # a placeholder is not a path
     return {p for p in links | words if p}
 
