@@ -20,7 +20,7 @@ from allure_commons.types import AttachmentType
 from allure_commons.utils import uuid4
 
 from environments.model import AwsEnvironment, LocalEnvironment
-from reports import charts
+from reports import chartsupport
 from reports import document as document_
 from reports import run as run_
 from base.redact import Redactor
@@ -164,7 +164,11 @@ def attach(result: ScenarioResult, redactor: Redactor | None = None) -> dict[str
         params = {"events": len(events)} | ({"samples": len(samples)} if samples else {})
         _step(reporter, scenario, name, start, end, params, [e for e in events if e["kind"] != "sample"][:200])
     if scenario["samples"]["checkout"] or scenario["samples"]["canary"]:
-        allure.attach(charts.timeline_png(scenario), name="timeline chart", attachment_type=AttachmentType.PNG)
+        charts = chartsupport.charts()
+        if charts is None:
+            allure.attach(chartsupport.MISSING, name="timeline chart", attachment_type=AttachmentType.TEXT)
+        else:
+            allure.attach(charts.timeline_png(scenario), name="timeline chart", attachment_type=AttachmentType.PNG)
     allure.attach(samples_csv(scenario), name="samples", attachment_type=AttachmentType.CSV)
     allure.attach(json.dumps(scenario["timeline"], indent=2), name="timeline", attachment_type=AttachmentType.JSON)
     calls = [e for e in scenario["timeline"]["events"]

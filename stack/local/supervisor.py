@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 from environments.model import LocalEnvironment
 from base.errors import SettingsError, StackDegraded, StackError, StackNotRunning, Unreachable
 from base.logfiles import open_log, restrict as restrict_logs
-from stack.local import leftovers
+from stack.local import installed, leftovers
 from stack.local.instance import Instance
 from stack.local.part import Health, Part, PartContext
 
@@ -150,6 +150,7 @@ class Supervisor:
         self.logs = log_dir(instance)
         self.log = logging.getLogger("gameday.supervisor")
         # Imported here so `stack down` / `status` / the detaching parent never pay for loading moto.
+        installed.require()  # a core install has no moto: say which extra brings it
         from stack.local.controlplane.app import ControlPlane
 
         self.control_plane = ControlPlane(logging.getLogger("gameday.controlplane"), instance)
@@ -287,6 +288,7 @@ def start_detached(environment_name: str, instance: Instance, timeout_s: float =
 
     Raises StackError with the supervisor's log tail when it dies or is not ready in time.
     """
+    installed.require()
     if running_pid(instance):
         raise StackError(f"a local stack (instance {instance.number}) is already running; `gameday stack status` shows it")
     logs = log_dir(instance)
