@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 from environments.model import LocalEnvironment
 from base.errors import SettingsError, StackDegraded, StackError, StackNotRunning, Unreachable
+from base import files
 from base.logfiles import open_log, restrict as restrict_logs
 from stack.local import leftovers
 from stack.local.instance import Instance
@@ -248,10 +249,7 @@ class Supervisor:
 
     def _write_state(self, ready: bool) -> None:
         state = self.status() | {"ready": ready}
-        path = self.instance.state_dir / STATE_FILE
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=2))
-        temporary.replace(path)
+        files.write_json(self.instance.state_dir / STATE_FILE, state, indent=2)
 
 
 def with_status_route(app: Any, status: Callable[[], dict[str, Any]]) -> Callable[..., Any]:

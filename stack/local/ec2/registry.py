@@ -14,6 +14,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from base import files
+
 DIRECTORY = "ec2"
 FILE = "processes.json"
 
@@ -65,9 +67,7 @@ class Registry:
             self._write([e for e in self.entries() if e.instance_id != instance_id])
 
     def _write(self, entries: list[Entry]) -> None:
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps([asdict(e) for e in entries], indent=1))
-        temporary.replace(self.path)
+        files.write_json(self.path, [asdict(e) for e in entries], indent=1)
 
 
 def cleanup_leftovers(state_dir: Path, grace_s: float = 3.0) -> list[str]:

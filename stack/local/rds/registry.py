@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from base import files
 from stack.local.rds import runner
 
 REGISTRY_FILE = "registry.json"
@@ -63,9 +64,7 @@ class Registry:
 
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self._data, indent=1))
-        temporary.replace(self.path)
+        files.write_json(self.path, self._data, indent=1)
 
 
 def _stop_cluster(data_dir: Path, grace_s: float = 5.0) -> list[int]:
