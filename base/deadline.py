@@ -48,9 +48,10 @@ class Deadline:
         time.sleep(min(interval_s, self.remaining()))
 
 
-def until(condition: Callable[[], T], timeout_s: float, what: str = "the condition", interval_s: float = 0.05,
-          ignore: tuple[type[BaseException], ...] = ()) -> T:
-    """``condition()``'s first truthy value, asked every ``interval_s`` for ``timeout_s``.
+def until(condition: Callable[[], T | None], timeout_s: float, what: str = "the condition", interval_s: float = 0.05,
+          ignore: tuple[type[BaseException], ...] = (), accept: Callable[[Any], object] = bool) -> T:
+    """``condition()``'s first value that ``accept`` holds true (truthy by default), asked every
+    ``interval_s`` for ``timeout_s``.
 
     An exception of a type in ``ignore`` counts as a miss (and is the last value); any other one
     propagates, which is how a condition gives up early (a child that exited, say). Raises
@@ -61,7 +62,7 @@ def until(condition: Callable[[], T], timeout_s: float, what: str = "the conditi
     while True:
         try:
             last = condition()
-            if last:
+            if accept(last):
                 return last
         except ignore as error:
             last = error

@@ -105,3 +105,12 @@ def test_a_negative_timeout_is_refused_naming_the_value() -> None:
 def test_real_clock_wait_returns_as_soon_as_the_condition_holds() -> None:
     flag = iter([False, True])
     assert until(lambda: next(flag), timeout_s=30, interval_s=0.001) is True
+
+
+def test_accept_decides_and_the_last_value_is_the_conditions_own(clock: FakeClock) -> None:
+    rows = iter([[["catchup", "async"]], [["streaming", "sync"]]])
+    assert until(lambda: next(rows), timeout_s=5, interval_s=1,
+                 accept=lambda r: r == [["streaming", "sync"]]) == [["streaming", "sync"]]
+    with pytest.raises(DeadlineExceeded, match=r"last: \[\['catchup', 'async'\]\]"):
+        until(lambda: [["catchup", "async"]], timeout_s=1, interval_s=1, accept=lambda r: r[0][1] == "sync")
+    assert until(lambda: 0, timeout_s=0, accept=lambda n: n == 0) == 0  # a falsy value can be the answer
