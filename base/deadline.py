@@ -69,3 +69,12 @@ def until(condition: Callable[[], T | None], timeout_s: float, what: str = "the 
         if deadline.expired:
             raise DeadlineExceeded(what, timeout_s, last)
         deadline.sleep(interval_s)
+
+
+def holds_within(condition: Callable[[], object], timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Whether ``condition()`` turned truthy within ``timeout_s`` (asked as ``until`` asks); never raises on time."""
+    try:
+        until(condition, timeout_s, interval_s=interval_s)
+        return True
+    except DeadlineExceeded:
+        return False

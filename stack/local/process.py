@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from base.deadline import DeadlineExceeded, until
+from base.deadline import holds_within
 from base.logfiles import open_log
 
 REAP_S = 5.0  # a SIGKILLed process is gone within this, unless stuck in the kernel
@@ -84,11 +84,8 @@ def stop_pids(targets: Iterable[int], remaining: Callable[[], Iterable[int]], gr
             signalled.append(pid)
         except ProcessLookupError:
             pass
-    try:
-        until(lambda: not list(remaining()), grace_s, "processes to exit", interval_s)
+    if holds_within(lambda: not list(remaining()), grace_s, interval_s):
         return Stopped(tuple(signalled), ())
-    except DeadlineExceeded:
-        pass
     killed = []
     for pid in remaining():
         try:

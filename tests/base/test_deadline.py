@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import base.deadline
-from base.deadline import Deadline, DeadlineExceeded, until
+from base.deadline import Deadline, DeadlineExceeded, holds_within, until
 
 
 class FakeClock:
@@ -114,3 +114,11 @@ def test_accept_decides_and_the_last_value_is_the_conditions_own(clock: FakeCloc
     with pytest.raises(DeadlineExceeded, match=r"last: \[\['catchup', 'async'\]\]"):
         until(lambda: [["catchup", "async"]], timeout_s=1, interval_s=1, accept=lambda r: r[0][1] == "sync")
     assert until(lambda: 0, timeout_s=0, accept=lambda n: n == 0) == 0  # a falsy value can be the answer
+
+
+def test_holds_within_answers_instead_of_raising(clock: FakeClock) -> None:
+    answers = iter([False, False, True])
+    assert holds_within(lambda: next(answers), timeout_s=5, interval_s=1) is True
+    assert clock.sleeps == [1, 1]
+    assert holds_within(lambda: False, timeout_s=2, interval_s=1) is False
+    assert clock.sleeps == [1, 1, 1, 1]
