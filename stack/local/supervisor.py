@@ -316,7 +316,7 @@ def stop(instance: Instance, timeout_s: float = 60) -> list[str]:
     state = read_state(instance)
     notes = []
     pid = state.get("pid") if state else None
-    if pid_alive(pid):
+    if pid is not None and pid_alive(pid):
         if executor.stop_pids([pid], lambda: [pid] if pid_alive(pid) else [], timeout_s).killed:
             notes.append(f"supervisor {pid} did not stop within {timeout_s:.0f} s and was killed")
         else:
