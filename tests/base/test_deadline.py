@@ -1,6 +1,8 @@
 """base.deadline: the one wait-for-a-condition loop, checked on a fake clock (no real sleeping)."""
 from __future__ import annotations
 
+from typing import Iterator
+
 import pytest
 
 import base.deadline
@@ -37,8 +39,13 @@ def test_returns_the_first_truthy_value(clock: FakeClock) -> None:
 
 def test_a_zero_timeout_checks_once_then_fails_naming_what_and_the_last_value(clock: FakeClock) -> None:
     calls: list[int] = []
+
+    def closed() -> int:
+        calls.append(1)
+        return 0
+
     with pytest.raises(DeadlineExceeded, match=r"waited 0 s for the socket; last: 0") as caught:
-        until(lambda: calls.append(1) or 0, timeout_s=0, what="the socket")
+        until(closed, timeout_s=0, what="the socket")
     assert calls == [1]
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.what == "the socket" and caught.value.timeout_s == 0
@@ -65,7 +72,7 @@ def test_ignored_exceptions_count_as_misses_and_are_reported_last(clock: FakeClo
     with pytest.raises(DeadlineExceeded, match="no listener") as caught:
         until(refused, timeout_s=1, interval_s=0.5, ignore=(OSError,))
     assert isinstance(caught.value.last, ConnectionRefusedError)
-    answers = iter([OSError("not yet"), "up"])
+    answers: Iterator[str | OSError] = iter([OSError("not yet"), "up"])
 
     def flaky() -> str:
         answer = next(answers)
