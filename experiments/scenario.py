@@ -14,13 +14,13 @@ Sampling rates are in AWS-equivalent seconds and scaled like every other AWS tim
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
 from environments.model import AwsEnvironment, LocalEnvironment, ScenarioSLO
 from faults.base import Fault
 from base import clock, net
+from base.deadline import DeadlineExceeded, until
 from faults.journal import Journal
 from base.timeline import Timeline
 from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe
@@ -149,19 +149,15 @@ class Scenario:
 
     def wait_until(self, condition: Callable[[], T], what: str, timeout_aws_s: float) -> T:
         """Poll ``condition`` until it returns something truthy; fail naming ``what`` after the deadline."""
-        deadline = time.monotonic() + timeout_aws_s * self.scale
-        last: Any = None
-        while time.monotonic() < deadline:
-            try:
-                last = condition()
-            except Exception as error:  # the system is allowed to be broken while we wait
-                last = error
-            if last and not isinstance(last, Exception):
-                self.timeline.record("state", what)
-                return last  # type: ignore[no-any-return]
-            time.sleep(self.interval_s)
-        raise AssertionError(f"waited {timeout_aws_s:.0f} AWS-s ({timeout_aws_s * self.scale:.1f} s) for {what}; "
-                             f"last observation: {last!r}")
+        try:
+            # The system is allowed to be broken while we wait: an exception is an observation.
+            value = until(condition, timeout_aws_s * self.scale, what, self.interval_s, ignore=(Exception,),
+                          accept=lambda v: v and not isinstance(v, Exception))
+        except DeadlineExceeded as timeout:
+            raise AssertionError(f"waited {timeout_aws_s:.0f} AWS-s ({timeout_aws_s * self.scale:.1f} s) for {what}; "
+                                 f"last observation: {timeout.last!r}") from None
+        self.timeline.record("state", what)
+        return value
 
     def hold(self, prefix: str, predicate: Callable[[Sample[Any]], bool], what: str, timeout_aws_s: float) -> None:
         """Wait until ``predicate`` has held for every ``prefix`` sample of the last stability window."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from base import clock
+from base import clock, files
 from environments.model import AwsEnvironment, LocalEnvironment
 from base.errors import GamedayError
 from reports import allure_results, evidence as evidence_, findings as findings_, run as run_, signing, terminal
@@ -64,9 +64,7 @@ class Recorder:
         if self._worker:
             self._session.spool.mkdir(parents=True, exist_ok=True)
             path = self._session.spool / f"{self._worker}-{len(self._session.scenarios):04d}.json"
-            temporary = path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(scenario), encoding="utf-8")
-            temporary.replace(path)  # the controller never reads half a file
+            files.write_json(path, scenario)  # the controller never reads half a file
         self._session.scenarios.append(scenario)
         return scenario
 
