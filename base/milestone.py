@@ -24,8 +24,7 @@ class Milestone(StrEnum):
         """``value`` as a Milestone; a ValueError naming ``where``, the value and the allowed names otherwise."""
         if isinstance(value, cls):
             return value
-        try:
+        if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
-        except ValueError:
-            allowed = ", ".join(repr(m.value) for m in cls)
-            raise ValueError(f"{where}: {value!r} is not a milestone; allowed: {allowed}") from None
+        allowed = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"{where}: {value!r} is not a milestone; allowed: {allowed}")

@@ -16,16 +16,14 @@ its modules' docstrings to run schedules against your own stack). These tests ru
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
-from experiments.chaos import replay
 from experiments.chaos.local import LocalRig, run_schedules
-from experiments.chaos.machine import SCHEDULES, explain, fault_schedule, run
+from experiments.chaos.machine import SCHEDULES, explain, fault_schedule
 from experiments.chaos.rig import StackBroken
 from experiments.chaos.simulated import SimulatedRig
 from experiments.scenario import Scenario

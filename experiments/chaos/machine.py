@@ -278,10 +278,10 @@ def _chain(error: BaseException) -> list[BaseException]:
     todo = [error]
     while todo:
         link = todo.pop(0)
-        if link is None or any(link is s for s in seen):
+        if any(link is s for s in seen):
             continue
         seen.append(link)
         todo.extend(getattr(link, "exceptions", ()))
-        todo.extend((link.__cause__, link.__context__))  # type: ignore[list-item]
+        todo.extend(cause for cause in (link.__cause__, link.__context__) if cause is not None)
     return seen
 

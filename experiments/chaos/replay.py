@@ -26,16 +26,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TypeVar
 
 from hypothesis import seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.stateful import RuleBasedStateMachine
 
 ENV = "GAMEDAY_CHAOS_EXAMPLES"
 SEED = 20260601  # any fixed number: the same schedules in every run, as derandomize gave
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-M = TypeVar("M")
 
 
 def examples_dir() -> Path:
@@ -66,6 +64,6 @@ def keeping_failures(base: settings, name: str, root: Path | None = None) -> set
     return settings(base, database=database(name, root))
 
 
-def seeded(machine: M) -> M:
+def seeded(machine: type[RuleBasedStateMachine]) -> type[RuleBasedStateMachine]:
     """The state machine with a fixed seed: deterministic generation that still allows a database."""
-    return seed(SEED)(machine)  # type: ignore[no-any-return]
+    return seed(SEED)(machine)

@@ -26,8 +26,8 @@ class SimulatedRig:
     """SecureCart in memory on a virtual clock: Route 53 lags changes by less than the detection window,
     RDS fails over by itself when the primary's AZ is isolated, commits are synchronous. ``bug`` breaks it."""
 
-    database_azs = ("us-east-1a", "us-east-1b")
-    regions = ("us-east-1", "us-west-2")
+    database_azs: tuple[str, ...] = ("us-east-1a", "us-east-1b")
+    regions: tuple[str, ...] = ("us-east-1", "us-west-2")
     detection_window_aws_s = 50.0
     DNS_LAG_AWS_S = 35.0
     ENDPOINTS = {"127.64.1.4": CheckoutEndpoint("us-east-1", "us-east-1a"),

@@ -104,8 +104,11 @@ def test_a_mark_stands_for_what_the_samples_cannot_show() -> None:
     found = by_name(milestones.find(result(events, canary_fails_at=11.0)))
     assert offset(found["failover"]) == 16.0
     assert found["failover"].basis == "marked by the experiment: state event 'available again'"
-    unmarked = by_name(milestones.find(result(lambda timeline, set_: (set_(18.0), timeline.record(
-        "state", "rds after failover")) and None)))
+    def unmarked_events(timeline: Timeline, set_: Callable[[float], None]) -> None:
+        set_(18.0)
+        timeline.record("state", "rds after failover")
+
+    unmarked = by_name(milestones.find(result(unmarked_events)))
     assert offset(unmarked["failover"]) == 18.0 and unmarked["failover"].basis == "state event 'rds after failover'"
 
 
@@ -114,8 +117,11 @@ def test_dns_answers_measure_the_failover_over_a_mark() -> None:
         return Sample(at(t), "virginia", True, Answer("checkout.example.", (address,), 60, "NOERROR", None))
 
     dns = tuple(answer(t / 2, "127.16.1.10" if t / 2 < 14 else "127.17.1.10") for t in range(60))
-    found = by_name(milestones.find(result(lambda timeline, set_: (set_(16.0), timeline.record(
-        "state", "writer moved", milestone="failover")) and None, dns=dns)))
+    def events(timeline: Timeline, set_: Callable[[float], None]) -> None:
+        set_(16.0)
+        timeline.record("state", "writer moved", milestone="failover")
+
+    found = by_name(milestones.find(result(events, dns=dns)))
     assert offset(found["failover"]) == 14.0
     assert found["failover"].basis == ("DNS answer for virginia changed to 127.17.1.10; the experiment's mark "
                                        "'writer moved' (2.0 s later) is not used: the DNS answers show when users "
