@@ -4,8 +4,8 @@ The machine, its rigs and the replay of failing schedules are a library: ``exper
 its modules' docstrings to run schedules against your own stack). These tests run it:
 
 - on the local stack (or AWS): three schedules of at most five steps, about 2 minutes when they pass;
-  a failing schedule is kept under ``.hypothesis/chaos/chaos_schedules`` (``$GAMEDAY_CHAOS_EXAMPLES``
-  overrides) and the next run replays it first;
+  a failing schedule is kept under ``.hypothesis/chaos/chaos_schedules`` in the project (pytest's
+  rootdir; ``$GAMEDAY_CHAOS_EXAMPLES`` overrides) and the next run replays it first;
 - on ``SimulatedRig``, SecureCart in memory broken on purpose: each invariant can fail and is reported
   as a shrunk schedule, and a kept failure is replayed first.
 
@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
+from experiments.chaos import replay
 from experiments.chaos.local import LocalRig, run_schedules
 from experiments.chaos.machine import SCHEDULES, explain, fault_schedule
 from experiments.chaos.rig import StackBroken
@@ -33,9 +34,9 @@ SCHEDULE = "chaos_schedules"  # the scenario name in the evidence, and where its
 
 @pytest.mark.gameday
 @pytest.mark.slow
-def test_fault_schedules_keep_the_invariants(scenario: Scenario) -> None:
+def test_fault_schedules_keep_the_invariants(scenario: Scenario, request: pytest.FixtureRequest) -> None:
     """Schedules of AZ isolation, failed health checks and failovers: no order lost, DNS healthy, one writer."""
-    verdict = run_schedules(scenario, LocalRig, SCHEDULE)
+    verdict = run_schedules(scenario, LocalRig, SCHEDULE, examples=replay.examples_dir(request.config.rootpath))
     assert verdict.passed, "\n".join(verdict.messages)
 
 
@@ -43,11 +44,12 @@ def test_fault_schedules_keep_the_invariants(scenario: Scenario) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("GAMEDAY_CHAOS_PROOF"),
                     reason="the proof on the local stack breaks an invariant on purpose; set GAMEDAY_CHAOS_PROOF=1")
-def test_a_broken_invariant_fails_on_the_local_stack(scenario: Scenario) -> None:
+def test_a_broken_invariant_fails_on_the_local_stack(scenario: Scenario, request: pytest.FixtureRequest) -> None:
     """With no detection window, DNS cannot keep up: the suite must fail and say after which schedule."""
     # Up to ten schedules: enough that one isolates an AZ or fails a Region's health checks.
     verdict = run_schedules(scenario, lambda s: LocalRig(s, detection_window_aws_s=0), f"{SCHEDULE}_broken_on_purpose",
-                            schedules=settings(SCHEDULES, max_examples=10))
+                            schedules=settings(SCHEDULES, max_examples=10),
+                            examples=replay.examples_dir(request.config.rootpath))
     printed = "\n".join(verdict.messages)
     print(printed)
     assert not verdict.passed

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import time
+from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Mapping, Sequence
 
 from hypothesis import settings
@@ -177,15 +178,18 @@ class LocalRig:
 
 
 def run_schedules(scenario: Scenario, rig_factory: Callable[[Scenario], Any], name: str,
-                  schedules: settings = SCHEDULES, shrink_budget_s: float = SHRINK_BUDGET_S) -> slo.Verdict:
+                  schedules: settings = SCHEDULES, shrink_budget_s: float = SHRINK_BUDGET_S,
+                  examples: Path | None = None) -> slo.Verdict:
     """Run the machine with the probes on; an invariant broken becomes the verdict (with the shrunk schedule).
 
-    ``name`` is the scenario's name in the evidence and names the kept failing schedules."""
+    ``name`` is the scenario's name in the evidence and names the kept failing schedules, which live in
+    ``examples`` (default ``replay.examples_dir()``)."""
+    examples = examples if examples is not None else replay.examples_dir()
     problems: list[str] = []
     with scenario.observe(dns=True, checkout=True, canary=True):
         scenario.steady_state()
         try:
-            run(rig_factory(scenario), name, schedules, shrink_budget_s)
+            run(rig_factory(scenario), name, schedules, shrink_budget_s, examples)
         except FAILURES as error:
-            problems.append(explain(error, saved_in=replay.examples_dir() / name))
+            problems.append(explain(error, saved_in=examples / name))
     return scenario.judge_invariants(name, problems)  # reads back every order the canary had acknowledged

@@ -4,9 +4,11 @@ Hypothesis saves every failing schedule it finds, and the smallest one it shrink
 database; the next run of the same schedules replays them first. A saved schedule that no longer
 fails is dropped, so a fixed bug leaves nothing behind. The database is a directory:
 
-- ``$GAMEDAY_CHAOS_EXAMPLES`` when set (a relative path is taken from the working directory);
-- else ``chaos/`` under Hypothesis's own directory: ``$HYPOTHESIS_STORAGE_DIRECTORY``, or
-  ``.hypothesis/`` in the working directory (the project root when pytest runs there).
+- ``$GAMEDAY_CHAOS_EXAMPLES`` when set;
+- else ``chaos/`` under Hypothesis's own directory: ``$HYPOTHESIS_STORAGE_DIRECTORY``, or ``.hypothesis/``.
+
+A relative path is taken from the project directory given (the experiments give pytest's rootdir),
+else from the working directory.
 
 Each named run of schedules has its own subdirectory. Hypothesis keys a state machine's examples by
 its source, which every rig shares: without the name, the proof's broken-on-purpose schedules would
@@ -36,16 +38,20 @@ SEED = 20260601  # any fixed number: the same schedules in every run, as derando
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def examples_dir() -> Path:
-    """Where failing schedules are kept: ``$GAMEDAY_CHAOS_EXAMPLES``, else ``<Hypothesis's directory>/chaos``."""
+def examples_dir(project: Path | None = None) -> Path:
+    """Where failing schedules are kept: ``$GAMEDAY_CHAOS_EXAMPLES``, else ``<Hypothesis's directory>/chaos``.
+
+    Relative paths, and the default ``.hypothesis``, are taken from ``project`` (pytest's rootdir, say),
+    else from the working directory."""
+    base = project if project is not None else Path.cwd()
     configured = os.environ.get(ENV)
     if configured is not None:
         if not configured.strip():
             raise ValueError(f"{ENV} is set but empty: give a directory for failing chaos schedules, or unset it "
                              "to use .hypothesis/chaos")
-        return Path(configured).expanduser().absolute()
+        return base / Path(configured).expanduser()
     home = os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY") or ".hypothesis"
-    return Path(home).expanduser().absolute() / "chaos"
+    return base / Path(home).expanduser() / "chaos"
 
 
 def database(name: str, root: Path | None = None) -> DirectoryBasedExampleDatabase:

@@ -76,9 +76,13 @@ def test_the_examples_directory_is_configurable(tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
     monkeypatch.chdir(tmp_path)
     assert replay.examples_dir() == tmp_path / ".hypothesis" / "chaos"
+    assert replay.examples_dir(tmp_path / "project") == tmp_path / "project" / ".hypothesis" / "chaos"
     monkeypatch.setenv(replay.ENV, "kept/schedules")
     assert replay.examples_dir() == tmp_path / "kept" / "schedules"
+    assert replay.examples_dir(tmp_path / "project") == tmp_path / "project" / "kept" / "schedules"
     assert replay.database("chaos_schedules").path == tmp_path / "kept" / "schedules" / "chaos_schedules"
+    monkeypatch.setenv(replay.ENV, str(tmp_path / "elsewhere"))
+    assert replay.examples_dir(tmp_path / "project") == tmp_path / "elsewhere"
     monkeypatch.setenv(replay.ENV, " ")
     with pytest.raises(ValueError, match="GAMEDAY_CHAOS_EXAMPLES is set but empty"):
         replay.examples_dir()
