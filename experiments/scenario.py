@@ -22,7 +22,8 @@ from faults.base import Fault
 from base import clock, net
 from base.deadline import DeadlineExceeded, until
 from faults.journal import Journal
-from base.timeline import Timeline
+from base.milestone import Milestone
+from base.timeline import Event, Timeline
 from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe
 from probes.canary import Canary, ReadBack
 from probes.sampler import Sample, Sampler
@@ -179,6 +180,14 @@ class Scenario:
             return bool(latest) and all(sample.ok for sample in latest)
 
         self.wait_until(healthy, "steady state: checkout answers from every vantage point", timeout_aws_s)
+
+    def mark(self, milestone: Milestone | str, what: str, **details: Any) -> Event:
+        """Record ``what`` happened now as a state event that marks ``milestone`` (one of base.milestone.Milestone).
+
+        For what the samples cannot show. A milestone the evidence measures (detection from the probes, failover
+        from DNS answers, recovery from the RTO) is not replaced by a mark: the evidence names the mark and why."""
+        return self.timeline.record("state", what, milestone=Milestone.parse(milestone, f"scenario.mark({what!r})"),
+                                    **details)
 
     @contextlib.contextmanager
     def inject(self, fault_class: type[Fault], **params: Any) -> Iterator[Fault]:
