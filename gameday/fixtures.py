@@ -172,6 +172,6 @@ def timeline_fixture() -> Callable[..., Timeline]:
     @pytest.fixture
     def timeline(request: pytest.FixtureRequest, environment: Any) -> Timeline:
         """The evidence timeline of one experiment."""
-        return Timeline(request.node.nodeid, time_scale=environment.time_scale)
+        return Timeline(request.node.nodeid, environment.timescale)
 
     return timeline

@@ -73,7 +73,7 @@ class RdsPart:
         section = getattr(context.environment, "rds", None)
         if hasattr(section, "model_dump"):
             section = section.model_dump()
-        self.timing = self._timing_override or RdsTiming.from_mapping(context.time_scale, section)
+        self.timing = self._timing_override or RdsTiming.from_mapping(context.timescale, section)
         for note in registry_.cleanup_leftovers(context.state_dir):
             self.log.info("before start: %s", note)
         self._registry = registry_.Registry(context.state_dir)

@@ -78,11 +78,11 @@ class Route53Part:
         self._stopping.clear()
         env = context.environment
         log = context.log
-        scale = context.time_scale
+        scale = context.timescale
         self.checker = HealthChecker(
             sites_for=lambda regions: sites_for(context.instance, regions),
             default_regions=tuple(env.health_checker_regions),
-            time_scale=scale,
+            scale=scale,
             probe=self._probe or Prober(scale, resolve=self._resolve_ipv4),
             max_in_flight=self._max_in_flight,
             log=log,
