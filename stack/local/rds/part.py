@@ -81,8 +81,8 @@ class RdsPart:
         if self._wiring_factory is not None:
             self.wiring: Wiring = self._wiring_factory(context, self.timing)
         else:
-            # RDS's 5 s TTL, scaled; DNS counts whole seconds, so it never drops below 1 s.
-            ttl_s = max(1, math.ceil(self.timing.scaled(self.timing.endpoint_ttl_s)))
+            # RDS's 5 s TTL in AWS seconds: Route 53 scales it, once, when it serves the record.
+            ttl_s = math.ceil(self.timing.endpoint_ttl_s)
             self.wiring = ServiceWiring(lambda: context.services, ttl_s, self._via_fabric)
         self._stop.clear()
         self._addresses = AddressBook(context.environment)

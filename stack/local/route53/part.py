@@ -199,7 +199,9 @@ class Route53Part:
         return self._server.address
 
     def set_service_record(self, fqdn: str, rtype: str, values: list[str], ttl_s: int) -> None:
-        """Serve a service-owned name (an RDS endpoint, say) outside any hosted zone. Raises RecordError."""
+        """Serve a service-owned name (an RDS endpoint, say) outside any hosted zone. Raises RecordError.
+
+        ``ttl_s`` is in AWS seconds, as in a hosted zone: the DNS server scales it when it answers."""
         self.catalog.set_service_record(fqdn, rtype, values, ttl_s)
 
     def remove_service_record(self, fqdn: str) -> None:
