@@ -60,7 +60,7 @@ from probes import checkout as checkout_probe, slo  # noqa: E402
 from probes.sampler import Sample  # noqa: E402
 from stack.builder import BuildOptions, Builder  # noqa: E402
 from stack.handles import InstanceHandle, ReferenceStack  # noqa: E402
-from stack.local import supervisor  # noqa: E402
+from stack.local import attach, supervisor  # noqa: E402
 from stack.local.fabric import firewall  # noqa: E402
 from stack.local.instance import Instance  # noqa: E402
 from stack.local.part import LOCAL_CREDENTIALS  # noqa: E402
@@ -237,6 +237,8 @@ def rto_accuracy(environment: LocalEnvironment, number: int, trials: int, read_t
     if started_here:
         subprocess.run([GAMEDAY, "stack", "up", "--detach"], cwd=ROOT, check=True, capture_output=True, timeout=120,
                        env={**os.environ, "GAMEDAY_INSTANCE": str(number)})
+    else:  # the figures assume the environment's scale
+        attach.require_same_scale(instance, environment)
     try:
         session = boto3.session.Session(region_name=next(iter(resolved.regions)), **LOCAL_CREDENTIALS)
 
