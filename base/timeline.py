@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from base import clock
 from base.milestone import Milestone
+from base.timescale import TimeScale
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,9 @@ class Event:
 class Timeline:
     """Thread-safe: background samplers append while the experiment runs."""
 
-    def __init__(self, name: str, time_scale: float = 1.0) -> None:
+    def __init__(self, name: str, scale: TimeScale = TimeScale.REAL) -> None:
         self.name = name
-        self.time_scale = time_scale
+        self.scale = scale  # the stack's, so readers can show AWS-equivalent times
         self.started = clock.now()
         self._events: list[Event] = []
         self._lock = threading.Lock()
@@ -56,5 +57,5 @@ class Timeline:
         return [event for event in self if event.kind == kind]
 
     def to_json(self) -> str:
-        return json.dumps({"name": self.name, "time_scale": self.time_scale,
+        return json.dumps({"name": self.name, "time_scale": self.scale.factor,
                            "started": asdict(self.started), "events": [e.to_dict() for e in self]}, indent=2)

@@ -39,7 +39,7 @@ from botocore.credentials import Credentials
 from environments import loader
 from base import net
 from stack import builder
-from stack.local import supervisor
+from stack.local import attach, supervisor
 from stack.local.instance import Instance, instance_from_environ
 from stack.local.part import LOCAL_CREDENTIALS
 
@@ -261,6 +261,8 @@ def main() -> None:
     started_here = supervisor.running_pid(instance) is None
     if started_here:
         supervisor.start_detached("local", instance)
+    else:
+        attach.require_same_scale(instance, instance.environment)
     try:
         session = boto3.session.Session(**LOCAL_CREDENTIALS)
 

@@ -446,8 +446,8 @@ def main() -> None:
         answered = sum(v for k, v in counts.items() if k in ("NOERROR", "NXDOMAIN", "REFUSED"))
         dig_ms = _dig_query_ms(host, port, context.environment.vantage_points["frankfurt"].subnet)
         change_s = _change_to_served_s(part, context)
-        scale = context.time_scale
-        expected = 10 * 3 * scale  # RequestInterval x FailureThreshold, scaled
+        scale = context.timescale
+        expected = scale.to_wall(10 * 3)  # RequestInterval x FailureThreshold, scaled
         victim = addresses["eu-central-1a"]
         refused = [_detect(part, context, farm, victim, stall=False) for _ in range(DETECTION_RUNS)]
         stalled = _detect(part, context, farm, victim, stall=True)
@@ -467,11 +467,11 @@ def main() -> None:
         "single_query_fresh_socket_p99_ms": load["single_p99_ms"],
         "dig_query_time_median_ms": dig_ms,
         "record_change_to_served_s": {"median": round(statistics.median(change_s), 4), "max": round(max(change_s), 4),
-                                      "goal_max_s": round(1.0 * scale, 3)},  # one scaled second
+                                      "goal_max_s": round(scale.to_wall(1.0), 3)},  # one scaled second
         "detection": {
-            "time_scale": scale,
+            "time_scale": scale.factor,
             "request_interval_x_threshold_scaled_s": expected,
-            "scaled_interval_s": 10 * scale,
+            "scaled_interval_s": scale.to_wall(10),
             "refused_endpoint_s": [round(d, 3) for d in refused],
             "refused_endpoint_median_s": round(statistics.median(refused), 3),
             "stalled_endpoint_s": round(stalled, 3),
@@ -480,10 +480,10 @@ def main() -> None:
         },
         "goals": {
             "qps_min": GOAL_QPS, "p99_ms_max": GOAL_P99_MS,
-            "detection_max_s": expected + 10 * scale,
+            "detection_max_s": expected + scale.to_wall(10),
             "qps_met": at_rate["qps"] >= GOAL_QPS * 0.98 and at_rate["lost"] == 0,
             "p99_met": at_rate["p99_ms"] <= GOAL_P99_MS,
-            "detection_met": statistics.median(refused) <= expected + 10 * scale,
+            "detection_met": statistics.median(refused) <= expected + scale.to_wall(10),
         },
         "wall_s": round(time.monotonic() - started, 1),
     }

@@ -90,6 +90,7 @@ def _serve(host: str, pipe: Any) -> None:
 
 @contextlib.contextmanager
 def _responder(records: list[dict[str, Any]]) -> Any:
+    from base.timescale import TimeScale
     from stack.local.route53.catalog import ZoneCatalog
     from stack.local.route53.network import NetworkMap
     from stack.local.route53.responder import Responder
@@ -98,7 +99,7 @@ def _responder(records: list[dict[str, Any]]) -> Any:
 
     catalog = ZoneCatalog()
     catalog.replace_hosted([zone_of(records)])
-    yield Responder(lambda: catalog.zones, lambda _hc: True, NetworkMap.from_environment(environment()), 0.1,
+    yield Responder(lambda: catalog.zones, lambda _hc: True, NetworkMap.from_environment(environment()), TimeScale(0.1),
                     random.Random(3), logging.getLogger("soak.route53"), version=lambda: 1)
 
 

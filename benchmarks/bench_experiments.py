@@ -55,11 +55,12 @@ from faults.network import association_of  # noqa: E402
 from experiments.scenario import SAMPLE_INTERVAL_AWS_S, probe_timeouts  # noqa: E402
 from base import clock, net  # noqa: E402
 from base.retries import retries  # noqa: E402
+from base.timescale import TimeScale  # noqa: E402
 from probes import checkout as checkout_probe, slo  # noqa: E402
 from probes.sampler import Sample  # noqa: E402
 from stack.builder import BuildOptions, Builder  # noqa: E402
 from stack.handles import InstanceHandle, ReferenceStack  # noqa: E402
-from stack.local import supervisor  # noqa: E402
+from stack.local import attach, supervisor  # noqa: E402
 from stack.local.fabric import firewall  # noqa: E402
 from stack.local.instance import Instance  # noqa: E402
 from stack.local.part import LOCAL_CREDENTIALS  # noqa: E402
@@ -150,7 +151,7 @@ def _deny_all(ec2: Any, vpc_id: str) -> str:
 
 
 def trial(ec2: Any, target: InstanceHandle, deny_acl: str, client: checkout_probe.Client, cut_s: float,
-          interval_s: float, window_aws_s: float, scale: float, rng: random.Random) -> dict[str, Any]:
+          interval_s: float, window_aws_s: float, scale: TimeScale, rng: random.Random) -> dict[str, Any]:
     """Cut ``target``'s subnet off for ``cut_s`` while sampling it; RTO from the samples against the truth."""
     sampler = checkout_probe.sampler(client, "bench", interval_s, path="/health")
     sampler.start()
@@ -168,7 +169,7 @@ def trial(ec2: Any, target: InstanceHandle, deny_acl: str, client: checkout_prob
                                                           NetworkAclId=original_acl)["NewAssociationId"]
         restored = True
         restored_at = clock.now()
-        window_wall_s = window_aws_s * scale
+        window_wall_s = scale.to_wall(window_aws_s)
 
         def stable() -> bool:
             # Sampled a whole window past the restore, and the last good stretch is as long as the window.
@@ -236,6 +237,8 @@ def rto_accuracy(environment: LocalEnvironment, number: int, trials: int, read_t
     if started_here:
         subprocess.run([GAMEDAY, "stack", "up", "--detach"], cwd=ROOT, check=True, capture_output=True, timeout=120,
                        env={**os.environ, "GAMEDAY_INSTANCE": str(number)})
+    else:  # the figures assume the environment's scale
+        attach.require_same_scale(instance, environment)
     try:
         session = boto3.session.Session(region_name=next(iter(resolved.regions)), **LOCAL_CREDENTIALS)
 
@@ -255,7 +258,8 @@ def rto_accuracy(environment: LocalEnvironment, number: int, trials: int, read_t
         ec2 = client("ec2", target.region)
         subnet = next(s for s in stack.subnets if s.subnet_id == target.subnet_id)
         deny_acl = _deny_all(ec2, subnet.vpc_id)
-        scale, interval_s = resolved.time_scale, SAMPLE_INTERVAL_AWS_S * resolved.time_scale
+        scale = resolved.timescale
+        interval_s = scale.to_wall(SAMPLE_INTERVAL_AWS_S)
         window_aws_s = resolved.slos.stability_window_s
         rng = random.Random(20261128)
         runs = []
@@ -280,7 +284,7 @@ def rto_accuracy(environment: LocalEnvironment, number: int, trials: int, read_t
         return {"instance": number, "fabric_path": firewall.available() or "kernel (nftables drops cut SYNs)",
                 "build_s": round(build_s, 1), "target": f"{target.instance_id} {target.private_ip} "
                 f"({target.availability_zone})", "vantage_point": vantage_name, "path": "/health",
-                "sample_interval_s": interval_s, "stability_window_s": window_aws_s * scale,
+                "sample_interval_s": interval_s, "stability_window_s": scale.to_wall(window_aws_s),
                 "goal_abs_error_s": ERROR_GOAL_INTERVALS * interval_s, "runs": runs}
     finally:
         if started_here:
@@ -300,7 +304,7 @@ def main() -> int:
     args = parser.parse_args()
     environment = loader.load("local")
     assert isinstance(environment, LocalEnvironment)
-    harness_read_timeout_s = probe_timeouts(environment.time_scale)[1]
+    harness_read_timeout_s = probe_timeouts(environment.timescale)[1]
     read_timeouts = args.read_timeout or [harness_read_timeout_s]
     started = time.monotonic()
     report: dict[str, Any] = {"benchmark": "experiments", "time_scale": environment.time_scale}

@@ -49,9 +49,10 @@ from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.rds import runner
 from stack.local.rds.part import RdsPart
 from stack.local.rds.timing import RdsTiming
+from base.timescale import TimeScale
 
-TIMING_SCALE = 0.05  # the failover-time figure: RDS's phases at this scale absorb our real work as at 0.1
-RPO_SCALE = 0.01  # the RPO loop: as many failovers as fit the budget
+TIMING_SCALE = TimeScale(0.05)  # the failover-time figure: RDS's phases at this scale absorb our real work as at 0.1
+RPO_SCALE = TimeScale(0.01)  # the RPO loop: as many failovers as fit the budget
 TIMING_FAILOVERS = 2
 DEFAULT_INSTANCE = 7
 REGION = "us-east-1"
@@ -187,7 +188,7 @@ def main(number: int, failovers: int, writes_per_s: float, budget_s: float) -> d
         plane.attach(fabric)
     except Exception as error:  # measured without the fabric, and said so
         fabric, fabric_error = None, f"{type(error).__name__}: {error}"
-    part = RdsPart(timing=RdsTiming(time_scale=RPO_SCALE, seed=11), via_fabric=fabric is not None)
+    part = RdsPart(timing=RdsTiming(scale=RPO_SCALE, seed=11), via_fabric=fabric is not None)
     if fabric is None:
         services["fabric"] = _NoFabric()
     part.start(context)
@@ -265,9 +266,9 @@ def main(number: int, failovers: int, writes_per_s: float, budget_s: float) -> d
 
         # RDS's phases as the environment would run them (scaled), then many quick failovers for RPO.
         abandoned: list[dict[str, Any]] = []
-        database.timing = RdsTiming(time_scale=TIMING_SCALE, seed=12)
+        database.timing = RdsTiming(scale=TIMING_SCALE, seed=12)
         timed = fail_over(TIMING_FAILOVERS, 60)
-        database.timing = RdsTiming(time_scale=RPO_SCALE, seed=13)
+        database.timing = RdsTiming(scale=RPO_SCALE, seed=13)
         quick = fail_over(failovers - len(timed), budget_s)
         writer.stop_event.set()
         writer.join(10)
@@ -321,17 +322,17 @@ def main(number: int, failovers: int, writes_per_s: float, budget_s: float) -> d
     return result
 
 
-def _figures(samples: list[dict[str, Any]], scale: float) -> dict[str, Any]:
+def _figures(samples: list[dict[str, Any]], scale: TimeScale) -> dict[str, Any]:
     if not samples:
         return {"count": 0}
     overheads = [s["wall_s"] - s["phases_s"] for s in samples]
     return {
-        "time_scale": scale,
+        "time_scale": scale.factor,
         "count": len(samples),
         "wall_s": {"median": round(statistics.median(s["wall_s"] for s in samples), 3),
                    "max": round(max(s["wall_s"] for s in samples), 3)},
-        "aws_equivalent_s": {"median": round(statistics.median(s["wall_s"] for s in samples) / scale, 1),
-                             "max": round(max(s["wall_s"] for s in samples) / scale, 1)},
+        "aws_equivalent_s": {"median": round(scale.to_aws(statistics.median(s["wall_s"] for s in samples)), 1),
+                             "max": round(scale.to_aws(max(s["wall_s"] for s in samples)), 1)},
         "scaled_phases_s": {"median": round(statistics.median(s["phases_s"] for s in samples), 3)},
         "endpoint_moved_s": {"median": round(statistics.median(s["dns_moved_s"] for s in samples), 3)},
         "overhead_s": {"median": round(statistics.median(overheads), 3), "max": round(max(overheads), 3)},

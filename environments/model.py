@@ -2,7 +2,8 @@
 
 Two kinds share one shape where they can: ``local`` (the local stack, everything on 127.0.0.0/8)
 and ``aws`` (a real account, found by tags). SLOs are in AWS-equivalent seconds, so one SLO
-means the same thing on both kinds; ``time_scale`` only applies to the local stack.
+means the same thing on both kinds; ``time_scale`` only applies to the local stack, and code reads it
+as ``environment.timescale`` (a ``base.timescale.TimeScale``; 1 on AWS).
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from functools import cache
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from base.errors import SettingsError
+from base.timescale import DEFAULT_TIME_SCALE, TimeScale
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 CONTINENTS = ("AF", "AN", "AS", "EU", "OC", "NA", "SA")
@@ -265,11 +269,25 @@ class Base(Model):
 
 class LocalEnvironment(Base):
     kind: Literal["local"]
-    time_scale: float = Field(default=0.1, gt=0, le=1)
+    time_scale: float = DEFAULT_TIME_SCALE
     region_rtt_ms: dict[str, dict[str, float]] = Field(default_factory=dict)
     local: LocalSettings = LocalSettings()
     # RDS's process timings in AWS seconds (phases as [min, max]); the RDS data plane checks the keys.
     rds: dict[str, Union[list[float], float]] = Field(default_factory=dict)
+
+    @field_validator("time_scale")
+    @classmethod
+    def _time_scale(cls, value: float) -> float:
+        try:  # the one check of the range is TimeScale's
+            TimeScale(value)
+        except SettingsError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @property
+    def timescale(self) -> TimeScale:
+        """How AWS's durations map to wall-clock time on this stack."""
+        return TimeScale(self.time_scale)
 
     def _problems(self) -> list[str]:
         # The network rule: every address the local stack uses is in 127.0.0.0/8.
@@ -341,7 +359,11 @@ class AwsEnvironment(Base):
 
     @property
     def time_scale(self) -> float:
-        return 1.0
+        return TimeScale.REAL.factor
+
+    @property
+    def timescale(self) -> TimeScale:
+        return TimeScale.REAL
 
 
 Environment = Annotated[Union[LocalEnvironment, AwsEnvironment], Field(discriminator="kind")]

@@ -24,6 +24,7 @@ from base.deadline import DeadlineExceeded, until
 from faults.journal import Journal
 from base.milestone import Milestone
 from base.timeline import Event, Timeline
+from base.timescale import TimeScale
 from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe
 from probes.canary import Canary, ReadBack
 from probes.sampler import Sample, Sampler
@@ -33,7 +34,7 @@ T = TypeVar("T")
 SAMPLE_INTERVAL_AWS_S = 2.0  # one probe sample every 2 AWS seconds (0.2 s wall at time_scale 0.1)
 
 
-def probe_timeouts(time_scale: float) -> tuple[float, float]:
+def probe_timeouts(scale: TimeScale) -> tuple[float, float]:
     """A checkout probe's (connect, read) timeouts in wall seconds.
 
     Connect: half a sample interval (1 s on AWS, where a handshake takes one RTT, < 0.3 s). Each probe
@@ -41,7 +42,7 @@ def probe_timeouts(time_scale: float) -> tuple[float, float]:
     is resolved to one interval. Read: 20 AWS seconds, at least 1 s, since network delay is never
     scaled (a cross-Region request with its database calls takes ~0.5 s).
     """
-    return SAMPLE_INTERVAL_AWS_S * time_scale / 2, max(1.0, 20 * time_scale)
+    return scale.to_wall(SAMPLE_INTERVAL_AWS_S / 2), scale.timeout(20, floor=1.0)
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,12 @@ class Scenario:
     # -- who and how often -----------------------------------------------------------------------
 
     @property
-    def scale(self) -> float:
-        return self.environment.time_scale
+    def timescale(self) -> TimeScale:
+        return self.environment.timescale
 
     @property
     def interval_s(self) -> float:
-        return SAMPLE_INTERVAL_AWS_S * self.scale
+        return self.timescale.to_wall(SAMPLE_INTERVAL_AWS_S)
 
     def vantage_points(self) -> list[VantagePoint]:
         local = isinstance(self.environment, LocalEnvironment)
@@ -91,7 +92,7 @@ class Scenario:
     def client(self, vantage: VantagePoint, name: str | None = None) -> checkout_probe.Client:
         resolver = checkout_probe.Resolver(name or self.stack.names.checkout, *self.authoritative, vantage.subnet)
         return checkout_probe.Client(resolver, self.environment.stack.checkout_port, vantage.source_address,
-                                     *probe_timeouts(self.scale))
+                                     *probe_timeouts(self.timescale))
 
     def region_of(self, address: str) -> str:
         for instance in self.stack.instances:
@@ -113,7 +114,7 @@ class Scenario:
             # CloudWatch has a datapoint a minute: polling it every 5 samples is plenty.
             self.samplers.append(state_probe.lag_sampler(self.clients, self.stack.replica.region,
                                                          self.stack.replica.identifier, 5 * self.interval_s,
-                                                         within_s=300 * self.scale))
+                                                         within_s=self.timescale.to_wall(300)))
         for point in chosen:
             if dns:
                 self.samplers.append(dns_probe.sampler(self.stack.names.checkout, *self.authoritative, point.name,
@@ -152,17 +153,17 @@ class Scenario:
         """Poll ``condition`` until it returns something truthy; fail naming ``what`` after the deadline."""
         try:
             # The system is allowed to be broken while we wait: an exception is an observation.
-            value = until(condition, timeout_aws_s * self.scale, what, self.interval_s, ignore=(Exception,),
+            value = until(condition, self.timescale.to_wall(timeout_aws_s), what, self.interval_s, ignore=(Exception,),
                           accept=lambda v: v and not isinstance(v, Exception))
         except DeadlineExceeded as timeout:
-            raise AssertionError(f"waited {timeout_aws_s:.0f} AWS-s ({timeout_aws_s * self.scale:.1f} s) for {what}; "
+            raise AssertionError(f"waited {timeout_aws_s:.0f} AWS-s ({self.timescale.to_wall(timeout_aws_s):.1f} s) for {what}; "
                                  f"last observation: {timeout.last!r}") from None
         self.timeline.record("state", what)
         return value
 
     def hold(self, prefix: str, predicate: Callable[[Sample[Any]], bool], what: str, timeout_aws_s: float) -> None:
         """Wait until ``predicate`` has held for every ``prefix`` sample of the last stability window."""
-        window_s = self.environment.slos.stability_window_s * self.scale
+        window_s = self.timescale.to_wall(self.environment.slos.stability_window_s)
 
         def held() -> bool:
             # The same rule slo.rto applies: the good stretch since the last bad sample spans the window.
@@ -206,11 +207,11 @@ class Scenario:
         assert self.injected_at is not None, "judge() needs a fault injected with inject()"
         objective = self.environment.slos.scenarios[scenario]
         measured_rto = slo.rto(self.samples(source) if samples is None else samples, self.injected_at,
-                               self.environment.slos.stability_window_s, self.scale)
+                               self.environment.slos.stability_window_s, self.timescale)
         measured_rpo = None
         if self.canary is not None:
             self._read_back = self.canary.read_back()
-            measured_rpo = slo.rpo(self._read_back, self.interval_s, self.scale)
+            measured_rpo = slo.rpo(self._read_back, self.interval_s, self.timescale)
         verdict = slo.judge(scenario, measured_rto, measured_rpo, objective, what)
         self.verdict = verdict
         self.timeline.record("verdict", scenario, passed=verdict.passed, messages=list(verdict.messages),
@@ -232,7 +233,7 @@ class Scenario:
         measured_rpo = None
         if self.canary is not None:
             self._read_back = self.canary.read_back()
-            measured_rpo = slo.rpo(self._read_back, self.interval_s, self.scale)
+            measured_rpo = slo.rpo(self._read_back, self.interval_s, self.timescale)
         judged = slo.judge(scenario, None, measured_rpo, objective, "orders")
         messages = tuple(broken) + judged.messages
         self.verdict = slo.Verdict(scenario, not messages, None, measured_rpo, objective, messages)

@@ -103,8 +103,8 @@ class Policy:
         key, _, value = configured.partition("=") if configured else (LOCAL_TARGET_TAG[0], "=", LOCAL_TARGET_TAG[1])
         target_tag = (key, value)
         # The environment gives it in AWS-equivalent seconds, like every other AWS timing.
-        interval = (getattr(environment, "stop_condition_interval_s", None) or DEFAULT_WATCH_INTERVAL_AWS_S) \
-            * environment.time_scale
+        interval = environment.timescale.to_wall(
+            getattr(environment, "stop_condition_interval_s", None) or DEFAULT_WATCH_INTERVAL_AWS_S)
         return cls(environment=environment.name, account_id=environment.account_id, regions=regions,
                    target_tag=target_tag, stop_conditions=tuple(getattr(environment, "stop_conditions", ()) or ()),
                    watch_interval_s=float(interval), injector=getattr(environment, "injector", "api") or "api",

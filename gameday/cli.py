@@ -47,10 +47,10 @@ def stack_build(args: argparse.Namespace) -> int:
     """Build SecureCart's reference stack on the running local stack (idempotent) and say what is where."""
     from gameday import target as target_
     from stack import builder
-    from stack.local import supervisor
+    from stack.local import attach
 
     environment, instance = _instance(args)
-    supervisor.require_running(instance)
+    attach.require_same_scale(instance, environment)
     target = target_.for_environment(environment, instance.number)
     made = builder.Builder(instance.resolved(), target.clients, builder.BuildOptions(
         wait_delay_s=0.25, wait_attempts=480, nameserver=target.nameserver,
@@ -221,7 +221,7 @@ def run_gameday(args: argparse.Namespace) -> int:
         return 0
     from environments import loader
     from environments.model import LocalEnvironment
-    from stack.local import supervisor
+    from stack.local import attach, supervisor
     from stack.local.instance import Instance, instance_from_environ
 
     loader.load(args.env)  # a bad environment file stops here, before pytest and before any report
@@ -233,6 +233,7 @@ def run_gameday(args: argparse.Namespace) -> int:
         if supervisor.running_pid(instance):
             # Refused here with one message, rather than by every experiment (the fixture refuses too,
             # for a stack the run starts itself or one that degrades during the run).
+            attach.require_same_scale(instance, environment)
             supervisor.refuse_if_degraded(instance.aws_endpoint, "the game day")
     allure_results = PROJECT_ROOT / "reports" / "out" / "allure-results"
     command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "experiments"), "-m", args.marker, "--env", args.env,

@@ -75,7 +75,7 @@ def local_stack_fixture() -> Callable[..., Iterator[LocalStackInfo | None]]:
         if not isinstance(environment, LocalEnvironment):
             yield None
             return
-        from stack.local import supervisor
+        from stack.local import attach, supervisor
         from stack.local.instance import Instance
 
         number = gameday_settings.instance if gameday_settings.instance is not None else default_instance()
@@ -83,6 +83,8 @@ def local_stack_fixture() -> Callable[..., Iterator[LocalStackInfo | None]]:
         started_here = supervisor.running_pid(instance) is None
         if started_here:
             supervisor.start_detached(gameday_settings.env, instance)
+        else:  # attaching: only to a stack that runs at this environment's time scale
+            attach.require_same_scale(instance, environment)
         try:
             yield LocalStackInfo(number, instance.aws_endpoint, instance.control_host, instance.dns_port,
                                  str(instance.state_dir), started_here)
@@ -172,6 +174,6 @@ def timeline_fixture() -> Callable[..., Timeline]:
     @pytest.fixture
     def timeline(request: pytest.FixtureRequest, environment: Any) -> Timeline:
         """The evidence timeline of one experiment."""
-        return Timeline(request.node.nodeid, time_scale=environment.time_scale)
+        return Timeline(request.node.nodeid, environment.timescale)
 
     return timeline

@@ -8,7 +8,7 @@
   stretch of acknowledged history they span (oldest to newest lost ack, plus one canary interval,
   the granularity of the measurement). No loss is 0 s.
 
-Times are reported in wall seconds and AWS-equivalent seconds (wall / time_scale). SLOs are in
+Times are reported in wall seconds and AWS-equivalent seconds (``TimeScale.to_aws``). SLOs are in
 AWS-equivalent seconds.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from environments.model import ScenarioSLO
 from base import clock
+from base.timescale import TimeScale
 from probes.canary import ReadBack
 from probes.sampler import Sample
 
@@ -66,8 +67,8 @@ class Rpo:
     lost_sequences: tuple[int, ...]
 
 
-def rto(samples: Sequence[Sample[Any]], injected: clock.Instant, window_aws_s: float, time_scale: float) -> Rto:
-    window_wall_s = window_aws_s * time_scale
+def rto(samples: Sequence[Sample[Any]], injected: clock.Instant, window_aws_s: float, scale: TimeScale) -> Rto:
+    window_wall_s = scale.to_wall(window_aws_s)
     by_source: dict[str, list[Sample[Any]]] = {}
     for sample in samples:
         if sample.at.monotonic_s >= injected.monotonic_s:
@@ -87,15 +88,15 @@ def rto(samples: Sequence[Sample[Any]], injected: clock.Instant, window_aws_s: f
             worst = None
         elif worst is not None:
             worst = max(worst, ended.monotonic_s - injected.monotonic_s)
-    return Rto(worst, None if worst is None else clock.aws_seconds(worst, time_scale), tuple(outages), window_wall_s)
+    return Rto(worst, None if worst is None else scale.to_aws(worst), tuple(outages), window_wall_s)
 
 
-def rpo(read_back: ReadBack, canary_interval_s: float, time_scale: float) -> Rpo:
+def rpo(read_back: ReadBack, canary_interval_s: float, scale: TimeScale) -> Rpo:
     lost = sorted(read_back.missing, key=lambda ack: ack.acked_at.monotonic_s)
     wall = 0.0
     if lost:
         wall = lost[-1].acked_at.monotonic_s - lost[0].acked_at.monotonic_s + canary_interval_s
-    return Rpo(len(lost), read_back.acknowledged, wall, clock.aws_seconds(wall, time_scale),
+    return Rpo(len(lost), read_back.acknowledged, wall, scale.to_aws(wall),
                tuple(ack.sequence for ack in lost))
 
 

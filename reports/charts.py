@@ -21,6 +21,8 @@ from matplotlib.patches import Patch
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
+from base.timescale import TimeScale
+
 OK, FAILED, LOST, MUTED = "#2e7d32", "#c62828", "#111111", "#9e9e9e"
 MILESTONE_COLOURS = {"fault injected": "#6a1b9a", "detection": "#ef6c00", "failover": "#1565c0",
                      "recovery": "#2e7d32", "rolled back": "#455a64"}
@@ -46,17 +48,17 @@ class _Axis:
     """Seconds since injection: AWS-equivalent on the x axis, wall seconds on top."""
 
     def __init__(self, scenario: dict[str, Any]) -> None:
-        self.scale = scenario["timeline"]["time_scale"]
+        self.scale = TimeScale(scenario["timeline"]["time_scale"])
         injected = scenario["fault"]["injected"]
         self.origin_s = injected["t_s"] if injected else 0.0
 
     def x(self, t_s: float) -> float:
-        return (t_s - self.origin_s) / self.scale
+        return self.scale.to_aws(t_s - self.origin_s)
 
     def decorate(self, ax: Any) -> None:
         ax.set_xlabel("AWS-equivalent seconds since fault injected")
-        if self.scale != 1:
-            top = ax.secondary_xaxis("top", functions=(lambda v: v * self.scale, lambda v: v / self.scale))
+        if self.scale != TimeScale.REAL:
+            top = ax.secondary_xaxis("top", functions=(self.scale.to_wall, self.scale.to_aws))
             top.set_xlabel("wall seconds on the stack", color=MUTED)
             top.tick_params(colors=MUTED)
         ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)

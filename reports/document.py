@@ -140,7 +140,7 @@ def scenario(result: ScenarioResult) -> dict[str, Any]:
             "canary": [{**_at(a.at, origin), "sequence": a.sequence, "ok": a.ok, "error": a.error}
                        for a in sorted(result.canary_attempts, key=lambda a: a.at.monotonic_s)],
         },
-        "timeline": {"name": result.timeline.name, "time_scale": result.timeline.time_scale,
+        "timeline": {"name": result.timeline.name, "time_scale": result.timeline.scale.factor,
                      "started": _at(origin, origin),
                      "events": [{"kind": e.kind, "name": e.name, **_at(e.at, origin), "details": jsonable(e.details)}
                                 for e in sorted(result.timeline, key=lambda e: e.at.monotonic_s)]},

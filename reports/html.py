@@ -10,6 +10,7 @@ from html import escape
 from types import ModuleType
 from typing import Any, Callable, Iterable
 
+from base.timescale import TimeScale
 from reports import chartsupport
 from reports.document import Document
 
@@ -153,10 +154,10 @@ def _summary(document: Document) -> str:
 
 def _milestone_table(s: dict[str, Any]) -> str:
     injected = s["fault"]["injected"]
-    scale = s["timeline"]["time_scale"]
+    scale = TimeScale(s["timeline"]["time_scale"])
     rows = []
     for m in s["milestones"]:
-        offset = "" if injected is None else f"{(m['t_s'] - injected['t_s']) / scale:+,.1f} s"
+        offset = "" if injected is None else f"{scale.to_aws(m['t_s'] - injected['t_s']):+,.1f} s"
         rows.append([_e(m["name"]), f'<span class="mono">{_e(m["iso"][11:23])}</span>', offset, _e(m["basis"])])
     return _table(["Milestone", "Time (UTC)", "Since injection (AWS-eq.)", "How it was determined"], rows, numeric=[2])
 

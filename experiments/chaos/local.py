@@ -21,7 +21,7 @@ from typing import Any, Callable, ContextManager, Iterator, Mapping, Sequence
 
 from hypothesis import settings
 
-from base import clock, net
+from base import net
 from base.errors import FaultError
 from experiments.chaos import replay
 from experiments.chaos.machine import FAILURES, SCHEDULES, SHRINK_BUDGET_S, explain, run
@@ -68,10 +68,10 @@ class LocalRig:
         self.note("schedule begins")  # the stack carries on from the previous schedule
 
     def clock_aws_s(self) -> float:
-        return clock.aws_seconds(time.monotonic(), self.scenario.scale)
+        return self.scenario.timescale.to_aws(time.monotonic())
 
     def pause(self, aws_s: float) -> None:
-        time.sleep(aws_s * self.scenario.scale)  # the schedule's own step: time passes
+        time.sleep(self.scenario.timescale.to_wall(aws_s))  # the schedule's own step: time passes
 
     def note(self, text: str) -> None:
         self.scenario.timeline.record("note", text)
@@ -119,7 +119,7 @@ class LocalRig:
         return {v.name: self.scenario.resolve(v).addresses for v in self.scenario.vantage_points()}
 
     def writer(self, isolated: str | None, in_flight: bool) -> Writer:
-        deadline = time.monotonic() + WRITER_GRACE_AWS_S * self.scenario.scale
+        deadline = time.monotonic() + self.scenario.timescale.to_wall(WRITER_GRACE_AWS_S)
         while True:
             addresses = self.scenario.resolve(self.scenario.vantage("virginia"), self.scenario.stack.names.database).addresses
             if len(addresses) != 1:
@@ -144,7 +144,7 @@ class LocalRig:
         for instance in askers:
             url = f"http://{instance.private_ip}:{instance.port}/health/deep"
             try:
-                response = self.asker.get(url, timeout=max(1.0, 20 * self.scenario.scale),
+                response = self.asker.get(url, timeout=self.scenario.timescale.timeout(20, floor=1.0),
                                           headers={"Host": self.scenario.stack.names.checkout.rstrip(".")})
                 body = response.json()
             except Exception as error:

@@ -30,6 +30,7 @@ from botocore.config import Config
 from environments.model import LocalEnvironment
 from base.errors import StackError
 from base.retries import retries
+from base.timescale import TimeScale
 from stack.local.instance import Instance
 
 # Dummy credentials: the local endpoint accepts anything, and real ones must never be sent to it.
@@ -133,8 +134,8 @@ class PartContext:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
-    def time_scale(self) -> float:
-        return self.environment.time_scale
+    def timescale(self) -> TimeScale:
+        return self.environment.timescale
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         """A boto3 client aimed at this stack's local endpoint, cached (a new one costs tens of ms)."""

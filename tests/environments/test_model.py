@@ -11,6 +11,7 @@ import yaml
 from environments import loader
 from environments.model import AwsEnvironment, LocalEnvironment
 from base.errors import EnvironmentFileError
+from base.timescale import TimeScale
 
 LOCAL = yaml.safe_load((loader.DIRECTORY / "local.yaml").read_text())
 
@@ -22,6 +23,7 @@ def test_local_is_the_securecart_reference() -> None:
     assert all(len(r.availability_zones) == 2 for r in env.regions.values())
     assert set(env.vantage_points) == {"virginia", "oregon", "frankfurt", "singapore"}
     assert env.time_scale == 0.1
+    assert env.timescale == TimeScale(0.1)
     assert env.rtt_ms("eu-central-1", "us-east-1") == env.rtt_ms("us-east-1", "eu-central-1") == 89
     assert env.dr_regions == ["ap-southeast-1"]
 
@@ -30,6 +32,7 @@ def test_aws_example_is_a_valid_template() -> None:
     env = loader.load("aws-example")
     assert isinstance(env, AwsEnvironment)
     assert env.time_scale == 1.0
+    assert env.timescale is TimeScale.REAL
     assert env.stop_conditions[0].alarm_name
 
 
@@ -61,7 +64,8 @@ BAD_INPUTS = [
     ("unknown top-level key", "colour", "blue", ["colour", "unknown key"]),
     ("unknown nested key", "regions/us-east-1/subnets", [], ["regions.us-east-1.subnets", "unknown key"]),
     ("wrong type", "time_scale", "fast", ["time_scale", "'fast'"]),
-    ("time_scale out of range", "time_scale", 0, ["time_scale", "0", "greater than 0"]),
+    ("time_scale out of range", "time_scale", 0, ["time_scale", "0", "0 < time_scale <= 1"]),
+    ("time_scale above 1", "time_scale", 1.5, ["time_scale", "1.5", "0 < time_scale <= 1"]),
     ("unknown Region", "regions/us-east-9",
      {"vpc_cidr": "127.30.0.0/16", "availability_zones": {"us-east-9a": {"subnet_cidr": "127.30.1.0/24"}}},
      ["regions", "unknown AWS Region 'us-east-9'"]),

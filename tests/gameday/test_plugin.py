@@ -80,6 +80,6 @@ def test_timeline_fixture(tester: pytest.Pytester) -> None:
         def test_events(timeline):
             timeline.record("fault_injected", "network.isolate_az", az="us-east-1a")
             assert [e.name for e in timeline] == ["network.isolate_az"]
-            assert timeline.time_scale == 0.1
+            assert timeline.scale.factor == 0.1
     """)
     tester.runpytest().assert_outcomes(passed=1)

@@ -17,6 +17,7 @@ from stack.local.part import Health
 from stack.local.supervisor import STATUS_PATH
 
 pytest_plugins = ["pytester"]
+RUNNING_AT_THE_ENVIRONMENTS_SCALE = {"pid": 12345, "environment": "local", "time_scale": 0.1}
 REASON = "us-east-1 acl-1: entry skipped, not enforced: NACL entry {'CidrBlock': '999.0.0.0/8'}"
 
 
@@ -101,6 +102,7 @@ def test_gameday_run_refuses_a_stack_started_without_a_part(
     status.parts = {name: {"health": Health().as_json()} for name in ("route53", "rds", "ec2")}
     monkeypatch.setattr(Instance, "aws_endpoint", property(lambda _: status.url))
     monkeypatch.setattr(supervisor, "running_pid", lambda _: 12345)
+    monkeypatch.setattr(supervisor, "require_running", lambda _: RUNNING_AT_THE_ENVIRONMENTS_SCALE)
     monkeypatch.setattr(cli.subprocess, "call", lambda *a, **k: pytest.fail(f"ran {a[0]} on a stack without the fabric"))
     assert cli.main(["run", "--instance", "4"]) == exitcodes.UNREACHABLE
     assert "fabric: not started: nothing enforces EC2 subnets and network ACLs" in capsys.readouterr().err
@@ -122,6 +124,7 @@ def test_gameday_run_refuses_a_degraded_running_stack_before_pytest_starts(
     status.parts = {"fabric": {"health": Health.of([REASON]).as_json()}}
     monkeypatch.setattr(Instance, "aws_endpoint", property(lambda _: status.url))
     monkeypatch.setattr(supervisor, "running_pid", lambda _: 12345)
+    monkeypatch.setattr(supervisor, "require_running", lambda _: RUNNING_AT_THE_ENVIRONMENTS_SCALE)
     monkeypatch.setattr(cli.subprocess, "call", lambda *a, **k: pytest.fail(f"ran {a[0]} on a degraded stack"))
     assert cli.main(["run", "--instance", "4"]) == exitcodes.UNREACHABLE  # the stack cannot do its part: infrastructure, not usage
     err = capsys.readouterr().err

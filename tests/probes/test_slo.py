@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from environments.model import ScenarioSLO
 from base import clock
+from base.timescale import TimeScale
 from probes import slo
 from probes.canary import Ack, ReadBack
 from probes.sampler import Sample
 
 T0 = clock.Instant(1000.0, 1_800_000_000.0)
+SCALE = TimeScale(0.1)
 
 
 def at(offset_s: float) -> clock.Instant:
@@ -20,14 +22,14 @@ def series(source: str, pattern: str, step_s: float = 0.5, start_s: float = 0.1)
 
 
 def test_no_failure_is_zero() -> None:
-    result = slo.rto(series("virginia", "." * 20), T0, window_aws_s=30, time_scale=0.1)
+    result = slo.rto(series("virginia", "." * 20), T0, window_aws_s=30, scale=SCALE)
     assert result.wall_s == 0 and result.outages == ()
 
 
 def test_rto_ends_at_the_first_sample_of_the_stable_stretch() -> None:
     # fails from 0.6 s, one good sample at 2.1 s that does not hold, stable from 3.1 s on
     samples = series("frankfurt", "." + "xxx" + "." + "x" + "." * 10)
-    result = slo.rto(samples, T0, window_aws_s=30, time_scale=0.1)  # window 3 s wall
+    result = slo.rto(samples, T0, window_aws_s=30, scale=SCALE)  # window 3 s wall
     assert result.wall_s is not None and abs(result.wall_s - 3.1) < 1e-9
     assert result.aws_s is not None and abs(result.aws_s - 31) < 1e-6
     assert result.outages[0].failed_samples == 4
@@ -35,13 +37,13 @@ def test_rto_ends_at_the_first_sample_of_the_stable_stretch() -> None:
 
 def test_the_slowest_vantage_point_decides() -> None:
     samples = series("virginia", "x" + "." * 12) + series("singapore", "xxxx" + "." * 9)
-    result = slo.rto(samples, T0, window_aws_s=30, time_scale=0.1)
+    result = slo.rto(samples, T0, window_aws_s=30, scale=SCALE)
     assert result.wall_s is not None and abs(result.wall_s - 2.1) < 1e-9
     assert [o.source for o in result.outages] == ["singapore", "virginia"]
 
 
 def test_a_stretch_shorter_than_the_window_is_not_recovery() -> None:
-    result = slo.rto(series("oregon", "xxxx" + "..."), T0, window_aws_s=30, time_scale=0.1)
+    result = slo.rto(series("oregon", "xxxx" + "..."), T0, window_aws_s=30, scale=SCALE)
     assert result.wall_s is None
     verdict = slo.judge("az_outage", result, None, ScenarioSLO(rto_s=120))
     assert not verdict.passed and "RTO unknown > 120 s SLO" in verdict.messages[0]
@@ -49,12 +51,12 @@ def test_a_stretch_shorter_than_the_window_is_not_recovery() -> None:
 
 def test_samples_before_injection_are_ignored() -> None:
     before = [Sample(at(-1.0), "virginia", False, None)]
-    assert slo.rto(before + series("virginia", "." * 10), T0, 30, 0.1).wall_s == 0
+    assert slo.rto(before + series("virginia", "." * 10), T0, 30, SCALE).wall_s == 0
 
 
 def test_breach_message_names_what_where_and_when() -> None:
     samples = series("frankfurt", "x" * 30 + "." * 8, step_s=0.5)
-    verdict = slo.judge("route53_failover", slo.rto(samples, T0, 30, 0.1), None, ScenarioSLO(rto_s=120))
+    verdict = slo.judge("route53_failover", slo.rto(samples, T0, 30, SCALE), None, ScenarioSLO(rto_s=120))
     assert not verdict.passed
     message = verdict.messages[0]
     assert message.startswith("RTO 151 s > 120 s SLO: checkout from frankfurt failed from ")
@@ -67,10 +69,10 @@ def _ack(sequence: int, offset_s: float) -> Ack:
 
 def test_rpo_counts_lost_acknowledged_orders_and_their_span() -> None:
     lost = (_ack(7, 3.0), _ack(8, 3.2), _ack(9, 3.4))
-    result = slo.rpo(ReadBack(acknowledged=50, missing=lost, unreadable=()), canary_interval_s=0.2, time_scale=0.1)
+    result = slo.rpo(ReadBack(acknowledged=50, missing=lost, unreadable=()), canary_interval_s=0.2, scale=SCALE)
     assert result.lost_orders == 3 and result.lost_sequences == (7, 8, 9)
     assert abs(result.wall_s - 0.6) < 1e-9 and abs(result.aws_s - 6.0) < 1e-6
-    verdict = slo.judge("multi_az_failover", slo.rto(series("virginia", "." * 10), T0, 30, 0.1), result,
+    verdict = slo.judge("multi_az_failover", slo.rto(series("virginia", "." * 10), T0, 30, SCALE), result,
                         ScenarioSLO(rto_s=120, rpo_s=0, lost_orders=0))
     assert not verdict.passed
     assert "3 acknowledged orders lost > 0 allowed: canary sequence numbers [7, 8, 9]" in verdict.messages
@@ -78,7 +80,7 @@ def test_rpo_counts_lost_acknowledged_orders_and_their_span() -> None:
 
 
 def test_nothing_lost_passes() -> None:
-    result = slo.rpo(ReadBack(acknowledged=50, missing=(), unreadable=()), 0.2, 0.1)
-    verdict = slo.judge("multi_az_failover", slo.rto(series("virginia", "." * 10), T0, 30, 0.1), result,
+    result = slo.rpo(ReadBack(acknowledged=50, missing=(), unreadable=()), 0.2, SCALE)
+    verdict = slo.judge("multi_az_failover", slo.rto(series("virginia", "." * 10), T0, 30, SCALE), result,
                         ScenarioSLO(rto_s=120))
     assert verdict.passed and result.aws_s == 0

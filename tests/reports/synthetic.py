@@ -19,6 +19,7 @@ from environments import loader
 from environments.model import LocalEnvironment, ScenarioSLO
 from base import clock
 from base.timeline import Timeline
+from base.timescale import TimeScale
 from probes import slo
 from probes.canary import Ack, Attempt, ReadBack
 from probes.checkout import Response
@@ -29,7 +30,7 @@ from experiments.result import INFRASTRUCTURE_UNAVAILABLE, ScenarioResult
 
 WALL_EPOCH = 1_760_000_000.0  # 2025-10-09T08:53:20Z: fixed, so the pack is reproducible
 MONO_EPOCH = 1000.0
-TIME_SCALE = 0.1
+SCALE = TimeScale(0.1)
 VANTAGES = {"virginia": "us-east-1", "oregon": "us-west-2", "frankfurt": "eu-central-1", "singapore": "ap-southeast-1"}
 REGION_ADDRESS = {"us-east-1": "127.16.1.10", "us-west-2": "127.17.1.10", "eu-central-1": "127.18.1.10",
                   "ap-southeast-1": "127.19.1.10"}
@@ -80,7 +81,7 @@ def build(name: str, offset_s: float, fault: str, targets: tuple[str, ...], inje
     """One scenario: steady state until ``inject_s``, ``outage(vantage, t)`` says when checkout fails there."""
     env = environment()
     with controlled_clock(offset_s) as set_:
-        timeline = Timeline(f"experiments/test_{name}.py::test_{name}", time_scale=TIME_SCALE)
+        timeline = Timeline(f"experiments/test_{name}.py::test_{name}", SCALE)
         set_(0.2)
         timeline.record("note", "steady state", phase="steady state")
         set_(inject_s - 0.05)
@@ -126,8 +127,8 @@ def build(name: str, offset_s: float, fault: str, targets: tuple[str, ...], inje
     read_back = ReadBack(len(acks), tuple(lost), ()) if canary else None
     injected = at(offset_s + inject_s)
     scenario_slo = env.slos.scenarios[name]
-    measured_rto = slo.rto(checkout, injected, env.slos.stability_window_s, TIME_SCALE)
-    measured_rpo = slo.rpo(read_back, 0.1, TIME_SCALE) if read_back else None
+    measured_rto = slo.rto(checkout, injected, env.slos.stability_window_s, SCALE)
+    measured_rpo = slo.rpo(read_back, 0.1, SCALE) if read_back else None
     verdict = slo.judge(name, measured_rto, measured_rpo, scenario_slo)
     with controlled_clock(offset_s) as set_:
         set_(end_s)
@@ -181,7 +182,7 @@ def az_outage() -> ScenarioResult:
 def latency_routing() -> ScenarioResult:
     """Lab 1: a steady-state check without a fault, so no recovery time is measured (verdict.rto None)."""
     with controlled_clock(150.0) as set_:
-        timeline = Timeline("experiments/test_lab1_latency_routing.py::test_latency_routing", time_scale=TIME_SCALE)
+        timeline = Timeline("experiments/test_lab1_latency_routing.py::test_latency_routing", SCALE)
         set_(0.5)
         timeline.record("note", "steady state", phase="steady state")
         verdict = slo.Verdict("latency_routing", True, None, None, ScenarioSLO(rto_s=0), ())
@@ -195,7 +196,7 @@ def latency_routing() -> ScenarioResult:
 
 def broken_region_evacuation() -> ScenarioResult:
     with controlled_clock(130.0) as set_:
-        timeline = Timeline("experiments/test_region_evacuation.py::test_region_evacuation", time_scale=TIME_SCALE)
+        timeline = Timeline("experiments/test_region_evacuation.py::test_region_evacuation", SCALE)
         set_(0.5)
         timeline.record("note", "steady state", phase="steady state")
     return ScenarioResult("region_evacuation", "Region evacuation: us-east-1 cut off, replica promoted",

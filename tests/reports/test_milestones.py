@@ -6,6 +6,7 @@ from typing import Callable
 import pytest
 
 from base.milestone import Milestone
+from base.timescale import TimeScale
 from base.timeline import Timeline
 from environments.model import ScenarioSLO
 from experiments.scenario import Scenario
@@ -15,7 +16,7 @@ from probes.checkout import Response
 from probes.dns import Answer
 from probes.sampler import Sample
 from reports import milestones
-from reports.result import ScenarioResult
+from experiments.result import ScenarioResult
 from tests.reports.synthetic import at, controlled_clock
 
 INJECT_S = 10.0
@@ -26,7 +27,7 @@ def result(events: Callable[[Timeline, Callable[[float], None]], None], *, check
            rto_s: float | None = None) -> ScenarioResult:
     """A scenario injected at INJECT_S and rolled back at 30 s; ``events`` records the experiment's own events."""
     with controlled_clock(0.0) as set_:
-        timeline = Timeline("test_milestones", time_scale=0.1)
+        timeline = Timeline("test_milestones", TimeScale(0.1))
         set_(INJECT_S)
         timeline.record("fault_injected", "rds.reboot_with_failover")
         events(timeline, set_)

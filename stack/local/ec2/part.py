@@ -260,9 +260,8 @@ class Ec2Part:
             instance_id=iid, region=region, availability_zone=item.get("Placement", {}).get("AvailabilityZone", ""),
             private_ip=private_ip, uds=self.directory / f"{iid}.sock", log=self.log_directory / f"{iid}.log",
             dns_host=self.context.instance.control_host, dns_port=self.context.instance.dns_port,
-            # The Route 53 server already scales TTLs by time_scale (stack.local.route53.responder):
-            # the client honours them as served.
-            ttl_scale=1.0, database=database,
+            # The Route 53 server serves scaled TTLs: the client honours them as served.
+            database=database,
         )
         instance = _Instance(iid, region, launch.availability_zone, private_ip, port, CheckoutProcess(launch))
         if previous is not None:

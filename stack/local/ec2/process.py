@@ -39,14 +39,13 @@ class Launch:
     log: Path
     dns_host: str
     dns_port: int
-    ttl_scale: float = 1.0
     database: DatabaseTarget | None = None
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "stack.local.ec2.checkout", "--uds", str(self.uds),
                 "--instance-id", self.instance_id, "--region", self.region, "--az", self.availability_zone,
                 "--dns", f"{self.dns_host}:{self.dns_port}", "--source-address", self.private_ip,
-                "--ttl-scale", repr(self.ttl_scale), "--exit-with-parent"]
+                "--exit-with-parent"]
         if self.database is not None:
             db = self.database
             argv += ["--db-endpoint", db.endpoint, "--db-port", str(db.port), "--db-name", db.name,

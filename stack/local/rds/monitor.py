@@ -97,7 +97,7 @@ class Monitor:
         if database.standby_needs_rebuild:
             # Never start the old primary as it is (it would be a second primary): rewind or clone it, now and then.
             if now >= database.next_deep_check_at:
-                database.next_deep_check_at = now + max(1.0, self.timing.scaled(self.timing.health_check_interval_s) * 4)
+                database.next_deep_check_at = now + self.timing.scale.timeout(4 * self.timing.health_check_interval_s, floor=1.0)
                 self._run(f"rebuild standby {database.identifier}", database.rebuild_standby, None)
             return
         if standby is not None and not standby.node.is_running():
@@ -105,7 +105,7 @@ class Monitor:
             return
         if now < database.next_deep_check_at:
             return
-        database.next_deep_check_at = now + max(0.25, self.timing.scaled(self.timing.health_check_interval_s))
+        database.next_deep_check_at = now + self.timing.scale.timeout(self.timing.health_check_interval_s, floor=0.25)
         timeout_s = self.timing.probe_timeout_s
         if standby is not None and database.synchronous and self.wiring.probe(primary, timeout_s) is False:
             database.unreachable_probes += 1

@@ -74,7 +74,7 @@ class RdsPart:
         section = getattr(context.environment, "rds", None)
         if hasattr(section, "model_dump"):
             section = section.model_dump()
-        self.timing = self._timing_override or RdsTiming.from_mapping(context.time_scale, section)
+        self.timing = self._timing_override or RdsTiming.from_mapping(context.timescale, section)
         for note in registry_.cleanup_leftovers(context.state_dir):
             self.log.info("before start: %s", note)
         self._registry = registry_.Registry(context.state_dir)
@@ -82,8 +82,8 @@ class RdsPart:
         if self._wiring_factory is not None:
             self.wiring: Wiring = self._wiring_factory(context, self.timing)
         else:
-            # RDS's 5 s TTL, scaled; DNS counts whole seconds, so it never drops below 1 s.
-            ttl_s = max(1, math.ceil(self.timing.scaled(self.timing.endpoint_ttl_s)))
+            # RDS's 5 s TTL in AWS seconds: Route 53 scales it, once, when it serves the record.
+            ttl_s = math.ceil(self.timing.endpoint_ttl_s)
             self.wiring = ServiceWiring(lambda: context.services, ttl_s, self._via_fabric)
         self._stop.clear()
         self._addresses = AddressBook(context.environment)

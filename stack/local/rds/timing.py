@@ -1,4 +1,4 @@
-"""How long RDS's processes take, in AWS-equivalent seconds, and their scaled wall-clock length.
+"""How long RDS's processes take, in AWS-equivalent seconds, and their wall-clock length on the stack's ``TimeScale``.
 
 AWS documents a Multi-AZ failover as typically 60-120 s in total; the split into phases below is
 ours, chosen so the phases add up to that range. Every value can be overridden (for example from
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from base.errors import SettingsError
+from base.timescale import TimeScale
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class PhaseRange:
 
 @dataclass(frozen=True)
 class RdsTiming:
-    time_scale: float = 0.1
+    scale: TimeScale = TimeScale.DEFAULT
     # RebootDBInstance(ForceFailover): RDS-EVENT-0013 until the primary is down.
     failover_shutdown_s: PhaseRange = PhaseRange(10, 20)
     # The standby's promotion until it accepts writes.
@@ -46,7 +47,7 @@ class RdsTiming:
     metric_interval_s: float = 60.0
     # How often RDS's monitor checks the primary's process.
     health_check_interval_s: float = 5.0
-    # The endpoint record's TTL.
+    # The endpoint record's TTL, in AWS seconds like everything here: Route 53 scales it when it serves it.
     endpoint_ttl_s: float = 5.0
     # A cut replication link is noticed after this (PostgreSQL's wal_sender/receiver_timeout default).
     replication_timeout_s: float = 60.0
@@ -54,14 +55,12 @@ class RdsTiming:
     _rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not 0 < self.time_scale <= 1:
-            raise SettingsError(f"time_scale {self.time_scale} is not allowed; use 0 < time_scale <= 1")
         if self.seed is not None:
             self._rng.seed(self.seed)
 
     def scaled(self, aws_s: float) -> float:
         """Wall-clock seconds for an AWS-equivalent duration."""
-        return aws_s * self.time_scale
+        return self.scale.to_wall(aws_s)
 
     @property
     def probe_timeout_s(self) -> float:
@@ -69,22 +68,22 @@ class RdsTiming:
 
         The floor is for the machine, not for AWS: on a busy host a PostgreSQL backend can take a few
         hundred ms to answer, and a late answer must not pass for a lost AZ (a spurious failover)."""
-        return max(1.0, self.scaled(2.0))
+        return self.scale.timeout(2.0, floor=1.0)
 
     def sample(self, phase: PhaseRange) -> float:
         """Wall-clock seconds for one run of ``phase``: uniform in its range, scaled."""
         return self.scaled(self._rng.uniform(phase.min_s, phase.max_s))
 
     @classmethod
-    def from_mapping(cls, time_scale: float, values: Mapping[str, Any] | None = None) -> "RdsTiming":
+    def from_mapping(cls, scale: TimeScale, values: Mapping[str, Any] | None = None) -> "RdsTiming":
         """Build from the environment: phases as [min_s, max_s] lists, the rest as numbers.
 
         Raises SettingsError naming an unknown key or a bad value.
         """
-        timing = cls(time_scale=time_scale)
+        timing = cls(scale=scale)
         if not values:
             return timing
-        known = {f.name: f for f in fields(cls) if not f.name.startswith("_") and f.name != "time_scale"}
+        known = {f.name: f for f in fields(cls) if not f.name.startswith("_") and f.name != "scale"}
         updates: dict[str, Any] = {}
         for key, value in values.items():
             if key not in known:

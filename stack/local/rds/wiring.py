@@ -74,7 +74,7 @@ class ServiceWiring:
 
     def __init__(self, services: Callable[[], Mapping[str, Any]], endpoint_ttl_s: int, via_fabric: bool = True) -> None:
         self._services = services
-        self._ttl_s = endpoint_ttl_s
+        self._ttl_s = endpoint_ttl_s  # AWS seconds: Route 53 scales it when it serves the record
         self.via_fabric = via_fabric
 
     def _service(self, name: str, method: str) -> Any:

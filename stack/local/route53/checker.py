@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from base.timescale import TimeScale
 from stack.local.route53 import health
 from stack.local.route53.checker_regions import CheckerSite
 from stack.local.route53.health import CheckerState, Observation, ProbeResult
@@ -52,7 +53,7 @@ class HealthChecker:
         self,
         sites_for: Callable[[tuple[str, ...]], tuple[CheckerSite, ...]],
         default_regions: tuple[str, ...],
-        time_scale: float,
+        scale: TimeScale,
         probe: Probe,
         max_in_flight: int = 64,
         log: logging.Logger | None = None,
@@ -60,7 +61,7 @@ class HealthChecker:
     ) -> None:
         self.sites_for = sites_for
         self.default_regions = default_regions
-        self.time_scale = time_scale
+        self.scale = scale
         self.probe = probe
         self.max_in_flight = max_in_flight
         self.log = log or logging.getLogger(__name__)
@@ -143,7 +144,7 @@ class HealthChecker:
         if not spec.check_type.is_endpoint or spec.disabled:
             return  # Route 53 sends no requests for a disabled check
         sites = self.sites_for(spec.regions or self.default_regions)
-        interval = spec.request_interval_s * self.time_scale
+        interval = self.scale.to_wall(spec.request_interval_s)
         for i, site in enumerate(sites):
             checker = check.checkers[site.region] = _Checker(site)
             offset = interval * i / len(sites)

@@ -78,11 +78,11 @@ class Route53Part:
         self._stopping.clear()
         env = context.environment
         log = context.log
-        scale = context.time_scale
+        scale = context.timescale
         self.checker = HealthChecker(
             sites_for=lambda regions: sites_for(context.instance, regions),
             default_regions=tuple(env.health_checker_regions),
-            time_scale=scale,
+            scale=scale,
             probe=self._probe or Prober(scale, resolve=self._resolve_ipv4),
             max_in_flight=self._max_in_flight,
             log=log,
@@ -199,7 +199,9 @@ class Route53Part:
         return self._server.address
 
     def set_service_record(self, fqdn: str, rtype: str, values: list[str], ttl_s: int) -> None:
-        """Serve a service-owned name (an RDS endpoint, say) outside any hosted zone. Raises RecordError."""
+        """Serve a service-owned name (an RDS endpoint, say) outside any hosted zone. Raises RecordError.
+
+        ``ttl_s`` is in AWS seconds, as in a hosted zone: the DNS server scales it when it answers."""
         self.catalog.set_service_record(fqdn, rtype, values, ttl_s)
 
     def remove_service_record(self, fqdn: str) -> None:

@@ -19,6 +19,7 @@ from typing import Awaitable, Callable
 
 import h11
 
+from base.timescale import TimeScale
 from stack.local.route53.checker_regions import CheckerSite
 from stack.local.route53.health import ProbeResult
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
@@ -48,9 +49,9 @@ class Timeouts:
     response_s: float
 
     @classmethod
-    def for_check(cls, check_type: CheckType, time_scale: float, min_timeout_s: float = MIN_TIMEOUT_S) -> "Timeouts":
+    def for_check(cls, check_type: CheckType, scale: TimeScale, min_timeout_s: float = MIN_TIMEOUT_S) -> "Timeouts":
         def scaled(aws_s: float) -> float:
-            return max(min_timeout_s, aws_s * time_scale)
+            return scale.timeout(aws_s, floor=min_timeout_s)
 
         if check_type is CheckType.TCP:
             return cls(scaled(AWS_TCP_CONNECT_S), 0.0)
@@ -74,8 +75,8 @@ def host_header(spec: HealthCheckSpec, address: str) -> str:
 class Prober:
     """The real probe: connects from the checker's source address through the fabric."""
 
-    def __init__(self, time_scale: float, resolve: Resolve | None = None, min_timeout_s: float = MIN_TIMEOUT_S) -> None:
-        self.time_scale = time_scale
+    def __init__(self, scale: TimeScale, resolve: Resolve | None = None, min_timeout_s: float = MIN_TIMEOUT_S) -> None:
+        self.scale = scale
         self.resolve = resolve
         self.min_timeout_s = min_timeout_s
 
@@ -85,7 +86,7 @@ class Prober:
             address = (self.resolve(spec.fqdn) if self.resolve and spec.fqdn else None) or ""
             if not address:
                 return ProbeResult(False, f"Failure: DNS resolution of {spec.fqdn or '(no name)'} failed.")
-        timeouts = Timeouts.for_check(spec.check_type, self.time_scale, self.min_timeout_s)
+        timeouts = Timeouts.for_check(spec.check_type, self.scale, self.min_timeout_s)
         port = spec.effective_port
         try:
             reader, writer = await asyncio.wait_for(

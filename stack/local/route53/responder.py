@@ -9,7 +9,8 @@ Kept apart from the sockets so the fuzz test and the benchmark drive exactly wha
   prefix when latency or geolocation decided the answer, 0 when the answer is the same for everyone.
 - UDP size: a response larger than the client's payload (512 without EDNS) is cut with TC set; the
   client retries over TCP, where the limit is 65535.
-- TTLs are AWS's times ``time_scale``: rounded up, at least 1 s, except an explicit 0.
+- TTLs are stored in AWS seconds and scaled here, once, when served (``TimeScale.ttl``: rounded up,
+  at least 1 s, except an explicit 0).
 
 Common queries take the fast codec in ``wire`` (dnspython is ~10x too slow for the rate goal); anything
 it does not recognise, and anything it fails on, is answered through dnspython.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
 import random
 import struct
 from typing import Callable, Hashable
@@ -34,6 +34,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from base.timescale import TimeScale
 from stack.local.route53 import wire as codec
 from stack.local.route53.cache import AnswerCache
 from stack.local.route53.network import ClientNetwork, NetworkMap
@@ -46,14 +47,6 @@ TCP_LIMIT = 65535
 _FLAG_QR = 0x8000
 _REFUSED_TYPES = (dns.rdatatype.AXFR, dns.rdatatype.IXFR)
 NAME_CACHE_SIZE = 4096
-
-
-def scale_ttl(ttl_s: int, time_scale: float) -> int:
-    """AWS seconds to local seconds: rounded up, never below 1 unless the TTL is explicitly 0."""
-    if ttl_s <= 0:
-        return 0
-    # The small epsilon keeps 60 * 0.1 = 6.000000000000001 at 6.
-    return max(1, math.ceil(ttl_s * time_scale - 1e-9))
 
 
 def formerr(wire: bytes) -> bytes | None:
@@ -75,7 +68,7 @@ class Responder:
         zones: Callable[[], ZoneSet],
         health: HealthOf,
         networks: NetworkMap,
-        time_scale: float,
+        scale: TimeScale,
         rng: random.Random | None = None,
         log: logging.Logger | None = None,
         fast: bool = True,
@@ -87,7 +80,7 @@ class Responder:
         self.cache = AnswerCache(version) if version is not None and fast else None
         self.health = health
         self.networks = networks
-        self.time_scale = time_scale
+        self.scale = scale
         self.rng = rng or random.Random()
         self.log = log or logging.getLogger(__name__)
         self.counts: collections.Counter[str] = collections.Counter()
@@ -175,11 +168,11 @@ class Responder:
 
     def _wire_rrs(self, rrset: RRSet, qname: dns.name.Name) -> list[bytes]:
         owner = codec.POINTER_TO_QNAME if rrset.name is qname else rrset.name.to_wire()
-        ttl = scale_ttl(rrset.ttl_s, self.time_scale)
+        ttl = self.scale.ttl(rrset.ttl_s)
         wires = rrset.wires
         if rrset.rtype == dns.rdatatype.SOA:
             # Scale MINIMUM too (RFC 2308 negative caching): it is the rdata's last 32 bits.
-            wires = tuple(w[:-4] + struct.pack("!I", scale_ttl(struct.unpack("!I", w[-4:])[0], self.time_scale))
+            wires = tuple(w[:-4] + struct.pack("!I", self.scale.ttl(struct.unpack("!I", w[-4:])[0]))
                           for w in wires)
         return [codec.rr(owner, int(rrset.rtype), ttl, w) for w in wires]
 
@@ -246,11 +239,11 @@ class Responder:
             response.authority.append(self._rrset(rrset))
 
     def _rrset(self, rrset: RRSet) -> dns.rrset.RRset:
-        ttl = scale_ttl(rrset.ttl_s, self.time_scale)
+        ttl = self.scale.ttl(rrset.ttl_s)
         rdatas = rrset.rdatas
         if rrset.rtype == dns.rdatatype.SOA:
             # Negative caching uses min(SOA TTL, MINIMUM) (RFC 2308): scale MINIMUM as well.
-            rdatas = tuple(rd.replace(minimum=scale_ttl(rd.minimum, self.time_scale)) for rd in rdatas)  # type: ignore[attr-defined]
+            rdatas = tuple(rd.replace(minimum=self.scale.ttl(rd.minimum)) for rd in rdatas)  # type: ignore[attr-defined]
         return dns.rrset.from_rdata_list(rrset.name, ttl, rdatas)
 
     def _render(self, response: dns.message.Message, query: dns.message.Message, udp: bool) -> bytes:

@@ -138,7 +138,7 @@ class Checkout:
         pool = None
         if config.database is not None:
             resolver = EndpointResolver(config.database.endpoint, config.dns_host, config.dns_port,
-                                        timeout_s=config.dns_timeout_s, ttl_scale=config.ttl_scale)
+                                        timeout_s=config.dns_timeout_s)
             pool = ConnectionPool(config.database, resolver, on_connect=ensure_schema)
             self.store = OrderStore(pool, self.placement)
         try:

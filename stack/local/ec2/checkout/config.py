@@ -38,7 +38,6 @@ class CheckoutConfig:
     database: DatabaseSettings | None  # None: no database configured; orders answer 503
     dns_host: str
     dns_port: int
-    ttl_scale: float = 1.0
     dns_timeout_s: float = 1.0
     request_timeout_s: float = 6.0
     health_timeout_s: float = 1.0
@@ -73,7 +72,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--db-password-file", type=Path, help="file holding the password (kept off the command line)")
     p.add_argument("--dns", required=True, help="host:port of the DNS server that serves the endpoint")
     p.add_argument("--source-address", help="bind database connections to this (the instance's private) address")
-    p.add_argument("--ttl-scale", type=float, default=1.0, help="multiply DNS TTLs by this (the stack's time_scale)")
     p.add_argument("--connect-timeout", type=float, default=2.0, help="database connect timeout, s")
     p.add_argument("--statement-timeout", type=float, default=5.0, help="database statement timeout, s")
     p.add_argument("--request-timeout", type=float, default=6.0, help="deadline of one API request, s")
@@ -90,7 +88,7 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
         raise ConfigError(f"--instance-id: {args.instance_id!r} is not an EC2 instance id such as i-0123456789abcdef0")
     if not args.az.startswith(args.region):
         raise ConfigError(f"--az: {args.az!r} is not in Region {args.region!r}")
-    for name in ("connect_timeout", "statement_timeout", "request_timeout", "health_timeout", "ttl_scale"):
+    for name in ("connect_timeout", "statement_timeout", "request_timeout", "health_timeout"):
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')}: {getattr(args, name)} must be > 0")
     if args.pool_size < 1:
@@ -122,6 +120,6 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
         )
     return CheckoutConfig(
         placement=Placement(args.instance_id, args.region, args.az), listen=listen, database=database,
-        dns_host=dns_host, dns_port=dns_port, ttl_scale=args.ttl_scale, request_timeout_s=args.request_timeout,
+        dns_host=dns_host, dns_port=dns_port, request_timeout_s=args.request_timeout,
         health_timeout_s=args.health_timeout, exit_with_parent=args.exit_with_parent,
     )

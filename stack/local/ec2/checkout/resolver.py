@@ -2,8 +2,8 @@
 
 A production client behind a caching resolver (the VPC resolver, nscd) sees a new answer only once
 the old one's TTL has run out: that is the delay RDS's 5 s endpoint TTL puts on every failover, so
-the cache here honours TTL exactly (scaled by the stack's time_scale) instead of re-querying on
-every connect. Every new connection asks ``address()`` again, so a reconnect after a failure
+the cache here honours the TTL exactly as served (the DNS server has already scaled it by the stack's
+time scale) instead of re-querying on every connect. Every new connection asks ``address()`` again, so a reconnect after a failure
 re-resolves as soon as the TTL allows.
 """
 from __future__ import annotations
@@ -31,18 +31,17 @@ class Resolution:
 class EndpointResolver:
     """Resolves one name (A record, CNAME chains followed) against one nameserver."""
 
-    def __init__(self, name: str, nameserver: str, port: int, timeout_s: float = 1.0, ttl_scale: float = 1.0,
+    def __init__(self, name: str, nameserver: str, port: int, timeout_s: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.nameserver = f"{nameserver}:{port}"
-        self._ttl_scale = ttl_scale
         self._clock = clock
         self._resolver = dns.resolver.Resolver(configure=False)
         self._resolver.nameservers = [nameserver]
         self._resolver.port = port
         self._resolver.timeout = timeout_s
         self._resolver.lifetime = timeout_s
-        self._resolver.cache = None  # our own cache scales the TTL; dnspython's would not
+        self._resolver.cache = None  # our own cache keeps the answer for its TTL, exactly
         self._lock = threading.Lock()
         self._current: Resolution | None = None
         self.queries = 0
@@ -84,4 +83,4 @@ class EndpointResolver:
         except dns.exception.DNSException as error:
             raise EndpointResolutionError(f"database endpoint {self.name}: {error}") from error
         ttl_s = answer.chaining_result.minimum_ttl
-        return Resolution(str(answer[0].address), ttl_s, self._clock() + ttl_s * self._ttl_scale)
+        return Resolution(str(answer[0].address), ttl_s, self._clock() + ttl_s)

@@ -37,7 +37,7 @@ class Rig(contextlib.ExitStack):
     def nameserver(self, address: str, ttl_s: int = 1) -> Nameserver:
         return self.enter_context(Nameserver(f"{self.address_base}.1", ENDPOINT, address, ttl_s=ttl_s))
 
-    def start_checkout(self, nameserver: Nameserver, with_database: bool = True, ttl_scale: float = 1.0,
+    def start_checkout(self, nameserver: Nameserver, with_database: bool = True,
                        password: str = postgres.PASSWORD) -> CheckoutProcess:
         number = len(self.processes) + 1
         password_file = self.workdir / f"pw{number}"
@@ -48,7 +48,7 @@ class Rig(contextlib.ExitStack):
             instance_id=f"i-{number:017x}", region="us-east-1", availability_zone="us-east-1a",
             private_ip=f"{self.address_base}.{100 + number}", uds=self.workdir / f"c{number}.sock",
             log=self.workdir / f"c{number}.log", dns_host=nameserver.host, dns_port=nameserver.port,
-            ttl_scale=ttl_scale, database=target if with_database else None,
+            database=target if with_database else None,
         )
         process = CheckoutProcess(launch)
         self.processes.append(process)

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from environments import loader
 from environments.model import LocalSettings
+from base.timescale import TimeScale
 from stack.local.controlplane.app import ControlPlane
 from stack.local.endpoint import Endpoint
 from stack.local.instance import Instance
@@ -110,7 +111,7 @@ def fabric_stack(tmp_path: Path) -> Iterator[tuple[Any, RdsPart, Records, Instan
     services: dict[str, Any] = {"route53": records}
     context = PartContext(instance, environment, tmp_path, logging.getLogger("test.rds"), services)
     fabric = FabricPart()
-    part = RdsPart(timing=RdsTiming(time_scale=TIME_SCALE, seed=3))
+    part = RdsPart(timing=RdsTiming(scale=TimeScale(TIME_SCALE), seed=3))
     try:
         try:
             fabric.start(context)
@@ -294,7 +295,7 @@ def test_standby_cut_off_after_force_failover_was_accepted_is_not_promoted(fabri
     old_primary, standby = database.primary, database.standby
     fqdn = before["Endpoint"]["Address"]
     # RDS's shutdown phase (100 AWS s here): room for the isolation to land after the check, before the promotion.
-    database.timing = RdsTiming(time_scale=TIME_SCALE, seed=4, failover_shutdown_s=PhaseRange(100, 100))
+    database.timing = RdsTiming(scale=TimeScale(TIME_SCALE), seed=4, failover_shutdown_s=PhaseRange(100, 100))
 
     orders.rds.reboot_db_instance(DBInstanceIdentifier=orders.identifier, ForceFailover=True)
     restore = orders.isolate(before["SecondaryAvailabilityZone"])
@@ -331,7 +332,7 @@ def test_new_primary_cut_off_right_after_its_promotion_does_not_fail_the_instanc
     assert replica is not None and replica.primary is not None
     fqdn = before["Endpoint"]["Address"]
     # RDS's promotion phase (100 AWS s here): room for the isolation to land once the promotion has begun.
-    database.timing = RdsTiming(time_scale=TIME_SCALE, seed=5, failover_promote_s=PhaseRange(100, 100))
+    database.timing = RdsTiming(scale=TimeScale(TIME_SCALE), seed=5, failover_promote_s=PhaseRange(100, 100))
 
     orders.rds.reboot_db_instance(DBInstanceIdentifier=orders.identifier, ForceFailover=True)
     standby = database.standby

@@ -22,6 +22,7 @@ from base.deadline import holds_within
 from base.deadline import until
 from environments import loader
 from environments.model import LocalSettings
+from base.timescale import TimeScale
 from stack.local.controlplane.app import ControlPlane
 from stack.local.endpoint import Endpoint
 from stack.local.instance import Instance
@@ -100,7 +101,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     context = PartContext(Instance(0, environment), environment, state_dir, logging.getLogger("test.rds"),
                           services={"fabric": fabric, "route53": route53})
     # A small time_scale keeps RDS's 60-120 s failover at about a second.
-    part = RdsPart(timing=RdsTiming(time_scale=0.01, seed=7), via_fabric=False)
+    part = RdsPart(timing=RdsTiming(scale=TimeScale(0.01), seed=7), via_fabric=False)
     part.start(context)
     plane.attach(part)
     try:

@@ -11,6 +11,7 @@ import dns.edns
 import dns.message
 import dns.query
 
+from base.timescale import TimeScale
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.route53.catalog import ZoneCatalog
@@ -58,7 +59,7 @@ def running(records: list[dict[str, Any]], time_scale: float = 0.1) -> Iterator[
     catalog.replace_hosted([zone_of(records)])
     unhealthy: set[str] = set()
     responder = Responder(lambda: catalog.zones, lambda hc: hc not in unhealthy,
-                          NetworkMap.from_environment(environment()), time_scale, random.Random(3),
+                          NetworkMap.from_environment(environment()), TimeScale(time_scale), random.Random(3),
                           logging.getLogger("test-route53"))
     server = DnsServer(responder, HOST, 0)
     try:

@@ -9,13 +9,14 @@ import pytest
 
 from base.deadline import until
 from environments.model import CHECKER_REGIONS
+from base.timescale import TimeScale
 from stack.local.route53.checker import HealthChecker
 from stack.local.route53.checker_regions import CheckerSite
 from stack.local.route53.health import ProbeResult
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.loop import LoopThread
 
-TIME_SCALE = 0.01  # RequestInterval 10 s -> 0.1 s
+SCALE = TimeScale(0.01)  # RequestInterval 10 s -> 0.1 s
 THREE = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
 
@@ -50,7 +51,7 @@ class Harness:
         self.changes: list[tuple[str, bool]] = []
         self.checker = HealthChecker(
             sites_for=lambda regions: tuple(CheckerSite(r, f"127.211.{CHECKER_REGIONS.index(r) + 1}.1") for r in regions),
-            default_regions=tuple(CHECKER_REGIONS), time_scale=TIME_SCALE, probe=self.probe,
+            default_regions=tuple(CHECKER_REGIONS), scale=SCALE, probe=self.probe,
             max_in_flight=max_in_flight, on_status=lambda i, h, _t: self.changes.append((i, h)))
 
     def update(self, *specs: HealthCheckSpec) -> None:

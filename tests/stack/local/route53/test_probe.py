@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import pytest
 
 from base.deadline import until
+from base.timescale import TimeScale
 from stack.local.instance import Instance
 from stack.local.route53 import probe as probes
 from stack.local.route53.checker import HealthChecker
@@ -35,7 +36,7 @@ SITE = site_for(instance(), "eu-west-1")
 
 # Generous timeouts: a loaded machine must not turn a healthy endpoint into a failure. Only the timeout
 # test uses a short one, where the wait is the point.
-PATIENT = Prober(0.01, min_timeout_s=3.0)
+PATIENT = Prober(TimeScale(0.01), min_timeout_s=3.0)
 
 
 def run_probe(spec: HealthCheckSpec, prober: Prober | None = None) -> ProbeResult:
@@ -86,7 +87,7 @@ def test_accepted_but_silent_endpoint_times_out_waiting_for_the_status() -> None
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        result = run_probe(check(silent.getsockname()[1]), Prober(0.01, min_timeout_s=0.3))
+        result = run_probe(check(silent.getsockname()[1]), Prober(TimeScale(0.01), min_timeout_s=0.3))
     assert not result.success and result.status.startswith("Failure: The endpoint did not return an HTTP status")
 
 
@@ -117,16 +118,16 @@ def test_https_does_not_validate_and_sends_sni_only_when_enabled(tmp_path: Path)
 
 
 def test_fqdn_without_ip_is_resolved(endpoint: Endpoint) -> None:
-    prober = Prober(0.01, resolve=lambda name: "127.0.0.1" if name == "shop.example.com" else None, min_timeout_s=3.0)
+    prober = Prober(TimeScale(0.01), resolve=lambda name: "127.0.0.1" if name == "shop.example.com" else None, min_timeout_s=3.0)
     assert run_probe(check(endpoint.port, ip_address="", fqdn="shop.example.com"), prober).success
     result = run_probe(check(endpoint.port, ip_address="", fqdn="nowhere.example.com"), prober)
     assert not result.success and "DNS resolution" in result.status
 
 
 def test_timeouts_are_scaled_with_a_floor() -> None:
-    assert probes.Timeouts.for_check(CheckType.HTTP, 1.0) == probes.Timeouts(4.0, 2.0)
-    assert probes.Timeouts.for_check(CheckType.HTTP, 0.1) == probes.Timeouts(1.0, 1.0)
-    assert probes.Timeouts.for_check(CheckType.TCP, 0.5).connect_s == 5.0
+    assert probes.Timeouts.for_check(CheckType.HTTP, TimeScale.REAL) == probes.Timeouts(4.0, 2.0)
+    assert probes.Timeouts.for_check(CheckType.HTTP, TimeScale(0.1)) == probes.Timeouts(1.0, 1.0)
+    assert probes.Timeouts.for_check(CheckType.TCP, TimeScale(0.5)).connect_s == 5.0
 
 
 def test_checker_links_cover_every_checker_region_with_rtts() -> None:
@@ -147,10 +148,10 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0
 
 def test_check_follows_a_real_endpoint_down_and_up(endpoint: Endpoint) -> None:
     regions = ("us-east-1", "eu-west-1", "ap-southeast-1")
-    time_scale = 0.01  # RequestInterval 10 s -> 0.1 s
+    scale = TimeScale(0.01)  # RequestInterval 10 s -> 0.1 s
     loop = LoopThread("test-route53-follow")
-    checker = HealthChecker(lambda r: sites_for(instance(), r), regions, time_scale,
-                            Prober(time_scale, min_timeout_s=1.0))
+    checker = HealthChecker(lambda r: sites_for(instance(), r), regions, scale,
+                            Prober(scale, min_timeout_s=1.0))
     spec = check(endpoint.port, request_interval_s=10, failure_threshold=3)
 
     async def apply() -> None:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from base.timescale import TimeScale
 from stack.local.route53 import wire
 from stack.local.route53.catalog import ZoneCatalog
 from stack.local.route53.network import NetworkMap
@@ -119,7 +120,7 @@ def responder_pair(records: list[dict[str, object]]) -> tuple[Responder, Respond
     networks = NetworkMap.from_environment(environment())
 
     def make(fast: bool) -> Responder:
-        return Responder(lambda: catalog.zones, lambda hc: hc != "hc-down", networks, 0.1, random.Random(5), fast=fast)
+        return Responder(lambda: catalog.zones, lambda hc: hc != "hc-down", networks, TimeScale(0.1), random.Random(5), fast=fast)
     return make(True), make(False)
 
 
@@ -166,7 +167,7 @@ def test_cache_serves_repeats_and_empties_when_the_version_moves() -> None:
     down: set[str] = set()
     health_version = [0]
     responder = Responder(lambda: catalog.zones, lambda hc: hc not in down, NetworkMap.from_environment(environment()),
-                          0.1, random.Random(5), version=lambda: (catalog.version, health_version[0]))
+                          TimeScale(0.1), random.Random(5), version=lambda: (catalog.version, health_version[0]))
     assert responder.cache is not None
     frankfurt = dns.message.make_query("checkout.example.com", "A", use_edns=0,
                                        options=[dns.edns.ECSOption("127.200.3.0", 24)])
@@ -195,7 +196,7 @@ def test_cache_never_keeps_randomised_answers() -> None:
     catalog = ZoneCatalog()
     catalog.replace_hosted([zone_of([rec("w", f"10.0.0.{i}", SetIdentifier=str(i), Weight=1) for i in range(1, 5)])])
     responder = Responder(lambda: catalog.zones, lambda hc: True, NetworkMap.from_environment(environment()),
-                          0.1, random.Random(5), version=lambda: catalog.version)
+                          TimeScale(0.1), random.Random(5), version=lambda: catalog.version)
     query = dns.message.make_query("w.example.com", "A").to_wire()
     seen = {dns.message.from_wire(responder.handle(query, "127.0.0.9", True) or b"").answer[0][0].to_text()
             for _ in range(40)}

@@ -16,7 +16,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from stack.local.route53.responder import scale_ttl
+from base.timescale import TimeScale
+
 
 from .served import Served, running
 from .zones import alias, rec
@@ -69,7 +70,7 @@ def test_answers_authoritatively_with_scaled_ttl(served: Served) -> None:
 @pytest.mark.parametrize(("ttl", "scale", "expected"), [(60, 0.1, 6), (5, 0.1, 1), (1, 0.1, 1), (0, 0.1, 0),
                                                         (15, 0.1, 2), (300, 1.0, 300), (7, 0.5, 4)])
 def test_ttl_scaling_rounds_up_with_floor_one_except_zero(ttl: int, scale: float, expected: int) -> None:
-    assert scale_ttl(ttl, scale) == expected
+    assert TimeScale(scale).ttl(ttl) == expected
 
 
 def test_explicit_zero_ttl_stays_zero(served: Served) -> None:
