@@ -24,7 +24,7 @@ from faults.stopconditions import Aborted
 
 MARKERS = {
     "failover": "a failover scenario (CI runs `pytest -m failover` on every merge)",
-    "gameday": "part of the full game day (`make gameday`)",
+    "gameday": "part of the full game day (what `gameday run` and `make gameday` run by default)",
     "az_outage": "an Availability Zone outage scenario",
     "dns": "exercises Route 53 routing",
     "latency": "measures latency",
