@@ -7,6 +7,7 @@ the harness uses. The short names (``stack``, ``environment``, ...) are aliases 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal
@@ -42,6 +43,8 @@ def resolve_settings(config: pytest.Config) -> settings_.Resolved:
             return config.getini(name)
         except ValueError:
             return None
+        except pytest.UsageError as error:  # only a bool key can be malformed; pytest's message lacks its name
+            raise SettingsError(f"{config.inipath}: {name}: {error}; use true or false") from None
 
     try:
         return settings_.resolve(option, ini)
@@ -56,10 +59,16 @@ def default_instance() -> int:
 
 
 def alias(canonical: str, scope: Literal["session", "function"]) -> Any:
-    """A fixture that is another one under a short name: the same object, computed once."""
-    def fixture(request: pytest.FixtureRequest) -> Any:
-        return request.getfixturevalue(canonical)
+    """A fixture that is another one under a short name: the same object, computed once.
 
+    It names ``canonical`` in its signature (not getfixturevalue), so pytest sees the dependency
+    statically: --setup-plan, --fixtures-per-test and the teardown order show the whole chain.
+    """
+    def fixture(**requested: Any) -> Any:
+        return requested[canonical]
+
+    fixture.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(canonical, inspect.Parameter.POSITIONAL_OR_KEYWORD)])
     fixture.__doc__ = f"Alias of ``{canonical}``."
     return pytest.fixture(scope=scope)(fixture)
 

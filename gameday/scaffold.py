@@ -50,10 +50,8 @@ def init(directory: Path, markers: dict[str, str]) -> list[Path]:
         present = sorted(p.name + ("/" if p.is_dir() else "") for p in directory.iterdir())
         if present:
             planned = files(markers)
-            # Each file init would write that is there, else the directory it would write into.
-            clashes = sorted({name if (directory / name).exists() else name.split("/")[0] + "/"
-                              for name in planned if (directory / name.split("/")[0]).exists()})
-            what = (f"it would overwrite {', '.join(clashes)}" if clashes else
+            clashes = [name for name in planned if (directory / name).exists()]
+            what = (f"it would overwrite {', '.join(sorted(clashes))}" if clashes else
                     f"it holds {', '.join(present[:10])}{' and more' if len(present) > 10 else ''}")
             raise DirectoryNotEmpty(f"{directory} is not empty ({what}); give a new or empty directory")
     written = []
