@@ -33,7 +33,11 @@ _EXPORTS = {
 }
 _RENAMED = {"dns_query": "query"}
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AwsEnvironment", "FailHealthCheck", "Fault", "IsolateAz", "IsolateRegion", "LocalEnvironment", "PromoteReplica",
+    "RebootWithFailover", "Sample", "Scenario", "StopInstances", "VantagePoint", "Verdict", "db_events", "db_state",
+    "dns_query",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,12 +15,12 @@ from typing import Any, Iterator
 
 import pytest
 
+from base.timeline import Timeline
 from environments.model import LocalEnvironment
 from experiments.scenario import Scenario
 from faults.journal import Journal
 from gameday import fixtures
 from gameday.target import for_environment
-from base.timeline import Timeline
 from stack.handles import ReferenceStack
 
 # This repository's own experiments rehearse the runbooks in its docs/runbooks.md; a project's

@@ -42,9 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         names = (setting.option, *setting.aliases)
         if setting.is_bool:
             group.addoption(*names, action="store_true", dest=f"gameday_{setting.name}", default=None, help=help_text)
+            parser.addini(setting.ini, help=setting.help, type="bool", default=None)
         else:
             group.addoption(*names, dest=f"gameday_{setting.name}", default=None, help=help_text)
-        parser.addini(setting.ini, help=setting.help, type="bool" if setting.is_bool else "string", default=None)
+            parser.addini(setting.ini, help=setting.help, type="string", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -47,12 +47,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory, instance: str) -> dict[s
 
 def pytest_in(directory: Path, environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=directory,
-                          env=environ, capture_output=True, text=True, timeout=300)
+                          env=environ, capture_output=True, text=True, timeout=300, check=False)
 
 
 def gameday_in(directory: Path, environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gameday.cli", *args], cwd=directory, env=environ,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 # -- the entry point -----------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def test_init_refuses_a_non_empty_directory_naming_what_it_would_overwrite(tmp_p
     (tmp_path / "environments" / "local.yaml").write_text("mine\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     result = subprocess.run([sys.executable, "-m", "gameday.cli", "init", str(tmp_path)], capture_output=True,
-                            text=True, cwd=ROOT, timeout=60)
+                            text=True, cwd=ROOT, timeout=60, check=False)
     assert result.returncode == exitcodes.USAGE
     assert result.stderr.strip() == (f"gameday: {tmp_path} is not empty (it would overwrite environments/local.yaml, "
                                      f"pytest.ini); give a new or empty directory")
@@ -237,3 +237,17 @@ def test_run_in_a_project_without_experiments_yet(installed: dict[str, str], tmp
     (tmp_path / "experiments").mkdir()
     result = gameday_in(tmp_path, installed, "run")
     assert result.returncode == 0 and "no experiments yet" in result.stdout, result.stdout + result.stderr
+
+
+# -- the public API ----------------------------------------------------------------------------
+
+def test_the_public_api_is_importable_from_gameday() -> None:
+    import gameday
+
+    assert sorted(gameday.__all__) == sorted(gameday._EXPORTS)
+    for name in gameday.__all__:
+        assert getattr(gameday, name) is not None, name
+    from gameday import RebootWithFailover, Scenario, db_state  # noqa: F401  (what the scaffold's example uses)
+
+    with pytest.raises(AttributeError, match="the public API: AwsEnvironment"):
+        gameday.NoSuchThing  # noqa: B018
