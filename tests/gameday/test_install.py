@@ -233,6 +233,17 @@ def test_run_in_a_project_writes_its_reports_there(installed: dict[str, str], in
     assert set((ROOT / "reports" / "out").glob("*")) == packs_before
 
 
+@pytest.mark.slow
+def test_the_example_experiment_passes_on_the_local_stack(installed: dict[str, str], instance: str,
+                                                          tmp_path: Path) -> None:
+    """The issue's "done when": `gameday init myday && cd myday && gameday run` passes, the report in myday."""
+    assert gameday_in(tmp_path, installed, "init", "myday").returncode == 0
+    result = gameday_in(tmp_path / "myday", installed, "run", "--instance", instance)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "PASSED  1 of 1 scenarios passed" in result.stdout
+    assert len(list((tmp_path / "myday" / "reports" / "out").glob("*/report.html"))) == 1
+
+
 def test_run_in_a_project_without_experiments_yet(installed: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "experiments").mkdir()
     result = gameday_in(tmp_path, installed, "run")
