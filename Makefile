@@ -1,6 +1,10 @@
 # The README's commands. Each target does its own set-up, so a fresh machine needs nothing else:
-# `make gameday` and `make test` create .venv, install the project, and install Debian's
-# PostgreSQL and dig when they are missing. Every step is skipped when it is already done.
+# `make gameday` and `make test` create .venv, install the project, and install the Debian packages
+# below when they are missing. Every step is skipped when it is already done.
+# Python packages come from the lock files, every one pinned with its hashes (requirements/*.txt,
+# made from pyproject.toml by `make lock`): `make gameday` installs requirements/gameday.txt (the core,
+# the local stack and the report's charts), `make test` adds requirements/test.txt (awscli, the static
+# checkers) to the same .venv. The project itself is installed editable, without dependencies.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 # This machine's pip config names local mirrors that may be absent; their warnings are noise. So is
@@ -11,12 +15,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := PYTHONWARNINGS=ignore $(BIN)/pip
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+LOCK := requirements/gameday.txt
+TEST_LOCK := requirements/test.txt
+# Bytecode is compiled on first import rather than for every module of every package at install.
+LOCKED_PIP := $(PIP) install -q --no-compile --require-hashes -r
 PG_BIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages test gameday bench clean stack-up stack-down
+.PHONY: setup setup-test system-packages lint test gameday bench clean stack-up stack-down lock
 
 setup: system-packages $(STAMP)
+
+setup-test: setup $(TEST_STAMP)
 
 # apt needs `apt-get update` first on a fresh machine; only run it when something is missing.
 system-packages:
@@ -34,15 +45,29 @@ system-packages:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "gameday: installing the Python packages into $(VENV) (pyproject.toml)"
+	@echo "gameday: installing the Python packages into $(VENV) ($(LOCK))"
 	@$(PIP) install -q --upgrade pip $(QUIET_PIP)
-	@$(PIP) install -q -e . $(QUIET_PIP)
+	@$(LOCKED_PIP) $(LOCK) $(QUIET_PIP)
+	@$(PIP) install -q --no-deps -e . $(QUIET_PIP)
 	@touch $@
 
-# The framework's own tests, then the design card's CI command: every merge proves the failover game day.
-test: setup
+$(TEST_STAMP): $(STAMP) $(TEST_LOCK)
+	@echo "gameday: installing the test tools into $(VENV) ($(TEST_LOCK))"
+	@$(LOCKED_PIP) $(TEST_LOCK) $(QUIET_PIP)
+	@touch $@
+
+# Static checks (configured in pyproject.toml): ruff (style, likely bugs, stale noqa), mypy --strict,
+# import-linter (the floors; no part of the local stack imports another). The checkers come from the test lock.
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The static checks, the framework's own tests, then the design card's CI command: every merge proves the
+# failover game day.
+test: setup-test lint
 	$(BIN)/pytest -n 2 tests $(PYTEST_ARGS)
 	$(BIN)/pytest -m failover -p no:cacheprovider
 
@@ -58,5 +83,10 @@ stack-up: setup
 stack-down: setup
 	$(BIN)/gameday stack down
 
+# After a dependency change in pyproject.toml: re-pin both lock files (uv, in a throw-away venv).
+lock:
+	@test -x .lock-venv/bin/uv || { $(PYTHON) -m venv .lock-venv && PYTHONWARNINGS=ignore .lock-venv/bin/pip install -q uv $(QUIET_PIP); }
+	UV=.lock-venv/bin/uv requirements/compile.sh
+
 clean:
-	rm -rf $(VENV) reports/out *.egg-info
+	rm -rf $(VENV) .lock-venv reports/out *.egg-info

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
 from base import clock
+from base.milestone import Milestone
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Timeline:
         self._lock = threading.Lock()
 
     def record(self, kind: str, name: str, **details: Any) -> Event:
+        if "milestone" in details:  # a closed set: a misspelt name would silently be no milestone at all
+            details["milestone"] = Milestone.parse(details["milestone"], f"timeline event {name!r}").value
         event = Event(kind, name, clock.now(), details)
         with self._lock:
             self._events.append(event)

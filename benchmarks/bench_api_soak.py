@@ -190,7 +190,8 @@ def soak(instance: Instance, acl_id: str, zone_id: str, zone_name: str) -> dict[
         else:
             bad.append({"category": category, "status": response.status_code, "body": response.text[:200]})
     elapsed = time.monotonic() - started
-    return {"sent": sent, "elapsed_s": round(elapsed, 1), "aws_style_4xx": aws_4xx, "by_status": dict(by_status), "by_code": dict(by_code.most_common()),
+    return {"sent": sent, "elapsed_s": round(elapsed, 1), "aws_style_4xx": aws_4xx, "by_status": dict(by_status),
+            "by_code": dict(by_code.most_common()),
         "by_category": {k: dict(v) for k, v in by_category.items()}, "not_aws_4xx": bad[:10]}
 
 

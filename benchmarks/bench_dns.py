@@ -33,9 +33,9 @@ from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import dns.edns  # noqa: E402
-import dns.message  # noqa: E402
-import http.server  # noqa: E402
+import dns.edns
+import dns.message
+import http.server
 
 GOAL_QPS = 5000
 GOAL_P99_MS = 3.0

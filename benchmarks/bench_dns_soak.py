@@ -34,10 +34,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from base.errors import SettingsError  # noqa: E402
-from probes import slo  # noqa: E402
-from stack.local.instance import instance_from_environ  # noqa: E402
-from tests.stack.local.route53 import malformed  # noqa: E402
+from base.errors import SettingsError
+from probes import slo
+from stack.local.instance import instance_from_environ
+from tests.stack.local.route53 import malformed
 
 DEFAULT_INSTANCE = 9  # as bench_dns: out of the way of a user's stack (0); every port here is chosen free
 CASES = 100_000

@@ -36,19 +36,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import boto3  # noqa: E402
-import pg8000.native  # noqa: E402
-from botocore.config import Config  # noqa: E402
+import boto3
+import pg8000.native
+from botocore.config import Config
 
-from environments import loader  # noqa: E402
-from environments.model import LocalSettings  # noqa: E402
-from stack.local.controlplane.app import ControlPlane  # noqa: E402
-from stack.local.endpoint import Endpoint  # noqa: E402
-from stack.local.instance import Instance  # noqa: E402
-from stack.local.part import LOCAL_CREDENTIALS, PartContext  # noqa: E402
-from stack.local.rds import runner  # noqa: E402
-from stack.local.rds.part import RdsPart  # noqa: E402
-from stack.local.rds.timing import RdsTiming  # noqa: E402
+from environments import loader
+from environments.model import LocalSettings
+from stack.local.controlplane.app import ControlPlane
+from stack.local.endpoint import Endpoint
+from stack.local.instance import Instance
+from stack.local.part import LOCAL_CREDENTIALS, PartContext
+from stack.local.rds import runner
+from stack.local.rds.part import RdsPart
+from stack.local.rds.timing import RdsTiming
 
 TIMING_SCALE = 0.05  # the failover-time figure: RDS's phases at this scale absorb our real work as at 0.1
 RPO_SCALE = 0.01  # the RPO loop: as many failovers as fit the budget

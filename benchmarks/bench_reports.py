@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reports import document, evidence, history  # noqa: E402
-from tests.reports import synthetic  # noqa: E402
+from reports import document, evidence, history
+from tests.reports import synthetic
 
 GOALS = {"write_pack_s": 15.0, "verify_s": 5.0, "history_append_ms": 20.0}
 

@@ -58,7 +58,7 @@ def load(name_or_path: str = "local") -> LocalEnvironment | AwsEnvironment:
     return parse(data, source=str(path))
 
 
-def parse(data: Any, source: str) -> LocalEnvironment | AwsEnvironment:
+def parse(data: object, source: str) -> LocalEnvironment | AwsEnvironment:
     if not isinstance(data, dict):
         raise EnvironmentFileError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
     if data.get("kind") not in ("local", "aws"):

@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 CONTINENTS = ("AF", "AN", "AS", "EU", "OC", "NA", "SA")
 CHECKER_REGIONS = (
     "us-east-1", "us-west-1", "us-west-2", "eu-west-1",
@@ -286,7 +286,8 @@ class LocalEnvironment(Base):
         for name, region in self.regions.items():
             for az, zone in region.availability_zones.items():
                 if not zone.network.subnet_of(region.network):
-                    problems.append(f"regions.{name}.availability_zones.{az}.subnet_cidr {zone.subnet_cidr!r} is not inside the VPC {region.vpc_cidr}")
+                    problems.append(f"regions.{name}.availability_zones.{az}.subnet_cidr {zone.subnet_cidr!r} "
+                                    f"is not inside the VPC {region.vpc_cidr}")
         # VPCs and vantage subnets must be disjoint, and so must the subnets of one VPC.
         top_level = [(w, n) for w, n in networks if w.endswith("vpc_cidr") or w.startswith("vantage_points.")]
         subnets = [(w, n) for w, n in networks if ".availability_zones." in w]

@@ -14,15 +14,16 @@ Sampling rates are in AWS-equivalent seconds and scaled like every other AWS tim
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
 from environments.model import AwsEnvironment, LocalEnvironment, ScenarioSLO
 from faults.base import Fault
 from base import clock, net
+from base.deadline import DeadlineExceeded, until
 from faults.journal import Journal
-from base.timeline import Timeline
+from base.milestone import Milestone
+from base.timeline import Event, Timeline
 from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe
 from probes.canary import Canary, ReadBack
 from probes.sampler import Sample, Sampler
@@ -149,19 +150,15 @@ class Scenario:
 
     def wait_until(self, condition: Callable[[], T], what: str, timeout_aws_s: float) -> T:
         """Poll ``condition`` until it returns something truthy; fail naming ``what`` after the deadline."""
-        deadline = time.monotonic() + timeout_aws_s * self.scale
-        last: Any = None
-        while time.monotonic() < deadline:
-            try:
-                last = condition()
-            except Exception as error:  # the system is allowed to be broken while we wait
-                last = error
-            if last and not isinstance(last, Exception):
-                self.timeline.record("state", what)
-                return last  # type: ignore[no-any-return]
-            time.sleep(self.interval_s)
-        raise AssertionError(f"waited {timeout_aws_s:.0f} AWS-s ({timeout_aws_s * self.scale:.1f} s) for {what}; "
-                             f"last observation: {last!r}")
+        try:
+            # The system is allowed to be broken while we wait: an exception is an observation.
+            value = until(condition, timeout_aws_s * self.scale, what, self.interval_s, ignore=(Exception,),
+                          accept=lambda v: v and not isinstance(v, Exception))
+        except DeadlineExceeded as timeout:
+            raise AssertionError(f"waited {timeout_aws_s:.0f} AWS-s ({timeout_aws_s * self.scale:.1f} s) for {what}; "
+                                 f"last observation: {timeout.last!r}") from None
+        self.timeline.record("state", what)
+        return value
 
     def hold(self, prefix: str, predicate: Callable[[Sample[Any]], bool], what: str, timeout_aws_s: float) -> None:
         """Wait until ``predicate`` has held for every ``prefix`` sample of the last stability window."""
@@ -183,6 +180,14 @@ class Scenario:
             return bool(latest) and all(sample.ok for sample in latest)
 
         self.wait_until(healthy, "steady state: checkout answers from every vantage point", timeout_aws_s)
+
+    def mark(self, milestone: Milestone | str, what: str, **details: Any) -> Event:
+        """Record ``what`` happened now as a state event that marks ``milestone`` (one of base.milestone.Milestone).
+
+        For what the samples cannot show. A milestone the evidence measures (detection from the probes, failover
+        from DNS answers, recovery from the RTO) is not replaced by a mark: the evidence names the mark and why."""
+        return self.timeline.record("state", what, milestone=Milestone.parse(milestone, f"scenario.mark({what!r})"),
+                                    **details)
 
     @contextlib.contextmanager
     def inject(self, fault_class: type[Fault], **params: Any) -> Iterator[Fault]:
@@ -239,8 +244,8 @@ class Scenario:
 
     def result(self, title: str, runbook: str = "", markers: tuple[str, ...] = (), nodeid: str = "",
                error: BaseException | None = None) -> Any:
-        """This experiment as a reports.result.ScenarioResult (the evidence pack's unit)."""
-        from reports import result as result_
+        """This experiment as an experiments.result.ScenarioResult (the evidence pack's unit)."""
+        from experiments import result as result_
 
         canary = self.canary
         return result_.ScenarioResult(

@@ -23,10 +23,11 @@ import copy
 import os
 import threading
 from types import TracebackType
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from botocore.exceptions import ClientError
 
+from base.clients import ClientFactory
 from faults import signals
 from faults.signals import Interrupted, Terminated
 from faults import guard as guard_
@@ -40,8 +41,12 @@ from base.timeline import Timeline
 
 __all__ = ["ClientFactory", "FAULT_TAG", "Fault", "Interrupted", "Terminated"]
 
-ClientFactory = Callable[[str, str], Any]  # clients("ec2", "us-east-1") -> a boto3 client
 FAULT_TAG = "gameday:fault"  # every resource a fault creates carries it (value: the journal entry), so `gameday scan` finds leftovers
+
+
+def _no_clients(service: str, region: str) -> NoReturn:
+    """The clients of a fault that only plans its rollback: planning calls nothing."""
+    raise RuntimeError(f"planned_rollback must call nothing, but asked for a {service} client in {region!r}")
 
 
 class Fault:
@@ -51,7 +56,7 @@ class Fault:
     # recovered after every other fault: those may cut the paths its restore needs.
     runbook_step: ClassVar[bool] = False
 
-    def __init__(self, clients: ClientFactory, journal: Journal, timeline: Timeline | None = None,
+    def __init__(self, clients: ClientFactory, journal: Journal | ScratchJournal, timeline: Timeline | None = None,
                  guard: Guard | None = None) -> None:
         self.clients = clients
         self.journal = journal
@@ -105,7 +110,7 @@ class Fault:
     def restore(cls, clients: ClientFactory, state: dict[str, Any]) -> None:
         """Roll back a journaled entry of this fault without its original object (``gameday recover``)."""
         fault = cls.__new__(cls)
-        Fault.__init__(fault, clients, journal=None)  # type: ignore[arg-type]
+        Fault.__init__(fault, clients, journal=ScratchJournal())  # rolling back journals nothing
         fault.injector = state.get("injector", "api")
         fault.rollback(state)
 
@@ -113,7 +118,7 @@ class Fault:
     def planned_restore(cls, state: dict[str, Any]) -> tuple[list[Call], str]:
         """What ``restore`` would call for a journaled entry (``gameday recover --dry-run``); calls nothing."""
         fault = cls.__new__(cls)
-        Fault.__init__(fault, None, journal=None)  # type: ignore[arg-type]
+        Fault.__init__(fault, _no_clients, journal=ScratchJournal())
         return fault.planned_rollback({"injector": "api", **state})
 
     # -- the shared protocol ---------------------------------------------------------------------
@@ -189,7 +194,7 @@ class Fault:
         planner = copy.copy(self)
         recorder = PlanningClients(self.clients)
         planner.clients, planner.timeline, planner.planning = recorder, None, True
-        planner.journal = ScratchJournal()  # type: ignore[assignment]  # the same protocol, kept in memory
+        planner.journal = ScratchJournal()
         planner._lock = threading.Lock()
         entry = planner.entry = planner.journal.begin(self.name, self._journal_params())
         planner.inject(entry)

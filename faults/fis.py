@@ -13,7 +13,6 @@ keeps templates and experiments as a state machine and changes nothing, so local
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from botocore.exceptions import ClientError
 
 from base import runid
+from base.deadline import DeadlineExceeded, until
 from base.errors import FaultError
 from faults.guard import FisSettings
 from faults.plan import Call
@@ -95,19 +95,20 @@ def settings_of(fault: "Fault") -> FisSettings:
 def wait(fis: Any, experiment_id: str, done: Callable[[Mapping[str, Any]], bool], awaiting: str,
          settings: FisSettings) -> Mapping[str, Any]:
     """Poll GetExperiment until ``done``. Raises FaultError if the experiment ends first or the deadline passes."""
-    deadline = time.monotonic() + settings.timeout_s
-    while True:
+    def poll() -> Mapping[str, Any]:
         experiment: Mapping[str, Any] = fis.get_experiment(id=experiment_id)["experiment"]
-        if done(experiment):
-            return experiment
         state = experiment.get("state", {})
-        if state.get("status") in TERMINAL:
+        if not done(experiment) and state.get("status") in TERMINAL:
             raise FaultError(f"FIS experiment {experiment_id} ended {state.get('status')} ({state.get('reason', '')}) "
                              f"while gameday awaited {awaiting}")
-        if time.monotonic() > deadline:
-            raise FaultError(f"FIS experiment {experiment_id}: waited {settings.timeout_s:.0f} s for {awaiting}; "
-                             f"it is still {state.get('status')} ({state.get('reason', '')})")
-        time.sleep(settings.poll_s)
+        return experiment
+
+    try:
+        return until(poll, settings.timeout_s, interval_s=settings.poll_s, accept=done)
+    except DeadlineExceeded as timeout:
+        state = timeout.last.get("state", {})
+        raise FaultError(f"FIS experiment {experiment_id}: waited {settings.timeout_s:.0f} s for {awaiting}; "
+                         f"it is still {state.get('status')} ({state.get('reason', '')})") from None
 
 
 def inject(fault: "Fault", region: str, action: Action) -> None:

@@ -20,15 +20,15 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
+from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
+from base.clients import ClientFactory
 from environments.model import AwsEnvironment, LocalEnvironment, StopCondition
 from base import runid
 from faults import stopconditions
 from base.errors import GamedayError
 from faults.plan import Plan
 
-ClientFactory = Callable[[str, str], Any]
 LOCAL_TARGET_TAG = ("gameday:stack", "securecart")  # what the reference builder puts on everything it builds
 DEFAULT_WATCH_INTERVAL_AWS_S = 10.0  # scaled by time_scale on the local stack
 

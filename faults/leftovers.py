@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from base.clients import ClientFactory
 from faults import REGISTRY
 from faults.base import FAULT_TAG
 from faults.fis import TERMINAL
@@ -21,7 +22,6 @@ from base.errors import GamedayError
 from faults.plan import Call
 from stack import topology as topology_
 
-ClientFactory = Callable[[str, str], Any]
 
 
 @dataclass(frozen=True)

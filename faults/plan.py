@@ -13,14 +13,15 @@ import json
 import threading
 import time
 import unittest
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
 
 from botocore.validate import validate_parameters
 
+from base.clients import ClientFactory
 from base.operations import is_read_only
+from faults.journal import Entry
 
-ClientFactory = Callable[[str, str], Any]
 ENTRY_ID = "<journal entry id>"  # the plan's stand-in for the id the journal gives the fault when it runs
 _MAX_DEPTH = 8
 
@@ -157,28 +158,16 @@ class PlanningClients:
         return PlanningClient(self._clients(service, region), region, self.calls, self._lock)
 
 
-@dataclass
-class ScratchEntry:
-    id: str
-    fault: str
-    params: dict[str, Any]
-    target: str = "plan"
-    began_at: float = field(default_factory=time.time)
-    state: dict[str, Any] = field(default_factory=dict)
-    done: bool = False
-    outcome: str = ""
-
-
 class ScratchJournal:
     """A journal kept in memory, for planning: a dry run writes nothing to disk either."""
 
     target = "plan"
 
-    def begin(self, fault: str, params: dict[str, Any]) -> Any:
-        return ScratchEntry(ENTRY_ID, fault, dict(params))
+    def begin(self, fault: str, params: dict[str, Any]) -> Entry:
+        return Entry(ENTRY_ID, fault, dict(params), self.target, time.time())
 
-    def progress(self, entry: Any, **state: Any) -> None:
+    def progress(self, entry: Entry, **state: Any) -> None:
         entry.state.update(state)
 
-    def done(self, entry: Any, outcome: str = "rolled back") -> None:
+    def done(self, entry: Entry, outcome: str = "rolled back") -> None:
         entry.done, entry.outcome = True, outcome

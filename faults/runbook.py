@@ -159,4 +159,5 @@ class PointWriter(Fault):
             "HostedZoneId": state["zone_id"], "ChangeBatch": {"Changes": [
                 {"Action": "UPSERT" if state.get("value_before") else "DELETE", "ResourceRecordSet": {
                     "Name": state["record_name"], "Type": "CNAME",
-                    "ResourceRecords": [{"Value": state.get("value_before") or state.get("value_after")}]}}]}})], "re-reads the record first and refuses if someone else changed it meanwhile")
+                    "ResourceRecords": [{"Value": state.get("value_before") or state.get("value_after")}]}}]}})],
+                "re-reads the record first and refuses if someone else changed it meanwhile")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
+from base.clients import ClientFactory
 from environments.model import StopCondition
 from base.errors import GamedayError
 
-ClientFactory = Callable[[str, str], Any]
 FIRING = "ALARM"
 BLIND = "UNREADABLE"  # the state reported when the alarms could not be read
 

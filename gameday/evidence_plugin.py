@@ -15,16 +15,20 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from base import clock
+from base import clock, files
+from environments.model import AwsEnvironment, LocalEnvironment
 from base.errors import GamedayError
 from gameday import fixtures
 from reports import allure_results, evidence as evidence_, findings as findings_, run as run_, signing, terminal
-from reports.redact import Redactor
-from reports.result import ScenarioResult
+from base.redact import Redactor
+from experiments.result import ScenarioResult
+
+if TYPE_CHECKING:
+    from gameday.settings import Resolved
 
 RUN_ID_KEY = "gameday_run_id"
 
@@ -61,9 +65,7 @@ class Recorder:
         if self._worker:
             self._session.spool.mkdir(parents=True, exist_ok=True)
             path = self._session.spool / f"{self._worker}-{len(self._session.scenarios):04d}.json"
-            temporary = path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(scenario), encoding="utf-8")
-            temporary.replace(path)  # the controller never reads half a file
+            files.write_json(path, scenario)  # the controller never reads half a file
         self._session.scenarios.append(scenario)
         return scenario
 
@@ -98,7 +100,7 @@ def _run_id(started: clock.Instant) -> str:
     return runid.current()
 
 
-def _kms_client(environment: Any, instance: int | None) -> Any:
+def _kms_client(environment: LocalEnvironment | AwsEnvironment, instance: int | None) -> Callable[[str], Any]:
     """The KMS client for a key id: the Region of its ARN, else the environment's first Region.
 
     On a local environment that is the local stack's KMS (instance as the fixtures choose it); its keys
@@ -152,7 +154,7 @@ def gameday_evidence(request: pytest.FixtureRequest) -> Recorder:
 evidence = fixtures.alias("gameday_evidence", "function")
 
 
-def _environment(config: pytest.Config) -> Any:
+def _environment(config: pytest.Config) -> tuple[LocalEnvironment | AwsEnvironment, Resolved]:
     from environments import loader
     from gameday.plugin import SETTINGS_KEY
 
@@ -196,7 +198,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     state = config.stash.get(SESSION_KEY, None)
     if state is None or hasattr(config, "workerinput"):
         return
@@ -205,4 +207,4 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if state.pack is not None:
         terminalreporter.section("gameday evidence")
         terminalreporter.write(terminal.render(state.pack.document, state.pack.report, state.pack.manifest_sha256,
-                                               color=terminalreporter.isatty))
+                                               color=bool(terminalreporter.isatty)))

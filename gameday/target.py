@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from base.clients import ClientFactory
 from environments.model import AwsEnvironment, LocalEnvironment
 from base.retries import retries
 
@@ -18,7 +19,7 @@ STACK_TAG = ("gameday:stack", "securecart")
 class Target:
     name: str  # the journal's key: "local-<instance>" or "aws-<account id>"
     regions: list[str]
-    clients: Callable[[str, str], Any]
+    clients: ClientFactory
     stack_tag: tuple[str, str]
     nameserver: tuple[str, int] | None = None  # the DNS server clients resolve the stack's names at (None: the system's)
 

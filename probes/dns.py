@@ -30,7 +30,7 @@ class Answer:
 def query(name: str, server: str, port: int = 53, client_subnet: str | None = None, timeout_s: float = 2.0,
           source_address: str | None = None) -> Answer:
     """One A query, following the answer's CNAME chain within the response. Raises dns.exception.Timeout."""
-    options = []
+    options: list[dns.edns.Option] = []
     if client_subnet:
         address, _, prefix = client_subnet.partition("/")
         options.append(dns.edns.ECSOption(address, int(prefix or 32)))

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
 
+from base.clients import ClientFactory
 from probes.sampler import Sampler
-
-ClientFactory = Callable[[str, str], Any]
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,16 @@ from typing import Any
 
 import allure
 import allure_commons
+from allure_commons.reporter import AllureReporter
 from allure_commons.types import AttachmentType
 from allure_commons.utils import uuid4
 
-from reports import charts
+from environments.model import AwsEnvironment, LocalEnvironment
+from reports import chartsupport
 from reports import document as document_
-from reports.redact import Redactor
-from reports.result import ScenarioResult
+from reports import run as run_
+from base.redact import Redactor
+from experiments.result import ScenarioResult
 
 PHASES = ("steady state", "inject", "observe", "recover", "roll back")
 EPIC = "SecureCart disaster recovery"
@@ -41,11 +44,12 @@ CATEGORIES = (
 )
 
 
-def _reporter() -> Any | None:
+def _reporter() -> AllureReporter | None:
     """allure-pytest's reporter while an Allure run is active, else None."""
     for plugin in allure_commons.plugin_manager.get_plugins():
-        if hasattr(plugin, "allure_logger"):
-            return plugin.allure_logger
+        reporter = getattr(plugin, "allure_logger", None)
+        if isinstance(reporter, AllureReporter):
+            return reporter
     return None
 
 
@@ -86,10 +90,10 @@ def phases(scenario: dict[str, Any]) -> list[tuple[str, float, float, list[dict[
 
     def time_of(name: str, index: int) -> float:
         if name == "steady state" and index == 0:
-            return scenario["timeline"]["started"]["t_s"]
+            return float(scenario["timeline"]["started"]["t_s"])
         if name == "recover" and recovery is not None:
-            return recovery
-        return events[index]["t_s"] if index < len(events) else end_all
+            return float(recovery)
+        return float(events[index]["t_s"] if index < len(events) else end_all)
 
     result = []
     for position, (name, index) in enumerate(ordered):
@@ -160,7 +164,11 @@ def attach(result: ScenarioResult, redactor: Redactor | None = None) -> dict[str
         params = {"events": len(events)} | ({"samples": len(samples)} if samples else {})
         _step(reporter, scenario, name, start, end, params, [e for e in events if e["kind"] != "sample"][:200])
     if scenario["samples"]["checkout"] or scenario["samples"]["canary"]:
-        allure.attach(charts.timeline_png(scenario), name="timeline chart", attachment_type=AttachmentType.PNG)
+        charts = chartsupport.charts()
+        if charts is None:
+            allure.attach(chartsupport.MISSING, name="timeline chart", attachment_type=AttachmentType.TEXT)
+        else:
+            allure.attach(charts.timeline_png(scenario), name="timeline chart", attachment_type=AttachmentType.PNG)
     allure.attach(samples_csv(scenario), name="samples", attachment_type=AttachmentType.CSV)
     allure.attach(json.dumps(scenario["timeline"], indent=2), name="timeline", attachment_type=AttachmentType.JSON)
     calls = [e for e in scenario["timeline"]["events"]
@@ -183,7 +191,7 @@ def write_environment(results_dir: Path, properties: dict[str, str]) -> Path:
     return path
 
 
-def environment_properties(environment: Any, code: Any, run_id: str = "") -> dict[str, str]:
+def environment_properties(environment: LocalEnvironment | AwsEnvironment, code: run_.CodeVersion, run_id: str = "") -> dict[str, str]:
     """Environment, account, Regions and code version, for Allure's Environment widget."""
     properties = {"environment": environment.name, "environment.kind": environment.kind,
                   "account": environment.account_id, "regions": ", ".join(environment.regions),

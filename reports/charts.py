@@ -8,33 +8,38 @@ from __future__ import annotations
 
 import functools
 import io
-from typing import Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, ParamSpec, TypeVar
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display, ever; must precede any figure
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.artist import Artist
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 OK, FAILED, LOST, MUTED = "#2e7d32", "#c62828", "#111111", "#9e9e9e"
 MILESTONE_COLOURS = {"fault injected": "#6a1b9a", "detection": "#ef6c00", "failover": "#1565c0",
                      "recovery": "#2e7d32", "rolled back": "#455a64"}
 ANSWER_PALETTE = ("#1565c0", "#00897b", "#f9a825", "#8e24aa", "#6d4c41", "#3949ab", "#c0ca33", "#d81b60")
-STYLE = {"svg.fonttype": "none", "svg.hashsalt": "gameday", "font.family": "sans-serif", "font.size": 9,
-         "axes.spines.top": False, "axes.spines.right": False, "axes.titleweight": "bold", "axes.titlesize": 10}
+STYLE: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "gameday", "font.family": "sans-serif", "font.size": 9,
+                                "axes.spines.top": False, "axes.spines.right": False, "axes.titleweight": "bold", "axes.titlesize": 10}
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _styled(draw: F) -> F:
+def _styled(draw: Callable[P, R]) -> Callable[P, R]:
     """Draw inside the house style: rcParams apply when artists are created, not only when saved."""
     @functools.wraps(draw)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with matplotlib.rc_context(STYLE):
             return draw(*args, **kwargs)
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 class _Axis:
@@ -141,7 +146,7 @@ def _timeline_figure(scenario: dict[str, Any]) -> Figure:
     ax.set_yticks(range(len(lanes)), [name for name, _ in lanes])
     ax.set_ylim(len(lanes) - 0.5, -0.5)
     ax.set_title("Timeline: probe results and milestones", loc="left")
-    handles = [Patch(color=OK, label="ok"), Patch(color=FAILED, label="failed")]
+    handles: list[Artist] = [Patch(color=OK, label="ok"), Patch(color=FAILED, label="failed")]
     handles += [Line2D([], [], color=c, label=n) for n, c in MILESTONE_COLOURS.items()
                 if any(m["name"] == n for m in scenario["milestones"])]
     if lost:
@@ -205,7 +210,7 @@ def latency(scenario: dict[str, Any], slo_p95_ms: float | None) -> str:
                   for s in series]
         good = [v for _, v in points if v == v]
         if good:
-            ax.plot(*zip(*points), color=colour, linewidth=1, label=source)
+            ax.plot(*zip(*points, strict=True), color=colour, linewidth=1, label=source)
             top = max(top, max(good))
     limit = max(top, slo_p95_ms or 0) * 1.15 or 1.0
     failed = [axis.x(s["t_s"]) for s in scenario["samples"]["checkout"] if not s["ok"]]
@@ -236,9 +241,9 @@ def trend(runs: list[dict[str, Any]], scenario: str) -> str:
                                     (rpo_ax, "rpo_aws_s", "rpo_slo_s", "RPO (AWS-eq. s)")):
         values = [s.get(key) for _, s in points]
         slos = [s.get(slo_key) for _, s in points]
-        ax.plot([x for x, v in zip(xs, values) if v is not None], [v for v in values if v is not None],
+        ax.plot([x for x, v in zip(xs, values, strict=True) if v is not None], [v for v in values if v is not None],
                 marker="o", color=ANSWER_PALETTE[0], linewidth=1.2)
-        failed = [x for x, (_, s) in zip(xs, points) if not s.get("passed")]
+        failed = [x for x, (_, s) in zip(xs, points, strict=True) if not s.get("passed")]
         ax.scatter(failed, [values[x] or 0 for x in failed], color=FAILED, zorder=3, s=30, label="verdict failed")
         if any(v is not None for v in slos):
             ax.step(xs, [v if v is not None else float("nan") for v in slos], where="mid", color=FAILED,

@@ -23,7 +23,7 @@ from base.errors import GamedayError
 from probes.sampler import Sample
 from probes.slo import PERCENTILE_METHOD, percentile
 from reports import after_action, controls, milestones
-from reports.result import ScenarioResult
+from experiments.result import ScenarioResult
 from reports.run import Run
 
 SCHEMA_VERSION = "evidence-v2"
@@ -190,7 +190,8 @@ def build(run: Run, scenarios: list[dict[str, Any]] | None = None, signing: dict
 
 @cache
 def schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
-    return json.loads((SCHEMA_DIR / f"{version}.json").read_text())
+    loaded: dict[str, Any] = json.loads((SCHEMA_DIR / f"{version}.json").read_text())
+    return loaded
 
 
 @cache

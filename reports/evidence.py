@@ -25,7 +25,7 @@ from reports import after_action, consistency, history, html, junit, manifest, s
 from reports.document import Document
 from reports.filelock import exclusive
 from reports.findings import Findings
-from reports.redact import Redactor
+from base.redact import Redactor
 from reports.run import Run
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"

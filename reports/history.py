@@ -11,9 +11,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reports import filelock
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+    from rich.table import Table
 
 Document = dict[str, Any]  # reports.document.Document, without importing the schema machinery
 
@@ -89,15 +93,16 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-def table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Any:
+def table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
     """A rich Table: one row per (scenario, run), newest run last, RTO/RPO against SLO."""
     from rich.table import Table
 
     grid = Table(title="RTO/RPO trends per scenario (AWS-equivalent seconds)", title_justify="left")
-    for column, justify in (("scenario", "left"), ("run", "left"), ("commit", "left"), ("RTO s", "right"),
-                            ("RTO SLO", "right"), ("RPO s", "right"), ("RPO SLO", "right"), ("lost", "right"),
-                            ("verdict", "left")):
-        grid.add_column(column, justify=justify, no_wrap=column in ("scenario", "run"))  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("scenario", "left"), ("run", "left"), ("commit", "left"), ("RTO s", "right"), ("RTO SLO", "right"),
+        ("RPO s", "right"), ("RPO SLO", "right"), ("lost", "right"), ("verdict", "left"))
+    for column, justify in columns:
+        grid.add_column(column, justify=justify, no_wrap=column in ("scenario", "run"))
     names = sorted({s["scenario"] for r in records for s in r["scenarios"]})
     for name in names:
         for index, (run, s) in enumerate((r, s) for r in records for s in r["scenarios"] if s["scenario"] == name):

@@ -5,10 +5,12 @@ prints, and can be archived as is. Every value is escaped.
 """
 from __future__ import annotations
 
+import functools
 from html import escape
-from typing import Any, Iterable
+from types import ModuleType
+from typing import Any, Callable, Iterable
 
-from reports import charts
+from reports import chartsupport
 from reports.document import Document
 
 OUTCOME_TEXT = {"passed": "PASSED", "slo_breached": "SLO BREACHED", "experiment_broken": "EXPERIMENT BROKEN",
@@ -24,7 +26,8 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:36px 0 10px;padding-bo
 h3{font-size:15px;margin:22px 0 8px}
 .sub{color:var(--muted);margin:0 0 18px}
 .cover{display:grid;grid-template-columns:1fr auto;gap:24px;align-items:start;border-bottom:1px solid var(--line);padding-bottom:18px}
-.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:700;font-size:12px;letter-spacing:.03em;color:#fff;white-space:nowrap}
+.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:700;font-size:12px;letter-spacing:.03em;
+color:#fff;white-space:nowrap}
 .badge.passed{background:var(--ok)}.badge.slo_breached{background:var(--bad)}.badge.experiment_broken{background:#6d4c41}
 .badge.infrastructure_unavailable{background:#546e7a}.badge.big{font-size:18px;padding:10px 18px;border-radius:8px}
 dl.facts{display:grid;grid-template-columns:170px 1fr;gap:4px 16px;margin:12px 0 0}
@@ -220,13 +223,13 @@ def _scenario(s: dict[str, Any], slo_ms: float | None, method: str) -> str:
                                                            else f' and ≤ {slo["lost_orders"]} lost orders')]]))
     has_samples = any(s["samples"][k] for k in ("checkout", "canary"))
     if has_samples:
-        parts.append(f'<h3>Timeline</h3><div class="chart">{charts.timeline(s)}</div>')
+        parts.append(f'<h3>Timeline</h3>{_chart(lambda charts: charts.timeline(s))}')
     if s["milestones"]:
         parts.append(_milestone_table(s))
     if s["samples"]["dns"]:
-        parts.append(f'<h3>DNS answers per vantage point</h3><div class="chart">{charts.dns(s)}</div>')
+        parts.append(f'<h3>DNS answers per vantage point</h3>{_chart(lambda charts: charts.dns(s))}')
     if s["samples"]["checkout"]:
-        parts.append(f'<h3>Checkout latency</h3><div class="chart">{charts.latency(s, slo_ms)}</div>')
+        parts.append(f'<h3>Checkout latency</h3>{_chart(lambda charts: charts.latency(s, slo_ms))}')
         parts.append(_latency_table(s, slo_ms, method))
     parts.append("<h3>Order canary and data integrity</h3>" + _canary(s))
     parts.append("</section>")
@@ -304,12 +307,24 @@ def _settings(document: Document) -> str:
               f'stability window {_s(slos["stability_window_s"])} (AWS-equivalent). Secrets are redacted.</p>')
 
 
+def _chart(draw: Callable[[ModuleType], str]) -> str:
+    """``draw(reports.charts)`` in a chart box, or, without matplotlib, a note saying how to get the chart."""
+    charts = chartsupport.charts()
+    if charts is None:
+        return f'<p class="messages note">Chart not drawn: {_e(chartsupport.MISSING)}.</p>'
+    return f'<div class="chart">{draw(charts)}</div>'
+
+
+def _trend(history_runs: list[dict[str, Any]], name: str, charts: ModuleType) -> str:
+    return str(charts.trend(history_runs, name))
+
+
 def trends(history_runs: list[dict[str, Any]]) -> str:
     """RTO/RPO trend charts per scenario, from history records (oldest first)."""
     names = sorted({s["scenario"] for r in history_runs for s in r["scenarios"]})
     if not names:
         return ""
-    body = "".join(f'<div class="chart">{charts.trend(history_runs, name)}</div>' for name in names)
+    body = "".join(_chart(functools.partial(_trend, history_runs, name)) for name in names)
     return (f'<h2>Trends across runs</h2><p class="muted small">The last {len(history_runs)} runs recorded in '
             f'reports/history.jsonl, oldest first.</p>{body}')
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Any
 
 from reports.document import Document
 
 
-def _duration_s(scenario: dict) -> float:
+def _duration_s(scenario: dict[str, Any]) -> float:
     events = scenario["timeline"]["events"]
     return round(max((e["t_s"] for e in events), default=0.0), 3)
 

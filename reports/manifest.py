@@ -8,10 +8,11 @@ chain has none.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from base import files
 
 NAME = "MANIFEST.sha256"
 ENVELOPE = "MANIFEST.dsse.json"  # the signature over every file, manifest included (reports.signing)
@@ -47,12 +48,7 @@ def write(directory: Path, previous: Path | None) -> str:
     if previous is not None:
         lines.append(f"{sha256(previous / NAME)}  ../{previous.name}/{NAME}")
     target = directory / NAME
-    temporary = directory / f".{NAME}.tmp"
-    with temporary.open("w", encoding="utf-8") as stream:
-        stream.write("\n".join(lines) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    temporary.replace(target)  # readers never see half a manifest
+    files.write_text(target, "\n".join(lines) + "\n")  # readers never see half a manifest
     return sha256(target)
 
 

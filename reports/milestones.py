@@ -1,15 +1,22 @@
-"""The moments a DR timeline is read by: fault injected, detection, failover, recovery, rolled back.
+"""Where the milestones of a DR timeline fall: fault injected, detection, failover, recovery, rolled back.
 
-An experiment may mark a moment itself, which always wins::
+The names are a closed set (``base.milestone.Milestone``). Each is found, in this order of trust:
 
-    timeline.record("state", "health check us-east-1 unhealthy", milestone="detection")
+1. measured: from the faults' own events (fault injected, rolled back) or the probes' samples:
+   - detection: the first failed probe sample after injection (checkout, DNS or the order canary):
+     when users first saw the failure;
+   - failover: the first DNS answer after injection that differs from that vantage point's last
+     answer before it;
+   - recovery: injection + the measured RTO (``probes.slo.rto``);
+2. marked by the experiment (``Scenario.mark``), for what the samples cannot show; for example::
 
-Otherwise each is derived from the samples, and the evidence says how (``basis``):
+       scenario.mark(Milestone.FAILOVER, "RDS reports the database available in the other AZ")
 
-- detection: the first failed probe sample after injection (when users first noticed);
-- failover: the first DNS answer after injection that differs from that vantage point's last answer
-  before it, else a state event whose name mentions failover;
-- recovery: injection + the measured RTO (``probes.slo.rto``).
+3. failover only: a state event whose name mentions failover.
+
+A mark never replaces a measured milestone: the measured one stays, and its ``basis`` (the evidence's
+"how it was determined") names the mark that was not used, where it fell and why. The mark itself
+stays in the timeline as the event the experiment recorded.
 """
 from __future__ import annotations
 
@@ -17,29 +24,71 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from base import clock
+from base.milestone import Milestone
+from base.timeline import Event
 from probes.sampler import Sample
-from reports.result import ScenarioResult
+from experiments.result import ScenarioResult
 
-NAMES = ("fault injected", "detection", "failover", "recovery", "rolled back")
+NAMES = tuple(m.value for m in Milestone)
+# Why a measured milestone wins over a mark, in the words the evidence shows.
+MEASURED_BY = {
+    Milestone.FAULT_INJECTED: "the fault's own event says when it was injected",
+    Milestone.DETECTION: "detection is when the probes first saw the failure",
+    Milestone.FAILOVER: "the DNS answers show when users were sent elsewhere",
+    Milestone.RECOVERY: "recovery is injection + the RTO measured from the samples",
+    Milestone.ROLLED_BACK: "the fault's own event says when it was rolled back",
+}
 
 
 @dataclass(frozen=True)
-class Milestone:
-    name: str
+class FoundMilestone:
+    name: str  # a Milestone's value
     at: clock.Instant
     basis: str  # how it was found, for the auditor
 
 
-def _explicit(result: ScenarioResult, name: str) -> Milestone | None:
+def _marks(result: ScenarioResult) -> dict[Milestone, list[Event]]:
+    marks: dict[Milestone, list[Event]] = {}
     for event in result.timeline:
-        if event.details.get("milestone") == name:
-            return Milestone(name, event.at, f"{event.kind} event {event.name!r}")
-    return None
+        if "milestone" in event.details:
+            marks.setdefault(Milestone.parse(event.details["milestone"], f"timeline event {event.name!r}"),
+                             []).append(event)
+    return marks
 
 
-def _first_failure(samples: Sequence[Sample[Any]], after: clock.Instant) -> Sample[Any] | None:
-    failed = [s for s in samples if not s.ok and s.at.monotonic_s >= after.monotonic_s]
-    return min(failed, key=lambda s: s.at.monotonic_s, default=None)
+def _settle(name: Milestone, measured: FoundMilestone | None, marks: list[Event]) -> FoundMilestone | None:
+    """The measured milestone if there is one, else the first mark; every mark not used is named in the basis."""
+    if not marks:
+        return measured
+    unused = marks[1:]
+    if measured is None:
+        chosen = FoundMilestone(name.value, marks[0].at, f"marked by the experiment: {marks[0].kind} event "
+                                                         f"{marks[0].name!r}")
+    else:
+        chosen, unused = measured, marks
+    notes = []
+    for mark in unused:
+        if mark.at.monotonic_s == chosen.at.monotonic_s and measured is not None:
+            continue  # the mark agrees with the measurement
+        offset = mark.at.monotonic_s - chosen.at.monotonic_s
+        why = MEASURED_BY[name] if measured is not None else "a milestone happens once: the first mark is used"
+        notes.append(f"the experiment's mark {mark.name!r} ({abs(offset):.1f} s {'later' if offset >= 0 else 'earlier'})"
+                     f" is not used: {why}")
+    if not notes:
+        return chosen
+    return FoundMilestone(chosen.name, chosen.at, "; ".join([chosen.basis, *notes]))
+
+
+def _first_failure(result: ScenarioResult, after: clock.Instant) -> FoundMilestone | None:
+    failed: list[tuple[clock.Instant, str]] = [
+        (s.at, f"first failed sample, from {s.source}") for s in list(result.checkout) + list(result.dns)
+        if not s.ok and s.at.monotonic_s >= after.monotonic_s]
+    failed += [(a.at, f"first failed canary order (sequence {a.sequence})") for a in result.canary_attempts
+               if not a.ok and a.at.monotonic_s >= after.monotonic_s]
+    if not failed:
+        return None
+    at, basis = min(failed, key=lambda f: f[0].monotonic_s)
+    return FoundMilestone(Milestone.DETECTION.value, at, basis)
 
 
 def _first_dns_change(result: ScenarioResult, after: clock.Instant) -> Sample[Any] | None:
@@ -56,39 +105,37 @@ def _first_dns_change(result: ScenarioResult, after: clock.Instant) -> Sample[An
     return min(changes, key=lambda s: s.at.monotonic_s, default=None)
 
 
-def find(result: ScenarioResult) -> list[Milestone]:
+def _from_event(name: Milestone, events: Sequence[Event]) -> FoundMilestone | None:
+    return FoundMilestone(name.value, events[0].at, f"{events[0].kind} event {events[0].name!r}") if events else None
+
+
+def find(result: ScenarioResult) -> list[FoundMilestone]:
     """The milestones present in ``result``, in time order."""
-    found: list[Milestone] = []
-    injected = result.timeline.of_kind("fault_injected")
-    start = _explicit(result, "fault injected") or (
-        Milestone("fault injected", injected[0].at, f"fault_injected event {injected[0].name!r}") if injected else None)
-    if start is None:
-        return [m for m in (_explicit(result, n) for n in NAMES[1:]) if m]
-    found.append(start)
-    detection = _explicit(result, "detection")
-    if detection is None:
-        first = _first_failure(list(result.checkout) + list(result.dns), start.at)
-        if first is not None:
-            detection = Milestone("detection", first.at, f"first failed sample, from {first.source}")
-    failover = _explicit(result, "failover")
-    if failover is None:
-        change = _first_dns_change(result, start.at)
-        if change is not None:
-            failover = Milestone("failover", change.at, f"DNS answer for {change.source} changed to "
-                                                        f"{', '.join(change.value.addresses)}")
+    marks = _marks(result)
+    start = _settle(Milestone.FAULT_INJECTED, _from_event(Milestone.FAULT_INJECTED,
+                                                          result.timeline.of_kind("fault_injected")),
+                    marks.get(Milestone.FAULT_INJECTED, []))
+    if start is None:  # nothing to measure from: only what the experiment marked
+        found = [_settle(name, None, marks.get(name, [])) for name in list(Milestone)[1:]]
+        return sorted((m for m in found if m is not None), key=lambda m: m.at.monotonic_s)
+    detection = _settle(Milestone.DETECTION, _first_failure(result, start.at), marks.get(Milestone.DETECTION, []))
+    change = _first_dns_change(result, start.at)
+    failover = _settle(Milestone.FAILOVER, None if change is None else FoundMilestone(
+        Milestone.FAILOVER.value, change.at, f"DNS answer for {change.source} changed to "
+                                             f"{', '.join(change.value.addresses)}"), marks.get(Milestone.FAILOVER, []))
     if failover is None:
         state = next((e for e in result.timeline.of_kind("state")
                       if "failover" in e.name.lower() and e.at.monotonic_s >= start.at.monotonic_s), None)
         if state is not None:
-            failover = Milestone("failover", state.at, f"state event {state.name!r}")
-    recovery = _explicit(result, "recovery")
-    if (recovery is None and result.verdict is not None and result.verdict.rto is not None
-            and result.verdict.rto.wall_s is not None):
+            failover = FoundMilestone(Milestone.FAILOVER.value, state.at, f"state event {state.name!r}")
+    measured_recovery = None
+    if result.verdict is not None and result.verdict.rto is not None and result.verdict.rto.wall_s is not None:
         offset = result.verdict.rto.wall_s
-        recovery = Milestone("recovery", clock.Instant(start.at.monotonic_s + offset, start.at.wall_time + offset),
-                             "injection + measured RTO")
+        measured_recovery = FoundMilestone(Milestone.RECOVERY.value, clock.Instant(
+            start.at.monotonic_s + offset, start.at.wall_time + offset), "injection + measured RTO")
+    recovery = _settle(Milestone.RECOVERY, measured_recovery, marks.get(Milestone.RECOVERY, []))
     rolled = result.timeline.of_kind("fault_rolled_back")
-    rollback = _explicit(result, "rolled back") or (
-        Milestone("rolled back", rolled[-1].at, f"fault_rolled_back event {rolled[-1].name!r}") if rolled else None)
-    found += [m for m in (detection, failover, recovery, rollback) if m is not None]
+    rollback = _settle(Milestone.ROLLED_BACK, _from_event(Milestone.ROLLED_BACK, rolled[-1:]),
+                       marks.get(Milestone.ROLLED_BACK, []))
+    found = [start] + [m for m in (detection, failover, recovery, rollback) if m is not None]
     return sorted(found, key=lambda m: m.at.monotonic_s)

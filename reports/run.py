@@ -9,10 +9,11 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from base import clock
-from reports.result import ScenarioResult
+from environments.model import AwsEnvironment, LocalEnvironment
+from experiments.result import ScenarioResult
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +89,7 @@ def operator() -> str:
         return "unknown"
 
 
-def settings_in_force(resolved: Any, extra: Mapping[str, tuple[str, str]] | None = None) -> tuple[SettingInForce, ...]:
+def settings_in_force(resolved: object, extra: Mapping[str, tuple[str, str]] | None = None) -> tuple[SettingInForce, ...]:
     """From ``gameday.settings.Resolved`` (value and source of each setting), plus ``extra`` name -> (value, source)."""
     rows = []
     for name, source in sorted(getattr(resolved, "sources", {}).items()):
@@ -97,8 +98,9 @@ def settings_in_force(resolved: Any, extra: Mapping[str, tuple[str, str]] | None
     return tuple(rows)
 
 
-def create(environment: Any, scenarios: tuple[ScenarioResult, ...], started: clock.Instant, ended: clock.Instant,
-           settings: tuple[SettingInForce, ...] = (), run_id: str | None = None, scope: str | None = None) -> Run:
+def create(environment: LocalEnvironment | AwsEnvironment, scenarios: tuple[ScenarioResult, ...], started: clock.Instant,
+           ended: clock.Instant, settings: tuple[SettingInForce, ...] = (), run_id: str | None = None,
+           scope: str | None = None) -> Run:
     """A Run for ``environment`` (an ``environments.model`` environment), filling who/where/what from this host."""
     extra = {} if scope is None else {"scope": scope}
     return Run(

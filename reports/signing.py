@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from securesystemslib import dsse
 from securesystemslib import exceptions as sslib_errors
 from securesystemslib.signer import CryptoSigner, Key, SecretsHandler, Signature, Signer, SSlibKey
@@ -52,13 +53,13 @@ class SigningError(GamedayError):
     """The signing or verification key could not be used."""
 
 
-def fingerprint(public_key: Any) -> str:
+def fingerprint(public_key: PublicKeyTypes) -> str:
     """``SHA256:<hex>`` of the DER SubjectPublicKeyInfo: ``openssl pkey -pubin -outform DER | sha256sum`` gives it too."""
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return "SHA256:" + hashlib.sha256(der).hexdigest()
 
 
-def _sslib_key(public_key: Any) -> SSlibKey:
+def _sslib_key(public_key: PublicKeyTypes) -> SSlibKey:
     if isinstance(public_key, ed25519.Ed25519PublicKey):
         scheme = "ed25519"
     elif isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name == "secp256r1":

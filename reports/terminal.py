@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from reports.document import Document
@@ -26,9 +26,11 @@ def _seconds(value: float | None) -> str:
 def table(document: Document) -> Table:
     grid = Table(title=f"gameday run {document['run']['run_id']}  ·  {document['run']['environment']['name']}  ·  "
                        f"account {document['run']['environment']['account_id']}", title_justify="left")
-    for column, justify in (("scenario", "left"), ("fault", "left"), ("RTO", "right"), ("RTO SLO", "right"),
-                            ("RPO", "right"), ("lost orders", "right"), ("rollback", "left"), ("verdict", "left")):
-        grid.add_column(column, justify=justify, no_wrap=column not in ("rollback",))  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("scenario", "left"), ("fault", "left"), ("RTO", "right"), ("RTO SLO", "right"),
+        ("RPO", "right"), ("lost orders", "right"), ("rollback", "left"), ("verdict", "left"))
+    for column, justify in columns:
+        grid.add_column(column, justify=justify, no_wrap=column not in ("rollback",))
     for s in document["scenarios"]:
         verdict: dict[str, Any] = s["verdict"] or {}
         rto, rpo, slo = verdict.get("rto") or {}, verdict.get("rpo") or {}, verdict.get("slo") or {}

@@ -22,13 +22,14 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
+from base.clients import ClientFactory
 from environments.model import AwsEnvironment, LocalEnvironment
+from base.deadline import DeadlineExceeded, until
 from base.errors import BuildError
 from base.operations import is_read_only
 from stack import topology
@@ -44,7 +45,6 @@ DB_NAME = "securecart"
 EU_REGION = "eu-central-1"
 WRITER_TTL_S = 5  # the same as RDS's own endpoint records
 
-ClientFactory = Callable[[str, str], Any]
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,9 @@ class Builder:
 
     def _describe_db(self, region: str, identifier: str) -> dict[str, Any] | None:
         try:
-            return self.client("rds", region).describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+            described: dict[str, Any] = self.client("rds", region).describe_db_instances(
+                DBInstanceIdentifier=identifier)["DBInstances"][0]
+            return described
         except ClientError as error:
             if error.response["Error"]["Code"] in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
                 return None
@@ -356,9 +358,9 @@ class Builder:
         """
         route53 = self.client("route53", "us-east-1")
         waiting = {i.health_check_id: i for i in instances}
-        deadline = time.monotonic() + self.options.wait_delay_s * self.options.wait_attempts
         last: dict[str, str] = {}
-        while waiting and time.monotonic() < deadline:
+
+        def all_healthy() -> bool:
             for check_id in list(waiting):
                 observations = route53.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"]
                 passing = [o for o in observations if o["StatusReport"]["Status"].startswith("Success")]
@@ -366,12 +368,15 @@ class Builder:
                     del waiting[check_id]
                 elif observations:
                     last[check_id] = observations[0]["StatusReport"]["Status"]
-            if waiting:
-                time.sleep(self.options.wait_delay_s)
-        if waiting:
+            return not waiting
+
+        try:
+            until(all_healthy, self.options.wait_delay_s * self.options.wait_attempts, interval_s=self.options.wait_delay_s)
+        except DeadlineExceeded as error:
             raise BuildError("checkout instances not healthy in Route 53 after "
                              f"{self.options.wait_delay_s * self.options.wait_attempts:.0f} s: " + "; ".join(
-                                 f"{i.instance_id} ({i.private_ip}): {last.get(c, 'no observations')}" for c, i in waiting.items()))
+                                 f"{i.instance_id} ({i.private_ip}): {last.get(c, 'no observations')}"
+                                 for c, i in waiting.items())) from error
 
     def records(self, zone_id: str, instances: list[InstanceHandle]) -> None:
         names = record_names(self.env.stack.zone)

@@ -12,16 +12,18 @@ import json
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import dns.exception
 import dns.resolver
-import pg8000.native
-from pg8000.exceptions import DatabaseError, InterfaceError
 
+from base.clients import ClientFactory
 from base.errors import BuildError
 
-ClientFactory = Callable[[str, str], Any]
+if TYPE_CHECKING:
+    import pg8000.native
+
 T = TypeVar("T")
 TABLE = "orders"  # the checkout service's table; every order has a uuid ``order_id`` primary key
 KEY = "order_id"
@@ -29,6 +31,26 @@ CONNECT_TIMEOUT_S = 5.0
 READ_DEADLINE_S = 30.0  # a writer whose Region has just come back may reset connections for a while
 # SQLSTATEs worth another attempt: connection exceptions, shutdown or start-up in progress.
 _TRANSIENT = ("08", "57P01", "57P02", "57P03")
+EXTRA = "postgres"  # the optional dependency that brings the driver (pyproject.toml)
+
+
+def _driver() -> ModuleType:
+    """pg8000, imported on first use: the core install (the AWS path) has no PostgreSQL driver, and only
+    reading orders needs one. Raises BuildError saying how to install it, which callers report as unread."""
+    try:
+        import pg8000.exceptions
+        import pg8000.native
+    except ModuleNotFoundError as error:
+        raise BuildError(f"reading orders through an RDS endpoint needs the PostgreSQL driver pg8000, which is "
+                         f"not installed: pip install 'gameday[{EXTRA}]'") from error
+    driver: ModuleType = pg8000  # pg8000 has no type hints: name the module's type here, once
+    return driver
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    """The driver's connection and server errors (the driver is imported by then)."""
+    exceptions = _driver().exceptions
+    return exceptions.InterfaceError, exceptions.DatabaseError
 
 
 @dataclass(frozen=True)
@@ -57,7 +79,7 @@ class OrphanedOrder:
 def resolve(name: str, nameserver: tuple[str, int] | None) -> str:
     """The IPv4 address of ``name``, asked of ``nameserver`` (host, port), or of the system resolver when None."""
     if nameserver is None:
-        return socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+        return str(socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers, resolver.port = [nameserver[0]], nameserver[1]
     resolver.timeout = resolver.lifetime = 3.0
@@ -79,21 +101,24 @@ def copy_of(clients: ClientFactory, described: dict[str, Any], region: str, secr
 
 def connect(clients: ClientFactory, copy: Copy, nameserver: tuple[str, int] | None) -> pg8000.native.Connection:
     """A connection to ``copy`` as its master user. Raises BuildError naming the copy when it cannot be opened."""
+    driver = _driver()
+    connection_errors: tuple[type[BaseException], ...] = (OSError, *_errors())
     secret = json.loads(clients("secretsmanager", copy.secret_region).get_secret_value(
         SecretId=copy.secret_id)["SecretString"])
     try:
-        return pg8000.native.Connection(secret["username"], password=secret["password"],
+        return driver.native.Connection(secret["username"], password=secret["password"],
                                         host=resolve(copy.endpoint, nameserver), port=copy.port,
                                         database=copy.database, timeout=CONNECT_TIMEOUT_S)
-    except (OSError, InterfaceError, DatabaseError) as error:
+    except connection_errors as error:
         raise BuildError(f"cannot read the orders of {copy.identifier} ({copy.region}) through "
                          f"{copy.endpoint}:{copy.port}: {error}") from error
 
 
 def _transient(error: BaseException) -> bool:
-    if isinstance(error, (OSError, InterfaceError)):
+    interface_error, database_error = _errors()
+    if isinstance(error, (OSError, interface_error)):
         return True
-    detail = error.args[0] if isinstance(error, DatabaseError) and error.args else None
+    detail = error.args[0] if isinstance(error, database_error) and error.args else None
     return isinstance(detail, dict) and str(detail.get("C", "")).startswith(_TRANSIENT)
 
 
@@ -102,13 +127,15 @@ def with_connections(clients: ClientFactory, copies: list[Copy], nameserver: tup
     """``work(*connections)`` on fresh connections to ``copies``, retried on connection failures until
     ``deadline_s`` (``work`` must be safe to repeat). Raises BuildError naming the copy after the deadline."""
     deadline = time.monotonic() + deadline_s
+    # _errors() raises BuildError at once when the driver is missing.
+    failures: tuple[type[BaseException], ...] = (BuildError, OSError, *_errors())
     while True:
         opened: list[pg8000.native.Connection] = []
         try:
             for copy in copies:
                 opened.append(connect(clients, copy, nameserver))
             return work(*opened)
-        except (BuildError, OSError, InterfaceError, DatabaseError) as error:
+        except failures as error:
             cause = error.__cause__ if isinstance(error, BuildError) and error.__cause__ else error
             if not _transient(cause) or time.monotonic() >= deadline:
                 if isinstance(error, BuildError):

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
+from base.clients import ClientFactory
 from environments.model import AwsEnvironment, LocalEnvironment
 from base.errors import BuildError
 from stack import orders
 
-ClientFactory = Callable[[str, str], Any]
 WRITER_TTL_S = 5  # the same as RDS's own endpoint records
 COPY_BACK_PASSES = 5  # writes in flight while the writer name moves back land on the copy: copy until none is new
 
@@ -76,8 +76,9 @@ def spec_of(environment: LocalEnvironment | AwsEnvironment, stack_name: str = "s
 
 def describe(clients: ClientFactory, database: Database) -> dict[str, Any] | None:
     try:
-        return clients("rds", database.region).describe_db_instances(
+        described: dict[str, Any] = clients("rds", database.region).describe_db_instances(
             DBInstanceIdentifier=database.identifier)["DBInstances"][0]
+        return described
     except ClientError as error:
         if error.response["Error"]["Code"] in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
             return None
@@ -193,12 +194,13 @@ def orphans(clients: ClientFactory, spec: Spec, nameserver: tuple[str, int] | No
     a copy cannot be read: unknown is never reported as none)."""
     if spec.replica is None:
         return []
+    replica_id = spec.replica.identifier
     writer, replica = describe(clients, spec.writer), describe(clients, spec.replica)
     if writer is None or replica is None or _source_of(replica):
         return []  # a replica holds only what it received from its source
     copies = [_copy(clients, spec, writer, spec.writer.region), _copy(clients, spec, replica, spec.replica.region)]
     return orders.with_connections(clients, copies, nameserver,
-                                   lambda writer_db, copy_db: orders.orphaned(writer_db, copy_db, spec.replica.identifier))
+                                   lambda writer_db, copy_db: orders.orphaned(writer_db, copy_db, replica_id))
 
 
 def point_record(clients: ClientFactory, zone: str, name: str, endpoint: str | None, expected: str | None) -> None:
@@ -214,6 +216,7 @@ def point_record(clients: ClientFactory, zone: str, name: str, endpoint: str | N
     if value(current) != (expected.rstrip(".") if expected else None):
         raise TopologyError(f"{name} points at {value(current) or 'nothing'}, not {expected or 'nothing'} as expected: "
                             f"someone else changed it; point it at {endpoint or 'nothing'} by hand once checked")
+    change: dict[str, Any]
     if endpoint:
         change = {"Action": "UPSERT", "ResourceRecordSet": {
             "Name": name, "Type": "CNAME", "TTL": int(current["TTL"]) if current else WRITER_TTL_S,
@@ -296,8 +299,9 @@ def _reconcile(clients: ClientFactory, spec: Spec, nameserver: tuple[str, int] |
         replica = describe(clients, spec.replica)
         assert writer is not None and replica is not None
         copies = [_copy(clients, spec, writer, spec.writer.region), _copy(clients, spec, replica, spec.replica.region)]
-        refused = orders.with_connections(clients, copies, nameserver,
-                                          lambda writer_db, copy_db: orders.copy_back(writer_db, copy_db, found))
+        refused = orders.with_connections(  # runs now, before the loop moves on: binding `found` late is safe
+            clients, copies, nameserver,
+            lambda writer_db, copy_db: orders.copy_back(writer_db, copy_db, found))  # noqa: B023
         if refused:
             raise TopologyError(f"{len(refused)} order(s) on {spec.replica.identifier} cannot be copied to "
                                 f"{spec.writer.identifier}: " + "; ".join(refused) + f"; {spec.replica.identifier} "

@@ -6,9 +6,9 @@ environment variable survives every fork and exec, and /proc shows it to root an
 from __future__ import annotations
 
 import os
-import signal
-import time
 from pathlib import Path
+
+from stack.local import process as executor
 
 
 def _marked(variable: str, value: str) -> list[tuple[int, str]]:
@@ -28,17 +28,5 @@ def _marked(variable: str, value: str) -> list[tuple[int, str]]:
 def kill_marked(variable: str, value: str, grace_s: float = 3.0) -> list[tuple[int, str]]:
     """SIGTERM every marked process, then SIGKILL what is still there after ``grace_s``."""
     victims = _marked(variable, value)
-    for pid, _ in victims:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _marked(variable, value):
-        time.sleep(0.05)
-    for pid, _ in _marked(variable, value):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    executor.stop_pids([pid for pid, _ in victims], lambda: [pid for pid, _ in _marked(variable, value)], grace_s)
     return victims

@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,8 +23,10 @@ from typing import Any, Callable, Iterable
 
 from environments.model import LocalEnvironment
 from base.errors import SettingsError, StackDegraded, StackError, StackNotRunning, Unreachable
+from base import files
+from base.deadline import DeadlineExceeded, until
 from base.logfiles import open_log, restrict as restrict_logs
-from stack.local import leftovers
+from stack.local import installed, leftovers, process as executor
 from stack.local.instance import Instance
 from stack.local.part import Health, Part, PartContext
 
@@ -150,6 +151,7 @@ class Supervisor:
         self.logs = log_dir(instance)
         self.log = logging.getLogger("gameday.supervisor")
         # Imported here so `stack down` / `status` / the detaching parent never pay for loading moto.
+        installed.require()  # a core install has no moto: say which extra brings it
         from stack.local.controlplane.app import ControlPlane
 
         self.control_plane = ControlPlane(logging.getLogger("gameday.controlplane"), instance)
@@ -161,7 +163,7 @@ class Supervisor:
         self.logs.mkdir(parents=True, exist_ok=True)
         open_log(self.logs / "supervisor.log", append=False).close()  # 0600 before the first line
         handler = logging.FileHandler(self.logs / "supervisor.log", mode="a")
-        from reports.redact import RedactingFormatter
+        from base.redact import RedactingFormatter
 
         handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         root = logging.getLogger("gameday")
@@ -248,10 +250,7 @@ class Supervisor:
 
     def _write_state(self, ready: bool) -> None:
         state = self.status() | {"ready": ready}
-        path = self.instance.state_dir / STATE_FILE
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=2))
-        temporary.replace(path)
+        files.write_json(self.instance.state_dir / STATE_FILE, state, indent=2)
 
 
 def with_status_route(app: Any, status: Callable[[], dict[str, Any]]) -> Callable[..., Any]:
@@ -287,28 +286,31 @@ def start_detached(environment_name: str, instance: Instance, timeout_s: float =
 
     Raises StackError with the supervisor's log tail when it dies or is not ready in time.
     """
+    installed.require()
     if running_pid(instance):
         raise StackError(f"a local stack (instance {instance.number}) is already running; `gameday stack status` shows it")
     logs = log_dir(instance)
     logs.mkdir(parents=True, exist_ok=True)
     console = logs / "console.log"
     env = dict(os.environ, GAMEDAY_INSTANCE=str(instance.number))
-    with open_log(console, append=False) as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gameday.cli", "stack", "up", "--env", environment_name, "--parts", parts],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    process = executor.start([sys.executable, "-m", "gameday.cli", "stack", "up", "--env", environment_name,
+                              "--parts", parts], console, append=False, env=env, start_new_session=True)
+
+    def ready() -> dict[str, Any] | None:
         state = read_state(instance)
         if state and state.get("ready") and state.get("pid") == process.pid:
             return state
         if process.poll() is not None:
             raise StackError(f"the local stack exited with code {process.returncode} while starting; "
                              f"its output ({console}):\n{_tail(console)}")
-        time.sleep(0.05)
-    process.terminate()
-    raise StackError(f"the local stack was not ready within {timeout_s:.0f} s; its output ({console}):\n{_tail(console)}")
+        return None
+
+    try:
+        return until(ready, timeout_s, interval_s=0.05)
+    except DeadlineExceeded:
+        process.terminate()
+        raise StackError(f"the local stack was not ready within {timeout_s:.0f} s; its output ({console}):\n"
+                         f"{_tail(console)}") from None
 
 
 def stop(instance: Instance, timeout_s: float = 60) -> list[str]:
@@ -316,13 +318,8 @@ def stop(instance: Instance, timeout_s: float = 60) -> list[str]:
     state = read_state(instance)
     notes = []
     pid = state.get("pid") if state else None
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    if pid is not None and pid_alive(pid):
+        if executor.stop_pids([pid], lambda: [pid] if pid_alive(pid) else [], timeout_s).killed:
             notes.append(f"supervisor {pid} did not stop within {timeout_s:.0f} s and was killed")
         else:
             notes.append(f"stopped the local stack (instance {instance.number}, pid {pid})")
@@ -384,8 +381,5 @@ def require_running(instance: Instance) -> dict[str, Any]:
     return state
 
 
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no output)"
+def _tail(path: Path) -> str:
+    return executor.tail(path, lines=30, missing="(no output)")

@@ -8,12 +8,12 @@ and ``--dry-run`` plans them instead (each lab is then reported as skipped, with
 from __future__ import annotations
 
 import contextlib
-import time
 from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
 import pytest
 
+from base.deadline import until
 from faults import rds, route53
 from faults.guard import Guard
 from faults.journal import Journal
@@ -29,17 +29,8 @@ POLL_S = 5.0
 
 def _await(read: Callable[[], T | None], deadline_s: float, awaiting: str) -> T:
     """Poll ``read`` until it returns something; AssertionError naming what was awaited after the deadline."""
-    deadline = time.monotonic() + deadline_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = read()
-        except Exception as error:  # a timeout of one query is a sample, not the end of the lab
-            last = error
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(POLL_S)
-    raise AssertionError(f"waited {deadline_s:.0f} s for {awaiting}; last: {last!r}")
+    # A timeout of one query is a sample, not the end of the lab.
+    return until(read, deadline_s, awaiting, POLL_S, ignore=(Exception,))
 
 
 def _nearest(account: Account, securecart: SecureCart, vantage: str) -> str:

@@ -7,12 +7,12 @@ import dataclasses
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from base.deadline import Deadline
 from environments import loader
 from faults import network
 from gameday.fixtures import LocalStackInfo
@@ -82,9 +82,9 @@ def test_an_alarm_mid_fault_rolls_back_and_aborts(clients: Recorder, subnet: str
             assert _acl(clients, subnet) != original
             clients("cloudwatch", REGION).set_alarm_state(AlarmName=condition.alarm_name, StateValue="ALARM",
                                                           StateReason="checkout errors above 10")
-            deadline = time.monotonic() + DEADLINE_S
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
+            deadline = Deadline.after(DEADLINE_S)
+            while not deadline.expired:
+                deadline.sleep(0.05)  # short sleeps: the interruption arrives between two of them
             interrupted = False
     assert interrupted, "the experiment's wait was not interrupted"
     assert _acl(clients, subnet) == original

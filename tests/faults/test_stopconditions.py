@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from base.deadline import Deadline, holds_within
 from faults import network, route53
 from faults import journal as journal_
 from faults.guard import Guard
@@ -38,9 +39,9 @@ def _fire(clients: Recorder, name: str = "checkout-5xx", reason: str = "Threshol
 
 def _wait_to_be_interrupted() -> None:
     """The experiment's body: wait as an experiment waits for recovery. Only an interruption ends it early."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
+    deadline = Deadline.after(DEADLINE_S)
+    while not deadline.expired:
+        deadline.sleep(0.05)  # short sleeps: the interruption arrives between two of them
     raise AssertionError(f"the body was not interrupted within {DEADLINE_S} s of the alarm")
 
 
@@ -143,9 +144,8 @@ def test_a_fault_in_another_thread_is_rolled_back_and_aborted(clients: Recorder,
 
     runner = threading.Thread(target=experiment)
     runner.start()
-    deadline = time.monotonic() + DEADLINE_S
-    while not (guard.aborted and _acl(clients, subnet) == original) and time.monotonic() < deadline:
-        time.sleep(0.02)  # only the main thread can be interrupted; this one finishes its body, then learns
+    # Only the main thread can be interrupted; this one finishes its body, then learns.
+    holds_within(lambda: guard.aborted and _acl(clients, subnet) == original, DEADLINE_S, 0.02)
     rolled_back.set()
     runner.join(DEADLINE_S)
     assert _acl(clients, subnet) == original
@@ -173,9 +173,7 @@ def test_watcher_reads_at_its_interval_until_stopped() -> None:
         return []
 
     watcher = Watcher(read_alarms, 0.01, lambda alarm: None).start()
-    deadline = time.monotonic() + DEADLINE_S
-    while len(reads) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    holds_within(lambda: len(reads) >= 3, DEADLINE_S, 0.01)
     watcher.stop()
     count = len(reads)
     assert count >= 3

@@ -25,7 +25,7 @@ from probes.checkout import Response
 from probes.dns import Answer
 from probes.sampler import Sample
 from reports import run as run_
-from reports.result import INFRASTRUCTURE_UNAVAILABLE, ScenarioResult
+from experiments.result import INFRASTRUCTURE_UNAVAILABLE, ScenarioResult
 
 WALL_EPOCH = 1_760_000_000.0  # 2025-10-09T08:53:20Z: fixed, so the pack is reproducible
 MONO_EPOCH = 1000.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reports import after_action, document as document_, evidence, findings
-from reports.result import ScenarioResult
+from experiments.result import ScenarioResult
 from tests.reports import synthetic
 
 FINDINGS = """\

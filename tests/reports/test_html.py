@@ -1,7 +1,9 @@
 """report.html: self-contained, and rendered by headless Chromium with its charts and tables."""
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,18 @@ def test_chromium_renders_charts_and_tables(report: Path, tmp_path: Path) -> Non
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert (int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")) == (1280, 2000)
     assert png.stat().st_size > 50_000  # a blank page compresses to a few kB
+
+
+def test_without_matplotlib_each_chart_says_which_extra_draws_it(report: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The core (AWS-path) install has no matplotlib: the report must still be written, saying what is missing.
+    import reports
+    from reports import html as html_
+
+    document = json.loads((report.parent / "evidence.json").read_text())
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "reports.charts", raising=False)
+    monkeypatch.delattr(reports, "charts", raising=False)
+    rendered = html_.render(document)
+    assert "<svg" not in rendered
+    assert rendered.count("Chart not drawn: the charts need matplotlib") == 3 * 3
+    assert "pip install &#x27;gameday[charts]&#x27;" in rendered

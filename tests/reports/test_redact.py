@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from reports import evidence
-from reports.redact import MASK, Redactor
+from base.redact import MASK, Redactor
 from tests.reports import synthetic
 from tests.reports.conftest import ACCESS_KEY_ID, SECRET_AWS_KEY, SECRET_DSN, SECRET_PASSWORD
 

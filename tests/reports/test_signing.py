@@ -243,7 +243,7 @@ def test_cli_keygen_and_verify_exit_codes(signed_dir: Path, signing_key: tuple[P
 
 
 def test_the_signing_key_in_the_environment_is_a_secret_to_redact(signing_key: tuple[Path, Path]) -> None:
-    from reports.redact import MASK, Redactor
+    from base.redact import MASK, Redactor
 
     pem = signing_key[0].read_text()
     redactor = Redactor.from_environment({signing.KEY_VARIABLE: pem})

@@ -65,7 +65,8 @@ def test_record_tree(built: ReferenceStack, client: Any) -> None:
     names = built.names
     failover = {r["Failover"]: r["AliasTarget"]["DNSName"] for r in by_name[names.checkout]}
     assert failover == {"PRIMARY": names.geo, "SECONDARY": names.regional("ap-southeast-1")}
-    geo = {r["GeoLocation"].get("ContinentCode") or r["GeoLocation"]["CountryCode"]: r["AliasTarget"]["DNSName"] for r in by_name[names.geo]}
+    geo = {r["GeoLocation"].get("ContinentCode") or r["GeoLocation"]["CountryCode"]: r["AliasTarget"]["DNSName"]
+           for r in by_name[names.geo]}
     assert geo == {"EU": names.regional("eu-central-1"), "*": names.latency}
     assert {r["Region"] for r in by_name[names.latency]} == {"us-east-1", "us-west-2", "eu-central-1"}
     assert all(r["AliasTarget"]["EvaluateTargetHealth"] for r in by_name[names.latency])

@@ -79,7 +79,8 @@ def _protocol_fields(params: Mapping[str, Any]) -> dict[str, str | None]:
         return {key: None for key in _ICMP if key in params}
     if protocol == "1":
         if any(params.get(key) is None for key in _ICMP):
-            raise AwsError("MissingParameter", "The request must contain the parameter icmpTypeCode (protocol 1 needs Icmp.Type and Icmp.Code)")
+            raise AwsError("MissingParameter",
+                           "The request must contain the parameter icmpTypeCode (protocol 1 needs Icmp.Type and Icmp.Code)")
         for key in _ICMP:
             _integer(params, key, -1, 255)
         return {key: None for key in _PORTS if key in params}

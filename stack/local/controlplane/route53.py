@@ -139,7 +139,8 @@ def _check_values(record: dict[str, Any], apex: str | None) -> None:
         try:
             wanted(str(value))
         except ValueError:
-            raise AwsError("InvalidChangeBatch", f"[Invalid Resource Record: 'FATAL problem: {problem} encountered with '{value}'']") from None
+            raise AwsError("InvalidChangeBatch",
+                           f"[Invalid Resource Record: 'FATAL problem: {problem} encountered with '{value}'']") from None
 
 
 def change_resource_record_sets(request: ApiRequest, plane: Any) -> None:
@@ -165,7 +166,8 @@ def change_resource_record_sets(request: ApiRequest, plane: Any) -> None:
             raise _invalid(f"{where}.failover must be PRIMARY or SECONDARY, got {failover!r}")
         policies = [key for key in ("Weight", "Region", "GeoLocation", "Failover", "MultiValueAnswer") if key in record]
         if len(policies) > 1:
-            raise AwsError("InvalidChangeBatch", f"{record.get('Name')}: a record set can have only one routing policy, got {', '.join(policies)}")
+            raise AwsError("InvalidChangeBatch",
+                           f"{record.get('Name')}: a record set can have only one routing policy, got {', '.join(policies)}")
         if policies and not record.get("SetIdentifier"):
             raise AwsError("InvalidChangeBatch", f"{record.get('Name')}: a {policies[0]} record set needs a SetIdentifier")
         if record.get("MultiValueAnswer") in ("true", True) and record.get("AliasTarget"):

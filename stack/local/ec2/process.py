@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from base.logfiles import open_log
+from base.deadline import DeadlineExceeded, until
+from stack.local import process as executor
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
 
@@ -69,9 +68,7 @@ class CheckoutProcess:
         launch = self.launch
         launch.uds.unlink(missing_ok=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-        with open_log(launch.log) as log:  # 0600: a crash trace can quote its configuration
-            self._popen = subprocess.Popen(launch.argv(), cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                           stdout=log, stderr=subprocess.STDOUT)
+        self._popen = executor.start(launch.argv(), launch.log, cwd=REPO_ROOT, env=env)
 
     def alive(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
@@ -84,36 +81,35 @@ class CheckoutProcess:
 
         Raises CheckoutStartError (with the log's tail) if the process exits or is not serving in time.
         """
-        deadline = time.monotonic() + timeout_s
-        last = "no answer yet"
-        while time.monotonic() < deadline:
+        last = ["no answer yet"]
+
+        def serving() -> bool:
             if not self.alive():
                 raise CheckoutStartError(
                     f"checkout for {self.launch.instance_id} exited with code {self.returncode()} while starting; "
-                    f"log {self.launch.log}:\n{tail(self.launch.log)}")
-            if self.launch.uds.exists():
-                try:
-                    reply = unixhttp.call(self.launch.uds, "GET", "/health", timeout_s=1.0)
-                    if reply.status == 200:
-                        return
-                    last = f"GET /health answered {reply.status}"
-                except OSError as error:
-                    last = str(error)
-            time.sleep(READY_POLL_S)
-        raise CheckoutStartError(f"checkout for {self.launch.instance_id} was not serving /health on "
-                                 f"{self.launch.uds} within {timeout_s:g} s ({last}); log {self.launch.log}:\n"
-                                 f"{tail(self.launch.log)}")
+                    f"log {self.launch.log}:\n{executor.tail(self.launch.log)}")
+            if not self.launch.uds.exists():
+                return False
+            try:
+                status = unixhttp.call(self.launch.uds, "GET", "/health", timeout_s=1.0).status
+            except OSError as error:
+                last[0] = str(error)
+                return False
+            last[0] = f"GET /health answered {status}"
+            return status == 200
+
+        try:
+            until(serving, timeout_s, interval_s=READY_POLL_S)
+        except DeadlineExceeded:
+            raise CheckoutStartError(f"checkout for {self.launch.instance_id} was not serving /health on "
+                                     f"{self.launch.uds} within {timeout_s:g} s ({last[0]}); log {self.launch.log}:\n"
+                                     f"{executor.tail(self.launch.log)}") from None
 
     def stop(self, grace_s: float = 3.0) -> int | None:
         """SIGTERM (uvicorn drains in-flight requests), then SIGKILL after ``grace_s``; remove the socket."""
         popen = self._popen
-        if popen is not None and popen.poll() is None:
-            popen.send_signal(signal.SIGTERM)
-            try:
-                popen.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait(grace_s)
+        if popen is not None:
+            executor.stop(popen, grace_s, reap_s=grace_s)
         self.launch.uds.unlink(missing_ok=True)
         return popen.returncode if popen is not None else None
 
@@ -122,10 +118,3 @@ class CheckoutProcess:
         if self._popen is not None and self._popen.poll() is None:
             self._popen.kill()
             self._popen.wait(5)
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

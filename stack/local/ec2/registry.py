@@ -7,12 +7,12 @@ killed by mistake.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from base import files
+from stack.local import process as executor
 
 DIRECTORY = "ec2"
 FILE = "processes.json"
@@ -65,9 +65,7 @@ class Registry:
             self._write([e for e in self.entries() if e.instance_id != instance_id])
 
     def _write(self, entries: list[Entry]) -> None:
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps([asdict(e) for e in entries], indent=1))
-        temporary.replace(self.path)
+        files.write_json(self.path, [asdict(e) for e in entries], indent=1)
 
 
 def cleanup_leftovers(state_dir: Path, grace_s: float = 3.0) -> list[str]:
@@ -77,21 +75,9 @@ def cleanup_leftovers(state_dir: Path, grace_s: float = 3.0) -> list[str]:
     entries = registry.entries()
     notes = []
     victims = [e for e in entries if _running(e)]
-    for entry in victims:
-        try:
-            os.kill(entry.pid, signal.SIGTERM)
-            notes.append(f"stopped leftover checkout {entry.instance_id} (pid {entry.pid})")
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(_running(e) for e in victims):
-        time.sleep(0.02)
-    for entry in victims:
-        if _running(entry):
-            try:
-                os.kill(entry.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    stopped = executor.stop_pids([e.pid for e in victims], lambda: [e.pid for e in victims if _running(e)], grace_s,
+                                 interval_s=0.02)
+    notes += [f"stopped leftover checkout {e.instance_id} (pid {e.pid})" for e in victims if e.pid in stopped.signalled]
     for entry in entries:
         for name in entry.files:
             try:

@@ -126,7 +126,7 @@ def ruleset(name: str, topology: Topology, acls: AclTable, listeners: Iterable[t
         f"  set listeners {{\n    type ipv4_addr . inet_service\n"
         + (f"    elements = {{ {listener_set} }}\n" if listener_set else "")
         + "  }\n"
-        f"  set known {{\n    type ipv4_addr\n    flags interval\n    auto-merge\n"
+        "  set known {\n    type ipv4_addr\n    flags interval\n    auto-merge\n"
         + (f"    elements = {{ {known_set} }}\n" if known_set else "")
         + "  }\n"
         + "".join(chains)

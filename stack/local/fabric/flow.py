@@ -51,7 +51,8 @@ class Side(asyncio.Protocol):
 
 class Flow:
     def __init__(self, *, client: Side, client_transport: asyncio.Transport, client_place: Place,
-                 client_address: tuple[str, int], server_place: Place, server_address: tuple[str, int], backend: "Backend", delay_s: float, timer: Timer,
+                 client_address: tuple[str, int], server_place: Place, server_address: tuple[str, int], backend: "Backend",
+                 delay_s: float, timer: Timer,
                  stats: LinkStats, on_finished: Callable[["Flow"], None], identified_by: str = "address") -> None:
         self.client_place = client_place
         self.client_address = client_address  # the socket's real peer (127.0.0.1 for libpq), for the kernel lookup

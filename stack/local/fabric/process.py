@@ -6,10 +6,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from base.logfiles import open_log
+from base.deadline import DeadlineExceeded, until
+from stack.local import process as executor
 from stack.local.fabric.client import FabricClient
 from stack.local.fabric.errors import FabricError, FabricUnavailable
 
@@ -17,13 +17,6 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_S = 10.0
 UNIX_PATH_MAX_BYTES = 108  # sun_path, terminating NUL included
 STOP_TIMEOUT_S = 5.0
-
-
-def _log_tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def control_path(directory: Path) -> Path:
@@ -57,25 +50,24 @@ class FabricProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         # Private from the first byte, and a crash before logging is set up still leaves its traceback.
-        with open_log(self.log_path) as log:
-            self.process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if self.process.poll() is not None:
-                raise FabricError(f"the fabric exited with {self.process.returncode} before it was ready; "
-                                  f"log {self.log_path}:\n{_log_tail(self.log_path)}")
-            if self.control_path.exists():
-                try:
-                    self.client.ping()
-                    return self.client
-                except FabricUnavailable:
-                    pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise FabricError(f"the fabric did not answer on {self.control_path} within {READY_TIMEOUT_S} s; "
-                                  f"log {self.log_path}:\n{_log_tail(self.log_path)}")
-            time.sleep(0.01)
+        self.process = executor.start(command, self.log_path, stdout=False, env=env, cwd=REPO_ROOT)
+        try:
+            until(self._answers, READY_TIMEOUT_S, interval_s=0.01, ignore=(FabricUnavailable,))
+        except DeadlineExceeded:
+            self.stop()
+            raise FabricError(f"the fabric did not answer on {self.control_path} within {READY_TIMEOUT_S} s; "
+                              f"log {self.log_path}:\n{executor.tail(self.log_path)}") from None
+        return self.client
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise FabricError(f"the fabric exited with {self.process.returncode} before it was ready; "
+                              f"log {self.log_path}:\n{executor.tail(self.log_path)}")
+        if not self.control_path.exists():
+            return False
+        self.client.ping()
+        return True
 
     @property
     def running(self) -> bool:
@@ -85,16 +77,7 @@ class FabricProcess:
         """Ask the fabric to shut down, kill it if it does not, and remove its socket. Safe to call twice."""
         process, self.process = self.process, None
         if process is not None:
-            if process.poll() is None:
-                try:
-                    self.client.shutdown()
-                except FabricError:
-                    process.terminate()
-                try:
-                    process.wait(STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            executor.stop(process, STOP_TIMEOUT_S, ask=self.client.shutdown, reap_s=None)
         self.client.close()
         if self.kernel_drop:
             # The fabric removes its table on a clean exit; this covers a killed one.

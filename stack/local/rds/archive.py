@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from base.deadline import DeadlineExceeded, until
 from stack.local.rds import runner
 from stack.local.rds.errors import PostgresError, PostgresTimeout
-from stack.local.rds.postgres import Archiving, Node, NodeOptions, Upstream
+from stack.local.rds.nodeconfig import Archiving, NodeOptions, Upstream, conf_literal
+from stack.local.rds.postgres import Node
 
 ADMIN_DB = "rdsadmin"
 
@@ -98,14 +99,19 @@ class BackupStore:
             segment = connection.run("SELECT pg_walfile_name(pg_switch_wal())")[0][0]
         finally:
             connection.close()
-        deadline = time.monotonic() + deadline_s
-        while not (self.wal_dir / segment).exists():
+
+        def archived() -> bool:
+            if (self.wal_dir / segment).exists():
+                return True
             if cancel is not None and cancel.is_set():
                 raise PostgresError(f"shipping WAL of node {primary.name} was cancelled (the instance is stopping)")
-            if time.monotonic() > deadline:
-                raise PostgresTimeout(f"WAL segment {segment} of node {primary.name} did not reach the archive "
-                                      f"{self.wal_dir} within {deadline_s:.1f} s; its log:\n{primary.log_tail()}")
-            time.sleep(0.01)
+            return False
+
+        try:
+            until(archived, deadline_s, interval_s=0.01)
+        except DeadlineExceeded:
+            raise PostgresTimeout(f"WAL segment {segment} of node {primary.name} did not reach the archive "
+                                  f"{self.wal_dir} within {deadline_s:.1f} s; its log:\n{primary.log_tail()}") from None
         with self._lock:
             if self.latest_restorable is None or t0 > self.latest_restorable:
                 self.latest_restorable = t0
@@ -131,37 +137,35 @@ class BackupStore:
         (target.data_dir / "standby.signal").unlink(missing_ok=True)
         runner.write_postgres_file(target.data_dir / "recovery.signal", "")
         target.set_auto_conf({
-            "restore_command": _conf(f"cp {self.wal_dir}/%f %p"),
-            "recovery_target_time": _conf(at.isoformat()),
+            "restore_command": conf_literal(f"cp {self.wal_dir}/%f %p"),
+            "recovery_target_time": conf_literal(at.isoformat()),
             "recovery_target_inclusive": "on",
             "recovery_target_action": "promote",
-            "recovery_target_timeline": _conf("latest"),
+            "recovery_target_timeline": conf_literal("latest"),
             "primary_conninfo": None, "synchronous_standby_names": None,
         })
         target.start(options, deadline_s=deadline_s)
-        deadline = time.monotonic() + deadline_s
-        while True:
+
+        def recovered() -> bool:
             try:
-                if not target.in_recovery():
-                    break
-            except Exception:
+                return not target.in_recovery()
+            except Exception:  # noqa: BLE001 - not accepting connections yet, unless it stopped
                 if not target.is_running():
                     raise PostgresError(f"node {target.name} stopped during point-in-time recovery to {at.isoformat()}; "
                                         f"its log:\n{target.log_tail()}") from None
-            if time.monotonic() > deadline:
-                raise PostgresTimeout(f"node {target.name} did not finish recovery to {at.isoformat()} within "
-                                      f"{deadline_s:.1f} s; its log:\n{target.log_tail()}")
-            time.sleep(0.01)
+                return False
+
+        try:
+            until(recovered, deadline_s, interval_s=0.01)
+        except DeadlineExceeded:
+            raise PostgresTimeout(f"node {target.name} did not finish recovery to {at.isoformat()} within "
+                                  f"{deadline_s:.1f} s; its log:\n{target.log_tail()}") from None
         # The recovery settings did their job; a later restart must not replay towards them again.
         target.set_auto_conf({"restore_command": None, "recovery_target_time": None, "recovery_target_inclusive": None,
                               "recovery_target_action": None, "recovery_target_timeline": None})
 
     def destroy(self) -> None:
         runner.remove_tree(self.root)
-
-
-def _conf(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _chown_tree(path: Path) -> None:

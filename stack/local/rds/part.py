@@ -33,7 +33,8 @@ from stack.local.rds.database import Database
 from stack.local.rds.events import EventLog
 from stack.local.rds.monitor import Monitor
 from stack.local.rds.placement import AddressBook
-from stack.local.rds.postgres import PORT, Credentials, Node
+from stack.local.rds.nodeconfig import PORT, Credentials
+from stack.local.rds.postgres import Node
 from stack.local.rds.timing import RdsTiming
 from stack.local.rds.wiring import Placement, ServiceWiring, Wiring
 

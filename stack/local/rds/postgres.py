@@ -18,111 +18,25 @@ land in the log.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import pg8000.native
 
-from base.logfiles import open_log
+from base.deadline import DeadlineExceeded, until
+from stack.local import process as executor
 from stack.local.rds import replication, runner
 from stack.local.rds.errors import PostgresError, PostgresTimeout
+from stack.local.rds.nodeconfig import BASE_SETTINGS, PORT, Credentials, NodeOptions, Upstream, conf_literal
 
-PORT = 5432
 POLL_S = 0.005  # pg_ctl -w polls every 100 ms; failover timing needs finer steps
 StopMode = Literal["smart", "fast", "immediate", "kill"]
 _STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT, "kill": signal.SIGKILL}
-
-# Shared by every node; copied between nodes by pg_basebackup and pg_rewind, which is fine.
-BASE_SETTINGS = {
-    "wal_level": "replica",
-    "wal_log_hints": "on",  # pg_rewind needs it (or data checksums)
-    "wal_keep_size": "'256MB'",  # a rewound old primary needs the WAL since the fork
-    "max_wal_senders": "10",
-    "max_replication_slots": "10",
-    "synchronous_commit": "on",
-    "shared_buffers": "'16MB'",  # many nodes per machine
-    "max_connections": "60",
-    "hot_standby_feedback": "on",
-    "wal_receiver_status_interval": "'1s'",
-    "log_line_prefix": "'%m [%p] %q%a '",
-    "log_min_messages": "warning",
-    "log_checkpoints": "off",
-    "unix_socket_permissions": "0777",  # the fabric's forwarder does not run as postgres
-}
-
-
-REPLICATION_USER = replication.USER
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The master user's login, and the replication role's password (shared by every node of a family:
-    the role is in the catalog that physical replication copies)."""
-
-    user: str
-    password: str = field(repr=False)
-    replication_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
-
-    @property
-    def replication(self) -> "Credentials":
-        return Credentials(REPLICATION_USER, self.replication_password, self.replication_password)
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """Where a node reaches another: an IP address (the fabric) or an absolute socket directory."""
-
-    host: str
-    port: int = PORT
-
-    def conninfo(self, passfile: Path, application_name: str = "", dbname: str = "") -> str:
-        """A libpq string for the replication role; its password comes from ``passfile``."""
-        parts = [f"host={_quote(self.host)}", f"port={self.port}", f"user={REPLICATION_USER}",
-                 f"passfile={_quote(str(passfile))}", "connect_timeout=2"]
-        if application_name:
-            parts.append(f"application_name={_quote(application_name)}")
-        if dbname:
-            parts.append(f"dbname={_quote(dbname)}")
-        return " ".join(parts)
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _conf_literal(value: str) -> str:
-    """A string in postgresql.conf syntax: the parser reads backslash escapes and doubled quotes."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-@dataclass(frozen=True)
-class Archiving:
-    """WAL archiving into ``wal_dir``; ``always`` also archives on a standby (no gap after failover)."""
-
-    wal_dir: Path
-    mode: Literal["on", "always"] = "always"
-
-    def command(self) -> str:
-        # Copy then rename, so a reader never sees half a segment; a segment both nodes of a pair
-        # archive (mode=always) is identical, so an existing identical file counts as done.
-        target = f"{self.wal_dir}/%f"
-        return (f"test -f {target} && cmp -s %p {target} || "
-                f"(cp %p {target}.tmp.$$ && mv -f {target}.tmp.$$ {target})")
-
-
-@dataclass
-class NodeOptions:
-    hot_standby: bool = True
-    archiving: Archiving | None = None
-    replication_timeout_s: float = 6.0  # wal_sender/receiver_timeout: how fast a cut link is noticed
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class Node:
@@ -254,8 +168,7 @@ class Node:
             self._prepare_dirs()
             if runner.cluster_pids(self.data_dir):
                 raise PostgresError(f"node {self.name}: processes of an earlier server still use {self.data_dir}")
-            with open_log(self.log_path) as log:
-                self._process = runner.spawn(self._command_line(), log)
+            self._process = runner.spawn(self._command_line(), self.log_path)
             self.wait_up(deadline_s)
             if self._needs_replication_role:
                 self._create_replication_role()
@@ -276,19 +189,17 @@ class Node:
             connection.close()
 
     def wait_up(self, deadline_s: float) -> None:
-        deadline = time.monotonic() + deadline_s
-        while True:
-            if self._process is None or self._process.poll() is not None:
-                raise PostgresError(f"node {self.name} exited while starting; its log ({self.log_path}):\n{self.log_tail()}")
-            status = self._pm_status()
-            if status == "standby":
-                return
-            if status == "ready" and self._accepts_connections():
-                return
-            if time.monotonic() > deadline:
-                raise PostgresTimeout(f"node {self.name} was not up within {deadline_s:.1f} s (postmaster status "
-                                      f"{status or 'none'!r}); its log:\n{self.log_tail()}")
-            time.sleep(POLL_S)
+        try:
+            until(self._up, deadline_s, interval_s=POLL_S)
+        except DeadlineExceeded:
+            raise PostgresTimeout(f"node {self.name} was not up within {deadline_s:.1f} s (postmaster status "
+                                  f"{self._pm_status() or 'none'!r}); its log:\n{self.log_tail()}") from None
+
+    def _up(self) -> bool:
+        if self._process is None or self._process.poll() is not None:
+            raise PostgresError(f"node {self.name} exited while starting; its log ({self.log_path}):\n{self.log_tail()}")
+        status = self._pm_status()
+        return status == "standby" or (status == "ready" and self._accepts_connections())
 
     def _accepts_connections(self) -> bool:
         try:
@@ -301,17 +212,9 @@ class Node:
         """Stop the server (and wait for every process of the cluster to exit). Safe when stopped."""
         with self._lock:
             process = self._process
-            if process is not None and process.poll() is None:
-                try:
-                    os.kill(process.pid, _STOP_SIGNALS[mode])
-                except ProcessLookupError:
-                    pass
-                try:
-                    process.wait(timeout=deadline_s)
-                except subprocess.TimeoutExpired:
-                    os.kill(process.pid, signal.SIGKILL)
-                    process.wait(timeout=5)
-            elif process is None:
+            if process is not None:
+                executor.stop(process, deadline_s, _STOP_SIGNALS[mode])
+            else:
                 # A postmaster we did not start (a crashed supervisor's): stop it by its pid file.
                 self._stop_foreign(mode, deadline_s)
             self._process = None
@@ -331,16 +234,10 @@ class Node:
     def _wait_cluster_gone(self, deadline_s: float) -> None:
         # Children of a killed postmaster notice its death and exit on their own; wait for them
         # so a restart or pg_rewind never races them.
-        deadline = time.monotonic() + deadline_s
-        while (pids := runner.cluster_pids(self.data_dir)):
-            if time.monotonic() > deadline:
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                deadline = time.monotonic() + 5
-            time.sleep(POLL_S)
+        # Whatever stays is killed, and killed again every 5 s until it is gone.
+        grace_s = deadline_s
+        while executor.stop_pids((), lambda: runner.cluster_pids(self.data_dir), grace_s, interval_s=POLL_S).killed:
+            grace_s = 5.0
 
     def destroy(self) -> None:
         """Stop immediately and remove the node's directory (data, socket, log)."""
@@ -348,10 +245,7 @@ class Node:
         runner.remove_tree(self.root)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        return executor.tail(self.log_path, lines)
 
     # ----- replication -------------------------------------------------------------------
     def clone_from(self, source: Upstream, timeout_s: float = 120.0) -> None:
@@ -389,7 +283,7 @@ class Node:
         (self.data_dir / "recovery.signal").unlink(missing_ok=True)
         runner.write_postgres_file(self.data_dir / "standby.signal", "")
         self.set_auto_conf({
-            "primary_conninfo": _conf_literal(source.conninfo(self.passfile, application_name=self.name)),
+            "primary_conninfo": conf_literal(source.conninfo(self.passfile, application_name=self.name)),
             # A clone copies the primary's list; on a promoted standby it would block every commit.
             "synchronous_standby_names": None,
             "recovery_target_time": None, "recovery_target_action": None, "restore_command": None,
@@ -397,45 +291,33 @@ class Node:
 
     def follow(self, source: Upstream) -> None:
         """Repoint a running standby at a new upstream (PostgreSQL 13+ reloads primary_conninfo)."""
-        self.set_auto_conf({"primary_conninfo": _conf_literal(source.conninfo(self.passfile, application_name=self.name))})
+        self.set_auto_conf({"primary_conninfo": conf_literal(source.conninfo(self.passfile, application_name=self.name))})
         self.reload()
 
     def set_synchronous_standbys(self, names: list[str]) -> None:
         """Require a commit to be flushed on the first of ``names`` before it is acknowledged."""
-        value = None if not names else _conf_literal("FIRST 1 (" + ", ".join(f'"{n}"' for n in names) + ")")
+        value = None if not names else conf_literal("FIRST 1 (" + ", ".join(f'"{n}"' for n in names) + ")")
         self.set_auto_conf({"synchronous_standby_names": value})
         self.reload()
 
     def wait_synchronous(self, standby: str, deadline_s: float) -> None:
         """Wait until ``standby`` streams as this primary's synchronous standby."""
-        deadline = time.monotonic() + deadline_s
-        last: Any = None
-        while True:
-            try:
-                rows = self.query("SELECT state, sync_state FROM pg_stat_replication WHERE application_name = :n", n=standby)
-                last = rows
-                if rows and rows[0][0] == "streaming" and rows[0][1] == "sync":
-                    return
-            except Exception as error:
-                last = error
-            if time.monotonic() > deadline:
-                raise PostgresTimeout(f"node {standby} did not become {self.name}'s synchronous standby within "
-                                      f"{deadline_s:.1f} s (last: {last})")
-            time.sleep(0.02)
+        try:
+            until(lambda: self.query("SELECT state, sync_state FROM pg_stat_replication WHERE application_name = :n",
+                                     n=standby), deadline_s, interval_s=0.02, ignore=(Exception,),
+                  accept=lambda rows: rows and rows[0][0] == "streaming" and rows[0][1] == "sync")
+        except DeadlineExceeded as timeout:
+            raise PostgresTimeout(f"node {standby} did not become {self.name}'s synchronous standby within "
+                                  f"{deadline_s:.1f} s (last: {timeout.last})") from None
 
     def wait_streaming(self, deadline_s: float) -> None:
         """Wait until this standby's walreceiver streams from its upstream."""
-        deadline = time.monotonic() + deadline_s
-        while True:
-            try:
-                if self.query("SELECT status FROM pg_stat_wal_receiver") == [["streaming"]]:
-                    return
-            except Exception:
-                pass
-            if time.monotonic() > deadline:
-                raise PostgresTimeout(f"node {self.name} was not streaming from its upstream within {deadline_s:.1f} s; "
-                                      f"its log:\n{self.log_tail()}")
-            time.sleep(0.02)
+        try:
+            until(lambda: self.query("SELECT status FROM pg_stat_wal_receiver") == [["streaming"]], deadline_s,
+                  interval_s=0.02, ignore=(Exception,))
+        except DeadlineExceeded:
+            raise PostgresTimeout(f"node {self.name} was not streaming from its upstream within {deadline_s:.1f} s; "
+                                  f"its log:\n{self.log_tail()}") from None
 
     def promote(self, deadline_s: float = 30.0) -> float:
         """Promote this standby and wait until it accepts writes; returns seconds taken.
@@ -449,20 +331,22 @@ class Node:
         started = time.monotonic()
         runner.write_postgres_file(self.data_dir / "promote", "")
         os.kill(pid, signal.SIGUSR1)
-        deadline = started + deadline_s
-        while True:
-            if self.pid is None:
-                raise PostgresError(f"node {self.name} exited while being promoted; its log:\n{self.log_tail()}")
-            if self._pm_status() == "ready":
-                try:
-                    if not self.in_recovery():
-                        return time.monotonic() - started
-                except Exception:
-                    pass
-            if time.monotonic() > deadline:
-                raise PostgresTimeout(f"node {self.name} did not accept writes within {deadline_s:.1f} s of promotion; "
-                                      f"its log:\n{self.log_tail()}")
-            time.sleep(POLL_S)
+        try:
+            until(self._writable, max(0.0, deadline_s - (time.monotonic() - started)), interval_s=POLL_S)
+        except DeadlineExceeded:
+            raise PostgresTimeout(f"node {self.name} did not accept writes within {deadline_s:.1f} s of promotion; "
+                                  f"its log:\n{self.log_tail()}") from None
+        return time.monotonic() - started
+
+    def _writable(self) -> bool:
+        if self.pid is None:
+            raise PostgresError(f"node {self.name} exited while being promoted; its log:\n{self.log_tail()}")
+        if self._pm_status() != "ready":
+            return False
+        try:
+            return not self.in_recovery()
+        except Exception:  # noqa: BLE001 - not accepting connections yet
+            return False
 
     def replica_lag_s(self) -> float:
         """RDS's ReplicaLag: seconds the replica's replay trails; -1 when it is not streaming."""

@@ -9,13 +9,13 @@ an ``owner.json`` naming the state directory, so a lost registry still finds it.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import tempfile
 import threading
-import time
 from pathlib import Path
 
+from base import files
+from stack.local import process as executor
 from stack.local.rds import runner
 
 REGISTRY_FILE = "registry.json"
@@ -63,28 +63,15 @@ class Registry:
 
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self._data, indent=1))
-        temporary.replace(self.path)
+        files.write_json(self.path, self._data, indent=1)
 
 
 def _stop_cluster(data_dir: Path, grace_s: float = 5.0) -> list[int]:
     """Immediate-shutdown every process of the cluster in ``data_dir``; SIGKILL what stays."""
     pids = runner.cluster_pids(data_dir)
     postmasters = [p for p in pids if _is_postmaster(p)]
-    for pid in postmasters or pids:
-        try:
-            os.kill(pid, signal.SIGQUIT)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace_s
-    while runner.cluster_pids(data_dir) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    for pid in runner.cluster_pids(data_dir):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    executor.stop_pids(postmasters or pids, lambda: runner.cluster_pids(data_dir), grace_s, signal.SIGQUIT,
+                       interval_s=0.02)
     return pids
 
 

@@ -11,8 +11,9 @@ import pwd
 import shutil
 import subprocess
 from pathlib import Path
-from typing import IO, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+from stack.local import process as executor
 from stack.local.rds.errors import PostgresError
 
 PG_BIN = Path(os.environ.get("GAMEDAY_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -92,15 +93,14 @@ def run(args: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = N
     return result.stdout
 
 
-def spawn(args: Sequence[str], log: IO[bytes], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start a long-running PostgreSQL program as postgres, in its own session.
+def spawn(args: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-running PostgreSQL program as postgres, in its own session, its output in ``log``.
 
     Its own session keeps a Ctrl-C at the supervisor's terminal from reaching the server: the part
     stops servers in its own order.
     """
-    return subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, LC_ALL="C", **(env or {})), cwd="/", start_new_session=True,
-                            **_as_postgres())
+    return executor.start(args, log, env=dict(os.environ, LC_ALL="C", **(env or {})), cwd="/", start_new_session=True,
+                          **_as_postgres())
 
 
 def cluster_pids(data_dir: Path) -> list[int]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
 from stack.local.rds.errors import RdsPartError
-from stack.local.rds.postgres import PORT, Node, Upstream
+from stack.local.rds.nodeconfig import PORT, Upstream
+from stack.local.rds.postgres import Node
 
 
 @dataclass(frozen=True)

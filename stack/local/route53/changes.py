@@ -8,7 +8,6 @@ from __future__ import annotations
 import collections
 import datetime
 import threading
-import time
 import xml.etree.ElementTree as ElementTree
 
 MAX_REMEMBERED = 10_000
@@ -76,11 +75,5 @@ class ChangeTracker:
 
     def wait(self, timeout_s: float) -> bool:
         """Wait until every requested refresh is served; False when ``timeout_s`` passed first."""
-        deadline = time.monotonic() + timeout_s
         with self._condition:
-            while self._requested > self._served:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._condition.wait(remaining)
-            return True
+            return self._condition.wait_for(lambda: self._requested <= self._served, timeout_s)

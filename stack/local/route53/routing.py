@@ -160,7 +160,7 @@ class _Resolver:
             out.append(RRSet(owner, group.rtype, record.ttl_s, record.rdatas, record.wires))
         elif plain:
             # Multivalue: one rrset, without duplicates (keyed by wire form: hashing an Rdata is slow).
-            unique = dict(pair for r in plain for pair in zip(r.wires, r.rdatas))
+            unique = dict(pair for r in plain for pair in zip(r.wires, r.rdatas, strict=True))
             out.append(RRSet(owner, group.rtype, min(r.ttl_s for r in plain), tuple(unique.values()),
                              tuple(unique)))
         for record in chosen:

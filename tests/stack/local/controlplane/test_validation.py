@@ -97,7 +97,8 @@ def test_update_cannot_change_type_or_interval(client: Any, endpoint: Endpoint, 
 
 
 def _zone(client: Any) -> str:
-    return client("route53").create_hosted_zone(Name=f"z{os.urandom(3).hex()}.example.", CallerReference=os.urandom(4).hex())["HostedZone"]["Id"]
+    zone = client("route53").create_hosted_zone(Name=f"z{os.urandom(3).hex()}.example.", CallerReference=os.urandom(4).hex())
+    return zone["HostedZone"]["Id"]
 
 
 @pytest.mark.parametrize("record,fragment,code", [

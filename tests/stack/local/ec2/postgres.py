@@ -8,10 +8,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pg8000.native
+
+from base.deadline import holds_within
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 USER = "postgres"
@@ -98,16 +99,18 @@ class Server:
         self.process = subprocess.Popen(argv, user="postgres", group="postgres", extra_groups=[],
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"postgres on {self.address} exited: {(self.data / 'server.log').read_text()[-2000:]}")
-            try:
-                self.connect().close()
-                return
-            except Exception:
-                time.sleep(0.02)
-        raise RuntimeError(f"postgres on {self.address} did not accept connections within {timeout_s} s")
+        if not holds_within(self._accepting, timeout_s, 0.02):
+            raise RuntimeError(f"postgres on {self.address} did not accept connections within {timeout_s} s")
+
+    def _accepting(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"postgres on {self.address} exited: {(self.data / 'server.log').read_text()[-2000:]}")
+        try:
+            self.connect().close()
+            return True
+        except Exception:
+            return False
 
     def connect(self) -> pg8000.native.Connection:
         return pg8000.native.Connection(USER, host=self.address, port=PORT, password=PASSWORD, timeout=5,

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -18,6 +17,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
+from base.deadline import until
 from environments.loader import load
 from environments.model import LocalEnvironment, LocalSettings
 from base.errors import StackError
@@ -82,14 +82,7 @@ def _snake(operation: str) -> str:
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
+    return until(condition, timeout_s, what, interval_s=0.02)
 
 
 def alive(pid: int) -> bool:

@@ -6,12 +6,12 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from base.deadline import holds_within
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
 from stack.local.ec2.process import CheckoutProcess, Launch
@@ -75,9 +75,6 @@ def test_the_process_exits_when_its_parent_dies(workdir: Path) -> None:
                             cwd=Path(__file__).resolve().parents[4])
     assert result.returncode == 0, result.stderr
     pid = int(result.stdout.strip())
-    deadline = time.monotonic() + 10
-    while not gone(pid):
-        if time.monotonic() > deadline:
-            subprocess.run(["kill", "-9", str(pid)])
-            raise AssertionError(f"orphaned checkout {pid} did not exit within 10 s of its parent's death")
-        time.sleep(0.05)
+    if not holds_within(lambda: gone(pid), 10):
+        subprocess.run(["kill", "-9", str(pid)])
+        raise AssertionError(f"orphaned checkout {pid} did not exit within 10 s of its parent's death")

@@ -6,13 +6,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
+from base.deadline import until
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.fabric.client import FabricClient
@@ -28,14 +28,7 @@ from .echo import EchoServer
 
 def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = 5.0, interval_s: float = 0.01) -> Any:
     """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
+    return until(condition, timeout_s, what, interval_s)
 
 
 @dataclass(frozen=True)

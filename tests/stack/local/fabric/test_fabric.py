@@ -45,7 +45,7 @@ def assert_silent(sock: socket.socket) -> None:
 
 
 def link(fabric: FabricClient, source: str, destination: str) -> dict:
-    matches = [l for l in fabric.stats()["links"] if l["source"] == source and l["destination"] == destination]
+    matches = [link for link in fabric.stats()["links"] if link["source"] == source and link["destination"] == destination]
     assert len(matches) == 1, f"expected one link {source} -> {destination}, got {fabric.stats()['links']}"
     return matches[0]
 
@@ -82,7 +82,7 @@ def test_clients_that_give_up_on_a_cut_destination_leave_nothing(fabric: FabricC
     for _ in range(20):  # a client retrying, as a health checker does every interval
         with create_connection(server, source_address=net.host("us-east-1b"), timeout_s=5) as sock:
             sock.sendall(b"hello?")
-    wait_for(lambda: sum(l["connections"] for l in fabric.stats()["links"]) == 20,
+    wait_for(lambda: sum(link["connections"] for link in fabric.stats()["links"]) == 20,
              "the fabric to accept the 20 connections")
     wait_for(lambda: fabric.stats()["open_flows"] == 0, "the fabric to forget flows whose client gave up",
              timeout_s=10)
@@ -246,7 +246,7 @@ def test_latency_from_each_vantage_point_matches_the_matrix(fabric: FabricClient
     cases = [(name, region, vp.rtt_ms[region]) for name, vp in net.environment.vantage_points.items()
              for region in vp.rtt_ms]
     measured = min_rtts_ms([(targets[region], net.vantage(name), rtt) for name, region, rtt in cases])
-    for (name, region, expected), got in zip(cases, measured):
+    for (name, region, expected), got in zip(cases, measured, strict=True):
         assert_rtt(got, expected, f"{name} -> {region}")
 
 
@@ -255,8 +255,8 @@ def test_latency_between_regions_matches_the_matrix(fabric: FabricClient, net: N
     cases = [("us-east-1a", "us-east-1"), ("us-west-2a", "us-west-2"), ("eu-central-1a", "eu-central-1"),
              ("ap-southeast-1b", "ap-southeast-1")]
     expected = [net.environment.rtt_ms(region, "ap-southeast-1") for _, region in cases]
-    measured = min_rtts_ms([(server, net.host(az), rtt) for (az, _), rtt in zip(cases, expected)])
-    for (az, _), rtt, got in zip(cases, expected, measured):
+    measured = min_rtts_ms([(server, net.host(az), rtt) for (az, _), rtt in zip(cases, expected, strict=True)])
+    for (az, _), rtt, got in zip(cases, expected, measured, strict=True):
         assert_rtt(got, rtt, f"{az} -> ap-southeast-1a")
 
 

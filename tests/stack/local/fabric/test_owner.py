@@ -103,7 +103,7 @@ def test_fabric_places_an_unbound_client_in_its_registered_nodes_subnet(fabric: 
         assert connector.stdout is not None
         connector.stdout.readline()
         subnet = net.subnet_id("us-west-2a")
-        link = wait_for(lambda: [l for l in fabric.stats()["links"] if l["source"] == subnet],
+        link = wait_for(lambda: [link for link in fabric.stats()["links"] if link["source"] == subnet],
                         "the connection to be counted from the registered node's subnet")
         assert link[0]["destination"] == net.subnet_id("us-east-1a")
         # Cutting the node's subnet now stalls it, and leaves an unregistered 127.0.0.1 client alone.
@@ -117,4 +117,4 @@ def test_fabric_places_an_unbound_client_in_its_registered_nodes_subnet(fabric: 
 
 
 def link_stalled(fabric: FabricClient, source: str) -> bool:
-    return any(l["source"] == source and l["stalled"] == 1 for l in fabric.stats()["links"])
+    return any(link["source"] == source and link["stalled"] == 1 for link in fabric.stats()["links"])

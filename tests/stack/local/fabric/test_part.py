@@ -108,7 +108,7 @@ def test_replacing_the_association_cuts_and_restoring_resumes(stack: Stack, echo
             sock.sendall(b"during")
             assert_silent(sock)
             links = stack.part.status()["links"]
-            cut = next(l for l in links if l["destination"] == stack.subnets["us-east-1a"]["SubnetId"])
+            cut = next(link for link in links if link["destination"] == stack.subnets["us-east-1a"]["SubnetId"])
             assert (cut["last_deny"]["acl_id"], cut["last_deny"]["rule"]) == (cut_acl, "*")
             association = stack.ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=original)[
                 "NewAssociationId"]
@@ -178,7 +178,7 @@ def test_unknown_subnet_address_is_rejected_by_nobody_but_counted_as_outside(sta
     try:
         with socket.create_connection((address, port), timeout=5) as sock:
             assert exchange(sock, b"x") == b"x"
-        assert any(l["destination"] == "outside" for l in stack.part.status()["links"])
+        assert any(link["destination"] == "outside" for link in stack.part.status()["links"])
     finally:
         stack.part.unexpose(address, port)
 

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import pg8000.native
 import pytest
 
+from base.deadline import Deadline
 from stack.local.fabric.client import FabricClient
 from stack.local.fabric.process import FabricProcess
 
@@ -132,10 +133,10 @@ class Cluster:
 
     def assert_stays(self, condition: Any, what: str, window_s: float = SILENCE_S) -> None:
         """``condition`` holds throughout ``window_s`` (a cut is the absence of something: watched, not awaited)."""
-        deadline = time.monotonic() + window_s
-        while time.monotonic() < deadline:
+        deadline = Deadline.after(window_s)
+        while not deadline.expired:
             assert condition(), what
-            time.sleep(0.1)
+            deadline.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +181,9 @@ def healthy(cluster: Cluster) -> Iterator[Cluster]:
 
 
 def replication_link(cluster: Cluster) -> dict[str, Any]:
-    links = [l for l in cluster.fabric.stats()["links"]
-             if l["destination"] == cluster.net.subnet_id("us-east-1a") and l["port"] == cluster.primary_address[1]]
-    return {l["source"]: l for l in links}
+    links = [link for link in cluster.fabric.stats()["links"]
+             if link["destination"] == cluster.net.subnet_id("us-east-1a") and link["port"] == cluster.primary_address[1]]
+    return {link["source"]: link for link in links}
 
 
 def test_walreceiver_from_127_0_0_1_is_identified_as_the_standby_subnet(healthy: Cluster) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
+from base.deadline import until
 from stack.local.rds import runner
-from stack.local.rds.postgres import Credentials, Node
+from stack.local.rds.nodeconfig import Credentials
+from stack.local.rds.postgres import Node
 
 if not (runner.PG_BIN / "postgres").exists():
     pytest.skip(f"Debian's PostgreSQL 15 is not installed at {runner.PG_BIN}", allow_module_level=True)
@@ -55,14 +56,4 @@ def make_node(storage: Path, credentials: Credentials) -> Iterator[object]:
 
 def wait_for(condition: Callable[[], Any], what: str, deadline_s: float = 15.0, poll_s: float = 0.02) -> Any:
     """Poll ``condition`` until truthy (exceptions count as not yet); fail naming ``what`` after the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            value = condition()
-        except Exception:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
-        time.sleep(poll_s)
+    return until(condition, deadline_s, what, poll_s, ignore=(Exception,))

@@ -9,7 +9,8 @@ import pytest
 
 from stack.local.rds.archive import BackupStore, create_admin_database
 from stack.local.rds.errors import PostgresError
-from stack.local.rds.postgres import Node, NodeOptions
+from stack.local.rds.nodeconfig import NodeOptions
+from stack.local.rds.postgres import Node
 
 
 def test_point_in_time_restore_holds_exactly_the_commits_up_to_the_time(

@@ -9,7 +9,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,6 +18,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from base.deadline import holds_within
+from base.deadline import until
 from environments import loader
 from environments.model import LocalSettings
 from stack.local.controlplane.app import ControlPlane
@@ -78,18 +79,7 @@ class Stack:
 
 
 def wait_for(condition: Callable[[], Any], what: str, deadline_s: float = 90.0) -> Any:
-    deadline = time.monotonic() + deadline_s
-    last: Any = None
-    while True:
-        try:
-            value = condition()
-        except Exception as error:
-            value, last = None, error
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {what} (last error: {last})")
-        time.sleep(0.05)
+    return until(condition, deadline_s, what, interval_s=0.05, ignore=(Exception,))
 
 
 def free_port() -> int:
@@ -351,7 +341,8 @@ def test_cleanup_finds_what_a_crashed_part_left(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     crashed = registry.Registry(state_dir)
     root = crashed.create_storage()
-    from stack.local.rds.postgres import Credentials, Node
+    from stack.local.rds.nodeconfig import Credentials
+    from stack.local.rds.postgres import Node
 
     node = Node("left", root / "n1", Credentials("master", PASSWORD))
     node.init()
@@ -400,9 +391,7 @@ def test_a_health_check_that_keeps_raising_makes_the_part_degraded(monkeypatch: 
                             part._lock, logging.getLogger("test.rds"))
     part._monitor.start()
     try:
-        deadline = time.monotonic() + 10
-        while part.health().healthy and time.monotonic() < deadline:
-            time.sleep(0.02)
+        holds_within(lambda: not part.health().healthy, 10, 0.02)
     finally:
         part._monitor.stop()
     assert part.health().reasons == (f"{REGION}/orders: its health check fails, so a failure of its primary goes "

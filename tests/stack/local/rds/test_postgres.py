@@ -8,7 +8,8 @@ import pg8000.native
 import pytest
 
 from stack.local.rds import runner
-from stack.local.rds.postgres import Node, NodeOptions
+from stack.local.rds.nodeconfig import NodeOptions
+from stack.local.rds.postgres import Node
 from tests.stack.local.rds.conftest import wait_for
 
 STANDBY = NodeOptions(hot_standby=False, replication_timeout_s=1.0)

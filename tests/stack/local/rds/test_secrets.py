@@ -8,7 +8,8 @@ from typing import Any, Callable
 import pytest
 
 from stack.local.rds import runner
-from stack.local.rds.postgres import REPLICATION_USER, Credentials, Node, NodeOptions, Upstream
+from stack.local.rds.nodeconfig import REPLICATION_USER, Credentials, NodeOptions, Upstream
+from stack.local.rds.postgres import Node
 
 PRIMARY = NodeOptions(replication_timeout_s=1.0)
 

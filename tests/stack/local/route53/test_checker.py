@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import time
 from typing import Callable, Iterator
 
 import pytest
 
+from base.deadline import until
 from environments.model import CHECKER_REGIONS
 from stack.local.route53.checker import HealthChecker
 from stack.local.route53.checker_regions import CheckerSite
@@ -73,11 +73,7 @@ def http(check_id: str, **kw: object) -> HealthCheckSpec:
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
+    until(predicate, timeout_s, what, interval_s=0.01)
 
 
 @pytest.fixture

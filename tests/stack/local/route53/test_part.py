@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -15,6 +14,7 @@ import dns.query
 import dns.rcode
 import pytest
 
+from base.deadline import until
 from stack.local.route53.errors import Route53Error
 
 from .endpoint import Endpoint
@@ -31,11 +31,7 @@ REGIONS = ("us-east-1", "us-west-2", "eu-central-1", "ap-southeast-1")
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
+    until(predicate, timeout_s, what, interval_s=0.01)
 
 
 def ask(stack: Stack, name: str, rtype: str = "A", vantage: str | None = None, tcp: bool = False) -> dns.message.Message:
@@ -241,7 +237,7 @@ def test_stop_is_idempotent_and_frees_the_port(tmp_path: Path, moto: int) -> Non
         host, port = stack.part.dns_address
     stack.part.stop()
     with pytest.raises(Route53Error):
-        stack.part.dns_address
+        _ = stack.part.dns_address
     import socket
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((host, port))

@@ -6,12 +6,12 @@ import asyncio
 import ipaddress
 import os
 import socket
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
+from base.deadline import until
 from stack.local.instance import Instance
 from stack.local.route53 import probe as probes
 from stack.local.route53.checker import HealthChecker
@@ -142,11 +142,7 @@ def test_checker_links_cover_every_checker_region_with_rtts() -> None:
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
+    until(predicate, timeout_s, what, interval_s=0.01)
 
 
 def test_check_follows_a_real_endpoint_down_and_up(endpoint: Endpoint) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 import uuid
 from typing import Any, Callable
 
 import pytest
 
+from base.deadline import until
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.process import CheckoutProcess
 
@@ -39,11 +39,7 @@ def raw(process: CheckoutProcess, method: str, path: str, body: bytes, headers: 
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
+    until(condition, timeout_s, what, interval_s=0.02)
 
 
 def test_health_is_shallow_and_names_the_instance(checkout: CheckoutProcess, database: postgres.Server) -> None:
@@ -211,9 +207,10 @@ def post_until_held(checkout: CheckoutProcess, database: postgres.Server,
     for attempt in range(5):
         client_order_id = f"{prefix}-{attempt}"
         replies: list[unixhttp.Reply] = []
-        poster = threading.Thread(target=lambda: replies.append(post(checkout, ORDER | {"client_order_id": client_order_id})))
+        poster = threading.Thread(target=lambda into, order_id: into.append(post(checkout, ORDER | {"client_order_id": order_id})),
+                                  args=(replies, client_order_id))
         poster.start()
-        wait_for(lambda: len(database.query(WAITING)) == 1 or not poster.is_alive(),
+        wait_for(lambda: len(database.query(WAITING)) == 1 or not poster.is_alive(),  # noqa: B023 - called right here
                  "the order's commit to wait for the synchronous standby")
         if poster.is_alive():
             return poster, replies, client_order_id

@@ -96,9 +96,10 @@ class Redactor:
             return self.text(data)
         return data
 
-    def document(self, data: Any) -> Any:
+    def document(self, data: dict[str, Any]) -> dict[str, Any]:
         self.collect(data)
-        return self.data(data)
+        masked: dict[str, Any] = self.data(data)
+        return masked
 
     def leaks(self, paths: Iterable[Path]) -> list[str]:
         """Every file where a remembered secret still appears verbatim, once per secret.

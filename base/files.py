@@ -1,0 +1,34 @@
+"""Atomic file writes: a reader sees the old content or the new, never half of either.
+
+The text goes to a uniquely named temporary file in the same directory (a rename is atomic only
+within one file system), is fsynced, then renamed over the target. The temporary file is created
+with mode 0666 less the umask, as ``open()`` would create the target itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path``'s content with ``text`` (UTF-8) atomically; the temporary file never outlives a failure."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: Any, indent: int | None = None) -> None:
+    """``json.dumps(value, indent=indent)`` written atomically to ``path``."""
+    write_text(path, json.dumps(value, indent=indent))

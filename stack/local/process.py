@@ -1,0 +1,104 @@
+"""The local stack's process executor: start a child with its log, stop-then-kill, and a log's tail.
+
+Every part runs children (the fabric, checkout processes, PostgreSQL servers) and the CLI runs the
+supervisor; all of them are stopped the same way: a polite signal, a bounded wait, SIGKILL, and
+(for our own children) a reap, so no zombie and no orphan outlives a stop.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from base.deadline import holds_within
+from base.logfiles import open_log
+
+REAP_S = 5.0  # a SIGKILLed process is gone within this, unless stuck in the kernel
+
+
+def start(argv: Sequence[str], log: Path, *, append: bool = True, stdout: bool = True,
+          **options: Any) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with stdin closed and its stderr (and stdout unless ``stdout`` is False) in ``log``.
+
+    The log is private (base.logfiles): a crash trace can quote its configuration. ``options`` go to Popen.
+    """
+    with open_log(log, append=append) as out:
+        return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out if stdout else subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT if stdout else out, **options)
+
+
+def stop(process: subprocess.Popen[bytes], grace_s: float, sig: int = signal.SIGTERM,
+         ask: Callable[[], None] | None = None, reap_s: float | None = REAP_S) -> int | None:
+    """Stop our child: ``ask()`` (or send ``sig``), wait ``grace_s``, then SIGKILL and reap it.
+
+    ``ask`` is a polite request over the child's own channel; when it raises, ``sig`` is sent instead.
+    ``reap_s`` None waits for the reap without bound. Returns the exit code (None if it would not die).
+    """
+    if process.poll() is None:
+        asked = False
+        if ask is not None:
+            try:
+                ask()
+                asked = True
+            except Exception:  # noqa: BLE001 - whatever the channel's trouble, the signal still works
+                pass
+        if not asked:
+            try:
+                os.kill(process.pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.kill(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(reap_s)
+            except subprocess.TimeoutExpired:
+                return None
+    return process.returncode
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What ``stop_pids`` did: the pids the first signal reached, and those that needed SIGKILL."""
+
+    signalled: tuple[int, ...]
+    killed: tuple[int, ...]
+
+
+def stop_pids(targets: Iterable[int], remaining: Callable[[], Iterable[int]], grace_s: float,
+              sig: int = signal.SIGTERM, interval_s: float = 0.05) -> Stopped:
+    """Stop processes that are not our children: ``sig`` to ``targets``, wait until ``remaining()``
+    is empty for ``grace_s``, then SIGKILL whatever it still lists. ``remaining`` finds them afresh
+    (by marker, data directory or start time), so a recycled pid is never killed."""
+    signalled = []
+    for pid in targets:
+        try:
+            os.kill(pid, sig)
+            signalled.append(pid)
+        except ProcessLookupError:
+            pass
+    if holds_within(lambda: not list(remaining()), grace_s, interval_s):
+        return Stopped(tuple(signalled), ())
+    killed = []
+    for pid in remaining():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except ProcessLookupError:
+            pass
+    return Stopped(tuple(signalled), tuple(killed))
+
+
+def tail(path: Path, lines: int = 20, missing: str = "(no log)") -> str:
+    """The last ``lines`` lines of a log, for an error message; ``missing`` when it cannot be read."""
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return missing

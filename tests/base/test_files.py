@@ -1,0 +1,40 @@
+"""base.files: atomic writes leave the old or the new content, and no temporary file."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from base import files
+
+
+def test_write_json_replaces_the_file_and_leaves_nothing_else(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    target.write_text("old")
+    files.write_json(target, {"ready": True, "pid": 7}, indent=2)
+    assert json.loads(target.read_text()) == {"ready": True, "pid": 7}
+    assert target.read_text() == json.dumps({"ready": True, "pid": 7}, indent=2)
+    assert os.listdir(tmp_path) == ["state.json"]
+
+
+def test_the_new_file_gets_the_mode_open_would_give(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        files.write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_failed_write_keeps_the_old_content_and_removes_the_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "registry.json"
+    target.write_text('{"kept": 1}')
+    with pytest.raises(TypeError):
+        files.write_json(target, {"bad": object()})  # fails before anything is written
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(IsADirectoryError):
+        files.write_text(tmp_path / "sub", "x")  # the rename fails: the target is a directory
+    assert json.loads(target.read_text()) == {"kept": 1}
+    assert sorted(os.listdir(tmp_path)) == ["registry.json", "sub"]

@@ -1,0 +1,146 @@
+"""The README's commands and the files the docs and the code cite.
+
+Every command in a fenced shell block of the README must be checked somewhere:
+- `make X`: X is a target of the Makefile (whose `test` target CI runs, through .ci/run);
+- `gameday ...`: the whole command line parses with the CLI's own parser;
+- `pytest -m failover`: the Makefile's `test` target runs exactly that;
+- `pip install ...`: the extras and files it names exist (the Makefile installs the lock files so);
+- anything else must be listed in OTHER_COMMANDS with the test that runs it.
+Every relative link and every cited repository path in README.md and docs/*.md exists, and so does
+every docs/*.md file a Python module names.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gameday import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+MAKEFILE = (ROOT / "Makefile").read_text()
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# README commands that are neither make, gameday, pytest nor pip: the test that runs each, and a string that
+# test must contain (the command's distinctive argument).
+OTHER_COMMANDS = {
+    "export": ("tests/stack/local/controlplane/test_validation.py", 'AWS_ACCESS_KEY_ID="testing"'),
+    "aws": ("tests/stack/local/controlplane/test_validation.py", "RequestInterval=20"),
+}
+# Top-level folders whose paths the docs cite; a cited path under them must exist.
+CITED_ROOTS = ("base", "benchmarks", "docs", "environments", "experiments", "faults", "gameday", "iam", "probes",
+               "reports", "requirements", "stack", "tests", ".ci")
+# Paths the docs tell a user to create or that a run writes: not in the repository by design.
+NOT_IN_THE_REPOSITORY = ("reports/out", "reports/history.jsonl", "environments/staging.yaml",
+                         "environments/mine.yaml")
+
+
+def _commands(markdown: str) -> list[str]:
+    """The commands of the fenced shell blocks: continuation lines joined, comments and output dropped."""
+    commands = []
+    for language, body in FENCE.findall(markdown):
+        if language not in ("sh", "shell", "bash", "console"):
+            continue
+        for line in body.replace("\\\n", " ").splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if line and not line.startswith("#"):
+                commands.append(line)
+    return commands
+
+
+def _targets() -> set[str]:
+    return {m.group(1) for m in re.finditer(r"^([A-Za-z][\w-]*):", MAKEFILE, re.MULTILINE)}
+
+
+def _recipe(target: str) -> str:
+    match = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", MAKEFILE, re.MULTILINE)
+    assert match, f"the Makefile has no recipe for {target}"
+    return match.group(1)
+
+
+README_COMMANDS = _commands(README.read_text())
+
+
+def test_the_readme_has_commands_to_check() -> None:
+    assert any(c.startswith("make ") for c in README_COMMANDS) and any("gameday " in c for c in README_COMMANDS)
+
+
+@pytest.mark.parametrize("command", README_COMMANDS)
+def test_each_readme_command_is_run_by_a_test_or_by_ci(command: str, tmp_path: Path) -> None:
+    words = shlex.split(command)
+    program = Path(words[0]).name
+    if program == "make":
+        for target in words[1:]:
+            assert target in _targets(), f"README: `{command}`: the Makefile has no target {target!r}"
+        assert "make test" in (ROOT / ".ci" / "run").read_text(), "CI no longer runs `make test`"
+    elif program == "gameday":
+        pack = tmp_path / "pack"
+        pack.mkdir()
+        args = [str(pack) if re.fullmatch(r"reports/out/<[\w-]+>", w) else w for w in words[1:]]
+        try:
+            cli.parser().parse_args(args)
+        except SystemExit as error:
+            pytest.fail(f"README: `{command}` does not parse (exit {error.code})")
+    elif program == "pytest":
+        assert " ".join(words[1:]) == "-m failover", f"README: `{command}`: which test or CI job runs it?"
+        assert re.search(r"pytest -m failover\b", _recipe("test")), "`make test` no longer runs `pytest -m failover`"
+    elif program == "pip":
+        for word in words[2:]:
+            extras = re.fullmatch(r"\.\[([\w,-]+)\]", word)
+            for extra in extras.group(1).split(",") if extras else ():
+                assert extra in PROJECT["optional-dependencies"], f"README: `{command}`: no extra {extra!r}"
+        for option in ("-c", "-r"):
+            if option in words:
+                assert (ROOT / words[words.index(option) + 1]).is_file(), f"README: `{command}`: no such file"
+        if "--require-hashes" in words:  # the Makefile installs exactly so (and CI runs the Makefile)
+            assert "--require-hashes -r" in MAKEFILE and words[-1] in MAKEFILE, f"README: `{command}`"
+    else:
+        assert program in OTHER_COMMANDS, f"README: `{command}`: add the test that runs it to OTHER_COMMANDS"
+        test, needle = OTHER_COMMANDS[program]
+        assert needle in (ROOT / test).read_text(), f"README: `{command}`: {test} no longer runs it"
+
+
+def _cited_paths(markdown: str) -> set[str]:
+    """Relative link targets, and code spans or bare words that name a path under a repository folder."""
+    links = {t.split("#", 1)[0] for t in re.findall(r"\]\(([^)\s]+)\)", markdown)
+             if not re.match(r"[a-z]+:|#", t)}
+    roots = "|".join(map(re.escape, CITED_ROOTS))
+    found = re.findall(rf"(?<![\w./<~-])((?:{roots})/[\w./<>*-]*)", markdown)
+    words = {w.rstrip(".") for w in found if "<" not in w and "*" not in w}  # a placeholder is not a path
+    return {p for p in links | words if p}
+
+
+@pytest.mark.parametrize("document", [README, *DOCS], ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_path_a_document_cites_exists(document: Path) -> None:
+    missing = []
+    for cited in sorted(_cited_paths(document.read_text())):
+        if cited.startswith(NOT_IN_THE_REPOSITORY):
+            continue
+        if not (document.parent / cited).exists() and not (ROOT / cited).exists():
+            missing.append(cited)
+    assert not missing, f"{document.relative_to(ROOT)} cites what does not exist: {missing}"
+
+
+def test_every_doc_the_code_names_exists() -> None:
+    missing = []
+    for module in sorted(ROOT.glob("[!.]*/**/*.py")):
+        if ".venv" in module.parts:
+            continue
+        for cited in re.findall(r"\bdocs/[\w./-]*\.(?:md|yml|png)", module.read_text(errors="replace")):
+            if not (ROOT / cited).exists():
+                missing.append(f"{module.relative_to(ROOT)}: {cited}")
+    assert not missing, missing
+
+
+def test_nothing_cites_the_developers_design_files() -> None:
+    # They live outside the repository: users cannot read them.
+    texts = {p: p.read_text(errors="replace") for p in [README, *DOCS, *ROOT.glob("[!.]*/**/*.py")]
+             if ".venv" not in p.parts}
+    cites = [str(p.relative_to(ROOT)) for p, text in texts.items()
+             if re.search(r"DESIGN\.md|AWS-SEMANTICS\.md|\.\./shared/", text) and p != Path(__file__)]
+    assert not cites, cites
