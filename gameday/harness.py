@@ -86,8 +86,8 @@ def gameday_scenario(request: pytest.FixtureRequest, gameday_environment: Any, g
     error = request.node.stash.get(CALL_ERROR, None)
     if isinstance(error, AssertionError) and current.verdict is not None:
         error = None  # an SLO breach is a verdict, not a broken experiment
-    doc = (request.node.obj.__doc__ or request.node.name).strip().splitlines()[0]  # type: ignore[attr-defined]
-    module_doc = (request.node.module.__doc__ or "").strip().splitlines()  # type: ignore[attr-defined]
+    doc = (request.node.obj.__doc__ or request.node.name).strip().splitlines()[0]
+    module_doc = (request.node.module.__doc__ or "").strip().splitlines()
     title = module_doc[0].split(":")[0] + ": " + doc if module_doc else doc
     markers = tuple(sorted({m.name for m in request.node.iter_markers()}))
     gameday_evidence.submit(current.result(title, runbook=runbook_link(request), markers=markers,

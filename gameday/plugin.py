@@ -13,14 +13,15 @@ from typing import Generator
 
 import pytest
 
-pytest_plugins = ["gameday.evidence_plugin", "gameday.harness"]
-
 from environments import loader
 from gameday import fixtures, settings as settings_
 from faults import guard as guard_
 from base import runid
 from base.errors import GamedayError
 from faults.stopconditions import Aborted
+
+# Registered with this plugin: the evidence pack, and the experiment harness (the scenario fixture).
+pytest_plugins = ["gameday.evidence_plugin", "gameday.harness"]
 
 MARKERS = {
     "failover": "a failover scenario (CI runs `pytest -m failover` on every merge)",
