@@ -1,2 +1,4 @@
-# The root conftest only loads the plugin, so `pytest` anywhere in the tree gets gameday's options and fixtures.
-pytest_plugins = ["gameday.plugin", "gameday.evidence_plugin"]
+# A checkout that is not installed has no pytest11 entry point: the root conftest loads the plugin (which
+# brings the evidence plugin and the experiment harness). Installed, the entry point has loaded it under
+# the same name, and this line does nothing.
+pytest_plugins = ["gameday.plugin"]

@@ -83,7 +83,7 @@ def run_suite(extra: list[str], env_overrides: dict[str, str], timeout_s: float)
     with tempfile.TemporaryDirectory(prefix="gameday-bench-suite-") as scratch:
         junit = Path(scratch) / "junit.xml"
         command = [sys.executable, "-m", "pytest", "experiments", "-m", "failover", "-q", "-p", "no:cacheprovider",
-                   "--junitxml", str(junit), "--evidence-dir", str(Path(scratch) / "evidence"), *extra]
+                   "--junitxml", str(junit), "--gameday-evidence-dir", str(Path(scratch) / "evidence"), *extra]
         environ = {k: v for k, v in os.environ.items()
                    if k not in ("GAMEDAY_INSTANCE", "GAMEDAY_RUN_ID", "PYTEST_XDIST_WORKER")} | env_overrides
         started = time.monotonic()

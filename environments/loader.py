@@ -1,6 +1,7 @@
 """Find and load environment files into the validated model.
 
-``load("local")`` reads environments/local.yaml; a path loads that file. Every problem is reported
+``load("local")`` reads ./environments/local.yaml when the project in the current directory has one,
+else the bundled environments/local.yaml; a path loads that file. Every problem is reported
 as ``<file>: <field.path>: <bad value>: <what is allowed>``, one line each, without a traceback.
 """
 from __future__ import annotations
@@ -18,13 +19,18 @@ DIRECTORY = Path(__file__).resolve().parent
 _ADAPTER: TypeAdapter[LocalEnvironment | AwsEnvironment] = TypeAdapter(Environment)
 
 
+def project_directory() -> Path:
+    """A project's own environments: ./environments/ (`gameday init` writes one)."""
+    return Path.cwd() / "environments"
+
+
 def known() -> list[str]:
-    """The names of the environments shipped in environments/."""
-    return sorted(p.stem for p in DIRECTORY.glob("*.yaml"))
+    """The names of the project's environments and of those shipped with gameday."""
+    return sorted({p.stem for directory in (project_directory(), DIRECTORY) for p in directory.glob("*.yaml")})
 
 
 def resolve(name_or_path: str) -> Path:
-    """Map ``--env`` to a file: a bare name means environments/<name>.yaml.
+    """Map ``--env`` to a file: a bare name means ./environments/<name>.yaml, else the bundled one.
 
     Raises EnvironmentFileError naming the value and the known environments.
     """
@@ -33,12 +39,13 @@ def resolve(name_or_path: str) -> Path:
         if not candidate.is_file():
             raise EnvironmentFileError(f"--env: no such file {name_or_path!r}")
         return candidate
-    path = DIRECTORY / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise EnvironmentFileError(
-            f"--env: no environments/{name_or_path}.yaml; known: {', '.join(known())}, or a path to a .yaml file"
-        )
-    return path
+    for directory in (project_directory(), DIRECTORY):
+        path = directory / f"{name_or_path}.yaml"
+        if path.is_file():
+            return path
+    raise EnvironmentFileError(
+        f"--env: no environments/{name_or_path}.yaml; known: {', '.join(known())}, or a path to a .yaml file"
+    )
 
 
 def load(name_or_path: str = "local") -> LocalEnvironment | AwsEnvironment:

@@ -13,9 +13,6 @@ from base import exitcodes
 from gameday.awsfailures import aws_failure
 from base.errors import GamedayError, SettingsError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
 def _instance(args: argparse.Namespace) -> Any:
     from environments import loader
     from environments.model import LocalEnvironment
@@ -212,12 +209,29 @@ def report(args: argparse.Namespace) -> int:
 _PYTEST_EXIT = {2: 130, 3: exitcodes.FAILED, 4: exitcodes.USAGE, 5: exitcodes.USAGE}
 
 
+def init(args: argparse.Namespace) -> int:
+    """Write a new project: one example experiment, its environments, pytest's settings."""
+    from gameday import scaffold
+    from gameday.plugin import MARKERS
+
+    directory = Path(args.directory)
+    written = scaffold.init(directory, MARKERS)
+    print(f"gameday init: a new gameday project in {directory}/")
+    for path in written:
+        print(f"  {path.relative_to(directory)}")
+    print(f"next: cd {directory} && gameday run   (the example experiment on the local stack; "
+          f"the report goes to {directory}/reports/out/)")
+    return exitcodes.OK
+
+
 def run_gameday(args: argparse.Namespace) -> int:
-    """Run the game-day experiments with pytest (the stack comes up through the plugin)."""
-    experiments = sorted((PROJECT_ROOT / "experiments").glob("test_*.py"))
-    if not experiments:
-        print("gameday: no experiments yet: experiments/ holds no test_*.py scenario files. "
-              "The local stack and the reference stack are ready to use; see README.md.")
+    """Run the project's game-day experiments with pytest (the stack comes up through the plugin)."""
+    from gameday import project as project_
+
+    project = project_.find(Path.cwd())  # outside a project: NotAProject says how to make one
+    if project.experiments.is_dir() and not project.experiment_files():
+        print(f"gameday: no experiments yet: {project.experiments} holds no test_*.py scenario files. "
+              "`gameday init DIR` writes an example into a new directory.")
         return 0
     from environments import loader
     from environments.model import LocalEnvironment
@@ -235,17 +249,21 @@ def run_gameday(args: argparse.Namespace) -> int:
             # for a stack the run starts itself or one that degrades during the run).
             attach.require_same_scale(instance, environment)
             supervisor.refuse_if_degraded(instance.aws_endpoint, "the game day")
-    allure_results = PROJECT_ROOT / "reports" / "out" / "allure-results"
-    command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "experiments"), "-m", args.marker, "--env", args.env,
-               "--gameday-instance", str(number), "--alluredir", str(allure_results), "--clean-alluredir",
-               "-p", "no:cacheprovider", "-q", *(["--dry-run"] if args.dry_run else []), *args.pytest_args]
-    status = subprocess.call(command, cwd=PROJECT_ROOT)
+    # Everything it writes goes into the project: reports/out/ and reports/history.jsonl beside it.
+    allure_results = project.out / "allure-results"
+    # Without experiments/ (a pytest configuration that mentions gameday), pytest's testpaths decide.
+    where = [str(project.experiments)] if project.experiments.is_dir() else []
+    command = [sys.executable, "-m", "pytest", *where, "-m", args.marker, "--gameday-env", args.env,
+               "--gameday-instance", str(number), "--gameday-evidence-dir", str(project.out),
+               "--alluredir", str(allure_results), "--clean-alluredir", "-p", "no:cacheprovider", "-q",
+               *(["--gameday-dry-run"] if args.dry_run else []), *args.pytest_args]
+    status = subprocess.call(command, cwd=project.root)
     if status not in (0, 1):  # pytest did not run the scenarios (usage error, no tests, interrupted): no report
         print(f"gameday run: pytest exited with code {status} before any verdict; no report was rendered",
               file=sys.stderr)
         return _PYTEST_EXIT.get(status, exitcodes.FAILED)
-    subprocess.call([sys.executable, "-m", "reports.allure_report", str(allure_results),
-                     str(PROJECT_ROOT / "reports" / "out" / "allure")], cwd=PROJECT_ROOT)
+    subprocess.call([sys.executable, "-m", "reports.allure_report", str(allure_results), str(project.out / "allure")],
+                    cwd=project.root)
     return status
 
 
@@ -268,7 +286,8 @@ def parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--env", default=os.environ.get("GAMEDAY_ENV", "local"),
-                       help="environment name in environments/ or a path to a .yaml file (default: local)")
+                       help="environment: a name in ./environments/ or the bundled ones, or a path to a .yaml "
+                            "file (default: $GAMEDAY_ENV or local)")
         p.add_argument("--instance", type=_instance_number, default=None,
                        help="local stack instance 0-9 (default: $GAMEDAY_INSTANCE or 0)")
 
@@ -318,12 +337,19 @@ def parser() -> argparse.ArgumentParser:
     keygen_parser.set_defaults(handler=keygen)
     report_parser = commands.add_parser("report", help="reports across runs")
     report_parser.add_argument("--history", action="store_true", help="RTO/RPO trends per scenario")
-    report_parser.add_argument("--history-file", default=str(PROJECT_ROOT / "reports" / "history.jsonl"))
+    report_parser.add_argument("--history-file", default=str(Path("reports") / "history.jsonl"),
+                               help="the project's history file (default: reports/history.jsonl)")
     report_parser.add_argument("--html", default=None, help="also write the trend charts to this HTML file")
     report_parser.add_argument("--last", type=int, default=20)
     report_parser.set_defaults(handler=report)
 
-    run = commands.add_parser("run", help="run the game day and write the report")
+    init_parser = commands.add_parser("init", help="write a new project: an example experiment, environments, "
+                                                     "pytest.ini")
+    init_parser.add_argument("directory", help="a new or empty directory")
+    init_parser.set_defaults(handler=init)
+
+    run = commands.add_parser("run", help="run the project's experiments (./experiments) and write the report "
+                                          "into ./reports/out")
     run.add_argument("-m", "--marker", default="gameday", help="pytest marker expression (default: gameday)")
     run.add_argument("pytest_args", nargs="*", help="more pytest arguments, after --")
     run.add_argument("--dry-run", action="store_true", help=dry_run_help)

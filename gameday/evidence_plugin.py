@@ -22,6 +22,7 @@ import pytest
 from base import clock, files
 from environments.model import AwsEnvironment, LocalEnvironment
 from base.errors import GamedayError
+from gameday import fixtures
 from reports import allure_results, evidence as evidence_, findings as findings_, run as run_, signing, terminal
 from base.redact import Redactor
 from experiments.result import ScenarioResult
@@ -71,18 +72,20 @@ class Recorder:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gameday-reports", "gameday: evidence and reports")
-    group.addoption("--evidence-dir", default=None,
-                    help="where evidence packs go, one directory per run (default: reports/out)")
-    group.addoption("--no-evidence", action="store_true", default=False,
+    group.addoption("--gameday-evidence-dir", dest="evidence_dir", default=None,
+                    help="where evidence packs go, one directory per run (default: reports/out in the rootdir); "
+                         "the history file goes beside it")
+    group.addoption("--gameday-no-evidence", dest="no_evidence", action="store_true", default=False,
                     help="do not write an evidence pack at the end of the session")
-    group.addoption("--signing-kms-key-id", default=None,
+    group.addoption("--gameday-signing-kms-key-id", "--signing-kms-key-id", dest="signing_kms_key_id", default=None,
                     help=f"AWS KMS key (id, ARN, alias) that signs the pack; overrides ${signing.KMS_VARIABLE} and the "
                          f"key file variables (docs/evidence.md)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     worker_input = getattr(config, "workerinput", None)
-    out_root = Path(config.getoption("evidence_dir") or evidence_.DEFAULT_OUT)
+    # The project's directory (pytest's rootdir), never the installed package's.
+    out_root = Path(config.getoption("evidence_dir") or config.rootpath / "reports" / "out")
     started = clock.now()
     run_id = worker_input[RUN_ID_KEY] if worker_input and RUN_ID_KEY in worker_input else _run_id(started)
     config.stash[SESSION_KEY] = Session(run_id, started, out_root, not config.getoption("no_evidence"))
@@ -103,7 +106,7 @@ def _kms_client(environment: LocalEnvironment | AwsEnvironment, instance: int | 
     On a local environment that is the local stack's KMS (instance as the fixtures choose it); its keys
     live as long as the stack, so real signing belongs on an aws environment.
     """
-    from gameday import fixtures, target
+    from gameday import target
 
     clients = target.for_environment(environment, fixtures.default_instance() if instance is None else instance).clients
 
@@ -140,12 +143,15 @@ def pytest_configure_node(node: Any) -> None:
 
 
 @pytest.fixture
-def evidence(request: pytest.FixtureRequest) -> Recorder:
-    """``evidence.submit(ScenarioResult(...))`` at the end of an experiment."""
+def gameday_evidence(request: pytest.FixtureRequest) -> Recorder:
+    """``gameday_evidence.submit(ScenarioResult(...))`` at the end of an experiment (alias ``evidence``)."""
     # the config, not $PYTEST_XDIST_WORKER, says whether this session is a worker: a pytester run
     # inside a worker inherits the variable but is a session of its own
     worker_input = getattr(request.config, "workerinput", None)
     return Recorder(request.config.stash[SESSION_KEY], worker_input["workerid"] if worker_input else "")
+
+
+evidence = fixtures.alias("gameday_evidence", "function")
 
 
 def _environment(config: pytest.Config) -> tuple[LocalEnvironment | AwsEnvironment, Resolved]:

@@ -1,4 +1,11 @@
-"""The pytest plugin: options, markers and the default fixtures (made by gameday.fixtures)."""
+"""The pytest plugin: options, markers and the default fixtures (made by gameday.fixtures).
+
+Installed with the package as a ``pytest11`` entry point named after this module, so every pytest run
+in the environment loads it, together with the evidence plugin and the experiment harness it names in
+``pytest_plugins``; a conftest.py or ``-p gameday.plugin`` that names it as well is then a no-op.
+Options, ini keys and fixtures are namespaced ``gameday_``/``--gameday-``; the short spellings the
+README documents are aliases.
+"""
 from __future__ import annotations
 
 import os
@@ -13,9 +20,12 @@ from base import runid
 from base.errors import GamedayError
 from faults.stopconditions import Aborted
 
+# Registered with this plugin: the evidence pack, and the experiment harness (the scenario fixture).
+pytest_plugins = ["gameday.evidence_plugin", "gameday.harness"]
+
 MARKERS = {
     "failover": "a failover scenario (CI runs `pytest -m failover` on every merge)",
-    "gameday": "part of the full game day (`make gameday`)",
+    "gameday": "part of the full game day (what `gameday run` and `make gameday` run by default)",
     "az_outage": "an Availability Zone outage scenario",
     "dns": "exercises Route 53 routing",
     "latency": "measures latency",
@@ -30,17 +40,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gameday", "gameday: chaos and DR experiments")
     for setting in settings_.SETTINGS:
         help_text = f"{setting.help} [env {setting.variable}, ini {setting.ini}, default {setting.default or 'see text'}]"
-        if setting.default in ("true", "false"):
-            group.addoption(setting.option, action="store_true", dest=f"gameday_{setting.name}", default=None,
-                            help=help_text)
+        names = (setting.option, *setting.aliases)
+        if setting.is_bool:
+            group.addoption(*names, action="store_true", dest=f"gameday_{setting.name}", default=None, help=help_text)
+            parser.addini(setting.ini, help=setting.help, type="bool", default=None)
         else:
-            group.addoption(setting.option, dest=f"gameday_{setting.name}", default=None, help=help_text)
-        parser.addini(setting.ini, help=setting.help, default=None)
+            group.addoption(*names, dest=f"gameday_{setting.name}", default=None, help=help_text)
+            parser.addini(setting.ini, help=setting.help, type="string", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    declared = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
     for name, description in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {description}")
+        if name not in declared:  # a project's pytest.ini (gameday init writes one) may list them already
+            config.addinivalue_line("markers", f"{name}: {description}")
     # Resolve now, so a bad --env or GAMEDAY_INSTANCE is a usage error before any test runs.
     resolved = fixtures.resolve_settings(config)
     try:
@@ -126,10 +139,19 @@ def gameday_settings(pytestconfig: pytest.Config) -> settings_.Resolved:
     return pytestconfig.stash[SETTINGS_KEY]
 
 
-environment = fixtures.environment_fixture()
-local_stack = fixtures.local_stack_fixture()
-healthy_stack = fixtures.healthy_stack_fixture()
-aws_session = fixtures.aws_session_fixture()
-aws_client = fixtures.aws_client_fixture()
-stack = fixtures.stack_fixture()
-timeline = fixtures.timeline_fixture()
+gameday_environment = fixtures.environment_fixture()
+gameday_local_stack = fixtures.local_stack_fixture()
+gameday_healthy_stack = fixtures.healthy_stack_fixture()
+gameday_aws_session = fixtures.aws_session_fixture()
+gameday_aws_client = fixtures.aws_client_fixture()
+gameday_stack = fixtures.stack_fixture()
+gameday_timeline = fixtures.timeline_fixture()
+
+# The short names experiments and the README use.
+environment = fixtures.alias("gameday_environment", "session")
+local_stack = fixtures.alias("gameday_local_stack", "session")
+healthy_stack = fixtures.alias("gameday_healthy_stack", "function")
+aws_session = fixtures.alias("gameday_aws_session", "session")
+aws_client = fixtures.alias("gameday_aws_client", "session")
+stack = fixtures.alias("gameday_stack", "session")
+timeline = fixtures.alias("gameday_timeline", "function")

@@ -16,24 +16,29 @@ from base.errors import SettingsError
 @dataclass(frozen=True)
 class Setting:
     name: str
-    option: str
+    option: str  # namespaced, like every option of this plugin, so it cannot clash with another plugin's
     variable: str
     ini: str
     default: str
     help: str
+    aliases: tuple[str, ...] = ()  # the short spellings the README has always documented
+
+    @property
+    def is_bool(self) -> bool:
+        return self.default in ("true", "false")
 
 
 SETTINGS = (
-    Setting("env", "--env", "GAMEDAY_ENV", "gameday_env", "local",
-            "environment: a name in environments/ or a path to a .yaml file"),
+    Setting("env", "--gameday-env", "GAMEDAY_ENV", "gameday_env", "local",
+            "environment: a name in ./environments/ or the bundled ones, or a path to a .yaml file", ("--env",)),
     Setting("instance", "--gameday-instance", "GAMEDAY_INSTANCE", "gameday_instance", "",
             "local stack instance 0-9 (default: 1 + the xdist worker number under pytest, so tests never touch instance 0)"),
-    Setting("keep_stack", "--keep-stack", "GAMEDAY_KEEP_STACK", "gameday_keep_stack", "false",
-            "leave a local stack this session started running afterwards"),
-    Setting("build", "--build-stack", "GAMEDAY_BUILD_STACK", "gameday_build_stack", "false",
-            "build the reference stack in an aws environment (local environments always build)"),
-    Setting("dry_run", "--dry-run", "GAMEDAY_DRY_RUN", "gameday_dry_run", "false",
-            "print each fault's plan (targets, API calls, rollback) and make no mutating call"),
+    Setting("keep_stack", "--gameday-keep-stack", "GAMEDAY_KEEP_STACK", "gameday_keep_stack", "false",
+            "leave a local stack this session started running afterwards", ("--keep-stack",)),
+    Setting("build", "--gameday-build-stack", "GAMEDAY_BUILD_STACK", "gameday_build_stack", "false",
+            "build the reference stack in an aws environment (local environments always build)", ("--build-stack",)),
+    Setting("dry_run", "--gameday-dry-run", "GAMEDAY_DRY_RUN", "gameday_dry_run", "false",
+            "print each fault's plan (targets, API calls, rollback) and make no mutating call", ("--dry-run",)),
 )
 
 
@@ -72,8 +77,9 @@ def resolve(option: Callable[[str], Any], ini: Callable[[str], Any], environ: di
     for setting in SETTINGS:
         for source, value in (("option", option(setting.name)), ("environment", environ.get(setting.variable)),
                               ("ini", ini(setting.ini)), ("default", setting.default)):
-            if value not in (None, "", False) or source == "default":
-                values[setting.name] = str(value)
+            # An ini bool arrives typed: False set in the file is a value, not an absence.
+            if (value is not None and value != "") or source == "default":
+                values[setting.name] = str(value).lower() if isinstance(value, bool) else str(value)
                 sources[setting.name] = source
                 break
     by_name = {s.name: s for s in SETTINGS}

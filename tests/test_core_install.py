@@ -25,7 +25,7 @@ PACKAGES = ("base", "environments", "stack", "faults", "probes", "experiments", 
 # Only the local stack's parts and endpoint (the `local` extra) and the charts (`charts`) need an extra.
 NEEDS_AN_EXTRA = ("stack.local.controlplane", "stack.local.fabric", "stack.local.route53", "stack.local.rds",
                   "stack.local.ec2", "stack.local.endpoint", "reports.charts")
-COMMANDS: tuple[list[str], ...] = ([], ["stack"], ["stack", "up"], ["stack", "status"], ["stack", "down"], ["recover"], ["scan"],
+COMMANDS: tuple[list[str], ...] = ([], ["init"], ["stack"], ["stack", "up"], ["stack", "status"], ["stack", "down"], ["recover"], ["scan"],
             ["verify"], ["keygen"], ["report"], ["run"])
 
 SCRIPT = textwrap.dedent("""

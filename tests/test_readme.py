@@ -37,7 +37,9 @@ CITED_ROOTS = ("base", "benchmarks", "docs", "environments", "experiments", "fau
                "reports", "requirements", "stack", "tests", ".ci")
 # Paths the docs tell a user to create or that a run writes: not in the repository by design.
 NOT_IN_THE_REPOSITORY = ("reports/out", "reports/history.jsonl", "environments/staging.yaml",
-                         "environments/mine.yaml")
+                         "environments/mine.yaml",
+                         # what `gameday init DIR` writes into a new project (gameday/scaffold.py)
+                         "environments/aws.yaml", "experiments/test_orders_database_failover.py")
 
 
 def _commands(markdown: str) -> list[str]:

@@ -34,7 +34,7 @@ def test_a_violated_rto_slo_fails_lab3_and_says_what_happened(tmp_path: Path) ->
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GAMEDAY_"))}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "experiments/test_lab3_multi_az_rds.py", "--env", str(tight),
-         "--gameday-instance", str(INSTANCE), "--evidence-dir", str(tmp_path / "out"), "-p", "no:cacheprovider",
+         "--gameday-instance", str(INSTANCE), "--gameday-evidence-dir", str(tmp_path / "out"), "-p", "no:cacheprovider",
          "-q", "--color=no"],
         cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
     output = result.stdout + result.stderr

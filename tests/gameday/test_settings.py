@@ -34,7 +34,7 @@ def test_precedence(option: Any, variable: Any, ini: Any, expected: str, source:
 def test_bad_values_name_the_setting() -> None:
     with pytest.raises(SettingsError, match=r"--gameday-instance / GAMEDAY_INSTANCE: '11' is not allowed"):
         settings.resolve(lookup({}), lookup({}), {"GAMEDAY_INSTANCE": "11"})
-    with pytest.raises(SettingsError, match=r"--keep-stack / GAMEDAY_KEEP_STACK: 'maybe' is not allowed; use true or false"):
+    with pytest.raises(SettingsError, match=r"--gameday-keep-stack / GAMEDAY_KEEP_STACK: 'maybe' is not allowed; use true or false"):
         settings.resolve(lookup({}), lookup({}), {"GAMEDAY_KEEP_STACK": "maybe"})
 
 

@@ -62,7 +62,7 @@ from gameday.fixtures import LocalStackInfo
 pytest_plugins = ["gameday.plugin"]
 
 @pytest.fixture(scope="session")
-def local_stack():
+def gameday_local_stack():
     return LocalStackInfo(4, {status.url!r}, "127.0.0.1", 10053, "/nonexistent", False)
 ''')
     pytester.makepyfile("def test_experiment(healthy_stack): pass\n")

@@ -41,7 +41,7 @@ def _allure_results(directory: Path) -> dict[str, dict]:
 
 def test_allure_artefacts_and_the_pack(tester: pytest.Pytester, tmp_path: Path) -> None:
     alluredir, out = tmp_path / "allure-results", tmp_path / "reports" / "out"
-    result = tester.runpytest(f"--alluredir={alluredir}", f"--evidence-dir={out}", "-p", "no:cacheprovider")
+    result = tester.runpytest(f"--alluredir={alluredir}", f"--gameday-evidence-dir={out}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*gameday evidence*", "*FAILED  1 of 2 scenarios passed*", "report:*report.html"])
 
@@ -102,7 +102,7 @@ def test_xdist_workers_spool_and_the_controller_writes_one_pack(tester: pytest.P
             evidence.submit(result)
             raise AssertionError(result.error)
     """)
-    result = tester.runpytest_subprocess("-n", "2", f"--evidence-dir={out}", "-p", "no:cacheprovider")
+    result = tester.runpytest_subprocess("-n", "2", f"--gameday-evidence-dir={out}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     packs = [p for p in out.iterdir() if evidence.RUN_ID.match(p.name)]
     assert len(packs) == 1
@@ -114,7 +114,7 @@ def test_xdist_workers_spool_and_the_controller_writes_one_pack(tester: pytest.P
 def test_a_session_without_scenarios_writes_nothing(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytester.makeconftest('pytest_plugins = ["gameday.plugin", "gameday.evidence_plugin"]\n')
     pytester.makepyfile("def test_plain(): pass\n")
-    pytester.runpytest(f"--evidence-dir={tmp_path / 'out'}").assert_outcomes(passed=1)
+    pytester.runpytest(f"--gameday-evidence-dir={tmp_path / 'out'}").assert_outcomes(passed=1)
     assert not (tmp_path / "out").exists()
 
 
@@ -131,7 +131,7 @@ def test_the_pack_is_signed_and_gets_the_findings_beside_the_environment(
         " remediation: synchronous commit, due: 2030-01-31}\n")
     monkeypatch.setenv(signing.KEY_FILE_VARIABLE, str(signing_key[0]))
     out = tmp_path / "reports" / "out"
-    result = tester.runpytest(f"--evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
+    result = tester.runpytest(f"--gameday-evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     (pack,) = [p for p in out.iterdir() if evidence.RUN_ID.match(p.name)]
     assert evidence.verify(pack, key=signing_key[1]).ok
@@ -151,13 +151,13 @@ def test_a_bad_findings_file_or_key_stops_the_session_before_any_test(
     (environments / "lab.yaml").write_text(loader.resolve("local").read_text())
     (environments / "findings" / "lab.yaml").write_text("findings:\n  - {id: DR-9, scenario: az_outage}\n")
     out = tmp_path / "reports" / "out"
-    result = tester.runpytest(f"--evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
+    result = tester.runpytest(f"--gameday-evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{environments / 'findings' / 'lab.yaml'}: findings[[]0[]].deficiency: required but missing*"])
     assert not out.exists()
     (environments / "findings" / "lab.yaml").unlink()
     monkeypatch.setenv(signing.KEY_VARIABLE, "not a key")
-    result = tester.runpytest(f"--evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
+    result = tester.runpytest(f"--gameday-evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*$GAMEDAY_SIGNING_KEY: not an unencrypted PEM private key*"])
 
@@ -165,7 +165,7 @@ def test_a_bad_findings_file_or_key_stops_the_session_before_any_test(
 def test_a_kms_key_that_cannot_be_used_stops_the_session(tester: pytest.Pytester, tmp_path: Path) -> None:
     # whether the local stack's KMS answers "not found" or nothing listens, the run stops before any test
     out = tmp_path / "reports" / "out"
-    result = tester.runpytest(f"--evidence-dir={out}", "--signing-kms-key-id=alias/gameday-test-absent",
+    result = tester.runpytest(f"--gameday-evidence-dir={out}", "--signing-kms-key-id=alias/gameday-test-absent",
                               "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--signing-kms-key-id alias/gameday-test-absent: KMS GetPublicKey failed*"])
@@ -183,7 +183,7 @@ def test_a_failed_signature_keeps_the_pack_and_fails_the_run(tester: pytest.Pyte
     monkeypatch.setenv(signing.KEY_FILE_VARIABLE, str(signing_key[0]))
     monkeypatch.setattr(signing, "sign", throttled)
     out = tmp_path / "reports" / "out"
-    result = tester.runpytest(f"--evidence-dir={out}", "-p", "no:cacheprovider")
+    result = tester.runpytest(f"--gameday-evidence-dir={out}", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     result.stdout.fnmatch_lines(["gameday: the evidence pack * is UNSIGNED: *KMS Sign failed: ThrottlingException*",
                                  "*gameday evidence*", "signed:   NO: signing with SHA256:* failed: *"])

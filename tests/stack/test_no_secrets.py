@@ -41,7 +41,7 @@ def test_a_run_with_rds_and_a_replica_leaves_no_password_anywhere(
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "experiments/test_lab3_multi_az_rds.py", "--env", gameday_settings.env,
-         "--gameday-instance", str(local_stack.instance), "--evidence-dir", str(out), "-p", "no:cacheprovider", "-q"],
+         "--gameday-instance", str(local_stack.instance), "--gameday-evidence-dir", str(out), "-p", "no:cacheprovider", "-q"],
         cwd=ROOT, env=environ, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert password not in result.stdout + result.stderr

@@ -1,0 +1,32 @@
+"""--env NAME: the project's ./environments/ first, then the bundled environments."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from base.errors import EnvironmentFileError
+from environments import loader
+
+BUNDLED_LOCAL = loader.DIRECTORY / "local.yaml"
+
+
+def test_a_project_environment_shadows_the_bundled_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "environments").mkdir()
+    mine = tmp_path / "environments" / "local.yaml"
+    mine.write_text(BUNDLED_LOCAL.read_text().replace("time_scale: 0.1", "time_scale: 0.2"))
+    staging = BUNDLED_LOCAL.read_text().replace("name: local", "name: staging", 1)
+    (tmp_path / "environments" / "staging.yaml").write_text(staging)
+    monkeypatch.chdir(tmp_path)
+    assert loader.resolve("local") == Path("environments/local.yaml").absolute() == mine
+    assert loader.load("local").time_scale == 0.2
+    assert loader.load("staging").name == "staging"
+    assert loader.resolve("aws-example") == loader.DIRECTORY / "aws-example.yaml"  # not in the project: bundled
+    assert loader.known() == ["aws-example", "local", "staging"]
+
+
+def test_without_a_project_the_bundled_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert loader.resolve("local") == BUNDLED_LOCAL
+    with pytest.raises(EnvironmentFileError, match=r"--env: no environments/prod.yaml; known: aws-example, local, or a"):
+        loader.resolve("prod")
