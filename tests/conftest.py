@@ -6,6 +6,14 @@ import os
 # The framework's own tests drive pytest with pytester; users' runs never see its options or fixture.
 pytest_plugins = ["pytester"]
 
+# pytester's in-process runs forget every module the inner run imported. The report's charts import numpy
+# lazily, and numpy cannot be imported a second time in one process; importing the charts here, once, keeps
+# numpy loaded across inner runs.
+try:
+    import reports.charts  # noqa: F401
+except ModuleNotFoundError:  # a core install without the charts extra: no chart is drawn, nothing to keep
+    pass
+
 
 def worker_index() -> int:
     """0 for a serial run, N for xdist worker gwN: tests derive addresses and instances from it."""
