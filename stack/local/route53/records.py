@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import io
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -129,7 +130,7 @@ class RecordSet:
             rtype=rtype,
             ttl_s=int(data.get("TTL") or 0),
             rdatas=rdatas,
-            wires=tuple(rd.to_wire() for rd in rdatas),
+            wires=tuple(uncompressed_wire(rd) for rd in rdatas),
             set_identifier=str(data.get("SetIdentifier") or ""),
             weight=None if weight is None else int(weight),
             region=str(data.get("Region") or ""),
@@ -143,6 +144,17 @@ class RecordSet:
             health_check_id=str(data.get("HealthCheckId") or ""),
             alias=alias,
         )
+
+
+def uncompressed_wire(value: dns.name.Name | dns.rdata.Rdata) -> bytes:
+    """A name's or an rdata's uncompressed wire form.
+
+    Written into a buffer: dnspython's ``to_wire()`` returns bytes only when given no file, but its
+    signature says ``bytes | None`` for both uses.
+    """
+    buffer = io.BytesIO()
+    value.to_wire(buffer)
+    return buffer.getvalue()
 
 
 def _rdata(rtype: dns.rdatatype.RdataType, value: Any, where: str) -> dns.rdata.Rdata:

@@ -38,6 +38,7 @@ from base.timescale import TimeScale
 from stack.local.route53 import wire as codec
 from stack.local.route53.cache import AnswerCache
 from stack.local.route53.network import ClientNetwork, NetworkMap
+from stack.local.route53.records import uncompressed_wire
 from stack.local.route53.routing import HealthOf, Rcode, Resolution, RRSet, resolve
 from stack.local.route53.zone import ZoneSet
 
@@ -167,7 +168,7 @@ class Responder:
         return reply
 
     def _wire_rrs(self, rrset: RRSet, qname: dns.name.Name) -> list[bytes]:
-        owner = codec.POINTER_TO_QNAME if rrset.name is qname else rrset.name.to_wire()
+        owner = codec.POINTER_TO_QNAME if rrset.name is qname else uncompressed_wire(rrset.name)
         ttl = self.scale.ttl(rrset.ttl_s)
         wires = rrset.wires
         if rrset.rtype == dns.rdatatype.SOA:
