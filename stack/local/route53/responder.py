@@ -32,6 +32,7 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.SOA
 import dns.rrset
 
 from base.timescale import TimeScale
@@ -133,7 +134,8 @@ class Responder:
             if len(self._names) >= NAME_CACHE_SIZE:
                 self._names.clear()
             qname = self._names[query.labels] = dns.name.Name(query.labels)
-        resolution = resolve(self.zones(), qname, query.qtype, self.health, network, self.rng)  # type: ignore[arg-type]
+        qtype = dns.rdatatype.RdataType(query.qtype)  # an unknown number becomes a TYPEnnn member, never an error
+        resolution = resolve(self.zones(), qname, qtype, self.health, network, self.rng)
         self.counts[resolution.rcode.value] += 1
         answer: list[bytes] = []
         authority: list[bytes] = []
@@ -244,7 +246,8 @@ class Responder:
         rdatas = rrset.rdatas
         if rrset.rtype == dns.rdatatype.SOA:
             # Negative caching uses min(SOA TTL, MINIMUM) (RFC 2308): scale MINIMUM as well.
-            rdatas = tuple(rd.replace(minimum=self.scale.ttl(rd.minimum)) for rd in rdatas)  # type: ignore[attr-defined]
+            rdatas = tuple(rd.replace(minimum=self.scale.ttl(rd.minimum)) if isinstance(rd, dns.rdtypes.ANY.SOA.SOA)
+                           else rd for rd in rdatas)
         return dns.rrset.from_rdata_list(rrset.name, ttl, rdatas)
 
     def _render(self, response: dns.message.Message, query: dns.message.Message, udp: bool) -> bytes:
