@@ -14,6 +14,7 @@ import pytest
 
 from experiments.scenario import SAMPLE_INTERVAL_AWS_S, Scenario
 from faults.route53 import FailHealthCheck
+from probes import checkout as checkout_probe
 from probes.sampler import Sample
 
 FAILED_REGION = "us-east-1"
@@ -31,8 +32,8 @@ def test_route53_moves_users_away_from_a_failed_region_and_back(scenario: Scenar
     promised_aws_s = env.stack.health_check_interval_s * env.stack.health_check_failure_threshold + env.stack.record_ttl_s
     budget_aws_s = promised_aws_s + 3 * env.slos.stability_window_s
 
-    def served_from(sample: Sample[object]) -> str:
-        return scenario.region_of(sample.value.address) if sample.ok and sample.value else "none"  # type: ignore[attr-defined]
+    def served_from(sample: Sample[checkout_probe.Response]) -> str:
+        return scenario.region_of(sample.value.address) if sample.ok and sample.value else "none"
 
     with scenario.observe(vantage=["virginia"]):
         scenario.steady_state()
