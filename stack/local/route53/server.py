@@ -24,6 +24,8 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # typeshed gives every protocol's callback a BaseTransport; a datagram endpoint is handed a
+        # DatagramTransport (not checked with isinstance: uvloop's transports do not subclass asyncio's).
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
