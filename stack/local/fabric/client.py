@@ -110,7 +110,7 @@ class FabricClient:
         self.request("shutdown")
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> object:
     # boto3 answers may carry datetimes (and Tags); only plain JSON goes over the channel.
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}

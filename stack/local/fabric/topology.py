@@ -60,7 +60,7 @@ class Place:
         return Endpoint(self.address, self.subnet.subnet_id if self.subnet else None)
 
 
-def _network(value: Any, where: str) -> ipaddress.IPv4Network:
+def _network(value: object, where: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(str(value), strict=False)
     except ValueError:

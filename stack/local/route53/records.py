@@ -157,7 +157,7 @@ def uncompressed_wire(value: dns.name.Name | dns.rdata.Rdata) -> bytes:
     return buffer.getvalue()
 
 
-def _rdata(rtype: dns.rdatatype.RdataType, value: Any, where: str) -> dns.rdata.Rdata:
+def _rdata(rtype: dns.rdatatype.RdataType, value: object, where: str) -> dns.rdata.Rdata:
     text = str(value)
     # moto (5.x) stores the apex SOA's value as the repr of a dict: "{'Value': 'ns-... 1 7200 ...'}".
     if text.startswith("{'Value':"):
