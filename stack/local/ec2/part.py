@@ -1,8 +1,8 @@
 """``Ec2Part``: EC2 instances with the checkout role are real checkout processes.
 
 RunInstances / StartInstances start one process per ``gameday:role=checkout`` instance on its private
-address (through the fabric: ``expose(private_ip, port, "unix:<socket>")`` and
-``register_process``); StopInstances / TerminateInstances stop it; RebootInstances restarts it. The
+address (through the ``Network`` service the fabric provides: ``expose(private_ip, port, "unix:<socket>")``
+and ``register_process``); StopInstances / TerminateInstances stop it; RebootInstances restarts it. The
 part reads everything it needs through the AWS API of the local endpoint (DescribeInstances,
 DescribeInstanceAttribute userData, DescribeDBInstances, GetSecretValue), as a user would.
 
@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ElementTree
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,22 +35,13 @@ from stack.local.ec2.contract import CheckoutUserData, is_checkout
 from stack.local.ec2.errors import CheckoutStartError, Ec2PartError, UserDataError
 from stack.local.ec2.process import CheckoutProcess, DatabaseTarget, Launch
 from stack.local.part import Answer, Change, Health, PartContext
+from stack.local.services import Network
 
 OPERATIONS = frozenset({"RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "RebootInstances"})
 RUNNING_STATES = frozenset({"pending", "running"})
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 MONITOR_INTERVAL_S = 0.1
 DB_ENDPOINT_WAIT_S = 30.0
-
-
-class Fabric(Protocol):
-    """What this part needs from the network fabric (stack.local.fabric.part.FabricPart)."""
-
-    def expose(self, address: str, port: int, backend: str) -> int: ...
-
-    def unexpose(self, address: str, port: int) -> None: ...
-
-    def register_process(self, address: str, pid: int) -> None: ...
 
 
 @dataclass
@@ -90,6 +81,8 @@ class _Job:
 
 class Ec2Part:
     name = "ec2"
+    provides: tuple[type, ...] = ()
+    requires: tuple[type, ...] = (Network,)
 
     def __init__(self, restart_limit: int = 3, restart_window_s: float = 10.0, ready_timeout_s: float = 20.0,
                  stop_grace_s: float = 3.0) -> None:
@@ -116,11 +109,16 @@ class Ec2Part:
 
     # -- Part protocol ---------------------------------------------------------------------------
 
+    @staticmethod
+    def cleanup_leftovers(context: PartContext) -> list[str]:
+        """Stop the checkout processes and remove the files a crashed run recorded (registry.py)."""
+        return registry.cleanup_leftovers(context.state_dir)
+
     def start(self, context: PartContext) -> None:
         """Clean what a crashed run left, then start the worker and the crash monitor."""
         self.context = context
         self.log = context.log
-        for note in registry.cleanup_leftovers(context.state_dir):
+        for note in self.cleanup_leftovers(context):
             self.log.info("before start: %s", note)
         self.directory = context.state_dir / registry.DIRECTORY
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -449,14 +447,12 @@ class Ec2Part:
         except (ClientError, BotoCoreError) as error:
             self.log.error("could not stop %s after '%s': %s", instance_id, reason, error)
 
-    def _fabric(self) -> Fabric | None:
+    def _fabric(self) -> Network:
         assert self.context is not None
-        return self.context.services.get("fabric")
+        return self.context.require(Network)
 
     def _expose(self, instance: _Instance) -> None:
         fabric = self._fabric()
-        if fabric is None:
-            return
         pid = instance.process.pid
         assert pid is not None
         fabric.register_process(instance.private_ip, pid)
@@ -465,21 +461,17 @@ class Ec2Part:
             instance.exposed = True
 
     def _unexpose(self, instance: _Instance) -> None:
-        fabric = self._fabric()
-        if fabric is None or not instance.exposed:
+        if not instance.exposed:
             return
         try:
-            fabric.unexpose(instance.private_ip, instance.port)
+            self._fabric().unexpose(instance.private_ip, instance.port)
         except Exception as error:  # noqa: BLE001 - the process must be stopped even if the fabric is gone
             self.log.warning("unexposing %s:%d failed: %s", instance.private_ip, instance.port, error)
         instance.exposed = False
 
-    @staticmethod
-    def _log_directory(context: PartContext) -> Path:
+    def _log_directory(self, context: PartContext) -> Path:
         # Process logs outlive the stack (like the supervisor's), so a failed CI run can be read after `down`.
-        from stack.local.supervisor import log_dir
-
-        path = log_dir(context.instance) / "ec2"
+        path = context.log_dir or context.instance.log_dir / self.name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -492,5 +484,3 @@ def _instance_ids(response_body: bytes) -> tuple[str, ...]:
         return ()
     return tuple(e.text for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "instanceId" and e.text)
 
-
-cleanup_leftovers = registry.cleanup_leftovers

@@ -26,7 +26,7 @@ from stack.local.route53 import api
 from stack.local.route53.catalog import SERVICE_ZONE_ID, ZoneCatalog
 from stack.local.route53.changes import ChangeTracker, change_id_of
 from stack.local.route53.checker import HealthChecker
-from stack.local.route53.checker_regions import CheckerLink, checker_links, sites_for
+from stack.local.geography import sites_for
 from stack.local.route53.errors import RecordError, Route53Error
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.loop import LoopThread
@@ -37,6 +37,7 @@ from stack.local.route53.responder import Responder
 from stack.local.route53.routing import resolve
 from stack.local.route53.server import DnsServer
 from stack.local.route53.zone import Zone
+from stack.local.services import ServiceRecords
 
 RETRY_S = 1.0
 HEALTH_CHECK_OPERATIONS = frozenset({"CreateHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck"})
@@ -45,6 +46,8 @@ UNKNOWN_CHECK_WAIT_S = 2.0  # how long an answer waits for a pending refresh bef
 
 class Route53Part:
     name = "route53"
+    provides: tuple[type, ...] = (ServiceRecords,)
+    requires: tuple[type, ...] = ()
 
     def __init__(self, probe: Probe | None = None, max_in_flight: int = 64) -> None:
         self._probe = probe
@@ -68,6 +71,11 @@ class Route53Part:
         self.responder: Responder | None = None
 
     # --- lifecycle
+
+    @staticmethod
+    def cleanup_leftovers(context: PartContext) -> list[str]:
+        """Nothing outlives the part: its sockets and threads die with the supervisor."""
+        return []
 
     def start(self, context: PartContext) -> None:
         """Bind the DNS server, start the checker and read the current state.
@@ -190,7 +198,7 @@ class Route53Part:
                            f"{self._refresh_error}")
         return Health.of(reasons + [f"not served: {problem}" for problem in self._problems])
 
-    # --- API for other parts
+    # --- the ServiceRecords service (stack.local.services), and the DNS address for tests
 
     @property
     def dns_address(self) -> tuple[str, int]:
@@ -199,17 +207,13 @@ class Route53Part:
         return self._server.address
 
     def set_service_record(self, fqdn: str, rtype: str, values: list[str], ttl_s: int) -> None:
-        """Serve a service-owned name (an RDS endpoint, say) outside any hosted zone. Raises RecordError."""
+        """Serve a service-owned name (an RDS endpoint, say) outside any hosted zone; ``ttl_s`` in AWS seconds.
+
+        Raises RecordError."""
         self.catalog.set_service_record(fqdn, rtype, values, ttl_s)
 
     def remove_service_record(self, fqdn: str) -> None:
         self.catalog.remove_service_record(fqdn)
-
-    def checker_links(self) -> list[CheckerLink]:
-        """Each checker Region's subnet and RTT per environment Region, for the fabric."""
-        if self._context is None:
-            raise Route53Error("route53: checker links need the part's context; start the part first")
-        return checker_links(self._context.environment, self._context.instance)
 
     def wait_in_sync(self, timeout_s: float = 5.0) -> bool:
         """Wait until every notified change is served; False on timeout."""
