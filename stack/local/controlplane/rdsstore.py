@@ -1,25 +1,31 @@
-"""The RDS part's side of the API: moto's stored models, parsed requests and query-protocol XML.
+"""``MotoRdsStore``: moto's RDS store lent to the RDS data plane (the ``RdsStore`` service).
 
-The part answers some RDS operations itself (see part.py). It keeps moto as the store of every
-instance's configuration (identifier, class, engine, subnet group, tags...) and calls moto's own
-backend for the bookkeeping, so moto-answered calls (ModifyDBInstance, tags, snapshots) stay
-consistent. What only a data plane knows (status, AZs after a failover, LatestRestorableTime,
-replication status) is laid over moto's model when the part serialises a response, with moto's
-own serializer, so the XML is exactly what botocore expects.
+The RDS part answers some RDS operations itself (stack.local.rds.api). moto stays the store of every
+instance's configuration (identifier, class, engine, subnet group, tags...): the part calls moto's
+own backend for the bookkeeping through this store, so moto-answered calls (ModifyDBInstance, tags,
+snapshots) stay consistent. What only a data plane knows (status, AZs after a failover,
+LatestRestorableTime, replication status) is laid over moto's model when the part serialises a
+response, with moto's own serializer, so the XML is exactly what botocore expects.
+
+The control plane is the emulator, so moto is read here and nowhere in a part; every moto error
+becomes the AwsError AWS would return.
 """
 from __future__ import annotations
 
+import ipaddress
 from functools import cache
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, MutableMapping, TypeVar
 
 from moto.core.exceptions import ServiceException
 from moto.core.parse import QueryParser, XFormedDict
 from moto.core.serialize import QuerySerializer, XFormedAttributePicker
 from moto.core.utils import get_service_model
 
+from stack.local.awserror import AwsError
 from stack.local.controlplane import backends
-from stack.local.controlplane.awserror import AwsError
 from stack.local.part import ApiResponse
+
+T = TypeVar("T")
 
 
 @cache
@@ -28,33 +34,82 @@ def _service_model() -> Any:
     return get_service_model("rds")
 
 
-def backend(region: str) -> Any:
-    """moto's RDS backend for the stack's account in ``region``."""
-    return backends.rds(region)
+class MotoRdsStore:
+    """stack.local.services.RdsStore over moto's in-process RDS and EC2 backends."""
+
+    def parse(self, operation: str, params: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        parser = QueryParser(_service_model().operation_model(operation), map_type=XFormedDict)
+        parsed = parser.parse({"values": dict(params), "method": "POST", "headers": {}, "body": b"", "url_path": "/",
+                               "url_params": {}})
+        return parsed if isinstance(parsed, XFormedDict) else XFormedDict(parsed)
+
+    def respond(self, operation: str, result: Mapping[str, Any]) -> ApiResponse:
+        serializer = QuerySerializer(_service_model().operation_model(operation), value_picker=XFormedAttributePicker())
+        serialized = serializer.serialize(dict(result))
+        body = serialized["body"]
+        return ApiResponse(int(serialized["status_code"]), body if isinstance(body, bytes) else str(body).encode(),
+                           {k: str(v) for k, v in serialized["headers"].items()} | {"Content-Type": "text/xml"})
+
+    def shown(self, model: Any, overrides: Mapping[str, Any]) -> Any:
+        return Shown(model, overrides)
+
+    def call(self, region: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _moto(lambda: getattr(backends.rds(region), method)(*args, **kwargs))
+
+    def model(self, region: str, identifier: str) -> Any | None:
+        return backends.rds(region).databases.get(identifier)
+
+    def update(self, region: str, identifier: str, **fields: Any) -> None:
+        model = self.model(region, identifier)
+        if model is None:
+            return
+        for name, value in fields.items():
+            setattr(model, name, value)  # some (secondary_availability_zone) moto's model lacks until set
+
+    def events(self, region: str) -> list[Any]:
+        return list(backends.rds(region).events)
+
+    def subnet_group_zones(self, region: str, name: str) -> dict[str, str]:
+        groups = _moto(lambda: backends.rds(region).describe_db_subnet_groups(name))
+        found: dict[str, str] = {}
+        for subnet in groups[0]._subnets:
+            found.setdefault(subnet.availability_zone, subnet.cidr_block)
+        return found
+
+    def taken_addresses(self, region: str, cidr: str) -> set[str] | None:
+        subnet = self._subnet(region, lambda s: s.cidr_block == cidr)
+        return set(subnet._subnet_ips) if subnet is not None else None
+
+    def reserve_address(self, region: str, cidr: str, address: str) -> None:
+        subnet = self._subnet(region, lambda s: s.cidr_block == cidr)
+        if subnet is not None:
+            try:
+                subnet.request_ip(address, "rds")
+            except Exception:  # noqa: BLE001 - taken meanwhile: the part's own book still holds it
+                pass
+
+    def release_address(self, region: str, address: str) -> None:
+        subnet = self._subnet(region, lambda s: ipaddress.IPv4Address(address) in s.cidr)
+        if subnet is not None:
+            try:
+                subnet.del_subnet_ip(address)
+            except Exception:  # noqa: BLE001 - not reserved there (any more)
+                pass
+
+    @staticmethod
+    def _subnet(region: str, match: Callable[[Any], bool]) -> Any | None:
+        try:
+            subnets = backends.ec2(region).get_all_subnets()
+        except Exception:  # noqa: BLE001 - no EC2 backend for the Region: no subnet to consult
+            return None
+        return next((s for s in subnets if match(s)), None)
 
 
-def ec2_backend(region: str) -> Any:
-    return backends.ec2(region)
-
-
-def parse(operation: str, flat: Mapping[str, Any]) -> XFormedDict:
-    """The control plane's flat query parameters as moto's backend expects them (nested, typed)."""
-    parser = QueryParser(_service_model().operation_model(operation), map_type=XFormedDict)
-    parsed = parser.parse({"values": dict(flat), "method": "POST", "headers": {}, "body": b"", "url_path": "/",
-                           "url_params": {}})
-    return parsed if isinstance(parsed, XFormedDict) else XFormedDict(parsed)
-
-
-def respond(operation: str, result: Mapping[str, Any]) -> ApiResponse:
-    """Serialise ``result`` (objects or dicts named as in botocore's output shape) as RDS XML."""
-    serializer = QuerySerializer(_service_model().operation_model(operation), value_picker=XFormedAttributePicker())
-    serialized = serializer.serialize(dict(result))
-    return ApiResponse(int(serialized["status_code"]), _bytes(serialized["body"]),
-                       {k: str(v) for k, v in serialized["headers"].items()} | {"Content-Type": "text/xml"})
-
-
-def _bytes(body: Any) -> bytes:
-    return body if isinstance(body, bytes) else str(body).encode()
+def _moto(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except ServiceException as error:
+        raise aws_error(error) from None
 
 
 def aws_error(error: ServiceException) -> AwsError:

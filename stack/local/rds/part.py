@@ -8,7 +8,9 @@ moto's own serializer. It also writes status and AZs back into moto's model, so 
 answers (ModifyDBInstance, tags...) agree. DeleteDBInstance is left to moto; ``on_change`` then
 stops and removes the servers.
 
-The control plane's validator asks ``status_of()`` for the live status; the part re-checks the
+The part reads and updates moto's store only through the control plane's ``RdsStore`` service, and
+provides ``DbStatus`` (stack.local.services). The control plane's validator asks ``status_of()`` for
+the live status; the part re-checks the
 status under its own lock when it answers RebootDBInstance, so two concurrent reboots cannot
 both pass (the second gets InvalidDBInstanceState).
 """
@@ -22,12 +24,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from moto.core.exceptions import ServiceException
-
-from stack.local.controlplane.awserror import AwsError
+from stack.local.awserror import AwsError
 from stack.local.part import Answer, ApiRequest, ApiResponse, Change, Health, PartContext
 from stack.local.rds import registry as registry_
-from stack.local.rds import responses, runner
+from stack.local.rds import runner
 from stack.local.rds.archive import BackupStore
 from stack.local.rds.database import Database
 from stack.local.rds.events import EventLog
@@ -36,12 +36,15 @@ from stack.local.rds.placement import AddressBook
 from stack.local.rds.postgres import PORT, Credentials, Node
 from stack.local.rds.timing import RdsTiming
 from stack.local.rds.wiring import Placement, ServiceWiring, Wiring
+from stack.local.services import DbStatus, Network, RdsStore, ServiceRecords
 
 SUPPORTED_ENGINES = ("postgres",)
 
 
 class RdsPart:
     name = "rds"
+    provides: tuple[type, ...] = (DbStatus,)
+    requires: tuple[type, ...] = (Network, ServiceRecords, RdsStore)
 
     def __init__(self, timing: RdsTiming | None = None, via_fabric: bool = True,
                  wiring: Callable[[PartContext, RdsTiming], Wiring] | None = None) -> None:
@@ -64,17 +67,24 @@ class RdsPart:
         # is `failed`), by operation for work on no instance (a deletion that left servers behind).
         self._failures: dict[tuple[str, str], str] = {}
         self.log = logging.getLogger("gameday.rds")
+        self.store: RdsStore  # the control plane's, from start() on
 
     # ----- lifecycle ---------------------------------------------------------------------------
+    @staticmethod
+    def cleanup_leftovers(context: PartContext) -> list[str]:
+        """Stop the PostgreSQL servers and remove the files a crashed run left (registry.py)."""
+        return registry_.cleanup_leftovers(context.state_dir)
+
     def start(self, context: PartContext) -> None:
         self.context = context
         self.log = context.log
+        self.store = context.require(RdsStore)
         # Phase durations can be set in the environment (an ``rds:`` mapping, see RdsTiming.from_mapping).
         section = getattr(context.environment, "rds", None)
         if hasattr(section, "model_dump"):
             section = section.model_dump()
         self.timing = self._timing_override or RdsTiming.from_mapping(context.time_scale, section)
-        for note in registry_.cleanup_leftovers(context.state_dir):
+        for note in self.cleanup_leftovers(context):
             self.log.info("before start: %s", note)
         self._registry = registry_.Registry(context.state_dir)
         self._storage = self._registry.create_storage()
@@ -83,9 +93,9 @@ class RdsPart:
         else:
             # RDS's 5 s TTL, scaled; DNS counts whole seconds, so it never drops below 1 s.
             ttl_s = max(1, math.ceil(self.timing.scaled(self.timing.endpoint_ttl_s)))
-            self.wiring = ServiceWiring(lambda: context.services, ttl_s, self._via_fabric)
+            self.wiring = ServiceWiring(context, ttl_s, self._via_fabric)
         self._stop.clear()
-        self._addresses = AddressBook(context.environment)
+        self._addresses = AddressBook(context.environment, self.store)
         self._monitor = Monitor(self._databases, self._run, self.timing, self.wiring, context.client, self._lock, self.log)
         self._monitor.start()
 
@@ -190,7 +200,7 @@ class RdsPart:
 
     # ----- answers -----------------------------------------------------------------------------
     def create_db_instance(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("CreateDBInstance", request.params)
+        params = self.store.parse("CreateDBInstance", request.params)
         engine = str(params.get("engine", ""))
         if engine not in SUPPORTED_ENGINES:
             raise AwsError("InvalidParameterValue", f"Engine {engine!r} is not supported by the local stack's RDS; "
@@ -204,16 +214,16 @@ class RdsPart:
         multi_az = bool(params.get("multi_az"))
         placements = self._place(request.region, params.get("db_subnet_group_name"), params.get("availability_zone"),
                                  2 if multi_az else 1, int(params.get("port") or PORT))
-        model = self._moto(lambda: responses.backend(request.region).create_db_instance(params))
+        model = self.store.call(request.region, "create_db_instance", params)
         retention = int(params.get("backup_retention_period", 1) if params.get("backup_retention_period") is not None else 1)
         database = self._new_database(request.region, model, credentials, retention)
         self._run(f"create {database.identifier}",
                   lambda: database.create(placements[0], placements[1] if multi_az else None,
                                           db_name=params.get("db_name")), database)
-        return responses.respond("CreateDBInstance", {"DBInstance": self._shown(model, database)})
+        return self.store.respond("CreateDBInstance", {"DBInstance": self._shown(model, database)})
 
     def create_db_instance_read_replica(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("CreateDBInstanceReadReplica", request.params)
+        params = self.store.parse("CreateDBInstanceReadReplica", request.params)
         source_ref = str(params["source_db_instance_identifier"])
         source_region, source_id = _split_reference(source_ref, request.region)
         with self._lock:
@@ -230,18 +240,18 @@ class RdsPart:
                                                      "retention period to a non-zero value.")
         placement = self._place(request.region, params.get("db_subnet_group_name"), params.get("availability_zone"),
                                 1, PORT)[0]
-        model = self._moto(lambda: responses.backend(request.region).create_db_instance_read_replica(params))
-        model.multi_az = False
+        model = self.store.call(request.region, "create_db_instance_read_replica", params)
+        self.store.update(request.region, model.db_instance_identifier, multi_az=False)
         database = self._new_database(request.region, model, source.credentials, 0, source=source)
         source.replicas.append(database)
         self._run(f"create replica {database.identifier}", lambda: database.create_replica(placement), database)
-        return responses.respond("CreateDBInstanceReadReplica", {"DBInstance": self._shown(model, database)})
+        return self.store.respond("CreateDBInstanceReadReplica", {"DBInstance": self._shown(model, database)})
 
     def describe_db_instances(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("DescribeDBInstances", request.params)
+        params = self.store.parse("DescribeDBInstances", request.params)
         filters = {f["Name"]: f["Values"] for f in params.get("filters", []) or []}
-        models = self._moto(lambda: responses.backend(request.region).describe_db_instances(
-            params.get("db_instance_identifier"), filters=filters))
+        models = self.store.call(request.region, "describe_db_instances", params.get("db_instance_identifier"),
+                                 filters=filters)
         start = int(params.get("marker") or 0)
         size = int(params.get("max_records") or 100)
         page = models[start:start + size]
@@ -249,12 +259,12 @@ class RdsPart:
         result: dict[str, Any] = {"DBInstances": shown}
         if start + size < len(models):
             result["Marker"] = str(start + size)
-        return responses.respond("DescribeDBInstances", result)
+        return self.store.respond("DescribeDBInstances", result)
 
     def reboot_db_instance(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("RebootDBInstance", request.params)
+        params = self.store.parse("RebootDBInstance", request.params)
         identifier = str(params["db_instance_identifier"]).lower()
-        model = self._moto(lambda: responses.backend(request.region).describe_db_instances(identifier)[0])
+        model = self.store.call(request.region, "describe_db_instances", identifier)[0]
         force = bool(params.get("force_failover"))
         # RDS checks its standby's host before failing over to it: a standby whose AZ is cut off would
         # become a primary nobody can reach. Asked outside the lock: the probe may wait out its timeout.
@@ -285,13 +295,14 @@ class RdsPart:
             self._run(f"failover {identifier}", lambda: database.failover(automatic=False), database)
         else:
             self._run(f"reboot {identifier}", database.reboot, database)
-        return responses.respond("RebootDBInstance", {"DBInstance": self._shown(model, database)})
+        return self.store.respond("RebootDBInstance", {"DBInstance": self._shown(model, database)})
 
     def promote_read_replica(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("PromoteReadReplica", request.params)
+        params = self.store.parse("PromoteReadReplica", request.params)
         identifier = str(params["db_instance_identifier"]).lower()
-        model = self._moto(lambda: responses.backend(request.region).describe_db_instances(identifier)[0])
-        retention = int(params.get("backup_retention_period") if params.get("backup_retention_period") is not None else 1)
+        model = self.store.call(request.region, "describe_db_instances", identifier)[0]
+        given = params.get("backup_retention_period")
+        retention = int(given) if given is not None else 1
         with self._lock:
             database = self._dbs.get((request.region, identifier))
             if database is None or database.source is None:
@@ -300,18 +311,20 @@ class RdsPart:
                 raise AwsError("InvalidDBInstanceState",
                                f"DB instance {identifier} is in state {database.status!r}; it must be 'available' to be promoted")
             database.set_status("modifying")
-        source_model = _source_model(database.source)
-        self._moto(lambda: responses.backend(request.region).promote_read_replica(params))
+        source = database.source
+        source_model = self.store.model(source.region, source.identifier)
+        self.store.call(request.region, "promote_read_replica", params)
         if source_model is not None:
-            source_model.replicas = [r for r in source_model.replicas if r not in (identifier, model.db_instance_arn)]
-        model.source_db_instance_identifier = None
-        model.backup_retention_period = retention
+            self.store.update(source.region, source.identifier, replicas=[
+                r for r in source_model.replicas if r not in (identifier, model.db_instance_arn)])
+        self.store.update(request.region, identifier, source_db_instance_identifier=None,
+                          backup_retention_period=retention)
         backups = self._backup_store(database.identifier) if retention > 0 else None
         self._run(f"promote {identifier}", lambda: database.promote_replica(backups), database)
-        return responses.respond("PromoteReadReplica", {"DBInstance": self._shown(model, database)})
+        return self.store.respond("PromoteReadReplica", {"DBInstance": self._shown(model, database)})
 
     def restore_db_instance_to_point_in_time(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("RestoreDBInstanceToPointInTime", request.params)
+        params = self.store.parse("RestoreDBInstanceToPointInTime", request.params)
         source_id = str(params.get("source_db_instance_identifier", "")).lower()
         target_id = str(params["target_db_instance_identifier"]).lower()
         with self._lock:
@@ -339,22 +352,21 @@ class RdsPart:
             raise AwsError("InvalidRestoreFault", f"The restore time {_iso(at)} is before the earliest restorable time "
                                                   f"{_iso(earliest)} of DB instance {source_id}")
         multi_az = bool(params.get("multi_az"))
-        subnet_group = params.get("db_subnet_group_name") or _subnet_group_name(source)
+        subnet_group = params.get("db_subnet_group_name") or self._subnet_group_name(source)
         placements = self._place(request.region, subnet_group, params.get("availability_zone"), 2 if multi_az else 1,
                                  int(params.get("port") or PORT))
-        model = self._moto(lambda: responses.backend(request.region).restore_db_instance_to_point_in_time(
-            source_id, target_id, params))
-        model.multi_az = multi_az
-        retention = int(getattr(_source_model(source), "backup_retention_period", 1) or 0)
+        model = self.store.call(request.region, "restore_db_instance_to_point_in_time", source_id, target_id, params)
+        self.store.update(request.region, target_id, multi_az=multi_az)
+        retention = int(getattr(self.store.model(source.region, source.identifier), "backup_retention_period", 1) or 0)
         database = self._new_database(request.region, model, source.credentials, retention)
         source_backups = source.backups
         self._run(f"restore {target_id}",
                   lambda: database.restore(source_backups, source_id, at, placements[0],
                                            placements[1] if multi_az else None), database)
-        return responses.respond("RestoreDBInstanceToPointInTime", {"DBInstance": self._shown(model, database)})
+        return self.store.respond("RestoreDBInstanceToPointInTime", {"DBInstance": self._shown(model, database)})
 
     def describe_events(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("DescribeEvents", request.params)
+        params = self.store.parse("DescribeEvents", request.params)
         source_id = params.get("source_identifier")
         source_type = params.get("source_type")
         if source_id is not None and source_type is None:
@@ -370,7 +382,7 @@ class RdsPart:
         } for e in events]
         # Snapshots and other sources stay moto's; db-instance events are the data plane's (moto's are fiction).
         if source_type in (None, "db-snapshot"):
-            for event in responses.backend(request.region).events:
+            for event in self.store.events(request.region):
                 if event.source_type == "db-instance" or (source_id and event.source_identifier != source_id):
                     continue
                 rows.append({"SourceIdentifier": event.source_identifier, "SourceType": event.source_type,
@@ -382,7 +394,7 @@ class RdsPart:
         result: dict[str, Any] = {"Events": rows[start_index:start_index + size]}
         if start_index + size < len(rows):
             result["Marker"] = str(start_index + size)
-        return responses.respond("DescribeEvents", result)
+        return self.store.respond("DescribeEvents", result)
 
     # ----- helpers -----------------------------------------------------------------------------
     def _databases(self) -> list[Database]:
@@ -393,11 +405,9 @@ class RdsPart:
         assert self._addresses is not None
         return self._addresses.place(region, subnet_group, az, count, port)
 
-    def _moto(self, call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except ServiceException as error:
-            raise responses.aws_error(error) from None
+    def _subnet_group_name(self, database: Database) -> str | None:
+        group = getattr(self.store.model(database.region, database.identifier), "db_subnet_group", None)
+        return getattr(group, "name", None)
 
     def _new_database(self, region: str, model: Any, credentials: Credentials, retention: int,
                       source: Database | None = None) -> Database:
@@ -439,18 +449,14 @@ class RdsPart:
                 "Status": "replicating" if replicating or lag is None else "error",
                 **({} if replicating or lag is None else {"Message": "Replication is not streaming"}),
             }]
-        return responses.Shown(model, overrides)
+        return self.store.shown(model, overrides)
 
     def _sync_model(self, database: Database) -> None:
         """Write the live status and AZs into moto's model, so moto-answered calls agree."""
-        model = responses.backend(database.region).databases.get(database.identifier)
-        if model is None:
-            return
-        model.status = database.status
+        fields: dict[str, Any] = {"status": database.status, "secondary_availability_zone": database.secondary_availability_zone}
         if database.availability_zone:
-            model.availability_zone = database.availability_zone
-            model.multi_az = database.multi_az
-        model.secondary_availability_zone = database.secondary_availability_zone
+            fields |= {"availability_zone": database.availability_zone, "multi_az": database.multi_az}
+        self.store.update(database.region, database.identifier, **fields)
 
     def _run(self, what: str, work: Callable[[], None], database: Database | None) -> None:
         """Run an operation's real effect in its own thread; a failure marks the instance 'failed'."""
@@ -493,10 +499,7 @@ class RdsPart:
     def _delete(self, database: Database) -> None:
         for replica in list(database.replicas):
             # PostgreSQL replicas of a deleted source become standalone instances, as on RDS.
-            model = _source_model(replica)
-            if model is not None:
-                model.is_replica = False
-                model.source_db_instance_identifier = None
+            self.store.update(replica.region, replica.identifier, is_replica=False, source_db_instance_identifier=None)
             replica.set_status("modifying")
             replica.promote_replica(None)
         members = database.members()
@@ -539,16 +542,6 @@ def _split_reference(reference: str, default_region: str) -> tuple[str, str]:
                                                     f"arn:aws:rds:us-east-1:123456789012:db:orders")
         return parts[3], parts[6].lower()
     return default_region, reference.lower()
-
-
-def _source_model(database: Database) -> Any:
-    return responses.backend(database.region).databases.get(database.identifier)
-
-
-def _subnet_group_name(database: Database) -> str | None:
-    model = _source_model(database)
-    group = getattr(model, "db_subnet_group", None)
-    return getattr(group, "name", None)
 
 
 def _utc(value: Any) -> datetime:

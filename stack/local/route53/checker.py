@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from stack.local.route53 import health
-from stack.local.route53.checker_regions import CheckerSite
+from stack.local.geography import CheckerSite
 from stack.local.route53.health import CheckerState, Observation, ProbeResult
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.probe import Probe

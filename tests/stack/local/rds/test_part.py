@@ -29,6 +29,7 @@ from stack.local.rds import registry, runner
 from stack.local.rds.monitor import Monitor
 from stack.local.rds.part import RdsPart
 from stack.local.rds.timing import RdsTiming
+from stack.local.services import DbStatus, Network, ServiceRecords
 
 REGION = "us-east-1"
 PASSWORD = "orders-Pa55word"
@@ -40,8 +41,9 @@ class FakeFabric:
         self.exposed: dict[tuple[str, int], str] = {}
         self.processes: dict[str, int] = {}
 
-    def expose(self, address: str, port: int, backend: str) -> None:
+    def expose(self, address: str, port: int, backend: str) -> int:
         self.exposed[(address, port)] = backend
+        return port
 
     def unexpose(self, address: str, port: int) -> None:
         self.exposed.pop((address, port), None)
@@ -107,11 +109,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     environment = loader.load("local").model_copy(update={"local": LocalSettings(aws_endpoint_port=port)})
     state_dir = tmp_path_factory.mktemp(f"rds-state-{WORKER}")
     fabric, route53 = FakeFabric(), FakeRoute53()
+    plane.services.provide(Network, fabric, by="test")
+    plane.services.provide(ServiceRecords, route53, by="test")
     context = PartContext(Instance(0, environment), environment, state_dir, logging.getLogger("test.rds"),
-                          services={"fabric": fabric, "route53": route53})
+                          plane.services, part="rds")
     # A small time_scale keeps RDS's 60-120 s failover at about a second.
     part = RdsPart(timing=RdsTiming(time_scale=0.01, seed=7), via_fabric=False)
     part.start(context)
+    plane.services.provide(DbStatus, part, by="part rds")
     plane.attach(part)
     try:
         yield Stack(part, fabric, route53, f"http://127.0.0.1:{port}", state_dir)

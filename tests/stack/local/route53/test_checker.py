@@ -10,7 +10,7 @@ import pytest
 
 from environments.model import CHECKER_REGIONS
 from stack.local.route53.checker import HealthChecker
-from stack.local.route53.checker_regions import CheckerSite
+from stack.local.geography import CheckerSite
 from stack.local.route53.health import ProbeResult
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.loop import LoopThread
