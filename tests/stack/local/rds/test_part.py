@@ -374,20 +374,19 @@ def test_an_operation_whose_real_effect_fails_makes_the_part_degraded_naming_the
     # Before, the instance went `failed` with the reason in a log line only.
     part = RdsPart()
     database = _FailingDatabase()
-    part._dbs[(REGION, database.identifier)] = database  # type: ignore[assignment]
+    part.fleet.add(database)  # type: ignore[arg-type]
     assert part.health().healthy
 
     def work() -> None:
         raise RuntimeError("pg_basebackup: could not connect to the primary")
 
-    part._run(f"create {database.identifier}", work, database)  # type: ignore[arg-type]
-    for thread in list(part._threads):
-        thread.join(10)
+    part.fleet.run(f"create {database.identifier}", work, database)  # type: ignore[arg-type]
+    part.fleet.join(10)
     health = part.health()
     assert database.status == "failed" and health.state == "degraded"
     assert health.reasons == (f"{REGION}/orders: RDS create orders failed: RuntimeError: "
                               "pg_basebackup: could not connect to the primary",)
-    del part._dbs[(REGION, database.identifier)]  # deleted: nothing left to report
+    part.fleet.pop(REGION, database.identifier)  # deleted: nothing left to report
     assert part.health().healthy
 
 
@@ -395,14 +394,14 @@ def test_a_health_check_that_keeps_raising_makes_the_part_degraded(monkeypatch: 
     # Before, each tick logged the exception and the instance's failures went unnoticed, quietly.
     part = RdsPart()
     database = _FailingDatabase(status="available")
-    part._dbs[(REGION, database.identifier)] = database  # type: ignore[assignment]
+    part.fleet.add(database)  # type: ignore[arg-type]
 
     def check(self: Monitor, checked: Any) -> None:
         raise RuntimeError("psycopg.OperationalError: connection refused")
 
     monkeypatch.setattr(Monitor, "check", check)
-    part._monitor = Monitor(lambda: [database], part._run, RdsTiming(), None, None,  # type: ignore[arg-type]
-                            part._lock, logging.getLogger("test.rds"))
+    part._monitor = Monitor(lambda: [database], part.fleet.run, RdsTiming(), None, None,  # type: ignore[arg-type]
+                            part.fleet.lock, logging.getLogger("test.rds"))
     part._monitor.start()
     try:
         deadline = time.monotonic() + 10
@@ -415,7 +414,7 @@ def test_a_health_check_that_keeps_raising_makes_the_part_degraded(monkeypatch: 
 
 
 class _FailingDatabase:
-    """What RdsPart._run, the monitor's loop and health() read of a Database."""
+    """What the fleet's run(), the monitor's loop and health() read of a Database."""
 
     def __init__(self, status: str = "creating") -> None:
         self.identifier, self.region, self.status = "orders", REGION, status
