@@ -46,15 +46,16 @@ def cleanup_leftovers(classes: Iterable[type[Part]], instance: Instance, service
 
 
 def start_parts(classes: Sequence[type[Part]], instance: Instance, services: Services,
-                started: Callable[[Part], None] = lambda part: None) -> list[Part]:
+                started: Callable[[Part], None] = lambda part: None, known: Sequence[type[Part]] = ()) -> list[Part]:
     """Start ``classes`` in the order their services need, each with its own context; returns them started.
 
     After each start the part is registered for what it provides, then ``started(part)`` is called
     (the supervisor attaches it to the control plane). Raises StackError before starting anything
     when a required service has no provider or the services form a cycle; a part that fails to
     start raises, and the caller stops those already started (``started`` has seen them).
+    ``known``: every part there is, named when one would provide a missing service.
     """
-    ordered = start_order(classes, services.kinds)
+    ordered = start_order(classes, services.kinds, known)
     clients = LocalClients(instance.aws_endpoint)
     log = logging.getLogger("gameday.supervisor")
     parts: list[Part] = []

@@ -183,11 +183,12 @@ class Services:
 P = TypeVar("P", bound=Provider)
 
 
-def start_order(parts: Sequence[P], available: Iterable[object] = ()) -> list[P]:
+def start_order(parts: Sequence[P], available: Iterable[object] = (), known: Sequence[Provider] = ()) -> list[P]:
     """``parts`` in an order where every part starts after the providers of what it requires.
 
-    ``available``: services already provided before any part starts (the control plane's). Among
-    parts free to start, the given order is kept. Raises StackError naming a required service no
+    ``available``: services already provided before any part starts (the control plane's). ``known``:
+    every part there is, to name the one that would provide a missing service. Among parts free to
+    start, the given order is kept. Raises StackError naming a required service no
     part provides (and who needs it), two parts providing one service, or a cycle.
     """
     already: set[object] = set(available)
@@ -205,8 +206,10 @@ def start_order(parts: Sequence[P], available: Iterable[object] = ()) -> list[P]
             if kind in already:
                 continue
             if kind not in provider:
+                could = [p.name for p in known if kind in p.provides]
+                hint = f"; part {could[0]} provides it: start the stack with it" if could else ""
                 raise StackError(f"part {part.name} requires the service {kind.__name__}, which no part in this stack "
-                                 f"provides (parts: {', '.join(p.name for p in parts)})")
+                                 f"provides (parts: {', '.join(p.name for p in parts)}){hint}")
             if provider[kind] != index:
                 needs[index].add(provider[kind])
     order: list[int] = []

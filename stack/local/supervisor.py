@@ -185,7 +185,7 @@ class Supervisor:
         self.endpoint = Endpoint(app, self.instance.control_host, self.environment.local.aws_endpoint_port)
         self.endpoint.start()
         assembly.start_parts([assembly.load(spec) for spec in self.part_names], self.instance, self.services,
-                             started=self._started)
+                             started=self._started, known=[assembly.load(spec) for spec in PARTS])
         self._write_state(ready=True)
         self.log.info("local stack instance %d ready at %s", self.instance.number, self.instance.aws_endpoint)
 

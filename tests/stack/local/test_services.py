@@ -56,6 +56,12 @@ def test_a_required_service_nobody_provides_is_refused_naming_it_and_who_needs_i
         start_order([Spec("fabric", (Network,)), Spec("rds", requires=(Network, ServiceRecords))])
 
 
+def test_a_missing_service_names_the_part_that_would_provide_it() -> None:
+    known = [Spec("fabric", (Network,)), Spec("rds", requires=(Network,))]
+    with pytest.raises(StackError, match="requires the service Network.*; part fabric provides it: start the stack with it"):
+        start_order([known[1]], known=known)
+
+
 def test_a_service_the_stack_provides_before_the_parts_needs_no_part() -> None:
     assert names(start_order([Spec("rds", requires=(RdsStore,))], available=[RdsStore])) == ["rds"]
 
