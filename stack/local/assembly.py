@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from base.errors import StackError
 from stack.local.instance import Instance
@@ -39,7 +39,7 @@ def cleanup_leftovers(classes: Iterable[type[Part]], instance: Instance, service
         context = PartContext.for_part(cls.name, instance, services or Services())
         try:
             notes += cls.cleanup_leftovers(context)
-        except Exception as error:  # noqa: BLE001 - the next part's leftovers must still be cleaned
+        except Exception as error:
             context.log.exception("cleaning the leftovers of %s failed", cls.name)
             notes.append(f"cleaning the leftovers of {cls.name} failed: {type(error).__name__}: {error}")
     return notes

@@ -200,6 +200,7 @@ class PartContext:
 
 
 class Part(Protocol):
+    # Class attributes: read from the class before any instance exists, to order start-up.
     name: ClassVar[str]
     provides: ClassVar[tuple[type, ...]]  # services of stack.local.services this part lends once started
     requires: ClassVar[tuple[type, ...]]  # services it needs; it starts after their providers

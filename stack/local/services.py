@@ -23,8 +23,9 @@ environment's time scale.
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, MutableMapping, Protocol, Sequence, TypeVar, \
-    runtime_checkable
+import itertools
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from base.errors import StackError
 
@@ -130,11 +131,11 @@ class RdsStore(Protocol):
 
 
 class Provider(Protocol):
-    """What start-up ordering reads of a part (its class will do)."""
+    """What start-up ordering reads of a part class (class attributes: no instance exists yet)."""
 
-    name: str
-    provides: tuple[type, ...]
-    requires: tuple[type, ...]
+    name: ClassVar[str]
+    provides: ClassVar[tuple[type, ...]]
+    requires: ClassVar[tuple[type, ...]]
 
 
 class Services:
@@ -143,8 +144,11 @@ class Services:
     def __init__(self) -> None:
         self._providers: dict[Kind[Any], tuple[str, Any]] = {}
 
-    def provide(self, kind: Kind[T], provider: T, by: str) -> None:
-        """Register ``provider`` (named ``by``) for ``kind``. Raises StackError for a second provider or a wrong type."""
+    def provide(self, kind: Kind[Any], provider: object, by: str) -> None:
+        """Register ``provider`` (named ``by``) for ``kind``. Raises StackError for a second provider or a wrong type.
+
+        The provider's type is checked here, at run time (the Protocols are runtime_checkable), which is
+        what lets ``require`` return it typed."""
         if kind in self._providers:
             raise StackError(f"{by} provides {kind.__name__}, which {self._providers[kind][0]} already provides; "
                              f"one provider per service")
@@ -183,7 +187,8 @@ class Services:
 P = TypeVar("P", bound=Provider)
 
 
-def start_order(parts: Sequence[P], available: Iterable[object] = (), known: Sequence[Provider] = ()) -> list[P]:
+def start_order(parts: Sequence[type[P]], available: Iterable[object] = (),
+                known: Sequence[type[Provider]] = ()) -> list[type[P]]:
     """``parts`` in an order where every part starts after the providers of what it requires.
 
     ``available``: services already provided before any part starts (the control plane's). ``known``:
@@ -229,7 +234,7 @@ def start_order(parts: Sequence[P], available: Iterable[object] = (), known: Seq
     return [parts[index] for index in order]
 
 
-def _cycle(parts: Sequence[Provider], waiting: Mapping[int, set[int]]) -> str:
+def _cycle(parts: Sequence[type[Provider]], waiting: Mapping[int, set[int]]) -> str:
     """One cycle among the ``waiting`` parts, as "a requires X of b, b requires Y of a"."""
     path: list[int] = []
     current = min(waiting)
@@ -238,7 +243,7 @@ def _cycle(parts: Sequence[Provider], waiting: Mapping[int, set[int]]) -> str:
         current = min(dep for dep in waiting[current] if dep in waiting)
     loop = path[path.index(current):] + [current]
     steps = []
-    for a, b in zip(loop, loop[1:]):
+    for a, b in itertools.pairwise(loop):
         kinds = [k.__name__ for k in parts[a].requires if k in parts[b].provides]
         steps.append(f"{parts[a].name} requires {'/'.join(kinds)} of {parts[b].name}")
     return "; ".join(steps)

@@ -103,8 +103,7 @@ class ControlPlane:
         self.log = log or logging.getLogger("gameday.controlplane")
         self.parts: dict[str, Part] = {}
         self.services = services if services is not None else Services()
-        store: RdsStore = MotoRdsStore()
-        self.services.provide(RdsStore, store, by="the control plane")
+        self.services.provide(RdsStore, MotoRdsStore(), by="the control plane")
         self._answers: dict[tuple[str, str], Answer] = {}
         self.calls = 0
         self._count_lock = threading.Lock()

@@ -13,8 +13,9 @@ becomes the AwsError AWS would return.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Mapping, MutableMapping
 from functools import cache
-from typing import Any, Callable, Mapping, MutableMapping, TypeVar
+from typing import Any, TypeVar
 
 from moto.core.exceptions import ServiceException
 from moto.core.parse import QueryParser, XFormedDict

@@ -1,10 +1,10 @@
 """One checkout instance the EC2 part manages, and the jobs its worker thread runs in order."""
 from __future__ import annotations
 
-import xml.etree.ElementTree as ElementTree
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 from stack.local.ec2.process import CheckoutProcess
 

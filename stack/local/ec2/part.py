@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,9 +45,9 @@ MONITOR_INTERVAL_S = 0.1
 
 
 class Ec2Part:
-    name = "ec2"
-    provides: tuple[type, ...] = ()
-    requires: tuple[type, ...] = (Network,)
+    name: ClassVar[str] = "ec2"
+    provides: ClassVar[tuple[type, ...]] = ()
+    requires: ClassVar[tuple[type, ...]] = (Network,)
 
     def __init__(self, restart_limit: int = 3, restart_window_s: float = 10.0, ready_timeout_s: float = 20.0,
                  stop_grace_s: float = 3.0) -> None:

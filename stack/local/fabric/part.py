@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 from environments.model import LocalEnvironment
 from stack.local.fabric import firewall
@@ -59,9 +59,9 @@ def table_name(instance: Instance) -> str:
 
 
 class FabricPart:
-    name = "fabric"
-    provides: tuple[type, ...] = (Network,)
-    requires: tuple[type, ...] = ()
+    name: ClassVar[str] = "fabric"
+    provides: ClassVar[tuple[type, ...]] = (Network,)
+    requires: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, loop: str = "uvloop", kernel_drop: bool | None = None) -> None:
         """``kernel_drop``: also drop denied handshakes with nftables (firewall.py); None uses it where root and nft are."""

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from stack.local.part import Answer, Change, Health, PartContext
 from stack.local.rds import registry as registry_
@@ -30,9 +30,9 @@ from stack.local.services import DbStatus, Network, RdsStore, ServiceRecords
 
 
 class RdsPart:
-    name = "rds"
-    provides: tuple[type, ...] = (DbStatus,)
-    requires: tuple[type, ...] = (Network, ServiceRecords, RdsStore)
+    name: ClassVar[str] = "rds"
+    provides: ClassVar[tuple[type, ...]] = (DbStatus,)
+    requires: ClassVar[tuple[type, ...]] = (Network, ServiceRecords, RdsStore)
 
     def __init__(self, timing: RdsTiming | None = None, via_fabric: bool = True,
                  wiring: Callable[[PartContext, RdsTiming], Wiring] | None = None) -> None:

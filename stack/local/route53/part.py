@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import dns.rdatatype
 
@@ -45,9 +45,9 @@ UNKNOWN_CHECK_WAIT_S = 2.0  # how long an answer waits for a pending refresh bef
 
 
 class Route53Part:
-    name = "route53"
-    provides: tuple[type, ...] = (ServiceRecords,)
-    requires: tuple[type, ...] = ()
+    name: ClassVar[str] = "route53"
+    provides: ClassVar[tuple[type, ...]] = (ServiceRecords,)
+    requires: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, probe: Probe | None = None, max_in_flight: int = 64) -> None:
         self._probe = probe

@@ -5,8 +5,9 @@ No stack runs: the parts are small fakes, and the instance's directories live in
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar
 
 import pytest
 
@@ -22,9 +23,9 @@ CLEANED: list[tuple[str, str, Path]] = []
 
 
 class _Fake:
-    name = "fake"
-    provides: tuple[type, ...] = ()
-    requires: tuple[type, ...] = ()
+    name: ClassVar[str] = "fake"
+    provides: ClassVar[tuple[type, ...]] = ()
+    requires: ClassVar[tuple[type, ...]] = ()
 
     @classmethod
     def cleanup_leftovers(cls, context: PartContext) -> list[str]:
@@ -60,7 +61,7 @@ class _Fake:
 
 class FakeFabric(_Fake):
     name = "fakefabric"
-    provides = (Network,)
+    provides: ClassVar[tuple[type, ...]] = (Network,)
 
     def expose(self, address: str, port: int, backend: str) -> int:
         return port
@@ -74,7 +75,7 @@ class FakeFabric(_Fake):
 
 class FakeUser(_Fake):
     name = "fakeuser"
-    requires = (Network,)
+    requires: ClassVar[tuple[type, ...]] = (Network,)
 
     def start(self, context: PartContext) -> None:
         context.require(Network)  # started after its provider, so this is there
@@ -95,7 +96,7 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Instance:
     monkeypatch.setenv("GAMEDAY_RUNTIME_DIR", str(tmp_path / "run"))
     STARTED.clear()
     CLEANED.clear()
-    return Instance(3, loader.load("local"))
+    return Instance(3, loader.load("local"))  # type: ignore[arg-type]
 
 
 def test_each_part_logs_on_its_own_logger_even_after_later_parts_started(
