@@ -97,8 +97,24 @@ class RdsStore(Protocol):
         """``model`` with the data plane's live fields laid over it, for ``respond`` only."""
         ...
 
-    def call(self, region: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        """moto's RDS backend ``method`` in ``region`` (create_db_instance, describe_db_instances, ...)."""
+    def create(self, region: str, params: Mapping[str, Any]) -> Any:
+        """Store a new DB instance (``parse``d CreateDBInstance parameters); its model."""
+        ...
+
+    def create_read_replica(self, region: str, params: Mapping[str, Any]) -> Any:
+        """Store a new read replica (``parse``d CreateDBInstanceReadReplica parameters); its model."""
+        ...
+
+    def describe(self, region: str, identifier: str | None = None,
+                 filters: Mapping[str, list[str]] | None = None) -> list[Any]:
+        """The stored DB instances (one, or all matching ``filters``)."""
+        ...
+
+    def promote_read_replica(self, region: str, params: Mapping[str, Any]) -> Any:
+        ...
+
+    def restore_to_point_in_time(self, region: str, source: str, target: str, params: Mapping[str, Any]) -> Any:
+        """Store the DB instance a point-in-time restore creates; its model."""
         ...
 
     def model(self, region: str, identifier: str) -> Any | None:

@@ -54,8 +54,21 @@ class MotoRdsStore:
     def shown(self, model: Any, overrides: Mapping[str, Any]) -> Any:
         return Shown(model, overrides)
 
-    def call(self, region: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _moto(lambda: getattr(backends.rds(region), method)(*args, **kwargs))
+    def create(self, region: str, params: Mapping[str, Any]) -> Any:
+        return _moto(lambda: backends.rds(region).create_db_instance(params))
+
+    def create_read_replica(self, region: str, params: Mapping[str, Any]) -> Any:
+        return _moto(lambda: backends.rds(region).create_db_instance_read_replica(params))
+
+    def describe(self, region: str, identifier: str | None = None,
+                 filters: Mapping[str, list[str]] | None = None) -> list[Any]:
+        return list(_moto(lambda: backends.rds(region).describe_db_instances(identifier, filters=filters)))
+
+    def promote_read_replica(self, region: str, params: Mapping[str, Any]) -> Any:
+        return _moto(lambda: backends.rds(region).promote_read_replica(params))
+
+    def restore_to_point_in_time(self, region: str, source: str, target: str, params: Mapping[str, Any]) -> Any:
+        return _moto(lambda: backends.rds(region).restore_db_instance_to_point_in_time(source, target, params))
 
     def model(self, region: str, identifier: str) -> Any | None:
         return backends.rds(region).databases.get(identifier)

@@ -69,7 +69,7 @@ class RdsApi:
         multi_az = bool(params.get("multi_az"))
         placements = self._place(request.region, params.get("db_subnet_group_name"), params.get("availability_zone"),
                                  2 if multi_az else 1, int(params.get("port") or PORT))
-        model = self.store.call(request.region, "create_db_instance", params)
+        model = self.store.create(request.region, params)
         retention = int(params.get("backup_retention_period", 1) if params.get("backup_retention_period") is not None else 1)
         database = self._new_database(request.region, model, credentials, retention)
         self.fleet.run(f"create {database.identifier}",
@@ -95,7 +95,7 @@ class RdsApi:
                                                      "retention period to a non-zero value.")
         placement = self._place(request.region, params.get("db_subnet_group_name"), params.get("availability_zone"),
                                 1, PORT)[0]
-        model = self.store.call(request.region, "create_db_instance_read_replica", params)
+        model = self.store.create_read_replica(request.region, params)
         self.store.update(request.region, model.db_instance_identifier, multi_az=False)
         database = self._new_database(request.region, model, source.credentials, 0, source=source)
         source.replicas.append(database)
@@ -105,8 +105,7 @@ class RdsApi:
     def describe_db_instances(self, request: ApiRequest) -> ApiResponse:
         params = self.store.parse("DescribeDBInstances", request.params)
         filters = {f["Name"]: f["Values"] for f in params.get("filters", []) or []}
-        models = self.store.call(request.region, "describe_db_instances", params.get("db_instance_identifier"),
-                                 filters=filters)
+        models = self.store.describe(request.region, params.get("db_instance_identifier"), filters)
         start = int(params.get("marker") or 0)
         size = int(params.get("max_records") or 100)
         page = models[start:start + size]
@@ -119,7 +118,7 @@ class RdsApi:
     def reboot_db_instance(self, request: ApiRequest) -> ApiResponse:
         params = self.store.parse("RebootDBInstance", request.params)
         identifier = str(params["db_instance_identifier"]).lower()
-        model = self.store.call(request.region, "describe_db_instances", identifier)[0]
+        model = self.store.describe(request.region, identifier)[0]
         force = bool(params.get("force_failover"))
         # RDS checks its standby's host before failing over to it: a standby whose AZ is cut off would
         # become a primary nobody can reach. Asked outside the lock: the probe may wait out its timeout.
@@ -155,7 +154,7 @@ class RdsApi:
     def promote_read_replica(self, request: ApiRequest) -> ApiResponse:
         params = self.store.parse("PromoteReadReplica", request.params)
         identifier = str(params["db_instance_identifier"]).lower()
-        model = self.store.call(request.region, "describe_db_instances", identifier)[0]
+        model = self.store.describe(request.region, identifier)[0]
         given = params.get("backup_retention_period")
         retention = int(given) if given is not None else 1
         with self.fleet.lock:
@@ -168,7 +167,7 @@ class RdsApi:
             database.set_status("modifying")
         source = database.source
         source_model = self.store.model(source.region, source.identifier)
-        self.store.call(request.region, "promote_read_replica", params)
+        self.store.promote_read_replica(request.region, params)
         if source_model is not None:
             self.store.update(source.region, source.identifier, replicas=[
                 r for r in source_model.replicas if r not in (identifier, model.db_instance_arn)])
@@ -210,7 +209,7 @@ class RdsApi:
         subnet_group = params.get("db_subnet_group_name") or self._subnet_group_name(source)
         placements = self._place(request.region, subnet_group, params.get("availability_zone"), 2 if multi_az else 1,
                                  int(params.get("port") or PORT))
-        model = self.store.call(request.region, "restore_db_instance_to_point_in_time", source_id, target_id, params)
+        model = self.store.restore_to_point_in_time(request.region, source_id, target_id, params)
         self.store.update(request.region, target_id, multi_az=multi_az)
         retention = int(getattr(self.store.model(source.region, source.identifier), "backup_retention_period", 1) or 0)
         database = self._new_database(request.region, model, source.credentials, retention)
