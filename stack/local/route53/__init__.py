@@ -13,5 +13,5 @@ Modules, one concept each:
 - ``healthcheck``, ``health``, ``probe``, ``checker``: health checks (where the checkers sit, and their RTTs,
   is stack.local.geography, shared with the fabric);
 - ``api`` and ``changes``: the control-plane answers (GetHealthCheckStatus, GetHealthCheckLastFailureReason, GetChange);
-- ``part``: ``Route53Part``, the Part the supervisor starts.
+- ``part``: ``Route53Part``, the Part the supervisor starts, with ``dirty`` (what its refresher must re-read).
 """

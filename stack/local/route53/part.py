@@ -16,7 +16,6 @@ import gc
 import logging
 import random
 import threading
-from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
 import dns.rdatatype
@@ -27,6 +26,7 @@ from stack.local.route53.catalog import SERVICE_ZONE_ID, ZoneCatalog
 from stack.local.route53.changes import ChangeTracker, change_id_of
 from stack.local.route53.checker import HealthChecker
 from stack.local.geography import sites_for
+from stack.local.route53.dirty import Dirty, Scope
 from stack.local.route53.errors import RecordError, Route53Error
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.loop import LoopThread
@@ -62,7 +62,7 @@ class Route53Part:
         self._refresh_error: str | None = None  # why the last read of the control plane failed, until one works
         self._specs: dict[str, HealthCheckSpec] = {}
         self._client: Any = None
-        self._dirty = _Dirty()
+        self._dirty = Dirty()
         self._zone_problems: dict[str, list[str]] = {}
         self._check_problems: list[str] = []
         self.changes = ChangeTracker()
@@ -113,7 +113,7 @@ class Route53Part:
         except Exception as error:  # noqa: BLE001 - the control plane may come up after us; keep retrying
             log.warning("route53: first read of the control plane failed (%s); retrying in the background", error)
             self._refresh_error = f"{type(error).__name__}: {error}"
-            self._dirty.add(_Scope(everything=True))
+            self._dirty.add(Scope(everything=True))
             self.changes.request()
         self._refresher = threading.Thread(target=self._refresh_loop, name="route53-refresh", daemon=True)
         self._refresher.start()
@@ -152,11 +152,11 @@ class Route53Part:
         if request.operation == "ChangeResourceRecordSets":
             zone_id = str(request.params.get("HostedZoneId") or request.params.get("Id")
                           or api.path_id(request.path, "hostedzone")).rsplit("/", 1)[-1]
-            self._dirty.add(_Scope(zones=frozenset({zone_id})) if zone_id else _Scope(everything=True))
+            self._dirty.add(Scope(zones=frozenset({zone_id})) if zone_id else Scope(everything=True))
         elif request.operation in HEALTH_CHECK_OPERATIONS:
-            self._dirty.add(_Scope(checks=True))
+            self._dirty.add(Scope(checks=True))
         else:
-            self._dirty.add(_Scope(everything=True))
+            self._dirty.add(Scope(everything=True))
         self.changes.request(change_id_of(change.response_body))
         self._wake.set()
 
@@ -256,10 +256,10 @@ class Route53Part:
             self._client = self._context.client("route53")
         return self._client
 
-    def _refresh(self, scope: "_Scope | None" = None) -> None:
+    def _refresh(self, scope: Scope | None = None) -> None:
         """Re-read what ``scope`` says changed (everything when None) and swap it in."""
         assert self._loop is not None and self.checker is not None
-        scope = scope or _Scope(everything=True)
+        scope = scope or Scope(everything=True)
         client = self._client_once()
         current = {zone.zone_id: zone for zone in self.catalog.hosted}
         if scope.everything or any(zone_id not in current for zone_id in scope.zones):
@@ -379,32 +379,3 @@ def _snapshot(counts: Mapping[str, int]) -> dict[str, int]:
         except RuntimeError:
             continue
     return {}
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """What a refresh must re-read."""
-
-    everything: bool = False
-    zones: frozenset[str] = frozenset()
-    checks: bool = False
-
-    def __or__(self, other: "_Scope") -> "_Scope":
-        return _Scope(self.everything or other.everything, self.zones | other.zones, self.checks or other.checks)
-
-
-class _Dirty:
-    """What changed since the last refresh (thread-safe); starts as everything."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._scope = _Scope(everything=True)
-
-    def add(self, scope: _Scope) -> None:
-        with self._lock:
-            self._scope = self._scope | scope
-
-    def take(self) -> _Scope:
-        with self._lock:
-            scope, self._scope = self._scope, _Scope()
-            return scope
