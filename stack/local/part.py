@@ -37,7 +37,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping, Protocol, TypeVar
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Protocol, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -46,6 +46,9 @@ from environments.model import LocalEnvironment
 from base.errors import StackError
 from base.retries import retries
 from stack.local.instance import Instance
+# The API messages (messages.py), re-exported: parts name them as part of this contract.
+from stack.local.messages import Answer as Answer, ApiRequest as ApiRequest, ApiResponse as ApiResponse
+from stack.local.messages import Change as Change
 from stack.local.services import Kind, Services
 
 T = TypeVar("T")
@@ -66,34 +69,6 @@ def local_session(region_name: str | None = None) -> boto3.session.Session:
     core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
     return boto3.session.Session(region_name=region_name, botocore_session=core, **LOCAL_CREDENTIALS)
 
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """One AWS API call as the control plane parsed it (botocore's operation names and shapes)."""
-
-    service: str  # botocore service name: "route53", "rds", "ec2", ...
-    operation: str  # botocore operation name: "CreateHealthCheck", "RebootDBInstance", ...
-    region: str
-    params: Mapping[str, Any]  # the request's input, named as in botocore's model
-    path: str = ""  # the HTTP path (REST services carry ids there, e.g. /2013-04-01/healthcheck/<id>/status)
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    status: int
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Change:
-    """A successful mutating call, passed to every part's ``on_change``."""
-
-    request: ApiRequest
-    response_body: bytes
-
-
-Answer = Callable[[ApiRequest], ApiResponse]
 
 HealthState = Literal["healthy", "degraded"]
 

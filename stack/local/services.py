@@ -25,12 +25,11 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from base.errors import StackError
+from stack.local.messages import ApiResponse
 
-if TYPE_CHECKING:  # part.py imports this module for PartContext
-    from stack.local.part import ApiResponse
 
 T = TypeVar("T")
 # A service's Protocol class, as a parameter. Typed as a callable returning T because mypy refuses a
