@@ -1,6 +1,6 @@
 """The contract between the supervisor, the control plane and the data planes (parts).
 
-A part (fabric, route53, rds, ec2, ...) is a class with:
+A part (fabric, route53, rds, ec2, ...) is a class with these class attributes (typed ``ClassVar``):
 
 - ``name``: its name, which names its logger (``gameday.<name>``), its log and state sub-directories;
 - ``provides`` and ``requires``: tuples of the service types of stack.local.services (``Network``,
@@ -30,6 +30,11 @@ the control plane then fails the API call instead of answering 200 for a change 
 
 Every part reports its ``health()``: whatever it could not apply (a skipped NACL entry, a dropped
 record, a failed DB instance) makes it ``degraded`` with the reasons, until it is fixed.
+
+Beside this module, what parts share without importing each other: services.py (the services and
+the start order), messages.py (ApiRequest, ApiResponse, Change), awserror.py (AWS errors in each
+protocol's wire format), geography.py (where Route 53's checkers sit, and their RTTs), instance.py
+(an instance's addresses and directories); assembly.py loads, orders, starts and cleans the parts.
 """
 from __future__ import annotations
 
