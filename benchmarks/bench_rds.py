@@ -50,6 +50,7 @@ from stack.local.rds import runner
 from stack.local.rds.part import RdsPart
 from stack.local.rds.timing import RdsTiming
 from base.timescale import TimeScale
+from stack.local.services import DbStatus, Network, ServiceRecords
 
 TIMING_SCALE = TimeScale(0.05)  # the failover-time figure: RDS's phases at this scale absorb our real work as at 0.1
 RPO_SCALE = TimeScale(0.01)  # the RPO loop: as many failovers as fit the budget
@@ -175,7 +176,8 @@ def main(number: int, failovers: int, writes_per_s: float, budget_s: float) -> d
     endpoint.start()
     state_dir = Path(tempfile.mkdtemp(prefix="bench-rds-"))
     route53 = Route53Stand_in()
-    services: dict[str, Any] = {"route53": route53}
+    services = plane.services
+    services.provide(ServiceRecords, route53, by="bench")
     context = PartContext(instance, environment, state_dir, logging.getLogger("bench.rds"), services)
     fabric = None
     fabric_error = None
@@ -184,14 +186,15 @@ def main(number: int, failovers: int, writes_per_s: float, budget_s: float) -> d
 
         fabric = FabricPart()
         fabric.start(context)
-        services["fabric"] = fabric
+        services.provide(Network, fabric, by="part fabric")
         plane.attach(fabric)
     except Exception as error:  # measured without the fabric, and said so
         fabric, fabric_error = None, f"{type(error).__name__}: {error}"
     part = RdsPart(timing=RdsTiming(scale=RPO_SCALE, seed=11), via_fabric=fabric is not None)
     if fabric is None:
-        services["fabric"] = _NoFabric()
+        services.provide(Network, _NoFabric(), by="bench")
     part.start(context)
+    services.provide(DbStatus, part, by="part rds")
     plane.attach(part)
     session = boto3.session.Session(**LOCAL_CREDENTIALS)
     rds = session.client("rds", region_name=REGION, endpoint_url=instance.aws_endpoint,

@@ -8,7 +8,7 @@ endpoint on 127.0.0.1:4566. Instance k (1..9) moves everything out of the way of
 - every VPC CIDR's second octet grows by 8*k (127.16.0.0/16 -> 127.24.0.0/16 for k=1);
 - every vantage-point subnet's second octet grows by k (127.200.1.0/24 -> 127.201.1.0/24);
 - Route 53 health checkers use 127.(210+k).N.0/24;
-- its state lives in <runtime dir>/gameday/<k>.
+- its state lives in <runtime dir>/gameday/<k>, its logs in <state home>/gameday/logs/<k>.
 
 The instance is chosen with ``GAMEDAY_INSTANCE`` (or ``--instance``); pytest-xdist workers
 use 1 + their worker number, so tests never touch a user's stack on instance 0.
@@ -43,6 +43,12 @@ def runtime_root() -> Path:
     return Path(base) / f"gameday-{os.getuid()}"
 
 
+def log_root() -> Path:
+    """Parent of every instance's log directory: $XDG_STATE_HOME/gameday/logs (~/.local/state by default)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "gameday" / "logs"
+
+
 def instance_from_environ() -> int:
     raw = os.environ.get("GAMEDAY_INSTANCE", "0")
     if not raw.isdigit() or int(raw) > MAX_INSTANCE:
@@ -74,6 +80,11 @@ class Instance:
     @property
     def state_dir(self) -> Path:
         return runtime_root() / str(self.number)
+
+    @property
+    def log_dir(self) -> Path:
+        """Logs outlive the stack on purpose, so a failed CI run can still be read after `down`."""
+        return log_root() / str(self.number)
 
     def resolved(self) -> LocalEnvironment:
         """The environment with this instance's address ranges, which the builder and data planes use."""

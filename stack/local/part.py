@@ -1,7 +1,22 @@
 """The contract between the supervisor, the control plane and the data planes (parts).
 
-A part (fabric, route53, rds, ec2, ...) is started by the supervisor with a ``PartContext``.
-The control plane calls it in two ways:
+A part (fabric, route53, rds, ec2, ...) is a class with these class attributes (typed ``ClassVar``):
+
+- ``name``: its name, which names its logger (``gameday.<name>``), its log and state sub-directories;
+- ``provides`` and ``requires``: tuples of the service types of stack.local.services (``Network``,
+  ``ServiceRecords``, ``DbStatus``, ``RdsStore``). The supervisor starts the parts in an order where
+  each starts after the providers of what it requires, and refuses a stack where a required service
+  has no provider or the services form a cycle. Nothing else passes between parts: a part asks for
+  a service with ``context.require(Network)`` and never imports another part.
+- ``cleanup_leftovers(context)`` (a static method): remove what a crashed run of the part left (child
+  processes outside the marker's reach, files outside the state directory). The supervisor calls it
+  for every part it knows before start-up and after stop; it must be safe when nothing is left.
+
+Each part is started with its own ``PartContext``: the stack's instance and resolved environment, its
+own logger, its own log directory (``log_dir``, which outlives the stack), the shared state directory,
+the services registry, and boto3 clients for the local endpoint (shared by every part's context).
+
+The control plane calls a started part in two ways:
 
 - ``answers()``: operations the part answers itself instead of moto (for example
   Route 53's GetHealthCheckStatus). The control plane routes a matching request to it.
@@ -15,6 +30,11 @@ the control plane then fails the API call instead of answering 200 for a change 
 
 Every part reports its ``health()``: whatever it could not apply (a skipped NACL entry, a dropped
 record, a failed DB instance) makes it ``degraded`` with the reasons, until it is fixed.
+
+Beside this module, what parts share without importing each other: services.py (the services and
+the start order), messages.py (ApiRequest, ApiResponse, Change), awserror.py (AWS errors in each
+protocol's wire format), geography.py (where Route 53's checkers sit, and their RTTs), instance.py
+(an instance's addresses and directories); assembly.py loads, orders, starts and cleans the parts.
 """
 from __future__ import annotations
 
@@ -22,7 +42,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping, Protocol
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Protocol, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -32,6 +52,12 @@ from base.errors import StackError
 from base.retries import retries
 from base.timescale import TimeScale
 from stack.local.instance import Instance
+# The API messages (messages.py), re-exported: parts name them as part of this contract.
+from stack.local.messages import Answer as Answer, ApiRequest as ApiRequest, ApiResponse as ApiResponse
+from stack.local.messages import Change as Change
+from stack.local.services import Kind, Services
+
+T = TypeVar("T")
 
 # Dummy credentials: the local endpoint accepts anything, and real ones must never be sent to it.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -49,34 +75,6 @@ def local_session(region_name: str | None = None) -> boto3.session.Session:
     core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
     return boto3.session.Session(region_name=region_name, botocore_session=core, **LOCAL_CREDENTIALS)
 
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """One AWS API call as the control plane parsed it (botocore's operation names and shapes)."""
-
-    service: str  # botocore service name: "route53", "rds", "ec2", ...
-    operation: str  # botocore operation name: "CreateHealthCheck", "RebootDBInstance", ...
-    region: str
-    params: Mapping[str, Any]  # the request's input, named as in botocore's model
-    path: str = ""  # the HTTP path (REST services carry ids there, e.g. /2013-04-01/healthcheck/<id>/status)
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    status: int
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Change:
-    """A successful mutating call, passed to every part's ``on_change``."""
-
-    request: ApiRequest
-    response_body: bytes
-
-
-Answer = Callable[[ApiRequest], ApiResponse]
 
 HealthState = Literal["healthy", "degraded"]
 
@@ -121,42 +119,76 @@ class ChangeNotApplied(StackError):
         self.reason = reason
 
 
-@dataclass
-class PartContext:
-    instance: Instance
-    environment: LocalEnvironment  # already resolved for the instance's address ranges
-    state_dir: Path  # the part may create a sub-directory named after itself; it is removed at `down`
-    log: logging.Logger
-    services: dict[str, Any] = field(default_factory=dict)  # other parts, by name, once started
-    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
-    # One session for every client: a new Session re-reads botocore's model directories (seconds on a busy disk).
-    _session: Any = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+class LocalClients:
+    """boto3 clients aimed at one stack's local endpoint, cached and shared by every part's context."""
 
-    @property
-    def timescale(self) -> TimeScale:
-        return self.environment.timescale
+    def __init__(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+        self._clients: dict[tuple[str, str], Any] = {}
+        # One session for every client: a new Session re-reads botocore's model directories (seconds on a busy disk).
+        self._session: Any = None
+        self._lock = threading.Lock()
 
-    def client(self, service: str, region: str = "us-east-1") -> Any:
-        """A boto3 client aimed at this stack's local endpoint, cached (a new one costs tens of ms)."""
+    def client(self, service: str, region: str) -> Any:
         key = (service, region)
         with self._lock:  # boto3 sessions are not thread-safe; parts call this from their own threads
             if key not in self._clients:
                 if self._session is None:
                     self._session = local_session()
-                self._clients[key] = self._new_client(service, region)
+                self._clients[key] = self._session.client(
+                    service, region_name=region, endpoint_url=self.endpoint_url,
+                    config=Config(retries=retries(3), connect_timeout=2, read_timeout=30),
+                )
             return self._clients[key]
 
-    def _new_client(self, service: str, region: str) -> Any:
-        return self._session.client(
-            service, region_name=region,
-            endpoint_url=self.instance.aws_endpoint,
-            config=Config(retries=retries(3), connect_timeout=2, read_timeout=30),
-        )
+
+@dataclass
+class PartContext:
+    """What one part is started with (see the module docstring); each part gets its own."""
+
+    instance: Instance
+    environment: LocalEnvironment  # already resolved for the instance's address ranges
+    state_dir: Path  # the part may create a sub-directory named after itself; it is removed at `down`
+    log: logging.Logger  # the part's own: gameday.<part>
+    services: Services = field(default_factory=Services)
+    log_dir: Path | None = None  # the part's own log directory (outlives the stack); None: <instance logs>/<part>
+    part: str = ""  # the part's name, for errors naming who needs a service
+    clients: LocalClients | None = field(default=None, repr=False)
+
+    @classmethod
+    def for_part(cls, name: str, instance: Instance, services: Services,
+                 clients: LocalClients | None = None) -> "PartContext":
+        """The context the supervisor gives part ``name``: its logger and log directory, shared services and clients."""
+        return cls(instance, instance.resolved(), instance.state_dir, logging.getLogger(f"gameday.{name}"),
+                   services, instance.log_dir / name, name, clients)
+
+    @property
+    def timescale(self) -> TimeScale:
+        return self.environment.timescale
+
+    def require(self, kind: Kind[T]) -> T:
+        """The provider of service ``kind``. Raises StackError naming it and this part when none is registered."""
+        return self.services.require(kind, f"part {self.part or self.log.name}")
+
+    def find(self, kind: Kind[T]) -> T | None:
+        return self.services.find(kind)
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        """A boto3 client aimed at this stack's local endpoint, cached (a new one costs tens of ms)."""
+        if self.clients is None:
+            self.clients = LocalClients(self.instance.aws_endpoint)
+        return self.clients.client(service, region)
 
 
 class Part(Protocol):
-    name: str
+    # Class attributes: read from the class before any instance exists, to order start-up.
+    name: ClassVar[str]
+    provides: ClassVar[tuple[type, ...]]  # services of stack.local.services this part lends once started
+    requires: ClassVar[tuple[type, ...]]  # services it needs; it starts after their providers
+
+    @staticmethod
+    def cleanup_leftovers(context: PartContext) -> list[str]:
+        """Remove what a crashed run of this part left; what was done, one note each. Safe when nothing is left."""
 
     def start(self, context: PartContext) -> None:
         """Start listeners, threads and child processes. Return once the part is ready."""

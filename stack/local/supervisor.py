@@ -1,6 +1,7 @@
 """The local stack's lifecycle: one supervisor process that owns every part and child process.
 
-``up`` cleans what a killed supervisor left, starts the AWS endpoint and the parts in order, writes
+``up`` cleans what a killed supervisor left, starts the AWS endpoint and the parts (each after the
+providers of the services it requires, stack.local.assembly), writes
 the state file (the contract other tools read: ``stack status --json``), and runs until SIGTERM or
 SIGINT. ``down`` stops it and removes its state directory. Nothing outlives the stack: every child
 inherits ``GAMEDAY_STACK_MARKER``, so even processes that left the supervisor's session (PostgreSQL
@@ -8,7 +9,6 @@ daemonises) are found and stopped after a crash.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -26,14 +26,15 @@ from base.errors import SettingsError, StackDegraded, StackError, StackNotRunnin
 from base import files
 from base.deadline import DeadlineExceeded, until
 from base.logfiles import open_log, restrict as restrict_logs
-from stack.local import installed, leftovers, process as executor
+from stack.local import assembly, installed, leftovers, process as executor
 from stack.local.instance import Instance
-from stack.local.part import Health, Part, PartContext
+from stack.local.part import Health, Part
+from stack.local.services import ServiceRecords, Services
 
 STATE_FILE = "state.json"
 MARKER_VARIABLE = "GAMEDAY_STACK_MARKER"
 STATUS_PATH = "/_gameday/status"
-# Parts in start order (stop runs in reverse). Each is "module:Class".
+# The parts, each "module:Class". Start order follows from their services (stop runs in reverse).
 PARTS: tuple[str, ...] = (
     "stack.local.fabric.part:FabricPart",
     "stack.local.route53.part:Route53Part",
@@ -73,9 +74,8 @@ def select_parts(names: str = "all") -> tuple[str, ...]:
 
 
 def log_dir(instance: Instance) -> Path:
-    """Logs outlive the stack on purpose, so a failed CI run can still be read after `down`."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "gameday" / "logs" / str(instance.number)
+    """The instance's log directory (``Instance.log_dir``): it outlives the stack."""
+    return instance.log_dir
 
 
 def marker(instance: Instance) -> str:
@@ -120,10 +120,7 @@ def clean_leftovers(instance: Instance, log: logging.Logger | Callable[[str], No
     notes = []
     if instance.state_dir.exists():
         # Parts keep registries of what they started (PostgreSQL data dirs can live outside the state dir).
-        from stack.local.ec2.part import cleanup_leftovers as ec2_cleanup
-        from stack.local.rds.registry import cleanup_leftovers as rds_cleanup
-
-        notes += rds_cleanup(instance.state_dir) + ec2_cleanup(instance.state_dir)
+        notes += assembly.cleanup_leftovers([assembly.load(spec) for spec in PARTS], instance)
     removed = []
     if instance.state_dir.exists():
         shutil.rmtree(instance.state_dir, ignore_errors=True)
@@ -154,7 +151,8 @@ class Supervisor:
         installed.require()  # a core install has no moto: say which extra brings it
         from stack.local.controlplane.app import ControlPlane
 
-        self.control_plane = ControlPlane(logging.getLogger("gameday.controlplane"), instance)
+        self.services = Services()
+        self.control_plane = ControlPlane(logging.getLogger("gameday.controlplane"), instance, self.services)
         self.endpoint: Any = None
         self._stop = threading.Event()
         self.started_at = time.time()
@@ -188,20 +186,15 @@ class Supervisor:
         app = with_status_route(self.control_plane, lambda: self.status() | {"ready": True, "parts": part_status(self.parts)})
         self.endpoint = Endpoint(app, self.instance.control_host, self.environment.local.aws_endpoint_port)
         self.endpoint.start()
-        context = PartContext(self.instance, self.environment, self.instance.state_dir, logging.getLogger("gameday.part"))
-        for spec in self.part_names:
-            module, _, cls = spec.partition(":")
-            part: Part = getattr(importlib.import_module(module), cls)()
-            context.log = logging.getLogger(f"gameday.{part.name}")
-            began = time.monotonic()
-            part.start(context)
-            self.log.info("part %s started in %.2f s", part.name, time.monotonic() - began)
-            restrict_logs([self.logs, self.instance.state_dir])  # logs a part's child process opened itself
-            context.services[part.name] = part
-            self.parts.append(part)
-            self.control_plane.attach(part)
+        assembly.start_parts([assembly.load(spec) for spec in self.part_names], self.instance, self.services,
+                             started=self._started, known=[assembly.load(spec) for spec in PARTS])
         self._write_state(ready=True)
         self.log.info("local stack instance %d ready at %s", self.instance.number, self.instance.aws_endpoint)
+
+    def _started(self, part: Part) -> None:
+        restrict_logs([self.logs, self.instance.state_dir])  # logs a part's child process opened itself
+        self.parts.append(part)
+        self.control_plane.attach(part)
 
     def stop(self) -> None:
         self.control_plane.detach_all()
@@ -227,7 +220,6 @@ class Supervisor:
 
     def status(self) -> dict[str, Any]:
         env = self.environment
-        route53 = next((p for p in self.parts if p.name == "route53"), None)
         return {
             "instance": self.instance.number,
             "pid": os.getpid(),
@@ -235,7 +227,7 @@ class Supervisor:
             "time_scale": env.time_scale,
             "aws_endpoint": self.instance.aws_endpoint,
             "dns": {"host": self.instance.control_host, "port": self.instance.dns_port,
-                    "serving": route53 is not None},
+                    "serving": self.services.find(ServiceRecords) is not None},
             "regions": list(env.regions),
             "availability_zones": {name: {az: zone.subnet_cidr for az, zone in region.availability_zones.items()}
                                    for name, region in env.regions.items()},

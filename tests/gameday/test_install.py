@@ -63,7 +63,7 @@ def test_the_harness_needs_no_conftest(installed: dict[str, str], tmp_path: Path
         "import pytest\n"
         "@pytest.mark.failover\n"
         "def test_cheap(environment, gameday_settings, timeline, gameday_guard):\n"
-        "    assert environment.name == 'local' and timeline.time_scale == environment.time_scale\n"
+        "    assert environment.name == 'local' and timeline.scale == environment.timescale\n"
         "    assert gameday_guard.policy.dry_run is False\n"
         "def test_experiment(scenario): pass\n")
     assert not list(tmp_path.glob("conftest.py"))
@@ -98,7 +98,7 @@ def test_a_projects_own_fixture_does_not_change_what_the_harness_uses(installed:
     (tmp_path / "test_one.py").write_text(
         "def test_one(environment, gameday_environment, timeline):\n"
         "    assert environment == \"the project's own\"\n"
-        "    assert timeline.time_scale == gameday_environment.time_scale == 0.1\n")
+        "    assert timeline.scale == gameday_environment.timescale and timeline.scale.factor == 0.1\n")
     result = pytest_in(tmp_path, installed)
     assert result.returncode == 0, result.stdout + result.stderr
 

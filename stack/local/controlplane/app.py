@@ -27,9 +27,11 @@ from typing import Any, Callable, Iterable, Mapping
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import defaultvpc, ec2, rds, request as requests_, route53
-from stack.local.controlplane.awserror import AwsError, internal_failure, render
+from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import Answer, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
+from stack.local.services import RdsStore, Services
 
 # A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
 # them (None removes one), as AWS does when it canonicalises a value.
@@ -87,9 +89,12 @@ class _Attempt:
 
 
 class ControlPlane:
-    def __init__(self, log: logging.Logger | None = None, instance: Any = None) -> None:
+    def __init__(self, log: logging.Logger | None = None, instance: Any = None, services: Services | None = None) -> None:
         """``instance`` (a stack.local.instance.Instance) places each Region's default VPC; without it,
-        GAMEDAY_INSTANCE and the embedded environment do."""
+        GAMEDAY_INSTANCE and the embedded environment do.
+
+        ``services``: the stack's registry (a new one when None). The control plane provides ``RdsStore``
+        in it, and its validators look up ``DbStatus`` there when a part provides it."""
         rds.fix_cross_region_replicas()
         route53.fix_update_health_check()
         route53.fix_apex_soa()
@@ -97,6 +102,8 @@ class ControlPlane:
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.log = log or logging.getLogger("gameday.controlplane")
         self.parts: dict[str, Part] = {}
+        self.services = services if services is not None else Services()
+        self.services.provide(RdsStore, MotoRdsStore(), by="the control plane")
         self._answers: dict[tuple[str, str], Answer] = {}
         self.calls = 0
         self._count_lock = threading.Lock()

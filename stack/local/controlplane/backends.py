@@ -1,7 +1,8 @@
 """In-process access to moto's stored state, for validators that must look something up.
 
-Validators read moto's models directly (the control plane *is* the emulator); data planes never
-do: they go through boto3 like any user.
+Validators and the RDS store (rdsstore.py) read moto's models directly (the control plane *is* the
+emulator); data planes never do: they go through boto3 like any user, or through a service the control
+plane provides (stack.local.services.RdsStore).
 """
 from __future__ import annotations
 

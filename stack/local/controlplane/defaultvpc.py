@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from stack.local.controlplane import backends
-from stack.local.controlplane.awserror import AwsError
+from stack.local.awserror import AwsError
 from stack.local.part import ApiRequest
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")

@@ -6,7 +6,7 @@ import re
 from typing import Any, Callable, Mapping
 
 from stack.local.controlplane import backends
-from stack.local.controlplane.awserror import AwsError
+from stack.local.awserror import AwsError
 from stack.local.part import ApiRequest
 
 

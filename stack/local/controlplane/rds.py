@@ -5,8 +5,9 @@ import copy
 from typing import Any, Callable
 
 from stack.local.controlplane import backends
-from stack.local.controlplane.awserror import AwsError
+from stack.local.awserror import AwsError
 from stack.local.part import ApiRequest
+from stack.local.services import DbStatus
 
 
 def _instance(request: ApiRequest) -> Any:
@@ -18,10 +19,10 @@ def _instance(request: ApiRequest) -> Any:
 
 
 def db_status(plane: Any, request: ApiRequest, database: Any) -> str:
-    """The instance's real status: the RDS data plane knows it once it exists, moto otherwise."""
-    rds_part = plane.parts.get("rds") if plane is not None else None
-    if rds_part is not None and hasattr(rds_part, "status_of"):
-        status = rds_part.status_of(database.db_instance_identifier, request.region)
+    """The instance's real status: the RDS data plane (``DbStatus``) knows it once it exists, moto otherwise."""
+    data_plane = plane.services.find(DbStatus) if plane is not None else None
+    if data_plane is not None:
+        status = data_plane.status_of(database.db_instance_identifier, request.region)
         if status:
             return str(status)
     return str(database.status)

@@ -23,7 +23,7 @@ from xml.parsers.expat import ExpatError
 import botocore.session
 import xmltodict
 
-from stack.local.controlplane.awserror import AwsError
+from stack.local.awserror import AwsError
 from stack.local.part import ApiRequest
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")

@@ -5,7 +5,7 @@ import ipaddress
 from typing import Any, Callable
 
 from stack.local.controlplane import backends
-from stack.local.controlplane.awserror import AwsError
+from stack.local.awserror import AwsError
 from stack.local.part import ApiRequest
 
 HEALTH_CHECK_TYPES = ("HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP", "CALCULATED",

@@ -1,8 +1,8 @@
 """``Ec2Part``: EC2 instances with the checkout role are real checkout processes.
 
 RunInstances / StartInstances start one process per ``gameday:role=checkout`` instance on its private
-address (through the fabric: ``expose(private_ip, port, "unix:<socket>")`` and
-``register_process``); StopInstances / TerminateInstances stop it; RebootInstances restarts it. The
+address (through the ``Network`` service the fabric provides: ``expose(private_ip, port, "unix:<socket>")``
+and ``register_process``); StopInstances / TerminateInstances stop it; RebootInstances restarts it. The
 part reads everything it needs through the AWS API of the local endpoint (DescribeInstances,
 DescribeInstanceAttribute userData, DescribeDBInstances, GetSecretValue), as a user would.
 
@@ -12,84 +12,42 @@ Restart=on-failure would); one that keeps dying (``restart_limit`` times within
 DescribeInstances never shows ``running`` for an instance that serves nothing. Such an instance
 also makes ``health()`` degraded, with the reason, until it runs again or is terminated.
 
-All process work happens on one worker thread, in order: ``on_change`` only queues.
+All process work happens on one worker thread, in order: ``on_change`` only queues. Beside this
+module: managed.py (one managed instance, the worker's jobs), lookup.py (what the part reads through
+the API), process.py (one checkout process), registry.py (what a crashed run left), contract.py (UserData).
 """
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import shutil
 import threading
 import time
-import xml.etree.ElementTree as ElementTree
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, ClassVar, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stack.local.ec2 import registry
-from stack.local.ec2.contract import CheckoutUserData, is_checkout
-from stack.local.ec2.errors import CheckoutStartError, Ec2PartError, UserDataError
-from stack.local.ec2.process import CheckoutProcess, DatabaseTarget, Launch
+from stack.local.ec2.contract import is_checkout
+from stack.local.ec2.errors import CheckoutStartError, Ec2PartError
+from stack.local.ec2.lookup import Ec2Lookup
+from stack.local.ec2.managed import Job, Managed, instance_ids
+from stack.local.ec2.process import CheckoutProcess, Launch
 from stack.local.part import Answer, Change, Health, PartContext
+from stack.local.services import Network
 
 OPERATIONS = frozenset({"RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "RebootInstances"})
 RUNNING_STATES = frozenset({"pending", "running"})
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 MONITOR_INTERVAL_S = 0.1
-DB_ENDPOINT_WAIT_S = 30.0
-
-
-class Fabric(Protocol):
-    """What this part needs from the network fabric (stack.local.fabric.part.FabricPart)."""
-
-    def expose(self, address: str, port: int, backend: str) -> int: ...
-
-    def unexpose(self, address: str, port: int) -> None: ...
-
-    def register_process(self, address: str, pid: int) -> None: ...
-
-
-@dataclass
-class _Instance:
-    """One checkout instance the part manages (mutated only on the worker thread)."""
-
-    instance_id: str
-    region: str
-    availability_zone: str
-    private_ip: str
-    port: int
-    process: CheckoutProcess
-    state: str = "starting"  # starting, running, restarting, stopped, failed
-    exposed: bool = False
-    crashes: deque[float] = field(default_factory=deque)
-    restarts: int = 0
-    error: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        launch = self.process.launch
-        return {
-            "instance_id": self.instance_id, "region": self.region, "availability_zone": self.availability_zone,
-            "private_ip": self.private_ip, "port": self.port, "pid": self.process.pid if self.process.alive() else None,
-            "state": self.state, "exposed": self.exposed, "socket": str(launch.uds), "log": str(launch.log),
-            "database_endpoint": launch.database.endpoint if launch.database else None,
-            "restarts": self.restarts, "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class _Job:
-    kind: str  # "change", "crashed"
-    region: str
-    operation: str = ""
-    instance_ids: tuple[str, ...] = ()
 
 
 class Ec2Part:
-    name = "ec2"
+    name: ClassVar[str] = "ec2"
+    provides: ClassVar[tuple[type, ...]] = ()
+    requires: ClassVar[tuple[type, ...]] = (Network,)
 
     def __init__(self, restart_limit: int = 3, restart_window_s: float = 10.0, ready_timeout_s: float = 20.0,
                  stop_grace_s: float = 3.0) -> None:
@@ -102,30 +60,36 @@ class Ec2Part:
         self.directory: Path | None = None
         self.log_directory: Path | None = None
         self._registry: registry.Registry | None = None
-        self._instances: dict[str, _Instance] = {}
-        self._jobs: deque[_Job] = deque()
+        self._instances: dict[str, Managed] = {}
+        self._jobs: deque[Job] = deque()
         self._queued = 0
         self._done = 0
         self._condition = threading.Condition()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._monitor: threading.Thread | None = None
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._lookup: Ec2Lookup | None = None
         self.last_error = ""
         self._problems: dict[str, str] = {}  # instance id (or job) -> why its checkout does not serve
 
     # -- Part protocol ---------------------------------------------------------------------------
 
+    @staticmethod
+    def cleanup_leftovers(context: PartContext) -> list[str]:
+        """Stop the checkout processes and remove the files a crashed run recorded (registry.py)."""
+        return registry.cleanup_leftovers(context.state_dir)
+
     def start(self, context: PartContext) -> None:
         """Clean what a crashed run left, then start the worker and the crash monitor."""
         self.context = context
         self.log = context.log
-        for note in registry.cleanup_leftovers(context.state_dir):
+        for note in self.cleanup_leftovers(context):
             self.log.info("before start: %s", note)
         self.directory = context.state_dir / registry.DIRECTORY
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log_directory = self._log_directory(context)
         self._registry = registry.Registry(self.directory)
+        self._lookup = Ec2Lookup(context, self.directory, self._stopping, self.log)
         self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="ec2-worker", daemon=True)
         self._monitor = threading.Thread(target=self._watch, name="ec2-monitor", daemon=True)
@@ -155,10 +119,10 @@ class Ec2Part:
         if request.service != "ec2" or request.operation not in OPERATIONS:
             return
         if request.operation == "RunInstances":
-            ids = _instance_ids(change.response_body)
+            ids = instance_ids(change.response_body)
         else:
             ids = tuple(str(i) for i in request.params.get("InstanceIds", ()) or ())
-        self._enqueue(_Job("change", request.region, request.operation, ids))
+        self._enqueue(Job("change", request.region, request.operation, ids))
 
     def status(self) -> Mapping[str, Any]:
         with self._condition:
@@ -185,9 +149,15 @@ class Ec2Part:
             found = self._instances.get(instance_id)
             return found.as_json() if found is not None else None
 
+    @property
+    def lookup(self) -> Ec2Lookup:
+        if self._lookup is None:
+            raise Ec2PartError("the EC2 part is not started; call start() first")
+        return self._lookup
+
     # -- the worker ------------------------------------------------------------------------------
 
-    def _enqueue(self, job: _Job) -> None:
+    def _enqueue(self, job: Job) -> None:
         with self._condition:
             self._jobs.append(job)
             self._queued += 1
@@ -215,9 +185,9 @@ class Ec2Part:
                 self._done += 1
                 self._condition.notify_all()
 
-    def _apply(self, job: _Job) -> None:
-        described = self._describe(job.region, job.instance_ids)
-        starting: list[_Instance] = []
+    def _apply(self, job: Job) -> None:
+        described = self.lookup.describe(job.region, job.instance_ids)
+        starting: list[Managed] = []
         for item in described:
             iid = item["InstanceId"]
             state = item["State"]["Name"]
@@ -241,7 +211,7 @@ class Ec2Part:
         for instance in starting:
             self._await_ready(instance)
 
-    def _launch(self, region: str, item: Mapping[str, Any], previous: _Instance | None) -> _Instance | None:
+    def _launch(self, region: str, item: Mapping[str, Any], previous: Managed | None) -> Managed | None:
         """Spawn the process of one instance (readiness is awaited by the caller, so launches overlap)."""
         assert self.context is not None and self.directory is not None and self.log_directory is not None
         iid = item["InstanceId"]
@@ -250,9 +220,9 @@ class Ec2Part:
             if not private_ip or ipaddress.IPv4Address(private_ip) not in LOOPBACK:
                 raise Ec2PartError(f"{iid}: private address {private_ip or '(none)'} is outside 127.0.0.0/8; launch "
                                    "checkout instances in one of the environment's subnets")
-            user_data = self._user_data(region, iid)
+            user_data = self.lookup.user_data(region, iid)
             port = user_data.port or self.context.environment.stack.checkout_port
-            database = self._database(region, iid, user_data)
+            database = self.lookup.database(region, iid, user_data)
         except (Ec2PartError, ClientError, BotoCoreError, ValueError) as error:
             self._refuse(region, iid, str(error))
             return None
@@ -263,7 +233,7 @@ class Ec2Part:
             # The Route 53 server serves scaled TTLs: the client honours them as served.
             database=database,
         )
-        instance = _Instance(iid, region, launch.availability_zone, private_ip, port, CheckoutProcess(launch))
+        instance = Managed(iid, region, launch.availability_zone, private_ip, port, CheckoutProcess(launch))
         if previous is not None:
             instance.restarts = previous.restarts  # a new boot: the crash history starts again
         with self._condition:
@@ -274,13 +244,13 @@ class Ec2Part:
         self._registry.add(iid, instance.process.pid, files)
         return instance
 
-    def _await_ready(self, instance: _Instance) -> None:
+    def _await_ready(self, instance: Managed) -> None:
         try:
             instance.process.wait_ready(self.ready_timeout_s)
         except CheckoutStartError as error:
             instance.process.stop(self.stop_grace_s)
             self._set(instance, "failed", str(error))
-            self._stop_through_api(instance.region, instance.instance_id, str(error))
+            self.lookup.stop_instance(instance.region, instance.instance_id, str(error))
             return
         try:
             self._expose(instance)
@@ -290,13 +260,13 @@ class Ec2Part:
             instance.process.stop(self.stop_grace_s)
             self._set(instance, "failed", reason)
             self.last_error = f"{instance.instance_id}: {reason}"
-            self._stop_through_api(instance.region, instance.instance_id, reason)
+            self.lookup.stop_instance(instance.region, instance.instance_id, reason)
             return
         self._set(instance, "running", "")
         self.log.info("checkout %s serving on %s:%d (pid %s)", instance.instance_id, instance.private_ip,
                       instance.port, instance.process.pid)
 
-    def _halt(self, instance: _Instance, state: str) -> None:
+    def _halt(self, instance: Managed, state: str) -> None:
         # Marked first, so the monitor does not take this stop for a crash; unexposed next, so new
         # connections stop arriving while in-flight requests drain.
         self._set(instance, "stopping", instance.error)
@@ -304,7 +274,7 @@ class Ec2Part:
         instance.process.stop(self.stop_grace_s)
         self._set(instance, state, instance.error)
 
-    def _forget(self, instance: _Instance) -> None:
+    def _forget(self, instance: Managed) -> None:
         database = instance.process.launch.database
         if database is not None:
             database.password_file.unlink(missing_ok=True)
@@ -329,7 +299,7 @@ class Ec2Part:
             self.log.error("%s: %s", instance_id, reason)
             instance.process.stop(self.stop_grace_s)
             self._set(instance, "failed", reason)
-            self._stop_through_api(instance.region, instance_id, reason)
+            self.lookup.stop_instance(instance.region, instance_id, reason)
             return
         self.log.warning("checkout %s exited with code %s; restarting it", instance_id, code)
         self._set(instance, "restarting", f"exited with code {code}")
@@ -350,11 +320,11 @@ class Ec2Part:
                 self._set_state_if(iid, "running", "crashed")
                 instance = self._instances.get(iid)
                 if instance is not None:
-                    self._enqueue(_Job("crashed", instance.region, instance_ids=(iid,)))
+                    self._enqueue(Job("crashed", instance.region, instance_ids=(iid,)))
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _set(self, instance: _Instance, state: str, error: str) -> None:
+    def _set(self, instance: Managed, state: str, error: str) -> None:
         with self._condition:
             instance.state, instance.error = state, error
             if state == "failed":
@@ -369,93 +339,19 @@ class Ec2Part:
             if instance is not None and instance.state == expected:
                 instance.state = state
 
-    def _client(self, service: str, region: str) -> Any:
-        assert self.context is not None
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = self.context.client(service, region)
-        return self._clients[key]
-
-    def _describe(self, region: str, instance_ids: tuple[str, ...]) -> list[Mapping[str, Any]]:
-        ec2 = self._client("ec2", region)
-        if instance_ids:
-            pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=list(instance_ids))
-        else:
-            pages = ec2.get_paginator("describe_instances").paginate(
-                Filters=[{"Name": "tag:gameday:role", "Values": ["checkout"]}])
-        return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
-
-    def _user_data(self, region: str, instance_id: str) -> CheckoutUserData:
-        attribute = self._client("ec2", region).describe_instance_attribute(InstanceId=instance_id,
-                                                                             Attribute="userData")
-        return CheckoutUserData.parse(attribute.get("UserData", {}).get("Value"), instance_id)
-
-    def _database(self, region: str, instance_id: str, data: CheckoutUserData) -> DatabaseTarget | None:
-        if not data.wants_database:
-            return None
-        assert self.directory is not None
-        db_region = data.db_region or region
-        endpoint, port = data.db_endpoint, data.db_port
-        if endpoint is None:
-            endpoint, found_port = self._db_endpoint(db_region, str(data.db_instance_identifier), instance_id)
-            port = port or found_port
-        user, password = data.db_user, data.db_password
-        if data.db_secret_id is not None:
-            secret = self._client("secretsmanager", db_region).get_secret_value(SecretId=data.db_secret_id)
-            try:
-                document = json.loads(secret["SecretString"])
-                user, password = document.get("username", user), document["password"]
-            except (KeyError, TypeError, ValueError):
-                raise UserDataError(f"{instance_id}: secret {data.db_secret_id} is not a JSON object with "
-                                    "username and password (RDS's managed-secret format)") from None
-        password_file = self.directory / f"{instance_id}.pw"
-        password_file.touch(mode=0o600)
-        password_file.write_text(str(password))
-        return DatabaseTarget(str(endpoint), port or 5432, data.db_name, str(user), password_file)
-
-    def _db_endpoint(self, region: str, identifier: str, instance_id: str) -> tuple[str, int]:
-        rds = self._client("rds", region)
-        deadline = time.monotonic() + DB_ENDPOINT_WAIT_S
-        while True:
-            try:
-                db = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "DBInstanceNotFound":
-                    raise UserDataError(f"{instance_id}: UserData names DB instance {identifier!r}, which does not "
-                                        f"exist in {region}") from None
-                raise
-            endpoint = db.get("Endpoint") or {}
-            if endpoint.get("Address"):
-                return endpoint["Address"], int(endpoint.get("Port") or 5432)
-            # RDS shows no endpoint while the instance is being created.
-            if time.monotonic() > deadline or self._stopping.is_set():
-                raise Ec2PartError(f"{instance_id}: DB instance {identifier} in {region} had no endpoint within "
-                                   f"{DB_ENDPOINT_WAIT_S:g} s (status {db.get('DBInstanceStatus')})")
-            time.sleep(0.2)
-
     def _refuse(self, region: str, instance_id: str, reason: str) -> None:
         self.log.error("checkout %s not started: %s", instance_id, reason)
         self.last_error = reason
         with self._condition:
             self._problems[instance_id] = f"checkout not started and the instance was stopped: {reason}"
-        self._stop_through_api(region, instance_id, reason)
+        self.lookup.stop_instance(region, instance_id, reason)
 
-    def _stop_through_api(self, region: str, instance_id: str, reason: str) -> None:
-        # An instance that serves nothing must not show `running`; the resulting StopInstances
-        # notification finds no process and changes nothing else.
-        try:
-            self._client("ec2", region).stop_instances(InstanceIds=[instance_id])
-        except (ClientError, BotoCoreError) as error:
-            self.log.error("could not stop %s after '%s': %s", instance_id, reason, error)
-
-    def _fabric(self) -> Fabric | None:
+    def _fabric(self) -> Network:
         assert self.context is not None
-        return self.context.services.get("fabric")
+        return self.context.require(Network)
 
-    def _expose(self, instance: _Instance) -> None:
+    def _expose(self, instance: Managed) -> None:
         fabric = self._fabric()
-        if fabric is None:
-            return
         pid = instance.process.pid
         assert pid is not None
         fabric.register_process(instance.private_ip, pid)
@@ -463,33 +359,17 @@ class Ec2Part:
             fabric.expose(instance.private_ip, instance.port, f"unix:{instance.process.launch.uds}")
             instance.exposed = True
 
-    def _unexpose(self, instance: _Instance) -> None:
-        fabric = self._fabric()
-        if fabric is None or not instance.exposed:
+    def _unexpose(self, instance: Managed) -> None:
+        if not instance.exposed:
             return
         try:
-            fabric.unexpose(instance.private_ip, instance.port)
+            self._fabric().unexpose(instance.private_ip, instance.port)
         except Exception as error:  # noqa: BLE001 - the process must be stopped even if the fabric is gone
             self.log.warning("unexposing %s:%d failed: %s", instance.private_ip, instance.port, error)
         instance.exposed = False
 
-    @staticmethod
-    def _log_directory(context: PartContext) -> Path:
+    def _log_directory(self, context: PartContext) -> Path:
         # Process logs outlive the stack (like the supervisor's), so a failed CI run can be read after `down`.
-        from stack.local.supervisor import log_dir
-
-        path = log_dir(context.instance) / "ec2"
+        path = context.log_dir or context.instance.log_dir / self.name
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-
-def _instance_ids(response_body: bytes) -> tuple[str, ...]:
-    """The instance ids in a RunInstances response (EC2's XML)."""
-    try:
-        root = ElementTree.fromstring(response_body)
-    except ElementTree.ParseError:
-        return ()
-    return tuple(e.text for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "instanceId" and e.text)
-
-
-cleanup_leftovers = registry.cleanup_leftovers

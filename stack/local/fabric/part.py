@@ -1,8 +1,8 @@
 """``FabricPart``: the fabric as a part of the local stack (stack.local.part.Part).
 
 It owns the fabric process, keeps it in step with EC2 (subnets and NACLs read through boto3 from
-the local endpoint, the same API a user sees) and lends other parts ``expose``,
-``unexpose`` and ``register_process``.
+the local endpoint, the same API a user sees) and provides other parts the ``Network`` service
+(stack.local.services: ``expose``, ``unexpose`` and ``register_process``).
 
 Failure is loud. A NACL entry the fabric cannot parse is skipped (the rest of every Region stays
 enforced), logged with the entry, and reported by ``health()`` until it is deleted or replaced. The
@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 from environments.model import LocalEnvironment
 from stack.local.fabric import firewall
@@ -27,7 +27,8 @@ from stack.local.fabric.process import FabricProcess
 from stack.local.fabric.topology import ExternalSource, Subnet, Topology
 from stack.local.instance import Instance
 from stack.local.part import Answer, Change, ChangeNotApplied, Health, PartContext
-from stack.local.route53.checker_regions import checker_links
+from stack.local.services import Network
+from stack.local.geography import checker_links
 
 # EC2 operations after which subnets or NACLs must be read again.
 SUBNET_OPERATIONS = frozenset({"CreateSubnet", "DeleteSubnet"})
@@ -43,8 +44,8 @@ RETRY_S = 1.0
 def external_sources(environment: LocalEnvironment, instance: Instance) -> tuple[ExternalSource, ...]:
     """Vantage points and Route 53 health checkers: the clients that live outside every VPC.
 
-    Checker subnets and their RTTs are the Route 53 part's (stack.local.route53.checker_regions),
-    so a checker's probe is delayed by the same figures the checker expects.
+    Checker subnets and their RTTs come from the checker geography Route 53 uses too
+    (stack.local.geography), so a checker's probe is delayed by the same figures the checker expects.
     """
     sources = [ExternalSource(name, vp.network, dict(vp.rtt_ms)) for name, vp in environment.vantage_points.items()]
     sources += [ExternalSource(f"checker-{link.region}", ipaddress.IPv4Network(link.cidr), dict(link.rtt_ms))
@@ -52,8 +53,15 @@ def external_sources(environment: LocalEnvironment, instance: Instance) -> tuple
     return tuple(sources)
 
 
+def table_name(instance: Instance) -> str:
+    """The nftables table of the instance's kernel path (firewall.py)."""
+    return f"gameday_fabric_{instance.number}"
+
+
 class FabricPart:
-    name = "fabric"
+    name: ClassVar[str] = "fabric"
+    provides: ClassVar[tuple[type, ...]] = (Network,)
+    requires: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, loop: str = "uvloop", kernel_drop: bool | None = None) -> None:
         """``kernel_drop``: also drop denied handshakes with nftables (firewall.py); None uses it where root and nft are."""
@@ -82,6 +90,14 @@ class FabricPart:
 
     # -- Part protocol ---------------------------------------------------------------------------
 
+    @staticmethod
+    def cleanup_leftovers(context: PartContext) -> list[str]:
+        """A killed fabric's process carries the stack's marker; its nftables table would stay and drop handshakes."""
+        if firewall.available() is not None:
+            return []
+        firewall.remove_table(table_name(context.instance))
+        return []
+
     def start(self, context: PartContext) -> None:
         """Spawn the fabric, give it the environment's sources and RTTs, and read EC2 in the background.
 
@@ -91,7 +107,7 @@ class FabricPart:
         self.log = context.log
         env = context.environment
         self._sources = external_sources(env, context.instance)
-        table = f"gameday_fabric_{context.instance.number}" if self._kernel_drop else ""
+        table = table_name(context.instance) if self._kernel_drop else ""
         self.process = FabricProcess(context.state_dir / self.name, loop=self._loop, kernel_drop=table)
         try:
             self.process.start()

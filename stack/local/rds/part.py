@@ -1,48 +1,38 @@
 """The RDS part: DB instances are real PostgreSQL servers, driven through the RDS API.
 
-How it overrides moto. moto stays the store of every instance's configuration; the part answers
-the operations whose effect or answer only a data plane knows (``answers()``), calling moto's
-backend for the bookkeeping and laying its live fields (status, AZs after a failover,
-LatestRestorableTime, replication status) over moto's model when it serialises the response with
-moto's own serializer. It also writes status and AZs back into moto's model, so the calls moto
-answers (ModifyDBInstance, tags...) agree. DeleteDBInstance is left to moto; ``on_change`` then
-stops and removes the servers.
-
-The control plane's validator asks ``status_of()`` for the live status; the part re-checks the
-status under its own lock when it answers RebootDBInstance, so two concurrent reboots cannot
-both pass (the second gets InvalidDBInstanceState).
+The part's life: it starts with the services it requires (stack.local.services: ``Network`` for
+its nodes' private addresses, ``ServiceRecords`` for their endpoint names, the control plane's
+``RdsStore`` for moto's bookkeeping) and provides ``DbStatus``, which the control plane's validators
+ask for the live status. It answers the RDS operations whose effect or answer only a data plane
+knows (api.py), runs each DB instance's operations on the fleet (fleet.py), watches the primaries
+(monitor.py), and keeps a registry of what it started so a crashed run's servers are found
+(registry.py). DeleteDBInstance is left to moto; ``on_change`` then stops and removes the servers.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
-from moto.core.exceptions import ServiceException
-
-from stack.local.controlplane.awserror import AwsError
-from stack.local.part import Answer, ApiRequest, ApiResponse, Change, Health, PartContext
+from stack.local.part import Answer, Change, Health, PartContext
 from stack.local.rds import registry as registry_
-from stack.local.rds import responses, runner
-from stack.local.rds.archive import BackupStore
+from stack.local.rds.api import RdsApi
 from stack.local.rds.database import Database
 from stack.local.rds.events import EventLog
+from stack.local.rds.fleet import Fleet
 from stack.local.rds.monitor import Monitor
 from stack.local.rds.placement import AddressBook
-from stack.local.rds.nodeconfig import PORT, Credentials
-from stack.local.rds.postgres import Node
 from stack.local.rds.timing import RdsTiming
-from stack.local.rds.wiring import Placement, ServiceWiring, Wiring
-
-SUPPORTED_ENGINES = ("postgres",)
+from stack.local.rds.wiring import ServiceWiring, Wiring
+from stack.local.services import DbStatus, Network, RdsStore, ServiceRecords
 
 
 class RdsPart:
-    name = "rds"
+    name: ClassVar[str] = "rds"
+    provides: ClassVar[tuple[type, ...]] = (DbStatus,)
+    requires: ClassVar[tuple[type, ...]] = (Network, ServiceRecords, RdsStore)
 
     def __init__(self, timing: RdsTiming | None = None, via_fabric: bool = True,
                  wiring: Callable[[PartContext, RdsTiming], Wiring] | None = None) -> None:
@@ -52,30 +42,31 @@ class RdsPart:
         self.context: PartContext | None = None
         self.timing = timing or RdsTiming()
         self.events = EventLog()
-        self._dbs: dict[tuple[str, str], Database] = {}
-        self._lock = threading.RLock()
-        self._threads: set[threading.Thread] = set()
-        self._stop = threading.Event()
+        self.log = logging.getLogger("gameday.rds")
+        self.fleet = Fleet(self.log)
+        self.api: RdsApi | None = None
+        self.store: RdsStore  # the control plane's, from start() on
         self._monitor: Monitor | None = None
         self._addresses: AddressBook | None = None
-        self._node_counter = itertools.count(1)
         self._storage: Path | None = None
         self._registry: registry_.Registry | None = None
-        # Why an operation's real effect failed: by (Region, identifier) for an instance (shown while it
-        # is `failed`), by operation for work on no instance (a deletion that left servers behind).
-        self._failures: dict[tuple[str, str], str] = {}
-        self.log = logging.getLogger("gameday.rds")
 
     # ----- lifecycle ---------------------------------------------------------------------------
+    @staticmethod
+    def cleanup_leftovers(context: PartContext) -> list[str]:
+        """Stop the PostgreSQL servers and remove the files a crashed run left (registry.py)."""
+        return registry_.cleanup_leftovers(context.state_dir)
+
     def start(self, context: PartContext) -> None:
         self.context = context
         self.log = context.log
+        self.store = context.require(RdsStore)
         # Phase durations can be set in the environment (an ``rds:`` mapping, see RdsTiming.from_mapping).
         section = getattr(context.environment, "rds", None)
         if hasattr(section, "model_dump"):
             section = section.model_dump()
         self.timing = self._timing_override or RdsTiming.from_mapping(context.timescale, section)
-        for note in registry_.cleanup_leftovers(context.state_dir):
+        for note in self.cleanup_leftovers(context):
             self.log.info("before start: %s", note)
         self._registry = registry_.Registry(context.state_dir)
         self._storage = self._registry.create_storage()
@@ -84,18 +75,21 @@ class RdsPart:
         else:
             # RDS's 5 s TTL in AWS seconds: Route 53 scales it, once, when it serves the record.
             ttl_s = math.ceil(self.timing.endpoint_ttl_s)
-            self.wiring = ServiceWiring(lambda: context.services, ttl_s, self._via_fabric)
-        self._stop.clear()
-        self._addresses = AddressBook(context.environment)
-        self._monitor = Monitor(self._databases, self._run, self.timing, self.wiring, context.client, self._lock, self.log)
+            self.wiring = ServiceWiring(context, ttl_s, self._via_fabric)
+        self.fleet.log = self.log
+        self.fleet.stopping.clear()
+        self.fleet.settled = self._record_nodes
+        self._addresses = AddressBook(context.environment, self.store)
+        self.api = RdsApi(self.fleet, self.store, self._addresses, self._registry, self._storage, self.timing,
+                          self.wiring, self.events, self.log)
+        self._monitor = Monitor(self.fleet.databases, self.fleet.run, self.timing, self.wiring, context.client,
+                                self.fleet.lock, self.log)
         self._monitor.start()
 
     def stop(self) -> None:
         """Stop every server, thread and file of the part; safe to call twice."""
-        self._stop.set()
-        with self._lock:
-            databases = list(self._dbs.values())
-            self._dbs.clear()
+        self.fleet.stopping.set()
+        databases = self.fleet.take_all()
         for database in databases:
             database.stopping.set()
         if self._monitor is not None:
@@ -114,8 +108,7 @@ class RdsPart:
             deleter.start()
         for deleter in deleters:
             deleter.join(timeout=60)
-        for thread in list(self._threads):
-            thread.join(timeout=30)
+        self.fleet.join(timeout_s=30)
         if self._storage is not None:
             for note in registry_.cleanup_leftovers(self.context.state_dir if self.context else Path("/nonexistent")):
                 self.log.info("at stop: %s", note)
@@ -128,29 +121,19 @@ class RdsPart:
                 pass
 
     def answers(self) -> Mapping[tuple[str, str], Answer]:
-        return {("rds", operation): handler for operation, handler in {
-            "CreateDBInstance": self.create_db_instance,
-            "CreateDBInstanceReadReplica": self.create_db_instance_read_replica,
-            "DescribeDBInstances": self.describe_db_instances,
-            "RebootDBInstance": self.reboot_db_instance,
-            "PromoteReadReplica": self.promote_read_replica,
-            "RestoreDBInstanceToPointInTime": self.restore_db_instance_to_point_in_time,
-            "DescribeEvents": self.describe_events,
-        }.items()}
+        return self.api.answers() if self.api is not None else {}
 
     def on_change(self, change: Change) -> None:
         request = change.request
-        if request.service == "rds" and request.operation == "DeleteDBInstance":
+        if request.service == "rds" and request.operation == "DeleteDBInstance" and self.api is not None:
             identifier = str(request.params.get("DBInstanceIdentifier", "")).lower()
-            with self._lock:
-                database = self._dbs.pop((request.region, identifier), None)
+            database = self.fleet.pop(request.region, identifier)
             if database is not None:
                 database.status = "deleting"
-                self._run(f"delete {identifier}", lambda: self._delete(database), database=None)
+                api = self.api
+                self.fleet.run(f"delete {identifier}", lambda: api.delete(database), database=None)
 
     def status(self) -> Mapping[str, Any]:
-        with self._lock:
-            databases = list(self._dbs.values())
         return {
             "storage_root": str(self._storage) if self._storage else None,
             "instances": {
@@ -162,353 +145,32 @@ class RdsPart:
                     "source": db.source.identifier if db.source else None,
                     "replica_lag_s": db.last_replica_lag_s,
                     "latest_restorable_time": db.latest_restorable_time.isoformat() if db.latest_restorable_time else None,
-                } for db in databases
+                } for db in self.fleet.databases()
             },
             "events": [f"{e.date.isoformat()} {e.source_identifier} {e.event_id}" for e in self.events.all()[-20:]],
         }
 
     def health(self) -> Health:
-        with self._lock:
-            failed = {key for key, db in self._dbs.items() if db.status == "failed"}
-            reasons = [f"{key[0]}/{key[1]}: {reason}" if key[0] else reason
-                       for key, reason in sorted(self._failures.items()) if key in failed or not key[0]]
-            reasons += [f"{key[0]}/{key[1]}: failed" for key in sorted(failed) if key not in self._failures]
-            monitor_failing = dict(self._monitor.failing) if self._monitor is not None else {}
-            reasons += [f"{key[0]}/{key[1]}: its health check fails, so a failure of its primary goes unnoticed: "
-                        f"{reason}" for key, reason in sorted(monitor_failing.items()) if key in self._dbs]
-        return Health.of(reasons)
+        with self.fleet.lock:
+            failing = dict(self._monitor.failing) if self._monitor is not None else {}
+            return Health.of(self.fleet.problems(failing))
 
     def status_of(self, db_instance_identifier: str, region: str) -> str | None:
-        """The live status of an instance this part runs; None when it does not run it."""
-        with self._lock:
-            database = self._dbs.get((region, db_instance_identifier.lower()))
+        """The live status of an instance this part runs; None when it does not run it (the DbStatus service)."""
+        with self.fleet.lock:
+            database = self.fleet.get(region, db_instance_identifier)
             return database.status if database else None
 
     def database(self, db_instance_identifier: str, region: str) -> Database | None:
         """The data plane of an instance (benchmarks and tests look at its nodes)."""
-        with self._lock:
-            return self._dbs.get((region, db_instance_identifier.lower()))
-
-    # ----- answers -----------------------------------------------------------------------------
-    def create_db_instance(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("CreateDBInstance", request.params)
-        engine = str(params.get("engine", ""))
-        if engine not in SUPPORTED_ENGINES:
-            raise AwsError("InvalidParameterValue", f"Engine {engine!r} is not supported by the local stack's RDS; "
-                                                    f"allowed: {', '.join(SUPPORTED_ENGINES)}")
-        credentials = _credentials(params)
-        version = str(params.get("engine_version") or runner.version())
-        if version.split(".")[0] != runner.version().split(".")[0]:
-            raise AwsError("InvalidParameterCombination", f"Cannot find version {version} for postgres "
-                                                          f"(the local stack runs PostgreSQL {runner.version()})")
-        params["engine_version"] = version
-        multi_az = bool(params.get("multi_az"))
-        placements = self._place(request.region, params.get("db_subnet_group_name"), params.get("availability_zone"),
-                                 2 if multi_az else 1, int(params.get("port") or PORT))
-        model = self._moto(lambda: responses.backend(request.region).create_db_instance(params))
-        retention = int(params.get("backup_retention_period", 1) if params.get("backup_retention_period") is not None else 1)
-        database = self._new_database(request.region, model, credentials, retention)
-        self._run(f"create {database.identifier}",
-                  lambda: database.create(placements[0], placements[1] if multi_az else None,
-                                          db_name=params.get("db_name")), database)
-        return responses.respond("CreateDBInstance", {"DBInstance": self._shown(model, database)})
-
-    def create_db_instance_read_replica(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("CreateDBInstanceReadReplica", request.params)
-        source_ref = str(params["source_db_instance_identifier"])
-        source_region, source_id = _split_reference(source_ref, request.region)
-        with self._lock:
-            source = self._dbs.get((source_region, source_id))
-        if source is None:
-            raise AwsError("DBInstanceNotFound", f"DBInstance {source_ref} not found.", 404)
-        if source.status != "available" or source.source is not None:
-            raise AwsError("InvalidDBInstanceState",
-                           f"DB instance {source_id} is {source.status!r}{' and a read replica' if source.source else ''}; "
-                           f"a read replica needs an 'available' source instance")
-        if source.backups is None:
-            raise AwsError("InvalidDBInstanceState", "Automated backups are not enabled for this database instance. "
-                                                     "To enable automated backups, use ModifyDBInstance to set the backup "
-                                                     "retention period to a non-zero value.")
-        placement = self._place(request.region, params.get("db_subnet_group_name"), params.get("availability_zone"),
-                                1, PORT)[0]
-        model = self._moto(lambda: responses.backend(request.region).create_db_instance_read_replica(params))
-        model.multi_az = False
-        database = self._new_database(request.region, model, source.credentials, 0, source=source)
-        source.replicas.append(database)
-        self._run(f"create replica {database.identifier}", lambda: database.create_replica(placement), database)
-        return responses.respond("CreateDBInstanceReadReplica", {"DBInstance": self._shown(model, database)})
-
-    def describe_db_instances(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("DescribeDBInstances", request.params)
-        filters = {f["Name"]: f["Values"] for f in params.get("filters", []) or []}
-        models = self._moto(lambda: responses.backend(request.region).describe_db_instances(
-            params.get("db_instance_identifier"), filters=filters))
-        start = int(params.get("marker") or 0)
-        size = int(params.get("max_records") or 100)
-        page = models[start:start + size]
-        shown = [self._shown(m, self.database(m.db_instance_identifier, request.region)) for m in page]
-        result: dict[str, Any] = {"DBInstances": shown}
-        if start + size < len(models):
-            result["Marker"] = str(start + size)
-        return responses.respond("DescribeDBInstances", result)
-
-    def reboot_db_instance(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("RebootDBInstance", request.params)
-        identifier = str(params["db_instance_identifier"]).lower()
-        model = self._moto(lambda: responses.backend(request.region).describe_db_instances(identifier)[0])
-        force = bool(params.get("force_failover"))
-        # RDS checks its standby's host before failing over to it: a standby whose AZ is cut off would
-        # become a primary nobody can reach. Asked outside the lock: the probe may wait out its timeout.
-        standby = getattr(self._dbs.get((request.region, identifier)), "standby", None)
-        standby_reachable = (self.wiring.probe(standby, self.timing.probe_timeout_s)
-                             if force and standby is not None else None)
-        with self._lock:
-            database = self._dbs.get((request.region, identifier))
-            if database is None:
-                raise AwsError("InvalidDBInstanceState", f"DB instance {identifier} has no running server in the local stack")
-            if database.status != "available":
-                raise AwsError("InvalidDBInstanceState",
-                               f"DB instance {identifier} is in state {database.status!r}; it must be 'available' to reboot")
-            if force and not database.multi_az:
-                raise AwsError("InvalidParameterCombination",
-                               f"Cannot force a failover for DB instance {identifier}: it is not a Multi-AZ instance")
-            if force and not database.synchronous:
-                raise AwsError("InvalidDBInstanceState",
-                               f"Cannot fail over DB instance {identifier} now: its standby in "
-                               f"{database.secondary_availability_zone} is not synchronized (it is being rebuilt "
-                               f"or is unreachable); try again once it is")
-            if force and standby_reachable is False:
-                raise AwsError("InvalidDBInstanceState",
-                               f"Cannot fail over DB instance {identifier} now: its standby in "
-                               f"{database.secondary_availability_zone} is unreachable; try again once its AZ is reachable")
-            database.set_status("rebooting")
-        if force:
-            self._run(f"failover {identifier}", lambda: database.failover(automatic=False), database)
-        else:
-            self._run(f"reboot {identifier}", database.reboot, database)
-        return responses.respond("RebootDBInstance", {"DBInstance": self._shown(model, database)})
-
-    def promote_read_replica(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("PromoteReadReplica", request.params)
-        identifier = str(params["db_instance_identifier"]).lower()
-        model = self._moto(lambda: responses.backend(request.region).describe_db_instances(identifier)[0])
-        retention = int(params.get("backup_retention_period") if params.get("backup_retention_period") is not None else 1)
-        with self._lock:
-            database = self._dbs.get((request.region, identifier))
-            if database is None or database.source is None:
-                raise AwsError("InvalidDBInstanceState", f"DB instance {identifier} is not a read replica.")
-            if database.status != "available":
-                raise AwsError("InvalidDBInstanceState",
-                               f"DB instance {identifier} is in state {database.status!r}; it must be 'available' to be promoted")
-            database.set_status("modifying")
-        source_model = _source_model(database.source)
-        self._moto(lambda: responses.backend(request.region).promote_read_replica(params))
-        if source_model is not None:
-            source_model.replicas = [r for r in source_model.replicas if r not in (identifier, model.db_instance_arn)]
-        model.source_db_instance_identifier = None
-        model.backup_retention_period = retention
-        backups = self._backup_store(database.identifier) if retention > 0 else None
-        self._run(f"promote {identifier}", lambda: database.promote_replica(backups), database)
-        return responses.respond("PromoteReadReplica", {"DBInstance": self._shown(model, database)})
-
-    def restore_db_instance_to_point_in_time(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("RestoreDBInstanceToPointInTime", request.params)
-        source_id = str(params.get("source_db_instance_identifier", "")).lower()
-        target_id = str(params["target_db_instance_identifier"]).lower()
-        with self._lock:
-            source = self._dbs.get((request.region, source_id))
-        if source is None:
-            raise AwsError("DBInstanceNotFound", f"DBInstance {source_id} not found.", 404)
-        if source.backups is None:
-            raise AwsError("PointInTimeRestoreNotEnabled",
-                           f"SourceDBInstanceIdentifier {source_id} refers to a DB instance with BackupRetentionPeriod equal to 0.")
-        latest = source.latest_restorable_time
-        earliest = source.backups.earliest_restorable
-        if latest is None or earliest is None:
-            raise AwsError("InvalidDBInstanceState", f"DB instance {source_id} has no restorable backup yet; try again shortly")
-        use_latest = bool(params.get("use_latest_restorable_time"))
-        restore_time = params.get("restore_time")
-        if use_latest and restore_time is not None:
-            raise AwsError("InvalidParameterCombination", "Cannot specify both RestoreTime and UseLatestRestorableTime")
-        if not use_latest and restore_time is None:
-            raise AwsError("InvalidParameterValue", "Either RestoreTime or UseLatestRestorableTime must be specified")
-        at = latest if use_latest else _utc(restore_time)
-        if at > latest:
-            raise AwsError("InvalidRestoreFault", f"The restore time {_iso(at)} is after the latest restorable time "
-                                                  f"{_iso(latest)} of DB instance {source_id}")
-        if at < earliest:
-            raise AwsError("InvalidRestoreFault", f"The restore time {_iso(at)} is before the earliest restorable time "
-                                                  f"{_iso(earliest)} of DB instance {source_id}")
-        multi_az = bool(params.get("multi_az"))
-        subnet_group = params.get("db_subnet_group_name") or _subnet_group_name(source)
-        placements = self._place(request.region, subnet_group, params.get("availability_zone"), 2 if multi_az else 1,
-                                 int(params.get("port") or PORT))
-        model = self._moto(lambda: responses.backend(request.region).restore_db_instance_to_point_in_time(
-            source_id, target_id, params))
-        model.multi_az = multi_az
-        retention = int(getattr(_source_model(source), "backup_retention_period", 1) or 0)
-        database = self._new_database(request.region, model, source.credentials, retention)
-        source_backups = source.backups
-        self._run(f"restore {target_id}",
-                  lambda: database.restore(source_backups, source_id, at, placements[0],
-                                           placements[1] if multi_az else None), database)
-        return responses.respond("RestoreDBInstanceToPointInTime", {"DBInstance": self._shown(model, database)})
-
-    def describe_events(self, request: ApiRequest) -> ApiResponse:
-        params = responses.parse("DescribeEvents", request.params)
-        source_id = params.get("source_identifier")
-        source_type = params.get("source_type")
-        if source_id is not None and source_type is None:
-            raise AwsError("InvalidParameterCombination", "Cannot specify source identifier without source type")
-        start = _utc(params["start_time"]) if params.get("start_time") else None
-        end = _utc(params["end_time"]) if params.get("end_time") else None
-        events = self.events.query(request.region, source_id, source_type, start, end,
-                                   int(params["duration"]) if params.get("duration") else None,
-                                   list(params.get("event_categories") or []))
-        rows: list[dict[str, Any]] = [{
-            "SourceIdentifier": e.source_identifier, "SourceType": e.source_type, "Message": e.message,
-            "EventCategories": list(e.event_categories), "Date": e.date, "SourceArn": e.source_arn,
-        } for e in events]
-        # Snapshots and other sources stay moto's; db-instance events are the data plane's (moto's are fiction).
-        if source_type in (None, "db-snapshot"):
-            for event in responses.backend(request.region).events:
-                if event.source_type == "db-instance" or (source_id and event.source_identifier != source_id):
-                    continue
-                rows.append({"SourceIdentifier": event.source_identifier, "SourceType": event.source_type,
-                             "Message": event.message, "EventCategories": list(event.event_categories),
-                             "Date": _utc(event.date), "SourceArn": event.source_arn})
-        rows.sort(key=lambda row: row["Date"])
-        start_index = int(params.get("marker") or 0)
-        size = int(params.get("max_records") or 100)
-        result: dict[str, Any] = {"Events": rows[start_index:start_index + size]}
-        if start_index + size < len(rows):
-            result["Marker"] = str(start_index + size)
-        return responses.respond("DescribeEvents", result)
-
-    # ----- helpers -----------------------------------------------------------------------------
-    def _databases(self) -> list[Database]:
-        with self._lock:
-            return list(self._dbs.values())
-
-    def _place(self, region: str, subnet_group: Any, az: Any, count: int, port: int) -> list[Placement]:
-        assert self._addresses is not None
-        return self._addresses.place(region, subnet_group, az, count, port)
-
-    def _moto(self, call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except ServiceException as error:
-            raise responses.aws_error(error) from None
-
-    def _new_database(self, region: str, model: Any, credentials: Credentials, retention: int,
-                      source: Database | None = None) -> Database:
-        identifier = model.db_instance_identifier
-        database = Database(
-            identifier=identifier, region=region, arn=model.db_instance_arn, fqdn=model.address,
-            credentials=credentials, timing=self.timing, wiring=self.wiring, events=self.events,
-            new_node=self._new_node, on_change=self._sync_model, log=self.log,
-            backups=self._backup_store(identifier) if retention > 0 and source is None else None, source=source)
-        with self._lock:
-            self._dbs[(region, identifier)] = database
-        self._sync_model(database)
-        return database
-
-    def _new_node(self, name: str, credentials: Credentials) -> Node:
-        assert self._storage is not None
-        return Node(name, self._storage / f"n{next(self._node_counter)}", credentials)
-
-    def _backup_store(self, identifier: str) -> BackupStore:
-        assert self._storage is not None
-        return BackupStore(self._storage / f"b{next(self._node_counter)}")
-
-    def _shown(self, model: Any, database: Database | None) -> Any:
-        if database is None:
-            return model
-        overrides: dict[str, Any] = {
-            "status": database.status,
-            "latest_restorable_time": database.latest_restorable_time,
-            "secondary_availability_zone": database.secondary_availability_zone,
-        }
-        if database.availability_zone:
-            overrides["availability_zone"] = database.availability_zone
-            overrides["multi_az"] = database.multi_az
-        if database.source is not None:
-            lag = database.last_replica_lag_s
-            replicating = database.status == "available" and lag is not None and lag >= 0
-            overrides["status_infos"] = [{
-                "StatusType": "read replication", "Normal": replicating or lag is None,
-                "Status": "replicating" if replicating or lag is None else "error",
-                **({} if replicating or lag is None else {"Message": "Replication is not streaming"}),
-            }]
-        return responses.Shown(model, overrides)
-
-    def _sync_model(self, database: Database) -> None:
-        """Write the live status and AZs into moto's model, so moto-answered calls agree."""
-        model = responses.backend(database.region).databases.get(database.identifier)
-        if model is None:
-            return
-        model.status = database.status
-        if database.availability_zone:
-            model.availability_zone = database.availability_zone
-            model.multi_az = database.multi_az
-        model.secondary_availability_zone = database.secondary_availability_zone
-
-    def _run(self, what: str, work: Callable[[], None], database: Database | None) -> None:
-        """Run an operation's real effect in its own thread; a failure marks the instance 'failed'."""
-        def body() -> None:
-            try:
-                work()
-                if database is None:
-                    with self._lock:
-                        self._failures.pop(("", what), None)  # the same work done since: no longer failing
-            except Exception as error:
-                reason = f"RDS {what} failed: {type(error).__name__}: {error}"
-                if self._stop.is_set() or (database is not None and database.stopping.is_set()):
-                    self.log.info("RDS %s ended by stop", what)
-                elif database is not None:
-                    self.log.exception("RDS %s failed", what)
-                    with self._lock:
-                        self._failures[(database.region, database.identifier)] = reason
-                    database.set_status("failed")
-                else:
-                    self.log.exception("RDS %s failed", what)
-                    with self._lock:
-                        self._failures[("", what)] = reason
-            finally:
-                self._threads.discard(threading.current_thread())
-                self._record_nodes()
-
-        thread = threading.Thread(target=body, name=f"rds {what}", daemon=True)
-        self._threads.add(thread)
-        thread.start()
+        return self.fleet.get(region, db_instance_identifier)
 
     def _record_nodes(self) -> None:
         if self._registry is None:
             return
-        with self._lock:
-            databases = list(self._dbs.values())
-        for database in databases:
+        for database in self.fleet.databases():
             for member in database.members():
                 self._registry.record_node(member.node.data_dir, member.node.pid)
-
-    def _delete(self, database: Database) -> None:
-        for replica in list(database.replicas):
-            # PostgreSQL replicas of a deleted source become standalone instances, as on RDS.
-            model = _source_model(replica)
-            if model is not None:
-                model.is_replica = False
-                model.source_db_instance_identifier = None
-            replica.set_status("modifying")
-            replica.promote_replica(None)
-        members = database.members()
-        database.delete()
-        database.emit("RDS-EVENT-0003")
-        if self._addresses is not None:
-            for member in members:
-                self._addresses.release(member.placement)
-        if self._registry is not None:
-            for member in members:
-                self._registry.forget_node(member.node.data_dir)
 
 
 def _member_status(member: Any) -> dict[str, Any] | None:
@@ -516,47 +178,3 @@ def _member_status(member: Any) -> dict[str, Any] | None:
         return None
     return {"node": member.node.name, "az": member.placement.az, "address": member.placement.address,
             "pid": member.node.pid, "data_dir": str(member.node.data_dir), "socket": str(member.node.socket_path)}
-
-
-def _credentials(params: Any) -> Credentials:
-    user, password = params.get("master_username"), params.get("master_user_password")
-    if params.get("manage_master_user_password"):
-        raise AwsError("InvalidParameterCombination", "ManageMasterUserPassword is not supported by the local stack's RDS; "
-                                                      "give MasterUsername and MasterUserPassword")
-    if not user or not password:
-        raise AwsError("InvalidParameterValue", "MasterUsername and MasterUserPassword must be provided")
-    if len(str(password)) < 8:
-        raise AwsError("InvalidParameterValue", "The parameter MasterUserPassword is not a valid password because it "
-                                                "is shorter than 8 characters.")
-    return Credentials(str(user), str(password))
-
-
-def _split_reference(reference: str, default_region: str) -> tuple[str, str]:
-    """An instance identifier or ARN (arn:aws:rds:<region>:<account>:db:<id>) as (region, id)."""
-    if reference.startswith("arn:"):
-        parts = reference.split(":")
-        if len(parts) < 7 or parts[5] != "db":
-            raise AwsError("InvalidParameterValue", f"{reference!r} is not a DB instance ARN such as "
-                                                    f"arn:aws:rds:us-east-1:123456789012:db:orders")
-        return parts[3], parts[6].lower()
-    return default_region, reference.lower()
-
-
-def _source_model(database: Database) -> Any:
-    return responses.backend(database.region).databases.get(database.identifier)
-
-
-def _subnet_group_name(database: Database) -> str | None:
-    model = _source_model(database)
-    group = getattr(model, "db_subnet_group", None)
-    return getattr(group, "name", None)
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -2,7 +2,8 @@
 
 Addresses come from the subnet's /24 in 127.0.0.0/8, from host 10 up (AWS reserves the first four
 of every subnet; the rest below 10 is left to other parts' fixed addresses), skipping any address
-EC2 already handed out, and are reserved in EC2's subnet so it never hands them out later.
+EC2 already handed out, and are reserved in EC2's subnet so it never hands them out later. Subnet
+groups and EC2's subnets are read through the control plane's ``RdsStore`` (stack.local.services).
 """
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ import threading
 from typing import Any
 
 from environments.model import LocalEnvironment
-from stack.local.controlplane.awserror import AwsError
-from stack.local.rds import responses
+from stack.local.awserror import AwsError
 from stack.local.rds.wiring import Placement
+from stack.local.services import RdsStore
 
 FIRST_HOST = 10
 
 
 class AddressBook:
-    def __init__(self, environment: LocalEnvironment) -> None:
+    def __init__(self, environment: LocalEnvironment, store: RdsStore) -> None:
         self.environment = environment
+        self.store = store
         self._taken: set[str] = set()
         self._lock = threading.Lock()
 
@@ -47,24 +49,12 @@ class AddressBook:
     def release(self, placement: Placement) -> None:
         with self._lock:
             self._taken.discard(placement.address)
-        try:
-            for subnet in responses.ec2_backend(placement.region).get_all_subnets():
-                if ipaddress.IPv4Address(placement.address) in subnet.cidr:
-                    subnet.del_subnet_ip(placement.address)
-        except Exception:  # the subnet may be gone already
-            pass
+        self.store.release_address(placement.region, placement.address)
 
     def _subnets(self, region: str, subnet_group: Any) -> dict[str, str]:
         """AZ -> subnet CIDR: the DB subnet group's subnets, or the environment's AZ subnets."""
         if subnet_group:
-            try:
-                groups = responses.backend(region).describe_db_subnet_groups(str(subnet_group))
-            except Exception as error:
-                raise responses.aws_error(error) from None  # type: ignore[arg-type]
-            found: dict[str, str] = {}
-            for subnet in groups[0]._subnets:
-                found.setdefault(subnet.availability_zone, subnet.cidr_block)
-            return found
+            return self.store.subnet_group_zones(region, str(subnet_group))
         zones = self.environment.regions.get(region)
         if zones is None:
             raise AwsError("InvalidParameterValue", f"Region {region} is not in the local environment; "
@@ -73,24 +63,15 @@ class AddressBook:
 
     def _allocate(self, region: str, cidr: str) -> str:
         network = ipaddress.IPv4Network(cidr)
-        taken = set(self._taken)
-        subnet_model = None
-        try:
-            for subnet in responses.ec2_backend(region).get_all_subnets():
-                if subnet.cidr_block == cidr:
-                    subnet_model = subnet
-                    taken |= set(subnet._subnet_ips)
-        except Exception:  # no EC2 subnet for the CIDR (the environment's defaults): nothing else to avoid
-            pass
+        # No EC2 subnet for the CIDR (the environment's defaults): nothing else to avoid.
+        in_ec2 = self.store.taken_addresses(region, cidr)
+        taken = set(self._taken) | (in_ec2 or set())
         for index, host in enumerate(network.hosts(), start=1):
             address = str(host)
             if index < FIRST_HOST or address in taken:
                 continue
             self._taken.add(address)
-            if subnet_model is not None:
-                try:
-                    subnet_model.request_ip(address, "rds")
-                except Exception:
-                    pass
+            if in_ec2 is not None:
+                self.store.reserve_address(region, cidr, address)
             return address
         raise AwsError("InsufficientDBInstanceCapacity", f"No free address left in subnet {cidr} for a DB instance")

@@ -1,4 +1,5 @@
-"""How the RDS part plugs nodes into the other parts: the fabric (addresses) and Route 53 (endpoints).
+"""How the RDS part plugs nodes into the services other parts provide: ``Network`` (the fabric's
+addresses) and ``ServiceRecords`` (Route 53's endpoint names), see stack.local.services.
 
 Replication goes through the fabric: a standby's primary_conninfo names the primary's private
 address, so a NACL or Region fault cuts replication exactly as it cuts clients. Without the fabric
@@ -9,11 +10,12 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Protocol
 
-from stack.local.rds.errors import RdsPartError
+from stack.local.part import PartContext
 from stack.local.rds.nodeconfig import PORT, Upstream
 from stack.local.rds.postgres import Node
+from stack.local.services import Network, ServiceRecords
 
 
 @dataclass(frozen=True)
@@ -70,19 +72,18 @@ def answers(address: str, port: int, timeout_s: float) -> bool:
 
 
 class ServiceWiring:
-    """Wiring through the parts the supervisor started (``context.services``), looked up at use time."""
+    """Wiring through the services the other parts provide, looked up at use time (``context.require``)."""
 
-    def __init__(self, services: Callable[[], Mapping[str, Any]], endpoint_ttl_s: int, via_fabric: bool = True) -> None:
-        self._services = services
-        self._ttl_s = endpoint_ttl_s  # AWS seconds: Route 53 scales it when it serves the record
+    def __init__(self, context: PartContext, endpoint_ttl_s: int, via_fabric: bool = True) -> None:
+        self._context = context
+        self._ttl_s = endpoint_ttl_s  # AWS seconds: ServiceRecords applies the time scale
         self.via_fabric = via_fabric
 
-    def _service(self, name: str, method: str) -> Any:
-        service = self._services().get(name)
-        if service is None or not hasattr(service, method):
-            raise RdsPartError(f"the RDS part needs the {name!r} part's {method}() (started before rds); "
-                               f"running parts: {sorted(self._services())}")
-        return service
+    def _network(self) -> Network:
+        return self._context.require(Network)
+
+    def _records(self) -> ServiceRecords:
+        return self._context.require(ServiceRecords)
 
     def upstream(self, member: Member) -> Upstream:
         if self.via_fabric:
@@ -90,20 +91,20 @@ class ServiceWiring:
         return member.node.local
 
     def attach(self, member: Member) -> None:
-        fabric = self._service("fabric", "expose")
-        fabric.expose(member.placement.address, member.placement.port, backend=f"unix:{member.node.socket_path}")
+        network = self._network()
+        network.expose(member.placement.address, member.placement.port, backend=f"unix:{member.node.socket_path}")
         pid = member.node.pid
         if pid is not None:
-            self._service("fabric", "register_process").register_process(member.placement.address, pid)
+            network.register_process(member.placement.address, pid)
 
     def detach(self, member: Member) -> None:
-        self._service("fabric", "unexpose").unexpose(member.placement.address, member.placement.port)
+        self._network().unexpose(member.placement.address, member.placement.port)
 
     def point(self, fqdn: str, address: str) -> None:
-        self._service("route53", "set_service_record").set_service_record(fqdn, "A", [address], self._ttl_s)
+        self._records().set_service_record(fqdn, "A", [address], self._ttl_s)
 
     def unpoint(self, fqdn: str) -> None:
-        self._service("route53", "remove_service_record").remove_service_record(fqdn)
+        self._records().remove_service_record(fqdn)
 
     def probe(self, member: Member, timeout_s: float) -> bool | None:
         # From the host (the fabric's "outside"): a NACL on the node's subnet cuts it, as it cuts RDS's monitor.

@@ -10,7 +10,8 @@ Modules, one concept each:
 - ``wire``, ``cache`` and ``responder``: DNS wire format (a fast codec, dnspython for the rest), the
   answer cache, and one query's bytes to one response's bytes;
 - ``server`` and ``loop``: the UDP/TCP listeners on an event loop thread;
-- ``healthcheck``, ``health``, ``probe``, ``checker``, ``checker_regions``: health checks;
+- ``healthcheck``, ``health``, ``probe``, ``checker``: health checks (where the checkers sit, and their RTTs,
+  is stack.local.geography, shared with the fabric);
 - ``api`` and ``changes``: the control-plane answers (GetHealthCheckStatus, GetHealthCheckLastFailureReason, GetChange);
-- ``part``: ``Route53Part``, the Part the supervisor starts.
+- ``part``: ``Route53Part``, the Part the supervisor starts, with ``dirty`` (what its refresher must re-read).
 """

@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 from base.timescale import TimeScale
 from stack.local.route53 import health
-from stack.local.route53.checker_regions import CheckerSite
+from stack.local.geography import CheckerSite
 from stack.local.route53.health import CheckerState, Observation, ProbeResult
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.probe import Probe

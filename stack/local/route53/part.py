@@ -16,8 +16,7 @@ import gc
 import logging
 import random
 import threading
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import dns.rdatatype
 
@@ -26,7 +25,8 @@ from stack.local.route53 import api
 from stack.local.route53.catalog import SERVICE_ZONE_ID, ZoneCatalog
 from stack.local.route53.changes import ChangeTracker, change_id_of
 from stack.local.route53.checker import HealthChecker
-from stack.local.route53.checker_regions import CheckerLink, checker_links, sites_for
+from stack.local.geography import sites_for
+from stack.local.route53.dirty import Dirty, Scope
 from stack.local.route53.errors import RecordError, Route53Error
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.loop import LoopThread
@@ -37,6 +37,7 @@ from stack.local.route53.responder import Responder
 from stack.local.route53.routing import resolve
 from stack.local.route53.server import DnsServer
 from stack.local.route53.zone import Zone
+from stack.local.services import ServiceRecords
 
 RETRY_S = 1.0
 HEALTH_CHECK_OPERATIONS = frozenset({"CreateHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck"})
@@ -44,7 +45,9 @@ UNKNOWN_CHECK_WAIT_S = 2.0  # how long an answer waits for a pending refresh bef
 
 
 class Route53Part:
-    name = "route53"
+    name: ClassVar[str] = "route53"
+    provides: ClassVar[tuple[type, ...]] = (ServiceRecords,)
+    requires: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, probe: Probe | None = None, max_in_flight: int = 64) -> None:
         self._probe = probe
@@ -59,7 +62,7 @@ class Route53Part:
         self._refresh_error: str | None = None  # why the last read of the control plane failed, until one works
         self._specs: dict[str, HealthCheckSpec] = {}
         self._client: Any = None
-        self._dirty = _Dirty()
+        self._dirty = Dirty()
         self._zone_problems: dict[str, list[str]] = {}
         self._check_problems: list[str] = []
         self.changes = ChangeTracker()
@@ -68,6 +71,11 @@ class Route53Part:
         self.responder: Responder | None = None
 
     # --- lifecycle
+
+    @staticmethod
+    def cleanup_leftovers(context: PartContext) -> list[str]:
+        """Nothing outlives the part: its sockets and threads die with the supervisor."""
+        return []
 
     def start(self, context: PartContext) -> None:
         """Bind the DNS server, start the checker and read the current state.
@@ -105,7 +113,7 @@ class Route53Part:
         except Exception as error:  # noqa: BLE001 - the control plane may come up after us; keep retrying
             log.warning("route53: first read of the control plane failed (%s); retrying in the background", error)
             self._refresh_error = f"{type(error).__name__}: {error}"
-            self._dirty.add(_Scope(everything=True))
+            self._dirty.add(Scope(everything=True))
             self.changes.request()
         self._refresher = threading.Thread(target=self._refresh_loop, name="route53-refresh", daemon=True)
         self._refresher.start()
@@ -144,11 +152,11 @@ class Route53Part:
         if request.operation == "ChangeResourceRecordSets":
             zone_id = str(request.params.get("HostedZoneId") or request.params.get("Id")
                           or api.path_id(request.path, "hostedzone")).rsplit("/", 1)[-1]
-            self._dirty.add(_Scope(zones=frozenset({zone_id})) if zone_id else _Scope(everything=True))
+            self._dirty.add(Scope(zones=frozenset({zone_id})) if zone_id else Scope(everything=True))
         elif request.operation in HEALTH_CHECK_OPERATIONS:
-            self._dirty.add(_Scope(checks=True))
+            self._dirty.add(Scope(checks=True))
         else:
-            self._dirty.add(_Scope(everything=True))
+            self._dirty.add(Scope(everything=True))
         self.changes.request(change_id_of(change.response_body))
         self._wake.set()
 
@@ -190,7 +198,7 @@ class Route53Part:
                            f"{self._refresh_error}")
         return Health.of(reasons + [f"not served: {problem}" for problem in self._problems])
 
-    # --- API for other parts
+    # --- the ServiceRecords service (stack.local.services), and the DNS address for tests
 
     @property
     def dns_address(self) -> tuple[str, int]:
@@ -206,12 +214,6 @@ class Route53Part:
 
     def remove_service_record(self, fqdn: str) -> None:
         self.catalog.remove_service_record(fqdn)
-
-    def checker_links(self) -> list[CheckerLink]:
-        """Each checker Region's subnet and RTT per environment Region, for the fabric."""
-        if self._context is None:
-            raise Route53Error("route53: checker links need the part's context; start the part first")
-        return checker_links(self._context.environment, self._context.instance)
 
     def wait_in_sync(self, timeout_s: float = 5.0) -> bool:
         """Wait until every notified change is served; False on timeout."""
@@ -254,10 +256,10 @@ class Route53Part:
             self._client = self._context.client("route53")
         return self._client
 
-    def _refresh(self, scope: "_Scope | None" = None) -> None:
+    def _refresh(self, scope: Scope | None = None) -> None:
         """Re-read what ``scope`` says changed (everything when None) and swap it in."""
         assert self._loop is not None and self.checker is not None
-        scope = scope or _Scope(everything=True)
+        scope = scope or Scope(everything=True)
         client = self._client_once()
         current = {zone.zone_id: zone for zone in self.catalog.hosted}
         if scope.everything or any(zone_id not in current for zone_id in scope.zones):
@@ -377,32 +379,3 @@ def _snapshot(counts: Mapping[str, int]) -> dict[str, int]:
         except RuntimeError:
             continue
     return {}
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """What a refresh must re-read."""
-
-    everything: bool = False
-    zones: frozenset[str] = frozenset()
-    checks: bool = False
-
-    def __or__(self, other: "_Scope") -> "_Scope":
-        return _Scope(self.everything or other.everything, self.zones | other.zones, self.checks or other.checks)
-
-
-class _Dirty:
-    """What changed since the last refresh (thread-safe); starts as everything."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._scope = _Scope(everything=True)
-
-    def add(self, scope: _Scope) -> None:
-        with self._lock:
-            self._scope = self._scope | scope
-
-    def take(self) -> _Scope:
-        with self._lock:
-            scope, self._scope = self._scope, _Scope()
-            return scope

@@ -20,7 +20,7 @@ from typing import Awaitable, Callable, TypeVar
 import h11
 
 from base.timescale import TimeScale
-from stack.local.route53.checker_regions import CheckerSite
+from stack.local.geography import CheckerSite
 from stack.local.route53.health import ProbeResult
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 

@@ -25,6 +25,7 @@ from stack.local.ec2 import unixhttp
 from stack.local.ec2.part import Ec2Part
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, ApiRequest, Change, PartContext
+from stack.local.services import Network, Services
 
 from . import postgres
 from .nameserver import Nameserver
@@ -33,6 +34,12 @@ from .rig import Rig
 REGION = "us-east-1"
 ROLE = [{"ResourceType": "instance", "Tags": [{"Key": "gameday:role", "Value": "checkout"}]}]
 AMI = "ami-12c6146b"
+
+
+def provided(fabric: Network) -> Services:
+    services = Services()
+    services.provide(Network, fabric, by="test")
+    return services
 
 
 class RecordingFabric:
@@ -169,7 +176,7 @@ def stack(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     fabric = RecordingFabric()
     part = Ec2Part(restart_limit=1, restart_window_s=60)
     context = PartContext(Instance(0, world.environment), world.environment, state_dir,
-                          logging.getLogger("test.ec2"), services={"fabric": fabric})
+                          logging.getLogger("test.ec2"), provided(fabric))
     try:
         part.start(context)
         yield Stack(part, world.ec2, Notifier(part, world.ec2), world.subnet, world.database, fabric, state_dir)
@@ -330,7 +337,7 @@ def test_through_the_real_fabric_the_checkout_answers_on_its_private_address(
     part = Ec2Part()
     try:
         fabric.start(context)
-        context.services["fabric"] = fabric
+        context.services.provide(Network, fabric, by="part fabric")
         fabric.wait_synced()
         part.start(context)
         notify = Notifier(part, world.ec2)

@@ -16,8 +16,10 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
+from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import PartContext
 from stack.local.rds.part import RdsPart
+from stack.local.services import RdsStore, ServiceRecords, Services
 
 from ..route53.stack import moto_server, running
 
@@ -34,8 +36,11 @@ def moto() -> Iterator[int]:
 def test_the_endpoint_ttl_served_is_aws_5_s_scaled_once(tmp_path: Path, moto: int, time_scale: float,
                                                         served_ttl: int) -> None:
     with running(tmp_path / "route53", moto, time_scale=time_scale) as route53:
+        services = Services()
+        services.provide(ServiceRecords, route53.part, by="part route53")
+        services.provide(RdsStore, MotoRdsStore(), by="the control plane")
         context = PartContext(route53.instance, route53.environment, tmp_path / "rds",
-                              logging.getLogger("test-rds-endpoint-ttl"), services={"route53": route53.part})
+                              logging.getLogger("test-rds-endpoint-ttl"), services, part="rds")
         rds = RdsPart(via_fabric=False)
         rds.start(context)
         try:

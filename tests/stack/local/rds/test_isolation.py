@@ -28,6 +28,7 @@ from stack.local.controlplane.app import ControlPlane
 from stack.local.endpoint import Endpoint
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
+from stack.local.services import DbStatus, Network, ServiceRecords
 from stack.local.rds.part import RdsPart
 from stack.local.rds.timing import PhaseRange, RdsTiming
 from tests.conftest import worker_index
@@ -108,7 +109,8 @@ def fabric_stack(tmp_path: Path) -> Iterator[tuple[Any, RdsPart, Records, Instan
     endpoint = Endpoint(plane, host, port)
     endpoint.start()
     records = Records()
-    services: dict[str, Any] = {"route53": records}
+    services = plane.services
+    services.provide(ServiceRecords, records, by="test")
     context = PartContext(instance, environment, tmp_path, logging.getLogger("test.rds"), services)
     fabric = FabricPart()
     part = RdsPart(timing=RdsTiming(scale=TimeScale(TIME_SCALE), seed=3))
@@ -117,9 +119,10 @@ def fabric_stack(tmp_path: Path) -> Iterator[tuple[Any, RdsPart, Records, Instan
             fabric.start(context)
         except Exception as error:
             pytest.skip(f"the fabric did not start here: {error}")
-        services["fabric"] = fabric
+        services.provide(Network, fabric, by="part fabric")
         plane.attach(fabric)
         part.start(context)
+        services.provide(DbStatus, part, by="part rds")
         plane.attach(part)
         yield fabric, part, records, instance, environment
     finally:

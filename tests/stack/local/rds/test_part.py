@@ -31,6 +31,7 @@ from stack.local.rds import registry, runner
 from stack.local.rds.monitor import Monitor
 from stack.local.rds.part import RdsPart
 from stack.local.rds.timing import RdsTiming
+from stack.local.services import DbStatus, Network, ServiceRecords
 
 REGION = "us-east-1"
 PASSWORD = "orders-Pa55word"
@@ -42,8 +43,9 @@ class FakeFabric:
         self.exposed: dict[tuple[str, int], str] = {}
         self.processes: dict[str, int] = {}
 
-    def expose(self, address: str, port: int, backend: str) -> None:
+    def expose(self, address: str, port: int, backend: str) -> int:
         self.exposed[(address, port)] = backend
+        return port
 
     def unexpose(self, address: str, port: int) -> None:
         self.exposed.pop((address, port), None)
@@ -98,11 +100,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     environment = loader.load("local").model_copy(update={"local": LocalSettings(aws_endpoint_port=port)})
     state_dir = tmp_path_factory.mktemp(f"rds-state-{WORKER}")
     fabric, route53 = FakeFabric(), FakeRoute53()
+    plane.services.provide(Network, fabric, by="test")
+    plane.services.provide(ServiceRecords, route53, by="test")
     context = PartContext(Instance(0, environment), environment, state_dir, logging.getLogger("test.rds"),
-                          services={"fabric": fabric, "route53": route53})
+                          plane.services, part="rds")
     # A small time_scale keeps RDS's 60-120 s failover at about a second.
     part = RdsPart(timing=RdsTiming(scale=TimeScale(0.01), seed=7), via_fabric=False)
     part.start(context)
+    plane.services.provide(DbStatus, part, by="part rds")
     plane.attach(part)
     try:
         yield Stack(part, fabric, route53, f"http://127.0.0.1:{port}", state_dir)
@@ -361,20 +366,19 @@ def test_an_operation_whose_real_effect_fails_makes_the_part_degraded_naming_the
     # Before, the instance went `failed` with the reason in a log line only.
     part = RdsPart()
     database = _FailingDatabase()
-    part._dbs[(REGION, database.identifier)] = database  # type: ignore[assignment]
+    part.fleet.add(database)  # type: ignore[arg-type]
     assert part.health().healthy
 
     def work() -> None:
         raise RuntimeError("pg_basebackup: could not connect to the primary")
 
-    part._run(f"create {database.identifier}", work, database)  # type: ignore[arg-type]
-    for thread in list(part._threads):
-        thread.join(10)
+    part.fleet.run(f"create {database.identifier}", work, database)  # type: ignore[arg-type]
+    part.fleet.join(10)
     health = part.health()
     assert database.status == "failed" and health.state == "degraded"
     assert health.reasons == (f"{REGION}/orders: RDS create orders failed: RuntimeError: "
                               "pg_basebackup: could not connect to the primary",)
-    del part._dbs[(REGION, database.identifier)]  # deleted: nothing left to report
+    part.fleet.pop(REGION, database.identifier)  # deleted: nothing left to report
     assert part.health().healthy
 
 
@@ -382,14 +386,14 @@ def test_a_health_check_that_keeps_raising_makes_the_part_degraded(monkeypatch: 
     # Before, each tick logged the exception and the instance's failures went unnoticed, quietly.
     part = RdsPart()
     database = _FailingDatabase(status="available")
-    part._dbs[(REGION, database.identifier)] = database  # type: ignore[assignment]
+    part.fleet.add(database)  # type: ignore[arg-type]
 
     def check(self: Monitor, checked: Any) -> None:
         raise RuntimeError("psycopg.OperationalError: connection refused")
 
     monkeypatch.setattr(Monitor, "check", check)
-    part._monitor = Monitor(lambda: [database], part._run, RdsTiming(), None, None,  # type: ignore[arg-type]
-                            part._lock, logging.getLogger("test.rds"))
+    part._monitor = Monitor(lambda: [database], part.fleet.run, RdsTiming(), None, None,  # type: ignore[arg-type]
+                            part.fleet.lock, logging.getLogger("test.rds"))
     part._monitor.start()
     try:
         holds_within(lambda: not part.health().healthy, 10, 0.02)
@@ -400,7 +404,7 @@ def test_a_health_check_that_keeps_raising_makes_the_part_degraded(monkeypatch: 
 
 
 class _FailingDatabase:
-    """What RdsPart._run, the monitor's loop and health() read of a Database."""
+    """What the fleet's run(), the monitor's loop and health() read of a Database."""
 
     def __init__(self, status: str = "creating") -> None:
         self.identifier, self.region, self.status = "orders", REGION, status

@@ -11,7 +11,7 @@ from base.deadline import until
 from environments.model import CHECKER_REGIONS
 from base.timescale import TimeScale
 from stack.local.route53.checker import HealthChecker
-from stack.local.route53.checker_regions import CheckerSite
+from stack.local.geography import CheckerSite
 from stack.local.route53.health import ProbeResult
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.loop import LoopThread

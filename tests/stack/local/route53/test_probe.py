@@ -16,7 +16,7 @@ from base.timescale import TimeScale
 from stack.local.instance import Instance
 from stack.local.route53 import probe as probes
 from stack.local.route53.checker import HealthChecker
-from stack.local.route53.checker_regions import checker_links, site_for, sites_for
+from stack.local.geography import checker_links, site_for, sites_for
 from stack.local.route53.health import ProbeResult
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.loop import LoopThread

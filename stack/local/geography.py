@@ -1,4 +1,6 @@
-"""Where Route 53's health checkers sit on the local fabric: one /24 per checker Region, and its RTTs.
+"""The checker geography: where Route 53's health checkers sit on the fabric (one /24 per checker Region), and RTTs.
+
+Shared by two parts: Route 53 binds its probes there, and the fabric delays them by the same RTTs.
 
 Every checker Region gets the subnet ``instance.checker_subnet(i)``, i being the Region's position in
 ``environments.model.CHECKER_REGIONS`` (so a check naming its own Regions always has a subnet), and

@@ -1,0 +1,35 @@
+"""The API messages between the control plane and the parts: a parsed call, an answer, a change."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One AWS API call as the control plane parsed it (botocore's operation names and shapes)."""
+
+    service: str  # botocore service name: "route53", "rds", "ec2", ...
+    operation: str  # botocore operation name: "CreateHealthCheck", "RebootDBInstance", ...
+    region: str
+    params: Mapping[str, Any]  # the request's input, named as in botocore's model
+    path: str = ""  # the HTTP path (REST services carry ids there, e.g. /2013-04-01/healthcheck/<id>/status)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A successful mutating call, passed to every part's ``on_change``."""
+
+    request: ApiRequest
+    response_body: bytes
+
+
+Answer = Callable[[ApiRequest], ApiResponse]
