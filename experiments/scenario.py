@@ -46,7 +46,10 @@ def probe_timeouts(scale: TimeScale) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class VantagePoint:
+class ProbeOrigin:
+    """Where the probes stand for one of the environment's vantage points: its client subnet and the
+    local address they send from."""
+
     name: str
     subnet: str
     continent: str
@@ -81,15 +84,15 @@ class Scenario:
     def interval_s(self) -> float:
         return self.timescale.to_wall(SAMPLE_INTERVAL_AWS_S)
 
-    def vantage_points(self) -> list[VantagePoint]:
+    def vantage_points(self) -> list[ProbeOrigin]:
         local = isinstance(self.environment, LocalEnvironment)
-        return [VantagePoint(name, vp.subnet, vp.continent, net.vantage_address(vp.subnet) if local else None)
+        return [ProbeOrigin(name, vp.subnet, vp.continent, net.vantage_address(vp.subnet) if local else None)
                 for name, vp in self.environment.vantage_points.items()]
 
-    def vantage(self, name: str) -> VantagePoint:
+    def vantage(self, name: str) -> ProbeOrigin:
         return next(v for v in self.vantage_points() if v.name == name)
 
-    def client(self, vantage: VantagePoint, name: str | None = None) -> checkout_probe.Client:
+    def client(self, vantage: ProbeOrigin, name: str | None = None) -> checkout_probe.Client:
         resolver = checkout_probe.Resolver(name or self.stack.names.checkout, *self.authoritative, vantage.subnet)
         return checkout_probe.Client(resolver, self.environment.stack.checkout_port, vantage.source_address,
                                      *probe_timeouts(self.timescale))
@@ -100,7 +103,7 @@ class Scenario:
                 return instance.region
         return "unknown"
 
-    def resolve(self, vantage: VantagePoint, name: str | None = None) -> dns_probe.Answer:
+    def resolve(self, vantage: ProbeOrigin, name: str | None = None) -> dns_probe.Answer:
         return dns_probe.query(name or self.stack.names.checkout, *self.authoritative, client_subnet=vantage.subnet)
 
     # -- probes ----------------------------------------------------------------------------------

@@ -55,8 +55,10 @@ def test_users_reach_their_nearest_region_within_the_latency_slo(scenario: Scena
         client.close()
         failed = [s for s in samples if not s.ok]
         if failed:
+            first = failed[0]
+            reason = first.error or (f"HTTP {first.value.status}" if first.value is not None else "no response")
             problems.append(f"{len(failed)} of {len(samples)} checkout requests from {vantage.name} failed, first: "
-                            f"{failed[0].error or f'HTTP {failed[0].value.status}'}")
+                            f"{reason}")
         latencies = [s.value.latency_ms for s in samples if s.ok and s.value is not None]
         if not latencies:
             continue

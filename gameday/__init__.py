@@ -12,7 +12,7 @@ from typing import Any
 _EXPORTS = {
     # the harness
     "Scenario": "experiments.scenario",
-    "VantagePoint": "experiments.scenario",
+    "ProbeOrigin": "experiments.scenario",
     # faults: each is a context manager that injects on entry and rolls back on exit
     "Fault": "faults.base",
     "FailHealthCheck": "faults.route53",
@@ -34,8 +34,8 @@ _EXPORTS = {
 _RENAMED = {"dns_query": "query"}
 
 __all__ = [
-    "AwsEnvironment", "FailHealthCheck", "Fault", "IsolateAz", "IsolateRegion", "LocalEnvironment", "PromoteReplica",
-    "RebootWithFailover", "Sample", "Scenario", "StopInstances", "VantagePoint", "Verdict", "db_events", "db_state",
+    "AwsEnvironment", "FailHealthCheck", "Fault", "IsolateAz", "IsolateRegion", "LocalEnvironment", "ProbeOrigin",
+    "PromoteReplica", "RebootWithFailover", "Sample", "Scenario", "StopInstances", "Verdict", "db_events", "db_state",
     "dns_query",
 ]
 

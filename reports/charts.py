@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.typing import RcKeyType
 
 from base.timescale import TimeScale
@@ -33,6 +34,7 @@ STYLE: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "gameday"
 
 P = ParamSpec("P")
 R = TypeVar("R")
+K = TypeVar("K")
 
 
 def _styled(draw: Callable[P, R]) -> Callable[P, R]:
@@ -55,10 +57,12 @@ class _Axis:
     def x(self, t_s: float) -> float:
         return self.scale.to_aws(t_s - self.origin_s)
 
-    def decorate(self, ax: Any) -> None:
+    def decorate(self, ax: Axes) -> None:
         ax.set_xlabel("AWS-equivalent seconds since fault injected")
         if self.scale != TimeScale.REAL:
-            top = ax.secondary_xaxis("top", functions=(self.scale.to_wall, self.scale.to_aws))
+            # matplotlib calls these with arrays; TimeScale's conversions are one multiplication or
+            # division, which arrays take too, but are typed for the float seconds the rest of the code has.
+            top = ax.secondary_xaxis("top", functions=(self.scale.to_wall, self.scale.to_aws))  # type: ignore[arg-type]
             top.set_xlabel("wall seconds on the stack", color=MUTED)
             top.tick_params(colors=MUTED)
         ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
@@ -77,31 +81,32 @@ def _figure(width_in: float, height_in: float) -> Figure:
         return Figure(figsize=(width_in, height_in), layout="constrained")
 
 
-def _milestones(ax: Any, scenario: dict[str, Any], axis: _Axis) -> None:
+def _milestones(ax: Axes, scenario: dict[str, Any], axis: _Axis) -> None:
     """Vertical lines; the legend names them and the milestone table under each chart gives exact times."""
     for milestone in scenario["milestones"]:
         ax.axvline(axis.x(milestone["t_s"]), color=MILESTONE_COLOURS.get(milestone["name"], MUTED), linewidth=1.4,
                    linestyle="--" if milestone["name"] == "recovery" else "-")
 
 
-def _runs(series: list[dict[str, Any]], key: Any, end_s: float) -> Iterator[tuple[float, float, Any]]:
+def _runs(series: list[dict[str, Any]], key: Callable[[dict[str, Any]], K],
+          end_s: float) -> Iterator[tuple[float, float, K]]:
     """(start, end, key) stretches of consecutive samples with the same key; a sample lasts until the next."""
-    start: float | None = None
-    current: Any = None
-    for i, sample in enumerate(series):
+    if not series:
+        return
+    start, current = series[0]["t_s"], key(series[0])
+    for sample in series[1:]:
         value = key(sample)
-        if start is None:
-            start, current = sample["t_s"], value
-        elif value != current:
+        if value != current:
             yield start, sample["t_s"], current
             start, current = sample["t_s"], value
-        if i + 1 == len(series):
-            yield start, min(end_s, sample["t_s"] + 0.5) if end_s > sample["t_s"] else sample["t_s"] + 0.5, current
+    last_s = series[-1]["t_s"]
+    yield start, min(end_s, last_s + 0.5) if end_s > last_s else last_s + 0.5, current
 
 
-def _bars(ax: Any, row: int, spans: list[tuple[float, float, Any]], axis: "_Axis", style: Any) -> None:
+def _bars(ax: Axes, row: int, spans: list[tuple[float, float, K]], axis: "_Axis",
+          style: Callable[[K], dict[str, Any]]) -> None:
     """One broken_barh per style: thousands of samples become a handful of artists. ``style(key)`` gives kwargs."""
-    groups: dict[Any, list[tuple[float, float]]] = {}
+    groups: dict[K, list[tuple[float, float]]] = {}
     for start, stop, key in spans:
         groups.setdefault(key, []).append((axis.x(start), axis.x(stop) - axis.x(start)))
     for key, ranges in groups.items():

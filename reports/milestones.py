@@ -21,11 +21,12 @@ stays in the timeline as the event the experiment recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 from base import clock
 from base.milestone import Milestone
 from base.timeline import Event
+from probes.dns import Answer
 from probes.sampler import Sample
 from experiments.result import ScenarioResult
 
@@ -91,18 +92,22 @@ def _first_failure(result: ScenarioResult, after: clock.Instant) -> FoundMilesto
     return FoundMilestone(Milestone.DETECTION.value, at, basis)
 
 
-def _first_dns_change(result: ScenarioResult, after: clock.Instant) -> Sample[Any] | None:
+def _first_dns_change(result: ScenarioResult, after: clock.Instant) -> FoundMilestone | None:
     before: dict[str, tuple[str, ...]] = {}
-    changes = []
+    changes: list[tuple[Sample[Answer], tuple[str, ...]]] = []
     for sample in sorted(result.dns, key=lambda s: s.at.monotonic_s):
         addresses = sample.value.addresses if sample.ok and sample.value is not None else None
         if sample.at.monotonic_s < after.monotonic_s:
             if addresses is not None:
                 before[sample.source] = addresses
         elif addresses is not None and sample.source in before and addresses != before[sample.source]:
-            changes.append(sample)
+            changes.append((sample, addresses))
             before[sample.source] = addresses
-    return min(changes, key=lambda s: s.at.monotonic_s, default=None)
+    if not changes:
+        return None
+    first, addresses = min(changes, key=lambda change: change[0].at.monotonic_s)
+    return FoundMilestone(Milestone.FAILOVER.value, first.at,
+                          f"DNS answer for {first.source} changed to {', '.join(addresses)}")
 
 
 def _from_event(name: Milestone, events: Sequence[Event]) -> FoundMilestone | None:
@@ -116,13 +121,10 @@ def find(result: ScenarioResult) -> list[FoundMilestone]:
                                                           result.timeline.of_kind("fault_injected")),
                     marks.get(Milestone.FAULT_INJECTED, []))
     if start is None:  # nothing to measure from: only what the experiment marked
-        found = [_settle(name, None, marks.get(name, [])) for name in list(Milestone)[1:]]
-        return sorted((m for m in found if m is not None), key=lambda m: m.at.monotonic_s)
+        marked = [_settle(name, None, marks.get(name, [])) for name in list(Milestone)[1:]]
+        return sorted((m for m in marked if m is not None), key=lambda m: m.at.monotonic_s)
     detection = _settle(Milestone.DETECTION, _first_failure(result, start.at), marks.get(Milestone.DETECTION, []))
-    change = _first_dns_change(result, start.at)
-    failover = _settle(Milestone.FAILOVER, None if change is None else FoundMilestone(
-        Milestone.FAILOVER.value, change.at, f"DNS answer for {change.source} changed to "
-                                             f"{', '.join(change.value.addresses)}"), marks.get(Milestone.FAILOVER, []))
+    failover = _settle(Milestone.FAILOVER, _first_dns_change(result, start.at), marks.get(Milestone.FAILOVER, []))
     if failover is None:
         state = next((e for e in result.timeline.of_kind("state")
                       if "failover" in e.name.lower() and e.at.monotonic_s >= start.at.monotonic_s), None)

@@ -85,7 +85,8 @@ def marker(instance: Instance) -> str:
 def read_state(instance: Instance) -> dict[str, Any] | None:
     path = instance.state_dir / STATE_FILE
     try:
-        return json.loads(path.read_text())
+        state: dict[str, Any] = json.loads(path.read_text())  # the supervisor wrote it: one JSON object
+        return state
     except FileNotFoundError:
         return None
     except json.JSONDecodeError:
@@ -252,7 +253,8 @@ def with_status_route(app: Any, status: Callable[[], dict[str, Any]]) -> Callabl
             body = json.dumps(status()).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        return app(environ, start_response)
+        body_parts: Iterable[bytes] = app(environ, start_response)  # moto's app: a WSGI callable
+        return body_parts
 
     return wsgi
 

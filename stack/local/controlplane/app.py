@@ -36,7 +36,7 @@ from stack.local.services import RdsStore, Services
 # A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
 # them (None removes one), as AWS does when it canonicalises a value.
 Hook = Callable[[ApiRequest, Any], "Mapping[str, str | None] | None"]
-_SERVICES: dict[str, tuple[dict[str, Hook], dict[str, Hook]]] = {
+_SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
     "route53": (route53.VALIDATE, route53.AFTER),
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
     "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),

@@ -84,4 +84,4 @@ def fix_cross_region_replicas() -> None:
         return original(self, db_kwargs)
 
     create_db_instance_read_replica._gameday_fixed = True  # type: ignore[attr-defined]
-    models.RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
+    models.RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica  # type: ignore[method-assign]  # fixing moto in place

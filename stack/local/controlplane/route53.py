@@ -205,7 +205,7 @@ def fix_apex_soa() -> None:
         return zone
 
     create_hosted_zone._gameday_fixed = True  # type: ignore[attr-defined]
-    models.Route53Backend.create_hosted_zone = create_hosted_zone
+    models.Route53Backend.create_hosted_zone = create_hosted_zone  # type: ignore[method-assign]  # fixing moto in place
 
 
 def fix_update_health_check() -> None:
@@ -232,4 +232,4 @@ def fix_update_health_check() -> None:
         return updated
 
     update_health_check._gameday_fixed = True  # type: ignore[attr-defined]
-    models.Route53Backend.update_health_check = update_health_check
+    models.Route53Backend.update_health_check = update_health_check  # type: ignore[method-assign]  # fixing moto in place

@@ -25,7 +25,7 @@ _PROTOCOL_NAMES = {"tcp": TCP, "udp": UDP, "icmp": "1", "all": ALL_PROTOCOLS}
 _PORTED = frozenset({TCP, UDP})
 
 
-def _protocol(value: Any) -> str:
+def _protocol(value: object) -> str:
     text = str(value).strip().lower()
     return _PROTOCOL_NAMES.get(text, text)
 

@@ -45,7 +45,7 @@ class Backend:
         """Open a connection to the backend. Raises OSError when nothing listens there."""
         loop = asyncio.get_running_loop()
         if self.kind == "tcp":
-            return await loop.create_connection(factory, self.host, self.port)  # type: ignore[return-value]
+            return await loop.create_connection(factory, self.host, self.port)
         transport, protocol = await loop.create_unix_connection(factory, self.path)
         try:
             # A Unix socket queues only its send buffer (208 KiB by default), a loopback TCP socket
@@ -53,4 +53,4 @@ class Backend:
             transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, UNIX_SEND_BUFFER_BYTES)
         except OSError:
             pass
-        return transport, protocol  # type: ignore[return-value]
+        return transport, protocol

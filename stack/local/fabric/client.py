@@ -23,8 +23,8 @@ class FabricClient:
         self._buffer = b""
         self._ids = itertools.count(1)
 
-    def request(self, op: str, **args: Any) -> Any:
-        """Send one command and return its result.
+    def request(self, op: str, **args: Any) -> object:
+        """Send one command and return its result (a JSON value).
 
         Raises FabricCommandError when the fabric rejects it, FabricUnavailable when it does not answer.
         """
@@ -43,6 +43,13 @@ class FabricClient:
         if not response.get("ok"):
             raise FabricCommandError(response.get("error", f"{op} failed"))
         return response.get("result")
+
+    def request_object(self, op: str, **args: Any) -> dict[str, Any]:
+        """As ``request``, for the commands whose result is a JSON object."""
+        result = self.request(op, **args)
+        if not isinstance(result, dict):
+            raise FabricUnavailable(f"fabric control socket {self.path}: {op} answered {result!r}; expected an object")
+        return result
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
@@ -76,18 +83,18 @@ class FabricClient:
     # -- commands ------------------------------------------------------------------------------
 
     def ping(self) -> dict[str, Any]:
-        return self.request("ping")
+        return self.request_object("ping")
 
     def set_topology(self, topology: Topology) -> dict[str, Any]:
-        return self.request("set_topology", **topology.as_json())
+        return self.request_object("set_topology", **topology.as_json())
 
     def set_nacls(self, network_acls: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         """Push ``describe_network_acls()["NetworkAcls"]`` (all Regions together); enforced when this returns."""
-        return self.request("set_nacls", network_acls=[_jsonable(acl) for acl in network_acls])
+        return self.request_object("set_nacls", network_acls=[_jsonable(acl) for acl in network_acls])
 
     def expose(self, address: str, port: int, backend: str) -> int:
         """Listen on ``address:port`` (0: any free port) and forward to ``backend``; returns the bound port."""
-        return int(self.request("expose", address=address, port=port, backend=backend)["port"])
+        return int(self.request_object("expose", address=address, port=port, backend=backend)["port"])
 
     def unexpose(self, address: str, port: int) -> None:
         self.request("unexpose", address=address, port=port)
@@ -97,13 +104,13 @@ class FabricClient:
         self.request("register_process", address=address, pid=pid)
 
     def stats(self) -> dict[str, Any]:
-        return self.request("stats")
+        return self.request_object("stats")
 
     def shutdown(self) -> None:
         self.request("shutdown")
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> object:
     # boto3 answers may carry datetimes (and Tags); only plain JSON goes over the channel.
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}

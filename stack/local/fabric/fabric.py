@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from stack.local.fabric.acl import AclTable, SkippedEntry
 from stack.local.fabric.backend import Backend
@@ -24,6 +24,9 @@ from stack.local.fabric.stats import Stats
 from stack.local.fabric.timer import Timer
 from stack.local.fabric.topology import Topology
 
+if TYPE_CHECKING:
+    from stack.local.fabric.firewall import Firewall  # imported only when the kernel path is asked for
+
 log = logging.getLogger("gameday.fabric")
 HOST = "host"  # how a flow from an address no subnet, source or registered process holds was identified
 # How often connections that were cut before they reached their server are checked for a client
@@ -33,7 +36,7 @@ REAP_INTERVAL_S = 1.0
 _CLIENT_GONE = frozenset({7, 8, 9})  # TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK
 
 
-def _address(value: Any, what: str) -> ipaddress.IPv4Address:
+def _address(value: object, what: str) -> ipaddress.IPv4Address:
     try:
         address = ipaddress.IPv4Address(str(value))
     except ValueError:
@@ -43,14 +46,14 @@ def _address(value: Any, what: str) -> ipaddress.IPv4Address:
     return address
 
 
-def _port(value: Any, what: str) -> int:
+def _port(value: object, what: str) -> int:
     if isinstance(value, int) and 0 <= value < 65536:
         return value
     raise FabricCommandError(f"{what}: {value!r} is not allowed; use a TCP port number from 0 (any free port) to 65535")
 
 
 class Fabric:
-    def __init__(self, loop: asyncio.AbstractEventLoop, firewall: Any = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, firewall: Firewall | None = None) -> None:
         self.loop = loop
         self.topology = Topology()
         self.acls = AclTable.empty()

@@ -28,21 +28,23 @@ class Side(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.flow: Flow | None = None
-        self.inbound: Link | None = None  # the link this socket's bytes go into
-        self.outbound: Link | None = None  # the link that writes to this socket
+        # Both set by the Flow that wires this socket, before any event can arrive: in connection_made
+        # for a client's socket, before connecting for the server's.
+        self.inbound: Link  # the link this socket's bytes go into
+        self.outbound: Link  # the link that writes to this socket
 
     def data_received(self, data: bytes) -> None:
-        self.inbound.feed(data)  # type: ignore[union-attr]
+        self.inbound.feed(data)
 
     def eof_received(self) -> bool:
-        self.inbound.feed_eof()  # type: ignore[union-attr]
+        self.inbound.feed_eof()
         return True  # keep the other half open: TCP half-close is passed on, not collapsed
 
     def pause_writing(self) -> None:
-        self.outbound.writer_paused()  # type: ignore[union-attr]
+        self.outbound.writer_paused()
 
     def resume_writing(self) -> None:
-        self.outbound.writer_resumed()  # type: ignore[union-attr]
+        self.outbound.writer_resumed()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.flow is not None:

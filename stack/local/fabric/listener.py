@@ -21,6 +21,8 @@ class ClientSide(Side):
         self.listener = listener
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # typeshed gives every protocol's callback a BaseTransport; a stream server hands a Transport
+        # (not checked with isinstance: uvloop's transports do not subclass asyncio's).
         self.listener.fabric.accept(self.listener, self, transport)  # type: ignore[arg-type]
 
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Iterable, Mapping
 from environments.model import LocalEnvironment
 from stack.local.fabric import firewall
 from stack.local.fabric.acl import SkippedEntry
+from stack.local.fabric.client import FabricClient
 from stack.local.fabric.errors import FabricError
 from stack.local.fabric.process import FabricProcess
 from stack.local.fabric.topology import ExternalSource, Subnet, Topology
@@ -284,15 +285,15 @@ class FabricPart:
                 futures[(region, "nacls")] = self._pool.submit(self._describe, region, "describe_network_acls", "NetworkAcls")
         failed: dict[str, str] = {}
         read: list[tuple[str, str, list[Mapping[str, Any]]]] = []
-        for (region, what), future in futures.items():
+        for (region, kind), future in futures.items():
             try:
-                read.append((region, what, future.result()))
+                read.append((region, kind, future.result()))
             except Exception as error:  # noqa: BLE001 - a failed read must not kill the sync thread
                 failed[region] = f"{type(error).__name__}: {error}"
-        for region, what, items in read:
+        for region, kind, items in read:
             if region in failed:
                 continue  # half a Region (its subnets without its NACLs) is not applied
-            if what == "subnets":
+            if kind == "subnets":
                 self._subnets[region] = [
                     Subnet(s["SubnetId"], ipaddress.IPv4Network(s["CidrBlock"]), region, s.get("AvailabilityZone", ""))
                     for s in items
@@ -335,7 +336,7 @@ class FabricPart:
         subnets = tuple(s for region in sorted(self._subnets) for s in self._subnets[region])
         self._client().set_topology(Topology(subnets, self._sources, self.context.environment.region_rtt_ms))
 
-    def _client(self) -> Any:
+    def _client(self) -> FabricClient:
         if self.process is None:
             raise FabricError("the fabric part is not started; call start() first")
         return self.process.client

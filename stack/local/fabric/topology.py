@@ -60,7 +60,7 @@ class Place:
         return Endpoint(self.address, self.subnet.subnet_id if self.subnet else None)
 
 
-def _network(value: Any, where: str) -> ipaddress.IPv4Network:
+def _network(value: object, where: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(str(value), strict=False)
     except ValueError:
@@ -76,7 +76,8 @@ class Topology:
     def locate(self, address: ipaddress.IPv4Address) -> Place:
         """The most specific subnet or source holding ``address``; a subnet wins a tie."""
         best: Subnet | ExternalSource | None = None
-        for candidate in (*self.subnets, *self.sources):
+        candidates: tuple[Subnet | ExternalSource, ...] = (*self.subnets, *self.sources)
+        for candidate in candidates:
             if address in candidate.network and (best is None or candidate.network.prefixlen > best.network.prefixlen):
                 best = candidate
         if isinstance(best, Subnet):
@@ -86,7 +87,8 @@ class Topology:
         return Place(address)
 
     def knows(self, address: ipaddress.IPv4Address) -> bool:
-        return any(address in c.network for c in (*self.subnets, *self.sources))
+        places: tuple[Subnet | ExternalSource, ...] = (*self.subnets, *self.sources)
+        return any(address in place.network for place in places)
 
     def rtt_between_regions_ms(self, a: str, b: str) -> float:
         """As LocalEnvironment.rtt_ms: symmetric, 0 within one Region. Raises KeyError when missing."""

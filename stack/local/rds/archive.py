@@ -94,9 +94,9 @@ class BackupStore:
         try:
             # The heartbeat must not wait for a synchronous standby that may be down right now.
             connection.run("SET synchronous_commit = local")
-            t0 = connection.run("SELECT clock_timestamp()")[0][0]
+            t0: datetime = connection.run("SELECT clock_timestamp()")[0][0]  # pg8000 maps timestamptz to datetime
             connection.run("UPDATE heartbeat SET beat = clock_timestamp() WHERE id = 1")
-            segment = connection.run("SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+            segment: str = connection.run("SELECT pg_walfile_name(pg_switch_wal())")[0][0]
         finally:
             connection.close()
 

@@ -62,10 +62,7 @@ class RdsPart:
         self.log = context.log
         self.store = context.require(RdsStore)
         # Phase durations can be set in the environment (an ``rds:`` mapping, see RdsTiming.from_mapping).
-        section = getattr(context.environment, "rds", None)
-        if hasattr(section, "model_dump"):
-            section = section.model_dump()
-        self.timing = self._timing_override or RdsTiming.from_mapping(context.timescale, section)
+        self.timing = self._timing_override or RdsTiming.from_mapping(context.timescale, context.environment.rds)
         for note in self.cleanup_leftovers(context):
             self.log.info("before start: %s", note)
         self._registry = registry_.Registry(context.state_dir)

@@ -99,7 +99,8 @@ class Node:
     def query(self, sql: str, dbname: str = "postgres", **params: Any) -> list[list[Any]]:
         connection = self.connect(dbname)
         try:
-            return connection.run(sql, **params)
+            rows: list[list[Any]] = connection.run(sql, **params)  # pg8000 is untyped: rows of any column type
+            return rows
         finally:
             connection.close()
 
@@ -363,7 +364,8 @@ class Node:
 
     def now(self) -> datetime:
         """The server's clock (timestamptz)."""
-        return self.query("SELECT clock_timestamp()")[0][0]
+        now: datetime = self.query("SELECT clock_timestamp()")[0][0]  # pg8000 maps timestamptz to datetime
+        return now
 
     # ----- configuration files -------------------------------------------------------------
     def set_auto_conf(self, values: dict[str, str | None]) -> None:

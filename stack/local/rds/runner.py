@@ -11,7 +11,7 @@ import pwd
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence, TypedDict
 
 from stack.local import process as executor
 from stack.local.rds.errors import PostgresError
@@ -43,7 +43,15 @@ def _account() -> pwd.struct_passwd:
         raise PostgresError(f"no user {POSTGRES_USER!r} on this machine; install Debian's postgresql package") from None
 
 
-def _as_postgres() -> dict[str, Any]:
+class _Identity(TypedDict, total=False):
+    """The keyword arguments of subprocess that run a program as postgres (none when we are postgres)."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+def _as_postgres() -> _Identity:
     account = _account()
     if os.geteuid() == account.pw_uid:
         return {}

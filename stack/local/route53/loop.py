@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Coroutine, TypeVar
+from typing import Any, Callable, Coroutine, TypeVar
 
 from stack.local.route53.errors import Route53Error
 
@@ -39,7 +39,7 @@ class LoopThread:
             future.cancel()
             raise Route53Error(f"{self._thread.name}: a task did not finish within {timeout_s} s") from None
 
-    def call_soon(self, callback: Any, *args: Any) -> None:
+    def call_soon(self, callback: Callable[..., object], *args: object) -> None:
         self.loop.call_soon_threadsafe(callback, *args)
 
     def stop(self) -> None:

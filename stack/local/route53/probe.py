@@ -15,7 +15,7 @@ import asyncio
 import http
 import ssl
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 
 import h11
 
@@ -137,7 +137,7 @@ class Prober:
         body = bytearray()
         while len(body) < BODY_SEARCH_BYTES:
             event = await _next(connection, reader, (h11.Data, h11.EndOfMessage))
-            if isinstance(event, h11.EndOfMessage):
+            if not isinstance(event, h11.Data):  # EndOfMessage
                 break
             body += event.data
         if spec.search_string.encode() in bytes(body[:BODY_SEARCH_BYTES]):
@@ -146,7 +146,11 @@ class Prober:
                                   f"first {BODY_SEARCH_BYTES} bytes of the response body.")
 
 
-async def _next(connection: h11.Connection, reader: asyncio.StreamReader, wanted: tuple[type, ...]) -> object:
+_Wanted = TypeVar("_Wanted", bound=h11.Event)
+
+
+async def _next(connection: h11.Connection, reader: asyncio.StreamReader,
+                wanted: tuple[type[_Wanted], ...]) -> _Wanted:
     """The next h11 event of one of the ``wanted`` types. Raises ConnectionError when the endpoint hangs up."""
     while True:
         event = connection.next_event()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import io
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -129,7 +130,7 @@ class RecordSet:
             rtype=rtype,
             ttl_s=int(data.get("TTL") or 0),
             rdatas=rdatas,
-            wires=tuple(rd.to_wire() for rd in rdatas),
+            wires=tuple(uncompressed_wire(rd) for rd in rdatas),
             set_identifier=str(data.get("SetIdentifier") or ""),
             weight=None if weight is None else int(weight),
             region=str(data.get("Region") or ""),
@@ -145,7 +146,18 @@ class RecordSet:
         )
 
 
-def _rdata(rtype: dns.rdatatype.RdataType, value: Any, where: str) -> dns.rdata.Rdata:
+def uncompressed_wire(value: dns.name.Name | dns.rdata.Rdata) -> bytes:
+    """A name's or an rdata's uncompressed wire form.
+
+    Written into a buffer: dnspython's ``to_wire()`` returns bytes only when given no file, but its
+    signature says ``bytes | None`` for both uses.
+    """
+    buffer = io.BytesIO()
+    value.to_wire(buffer)
+    return buffer.getvalue()
+
+
+def _rdata(rtype: dns.rdatatype.RdataType, value: object, where: str) -> dns.rdata.Rdata:
     text = str(value)
     # moto (5.x) stores the apex SOA's value as the repr of a dict: "{'Value': 'ns-... 1 7200 ...'}".
     if text.startswith("{'Value':"):

@@ -32,12 +32,14 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.SOA
 import dns.rrset
 
 from base.timescale import TimeScale
 from stack.local.route53 import wire as codec
 from stack.local.route53.cache import AnswerCache
 from stack.local.route53.network import ClientNetwork, NetworkMap
+from stack.local.route53.records import uncompressed_wire
 from stack.local.route53.routing import HealthOf, Rcode, Resolution, RRSet, resolve
 from stack.local.route53.zone import ZoneSet
 
@@ -132,7 +134,8 @@ class Responder:
             if len(self._names) >= NAME_CACHE_SIZE:
                 self._names.clear()
             qname = self._names[query.labels] = dns.name.Name(query.labels)
-        resolution = resolve(self.zones(), qname, query.qtype, self.health, network, self.rng)  # type: ignore[arg-type]
+        qtype = dns.rdatatype.RdataType(query.qtype)  # an unknown number becomes a TYPEnnn member, never an error
+        resolution = resolve(self.zones(), qname, qtype, self.health, network, self.rng)
         self.counts[resolution.rcode.value] += 1
         answer: list[bytes] = []
         authority: list[bytes] = []
@@ -167,7 +170,7 @@ class Responder:
         return reply
 
     def _wire_rrs(self, rrset: RRSet, qname: dns.name.Name) -> list[bytes]:
-        owner = codec.POINTER_TO_QNAME if rrset.name is qname else rrset.name.to_wire()
+        owner = codec.POINTER_TO_QNAME if rrset.name is qname else uncompressed_wire(rrset.name)
         ttl = self.scale.ttl(rrset.ttl_s)
         wires = rrset.wires
         if rrset.rtype == dns.rdatatype.SOA:
@@ -243,7 +246,8 @@ class Responder:
         rdatas = rrset.rdatas
         if rrset.rtype == dns.rdatatype.SOA:
             # Negative caching uses min(SOA TTL, MINIMUM) (RFC 2308): scale MINIMUM as well.
-            rdatas = tuple(rd.replace(minimum=self.scale.ttl(rd.minimum)) for rd in rdatas)  # type: ignore[attr-defined]
+            rdatas = tuple(rd.replace(minimum=self.scale.ttl(rd.minimum)) if isinstance(rd, dns.rdtypes.ANY.SOA.SOA)
+                           else rd for rd in rdatas)
         return dns.rrset.from_rdata_list(rrset.name, ttl, rdatas)
 
     def _render(self, response: dns.message.Message, query: dns.message.Message, udp: bool) -> bytes:

@@ -23,6 +23,7 @@ from typing import Callable
 import dns.name
 import dns.rdata
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
 
 from stack.local.route53 import policy
 from stack.local.route53.network import ClientNetwork
@@ -125,8 +126,8 @@ class _Resolver:
                 return Rcode.NXDOMAIN, negative_soa(zone), True
             node = zone.groups[source]
         if qtype == dns.rdatatype.ANY:
-            for group in node.values():
-                answer.extend(self._answer_group(group, qname, 0))
+            for each in node.values():
+                answer.extend(self._answer_group(each, qname, 0))
             return Rcode.NOERROR, () if answer else negative_soa(zone), True
         group = node.get(qtype)
         if group is not None:
@@ -140,7 +141,10 @@ class _Resolver:
         if not rrsets:
             return Rcode.NOERROR, negative_soa(zone), True
         answer.extend(rrsets)
-        target: dns.name.Name = rrsets[-1].rdatas[0].target  # type: ignore[attr-defined]
+        link = rrsets[-1].rdatas[0]
+        if not isinstance(link, dns.rdtypes.ANY.CNAME.CNAME):  # a CNAME group holds CNAME rdata only
+            return Rcode.NOERROR, (), True
+        target = link.target
         target_key = name_key(target)
         target_zone = self.zones.find(target_key)
         if target_zone is None or links_left <= 0 or any(r.name == target for r in answer):

@@ -24,6 +24,8 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # typeshed gives every protocol's callback a BaseTransport; a datagram endpoint is handed a
+        # DatagramTransport (not checked with isinstance: uvloop's transports do not subclass asyncio's).
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -76,7 +78,7 @@ class DnsServer:
             raise Route53Error(f"DNS server: no port on {self.host} was free for both UDP and TCP")
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.responder, self.log), sock=udp_sock)
-        self._udp = transport  # type: ignore[assignment]
+        self._udp = transport
         tcp_sock.listen(128)
         self._tcp = await asyncio.start_server(self.tcp_clients.serve, sock=tcp_sock)
         self.port = port

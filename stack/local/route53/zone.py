@@ -56,7 +56,7 @@ class Zone:
     def build(cls, apex: dns.name.Name, zone_id: str, records: Iterable[RecordSet]) -> "Zone":
         """Index a zone's record sets. Records outside the apex, or of a second routing policy, are left out."""
         apex_key = name_key(apex)
-        by_owner: dict[tuple[NameKey, int], list[RecordSet]] = collections.defaultdict(list)
+        by_owner: dict[tuple[NameKey, dns.rdatatype.RdataType], list[RecordSet]] = collections.defaultdict(list)
         problems: list[str] = []
         for record in records:
             key = name_key(record.name)
@@ -73,7 +73,7 @@ class Zone:
                 problems.append(f"{members[0].name} {rtype.name}: mixes routing policies "
                                 f"{sorted(p.value for p in policies)}; serving only {policy.value}")
             kept = tuple(r for r in members if r.policy is policy)
-            groups[key][dns.rdatatype.RdataType(rtype)] = Group(kept[0].name, dns.rdatatype.RdataType(rtype), policy, kept)
+            groups[key][rtype] = Group(kept[0].name, rtype, policy, kept)
         names: set[NameKey] = set()
         for key in groups:
             # Every ancestor down to the apex exists too (empty non-terminals, RFC 4592 section 2.2.2).

@@ -137,7 +137,7 @@ PAIR_QUERIES = [
     ("far.example.com", "A", {}), ("big.example.com", "A", {}), ("big.example.com", "A", {"use_edns": 0, "payload": 700}),
     ("big.example.com", "A", {"use_edns": 0, "payload": 4096}), ("txt.example.com", "TXT", {}),
     ("mx.example.com", "MX", {}), ("a.sub.example.com", "A", {}), ("example.com", "SOA", {}), ("example.com", "NS", {}),
-    ("www.example.org", "A", {"use_edns": 0}),
+    ("www.example.org", "A", {"use_edns": 0}), ("www.example.com", "TYPE65280", {}),
     ("checkout.example.com", "A", {"use_edns": 0, "options": [dns.edns.ECSOption("127.200.3.0", 24)]}),
     ("checkout.example.com", "A", {"use_edns": 0, "options": [dns.edns.ECSOption("127.200.4.0", 24)]}),
     ("checkout.example.com", "A", {"use_edns": 0, "options": [dns.edns.ECSOption("127.200.3.77", 32)]}),
