@@ -196,14 +196,14 @@ def measure_api_path(directory: Path, echo_backend: str) -> dict[str, Any]:
     from environments.loader import load
     from environments.model import LocalSettings
     from stack.local.controlplane.app import ControlPlane
-    from stack.local.endpoint import Endpoint
+    from stack.local.endpoint import AwsEndpoint
     from stack.local.fabric.part import FabricPart
     from stack.local.instance import Instance
     from stack.local.part import LOCAL_CREDENTIALS, PartContext
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     plane = ControlPlane(logging.getLogger("bench.controlplane"))
-    endpoint = Endpoint(plane, f"127.0.{INSTANCE}.1", 0)
+    endpoint = AwsEndpoint(plane, f"127.0.{INSTANCE}.1", 0)
     endpoint.start()
     # Without the kernel path: its nftables table is named after the instance, which a test stack
     # may be using; measure_kernel_update times that path on a table of its own.

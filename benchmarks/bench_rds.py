@@ -43,7 +43,7 @@ from botocore.config import Config
 from environments import loader
 from environments.model import LocalSettings
 from stack.local.controlplane.app import ControlPlane
-from stack.local.endpoint import Endpoint
+from stack.local.endpoint import AwsEndpoint
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.rds import runner
@@ -172,7 +172,7 @@ def main(number: int, failovers: int, writes_per_s: float, budget_s: float) -> d
     instance = Instance(number, base.model_copy(update={"local": LocalSettings(aws_endpoint_port=port)}))
     environment = instance.resolved()
     plane = ControlPlane(logging.getLogger("bench.controlplane"))
-    endpoint = Endpoint(plane, host, port)
+    endpoint = AwsEndpoint(plane, host, port)
     endpoint.start()
     state_dir = Path(tempfile.mkdtemp(prefix="bench-rds-"))
     route53 = Route53Stand_in()

@@ -10,7 +10,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from base.errors import StackError
 
 
-class Endpoint:
+class AwsEndpoint:
     def __init__(self, app: Any, host: str, port: int) -> None:
         self.host, self.port = host, port
         try:

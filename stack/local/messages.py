@@ -32,4 +32,4 @@ class Change:
     response_body: bytes
 
 
-Answer = Callable[[ApiRequest], ApiResponse]
+ApiHandler = Callable[[ApiRequest], ApiResponse]

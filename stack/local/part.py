@@ -53,7 +53,7 @@ from base.retries import retries
 from base.timescale import TimeScale
 from stack.local.instance import Instance
 # The API messages (messages.py), re-exported: parts name them as part of this contract.
-from stack.local.messages import Answer as Answer, ApiRequest as ApiRequest, ApiResponse as ApiResponse
+from stack.local.messages import ApiHandler as ApiHandler, ApiRequest as ApiRequest, ApiResponse as ApiResponse
 from stack.local.messages import Change as Change
 from stack.local.services import Kind, Services
 
@@ -196,7 +196,7 @@ class Part(Protocol):
     def stop(self) -> None:
         """Stop everything the part started and remove its files. Must be safe to call twice."""
 
-    def answers(self) -> Mapping[tuple[str, str], Answer]:
+    def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         """(service, operation) pairs this part answers instead of moto."""
 
     def on_change(self, change: Change) -> None:

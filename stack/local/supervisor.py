@@ -182,10 +182,10 @@ class Supervisor:
         # Every descendant inherits the marker, which is how a crash's leftovers are found later.
         os.environ[MARKER_VARIABLE] = marker(self.instance)
         self._write_state(ready=False)
-        from stack.local.endpoint import Endpoint
+        from stack.local.endpoint import AwsEndpoint
 
         app = with_status_route(self.control_plane, lambda: self.status() | {"ready": True, "parts": part_status(self.parts)})
-        self.endpoint = Endpoint(app, self.instance.control_host, self.environment.local.aws_endpoint_port)
+        self.endpoint = AwsEndpoint(app, self.instance.control_host, self.environment.local.aws_endpoint_port)
         self.endpoint.start()
         assembly.start_parts([assembly.load(spec) for spec in self.part_names], self.instance, self.services,
                              started=self._started, known=[assembly.load(spec) for spec in PARTS])

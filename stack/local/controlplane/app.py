@@ -30,7 +30,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import defaultvpc, ec2, rds, request as requests_, route53
 from stack.local.controlplane.rdsstore import MotoRdsStore
-from stack.local.part import Answer, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
+from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 from stack.local.services import RdsStore, Services
 
 # A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
@@ -104,7 +104,7 @@ class ControlPlane:
         self.parts: dict[str, Part] = {}
         self.services = services if services is not None else Services()
         self.services.provide(RdsStore, MotoRdsStore(), by="the control plane")
-        self._answers: dict[tuple[str, str], Answer] = {}
+        self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0
         self._count_lock = threading.Lock()
         self._unapplied: OrderedDict[_Attempt, ApiResponse] = OrderedDict()

@@ -35,7 +35,7 @@ from stack.local.ec2.errors import CheckoutStartError, Ec2PartError
 from stack.local.ec2.lookup import Ec2Lookup
 from stack.local.ec2.managed import Job, Managed, instance_ids
 from stack.local.ec2.process import CheckoutProcess, Launch
-from stack.local.part import Answer, Change, Health, PartContext
+from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import Network
 
 OPERATIONS = frozenset({"RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "RebootInstances"})
@@ -111,7 +111,7 @@ class Ec2Part:
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def answers(self) -> Mapping[tuple[str, str], Answer]:
+    def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return {}
 
     def on_change(self, change: Change) -> None:

@@ -169,7 +169,7 @@ class Acl:
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class PacketEnd:
     """One end of a packet: its address, and its subnet (None outside every VPC subnet)."""
 
     address: ipaddress.IPv4Address
@@ -219,7 +219,7 @@ class AclTable:
             return Decision(True, subnet_id=subnet_id, egress=egress, note=f"{subnet_id}: no NACL known")
         return acl.decide(subnet_id, egress, peer, port, protocol)
 
-    def check(self, source: Endpoint, destination: Endpoint, port: int, protocol: str = TCP) -> Decision:
+    def check(self, source: PacketEnd, destination: PacketEnd, port: int, protocol: str = TCP) -> Decision:
         """A packet from ``source`` to ``destination``'s ``port``: source outbound, then destination inbound.
 
         Returns the first denying decision, or the destination's allowing one.

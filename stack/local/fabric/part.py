@@ -27,7 +27,7 @@ from stack.local.fabric.errors import FabricError
 from stack.local.fabric.process import FabricProcess
 from stack.local.fabric.topology import ExternalSource, Subnet, Topology
 from stack.local.instance import Instance
-from stack.local.part import Answer, Change, ChangeNotApplied, Health, PartContext
+from stack.local.part import ApiHandler, Change, ChangeNotApplied, Health, PartContext
 from stack.local.services import Network
 from stack.local.geography import checker_links
 
@@ -136,7 +136,7 @@ class FabricPart:
             self.process.stop()
             self.process = None
 
-    def answers(self) -> Mapping[tuple[str, str], Answer]:
+    def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return {}
 
     def on_change(self, change: Change) -> None:

@@ -10,7 +10,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from stack.local.fabric.acl import Endpoint
+from stack.local.fabric.acl import PacketEnd
 from stack.local.fabric.errors import FabricCommandError
 
 OUTSIDE = "outside"
@@ -56,8 +56,8 @@ class Place:
         return OUTSIDE
 
     @property
-    def endpoint(self) -> Endpoint:
-        return Endpoint(self.address, self.subnet.subnet_id if self.subnet else None)
+    def endpoint(self) -> PacketEnd:
+        return PacketEnd(self.address, self.subnet.subnet_id if self.subnet else None)
 
 
 def _network(value: object, where: str) -> ipaddress.IPv4Network:

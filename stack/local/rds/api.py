@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.local.awserror import AwsError
-from stack.local.part import Answer, ApiRequest, ApiResponse
+from stack.local.part import ApiHandler, ApiRequest, ApiResponse
 from stack.local.rds import runner
 from stack.local.rds.archive import BackupStore
 from stack.local.rds.database import Database
@@ -44,7 +44,7 @@ class RdsApi:
         self.storage, self.timing, self.wiring, self.events, self.log = storage, timing, wiring, events, log
         self._node_counter = itertools.count(1)
 
-    def answers(self) -> Mapping[tuple[str, str], Answer]:
+    def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return {("rds", operation): handler for operation, handler in {
             "CreateDBInstance": self.create_db_instance,
             "CreateDBInstanceReadReplica": self.create_db_instance_read_replica,

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
-from stack.local.part import Answer, Change, Health, PartContext
+from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.rds import registry as registry_
 from stack.local.rds.api import RdsApi
 from stack.local.rds.database import Database
@@ -117,7 +117,7 @@ class RdsPart:
             except OSError:
                 pass
 
-    def answers(self) -> Mapping[tuple[str, str], Answer]:
+    def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return self.api.answers() if self.api is not None else {}
 
     def on_change(self, change: Change) -> None:

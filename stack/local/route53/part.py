@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Mapping
 
 import dns.rdatatype
 
-from stack.local.part import Answer, ApiRequest, ApiResponse, Change, Health, PartContext
+from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, Health, PartContext
 from stack.local.route53 import api
 from stack.local.route53.catalog import SERVICE_ZONE_ID, ZoneCatalog
 from stack.local.route53.changes import ChangeTracker, change_id_of
@@ -160,7 +160,7 @@ class Route53Part:
         self.changes.request(change_id_of(change.response_body))
         self._wake.set()
 
-    def answers(self) -> Mapping[tuple[str, str], Answer]:
+    def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return {
             ("route53", "GetHealthCheckStatus"): self._get_health_check_status,
             ("route53", "GetHealthCheckLastFailureReason"): self._get_last_failure_reason,

@@ -15,7 +15,7 @@ from base.errors import StackError
 from environments import loader
 from stack.local import assembly, supervisor
 from stack.local.instance import Instance
-from stack.local.part import Answer, Change, Health, PartContext
+from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import Network, Services
 
 STARTED: list[str] = []
@@ -42,7 +42,7 @@ class _Fake:
     def stop(self) -> None:
         pass
 
-    def answers(self) -> Mapping[tuple[str, str], Answer]:
+    def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return {}
 
     def on_change(self, change: Change) -> None:

@@ -11,14 +11,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from stack.local.controlplane.app import ControlPlane
-from stack.local.endpoint import Endpoint
+from stack.local.endpoint import AwsEndpoint
 from stack.local.part import LOCAL_CREDENTIALS
 from tests.conftest import worker_index
 
 
 @pytest.fixture(scope="module")
-def edge() -> Iterator[Endpoint]:
-    server = Endpoint(ControlPlane(), f"127.0.{worker_index() + 20}.3", 0)
+def edge() -> Iterator[AwsEndpoint]:
+    server = AwsEndpoint(ControlPlane(), f"127.0.{worker_index() + 20}.3", 0)
     server.start()
     try:
         yield server
@@ -27,12 +27,12 @@ def edge() -> Iterator[Endpoint]:
 
 
 @pytest.fixture(scope="module")
-def edge_client(edge: Endpoint) -> Any:
+def edge_client(edge: AwsEndpoint) -> Any:
     session = boto3.session.Session(region_name="us-east-1", **LOCAL_CREDENTIALS)
     return lambda service, region="us-east-1": session.client(service, region_name=region, endpoint_url=edge.url)
 
 
-def signed(endpoint: Endpoint, service: str, method: str, path: str, body: bytes = b"",
+def signed(endpoint: AwsEndpoint, service: str, method: str, path: str, body: bytes = b"",
            headers: dict[str, str] | None = None, region: str = "us-east-1") -> requests.Response:
     """A request signed with SigV4 for ``service``, as a non-boto3 client could send it."""
     request = AWSRequest(method, endpoint.url + path, data=body, headers=headers or {})

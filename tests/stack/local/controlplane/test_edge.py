@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from stack.local.controlplane import route53 as route53_rules
-from stack.local.endpoint import Endpoint
+from stack.local.endpoint import AwsEndpoint
 from stack.local.part import LOCAL_CREDENTIALS
 from tests.stack.local.controlplane.conftest import FORM, signed
 
@@ -27,7 +27,7 @@ EC2_VERSION = "Version=2016-11-15"
      "&CidrBlock=0.0.0.0/0".encode(), "MissingParameter", "must contain the parameter NetworkAclId"),
     (f"Action=DescribeNetworkAcls&{EC2_VERSION}&NetworkAclId.1=acl-1&Filter.1.Name=x".encode(), None, None),
 ])
-def test_ec2_action_and_required_parameters(edge: Endpoint, body: bytes, code: str | None, fragment: str | None) -> None:
+def test_ec2_action_and_required_parameters(edge: AwsEndpoint, body: bytes, code: str | None, fragment: str | None) -> None:
     response = signed(edge, "ec2", "POST", "/", body, FORM)
     if code is None:
         assert response.status_code != 500 and "<html" not in response.text.lower()
@@ -37,7 +37,7 @@ def test_ec2_action_and_required_parameters(edge: Endpoint, body: bytes, code: s
     assert response.text.startswith("<?xml") and "<Response><Errors>" in response.text
 
 
-def test_query_protocol_required_parameter(edge: Endpoint) -> None:
+def test_query_protocol_required_parameter(edge: AwsEndpoint) -> None:
     response = signed(edge, "rds", "POST", "/", b"Action=RebootDBInstance&Version=2014-10-31", FORM)
     assert response.status_code == 400
     assert "<Code>MissingParameter</Code>" in response.text and "DBInstanceIdentifier" in response.text
@@ -65,14 +65,14 @@ def test_unknown_service_names_the_service(edge_client: Any) -> None:
     b"</CreateHealthCheckRequest>",
     b"<a>" + b"x" * (1 << 20) + b"</a>",
 ], ids=["invalid-xml", "not-xml", "binary", "xxe", "entity-expansion", "1mb"])
-def test_malformed_route53_body(edge: Endpoint, body: bytes) -> None:
+def test_malformed_route53_body(edge: AwsEndpoint, body: bytes) -> None:
     response = signed(edge, "route53", "POST", "/2013-04-01/healthcheck", body)
     assert response.status_code == 400
     assert "<Code>MalformedInput</Code>" in response.text and "<ErrorResponse" in response.text
     assert "root:" not in response.text  # the XXE payload was never expanded
 
 
-def test_malformed_json_body(edge: Endpoint) -> None:
+def test_malformed_json_body(edge: AwsEndpoint) -> None:
     headers = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"}
     response = signed(edge, "dynamodb", "POST", "/", b"{not json", headers)
     assert response.status_code == 400 and response.json()["__type"] == "SerializationException"
@@ -81,7 +81,7 @@ def test_malformed_json_body(edge: Endpoint) -> None:
     assert response.status_code == 400 and response.json()["__type"] == "UnknownOperationException"
 
 
-def test_unexpected_failure_is_internal_failure(edge: Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_failure_is_internal_failure(edge: AwsEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(request: Any, plane: Any) -> None:
         raise RuntimeError("a bug in a validator")
 
@@ -95,7 +95,7 @@ def test_unexpected_failure_is_internal_failure(edge: Endpoint, monkeypatch: pyt
     assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("InternalFailure", 500)
 
 
-def test_moto_crash_is_internal_failure(edge: Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_moto_crash_is_internal_failure(edge: AwsEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     plane = edge._server.app
 
     class Crashing:
@@ -115,7 +115,7 @@ def test_moto_crash_is_internal_failure(edge: Endpoint, monkeypatch: pytest.Monk
     ("/x", b"{}", {"X-Amz-Target": "nodot"}),  # moto's own guess at the service raised on this one
     ("/bucket", b"\x00" * 64, {"Content-Type": "multipart/form-data"}),
 ])
-def test_unsigned_request_needs_authentication(edge: Endpoint, path: str, body: bytes, headers: dict[str, str]) -> None:
+def test_unsigned_request_needs_authentication(edge: AwsEndpoint, path: str, body: bytes, headers: dict[str, str]) -> None:
     response = requests.post(edge.url + path, data=body, headers=headers, timeout=30)
     assert response.status_code == 403
     assert "<Code>MissingAuthenticationToken</Code>" in response.text and "<html" not in response.text.lower()
@@ -153,7 +153,7 @@ def test_a_body_that_is_not_xml_by_design_passes(edge_client: Any) -> None:
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"<not xml \x00\xff"
 
 
-def test_route53_path_that_is_no_operation(edge: Endpoint) -> None:
+def test_route53_path_that_is_no_operation(edge: AwsEndpoint) -> None:
     # moto crashed decoding this body (an HTML 500 before, InternalFailure after the first fix).
     response = signed(edge, "route53", "PUT", "/2013-04-01/healthcheck", b"\x84\xff\x00binary")
     assert response.status_code == 404
@@ -190,7 +190,7 @@ def test_a_valid_presigned_call_reaches_its_service_and_region(edge_client: Any)
 
 
 @pytest.mark.parametrize("version,marker", [("s3", "AWSAccessKeyId="), ("s3v4", "X-Amz-Credential=")])
-def test_presigned_s3_urls_still_work(edge: Endpoint, version: str, marker: str) -> None:
+def test_presigned_s3_urls_still_work(edge: AwsEndpoint, version: str, marker: str) -> None:
     # S3 alone still takes Signature Version 2, and boto3 presigns S3 URLs with it by default.
     s3 = boto3.session.Session(**LOCAL_CREDENTIALS).client("s3", region_name="us-east-1", endpoint_url=edge.url,
                                                            config=Config(signature_version=version))
@@ -209,7 +209,7 @@ def test_presigned_s3_urls_still_work(edge: Endpoint, version: str, marker: str)
     ("AWSAccessKeyId=x&Signature=y&SignatureVersion=2&SignatureMethod=HmacSHA256", {}),  # SigV2 in the query
     ("X-Amz-Credential=x%2Fnot-a-scope&X-Amz-Signature=00", {}),
 ], ids=["sigv2-header", "sigv4-no-scope", "sigv2-query", "bad-credential"])
-def test_a_request_not_signed_with_sigv4_is_incomplete_signature(edge: Endpoint, query: str,
+def test_a_request_not_signed_with_sigv4_is_incomplete_signature(edge: AwsEndpoint, query: str,
                                                                  headers: dict[str, str]) -> None:
     # Before: any Authorization header passed, and moto answered it as S3 (200 ListAllMyBucketsResult).
     body = (f"Action=CreateNetworkAclEntry&{EC2_VERSION}&NetworkAclId=acl-1&RuleNumber=10&Protocol=-1"
@@ -219,7 +219,7 @@ def test_a_request_not_signed_with_sigv4_is_incomplete_signature(edge: Endpoint,
     assert "<Code>IncompleteSignature</Code>" in response.text and "SigV4" in response.text
 
 
-def test_moto_own_paths_stay_unsigned(edge: Endpoint) -> None:
+def test_moto_own_paths_stay_unsigned(edge: AwsEndpoint) -> None:
     assert requests.get(f"{edge.url}/moto-api/data.json", timeout=30).status_code == 200
 
 

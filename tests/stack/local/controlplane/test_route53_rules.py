@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from stack.local.endpoint import Endpoint
+from stack.local.endpoint import AwsEndpoint
 from tests.stack.local.controlplane.conftest import signed
 
 
@@ -83,7 +83,7 @@ def test_cname_below_the_apex_is_fine(zone: tuple[Any, str, str]) -> None:
     assert ("www." + name, "CNAME") in _types(route53, zone_id)
 
 
-def test_empty_changes(edge: Endpoint, zone: tuple[Any, str, str]) -> None:
+def test_empty_changes(edge: AwsEndpoint, zone: tuple[Any, str, str]) -> None:
     # botocore refuses an empty list on the client side; any other client can send one.
     _, zone_id, _ = zone
     body = (b'<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'

@@ -13,11 +13,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from stack.local.endpoint import Endpoint
+from stack.local.endpoint import AwsEndpoint
 
 
 @pytest.fixture(scope="module")
-def endpoint(edge: Endpoint) -> Endpoint:
+def endpoint(edge: AwsEndpoint) -> AwsEndpoint:
     return edge  # the control plane alone, from this folder's conftest
 
 
@@ -55,7 +55,7 @@ def test_valid_health_check_is_created(client: Any) -> None:
     assert created["HealthCheck"]["HealthCheckConfig"]["RequestInterval"] == 10
 
 
-def test_aws_cli_gets_the_same_error(endpoint: Endpoint) -> None:
+def test_aws_cli_gets_the_same_error(endpoint: AwsEndpoint) -> None:
     env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     env.pop("AWS_PROFILE", None)
     aws = os.path.join(os.path.dirname(os.path.realpath(__import__("sys").executable)), "aws")
@@ -79,14 +79,14 @@ def test_health_check_version_is_optimistic_concurrency(client: Any) -> None:
     assert route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]["Inverted"] is True
 
 
-def _signed_post(endpoint: Endpoint, path: str, body: str) -> requests.Response:
+def _signed_post(endpoint: AwsEndpoint, path: str, body: str) -> requests.Response:
     request = AWSRequest("POST", endpoint.url + path, data=body.encode())
     SigV4Auth(Credentials("testing", "testing"), "route53", "us-east-1").add_auth(request)
     return requests.post(endpoint.url + path, data=body.encode(), headers=dict(request.headers), timeout=10)
 
 
 @pytest.mark.parametrize("field,value", [("Type", "TCP"), ("RequestInterval", "30")])
-def test_update_cannot_change_type_or_interval(client: Any, endpoint: Endpoint, field: str, value: str) -> None:
+def test_update_cannot_change_type_or_interval(client: Any, endpoint: AwsEndpoint, field: str, value: str) -> None:
     # botocore's model has no such members, so a raw request is what a non-boto3 client could send.
     check_id = client("route53").create_health_check(CallerReference=f"imm-{field}", HealthCheckConfig=_http_check())["HealthCheck"]["Id"]
     body = (f'<UpdateHealthCheckRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'

@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from stack.local.fabric.acl import AclTable, Endpoint, Rule, SkippedEntry
+from stack.local.fabric.acl import AclTable, PacketEnd, Rule, SkippedEntry
 from stack.local.fabric.errors import FabricCommandError
 
 A, B, C = "subnet-a", "subnet-b", "subnet-c"
-A_HOST = Endpoint(ipaddress.IPv4Address("127.16.1.10"), A)
-A_OTHER = Endpoint(ipaddress.IPv4Address("127.16.1.11"), A)
-B_HOST = Endpoint(ipaddress.IPv4Address("127.16.2.10"), B)
-C_HOST = Endpoint(ipaddress.IPv4Address("127.17.1.10"), C)
-VANTAGE = Endpoint(ipaddress.IPv4Address("127.200.1.10"), None)
+A_HOST = PacketEnd(ipaddress.IPv4Address("127.16.1.10"), A)
+A_OTHER = PacketEnd(ipaddress.IPv4Address("127.16.1.11"), A)
+B_HOST = PacketEnd(ipaddress.IPv4Address("127.16.2.10"), B)
+C_HOST = PacketEnd(ipaddress.IPv4Address("127.17.1.10"), C)
+VANTAGE = PacketEnd(ipaddress.IPv4Address("127.200.1.10"), None)
 
 
 def entry(number: int, action: str, egress: bool, cidr: str = "0.0.0.0/0", protocol: str = "-1",
@@ -95,7 +95,7 @@ CASES = [
 
 @pytest.mark.parametrize(("case", "acls", "source", "destination", "port", "protocol", "allowed", "acl_id",
                           "direction", "rule"), CASES, ids=[c[0] for c in CASES])
-def test_nacl_table(case: str, acls: AclTable, source: Endpoint, destination: Endpoint, port: int, protocol: str,
+def test_nacl_table(case: str, acls: AclTable, source: PacketEnd, destination: PacketEnd, port: int, protocol: str,
                     allowed: bool, acl_id: str, direction: str, rule: str) -> None:
     decision = acls.check(source, destination, port, protocol)
     assert decision.allowed is allowed, f"{case}: {decision.reason}"
@@ -140,7 +140,7 @@ def test_an_unparseable_entry_is_skipped_and_the_rest_of_its_nacl_still_applies(
     assert "999.0.0.0/8" in skipped[0].reason and "CidrBlock" in skipped[0].reason
     decision = cut.check(B_HOST, A_HOST, 80)
     assert (decision.allowed, decision.rule) == (False, "100")
-    assert cut.check(B_HOST, Endpoint(ipaddress.IPv4Address("127.16.2.11"), B), 80).allowed
+    assert cut.check(B_HOST, PacketEnd(ipaddress.IPv4Address("127.16.2.11"), B), 80).allowed
 
 
 def test_without_a_skipped_list_an_unparseable_entry_still_raises() -> None:

@@ -23,7 +23,7 @@ from faults.journal import Journal
 from stack.local import supervisor
 from stack.local.controlplane import app as controlplane_app, backends
 from stack.local.controlplane.app import ControlPlane
-from stack.local.endpoint import Endpoint
+from stack.local.endpoint import AwsEndpoint
 from stack.local.fabric.connect import create_connection
 from stack.local.fabric.part import FabricPart
 from stack.local.instance import Instance
@@ -70,7 +70,7 @@ def stack() -> Iterator[Stack]:
     plane = ControlPlane(logging.getLogger("test.controlplane"))
     part = FabricPart()
     # The supervisor's status route, so the health a session fixture reads is this part's.
-    endpoint = Endpoint(supervisor.with_status_route(plane, lambda: {"parts": supervisor.part_status([part])}),
+    endpoint = AwsEndpoint(supervisor.with_status_route(plane, lambda: {"parts": supervisor.part_status([part])}),
                         f"127.0.{NUMBER}.1", 0)
     endpoint.start()
     # moto's state is per process: start from nothing, whatever ran before in this worker.
@@ -191,11 +191,11 @@ def test_sync_retries_until_the_endpoint_answers(stack: Stack, short_dir: Path) 
     environment = load("local").model_copy(update={"local": LocalSettings(aws_endpoint_port=port)})
     instance = Instance(NUMBER, environment)  # type: ignore[arg-type]
     part = FabricPart(kernel_drop=False)
-    late: Endpoint | None = None
+    late: AwsEndpoint | None = None
     try:
         part.start(PartContext(instance, instance.resolved(), short_dir, stack.context.log))
         wait_for(lambda: part.last_error is not None, "the first sync to fail while nothing answers")
-        late = Endpoint(stack.plane, host, port)
+        late = AwsEndpoint(stack.plane, host, port)
         late.start()
         expected = {s["SubnetId"] for s in stack.subnets.values()}
         wait_for(lambda: part.last_error is None and expected <= set(part.status().get("subnets", {})),

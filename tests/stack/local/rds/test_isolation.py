@@ -25,7 +25,7 @@ from environments import loader
 from environments.model import LocalSettings
 from base.timescale import TimeScale
 from stack.local.controlplane.app import ControlPlane
-from stack.local.endpoint import Endpoint
+from stack.local.endpoint import AwsEndpoint
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.services import DbStatus, Network, ServiceRecords
@@ -106,7 +106,7 @@ def fabric_stack(tmp_path: Path) -> Iterator[tuple[Any, RdsPart, Records, Instan
     instance = Instance(INSTANCE, base.model_copy(update={"local": LocalSettings(aws_endpoint_port=port)}))
     environment = instance.resolved()
     plane = ControlPlane(logging.getLogger("test.controlplane"))
-    endpoint = Endpoint(plane, host, port)
+    endpoint = AwsEndpoint(plane, host, port)
     endpoint.start()
     records = Records()
     services = plane.services

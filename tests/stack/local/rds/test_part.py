@@ -24,7 +24,7 @@ from environments import loader
 from environments.model import LocalSettings
 from base.timescale import TimeScale
 from stack.local.controlplane.app import ControlPlane
-from stack.local.endpoint import Endpoint
+from stack.local.endpoint import AwsEndpoint
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.rds import registry, runner
@@ -95,7 +95,7 @@ def free_port() -> int:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     plane = ControlPlane(logging.getLogger("test.controlplane"))
     port = free_port()
-    endpoint = Endpoint(plane, "127.0.0.1", port)
+    endpoint = AwsEndpoint(plane, "127.0.0.1", port)
     endpoint.start()
     environment = loader.load("local").model_copy(update={"local": LocalSettings(aws_endpoint_port=port)})
     state_dir = tmp_path_factory.mktemp(f"rds-state-{WORKER}")

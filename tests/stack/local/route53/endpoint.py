@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-class Endpoint:
+class TargetServer:
     """Serves GET on ``host``:port with ``status`` and ``body``; records (client address, path, Host, SNI)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, tls_dir: Path | None = None) -> None:
@@ -76,7 +76,7 @@ class Endpoint:
         with self._lock:
             return len(self.requests)
 
-    def __enter__(self) -> "Endpoint":
+    def __enter__(self) -> "TargetServer":
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,7 +17,7 @@ import pytest
 from base.deadline import until
 from stack.local.route53.errors import Route53Error
 
-from .endpoint import Endpoint
+from .endpoint import TargetServer
 from .stack import Stack, moto_server, running
 
 ZONE = "securecart.example."
@@ -67,8 +67,8 @@ def region_address(stack: Stack, region: str) -> str:
 
 
 @contextlib.contextmanager
-def regional_endpoints(stack: Stack) -> Iterator[dict[str, Endpoint]]:
-    endpoints = {r: Endpoint(host=region_address(stack, r)) for r in REGIONS}
+def regional_endpoints(stack: Stack) -> Iterator[dict[str, TargetServer]]:
+    endpoints = {r: TargetServer(host=region_address(stack, r)) for r in REGIONS}
     try:
         yield endpoints
     finally:
@@ -79,7 +79,7 @@ def regional_endpoints(stack: Stack) -> Iterator[dict[str, Endpoint]]:
 THREE_CHECKERS = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
 
-def latency_stack(stack: Stack, endpoints: dict[str, Endpoint], threshold: int = 2,
+def latency_stack(stack: Stack, endpoints: dict[str, TargetServer], threshold: int = 2,
                   checker_regions: tuple[str, ...] = ()) -> dict[str, str]:
     zone_id = create_zone(stack)
     checks = {}

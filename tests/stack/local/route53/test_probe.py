@@ -22,7 +22,7 @@ from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 from stack.local.route53.loop import LoopThread
 from stack.local.route53.probe import Prober
 
-from .endpoint import Endpoint
+from .endpoint import TargetServer
 from .served import environment
 
 
@@ -51,31 +51,31 @@ def check(endpoint_port: int, check_type: CheckType = CheckType.HTTP, **kw: obje
 
 
 @pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    with Endpoint() as e:
+def endpoint() -> Iterator[TargetServer]:
+    with TargetServer() as e:
         yield e
 
 
-def test_http_200_is_success_with_aws_text_from_the_checker_address(endpoint: Endpoint) -> None:
+def test_http_200_is_success_with_aws_text_from_the_checker_address(endpoint: TargetServer) -> None:
     result = run_probe(check(endpoint.port))
     assert result == ProbeResult(True, "Success: HTTP Status Code 200, OK")
     assert endpoint.sources() == {SITE.source_ip}
     assert endpoint.requests[0][1:] == ("/health", f"127.0.0.1:{endpoint.port}")
 
 
-def test_3xx_passes_and_5xx_fails(endpoint: Endpoint) -> None:
+def test_3xx_passes_and_5xx_fails(endpoint: TargetServer) -> None:
     endpoint.status = 302
     assert run_probe(check(endpoint.port)).success
     endpoint.status = 503
     assert run_probe(check(endpoint.port)) == ProbeResult(False, "Failure: HTTP Status Code 503, Service Unavailable")
 
 
-def test_host_header_is_the_fqdn_with_port(endpoint: Endpoint) -> None:
+def test_host_header_is_the_fqdn_with_port(endpoint: TargetServer) -> None:
     run_probe(check(endpoint.port, fqdn="shop.example.com"))
     assert endpoint.requests[-1][2] == f"shop.example.com:{endpoint.port}"
 
 
-def test_refused_connection(endpoint: Endpoint) -> None:
+def test_refused_connection(endpoint: TargetServer) -> None:
     port = endpoint.port
     endpoint.kill()
     result = run_probe(check(port))
@@ -93,31 +93,31 @@ def test_accepted_but_silent_endpoint_times_out_waiting_for_the_status() -> None
 
 @pytest.mark.parametrize(("body", "found"), [(b"status: ok", True), (b"status: down", False),
                                              (b"x" * 5200 + b"status: ok", False), (b"x" * 5100 + b"ok", True)])
-def test_string_match_searches_the_first_5120_bytes(endpoint: Endpoint, body: bytes, found: bool) -> None:
+def test_string_match_searches_the_first_5120_bytes(endpoint: TargetServer, body: bytes, found: bool) -> None:
     endpoint.body = body
     result = run_probe(check(endpoint.port, CheckType.HTTP_STR_MATCH, search_string="ok"))
     assert result.success is found, result.status
 
 
-def test_string_match_is_case_sensitive(endpoint: Endpoint) -> None:
+def test_string_match_is_case_sensitive(endpoint: TargetServer) -> None:
     endpoint.body = b"OK"
     assert not run_probe(check(endpoint.port, CheckType.HTTP_STR_MATCH, search_string="ok")).success
 
 
-def test_tcp_connects_only(endpoint: Endpoint) -> None:
+def test_tcp_connects_only(endpoint: TargetServer) -> None:
     assert run_probe(check(endpoint.port, CheckType.TCP)) == ProbeResult(True, probes.TCP_OK)
     assert endpoint.count() == 0, "a TCP check sends no HTTP request"
 
 
 def test_https_does_not_validate_and_sends_sni_only_when_enabled(tmp_path: Path) -> None:
-    with Endpoint(tls_dir=tmp_path) as tls:
+    with TargetServer(tls_dir=tmp_path) as tls:
         assert run_probe(check(tls.port, CheckType.HTTPS)).success
         assert run_probe(check(tls.port, CheckType.HTTPS_STR_MATCH, search_string="good", fqdn="shop.example.com",
                                enable_sni=True)).success
         assert tls.server_names == [None, "shop.example.com"]
 
 
-def test_fqdn_without_ip_is_resolved(endpoint: Endpoint) -> None:
+def test_fqdn_without_ip_is_resolved(endpoint: TargetServer) -> None:
     prober = Prober(TimeScale(0.01), resolve=lambda name: "127.0.0.1" if name == "shop.example.com" else None, min_timeout_s=3.0)
     assert run_probe(check(endpoint.port, ip_address="", fqdn="shop.example.com"), prober).success
     result = run_probe(check(endpoint.port, ip_address="", fqdn="nowhere.example.com"), prober)
@@ -146,7 +146,7 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0
     until(predicate, timeout_s, what, interval_s=0.01)
 
 
-def test_check_follows_a_real_endpoint_down_and_up(endpoint: Endpoint) -> None:
+def test_check_follows_a_real_endpoint_down_and_up(endpoint: TargetServer) -> None:
     regions = ("us-east-1", "eu-west-1", "ap-southeast-1")
     scale = TimeScale(0.01)  # RequestInterval 10 s -> 0.1 s
     loop = LoopThread("test-route53-follow")
