@@ -94,7 +94,7 @@ def environment_fixture() -> Callable[..., LocalEnvironment | AwsEnvironment]:
 def local_stack_fixture() -> Callable[..., Iterator[LocalStackInfo | None]]:
     @pytest.fixture(scope="session")
     def gameday_local_stack(gameday_settings: settings_.Resolved,
-                            gameday_environment: Any) -> Iterator[LocalStackInfo | None]:
+                            gameday_environment: LocalEnvironment | AwsEnvironment) -> Iterator[LocalStackInfo | None]:
         """Bring the local stack up for this session, or attach to one already running. None for aws."""
         if not isinstance(gameday_environment, LocalEnvironment):
             yield None
@@ -103,7 +103,9 @@ def local_stack_fixture() -> Callable[..., Iterator[LocalStackInfo | None]]:
         from stack.local.instance import Instance
 
         number = gameday_settings.instance if gameday_settings.instance is not None else default_instance()
-        instance = Instance(number, loader.load(gameday_settings.env))  # type: ignore[arg-type]
+        unshifted = loader.load(gameday_settings.env)  # the Instance applies its own address ranges
+        assert isinstance(unshifted, LocalEnvironment)  # the same file gameday_environment loaded
+        instance = Instance(number, unshifted)
         started_here = supervisor.running_pid(instance) is None
         if started_here:
             supervisor.start_detached(gameday_settings.env, instance)

@@ -98,7 +98,8 @@ def install(layout: Layout) -> None:
 
 def _on_loopback(cidr: str) -> bool:
     try:
-        return ipaddress.ip_network(cidr, strict=False).subnet_of(LOOPBACK)  # type: ignore[arg-type]
+        network = ipaddress.ip_network(cidr, strict=False)
+        return isinstance(network, ipaddress.IPv4Network) and network.subnet_of(LOOPBACK)
     except (ValueError, TypeError):
         return True  # not a CIDR at all: moto's own check answers that with AWS's error
 
