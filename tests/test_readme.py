@@ -139,10 +139,15 @@ def test_every_doc_the_code_names_exists() -> None:
     assert not missing, missing
 
 
-def test_nothing_cites_the_developers_design_files() -> None:
-    # They live outside the repository: users cannot read them.
+def test_every_cited_markdown_file_is_in_the_repository() -> None:
+    # A document users cannot open is no documentation: every *.md named in the README, the docs or the
+    # code must be a file of this repository, and no document may point outside it with a ../ path.
+    ours = {p.name for p in ROOT.rglob("*.md") if ".venv" not in p.parts}
     texts = {p: p.read_text(errors="replace") for p in [README, *DOCS, *ROOT.glob("[!.]*/**/*.py")]
-             if ".venv" not in p.parts}
-    cites = [str(p.relative_to(ROOT)) for p, text in texts.items()
-             if re.search(r"DESIGN\.md|AWS-SEMANTICS\.md|\.\./shared/", text) and p != Path(__file__)]
+             if not {".venv", "build"} & set(p.parts)}
+    cites = [f"{p.relative_to(ROOT)}: {name}" for p, text in texts.items()
+             for name in sorted(set(re.findall(r"[\w.-]+\.md\b", text))) if name.split("/")[-1] not in ours]
+    outside = [f"{p.relative_to(ROOT)}: {path}" for p in [README, *DOCS]
+               for path in sorted(set(re.findall(r"\.\./[\w./-]+", texts[p])))]
     assert not cites, cites
+    assert not outside, outside
