@@ -73,11 +73,6 @@ def select_parts(names: str = "all") -> tuple[str, ...]:
     return tuple(spec for name, spec in by_name.items() if name in wanted)
 
 
-def log_dir(instance: Instance) -> Path:
-    """The instance's log directory (``Instance.log_dir``): it outlives the stack."""
-    return instance.log_dir
-
-
 def marker(instance: Instance) -> str:
     return str(instance.state_dir)
 
@@ -146,7 +141,7 @@ class Supervisor:
         self.source_environment = environment
         self.part_names = tuple(parts)
         self.parts: list[Part] = []
-        self.logs = log_dir(instance)
+        self.logs = instance.log_dir
         self.log = logging.getLogger("gameday.supervisor")
         # Imported here so `stack down` / `status` / the detaching parent never pay for loading moto.
         installed.require()  # a core install has no moto: say which extra brings it
@@ -283,7 +278,7 @@ def start_detached(environment_name: str, instance: Instance, timeout_s: float =
     installed.require()
     if running_pid(instance):
         raise StackError(f"a local stack (instance {instance.number}) is already running; `gameday stack status` shows it")
-    logs = log_dir(instance)
+    logs = instance.log_dir
     logs.mkdir(parents=True, exist_ok=True)
     console = logs / "console.log"
     env = dict(os.environ, GAMEDAY_INSTANCE=str(instance.number))

@@ -19,7 +19,6 @@ from environments import loader
 from gameday.fixtures import LocalStackInfo
 from stack.handles import ReferenceStack
 from stack.local.instance import Instance
-from stack.local.supervisor import log_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -48,7 +47,7 @@ def test_a_run_with_rds_and_a_replica_leaves_no_password_anywhere(
 
     instance = Instance(local_stack.instance, loader.load(gameday_settings.env))
     storage = Path(json.loads((instance.state_dir / "rds" / "registry.json").read_text())["storage_root"])
-    logs = _files(log_dir(instance), pattern="*.log") + _files(instance.state_dir, storage, pattern="*.log")
+    logs = _files(instance.log_dir, pattern="*.log") + _files(instance.state_dir, storage, pattern="*.log")
     pack = _files(out)
     assert any(p.name == "postgres.log" for p in logs) and any(p.name == "evidence.json" for p in pack)
     leaks = [str(p) for p in logs + pack if password.encode() in p.read_bytes()]

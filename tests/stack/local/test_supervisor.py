@@ -90,7 +90,7 @@ def test_crash_leftovers_are_cleaned_by_the_next_up(instance: Instance) -> None:
             time.sleep(0.05)
         assert gameday("stack", "up", "--detach").returncode == 0
         assert orphan.wait(timeout=10) is not None, "the next `up` must stop what the killed one left"
-        log = (supervisor.log_dir(instance) / "supervisor.log").read_text()
+        log = (instance.log_dir / "supervisor.log").read_text()
         assert f"stopped leftover process {orphan.pid}" in log
     finally:
         if orphan.poll() is None:

@@ -19,7 +19,7 @@ def test_the_supervisor_log_is_private_and_masks_secrets(tmp_path: Path, monkeyp
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     environment = loader.load("local")
     instance = Instance(default_instance(), environment)
-    log_file = supervisor.log_dir(instance) / "supervisor.log"
+    log_file = instance.log_dir / "supervisor.log"
     log_file.parent.mkdir(parents=True)
     log_file.write_text("an earlier run\n")
     log_file.chmod(0o644)  # a log left by an older version: narrowed before reuse
