@@ -106,7 +106,7 @@ class Database:
         archiving = self.backups.archiving() if self.backups is not None and role != "replica" else None
         return NodeOptions(hot_standby=role != "standby", archiving=archiving,
                            # Floor of 3 s: below that a busy machine drops healthy streams (pg_basebackup's too).
-                           replication_timeout_s=max(3.0, self.timing.scaled(self.timing.replication_timeout_s)))
+                           replication_timeout_s=self.timing.scale.timeout(self.timing.replication_timeout_s, floor=3.0))
 
     def start_member(self, member: Member, role: str) -> None:
         member.node.start(self._node_options(role), deadline_s=START_DEADLINE_S)

@@ -114,7 +114,7 @@ def failover(db: Database, automatic: bool) -> None:
         db.emit("RDS-EVENT-0013")
         with db.phase(db.timing.failover_shutdown_s, "shutdown"):
             # A dead or isolated primary is killed outright; a healthy one shuts down cleanly.
-            old.node.stop("immediate" if automatic else "fast", deadline_s=max(1.0, db.timing.scaled(10)))
+            old.node.stop("immediate" if automatic else "fast", deadline_s=db.timing.scale.timeout(10, floor=1.0))
         with db.phase(db.timing.failover_promote_s, "promote"):
             # Asked at the last moment (a cut made during the shutdown counts), within the phase's time.
             reachable = _answers(db, new)
@@ -195,7 +195,7 @@ def _rebuild(db: Database) -> None:
         standby.node.clone_from(db.wiring.upstream(db.primary))
     db.start_member(standby, "standby")
     # A standby in a cut-off AZ cannot stream yet; the monitor makes it synchronous once it does.
-    if not make_synchronous(db, max(5.0, db.timing.scaled(60))):
+    if not make_synchronous(db, db.timing.scale.timeout(60, floor=5.0)):
         db.log.warning("%s: rebuilt standby %s does not stream yet; the primary commits alone meanwhile",
                          db.identifier, standby.node.name)
 
@@ -210,7 +210,7 @@ def _repoint_replicas(db: Database) -> None:
                 continue
             member.node.follow(upstream)
             try:
-                member.node.wait_streaming(max(2.0, db.timing.scaled(30)))
+                member.node.wait_streaming(db.timing.scale.timeout(30, floor=2.0))
             except PostgresError:
                 # The replica received WAL the new primary never had (possible after a crash): rewind it.
                 # If the new primary cannot be reached now, the replica lags (ReplicaLag shows it) rather than
