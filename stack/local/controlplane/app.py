@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Mapping
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from stack.local.awserror import AwsError, internal_failure, render
-from stack.local.controlplane import defaultvpc, ec2, rds, request as requests_, route53
+from stack.local.controlplane import defaultvpc, dynamodb, ec2, rds, request as requests_, route53
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 from stack.local.services import RdsStore, Services
@@ -41,6 +41,11 @@ _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
     "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
 }
+# What the control plane answers itself (None: moto answers), and moto's answers it amends.
+Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
+Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
+_ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER}
+_SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
 # How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -88,6 +93,18 @@ class _Attempt:
     input_sha256: str
 
 
+def _environment(instance: Any) -> Any:
+    """The local environment the stack runs (``instance``'s, or the embedded one for a bare control plane)."""
+    if instance is not None:
+        return instance.resolved()
+    from environments.loader import load
+    from environments.model import LocalEnvironment
+
+    found = load("local")
+    assert isinstance(found, LocalEnvironment)
+    return found
+
+
 class ControlPlane:
     def __init__(self, log: logging.Logger | None = None, instance: Any = None, services: Services | None = None) -> None:
         """``instance`` (a stack.local.instance.Instance) places each Region's default VPC; without it,
@@ -104,6 +121,9 @@ class ControlPlane:
         self.parts: dict[str, Part] = {}
         self.services = services if services is not None else Services()
         self.services.provide(RdsStore, MotoRdsStore(), by="the control plane")
+        environment = _environment(instance)
+        self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
+                                                   environment.dynamodb.replica_creation_s)
         self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0
         self._count_lock = threading.Lock()
@@ -195,13 +215,17 @@ class ControlPlane:
         if changes:
             request = self._rewrite(request, environ, body, changes)
         answer = self._answers.get((request.service, request.operation))
-        if answer is not None:
-            try:
+        own = _ANSWERS.get(request.service, {}).get(request.operation)
+        try:
+            if answer is not None:
                 response = answer(request)
-            except AwsError as error:
-                response = render(request, error)
-        else:
-            response = self._call_moto(environ, request)
+            else:
+                response = (own(request, self) if own is not None else None) or self._call_moto(environ, request)
+        except AwsError as error:
+            response = render(request, error)
+        shown = _SHOWN.get(request.service, {}).get(request.operation)
+        if shown is not None:
+            response = shown(request, response, self)
         if response.status < 300 and requests_.is_mutating(request.operation):
             hook = after.get(request.operation)
             if hook is not None:
