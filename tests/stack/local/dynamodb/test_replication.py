@@ -1,0 +1,93 @@
+"""Writes to a global table reach every replica after the modelled delay, in order, last writer wins."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from base.deadline import until
+
+from .conftest import SETTINGS, Stack
+
+DEADLINE_S = 5.0  # how long past the modelled delay a replicated write may take on a busy machine
+
+
+def modelled_delay_s(stack: Stack, source: str, target: str) -> float:
+    env = stack.environment
+    return env.rtt_ms(source, target) / 1000 + env.timescale.to_wall(SETTINGS.replication_processing_s)
+
+
+def test_a_put_appears_in_the_other_region_after_the_modelled_delay(stack: Stack, global_table: Callable[..., str]) -> None:
+    table = global_table("us-west-2")
+    delay = modelled_delay_s(stack, "us-east-1", "us-west-2")
+    assert stack.part.delay_s("us-east-1", "us-west-2") == delay
+    began = time.monotonic()
+    stack.client("us-east-1").put_item(TableName=table, Item={"id": {"S": "p1"}, "price": {"N": "10"}})
+    until(lambda: stack.item("us-west-2", table, "p1"), delay + DEADLINE_S, "the item in us-west-2", 0.005)
+    seen_after = time.monotonic() - began
+    # The delivery is scheduled at the write's notification (after `began`) plus the delay: never sooner.
+    assert seen_after >= delay - 0.005, f"replicated after {seen_after:.3f} s, before the modelled {delay:.3f} s"
+    assert stack.item("us-west-2", table, "p1") == {"id": {"S": "p1"}, "price": {"N": "10"}}
+    for region in ("us-east-1", "us-west-2"):
+        assert stack.replicas(region, table) == {"us-east-1": "ACTIVE", "us-west-2": "ACTIVE"}
+
+
+def test_updates_and_deletes_replicate_in_order(stack: Stack, global_table: Callable[..., str]) -> None:
+    table = global_table("us-west-2")
+    east, west = stack.client("us-east-1"), stack.client("us-west-2")
+    east.put_item(TableName=table, Item={"id": {"S": "p2"}, "stock": {"N": "1"}})
+    for stock in range(2, 6):
+        east.update_item(TableName=table, Key={"id": {"S": "p2"}}, UpdateExpression="SET stock = :s",
+                         ExpressionAttributeValues={":s": {"N": str(stock)}})
+    until(lambda: (stack.item("us-west-2", table, "p2") or {}).get("stock") == {"N": "5"}, DEADLINE_S,
+          "the last update in us-west-2", 0.01)
+    west.delete_item(TableName=table, Key={"id": {"S": "p2"}})  # a delete made in the other Region
+    until(lambda: stack.item("us-east-1", table, "p2") is None, DEADLINE_S, "the delete in us-east-1", 0.01)
+    east.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"id": {"S": f"b{n}"}}}} for n in range(3)]})
+    until(lambda: all(stack.item("us-west-2", table, f"b{n}") for n in range(3)), DEADLINE_S,
+          "the batch in us-west-2", 0.01)
+    stack.settled()
+    assert stack.item("us-west-2", table, "p2") is None
+
+
+def test_concurrent_writes_to_one_item_converge_on_the_last_writer(stack: Stack,
+                                                                    global_table: Callable[..., str]) -> None:
+    table = global_table("us-west-2", "eu-central-1")
+    regions = ("us-east-1", "us-west-2", "eu-central-1")
+    start = threading.Barrier(len(regions))
+
+    def write(region: str) -> None:
+        start.wait(5)
+        stack.client(region).put_item(TableName=table, Item={"id": {"S": "c1"}, "price": {"S": region}})
+
+    stack.settled()
+    superseded = stack.part.status()["superseded"]
+    threads = [threading.Thread(target=write, args=(region,)) for region in regions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    stack.settled()
+    items = {region: stack.item(region, table, "c1") for region in regions}
+    assert len({repr(item) for item in items.values()}) == 1, items  # the same item everywhere
+    # The winner's Region holds a later write than either delivery it receives, and drops both.
+    assert stack.part.status()["superseded"] - superseded >= 2
+
+
+def test_replicated_writes_are_not_replicated_again(stack: Stack, global_table: Callable[..., str]) -> None:
+    table = global_table("us-west-2", "eu-central-1")
+    stack.settled()
+    before = stack.part.status()["replicated"]
+    stack.client("us-west-2").put_item(TableName=table, Item={"id": {"S": "l1"}})
+    until(lambda: stack.item("eu-central-1", table, "l1") and stack.item("us-east-1", table, "l1"), DEADLINE_S,
+          "the item in the two other Regions", 0.01)
+    stack.settled()  # an echo would be in the inbox before the delivery that caused it returned
+    assert stack.part.status()["replicated"] - before == 2
+
+
+def test_a_new_replica_gets_the_existing_items(stack: Stack, global_table: Callable[..., str]) -> None:
+    table = global_table()
+    stack.client().put_item(TableName=table, Item={"id": {"S": "old"}})
+    stack.client().update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": "eu-central-1"}}])
+    assert stack.item("eu-central-1", table, "old") == {"id": {"S": "old"}}
+    assert stack.part.health().healthy
