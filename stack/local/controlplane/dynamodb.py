@@ -60,7 +60,9 @@ class GlobalTables:
         self._lock = threading.Lock()
 
     def group(self, name: str, region: str) -> dict[str, Replica] | None:
-        """The replicas of table ``name`` when ``region`` holds one of them."""
+        """The replicas of table ``name`` when ``region`` holds one of them (and moto still has it there)."""
+        if name not in backends.dynamodb(region).tables:
+            return None  # deleted with DeleteTable, or moto was reset
         with self._lock:
             found = self._groups.get(name)
             return dict(found) if found is not None and region in found else None

@@ -94,7 +94,8 @@ class DynamoDbPart:
         replicator = self._replicator
         reasons = [] if replicator is not None else ["the replicator is not running"]
         if replicator is not None:
-            reasons += [f"{table} in {region}: {why}" for (table, region), why in sorted(replicator.problems.items())]
+            problems = dict(replicator.problems)  # a copy: the replicator's thread changes it
+            reasons += [f"{table} in {region}: {why}" for (table, region), why in sorted(problems.items())]
         return Health.of(reasons)
 
     def status(self) -> Mapping[str, Any]:
@@ -104,7 +105,7 @@ class DynamoDbPart:
         return {
             "running": True,
             "pending": replicator.pending,
-            **replicator.counts,
-            "last_latency_s": {pair: round(s, 4) for pair, s in sorted(replicator.last_latency_s.items())},
+            **dict(replicator.counts),
+            "last_latency_s": {pair: round(s, 4) for pair, s in sorted(dict(replicator.last_latency_s).items())},
             "regions_without_rtt": list(self._unmodelled),
         }

@@ -71,6 +71,7 @@ class Replicator:
         self._wake = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._busy = 0  # writes or deliveries taken off the queues and not yet done
         # Read and written by the replicator's thread only (``forget`` goes through the inbox's lock).
         self._tables: dict[tuple[str, str], TableInfo] = {}
         self._stamps: dict[tuple[str, str, str], Stamp] = {}  # (table, Region, key) -> last write held
@@ -94,7 +95,7 @@ class Replicator:
     @property
     def pending(self) -> int:
         with self._wake:
-            return len(self._inbox) + len(self._due)
+            return len(self._inbox) + len(self._due) + self._busy
 
     def submit(self, region: str, writes: list[Written]) -> None:
         """Writes the control plane just made in ``region``: stamped now, read and scheduled by the thread."""
@@ -120,14 +121,18 @@ class Replicator:
                     return
                 taken = list(self._inbox)
                 self._inbox.clear()
+                self._busy = len(taken)
             for stamp, write in taken:  # every notified write first: its stamp must be known before a delivery
                 self._schedule(stamp, write)
             with self._wake:
                 ready = []
                 while self._ready():
                     ready.append(heapq.heappop(self._due))
+                self._busy = len(ready)
             for delivery in ready:
                 self._deliver(delivery)
+            with self._wake:
+                self._busy = 0
 
     def _ready(self) -> bool:
         return bool(self._due) and self._due[0].due <= self._clock()
@@ -158,6 +163,7 @@ class Replicator:
             self.problems[(write.table, stamp.region)] = f"reading a write to replicate failed: {error}"
             self.counts["failed"] += 1
             return
+        self.problems.pop((write.table, stamp.region), None)
         item = found.get("Item")
         with self._wake:
             for target in info.replicas:
