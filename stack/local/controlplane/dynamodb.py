@@ -13,6 +13,7 @@ reads the replicas through ``DescribeTable`` like any user.
 """
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -145,11 +146,12 @@ class GlobalTables:
     @staticmethod
     def _create_replica(source: Any, region: str) -> None:
         """The replica table: the source's keys, attributes, capacity, indexes and streams, and its items."""
-        described = source.describe(base_key="Table")["Table"]
+        described = copy.deepcopy(source.describe(base_key="Table")["Table"])  # moto changes what it is given
         replica = backends.dynamodb(region).create_table(
-            source.name, schema=source.schema, throughput=source.throughput, attr=source.attr,
-            global_indexes=described.get("GlobalSecondaryIndexes"), indexes=described.get("LocalSecondaryIndexes"),
-            streams=source.stream_specification, billing_mode=source.billing_mode,
+            source.name, schema=copy.deepcopy(source.schema), throughput=copy.deepcopy(source.throughput),
+            attr=copy.deepcopy(source.attr), global_indexes=described.get("GlobalSecondaryIndexes"),
+            indexes=described.get("LocalSecondaryIndexes"), streams=copy.deepcopy(source.stream_specification),
+            billing_mode=source.billing_mode,
             sse_specification=None, tags=[], deletion_protection_enabled=False, warm_throughput=None)
         for item in source.all_items():
             replica.put_item(item.to_json()["Attributes"])

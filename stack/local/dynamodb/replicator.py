@@ -72,7 +72,8 @@ class Replicator:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._busy = 0  # writes or deliveries taken off the queues and not yet done
-        # Read and written by the replicator's thread only (``forget`` goes through the inbox's lock).
+        self._forgotten = 0  # counts ``forget`` calls: a description read across one is not kept
+        # Read and written by the replicator's thread only (``_tables`` also by ``forget``, under the lock).
         self._tables: dict[tuple[str, str], TableInfo] = {}
         self._stamps: dict[tuple[str, str, str], Stamp] = {}  # (table, Region, key) -> last write held
         self.problems: dict[tuple[str, str], str] = {}  # (table, Region) -> why the last delivery failed
@@ -107,6 +108,7 @@ class Replicator:
     def forget(self, table: str) -> None:
         """The table's replicas or keys may have changed: read its description again at its next write."""
         with self._wake:
+            self._forgotten += 1
             for key in [k for k in self._tables if k[0] == table]:
                 del self._tables[key]
 
@@ -140,13 +142,15 @@ class Replicator:
     def _info(self, table: str, region: str) -> TableInfo:
         with self._wake:
             found = self._tables.get((table, region))
+            forgotten = self._forgotten
         if found is None:
             described = self._client(region).describe_table(TableName=table)["Table"]
             replicas = tuple(r["RegionName"] for r in described.get("Replicas") or ()
                              if r.get("ReplicaStatus") in RECEIVING)
             found = TableInfo(tuple(k["AttributeName"] for k in described["KeySchema"]), replicas)
             with self._wake:
-                self._tables[(table, region)] = found
+                if forgotten == self._forgotten:  # else the table changed while it was being read
+                    self._tables[(table, region)] = found
         return found
 
     def _schedule(self, stamp: Stamp, write: Written) -> None:

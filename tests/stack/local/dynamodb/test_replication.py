@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Callable
 
 from base.deadline import until
@@ -85,9 +86,26 @@ def test_replicated_writes_are_not_replicated_again(stack: Stack, global_table: 
     assert stack.part.status()["replicated"] - before == 2
 
 
-def test_a_new_replica_gets_the_existing_items(stack: Stack, global_table: Callable[..., str]) -> None:
-    table = global_table()
-    stack.client().put_item(TableName=table, Item={"id": {"S": "old"}})
-    stack.client().update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": "eu-central-1"}}])
-    assert stack.item("eu-central-1", table, "old") == {"id": {"S": "old"}}
+def test_a_new_replica_gets_the_indexes_and_the_existing_items(stack: Stack) -> None:
+    table = f"indexed-{uuid.uuid4().hex[:8]}"
+    east = stack.client()
+    east.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                      AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
+                                            {"AttributeName": "category", "AttributeType": "S"}],
+                      GlobalSecondaryIndexes=[{"IndexName": "by-category",
+                                               "KeySchema": [{"AttributeName": "category", "KeyType": "HASH"}],
+                                               "Projection": {"ProjectionType": "ALL"}}],
+                      BillingMode="PAY_PER_REQUEST")
+    east.put_item(TableName=table, Item={"id": {"S": "old"}, "category": {"S": "tea"}})
+    east.update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": "eu-central-1"}}])
+    assert stack.item("eu-central-1", table, "old") == {"id": {"S": "old"}, "category": {"S": "tea"}}
+    east.put_item(TableName=table, Item={"id": {"S": "new"}, "category": {"S": "tea"}})  # while CREATING
+
+    def by_category() -> list[str]:
+        found = stack.client("eu-central-1").query(TableName=table, IndexName="by-category",
+                                                   KeyConditionExpression="category = :c",
+                                                   ExpressionAttributeValues={":c": {"S": "tea"}})
+        return sorted(item["id"]["S"] for item in found["Items"])
+
+    until(lambda: by_category() == ["new", "old"], DEADLINE_S, "both items in the replica's index", 0.01)
     assert stack.part.health().healthy
