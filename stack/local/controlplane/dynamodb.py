@@ -56,7 +56,7 @@ class GlobalTables:
         self.regions = frozenset(regions)  # the Regions the environment has: the only ones "enabled"
         self.scale = scale
         self.creation_s = creation_s  # AWS seconds
-        self._clock = clock
+        self.clock = clock  # a test may stop it to look at a replica while it is CREATING
         self._groups: dict[str, dict[str, Replica]] = {}  # table name -> Region -> replica
         self._lock = threading.Lock()
 
@@ -70,7 +70,7 @@ class GlobalTables:
 
     def _creating(self, name: str, region: str) -> bool:
         group = self.group(name, region) or {}
-        now = self._clock()
+        now = self.clock()
         return any(replica.status(now) == "CREATING" for replica in group.values())
 
     # --- UpdateTable
@@ -96,7 +96,7 @@ class GlobalTables:
         creates, deletes = self._check(name, request.region, updates)
         with self._lock:
             group = self._groups.setdefault(name, {request.region: Replica(request.region, 0.0)})
-            ready = self._clock() + self.scale.to_wall(self.creation_s)
+            ready = self.clock() + self.scale.to_wall(self.creation_s)
             for region in creates:
                 self._create_replica(source, region)
                 group[region] = Replica(region, ready)
@@ -166,7 +166,7 @@ class GlobalTables:
             return response
         body = json.loads(response.body)
         key = "Table" if "Table" in body else "TableDescription"
-        now = self._clock()
+        now = self.clock()
         table = body.get(key, {})
         table["GlobalTableVersion"] = "2019.11.21"
         table["Replicas"] = [{"RegionName": region, "ReplicaStatus": replica.status(now)}

@@ -31,8 +31,8 @@ def free_port() -> int:
 
 
 class Stack:
-    def __init__(self, part: DynamoDbPart, environment: LocalEnvironment, endpoint_url: str) -> None:
-        self.part, self.environment, self.endpoint_url = part, environment, endpoint_url
+    def __init__(self, plane: ControlPlane, part: DynamoDbPart, environment: LocalEnvironment, endpoint_url: str) -> None:
+        self.plane, self.part, self.environment, self.endpoint_url = plane, part, environment, endpoint_url
         self._session = boto3.session.Session(**LOCAL_CREDENTIALS)
         self._clients: dict[str, Any] = {}
 
@@ -73,7 +73,7 @@ def stack() -> Iterator[Stack]:
     try:
         part.start(context)
         plane.attach(part)
-        yield Stack(part, environment, f"http://127.0.0.1:{port}")
+        yield Stack(plane, part, environment, f"http://127.0.0.1:{port}")
     finally:
         plane.detach_all()
         part.stop()

@@ -1,6 +1,7 @@
 """UpdateTable's ReplicaUpdates (global tables 2019.11.21): replica status, deletion, and AWS's errors."""
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import pytest
@@ -18,17 +19,24 @@ def error_of(call: Callable[[], object]) -> tuple[str, str]:
 def test_a_replica_is_creating_then_active_in_every_region(stack: Stack) -> None:
     table = new_table(stack)
     east = stack.client("us-east-1")
-    answer = east.update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": "us-west-2"}}])
-    assert answer["TableDescription"]["Replicas"] == [{"RegionName": "us-east-1", "ReplicaStatus": "ACTIVE"},
-                                                      {"RegionName": "us-west-2", "ReplicaStatus": "CREATING"}]
-    assert answer["TableDescription"]["GlobalTableVersion"] == "2019.11.21"
-    described = east.describe_table(TableName=table)["Table"]
-    assert described["TableStatus"] == "UPDATING"
-    code, message = error_of(lambda: east.update_table(
-        TableName=table, ReplicaUpdates=[{"Create": {"RegionName": "eu-central-1"}}]))
-    assert code == "ResourceInUseException" and table in message
-    west = stack.client("us-west-2").describe_table(TableName=table)["Table"]
-    assert west["TableStatus"] == "CREATING" and west["KeySchema"] == described["KeySchema"]
+    tables = stack.plane.global_tables
+    now = time.monotonic()
+    tables.clock = lambda: now  # stopped: the new replica stays CREATING, however slow the calls below
+    try:
+        answer = east.update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": "us-west-2"}}])
+        assert answer["TableDescription"]["Replicas"] == [{"RegionName": "us-east-1", "ReplicaStatus": "ACTIVE"},
+                                                          {"RegionName": "us-west-2", "ReplicaStatus": "CREATING"}]
+        assert answer["TableDescription"]["GlobalTableVersion"] == "2019.11.21"
+        described = east.describe_table(TableName=table)["Table"]
+        assert described["TableStatus"] == "UPDATING"
+        code, message = error_of(lambda: east.update_table(
+            TableName=table, ReplicaUpdates=[{"Create": {"RegionName": "eu-central-1"}}]))
+        assert code == "ResourceInUseException" and table in message
+        west = stack.client("us-west-2").describe_table(TableName=table)["Table"]
+        assert west["TableStatus"] == "CREATING" and west["KeySchema"] == described["KeySchema"]
+        assert stack.replicas("us-west-2", table) == {"us-east-1": "ACTIVE", "us-west-2": "CREATING"}
+    finally:
+        tables.clock = time.monotonic
     for region in ("us-east-1", "us-west-2"):
         wait_replicas(stack, region, table, {"us-east-1", "us-west-2"})
         assert set(stack.replicas(region, table)) == {"us-east-1", "us-west-2"}

@@ -56,10 +56,11 @@ def test_concurrent_writes_to_one_item_converge_on_the_last_writer(stack: Stack,
     table = global_table("us-west-2", "eu-central-1")
     regions = ("us-east-1", "us-west-2", "eu-central-1")
     start = threading.Barrier(len(regions))
+    clients = {region: stack.client(region) for region in regions}  # made here: a boto3 session is not thread-safe
 
     def write(region: str) -> None:
         start.wait(5)
-        stack.client(region).put_item(TableName=table, Item={"id": {"S": "c1"}, "price": {"S": region}})
+        clients[region].put_item(TableName=table, Item={"id": {"S": "c1"}, "price": {"S": region}})
 
     stack.settled()
     superseded = stack.part.status()["superseded"]
