@@ -6,6 +6,9 @@ import time
 import uuid
 from typing import Callable
 
+import pytest
+from botocore.exceptions import ClientError
+
 from base.deadline import until
 
 from .conftest import SETTINGS, Stack
@@ -110,3 +113,25 @@ def test_a_new_replica_gets_the_indexes_and_the_existing_items(stack: Stack) -> 
 
     until(lambda: by_category() == ["new", "old"], DEADLINE_S, "both items in the replica's index", 0.01)
     assert stack.part.health().healthy
+
+
+def test_a_refused_write_is_not_replicated(stack: Stack, global_table: Callable[..., str]) -> None:
+    table = global_table("us-west-2")
+    east = stack.client()
+    east.put_item(TableName=table, Item={"id": {"S": "r1"}, "price": {"N": "1"}})
+    refused = [
+        lambda: east.put_item(TableName=table, Item={"id": {"N": "1"}}),  # a key attribute of the wrong type
+        lambda: east.put_item(TableName=table, Item={"id": {"S": "big"}, "blob": {"S": "x" * 410_000}}),  # > 400 KB
+        lambda: east.put_item(TableName=table, Item={"id": {"S": "r1"}, "price": {"N": "2"}},
+                              ConditionExpression="attribute_not_exists(id)"),
+    ]
+    codes = []
+    for call in refused:
+        with pytest.raises(ClientError) as raised:
+            call()
+        codes.append(raised.value.response["Error"]["Code"])
+    assert codes == ["ValidationException", "ValidationException", "ConditionalCheckFailedException"]
+    until(lambda: stack.item("us-west-2", table, "r1"), DEADLINE_S, "the accepted write in us-west-2", 0.01)
+    stack.settled()
+    assert stack.item("us-west-2", table, "r1") == {"id": {"S": "r1"}, "price": {"N": "1"}}
+    assert stack.item("us-west-2", table, "big") is None
