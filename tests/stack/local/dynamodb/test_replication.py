@@ -50,6 +50,11 @@ def test_updates_and_deletes_replicate_in_order(stack: Stack, global_table: Call
     east.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"id": {"S": f"b{n}"}}}} for n in range(3)]})
     until(lambda: all(stack.item("us-west-2", table, f"b{n}") for n in range(3)), DEADLINE_S,
           "the batch in us-west-2", 0.01)
+    east.transact_write_items(TransactItems=[
+        {"Put": {"TableName": table, "Item": {"id": {"S": "t1"}}}},
+        {"Delete": {"TableName": table, "Key": {"id": {"S": "b0"}}}}])
+    until(lambda: stack.item("us-west-2", table, "t1") and stack.item("us-west-2", table, "b0") is None, DEADLINE_S,
+          "the transaction in us-west-2", 0.01)
     stack.settled()
     assert stack.item("us-west-2", table, "p2") is None
 
