@@ -4,7 +4,8 @@ For each signed API call:
 1. **validate**: the per-service rules (route53.py, rds.py, ec2.py) reject what AWS rejects, with
    AWS's error code and status, before moto sees the request; nothing is half-done;
 2. **answer**: a data plane that registered the operation answers it (real health-check
-   observations, real RDS status); otherwise moto does;
+   observations, real RDS status), or the control plane itself (DynamoDB's ReplicaUpdates,
+   dynamodb.py); otherwise moto does. Some answers are then amended (DescribeTable's replicas);
 3. **notify**: after a successful mutating call, every part's ``on_change`` is told; a part that
    cannot apply the change fails the call (503, see ``_notify``).
 
@@ -27,6 +28,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from base.errors import StackError
+from environments.loader import load
+from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import defaultvpc, dynamodb, ec2, rds, request as requests_, route53
 from stack.local.controlplane.rdsstore import MotoRdsStore
@@ -93,15 +97,11 @@ class _Attempt:
     input_sha256: str
 
 
-def _environment(instance: Any) -> Any:
-    """The local environment the stack runs (``instance``'s, or the embedded one for a bare control plane)."""
-    if instance is not None:
-        return instance.resolved()
-    from environments.loader import load
-    from environments.model import LocalEnvironment
-
-    found = load("local")
-    assert isinstance(found, LocalEnvironment)
+def _environment(instance: Any) -> LocalEnvironment:
+    """The local environment the stack runs (``instance``'s, or the bundled one for a bare control plane)."""
+    found = instance.resolved() if instance is not None else load("local")
+    if not isinstance(found, LocalEnvironment):
+        raise StackError(f"the control plane runs a local environment, got kind {found.kind!r}")
     return found
 
 
