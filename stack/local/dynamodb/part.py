@@ -105,6 +105,7 @@ class DynamoDbPart:
         return {
             "running": True,
             "pending": replicator.pending,
+            "scheduled": replicator.scheduled,
             **dict(replicator.counts),
             "last_latency_s": {pair: round(s, 4) for pair, s in sorted(dict(replicator.last_latency_s).items())},
             "regions_without_rtt": list(self._unmodelled),
