@@ -194,6 +194,15 @@ class LocalSettings(Model):
     dns_port: int = Field(default=10053, ge=1024, le=65535)
 
 
+class DynamoDbSettings(Model):
+    """DynamoDB global tables on the local stack, in AWS seconds (before time_scale)."""
+
+    # Added to the inter-Region RTT to give a replicated write's delay (AWS quotes about 1 s typical).
+    replication_processing_s: float = Field(default=1.0, ge=0, le=3600)
+    # How long a new replica stays CREATING before it is ACTIVE (AWS: minutes for an empty table).
+    replica_creation_s: float = Field(default=60.0, ge=0, le=86400)
+
+
 class StopCondition(Model):
     """A CloudWatch alarm that stops the run: checked before each fault, watched while it is active."""
 
@@ -274,6 +283,7 @@ class LocalEnvironment(Base):
     local: LocalSettings = LocalSettings()
     # RDS's process timings in AWS seconds (phases as [min, max]); the RDS data plane checks the keys.
     rds: dict[str, Union[list[float], float]] = Field(default_factory=dict)
+    dynamodb: DynamoDbSettings = DynamoDbSettings()
 
     @field_validator("time_scale")
     @classmethod

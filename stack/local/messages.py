@@ -15,6 +15,7 @@ class ApiRequest:
     region: str
     params: Mapping[str, Any]  # the request's input, named as in botocore's model
     path: str = ""  # the HTTP path (REST services carry ids there, e.g. /2013-04-01/healthcheck/<id>/status)
+    user_agent: str = ""  # the caller's User-Agent: tells a part its own calls (a replicator's writes) apart
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ The control plane calls a started part in two ways:
 - ``answers()``: operations the part answers itself instead of moto (for example
   Route 53's GetHealthCheckStatus). The control plane routes a matching request to it.
 - ``on_change(change)``: after every *successful* mutating call (the notify hook). The part then
-  reads what it needs through boto3 against the local endpoint, the same API a user sees.
+  reads what it needs through boto3 against the local endpoint, the same API a user sees. A part that
+  writes through the API itself tells its own calls apart by a marker in their User-Agent
+  (``change.request.user_agent``), as the DynamoDB replicator does so it never replicates its writes.
 
 Parts must not block the control plane for long in ``on_change``: hand work to a thread. A part
 whose effect the caller relies on at once (the fabric: a NACL swap is enforced when the call

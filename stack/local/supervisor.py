@@ -40,6 +40,7 @@ PARTS: tuple[str, ...] = (
     "stack.local.route53.part:Route53Part",
     "stack.local.rds.part:RdsPart",
     "stack.local.ec2.part:Ec2Part",
+    "stack.local.dynamodb.part:DynamoDbPart",
 )
 # What each part makes real, named when a stack runs without it: its faults would change the API only.
 ENFORCES = {
@@ -47,6 +48,7 @@ ENFORCES = {
     "route53": "Route 53 DNS answers and health checks",
     "rds": "RDS DB instances (PostgreSQL servers, reboots, failovers, replicas)",
     "ec2": "EC2 instances (checkout processes)",
+    "dynamodb": "DynamoDB global-table replication",
 }
 
 

@@ -96,6 +96,9 @@ BAD_INPUTS = [
     ("too few checker Regions", "health_checker_regions", ["us-east-1", "us-west-2"], ["health_checker_regions", "at least 3"]),
     ("database Region not in the environment", "stack/database_region", "eu-west-1",
      ["stack.database_region", "'eu-west-1'", "not one of this environment's regions"]),
+    ("negative replication delay", "dynamodb/replication_processing_s", -1,
+     ["dynamodb.replication_processing_s", "-1", "greater than or equal to 0"]),
+    ("unknown DynamoDB setting", "dynamodb/replication_s", 1, ["dynamodb.replication_s"]),
 ]
 
 

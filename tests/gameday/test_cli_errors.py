@@ -113,4 +113,4 @@ def test_every_unknown_part_is_named(local_stack: LocalStackInfo | None) -> None
     result = gameday("stack", "up", "--detach", "--parts", "fabric,dns,s3", "--instance", str(local_stack.instance))
     assert result.returncode == exitcodes.USAGE
     line = one_line(result)
-    assert "'dns', 's3' are not parts" in line and "fabric, route53, rds, ec2" in line
+    assert "'dns', 's3' are not parts" in line and "fabric, route53, rds, ec2, dynamodb" in line

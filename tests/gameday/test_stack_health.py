@@ -81,7 +81,7 @@ def test_a_degraded_part_refuses_the_experiment_naming_the_part_and_the_reason(t
 
 
 def test_a_healthy_stack_lets_it_start(tester: pytest.Pytester, status: _Status) -> None:
-    status.parts = {name: {"health": Health().as_json()} for name in ("fabric", "route53", "rds", "ec2")}
+    status.parts = {supervisor.part_name(spec): {"health": Health().as_json()} for spec in supervisor.PARTS}
     tester.runpytest().assert_outcomes(passed=1)
 
 
@@ -137,6 +137,6 @@ def test_stack_status_json_gives_every_part_a_health_key(local_stack: LocalStack
         pytest.skip("needs the local stack (--env local)")
     assert cli.main(["stack", "status", "--json", "--instance", str(local_stack.instance)]) == 0
     parts = json.loads(capsys.readouterr().out)["parts"]
-    assert set(parts) == {"fabric", "route53", "rds", "ec2"}
+    assert set(parts) == {supervisor.part_name(spec) for spec in supervisor.PARTS}
     for name, part in parts.items():
         assert part["health"] == {"state": "healthy", "reasons": []}, f"{name} on a stack nothing was done to"

@@ -4,7 +4,8 @@ For each signed API call:
 1. **validate**: the per-service rules (route53.py, rds.py, ec2.py) reject what AWS rejects, with
    AWS's error code and status, before moto sees the request; nothing is half-done;
 2. **answer**: a data plane that registered the operation answers it (real health-check
-   observations, real RDS status); otherwise moto does;
+   observations, real RDS status), or the control plane itself (DynamoDB's ReplicaUpdates,
+   dynamodb.py); otherwise moto does. Some answers are then amended (DescribeTable's replicas);
 3. **notify**: after a successful mutating call, every part's ``on_change`` is told; a part that
    cannot apply the change fails the call (503, see ``_notify``).
 
@@ -27,8 +28,11 @@ from typing import Any, Callable, Iterable, Mapping
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from base.errors import StackError
+from environments.loader import load
+from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
-from stack.local.controlplane import defaultvpc, ec2, rds, request as requests_, route53
+from stack.local.controlplane import defaultvpc, dynamodb, ec2, rds, request as requests_, route53
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 from stack.local.services import RdsStore, Services
@@ -41,6 +45,11 @@ _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
     "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
 }
+# What the control plane answers itself (None: moto answers), and moto's answers it amends.
+Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
+Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
+_ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER}
+_SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
 # How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -88,6 +97,14 @@ class _Attempt:
     input_sha256: str
 
 
+def _environment(instance: Any) -> LocalEnvironment:
+    """The local environment the stack runs (``instance``'s, or the bundled one for a bare control plane)."""
+    found = instance.resolved() if instance is not None else load("local")
+    if not isinstance(found, LocalEnvironment):
+        raise StackError(f"the control plane runs a local environment, got kind {found.kind!r}")
+    return found
+
+
 class ControlPlane:
     def __init__(self, log: logging.Logger | None = None, instance: Any = None, services: Services | None = None) -> None:
         """``instance`` (a stack.local.instance.Instance) places each Region's default VPC; without it,
@@ -104,6 +121,9 @@ class ControlPlane:
         self.parts: dict[str, Part] = {}
         self.services = services if services is not None else Services()
         self.services.provide(RdsStore, MotoRdsStore(), by="the control plane")
+        environment = _environment(instance)
+        self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
+                                                   environment.dynamodb.replica_creation_s)
         self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0
         self._count_lock = threading.Lock()
@@ -195,13 +215,17 @@ class ControlPlane:
         if changes:
             request = self._rewrite(request, environ, body, changes)
         answer = self._answers.get((request.service, request.operation))
-        if answer is not None:
-            try:
+        own = _ANSWERS.get(request.service, {}).get(request.operation)
+        try:
+            if answer is not None:
                 response = answer(request)
-            except AwsError as error:
-                response = render(request, error)
-        else:
-            response = self._call_moto(environ, request)
+            else:
+                response = (own(request, self) if own is not None else None) or self._call_moto(environ, request)
+        except AwsError as error:
+            response = render(request, error)
+        shown = _SHOWN.get(request.service, {}).get(request.operation)
+        if shown is not None:
+            response = shown(request, response, self)
         if response.status < 300 and requests_.is_mutating(request.operation):
             hook = after.get(request.operation)
             if hook is not None:

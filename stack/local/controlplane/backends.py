@@ -27,3 +27,9 @@ def rds(region: str) -> Any:
     from moto.rds.models import rds_backends
 
     return rds_backends[ACCOUNT_ID][region]
+
+
+def dynamodb(region: str) -> Any:
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[ACCOUNT_ID][region]

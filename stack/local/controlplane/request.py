@@ -242,7 +242,8 @@ def parse(method: str, path: str, query: str, headers: dict[str, str], body: byt
             raise Rejected(shell, AwsError("InvalidAction", f"No {service} operation is {method} {path}", 404))
     if not operation:
         return None
-    return ApiRequest(service=service, operation=operation, region=region, params=params, path=path)
+    return ApiRequest(service=service, operation=operation, region=region, params=params, path=path,
+                      user_agent=headers.get("user-agent", ""))
 
 
 _READ_ONLY = re.compile(r"^(Describe|List|Get|Test|Lookup|Search|Scan|Query|BatchGet|Check|Validate|Preview|Estimate)")
