@@ -116,6 +116,7 @@ class ControlPlane:
         rds.fix_cross_region_replicas()
         route53.fix_update_health_check()
         route53.fix_apex_soa()
+        route53.fix_cloudwatch_health_checks()
         defaultvpc.install(defaultvpc.layout_for(instance))
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.log = log or logging.getLogger("gameday.controlplane")
