@@ -32,7 +32,7 @@ from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import MetricStore
 
 TICK_S = 0.05  # how often the evaluator looks for due alarms and new samples (wall seconds)
-GRACE_S = 0.1  # a period is evaluated this long after it ends, so a sample sent at its very end is in
+GRACE_S = 0.5  # a period is evaluated this long after it ends, so samples sent (batched) just after its end are in
 HORIZON_MIN_S = 120.0  # samples are kept at least this long (wall seconds)
 _WAKE_ON = frozenset({"PutMetricAlarm", "PutCompositeAlarm", "SetAlarmState", "DeleteAlarms", "PutMetricData"})
 
