@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from stack.local import alarmrule
-from stack.local.cloudwatch import actions, statistics
+from stack.local import metricstats as statistics
+from stack.local.cloudwatch import actions
 from stack.local.cloudwatch.evaluation import AlarmSpec, evaluate
 from stack.local.cloudwatch.series import Series
 from stack.local.part import ApiHandler, Change, Health, PartContext

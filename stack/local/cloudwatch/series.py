@@ -10,7 +10,7 @@ import math
 import threading
 from collections.abc import Iterable
 
-from stack.local.cloudwatch import statistics
+from stack.local import metricstats as statistics
 from stack.local.cloudwatch.evaluation import AlarmSpec, Datapoint
 from stack.local.services import MetricSample
 

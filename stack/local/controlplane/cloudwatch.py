@@ -11,7 +11,8 @@ moto stores metric data and alarms. Here the control plane:
 - **writes the history** (DescribeAlarmHistory, which moto lacks): ConfigurationUpdate when an
   alarm is created, updated or deleted, StateUpdate on every state change (the evaluator's, through
   ``MetricStore.set_state``, or a user's SetAlarmState), Action for each action run;
-- **answers** PutCompositeAlarm (stored as a moto alarm with its rule) and DescribeAlarmHistory.
+- **answers** PutCompositeAlarm (stored as a moto alarm with its rule), DescribeAlarmHistory, and
+  GetMetricStatistics (exact dimensions, percentiles).
 
 The ``Ledger`` is also the ``MetricStore`` service the cloudwatch part evaluates alarms through.
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from stack.local import alarmrule
+from stack.local import alarmrule, metricstats
 from stack.local.awserror import AwsError
 from stack.local.controlplane import backends
 from stack.local.part import ApiRequest, ApiResponse
@@ -183,6 +184,56 @@ def put_composite_alarm(request: ApiRequest, plane: Any) -> ApiResponse:
         actions_enabled=params.get("ActionsEnabled", True), rule=str(params["AlarmRule"]), tags=params.get("Tags"))
     book.after_put(request, "CompositeAlarm")
     return ApiResponse(200, b"{}", JSON_10)
+
+
+def get_metric_statistics(request: ApiRequest, plane: Any) -> ApiResponse:
+    """GetMetricStatistics as CloudWatch answers it, which moto does not: the metric is the exact dimension
+    set asked for (moto also counts metrics with more dimensions), and ExtendedStatistics (pNN) work.
+
+    Periods start at StartTime and last Period seconds of the wall clock (the timestamps data carry)."""
+    params = request.params
+    statistics, extended = list(params.get("Statistics") or []), list(params.get("ExtendedStatistics") or [])
+    if not statistics and not extended:
+        raise AwsError("MissingParameter", "Statistics or ExtendedStatistics must be specified")
+    if len(statistics) + len(extended) > 10:
+        raise _invalid(f"At most 10 statistics and extended statistics together, got {len(statistics) + len(extended)}")
+    for name in statistics:
+        if name not in STATISTICS:
+            raise _validation(f"1 validation error detected: Value '{name}' at 'statistics' failed to satisfy "
+                              f"constraint: Member must satisfy enum value set: [{', '.join(STATISTICS)}]")
+    for name in extended:
+        if metricstats.percentile_of(str(name)) is None:
+            raise _invalid(f"The value {name} for parameter ExtendedStatistics is not supported by the local stack; "
+                           f"use percentiles such as p95")
+    period = int(params.get("Period") or 60)
+    if period < 1:
+        raise _invalid(f"The parameter Period must be at least 1, got {period}")
+    start, end = _epoch(params["StartTime"]), _epoch(params["EndTime"])
+    if start >= end:
+        raise _invalid("The parameter StartTime must be less than the parameter EndTime.")
+    wanted = frozenset((str(d["Name"]), str(d["Value"])) for d in params.get("Dimensions") or ())
+    unit = params.get("Unit")
+    samples = [x for x in backends.cloudwatch(request.region).metric_data
+               if x.namespace == params.get("Namespace") and x.name == params.get("MetricName")
+               and (unit is None or x.unit == unit)]
+    buckets: dict[int, list[MetricSample]] = {}
+    for datum in samples:
+        sample = _sample(request.region, datum)
+        if sample.dimensions == wanted and start <= sample.timestamp_s < end:
+            buckets.setdefault(int((sample.timestamp_s - start) // period), []).append(sample)
+    points = []
+    for index, bucket in sorted(buckets.items()):
+        point: dict[str, Any] = {"Timestamp": start + index * period, "Unit": bucket[0].unit or "None"}
+        for name in statistics:
+            computed = metricstats.compute(name, bucket)
+            if computed is not None:
+                point[name] = computed[0]
+        values = {name: computed[0] for name in extended if (computed := metricstats.compute(name, bucket)) is not None}
+        if values:
+            point["ExtendedStatistics"] = values
+        points.append(point)
+    body = {"Label": params.get("MetricName"), "Datapoints": points}
+    return ApiResponse(200, json.dumps(body).encode(), JSON_10)
 
 
 def describe_alarm_history(request: ApiRequest, plane: Any) -> ApiResponse:
@@ -387,4 +438,5 @@ AFTER: dict[str, Callable[[ApiRequest, Any], None]] = {
 }
 ANSWER: dict[str, Callable[[ApiRequest, Any], ApiResponse | None]] = {
     "PutCompositeAlarm": put_composite_alarm, "DescribeAlarmHistory": describe_alarm_history,
+    "GetMetricStatistics": get_metric_statistics,
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from base.deadline import until
@@ -116,3 +117,18 @@ def test_a_hand_set_state_is_history_and_the_next_evaluation_corrects_it(stack: 
     summaries = [h["HistorySummary"] for h in cw.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate")
                  ["AlarmHistoryItems"]]
     assert summaries[:2] == ["Alarm updated from ALARM to OK", "Alarm updated from OK to ALARM"]
+
+
+def test_get_metric_statistics_reads_the_exact_dimensions_with_percentiles(stack: Stack) -> None:
+    cw, metric = stack.client(), unique("stats")
+    start = time.time()
+    region_only = [{"Name": "Region", "Value": "us-east-1"}]
+    with_vantage = region_only + [{"Name": "VantagePoint", "Value": "virginia"}]
+    cw.put_metric_data(Namespace=NAMESPACE, MetricData=[
+        {"MetricName": metric, "Dimensions": region_only, "Values": [float(v) for v in range(1, 101)]},
+        {"MetricName": metric, "Dimensions": with_vantage, "Values": [1000.0]}])
+    found = cw.get_metric_statistics(Namespace=NAMESPACE, MetricName=metric, Dimensions=region_only, Period=60,
+                                     StartTime=start - 1, EndTime=time.time() + 1,
+                                     Statistics=["SampleCount", "Maximum"], ExtendedStatistics=["p95"])
+    [point] = found["Datapoints"]
+    assert (point["SampleCount"], point["Maximum"], point["ExtendedStatistics"]["p95"]) == (100.0, 100.0, 95.0)

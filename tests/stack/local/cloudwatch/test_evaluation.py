@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from stack.local.cloudwatch import statistics
+from stack.local import metricstats as statistics
 from stack.local.cloudwatch.evaluation import AlarmSpec, Datapoint, evaluate
 from stack.local.services import MetricSample
 

@@ -1,5 +1,7 @@
 """CloudWatch's statistics over one period's samples: the five standard ones and percentiles (pNN).
 
+Shared by the control plane (GetMetricStatistics) and the cloudwatch part (alarm evaluation).
+
 A sample is a single value (count 1) or a statistic set (SampleCount, Sum, Minimum, Maximum). The
 standard statistics combine both; a percentile needs the raw values, so a period holding only
 statistic sets has no percentile (AWS: percentiles need values, or Values/Counts).
