@@ -154,14 +154,29 @@ class Scenario:
             home = self.stack.instances[0].region if self.stack.instances else sorted(regions)[0]
             self.metrics = metrics_.Publisher(lambda region: self.clients("cloudwatch", region),
                                               self.timescale.to_wall(METRICS_FLUSH_AWS_S), regions, home).start()
+            try:  # the game day's dashboard: the same graphs, live, in the CloudWatch console (or GetDashboard)
+                name = metrics_.put_dashboard(self.clients("cloudwatch", home), self.environment.name, sorted(regions))
+                self.timeline.record("note", "CloudWatch dashboard", dashboard=name, region=home)
+            except Exception as error:  # noqa: BLE001 - a missing dashboard does not stop a game day
+                self.timeline.record("note", f"CloudWatch dashboard not written: {error}")
         return self.metrics
 
     def stop_publishing(self) -> None:
-        if self.metrics is not None:
-            self.metrics.stop()
-            self.timeline.record("note", "checkout metrics published", namespace=metrics_.NAMESPACE,
-                                 metric_data=self.metrics.sent, failed_calls=self.metrics.failures)
-            self.metrics = None
+        """Send what is left, then read back each Region's series for the report (CloudWatch's own figures)."""
+        if self.metrics is None:
+            return
+        published, self.metrics = self.metrics, None
+        published.stop()
+        series: dict[str, list[list[float | None]]] = {}
+        if published.first_s is not None and published.last_s is not None:
+            for region in sorted(published.regions_sent):
+                try:
+                    series[region] = metrics_.read_series(self.clients("cloudwatch", region), region,
+                                                          published.first_s, published.last_s)
+                except Exception as error:  # noqa: BLE001 - a graph the report lacks is not a failed experiment
+                    self.timeline.record("note", f"CloudWatch series of {region} not read: {error}")
+        self.timeline.record("note", "checkout metrics published", namespace=metrics_.NAMESPACE,
+                             metric_data=published.sent, failed_calls=published.failures, cloudwatch_series=series)
 
     def checkout_sampler(self, client: checkout_probe.Client, vantage: str,
                          path: str = "/products") -> Sampler[checkout_probe.Response]:

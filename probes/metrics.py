@@ -16,6 +16,7 @@ and a failed send is counted (``failures``) and logged, never raised: metrics mu
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import defaultdict
@@ -50,6 +51,9 @@ class Publisher:
     pending: list[Observation] = field(default_factory=list)
     sent: int = 0
     failures: int = 0
+    regions_sent: set[str] = field(default_factory=set)
+    first_s: float | None = None  # the earliest and latest observation's wall time
+    last_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.flush_s <= 0:
@@ -61,6 +65,8 @@ class Publisher:
     def record(self, observation: Observation) -> None:
         with self._lock:
             self.pending.append(observation)
+            self.first_s = min(self.first_s or observation.wall_time, observation.wall_time)
+            self.last_s = max(self.last_s or observation.wall_time, observation.wall_time)
 
     def start(self) -> "Publisher":
         self._thread.start()
@@ -93,6 +99,7 @@ class Publisher:
                 try:
                     self.cloudwatch(region).put_metric_data(Namespace=NAMESPACE, MetricData=chunk)
                     self.sent += len(chunk)
+                    self.regions_sent.add(region)
                 except Exception as error:  # noqa: BLE001 - metrics must never break the probe they describe
                     self.failures += 1
                     log.warning("PutMetricData of %d metric data to %s failed: %s", len(chunk), region, error)
@@ -125,3 +132,38 @@ def metric_data(observations: list[Observation]) -> list[dict[str, Any]]:
         data.append({"MetricName": "Requests", "Unit": "Count", "Value": float(len(seen)), **common})
         data.append({"MetricName": "Errors", "Unit": "Count", "Value": float(sum(1 for s in seen if not s.ok)), **common})
     return data
+
+
+def read_series(cloudwatch: Any, region: str, first_s: float, last_s: float) -> list[list[float | None]]:
+    """[wall time, p95 ms, requests, errors] per second of ``region``'s checkout, as CloudWatch has them (read-only)."""
+    start = datetime.fromtimestamp(int(first_s), timezone.utc)
+    end = datetime.fromtimestamp(int(last_s) + 1, timezone.utc)
+    dimensions = [{"Name": "Region", "Value": region}]
+    common = {"Namespace": NAMESPACE, "Dimensions": dimensions, "StartTime": start, "EndTime": end, "Period": 1}
+    latency = cloudwatch.get_metric_statistics(MetricName="Latency", ExtendedStatistics=["p95"], **common)["Datapoints"]
+    requests = cloudwatch.get_metric_statistics(MetricName="Requests", Statistics=["Sum"], **common)["Datapoints"]
+    errors = cloudwatch.get_metric_statistics(MetricName="Errors", Statistics=["Sum"], **common)["Datapoints"]
+
+    def by_second(points: list[dict[str, Any]], read: Callable[[dict[str, Any]], float]) -> dict[int, float]:
+        return {int(p["Timestamp"].timestamp()): read(p) for p in points}
+
+    p95 = by_second(latency, lambda p: float(p["ExtendedStatistics"]["p95"]))
+    count = by_second(requests, lambda p: float(p["Sum"]))
+    failed = by_second(errors, lambda p: float(p["Sum"]))
+    return [[float(t), p95.get(t), count.get(t, 0.0), failed.get(t, 0.0)] for t in sorted(set(p95) | set(count))]
+
+
+def put_dashboard(cloudwatch: Any, environment: str, regions: list[str]) -> str:
+    """Write (or rewrite) the game day's dashboard: checkout p95 latency and errors per Region; its name."""
+    name = f"gameday-{environment}"
+    widgets = []
+    for index, region in enumerate(regions):
+        dimension = ["Region", region]
+        widgets.append({"type": "metric", "x": 0, "y": 6 * index, "width": 12, "height": 6, "properties": {
+            "title": f"Checkout p95 latency, {region}", "region": region, "period": 10, "stat": "p95", "view": "timeSeries",
+            "metrics": [[NAMESPACE, "Latency", *dimension]]}})
+        widgets.append({"type": "metric", "x": 12, "y": 6 * index, "width": 12, "height": 6, "properties": {
+            "title": f"Checkout requests and errors, {region}", "region": region, "period": 10, "stat": "Sum",
+            "view": "timeSeries", "metrics": [[NAMESPACE, "Requests", *dimension], [NAMESPACE, "Errors", *dimension]]}})
+    cloudwatch.put_dashboard(DashboardName=name, DashboardBody=json.dumps({"widgets": widgets}))
+    return name

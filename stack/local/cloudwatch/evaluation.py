@@ -109,8 +109,11 @@ def evaluate(spec: AlarmSpec, points: Sequence[Datapoint], query_s: float) -> Ou
                        _reason_data(spec, [], points, query_s))
     evaluated = present[-n:]
     breaching = sum(1 for p in evaluated if p.value is not None and breaches(spec, p.value))
-    if breaching >= m or _premature_alarm(spec, recent):
+    if breaching >= m:
         return _outcome(spec, "ALARM", evaluated, breaching, points, query_s)
+    if _premature_alarm(spec, recent):  # the reason then names the last N periods, missing ones included
+        shown = sum(1 for p in recent if p.value is not None and breaches(spec, p.value))
+        return _outcome(spec, "ALARM", recent, shown, points, query_s)
     if breaching < len(evaluated):
         return _outcome(spec, "OK", evaluated, breaching, points, query_s)
     return Outcome(None, "", "")  # only breaching datapoints, too few yet: the next ones decide

@@ -81,3 +81,9 @@ def test_reason_and_reason_data_name_the_datapoints() -> None:
     data = json.loads(outcome.reason_data)
     assert data["period"] == 60 and data["threshold"] == 500.0 and data["statistic"] == "Average"
     assert data["recentDatapoints"] == [BREACH] * 3 and len(data["evaluatedDatapoints"]) == 3
+
+
+def test_a_premature_transition_names_the_last_n_periods() -> None:
+    outcome = evaluate(spec(), points("-0XX-"), 0.0)
+    assert outcome.state == "ALARM"
+    assert outcome.reason.startswith("Threshold Crossed: 2 out of the last 3 datapoints [missing (")
