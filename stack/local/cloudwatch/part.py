@@ -12,7 +12,7 @@ control plane's ``MetricStore`` service, and:
   CloudWatch's notification through the local endpoint's Publish; any other action is recorded as
   failed (the local stack runs SNS actions only).
 
-A data point is evaluated at most one scaled period plus ``GRACE_S`` after it was stored.
+A data point is evaluated at most one scaled period plus ``GRACE_S`` (and a tick) after it was stored.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from stack.local.services import MetricStore
 TICK_S = 0.05  # how often the evaluator looks for due alarms and new samples (wall seconds)
 GRACE_S = 0.5  # a period is evaluated this long after it ends, so samples sent (batched) just after its end are in
 HORIZON_MIN_S = 120.0  # samples are kept at least this long (wall seconds)
+PRUNE_EVERY_S = 1.0  # old samples are dropped this often, not on every tick
 _WAKE_ON = frozenset({"PutMetricAlarm", "PutCompositeAlarm", "SetAlarmState", "DeleteAlarms", "PutMetricData"})
 
 
@@ -56,6 +57,7 @@ class CloudWatchPart:
         self._problems: dict[tuple[str, str], str] = {}
         self._evaluations = 0
         self._changes = 0
+        self._pruned_at = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -132,7 +134,9 @@ class CloudWatchPart:
         horizon = max([HORIZON_MIN_S] + [self._scale(float(c.get("Period") or 60)) * (int(c.get("EvaluationPeriods") or 1) + 3)
                                          for c in self._configs.values() if "AlarmRule" not in c])
         self._series.horizon_s = horizon
-        self._series.prune(now_s)
+        if now_s - self._pruned_at >= PRUNE_EVERY_S:
+            self._series.prune(now_s)
+            self._pruned_at = now_s
 
     def _evaluate_metric(self, region: str, alarm: Mapping[str, Any], now_s: float) -> None:
         key = (region, str(alarm["AlarmName"]))
