@@ -23,6 +23,7 @@ import json
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,6 +40,7 @@ TREAT_MISSING = ("breaching", "notBreaching", "ignore", "missing")
 MAX_METRICS_PER_PUT = 1000  # PutMetricData: MetricData (with EntityMetricData) holds at most 1,000 metrics
 MAX_VALUES_PER_METRIC = 150  # PutMetricData: a Values array holds at most 150 unique values
 HISTORY_LIMIT = 10_000  # items kept per Region (AWS keeps 30 days)
+PUT_WINDOW_S = 5.0  # a put whose after-hook never ran (moto refused it) stops hiding its alarm after this
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,10})?|100)$")
 # The other extended statistics AWS accepts (trimmed mean, winsorized mean...): valid, not evaluated here.
 _OTHER_EXTENDED = re.compile(r"^(t[mcs]|wm)\d{1,2}(\.\d+)?$|^IQM$|^(PR|TC|TM|TS|WM)\(.*\)$")
@@ -250,6 +252,9 @@ class Ledger:
         self._lock = threading.RLock()
         self._history: dict[str, list[HistoryItem]] = {}
         self._before: dict[tuple[str, str], Any] = {}  # (Region, alarm) -> the alarm before a put
+        # (Region, alarm) -> when a put began: until its after-hook ran, the evaluator neither sees nor changes it
+        # (moto stores a new alarm as OK first; an evaluation then would write an OK -> ... history item).
+        self._putting: dict[tuple[str, str], float] = {}
 
     # MetricStore
 
@@ -265,7 +270,12 @@ class Ledger:
 
     def alarms(self, region: str) -> list[Mapping[str, Any]]:
         with self._lock:
-            return [_alarm_json(alarm) for alarm in list(backends.cloudwatch(region).alarms.values())]
+            return [_alarm_json(alarm) for alarm in list(backends.cloudwatch(region).alarms.values())
+                    if not self._being_put(region, alarm.name)]
+
+    def _being_put(self, region: str, name: str) -> bool:
+        began = self._putting.get((region, name))
+        return began is not None and time.monotonic() - began < PUT_WINDOW_S
 
     def alarm_state(self, region: str, name: str) -> str | None:
         alarm = backends.cloudwatch(region).alarms.get(name)
@@ -274,7 +284,7 @@ class Ledger:
     def set_state(self, region: str, name: str, state: str, reason: str, reason_data: str) -> bool:
         with self._lock:
             alarm = backends.cloudwatch(region).alarms.get(name)
-            if alarm is None or alarm.state_value == state:
+            if alarm is None or alarm.state_value == state or self._being_put(region, name):
                 return False
             old = (alarm.state_value, alarm.state_reason)
             alarm.update_state(reason, reason_data, state)
@@ -293,11 +303,14 @@ class Ledger:
         with self._lock:
             # A copy: SetAlarmState changes moto's alarm in place.
             self._before[(request.region, name)] = copy.copy(backends.cloudwatch(request.region).alarms.get(name))
+            if request.operation != "SetAlarmState":
+                self._putting[(request.region, name)] = time.monotonic()
 
     def after_put(self, request: ApiRequest, kind: str) -> None:
         name = str(request.params.get("AlarmName", ""))
         with self._lock:
             before = self._before.pop((request.region, name), None)
+            self._putting.pop((request.region, name), None)
             alarm = backends.cloudwatch(request.region).alarms.get(name)
             if alarm is None:
                 return
