@@ -47,3 +47,23 @@ def test_a_failed_send_is_counted_not_raised() -> None:
     publisher.record(Observation(5.0, "us-east-1", "virginia", 30.0, True))
     publisher.flush()
     assert publisher.failures == 1
+
+
+def test_the_dashboard_has_latency_and_errors_per_region() -> None:
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from probes.metrics import put_dashboard
+
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="testing",
+                                  aws_secret_access_key="testing")
+        name = put_dashboard(cloudwatch, "local", ["us-east-1", "eu-central-1"])
+        body = json.loads(cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"])
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert name == "gameday-local"
+    assert titles == ["Checkout p95 latency, us-east-1", "Checkout requests and errors, us-east-1",
+                      "Checkout p95 latency, eu-central-1", "Checkout requests and errors, eu-central-1"]
+    assert body["widgets"][0]["properties"]["metrics"] == [[NAMESPACE, "Latency", "Region", "us-east-1"]]
