@@ -27,11 +27,13 @@ from base.timeline import Event, Timeline
 from base.timescale import TimeScale
 from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe
 from probes.canary import Canary, ReadBack
+from probes import metrics as metrics_
 from probes.sampler import Sample, Sampler
 from stack.handles import ReferenceStack
 
 T = TypeVar("T")
 SAMPLE_INTERVAL_AWS_S = 2.0  # one probe sample every 2 AWS seconds (0.2 s wall at time_scale 0.1)
+METRICS_FLUSH_AWS_S = 2.5  # the probes' CloudWatch metrics are sent every 2.5 AWS seconds (a quarter of a high-resolution period)
 
 
 def probe_timeouts(scale: TimeScale) -> tuple[float, float]:
@@ -68,6 +70,7 @@ class Scenario:
     nameserver: tuple[str, int] | None = None  # where the stack's clients resolve RDS endpoints (None: the system's)
     samplers: list[Sampler[Any]] = field(default_factory=list)
     canary: Canary | None = None
+    metrics: metrics_.Publisher | None = None  # the probes' CloudWatch metrics (probes.metrics), while observing
     injected_at: clock.Instant | None = None
     faults: list[Fault] = field(default_factory=list)
     verdict: slo.Verdict | None = None
@@ -123,7 +126,7 @@ class Scenario:
                 self.samplers.append(dns_probe.sampler(self.stack.names.checkout, *self.authoritative, point.name,
                                                        point.subnet, self.interval_s))
             if checkout:
-                self.samplers.append(checkout_probe.sampler(self.client(point), point.name, self.interval_s, path))
+                self.samplers.append(self.checkout_sampler(self.client(point), point.name, path))
         if canary:
             self.canary = Canary(self.client(chosen[0]), self.interval_s)
             self._canary_vantage = chosen[0].name
@@ -131,6 +134,7 @@ class Scenario:
             sampler.start()
         if self.canary is not None:
             self.canary.start()
+        self.publishing()
         self.timeline.record("note", "probes started", samplers=[f"{s.name}@{s.source}" for s in self.samplers],
                              interval_s=self.interval_s, canary=canary)
         try:
@@ -140,7 +144,54 @@ class Scenario:
                 sampler.stop()
             if self.canary is not None:
                 self.canary.stop()
+            self.stop_publishing()
             self.timeline.record("note", "probes stopped")
+
+    def publishing(self) -> metrics_.Publisher:
+        """The probes' CloudWatch publisher, started on first use (probes.metrics)."""
+        if self.metrics is None:
+            regions = frozenset(self.environment.regions)
+            home = self.stack.instances[0].region if self.stack.instances else sorted(regions)[0]
+            self.metrics = metrics_.Publisher(lambda region: self.clients("cloudwatch", region),
+                                              self.timescale.to_wall(METRICS_FLUSH_AWS_S), regions, home).start()
+            try:  # the game day's dashboard: the same graphs, live, in the CloudWatch console (or GetDashboard)
+                name = metrics_.put_dashboard(self.clients("cloudwatch", home), self.environment.name, sorted(regions))
+                self.timeline.record("note", "CloudWatch dashboard", dashboard=name, region=home)
+            except Exception as error:  # noqa: BLE001 - a missing dashboard does not stop a game day
+                self.timeline.record("note", f"CloudWatch dashboard not written: {error}")
+        return self.metrics
+
+    def stop_publishing(self) -> None:
+        """Send what is left, then read back each Region's series for the report (CloudWatch's own figures)."""
+        if self.metrics is None:
+            return
+        published, self.metrics = self.metrics, None
+        published.stop()
+        series: dict[str, list[list[float | None]]] = {}
+        if published.first_s is not None and published.last_s is not None:
+            for region in sorted(published.regions_sent):
+                try:
+                    series[region] = metrics_.read_series(self.clients("cloudwatch", region), region,
+                                                          published.first_s, published.last_s)
+                except Exception as error:  # noqa: BLE001 - a graph the report lacks is not a failed experiment
+                    self.timeline.record("note", f"CloudWatch series of {region} not read: {error}")
+        self.timeline.record("note", "checkout metrics published", namespace=metrics_.NAMESPACE,
+                             metric_data=published.sent, failed_calls=published.failures, cloudwatch_series=series)
+
+    def checkout_sampler(self, client: checkout_probe.Client, vantage: str,
+                         path: str = "/products") -> Sampler[checkout_probe.Response]:
+        """A checkout sampler whose every sample is also published to CloudWatch (per Region and vantage point)."""
+        def publish(sample: Sample[checkout_probe.Response]) -> None:
+            response = sample.value
+            address = response.address if response is not None else checkout_probe.last_address(client)
+            region = (response.region if response is not None and response.region else
+                      self.region_of(address) if address else "unknown")
+            # Latency is how long the user waited: a 5xx or a timeout counts with its duration.
+            self.publishing().record(metrics_.Observation(
+                sample.at.wall_time, region, vantage, response.latency_ms if response is not None else sample.duration_ms,
+                sample.ok))
+
+        return checkout_probe.sampler(client, vantage, self.interval_s, path, listener=publish)
 
     def samples(self, prefix: str) -> list[Sample[Any]]:
         """Samples of every sampler named ``prefix``…; "canary" gives the canary's order attempts as samples."""

@@ -247,7 +247,9 @@ class Fault:
         """Roll back now because ``alarm`` fired; never raises (``__exit__`` retries a failed rollback)."""
         if self._rolled_back:
             return
-        self._record("stop_condition", alarm=alarm.name, region=alarm.region, state=alarm.state, reason=alarm.reason)
+        if self.timeline is not None:  # a "state" event: the evidence schema has no kind of its own for it
+            self.timeline.record("state", f"stop condition {alarm.name} in {alarm.state}", fault=self.name,
+                                 alarm=alarm.name, region=alarm.region, reason=alarm.reason)
         try:
             self._undo(f"aborted: {alarm.name} in {alarm.state}")
         except Exception:

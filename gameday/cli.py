@@ -296,7 +296,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--detach", action="store_true", help="start in the background and return once ready")
     up.add_argument("--parts", default="all",
                     help="data planes to start: 'all' (default), 'none' (the AWS API only), or a comma list of "
-                         "fabric,route53,rds,ec2,dynamodb; a stack without some part reads degraded, and experiments "
+                         "fabric,route53,rds,ec2,dynamodb,cloudwatch; a stack without some part reads degraded, and experiments "
                          "and `gameday run` refuse it (for developing the stack itself)")
     common(up)
     up.set_defaults(handler=stack_up)

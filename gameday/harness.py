@@ -83,6 +83,7 @@ def gameday_scenario(request: pytest.FixtureRequest, gameday_environment: Any, g
                        gameday_journal, gameday_timeline,
                        nameserver=(local.dns_host, local.dns_port) if local is not None else None)
     yield current
+    current.stop_publishing()  # the probes' CloudWatch metrics: send what is left
     error = request.node.stash.get(CALL_ERROR, None)
     if isinstance(error, AssertionError) and current.verdict is not None:
         error = None  # an SLO breach is a verdict, not a broken experiment

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from base import net
 from probes import dns as dns_probe
-from probes.sampler import Sampler
+from probes.sampler import Sample, Sampler
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,14 @@ class Client:
         """Nothing is held open between requests; kept so callers can treat the client as a resource."""
 
 
-def sampler(client: Client, vantage: str, interval_s: float, path: str = "/products") -> Sampler[Response]:
-    """A sample is ok when checkout answered 2xx."""
+def sampler(client: Client, vantage: str, interval_s: float, path: str = "/products",
+            listener: Callable[[Sample[Response]], None] | None = None) -> Sampler[Response]:
+    """A sample is ok when checkout answered 2xx. ``listener`` is told of each sample (probes.metrics publishes it)."""
     return Sampler(f"checkout:{path}", vantage, lambda: client.get(path), interval_s,
-                   ok=lambda response: 200 <= response.status < 300)
+                   ok=lambda response: 200 <= response.status < 300, listener=listener)
+
+
+def last_address(client: Client) -> str | None:
+    """The address the client's resolver last handed out (where a failed request was going), or None."""
+    answer = client.resolver._answer
+    return answer.addresses[0] if answer is not None and answer.addresses else None

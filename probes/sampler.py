@@ -37,6 +37,7 @@ class Sampler(Generic[T]):
     ok: Callable[[T], bool] = lambda _value: True
     max_samples: int = 100_000
     samples: list[Sample[T]] = field(default_factory=list)
+    listener: Callable[[Sample[T]], None] | None = None  # told of every sample (the CloudWatch publisher)
 
     def __post_init__(self) -> None:
         if self.interval_s <= 0:
@@ -56,6 +57,8 @@ class Sampler(Generic[T]):
                             (time.monotonic() - started.monotonic_s) * 1000)
         with self._lock:
             self.samples.append(sample)
+        if self.listener is not None:
+            self.listener(sample)
         return sample
 
     def _run(self) -> None:

@@ -237,6 +237,30 @@ def latency(scenario: dict[str, Any], slo_p95_ms: float | None) -> str:
 
 
 @_styled
+def cloudwatch(scenario: dict[str, Any], series: dict[str, list[list[float | None]]]) -> str:
+    """Checkout p95 latency per Region as CloudWatch computed it (the probes' published metrics), with errors."""
+    axis = _Axis(scenario)
+    started = scenario["timeline"]["started"]["wall_time"]
+    figure = _figure(10, 3.2)
+    ax = figure.add_subplot()
+    for index, (region, points) in enumerate(sorted(series.items())):
+        colour = ANSWER_PALETTE[index % len(ANSWER_PALETTE)]
+        xs = [axis.x(float(p[0] or 0) - started) for p in points]
+        ax.plot(xs, [p[1] if p[1] is not None else float("nan") for p in points], color=colour, linewidth=1,
+                label=f"{region} p95")
+        errors = [(x, p[3]) for x, p in zip(xs, points, strict=True) if p[3]]
+        if errors:
+            ax.scatter([x for x, _ in errors], [0] * len(errors), marker="x", s=14, color=colour,
+                       label=f"{region} errors")
+    _milestones(ax, scenario, axis)
+    ax.set_ylabel("p95 latency (ms)")
+    ax.set_title("CloudWatch: checkout p95 per Region (SecureCart/Checkout, 1 s periods)", loc="left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=6, frameon=False)
+    axis.decorate(ax)
+    return _svg(figure)
+
+
+@_styled
 def trend(runs: list[dict[str, Any]], scenario: str) -> str:
     """RTO and RPO of one scenario across runs (oldest first), against the SLO at each run."""
     points = [(r["run_id"], s) for r in runs for s in r["scenarios"] if s["scenario"] == scenario]

@@ -232,8 +232,32 @@ def _scenario(s: dict[str, Any], slo_ms: float | None, method: str) -> str:
     if s["samples"]["checkout"]:
         parts.append(f'<h3>Checkout latency</h3>{_chart(lambda charts: charts.latency(s, slo_ms))}')
         parts.append(_latency_table(s, slo_ms, method))
+    parts.append(_cloudwatch(s))
     parts.append("<h3>Order canary and data integrity</h3>" + _canary(s))
     parts.append("</section>")
+    return "".join(parts)
+
+
+def _cloudwatch(s: dict[str, Any]) -> str:
+    """CloudWatch's view: per-Region latency graphs, the probe's figures next to CloudWatch's, and alarm history."""
+    events = s["timeline"]["events"]
+    series = next((e["details"]["cloudwatch_series"] for e in events if e["details"].get("cloudwatch_series")), None)
+    compared = [e for e in events if "cloudwatch_p95_ms" in e["details"]]
+    history = [e for e in events if e["details"].get("item_type") and e["details"].get("alarm")]
+    if not (series or compared or history):
+        return ""
+    parts = ["<h3>CloudWatch</h3>"]
+    if series:
+        parts.append(_chart(lambda charts: charts.cloudwatch(s, series)))
+    if compared:
+        parts.append(_table(["Vantage point", "Region", "Probe p95 ms", "CloudWatch p95 ms"], [
+            [_e(e["name"].removeprefix("checkout latency ")), _e(e["details"]["region"]), _s(e["details"]["p95_ms"], "", 1),
+             _s(e["details"]["cloudwatch_p95_ms"], "", 1)] for e in compared], numeric=(2, 3)))
+    if history:
+        parts.append("<h4>Alarm history</h4>" + _table(["Time (UTC)", "Alarm", "Type", "Summary", "Reason"], [
+            [_e(str(e["details"].get("at", ""))[11:23]), f'<span class="mono">{_e(e["details"]["alarm"])}</span>',
+             _e(e["details"]["item_type"]), _e(e["name"].split(": ", 1)[-1]), _e(e["details"].get("reason", ""))]
+            for e in history]))
     return "".join(parts)
 
 

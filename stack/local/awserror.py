@@ -32,7 +32,8 @@ def _model(service: str) -> Any:
 def render(request: ApiRequest, error: AwsError) -> ApiResponse:
     """``error`` in the wire format of ``request.service``'s protocol (query-style XML when unknown)."""
     model = _model(request.service) if request.service else None
-    protocol = model.protocol if model is not None else "query"
+    # The protocol boto3 speaks (CloudWatch's model lists CBOR first, but boto3 sends it JSON).
+    protocol = str(getattr(model, "resolved_protocol", None) or model.protocol) if model is not None else "query"
     request_id = str(uuid.uuid4())
     code, message = escape(error.code), escape(error.message)
     if protocol == "ec2":
@@ -43,8 +44,11 @@ def render(request: ApiRequest, error: AwsError) -> ApiResponse:
         return ApiResponse(error.status, body.encode(), {"Content-Type": "text/xml"})
     if protocol in ("json", "rest-json"):
         payload = {"__type": error.code, "message": error.message}
-        return ApiResponse(error.status, json.dumps(payload).encode(),
-                           {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error.code})
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error.code}
+        if model is not None and "awsQueryCompatible" in model.metadata:
+            # A former query service (CloudWatch): boto3 reads the query error code from this header.
+            headers["x-amzn-query-error"] = f"{error.code};{'Sender' if error.sender else 'Receiver'}"
+        return ApiResponse(error.status, json.dumps(payload).encode(), headers)
     if model is not None:
         namespace = model.metadata.get("xmlNamespace") or f"https://{request.service}.amazonaws.com/doc/{model.api_version}/"
     else:

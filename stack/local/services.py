@@ -16,6 +16,9 @@ The services, and who provides and requires them in the standard stack:
 - ``DbStatus`` (rds): the live status of a DB instance. Looked up, when present, by the control plane.
 - ``RdsStore`` (the control plane, registered before any part): moto's RDS and EC2 bookkeeping, the
   only access to moto the RDS part has. Required by rds.
+- ``MetricStore`` (the control plane): CloudWatch's stored metric data and alarms, and the one way
+  to change an alarm's state with its history. Required by cloudwatch (the evaluator); looked up by
+  route53 for ``CLOUDWATCH_METRIC`` health checks, which follow their alarm's state.
 
 Durations crossing a service boundary are AWS seconds (unscaled); the receiving part applies the
 environment's time scale.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from base.errors import StackError
@@ -142,6 +146,54 @@ class RdsStore(Protocol):
 
     def release_address(self, region: str, address: str) -> None:
         """Give ``address`` back to whichever EC2 subnet holds it (nothing when the subnet is gone)."""
+        ...
+
+
+@dataclass(frozen=True)
+class MetricSample:
+    """One stored PutMetricData datum: a value (count 1) or a statistic set; ``values`` are the raw values."""
+
+    region: str
+    namespace: str
+    metric_name: str
+    dimensions: frozenset[tuple[str, str]]
+    timestamp_s: float  # epoch seconds (wall clock)
+    unit: str | None
+    sample_count: float
+    sum: float
+    minimum: float
+    maximum: float
+    values: tuple[float, ...]  # empty for a statistic set (no percentile can be drawn from it)
+
+
+@runtime_checkable
+class MetricStore(Protocol):
+    """CloudWatch's metric data and alarms as the control plane stores them (moto's store).
+
+    ``alarms`` are dicts in botocore's MetricAlarm shape; a composite alarm also has ``AlarmRule``.
+    State changes go through ``set_state`` only, which writes the alarm history as AWS does.
+    """
+
+    def regions(self) -> list[str]:
+        ...
+
+    def samples_after(self, region: str, cursor: int) -> tuple[list[MetricSample], int]:
+        """The samples stored in ``region`` after position ``cursor``, and the new cursor (0 starts over)."""
+        ...
+
+    def alarms(self, region: str) -> list[Mapping[str, Any]]:
+        ...
+
+    def alarm_state(self, region: str, name: str) -> str | None:
+        """OK, ALARM or INSUFFICIENT_DATA; None when there is no such alarm."""
+        ...
+
+    def set_state(self, region: str, name: str, state: str, reason: str, reason_data: str) -> bool:
+        """Change the alarm's state, with a StateUpdate history item; False when unchanged or gone."""
+        ...
+
+    def record_action(self, region: str, name: str, summary: str, data: Mapping[str, Any]) -> None:
+        """Write an Action history item (an alarm action run, or failed)."""
         ...
 
 

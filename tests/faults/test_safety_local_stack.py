@@ -12,7 +12,8 @@ from typing import Iterator
 
 import pytest
 
-from base.deadline import Deadline
+from base.deadline import Deadline, until
+from environments.model import StopCondition
 from environments import loader
 from faults import network
 from gameday.fixtures import LocalStackInfo
@@ -21,7 +22,7 @@ from faults.journal import Journal
 from faults.plan import DryRun
 from faults.stopconditions import Aborted
 from tests.conftest import worker_index
-from tests.faults.conftest import Recorder, alarm
+from tests.faults.conftest import Recorder
 
 STACK = [{"Key": "gameday:stack", "Value": "securecart"}]
 REGION = "us-west-2"
@@ -71,24 +72,45 @@ def test_a_non_allowlisted_account_stops_before_any_mutating_call(clients: Recor
     assert clients.wire == ["GetCallerIdentity"]
 
 
-def test_an_alarm_mid_fault_rolls_back_and_aborts(clients: Recorder, subnet: str, tmp_path: Path,
-                                                  request: pytest.FixtureRequest) -> None:
+def _p95_alarm(clients: Recorder, name: str) -> StopCondition:
+    """A real alarm, "checkout p95 over 500 ms in 3 of 3 periods" (10 s, high resolution), evaluated to OK by the stack."""
+    cloudwatch = clients("cloudwatch", REGION)
+    cloudwatch.put_metric_alarm(AlarmName=name, Namespace="SecureCart/Checkout", MetricName="Latency",
+                                Dimensions=[{"Name": "Region", "Value": REGION}, {"Name": "Test", "Value": name}],
+                                ExtendedStatistic="p95", Period=10, EvaluationPeriods=3, DatapointsToAlarm=3,
+                                Threshold=500.0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+    until(lambda: cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"] == "OK", DEADLINE_S,
+          f"the local stack to evaluate {name} to OK (no data, missing data not breaching)", 0.05)
+    return StopCondition(alarm_name=name, region=REGION)
+
+
+def test_an_alarm_mid_fault_rolls_back_and_aborts(clients: Recorder, subnet: str, tmp_path: Path) -> None:
+    """No state is set by hand: slow checkout latency is published, and the stack's evaluation fires the alarm."""
     original = _acl(clients, subnet)
-    condition = alarm(clients, f"checkout-5xx-{worker_index()}", REGION)
+    condition = _p95_alarm(clients, f"checkout-p95-{worker_index()}")
     guard = Guard(_local_policy(stop_conditions=(condition,), watch_interval_s=0.05))
     interrupted = True
-    with pytest.raises(Aborted, match=rf"{condition.alarm_name} \({REGION}\) is in ALARM: checkout errors above 10"):
-        with _fault(clients, subnet, tmp_path, guard):
-            assert _acl(clients, subnet) != original
-            clients("cloudwatch", REGION).set_alarm_state(AlarmName=condition.alarm_name, StateValue="ALARM",
-                                                          StateReason="checkout errors above 10")
-            deadline = Deadline.after(DEADLINE_S)
-            while not deadline.expired:
-                deadline.sleep(0.05)  # short sleeps: the interruption arrives between two of them
-            interrupted = False
-    assert interrupted, "the experiment's wait was not interrupted"
-    assert _acl(clients, subnet) == original
-    clients("cloudwatch", REGION).delete_alarms(AlarmNames=[condition.alarm_name])
+    try:
+        with pytest.raises(Aborted, match=rf"{condition.alarm_name} \({REGION}\) is in ALARM: Threshold Crossed: "
+                                          r"3 out of the last 3 datapoints \[.*\] were greater than the threshold \(500.0\)"):
+            with _fault(clients, subnet, tmp_path, guard):
+                assert _acl(clients, subnet) != original
+                deadline = Deadline.after(DEADLINE_S)
+                while not deadline.expired:  # checkout slows down: 900 ms at p95, published as the probes publish it
+                    clients("cloudwatch", REGION).put_metric_data(Namespace="SecureCart/Checkout", MetricData=[{
+                        "MetricName": "Latency", "Unit": "Milliseconds", "StorageResolution": 1,
+                        "Dimensions": [{"Name": "Region", "Value": REGION}, {"Name": "Test", "Value": condition.alarm_name}],
+                        "Values": [120.0, 900.0, 950.0], "Counts": [1.0, 10.0, 9.0]}])
+                    deadline.sleep(0.2)
+                interrupted = False
+        assert interrupted, "the experiment's wait was not interrupted"
+        assert _acl(clients, subnet) == original
+        history = clients("cloudwatch", REGION).describe_alarm_history(
+            AlarmName=condition.alarm_name, HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+        assert history[0]["HistorySummary"] == "Alarm updated from OK to ALARM"
+    finally:
+        clients.forbid_mutations = False
+        clients("cloudwatch", REGION).delete_alarms(AlarmNames=[condition.alarm_name])
 
 
 def test_a_dry_run_changes_nothing(clients: Recorder, subnet: str, tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """Stop conditions: an alarm in ALARM before a fault refuses it; mid-fault it rolls everything back and aborts."""
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 import time
 from typing import Any
 
@@ -103,6 +105,24 @@ def test_an_alarm_mid_fault_rolls_back_and_aborts(clients: Recorder, journal: Jo
     assert verdict.name == "aborted" and verdict.details["alarm"] == "checkout-5xx"
     assert verdict.details["reason"] == "Threshold Crossed: 1 datapoint [42.0] > 10"
     assert [e.details["outcome"] for e in timeline.of_kind("fault_rolled_back")] == ["aborted: checkout-5xx in ALARM"]
+    # Every event is of a kind the evidence schema allows, or an aborted experiment leaves no evidence pack.
+    schema = json.loads((Path(__file__).parents[2] / "reports" / "schema" / "evidence-v2.json").read_text())
+    allowed = set(_find_event_kinds(schema))
+    assert {event.kind for event in timeline} <= allowed, {event.kind for event in timeline} - allowed
+    [fired] = [e for e in timeline.of_kind("state") if e.name == "stop condition checkout-5xx in ALARM"]
+    assert fired.details["fault"] == "network.isolate_az"
+
+
+def _find_event_kinds(node: Any) -> list[str]:
+    """The evidence schema's enum of timeline event kinds (the one that lists "fault_injected")."""
+    if isinstance(node, dict):
+        enum = node.get("enum")
+        if isinstance(enum, list) and "fault_injected" in enum:
+            return [str(k) for k in enum]
+        return [k for value in node.values() for k in _find_event_kinds(value)]
+    if isinstance(node, list):
+        return [k for value in node for k in _find_event_kinds(value)]
+    return []
 
 
 def test_one_alarm_rolls_back_every_active_fault_newest_first(clients: Recorder, journal: Journal) -> None:

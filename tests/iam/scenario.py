@@ -37,7 +37,7 @@ from environments.model import StopCondition
 from faults import ec2, leftovers, network, rds, route53, runbook
 from faults.guard import FisSettings, Guard, Policy
 from faults.journal import Journal
-from probes import state
+from probes import metrics, state
 from stack import orders, topology
 from stack.builder import BuildOptions, Builder
 from stack.local.controlplane.rds import fix_cross_region_replicas
@@ -232,6 +232,12 @@ def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None
     state.db_state(clients, "us-east-1", "orders")
     state.db_events(clients, "us-east-1", "orders", since=datetime.datetime(2025, 1, 1))
     state.replica_lag_s(clients, "ap-southeast-1", "orders-replica")
+    # The probes' CloudWatch metrics and the game day's dashboard (probes.metrics).
+    publisher = metrics.Publisher(lambda region: clients("cloudwatch", region), 60, frozenset({"us-east-1"}), "us-east-1")
+    publisher.record(metrics.Observation(1_700_000_000.0, "us-east-1", "virginia", 12.0, True))
+    publisher.flush()
+    assert publisher.failures == 0
+    metrics.put_dashboard(clients("cloudwatch", "us-east-1"), "local", ["us-east-1"])
     # The one-way promotion (no restore) comes last of the game day: `gameday stack build` puts it back.
     with rds.PromoteReplica(clients, journal, region="ap-southeast-1", db_instance_identifier="orders-replica",
                             guard=guard, wait_delay_s=0.01):

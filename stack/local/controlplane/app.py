@@ -32,10 +32,10 @@ from base.errors import StackError
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
-from stack.local.controlplane import defaultvpc, dynamodb, ec2, rds, request as requests_, route53
+from stack.local.controlplane import cloudwatch, defaultvpc, dynamodb, ec2, rds, request as requests_, route53
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
-from stack.local.services import RdsStore, Services
+from stack.local.services import MetricStore, RdsStore, Services
 
 # A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
 # them (None removes one), as AWS does when it canonicalises a value.
@@ -44,11 +44,12 @@ _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
     "route53": (route53.VALIDATE, route53.AFTER),
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
     "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
+    "cloudwatch": (cloudwatch.VALIDATE, cloudwatch.AFTER),
 }
 # What the control plane answers itself (None: moto answers), and moto's answers it amends.
 Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
-_ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER}
+_ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
 # How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
@@ -115,6 +116,7 @@ class ControlPlane:
         rds.fix_cross_region_replicas()
         route53.fix_update_health_check()
         route53.fix_apex_soa()
+        route53.fix_cloudwatch_health_checks()
         defaultvpc.install(defaultvpc.layout_for(instance))
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.log = log or logging.getLogger("gameday.controlplane")
@@ -122,6 +124,8 @@ class ControlPlane:
         self.services = services if services is not None else Services()
         self.services.provide(RdsStore, MotoRdsStore(), by="the control plane")
         environment = _environment(instance)
+        self.cloudwatch = cloudwatch.Ledger(list(environment.regions))
+        self.services.provide(MetricStore, self.cloudwatch, by="the control plane")
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
                                                    environment.dynamodb.replica_creation_s)
         self._answers: dict[tuple[str, str], ApiHandler] = {}

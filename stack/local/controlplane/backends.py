@@ -33,3 +33,9 @@ def dynamodb(region: str) -> Any:
     from moto.dynamodb.models import dynamodb_backends
 
     return dynamodb_backends[ACCOUNT_ID][region]
+
+
+def cloudwatch(region: str) -> Any:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return cloudwatch_backends[ACCOUNT_ID][region]

@@ -13,6 +13,7 @@ moto never sees it.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from functools import cache
@@ -102,6 +103,14 @@ def model(service: str) -> Any:
         return _model(service)
     except Exception:
         return None
+
+
+def _protocol(service_model: Any) -> str:
+    """The protocol boto3 speaks to ``service_model``: the first of its ``protocols`` botocore supports.
+
+    CloudWatch's model lists smithy-rpc-v2-cbor first, but botocore sends it JSON (with X-Amz-Target).
+    """
+    return str(getattr(service_model, "resolved_protocol", None) or service_model.protocol)
 
 
 def _wire_name(protocol: str, shape: Any, member: str) -> str:
@@ -209,13 +218,19 @@ def parse(method: str, path: str, query: str, headers: dict[str, str], body: byt
     if signed is None:
         return None
     service, region = signed
+    if headers.get("content-encoding", "").lower() == "gzip" and body:
+        # boto3 gzips large requests of operations with the requestCompression trait (PutMetricData).
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError):
+            pass  # not gzip after all: read as sent, and rejected as unreadable if it is
     service_model = model(service)
     if service_model is None:
         return None
     params: dict[str, Any]
     if service_model.protocol in ("query", "ec2"):
         operation, params = _query_params(service, region, service_model.protocol, path, query, body)
-    elif service_model.protocol == "json":
+    elif _protocol(service_model) == "json":
         target = headers.get("x-amz-target", "")
         prefix, _, operation = target.rpartition(".")
         if target and prefix != service_model.metadata.get("targetPrefix", prefix):

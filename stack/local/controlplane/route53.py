@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from stack.local.controlplane import backends
 from stack.local.awserror import AwsError
@@ -101,6 +101,34 @@ def create_health_check(request: ApiRequest, plane: Any) -> None:
             raise _invalid(f"a {kind} health check needs IPAddress or FullyQualifiedDomainName")
     if kind in ("HTTP_STR_MATCH", "HTTPS_STR_MATCH") and not config.get("SearchString"):
         raise _invalid(f"a {kind} health check needs a SearchString")
+    if kind == "CLOUDWATCH_METRIC":
+        alarm = config.get("AlarmIdentifier") or {}
+        if not alarm.get("Region") or not alarm.get("Name"):
+            raise _invalid("a CLOUDWATCH_METRIC health check needs AlarmIdentifier (Region and Name of the alarm)")
+    _check_insufficient(config)
+    if config.get("AlarmIdentifier") or config.get("InsufficientDataHealthStatus"):
+        _PENDING[str(request.params.get("CallerReference"))] = dict(config)
+
+
+# CreateHealthCheck's alarm settings by CallerReference, until moto's new check first shows its config.
+_PENDING: dict[str, dict[str, Any]] = {}
+
+
+INSUFFICIENT_DATA_STATUSES = ("Healthy", "Unhealthy", "LastKnownStatus")
+
+
+def _check_insufficient(config: dict[str, Any]) -> None:
+    status = config.get("InsufficientDataHealthStatus")
+    if status is not None and status not in INSUFFICIENT_DATA_STATUSES:
+        raise _invalid(f"InsufficientDataHealthStatus must be one of {', '.join(INSUFFICIENT_DATA_STATUSES)}, got {status!r}")
+
+
+def _keep_alarm(check: Any, config: Mapping[str, Any]) -> None:
+    alarm = config.get("AlarmIdentifier")
+    if alarm:
+        check.alarm_identification = {"Region": str(alarm.get("Region")), "Name": str(alarm.get("Name"))}
+    if config.get("InsufficientDataHealthStatus"):
+        check.insufficient_data_health_status = str(config["InsufficientDataHealthStatus"])
 
 
 def update_health_check(request: ApiRequest, plane: Any) -> None:
@@ -183,6 +211,31 @@ VALIDATE: dict[str, Callable[[ApiRequest, Any], None]] = {
     "ChangeResourceRecordSets": change_resource_record_sets,
 }
 AFTER: dict[str, Callable[[ApiRequest, Any], None]] = {}
+
+
+def fix_cloudwatch_health_checks() -> None:
+    """Show a CLOUDWATCH_METRIC check's AlarmIdentifier and InsufficientDataHealthStatus in its
+    HealthCheckConfig, as Route 53 does; moto drops both. CreateHealthCheck's are kept by CallerReference
+    (``_PENDING``) and set on moto's check the first time its config is read (its own answer)."""
+    from moto.route53 import models
+
+    original: Any = models.HealthCheck.health_check_config
+    if getattr(original.fget, "_gameday_fixed", False):
+        return
+
+    def health_check_config(self: Any) -> dict[str, Any]:
+        pending = _PENDING.pop(str(self.caller_reference), None)
+        if pending is not None:
+            _keep_alarm(self, pending)
+        config: dict[str, Any] = original.fget(self)
+        if getattr(self, "alarm_identification", None):
+            config["AlarmIdentifier"] = self.alarm_identification
+        if getattr(self, "insufficient_data_health_status", None):
+            config["InsufficientDataHealthStatus"] = self.insufficient_data_health_status
+        return config
+
+    health_check_config._gameday_fixed = True  # type: ignore[attr-defined]
+    models.HealthCheck.health_check_config = property(health_check_config)  # type: ignore[method-assign,assignment]
 
 
 def fix_apex_soa() -> None:

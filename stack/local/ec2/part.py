@@ -232,6 +232,9 @@ class Ec2Part:
             dns_host=self.context.instance.control_host, dns_port=self.context.instance.dns_port,
             # The Route 53 server serves scaled TTLs: the client honours them as served.
             database=database,
+            # checkout publishes its own request latency to CloudWatch, batched every 5 AWS seconds
+            metrics_endpoint=self.context.instance.aws_endpoint,
+            metrics_flush_s=self.context.timescale.to_wall(5.0),
         )
         instance = Managed(iid, region, launch.availability_zone, private_ip, port, CheckoutProcess(launch))
         if previous is not None:

@@ -40,6 +40,8 @@ class Launch:
     dns_host: str
     dns_port: int
     database: DatabaseTarget | None = None
+    metrics_endpoint: str | None = None  # the stack's AWS endpoint: checkout publishes its request latency there
+    metrics_flush_s: float = 0.5
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "stack.local.ec2.checkout", "--uds", str(self.uds),
@@ -50,6 +52,8 @@ class Launch:
             db = self.database
             argv += ["--db-endpoint", db.endpoint, "--db-port", str(db.port), "--db-name", db.name,
                      "--db-user", db.user, "--db-password-file", str(db.password_file)]
+        if self.metrics_endpoint is not None:
+            argv += ["--metrics-endpoint", self.metrics_endpoint, "--metrics-flush-s", f"{self.metrics_flush_s:g}"]
         return argv
 
 

@@ -28,6 +28,8 @@ from stack.local.route53.probe import Probe
 
 PER_CHECKER_IN_FLIGHT = 3
 StatusListener = Callable[[str, bool, float], None]  # check id, healthy, time.monotonic() of the change
+AlarmState = Callable[[str, str], "str | None"]  # (Region, alarm name) -> OK, ALARM, INSUFFICIENT_DATA or None
+ALARM_POLL_AWS_S = 10  # how often a CLOUDWATCH_METRIC check reads its alarm (AWS seconds, scaled)
 
 
 @dataclass
@@ -58,6 +60,7 @@ class HealthChecker:
         max_in_flight: int = 64,
         log: logging.Logger | None = None,
         on_status: StatusListener | None = None,
+        alarm_state: AlarmState | None = None,
     ) -> None:
         self.sites_for = sites_for
         self.default_regions = default_regions
@@ -66,6 +69,8 @@ class HealthChecker:
         self.max_in_flight = max_in_flight
         self.log = log or logging.getLogger(__name__)
         self.on_status = on_status
+        self.alarm_state = alarm_state
+        self._metric: dict[str, bool] = {}  # CLOUDWATCH_METRIC check id -> its last alarm_status
         self._checks: dict[str, _Check] = {}
         self._status: dict[str, bool] = {}  # snapshot, replaced whole
         self._semaphore: asyncio.Semaphore | None = None
@@ -89,6 +94,8 @@ class HealthChecker:
         check = self._checks.get(check_id)
         if check is None:
             return []
+        if check.spec.check_type is CheckType.CLOUDWATCH_METRIC:
+            return [self._alarm_observation(check.spec)]
         return [c.observation for c in list(check.checkers.values()) if c.observation is not None]
 
     def last_failures(self, check_id: str) -> list[Observation]:
@@ -141,6 +148,10 @@ class HealthChecker:
 
     def _start(self, check: _Check) -> None:
         spec = check.spec
+        if spec.check_type is CheckType.CLOUDWATCH_METRIC and not spec.disabled:
+            check.tasks.append(asyncio.get_running_loop().create_task(
+                self._follow_alarm(check), name=f"route53-check-{spec.id}-alarm"))
+            return
         if not spec.check_type.is_endpoint or spec.disabled:
             return  # Route 53 sends no requests for a disabled check
         sites = self.sites_for(spec.regions or self.default_regions)
@@ -168,6 +179,25 @@ class HealthChecker:
                 task.add_done_callback(self._probes.discard)
             next_at += interval_s
             await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    def _alarm_healthy(self, spec: HealthCheckSpec) -> bool:
+        state = self.alarm_state(spec.alarm_region, spec.alarm_name) if self.alarm_state is not None else None
+        return health.alarm_status(state, spec.insufficient_data, self._metric.get(spec.id, True))
+
+    def _alarm_observation(self, spec: HealthCheckSpec) -> Observation:
+        state = self.alarm_state(spec.alarm_region, spec.alarm_name) if self.alarm_state is not None else None
+        healthy = self._metric.get(spec.id, True)
+        return Observation(spec.alarm_region, "", healthy,
+                           f"{'Success' if healthy else 'Failure'}: the CloudWatch alarm {spec.alarm_name} in "
+                           f"{spec.alarm_region} is {state or 'missing'}", datetime.datetime.now(datetime.timezone.utc))
+
+    async def _follow_alarm(self, check: _Check) -> None:
+        """Read the alarm's state every scaled ALARM_POLL_AWS_S; recompute the statuses when the check's changes."""
+        interval = self.scale.to_wall(ALARM_POLL_AWS_S)
+        while True:
+            if self._checks.get(check.spec.id) is check and self._alarm_healthy(check.spec) != self._metric.get(check.spec.id):
+                self._recompute()
+            await asyncio.sleep(interval)
 
     async def _probe_once(self, check: _Check, checker: _Checker, sequence: int) -> None:
         assert self._semaphore is not None
@@ -204,7 +234,12 @@ class HealthChecker:
             if check.spec.check_type is CheckType.CALCULATED:
                 calculated.append(check)
                 continue
-            status[check_id] = health.status(check.spec, (c.state for c in check.checkers.values()), status.get)
+            metric = True
+            if check.spec.check_type is CheckType.CLOUDWATCH_METRIC:
+                metric = self._metric[check_id] = self._alarm_healthy(check.spec)
+            status[check_id] = health.status(check.spec, (c.state for c in check.checkers.values()), status.get, metric)
+        for check_id in [c for c in self._metric if c not in self._checks]:
+            del self._metric[check_id]
         for check in calculated:  # Route 53 does not nest calculated checks, so one pass is enough
             status[check.spec.id] = health.status(check.spec, (), status.get)
         now = time.monotonic()

@@ -6,6 +6,9 @@
 - An endpoint check is healthy while more than 18% of its checkers say healthy.
 - CALCULATED: healthy while at least HealthThreshold children are healthy (0: always; more than the
   children: never). A child's status is its final status, so a disabled child counts healthy.
+- CLOUDWATCH_METRIC: follows its alarm: unhealthy in ALARM, healthy in OK; in INSUFFICIENT_DATA (or
+  while the alarm does not exist) as InsufficientDataHealthStatus says: Healthy, Unhealthy, or
+  LastKnownStatus (the status it had; healthy when it never had one).
 - Disabled: always healthy, whatever Inverted says. Inverted: the status flipped (so a new inverted
   check starts unhealthy).
 """
@@ -62,8 +65,23 @@ def checkers_healthy(states: Iterable[CheckerState]) -> bool:
     return sum(s.healthy for s in states) / len(states) > HEALTHY_FRACTION
 
 
-def status(spec: HealthCheckSpec, checkers: Iterable[CheckerState], child_status: Callable[[str], bool | None]) -> bool:
-    """The check's final status; ``child_status`` gives a child's, or None when the child does not exist."""
+def alarm_status(alarm_state: str | None, insufficient_data: str, last_known: bool) -> bool:
+    """A CLOUDWATCH_METRIC check's status (before Inverted) for its alarm's state (None: no such alarm)."""
+    if alarm_state == "ALARM":
+        return False
+    if alarm_state == "OK":
+        return True
+    if insufficient_data == "Healthy":
+        return True
+    if insufficient_data == "Unhealthy":
+        return False
+    return last_known
+
+
+def status(spec: HealthCheckSpec, checkers: Iterable[CheckerState], child_status: Callable[[str], bool | None],
+           metric_healthy: bool = True) -> bool:
+    """The check's final status; ``child_status`` gives a child's, or None when the child does not exist;
+    ``metric_healthy``: a CLOUDWATCH_METRIC check's ``alarm_status``."""
     if spec.disabled:
         return True
     if spec.check_type is CheckType.CALCULATED:
@@ -71,7 +89,9 @@ def status(spec: HealthCheckSpec, checkers: Iterable[CheckerState], child_status
         raw = healthy_children >= spec.health_threshold
     elif spec.check_type.is_endpoint:
         raw = checkers_healthy(checkers)
+    elif spec.check_type is CheckType.CLOUDWATCH_METRIC:
+        raw = metric_healthy
     else:
-        # CLOUDWATCH_METRIC and RECOVERY_CONTROL have no data source here: "healthy until it has data".
+        # RECOVERY_CONTROL has no data source here: "healthy until it has data".
         raw = True
     return raw != spec.inverted

@@ -61,6 +61,9 @@ class HealthCheckSpec:
     regions: tuple[str, ...] = ()  # empty: the environment's checker Regions
     enable_sni: bool = False
     version: int = 1
+    alarm_region: str = ""  # CLOUDWATCH_METRIC: the alarm it follows (AlarmIdentifier)
+    alarm_name: str = ""
+    insufficient_data: str = "LastKnownStatus"  # InsufficientDataHealthStatus: Healthy, Unhealthy, LastKnownStatus
 
     @property
     def effective_port(self) -> int:
@@ -72,7 +75,7 @@ class HealthCheckSpec:
     def endpoint(self) -> tuple[str, ...]:
         """Whatever identifies the endpoint: when it changes, earlier results no longer count."""
         return (self.check_type.value, self.ip_address, str(self.effective_port), self.resource_path, self.fqdn,
-                self.search_string, str(self.enable_sni))
+                self.search_string, str(self.enable_sni), self.alarm_region, self.alarm_name)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> "HealthCheckSpec":
@@ -101,4 +104,7 @@ class HealthCheckSpec:
             regions=tuple(str(r) for r in config.get("Regions") or ()),
             enable_sni=bool(config.get("EnableSNI", False)),
             version=int(data.get("HealthCheckVersion") or 1),
+            alarm_region=str((config.get("AlarmIdentifier") or {}).get("Region") or ""),
+            alarm_name=str((config.get("AlarmIdentifier") or {}).get("Name") or ""),
+            insufficient_data=str(config.get("InsufficientDataHealthStatus") or "LastKnownStatus"),
         )

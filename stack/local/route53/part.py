@@ -37,7 +37,7 @@ from stack.local.route53.responder import Responder
 from stack.local.route53.routing import resolve
 from stack.local.route53.server import DnsServer
 from stack.local.route53.zone import Zone
-from stack.local.services import ServiceRecords
+from stack.local.services import MetricStore, ServiceRecords
 
 RETRY_S = 1.0
 HEALTH_CHECK_OPERATIONS = frozenset({"CreateHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck"})
@@ -94,6 +94,7 @@ class Route53Part:
             probe=self._probe or Prober(scale, resolve=self._resolve_ipv4),
             max_in_flight=self._max_in_flight,
             log=log,
+            alarm_state=alarms.alarm_state if (alarms := context.find(MetricStore)) is not None else None,
         )
         checker = self.checker
         self.responder = Responder(lambda: self.catalog.zones, checker.healthy, NetworkMap.from_environment(env),

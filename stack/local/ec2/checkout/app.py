@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stack.local.ec2.checkout import metrics
 from stack.local.ec2.checkout.catalog import BY_SKU, PRODUCTS
 from stack.local.ec2.checkout.config import CheckoutConfig
 from stack.local.ec2.checkout.orders import IdempotencyConflict, OrderRequest, OrderStore, Placement, ensure_schema
@@ -131,6 +132,8 @@ class Checkout:
         self.placement = config.placement
         self.store: OrderStore | None = None
         self.started_at = time.monotonic()
+        self.metrics = (metrics.Recorder(config.metrics_endpoint, config.placement.region, config.placement.instance_id,
+                                         config.metrics_flush_s) if config.metrics_endpoint else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -141,9 +144,13 @@ class Checkout:
                                         timeout_s=config.dns_timeout_s)
             pool = ConnectionPool(config.database, resolver, on_connect=ensure_schema)
             self.store = OrderStore(pool, self.placement)
+        if self.metrics is not None:
+            self.metrics.start()
         try:
             yield
         finally:
+            if self.metrics is not None:
+                self.metrics.stop()
             if pool is not None:
                 pool.close()
 
@@ -157,8 +164,9 @@ class Checkout:
             Route("/orders/{order_id}", self.get_order, methods=["GET"]),
         ]
         handlers: dict[Any, Callable[..., Any]] = {HTTPException: self._http_error, Exception: self._unexpected}
-        return PlacementHeaders(Starlette(routes=routes, exception_handlers=handlers, lifespan=self.lifespan),
-                                self.placement)
+        served: ASGIApp = PlacementHeaders(Starlette(routes=routes, exception_handlers=handlers, lifespan=self.lifespan),
+                                           self.placement)
+        return metrics.RequestMetrics(served, self.metrics) if self.metrics is not None else served
 
     # --- routes ---
 

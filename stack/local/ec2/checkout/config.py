@@ -42,6 +42,8 @@ class CheckoutConfig:
     request_timeout_s: float = 6.0
     health_timeout_s: float = 1.0
     exit_with_parent: bool = False
+    metrics_endpoint: str | None = None  # where request latency is published (CloudWatch PutMetricData); None: not
+    metrics_flush_s: float = 0.5
 
 
 def _host_port(value: str, what: str) -> tuple[str, int]:
@@ -78,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--health-timeout", type=float, default=1.0, help="deadline of /health/deep, s")
     p.add_argument("--pool-size", type=int, default=8)
     p.add_argument("--exit-with-parent", action="store_true", help="exit when the supervisor that started us dies")
+    p.add_argument("--metrics-endpoint", help="publish request latency to this CloudWatch endpoint (http://host:port)")
+    p.add_argument("--metrics-flush-s", type=float, default=0.5, help="seconds between two metric batches")
     return p
 
 
@@ -91,6 +95,8 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
     for name in ("connect_timeout", "statement_timeout", "request_timeout", "health_timeout"):
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')}: {getattr(args, name)} must be > 0")
+    if args.metrics_flush_s <= 0:
+        raise ConfigError(f"--metrics-flush-s: {args.metrics_flush_s} must be > 0")
     if args.pool_size < 1:
         raise ConfigError(f"--pool-size: {args.pool_size} must be >= 1")
     dns_host, dns_port = _host_port(args.dns, "--dns")
@@ -122,4 +128,5 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
         placement=Placement(args.instance_id, args.region, args.az), listen=listen, database=database,
         dns_host=dns_host, dns_port=dns_port, request_timeout_s=args.request_timeout,
         health_timeout_s=args.health_timeout, exit_with_parent=args.exit_with_parent,
+        metrics_endpoint=args.metrics_endpoint, metrics_flush_s=args.metrics_flush_s,
     )

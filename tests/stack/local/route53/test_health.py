@@ -1,9 +1,11 @@
 """Status rules: FailureThreshold in both directions, the 18% rule, Inverted, Disabled, CALCULATED."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from stack.local.route53.health import CheckerState, checkers_healthy, status
+from stack.local.route53.health import CheckerState, alarm_status, checkers_healthy, status
 from stack.local.route53.healthcheck import CheckType, HealthCheckSpec
 
 
@@ -93,3 +95,20 @@ def test_spec_from_the_api_shape() -> None:
     assert parsed.check_type is CheckType.HTTPS_STR_MATCH and parsed.effective_port == 443
     assert parsed.failure_threshold == 2 and parsed.inverted and parsed.version == 2
     assert parsed.regions == ("us-east-1", "eu-west-1", "sa-east-1")
+
+
+@pytest.mark.parametrize(("state", "insufficient", "last_known", "expected"), [
+    ("ALARM", "Healthy", True, False),
+    ("OK", "Unhealthy", False, True),
+    ("INSUFFICIENT_DATA", "Healthy", False, True),
+    ("INSUFFICIENT_DATA", "Unhealthy", True, False),
+    ("INSUFFICIENT_DATA", "LastKnownStatus", False, False),
+    ("INSUFFICIENT_DATA", "LastKnownStatus", True, True),
+    (None, "Unhealthy", True, False),  # the alarm is gone: no data either
+])
+def test_a_cloudwatch_metric_check_follows_its_alarm(state: str | None, insufficient: str, last_known: bool,
+                                                     expected: bool) -> None:
+    assert alarm_status(state, insufficient, last_known) is expected
+    check = spec(check_type=CheckType.CLOUDWATCH_METRIC, ip_address="", alarm_region="us-east-1", alarm_name="a")
+    assert status(check, [], lambda _: None, expected) is expected
+    assert status(dataclasses.replace(check, inverted=True), [], lambda _: None, expected) is not expected

@@ -1,0 +1,1 @@
+"""The cloudwatch part: evaluates the stored metric alarms and composite alarms on the scaled period."""
