@@ -10,9 +10,11 @@ from typing import Sequence
 
 from stack.local.ec2.checkout.orders import Placement
 from stack.local.ec2.checkout.pool import DatabaseSettings
+from stack.local.ec2.checkout.tracing import TracingSettings
 from stack.local.ec2.errors import CheckoutError
 
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+OTLP_URL = re.compile(r"https?://[^/\s]+/\S*")
 
 
 class ConfigError(CheckoutError):
@@ -42,6 +44,12 @@ class CheckoutConfig:
     request_timeout_s: float = 6.0
     health_timeout_s: float = 1.0
     exit_with_parent: bool = False
+    otlp_endpoint: str | None = None  # where spans go (OTLP/HTTP); None: tracing off
+
+    @property
+    def tracing(self) -> TracingSettings:
+        p = self.placement
+        return TracingSettings(self.otlp_endpoint, p.instance_id, p.region, p.availability_zone)
 
 
 def _host_port(value: str, what: str) -> tuple[str, int]:
@@ -78,6 +86,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--health-timeout", type=float, default=1.0, help="deadline of /health/deep, s")
     p.add_argument("--pool-size", type=int, default=8)
     p.add_argument("--exit-with-parent", action="store_true", help="exit when the supervisor that started us dies")
+    p.add_argument("--otlp-endpoint", help="export spans by OTLP/HTTP to this URL (http://host:port/v1/traces); "
+                                           "without it, or with GAMEDAY_TRACING=off, tracing is off")
     return p
 
 
@@ -104,6 +114,9 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
             ipaddress.IPv4Address(args.source_address)
         except ValueError:
             raise ConfigError(f"--source-address: {args.source_address!r} is not an IPv4 address") from None
+    if args.otlp_endpoint is not None and not OTLP_URL.fullmatch(args.otlp_endpoint):
+        raise ConfigError(f"--otlp-endpoint: {args.otlp_endpoint!r} is not an http(s) URL such as "
+                          "http://127.0.0.1:4566/v1/traces")
     database = None
     if args.db_endpoint:
         password = ""
@@ -122,4 +135,5 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
         placement=Placement(args.instance_id, args.region, args.az), listen=listen, database=database,
         dns_host=dns_host, dns_port=dns_port, request_timeout_s=args.request_timeout,
         health_timeout_s=args.health_timeout, exit_with_parent=args.exit_with_parent,
+        otlp_endpoint=args.otlp_endpoint,
     )
