@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from opentelemetry import context as otel_context, propagate, trace
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind as SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -114,6 +115,20 @@ def current_trace_header() -> str | None:
     return next((v for k, v in carrier.items() if k.lower() == TRACE_HEADER), None)
 
 
+class _Headers(Getter[Mapping[str, str]]):
+    """ASGI headers are lower-case; propagators ask for X-Amzn-Trace-Id."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key.lower())
+        return [value] if value is not None else None
+
+    def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_HEADERS = _Headers()
+
+
 class TraceMiddleware:
     """The HTTP handler's SERVER span: continues the caller's X-Amzn-Trace-Id, answers it back."""
 
@@ -125,7 +140,7 @@ class TraceMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
-        parent = propagate.extract(headers)
+        parent = propagate.extract(headers, getter=_HEADERS)
         method = scope.get("method", "GET")
         attributes = {"http.request.method": method, "url.path": scope.get("path", ""), "url.scheme": "http"}
         if "user-agent" in headers:
