@@ -45,6 +45,7 @@ class SlowTrace:
 
 @dataclass(frozen=True)
 class GraphEdge:
+    region: str
     source: str
     target: str
     target_type: str
@@ -147,7 +148,7 @@ def _summaries(client: Any, start_s: float, end_s: float) -> list[dict[str, Any]
     return found
 
 
-def _graph(client: Any, start_s: float, end_s: float) -> list[GraphEdge]:
+def _graph(client: Any, region: str, start_s: float, end_s: float) -> list[GraphEdge]:
     services: list[dict[str, Any]] = []
     for page in client.get_paginator("get_service_graph").paginate(StartTime=start_s, EndTime=end_s):
         services += page["Services"]
@@ -160,7 +161,7 @@ def _graph(client: Any, start_s: float, end_s: float) -> list[GraphEdge]:
                 continue
             stats = edge.get("SummaryStatistics") or {}
             count = int(stats.get("TotalCount") or 0)
-            edges.append(GraphEdge(source["Name"], target["Name"], str(target.get("Type", "")), count,
+            edges.append(GraphEdge(region, source["Name"], target["Name"], str(target.get("Type", "")), count,
                                    int((stats.get("FaultStatistics") or {}).get("TotalCount") or 0),
                                    int((stats.get("ErrorStatistics") or {}).get("TotalCount") or 0),
                                    round(1000 * float(stats.get("TotalResponseTime") or 0) / count, 1) if count else 0.0))
@@ -186,7 +187,7 @@ def _collect(clients: Callable[[str, str], Any], regions: list[str], start_s: fl
     for region in regions:
         client = clients("xray", region)
         listed += [(region, s) for s in _summaries(client, start_s, end_s)]
-        edges += _graph(client, start_s, end_s)
+        edges += _graph(client, region, start_s, end_s)
     listed.sort(key=lambda item: -float(item[1].get("ResponseTime") or 0))
     buckets: dict[str, float] = {}
     total_ms, counted, slow = 0.0, 0, []
@@ -214,4 +215,4 @@ def _collect(clients: Callable[[str, str], Any], regions: list[str], start_s: fl
                                       {k: round(v, 1) for k, v in parts.items() if v > 0}))
     slow.sort(key=lambda t: -t.response_time_ms)
     return TraceEvidence(label, start_s, end_s, counted, round(total_ms, 1), {k: round(v, 1) for k, v in buckets.items()},
-                         tuple(slow[:SLOWEST]), tuple(sorted(edges, key=lambda e: (e.source, e.target))))
+                         tuple(slow[:SLOWEST]), tuple(sorted(edges, key=lambda e: (e.region, e.source, e.target))))

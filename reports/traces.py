@@ -59,7 +59,7 @@ def html(traces: dict[str, Any] | None) -> str:
              for t in traces["slowest"]]))
     if traces["graph"]:
         parts.append("<h3>Service graph</h3>" + _table(
-            ["From", "To", "Type", "Requests", "Faults", "Errors", "Mean"],
-            [[_e(g["source"]), f'<span class="mono">{_e(g["target"])}</span>', _e(g["target_type"]), str(g["requests"]),
+            ["Region", "From", "To", "Type", "Requests", "Faults", "Errors", "Mean"],
+            [[_e(g["region"]), _e(g["source"]), f'<span class="mono">{_e(g["target"])}</span>', _e(g["target_type"]), str(g["requests"]),
               str(g["faults"]), str(g["errors"]), f'{g["mean_ms"]:,.1f} ms'] for g in traces["graph"]]))
     return "".join(parts)

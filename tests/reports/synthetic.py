@@ -181,8 +181,8 @@ def failover_traces(start_s: float) -> TraceEvidence:
         {"reconnect": 2700.0 - 300 * i, "queries": 150.0, "checkout": 50.0}) for i in range(3))
     return TraceEvidence("the Multi-AZ failover", start_s, start_s + 4.4, traces=40, total_ms=9000.0,
                          buckets_ms={"reconnect": 7200.0, "queries": 1300.0, "checkout": 500.0}, slowest=slowest,
-                         graph=(GraphEdge("checkout", database, "Database::SQL", 120, 6, 0, 55.2),
-                                GraphEdge("client", "checkout", "AWS::EC2::Instance", 40, 0, 0, 225.0)))
+                         graph=(GraphEdge("us-east-1", "checkout", database, "Database::SQL", 120, 6, 0, 55.2),
+                                GraphEdge("us-east-1", "client", "checkout", "AWS::EC2::Instance", 40, 0, 0, 225.0)))
 
 
 def az_outage() -> ScenarioResult:
