@@ -144,13 +144,13 @@ class XRayApi:
         except FilterError as error:
             raise _invalid(str(error)) from None
         fingerprint = hashlib.sha256(json.dumps([start_s, end_s, kind, expression]).encode()).hexdigest()[:16]
-        offset = _offset(params, fingerprint)
-        matched = self.store(request.region).find(start_s, end_s, predicate, by_event=kind != "TraceId")
-        page = matched[offset:offset + PAGE_SIZE]
+        cursor = _offset(params, fingerprint)
+        page, following, scanned = self.store(request.region).page(start_s, end_s, predicate, kind != "TraceId",
+                                                                    cursor, PAGE_SIZE)
         answer: dict[str, Any] = {"TraceSummaries": [summary(r) for r in page], "ApproximateTime": time.time(),
-                                  "TracesProcessedCount": len(matched)}
-        if offset + PAGE_SIZE < len(matched):
-            answer["NextToken"] = _token(fingerprint, offset + PAGE_SIZE)
+                                  "TracesProcessedCount": scanned}
+        if following is not None:
+            answer["NextToken"] = _token(fingerprint, following)
         return _json(answer)
 
     def batch_get_traces(self, request: ApiRequest) -> ApiResponse:
@@ -179,8 +179,8 @@ class XRayApi:
         body = request.params.get("body") or b""
         try:
             converted = otlp.convert(otlp.decode(body, content_type))
-            parsed = [(c.region, documents.parse(c.document)) for c in converted]
-        except (otlp.MalformedPayload, documents.BadSegment) as error:
+            parsed = [(c.region, documents.trusted(c.document)) for c in converted]
+        except otlp.MalformedPayload as error:
             return _otlp_answer(content_type, 400, str(error))
         by_region: dict[str, list[documents.Document]] = {}
         for region, document in parsed:

@@ -125,14 +125,14 @@ class _Parser:
         while self.peek().text.upper() in ("OR", "||") and self.peek().kind in ("word", "op"):
             self.take()
             parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else (lambda s: any(p(s) for p in parts))
+        return _fold(parts, either)
 
     def conjunction(self) -> Predicate:
         parts = [self.negation()]
         while self.peek().text.upper() in ("AND", "&&") and self.peek().kind in ("word", "op"):
             self.take()
             parts.append(self.negation())
-        return parts[0] if len(parts) == 1 else (lambda s: all(p(s) for p in parts))
+        return _fold(parts, both)
 
     def negation(self) -> Predicate:
         if self.peek().text == "!":
@@ -215,6 +215,22 @@ class _Parser:
             wanted = (value.text.lower() == "true") == (op == "=")
             return lambda s: read(s) == wanted
         return lambda s: bool(read(s))
+
+
+def either(a: Predicate, b: Predicate) -> Predicate:
+    return lambda s: a(s) or b(s)
+
+
+def both(a: Predicate, b: Predicate) -> Predicate:
+    return lambda s: a(s) and b(s)
+
+
+def _fold(parts: list[Predicate], join: Callable[[Predicate, Predicate], Predicate]) -> Predicate:
+    # Nested closures, not any()/all() over a generator: a query runs the predicate once per trace.
+    predicate = parts[0]
+    for part in parts[1:]:
+        predicate = join(predicate, part)
+    return predicate
 
 
 def _unquote(text: str) -> str:

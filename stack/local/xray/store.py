@@ -142,20 +142,39 @@ class TraceStore:
                 self._traces.pop(oldest, None)
 
     def find(self, start_s: float, end_s: float, predicate: Predicate, by_event: bool = False) -> list[TraceRecord]:
-        """Traces in [start_s, end_s] matching ``predicate``, oldest first.
+        """Every trace in [start_s, end_s] matching ``predicate``, oldest first (see ``page``)."""
+        found, _, _ = self.page(start_s, end_s, predicate, by_event, 0, None)
+        return found
 
-        By default the range is on the trace id's second (TimeRangeType TraceId); ``by_event`` uses
-        the time of the trace's segments instead (TimeRangeType Event).
+    def page(self, start_s: float, end_s: float, predicate: Predicate, by_event: bool, cursor: int,
+             limit: int | None) -> tuple[list[TraceRecord], int | None, int]:
+        """Up to ``limit`` traces in [start_s, end_s] matching ``predicate``, scanning from ``cursor``.
+
+        Returns them, the cursor to continue from (None at the end) and how many traces the range
+        holds. The scan stops once the page is full, so a page costs what it takes to fill it, not
+        the size of the range. The range is on the trace id's second (TimeRangeType TraceId) or,
+        with ``by_event``, on the time of the trace's segments (TimeRangeType Event).
         """
         with self._lock:
             if by_event:
-                candidates = [r for r in self._traces.values() if r.start_s <= end_s and r.end_s >= start_s]
-                candidates.sort(key=lambda r: r.start_s)
+                keys = [(r.start_s, r.trace_id) for r in self._traces.values() if r.start_s <= end_s and r.end_s >= start_s]
+                keys.sort()
+                ids = [t for _, t in keys]
             else:
                 low = bisect.bisect_left(self._order, (int(start_s), ""))
                 high = bisect.bisect_right(self._order, (int(end_s), "~"))
-                candidates = [self._traces[t] for _, t in self._order[low:high]]
-        return [r for r in candidates if predicate(r)]
+                ids = [t for _, t in self._order[low:high]]
+            traces = self._traces
+        found: list[TraceRecord] = []
+        position = cursor
+        while position < len(ids):
+            record = traces.get(ids[position])
+            position += 1
+            if record is not None and predicate(record):
+                found.append(record)
+                if limit is not None and len(found) >= limit:
+                    break
+        return found, (position if position < len(ids) else None), len(ids)
 
     def get(self, trace_ids: Iterable[str]) -> tuple[list[TraceRecord], list[str]]:
         """The traces found, and the ids not found."""

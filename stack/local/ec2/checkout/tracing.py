@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
@@ -36,6 +37,7 @@ TRACE_HEADER = "x-amzn-trace-id"
 EXPORT_DELAY_MS = 500
 EXPORT_BATCH = 512
 EXPORT_TIMEOUT_S = 2.0
+SWITCH_INTERVAL_S = 0.001
 
 _tracer = trace.get_tracer(TRACER_NAME)
 
@@ -80,6 +82,9 @@ def install(settings: TracingSettings) -> Callable[[], None]:
                                                    max_export_batch_size=EXPORT_BATCH))
     trace.set_tracer_provider(provider)
     propagate.set_global_textmap(AwsXRayPropagator())
+    # The exporter's thread encodes spans in Python while holding the GIL; at the default 5 ms switch
+    # interval a request waiting for the GIL behind it would wait that long. 1 ms bounds the wait.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     global _tracer
     _tracer = provider.get_tracer(TRACER_NAME)
     return provider.shutdown

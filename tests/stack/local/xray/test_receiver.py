@@ -132,3 +132,22 @@ def test_put_trace_segments_accepts_documents_and_reports_bad_ones(xray: Callabl
     codes = [u["ErrorCode"] for u in answer["UnprocessedTraceSegments"]]
     assert codes == ["JSONFormatError", "InvalidTraceId"]
     assert trace_id in ids(xray, 'service("warehouse") AND fault AND responsetime >= 1.5')
+
+
+def test_summaries_page_through_every_match_once(xray: Callable[..., Any]) -> None:
+    now = time.time()
+    made, documents = [], []
+    for number in range(250):
+        trace_id = f"1-{int(now):08x}-{number:024x}"
+        made.append(trace_id)
+        documents.append(json.dumps({"name": "pager", "id": f"{number:016x}", "trace_id": trace_id,
+                                     "start_time": now, "end_time": now + (0.2 if number % 2 else 0.01)}))
+    for first in range(0, len(documents), 50):
+        assert not xray().put_trace_segments(TraceSegmentDocuments=documents[first:first + 50])["UnprocessedTraceSegments"]
+    pages = list(xray().get_paginator("get_trace_summaries").paginate(
+        **window(), FilterExpression='service("pager") AND responsetime > 0.1'))
+    found = [s["Id"] for page in pages for s in page["TraceSummaries"]]
+    assert len(pages) >= 2 and sorted(found) == sorted(made[1::2])
+    with pytest.raises(ClientError) as raised:
+        xray().get_trace_summaries(**window(), NextToken="bm90IGEgdG9rZW4=")
+    assert raised.value.response["Error"]["Code"] == "InvalidRequestException"
