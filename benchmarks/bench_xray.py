@@ -193,7 +193,7 @@ def summaries(endpoint_url: str) -> dict[str, Any]:
             answer = client.get_trace_summaries(**params)
             runs.append((time.perf_counter() - started) * 1000)
         timings[label] = {"median_ms": round(statistics.median(runs), 1), "max_ms": round(max(runs), 1),
-                          "traces_matched": answer["TracesProcessedCount"],
+                          "traces_processed": answer["TracesProcessedCount"],
                           "page": len(answer["TraceSummaries"]), "expression": expression}
     return timings
 

@@ -52,7 +52,8 @@ class TraceRecord:
         self.documents[document.id] = document
         self.start_s = min(self.start_s, document.start_s)
         self.end_s = max(self.end_s, document.end_s)
-        self.in_progress = self.in_progress or document.in_progress
+        # An in-progress segment is overwritten by its complete one (same id), as on X-Ray.
+        self.in_progress = any(d.in_progress for d in self.documents.values())
         names = set(self.services)
         for body in documents.walk(document.body):
             self.fault = self.fault or bool(body.get("fault"))

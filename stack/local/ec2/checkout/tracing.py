@@ -113,11 +113,12 @@ def db_attributes(endpoint: str, port: int, database: str, peer_address: str | N
     return found
 
 
-def current_trace_header() -> str | None:
-    """The X-Amzn-Trace-Id of the current span (None when tracing is off)."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return next((v for k, v in carrier.items() if k.lower() == TRACE_HEADER), None)
+def _trace_header(current: Span) -> str:
+    """X-Amzn-Trace-Id for ``current`` (what AwsXRayPropagator writes, without its generic machinery)."""
+    context = current.get_span_context()
+    digits = f"{context.trace_id:032x}"
+    sampled = 1 if context.trace_flags.sampled else 0
+    return f"Root=1-{digits[:8]}-{digits[8:]};Parent={context.span_id:016x};Sampled={sampled}"
 
 
 class _Headers(Getter[Mapping[str, str]]):
@@ -154,7 +155,7 @@ class TraceMiddleware:
         try:
             with _tracer.start_as_current_span(method, kind=SpanKind.SERVER, attributes=attributes,
                                                record_exception=True, set_status_on_exception=True) as current:
-                answer = current_trace_header()
+                answer = _trace_header(current)
 
                 async def send_traced(message: Message) -> None:
                     if message["type"] == "http.response.start":
@@ -162,7 +163,7 @@ class TraceMiddleware:
                         current.set_attribute("http.response.status_code", status)
                         if status >= 500:
                             current.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
-                        if answer is not None:
+                        if current.is_recording():
                             message["headers"] = [*message.get("headers", ()),
                                                   (TRACE_HEADER.encode(), answer.encode())]
                     await send(message)
