@@ -113,6 +113,17 @@ def db_attributes(endpoint: str, port: int, database: str, peer_address: str | N
     return found
 
 
+def aws_attributes(service: str, operation: str, region: str, table: str | None = None) -> dict[str, Any]:
+    """The semantic-convention attributes of an AWS SDK call's CLIENT span (a DynamoDB read of the catalog:
+    ``traced("DynamoDB.GetItem", read, attributes=aws_attributes("DynamoDB", "GetItem", region, "catalog"))``);
+    X-Ray shows it as an edge from checkout to the table."""
+    found: dict[str, Any] = {"rpc.system": "aws-api", "rpc.service": service, "rpc.method": operation,
+                             "cloud.region": region}
+    if table is not None:
+        found["aws.dynamodb.table_names"] = [table]
+    return found
+
+
 def _trace_header(current: Span) -> str:
     """X-Amzn-Trace-Id for ``current`` (what AwsXRayPropagator writes, without its generic machinery)."""
     context = current.get_span_context()

@@ -151,3 +151,21 @@ def test_summaries_page_through_every_match_once(xray: Callable[..., Any]) -> No
     with pytest.raises(ClientError) as raised:
         xray().get_trace_summaries(**window(), NextToken="bm90IGEgdG9rZW4=")
     assert raised.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_a_traced_dynamodb_read_is_an_edge_to_its_table(tracer: Tracer, xray: Callable[..., Any]) -> None:
+    from opentelemetry import trace as otel
+    from opentelemetry.trace import SpanKind
+
+    from stack.local.ec2.checkout.tracing import aws_attributes
+
+    with tracer.tracer.start_as_current_span("GET /products/{sku}", kind=SpanKind.SERVER) as server:
+        with tracer.tracer.start_as_current_span("DynamoDB.GetItem", kind=SpanKind.CLIENT,
+                                                 attributes=aws_attributes("DynamoDB", "GetItem", "us-east-1", "catalog")):
+            pass
+    digits = f"{server.get_span_context().trace_id:032x}"
+    assert otel.get_current_span() is not server
+    assert f"1-{digits[:8]}-{digits[8:]}" in ids(xray, 'service("catalog")')
+    services = {s["Name"]: s for s in xray().get_service_graph(**window())["Services"]}
+    assert services["catalog"]["Type"] == "AWS::DynamoDB::Table"
+    assert services["catalog"]["ReferenceId"] in [e["ReferenceId"] for e in services["checkout"]["Edges"]]
