@@ -48,7 +48,7 @@ def html(traces: dict[str, Any] | None) -> str:
     parts = ["<h3>Traces (X-Ray) in the fault window</h3>",
              f'<div class="messages note"><b>Bottleneck:</b> {_e(traces["sentence"])}</div>']
     if traces["buckets_ms"]:
-        parts.append(f'<p class="small">Where checkout\'s time went, summed over {traces["traces"]} traced requests: '
+        parts.append(f'<p class="small">Where checkout\'s time went (wall clock), summed over {traces["traces"]} traced requests: '
                      f'{_breakdown(traces["buckets_ms"], traces["total_ms"])}.</p>')
     if traces["slowest"]:
         parts.append("<h3>Slowest traces</h3>" + _table(
