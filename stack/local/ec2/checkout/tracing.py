@@ -36,7 +36,7 @@ TRACE_HEADER = "x-amzn-trace-id"
 # Exported in the background every 0.5 s (OTel's default is 5 s: too slow for a scaled game day).
 EXPORT_DELAY_MS = 500
 EXPORT_BATCH = 512
-EXPORT_TIMEOUT_S = 2.0
+EXPORT_TIMEOUT_S = 10.0  # OTel's default: a loaded endpoint must not cost the batch (the thread waits, not a request)
 SWITCH_INTERVAL_S = 0.001
 
 _tracer = trace.get_tracer(TRACER_NAME)
