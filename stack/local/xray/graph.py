@@ -8,7 +8,6 @@ a DynamoDB table). Statistics count ok, error, fault and throttle, with the tota
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -56,12 +55,8 @@ class _Stats:
         return [{"Value": value, "Count": count} for value, count in sorted(self.histogram.items())]
 
 
-def _time(seconds: float) -> float:
-    return seconds  # botocore's rest-json timestamps are epoch seconds
-
-
 def service_graph(traces: Iterable[TraceRecord], account_id: str) -> list[dict[str, Any]]:
-    """The ``Services`` of GetServiceGraph for ``traces``."""
+    """The ``Services`` of GetServiceGraph for ``traces`` (times in epoch seconds, as rest-json carries them)."""
     nodes: dict[tuple[str, str], _Stats] = {}
     edges: dict[tuple[tuple[str, str], tuple[str, str]], _Stats] = {}
     for record in traces:
@@ -94,14 +89,14 @@ def service_graph(traces: Iterable[TraceRecord], account_id: str) -> list[dict[s
             "Root": node == CLIENT, "Edges": [],
         }
         if node != CLIENT:
-            entry.update(AccountId=account_id, StartTime=_time(stats.first_s), EndTime=_time(stats.last_s),
+            entry.update(AccountId=account_id, StartTime=stats.first_s, EndTime=stats.last_s,
                          SummaryStatistics=stats.as_json(), ResponseTimeHistogram=stats.histogram_json(),
                          DurationHistogram=stats.histogram_json())
         for (source, target), edge in sorted(edges.items()):
             if source != node:
                 continue
             entry["Edges"].append({
-                "ReferenceId": references[target], "StartTime": _time(edge.first_s), "EndTime": _time(edge.last_s),
+                "ReferenceId": references[target], "StartTime": edge.first_s, "EndTime": edge.last_s,
                 "SummaryStatistics": edge.as_json(), "ResponseTimeHistogram": edge.histogram_json(), "Aliases": [],
             })
         if node == CLIENT and entry["Edges"]:
@@ -109,7 +104,3 @@ def service_graph(traces: Iterable[TraceRecord], account_id: str) -> list[dict[s
             entry["EndTime"] = max(e["EndTime"] for e in entry["Edges"])
         services.append(entry)
     return services
-
-
-def iso(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
