@@ -144,6 +144,7 @@ class _Headers(Getter[Mapping[str, str]]):
 
 
 _HEADERS = _Headers()
+_READ = frozenset({TRACE_HEADER.encode(), b"user-agent"})
 
 
 class TraceMiddleware:
@@ -156,7 +157,8 @@ class TraceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        # Only the headers the span reads: a request carries many, and this runs on every one.
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ()) if k in _READ}
         parent = propagate.extract(headers, getter=_HEADERS)
         method = scope.get("method", "GET")
         attributes = {"http.request.method": method, "url.path": scope.get("path", ""), "url.scheme": "http"}
