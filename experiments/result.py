@@ -16,6 +16,7 @@ from probes.checkout import Response
 from probes.dns import Answer
 from probes.sampler import Sample
 from probes.slo import Verdict
+from probes.traces import TraceEvidence
 
 # Outcomes, also the Allure categories (see reports.allure_results.CATEGORIES).
 PASSED = "passed"
@@ -51,6 +52,7 @@ class ScenarioResult:
     canary_attempts: tuple[Attempt, ...] = ()
     canary_acks: tuple[Ack, ...] = ()
     read_back: ReadBack | None = None
+    traces: TraceEvidence | None = None  # X-Ray's view of the fault window (Scenario.bottleneck)
     controls: tuple[str, ...] | None = None  # None: derived from the result by reports.controls
     runbook: str = ""  # URL or path#anchor of the runbook section this scenario rehearses
     markers: tuple[str, ...] = ()

@@ -25,7 +25,7 @@ from faults.journal import Journal
 from base.milestone import Milestone
 from base.timeline import Event, Timeline
 from base.timescale import TimeScale
-from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe
+from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe, traces as traces_probe
 from probes.canary import Canary, ReadBack
 from probes import metrics as metrics_
 from probes.sampler import Sample, Sampler
@@ -76,6 +76,7 @@ class Scenario:
     verdict: slo.Verdict | None = None
     _read_back: ReadBack | None = None
     _canary_vantage: str = ""
+    traces: traces_probe.TraceEvidence | None = None
 
     # -- who and how often -----------------------------------------------------------------------
 
@@ -295,6 +296,24 @@ class Scenario:
                              lost_orders=None if measured_rpo is None else measured_rpo.lost_orders)
         return self.verdict
 
+    def bottleneck(self, label: str = "the fault") -> traces_probe.TraceEvidence:
+        """Name, from X-Ray's traces, what dominated checkout's latency in the fault window; recorded as a note.
+
+        The window runs from the injection to the recovery the verdict measured (to now when it has none).
+        Call it after ``judge``. Missing traces never fail the experiment: the evidence says why.
+        """
+        assert self.injected_at is not None, "bottleneck() needs a fault injected with inject()"
+        start_s = self.injected_at.wall_time
+        rto = self.verdict.rto if self.verdict is not None else None
+        end_s = start_s + rto.wall_s if rto is not None and rto.wall_s else clock.now().wall_time
+        end_s = max(end_s, start_s + self.interval_s)
+        self.traces = traces_probe.collect(self.clients, sorted(self.environment.regions), start_s, end_s, label)
+        found = self.traces.bottleneck
+        self.timeline.record("note", self.traces.sentence, traces=self.traces.traces,
+                             bottleneck=found[0] if found else None,
+                             share=round(found[1], 3) if found else None)
+        return self.traces
+
     # -- the evidence ----------------------------------------------------------------------------
 
     def result(self, title: str, runbook: str = "", markers: tuple[str, ...] = (), nodeid: str = "",
@@ -309,6 +328,6 @@ class Scenario:
             targets=tuple(t for f in self.faults for t in f.targets()), timeline=self.timeline, verdict=self.verdict,
             dns=tuple(self.samples("dns")), checkout=tuple(self.samples("checkout")),
             canary_attempts=tuple(canary.attempts) if canary else (), canary_acks=tuple(canary.acks) if canary else (),
-            read_back=self._read_back, runbook=runbook, markers=markers, nodeid=nodeid,
+            read_back=self._read_back, traces=self.traces, runbook=runbook, markers=markers, nodeid=nodeid,
             error="" if error is None else f"{type(error).__name__}: {error}",
             error_kind="" if error is None else result_.error_kind(error))

@@ -45,5 +45,6 @@ def test_losing_the_primary_database_az(scenario: Scenario) -> None:
 
     verdict = scenario.judge("az_outage", samples=scenario.samples("checkout") + scenario.samples("canary"),
                              what="checkout and orders")
+    scenario.bottleneck("the AZ outage")  # what X-Ray's traces say slowed checkout down
     assert after.availability_zone != dead_az
     assert verdict.passed, "\n".join(verdict.messages)

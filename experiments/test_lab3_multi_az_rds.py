@@ -45,6 +45,7 @@ def test_multi_az_failover_loses_no_acknowledged_order(scenario: Scenario) -> No
     scenario.timeline.record("state", "rds after failover", availability_zone=after.availability_zone,
                              secondary_availability_zone=after.secondary_availability_zone, events=events)
     verdict = scenario.judge("multi_az_failover", source="canary", what="orders")
+    scenario.bottleneck("the Multi-AZ failover")  # what X-Ray's traces say slowed checkout down
     assert (after.availability_zone, after.secondary_availability_zone) == (
         before.secondary_availability_zone, before.availability_zone), "AvailabilityZone and SecondaryAvailabilityZone swap"
     for message in FAILOVER_EVENTS:

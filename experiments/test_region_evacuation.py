@@ -74,6 +74,7 @@ def test_evacuating_a_lost_region(scenario: Scenario) -> None:
                     verdict = scenario.judge("region_evacuation",
                                              samples=scenario.samples("checkout") + scenario.samples("canary"),
                                              what="checkout and orders")
+                    scenario.bottleneck("the Region evacuation")  # what X-Ray's traces say slowed checkout down
     finally:
         restore(scenario)
     assert verdict.passed, "\n".join(verdict.messages)

@@ -22,7 +22,7 @@ from base import clock
 from base.errors import GamedayError
 from probes.sampler import Sample
 from probes.slo import PERCENTILE_METHOD, percentile
-from reports import after_action, controls, milestones
+from reports import after_action, controls, milestones, traces
 from experiments.result import ScenarioResult
 from reports.run import Run
 
@@ -146,6 +146,8 @@ def scenario(result: ScenarioResult) -> dict[str, Any]:
                                 for e in sorted(result.timeline, key=lambda e: e.at.monotonic_s)]},
         "controls_declared": None if result.controls is None else list(result.controls),
     }
+    if result.traces is not None:
+        document["traces"] = traces.document(result.traces)
     document["controls"] = controls.evidenced(document)
     return document
 

@@ -82,3 +82,10 @@ def test_the_local_stack_without_its_extra_names_what_is_missing(monkeypatch: py
     monkeypatch.delitem(sys.modules, "moto")
     monkeypatch.delitem(sys.modules, "uvloop")
     installed.require()  # this venv has the extra
+
+
+def test_a_missing_opentelemetry_counts_as_missing_not_as_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "opentelemetry" or m.startswith("opentelemetry.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # the namespace package is absent
+    assert "opentelemetry-sdk" in installed.missing() and "opentelemetry-proto" in installed.missing()

@@ -13,12 +13,22 @@ EXTRA = "local"
 # Module imported -> distribution that provides it (pyproject.toml's `local` extra).
 MODULES = {"moto": "moto", "flask": "flask", "flask_cors": "flask-cors", "werkzeug": "werkzeug",
            "pg8000": "pg8000", "uvicorn": "uvicorn", "starlette": "starlette", "httptools": "httptools",
-           "uvloop": "uvloop", "h11": "h11"}
+           "uvloop": "uvloop", "h11": "h11", "opentelemetry.sdk": "opentelemetry-sdk",
+           "opentelemetry.exporter.otlp.proto.http": "opentelemetry-exporter-otlp-proto-http",
+           "opentelemetry.sdk.extension.aws": "opentelemetry-sdk-extension-aws",
+           "opentelemetry.propagators.aws": "opentelemetry-propagator-aws-xray", "opentelemetry.proto": "opentelemetry-proto"}
 
 
 def missing() -> list[str]:
     """The distributions of the local stack that are not installed, in MODULES order."""
-    return [dist for module, dist in MODULES.items() if importlib.util.find_spec(module) is None]
+    return [dist for module, dist in MODULES.items() if not _found(module)]
+
+
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a dotted name whose parent package is absent
+        return False
 
 
 def require() -> None:

@@ -34,3 +34,7 @@ class Change:
 
 
 ApiHandler = Callable[[ApiRequest], ApiResponse]
+
+# OTLP/HTTP trace export (POST /v1/traces) is not a botocore operation: the control plane hands it, as
+# an ApiRequest with params {"body": bytes, "content_type": str}, to the part that answers this pair.
+OTLP_TRACES = ("xray", "OTLP:/v1/traces")

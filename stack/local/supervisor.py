@@ -42,6 +42,7 @@ PARTS: tuple[str, ...] = (
     "stack.local.ec2.part:Ec2Part",
     "stack.local.dynamodb.part:DynamoDbPart",
     "stack.local.cloudwatch.part:CloudWatchPart",
+    "stack.local.xray.part:XRayPart",
 )
 # What each part makes real, named when a stack runs without it: its faults would change the API only.
 ENFORCES = {
@@ -51,6 +52,7 @@ ENFORCES = {
     "ec2": "EC2 instances (checkout processes)",
     "dynamodb": "DynamoDB global-table replication",
     "cloudwatch": "CloudWatch alarm evaluation (state changes, history, SNS actions)",
+    "xray": "X-Ray traces (OTLP/HTTP and PutTraceSegments in; trace summaries, traces, service graph out)",
 }
 
 

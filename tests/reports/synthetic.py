@@ -10,6 +10,7 @@ from the samples, never written by hand.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -25,6 +26,7 @@ from probes.canary import Ack, Attempt, ReadBack
 from probes.checkout import Response
 from probes.dns import Answer
 from probes.sampler import Sample
+from probes.traces import GraphEdge, SlowTrace, TraceEvidence
 from reports import run as run_
 from experiments.result import INFRASTRUCTURE_UNAVAILABLE, ScenarioResult
 
@@ -164,10 +166,23 @@ def multi_az_failover(secret_note: str = "") -> ScenarioResult:
         set_(inject + 3.2)
         timeline.record("state", "orders: AvailabilityZone us-east-1b, SecondaryAvailabilityZone us-east-1a")
 
-    return build("multi_az_failover", 40.0, "rds.reboot_with_failover",
-                 ("arn:aws:rds:us-east-1:123456789012:db:orders",), inject, 18.0,
-                 outage=lambda v, t: inject + 0.3 <= t < inject + 4.4, region_at=lambda v, t: VANTAGES[v],
-                 title="Lab 3: Multi-AZ RDS reboot with failover, under orders", events=events, secret_note=secret_note)
+    result = build("multi_az_failover", 40.0, "rds.reboot_with_failover",
+                   ("arn:aws:rds:us-east-1:123456789012:db:orders",), inject, 18.0,
+                   outage=lambda v, t: inject + 0.3 <= t < inject + 4.4, region_at=lambda v, t: VANTAGES[v],
+                   title="Lab 3: Multi-AZ RDS reboot with failover, under orders", events=events, secret_note=secret_note)
+    return dataclasses.replace(result, traces=failover_traces(WALL_EPOCH + 40.0 + inject))
+
+
+def failover_traces(start_s: float) -> TraceEvidence:
+    """What X-Ray showed of a Multi-AZ failover: reconnecting dominates the slow orders."""
+    database = "postgres@orders.c0ffee.us-east-1.rds.amazonaws.com"
+    slowest = tuple(SlowTrace(
+        f"1-{int(start_s):08x}-{i:024x}", "us-east-1", 2900.0 - 300 * i, "POST /orders 201", False, False,
+        {"reconnect": 2700.0 - 300 * i, "queries": 150.0, "checkout": 50.0}) for i in range(3))
+    return TraceEvidence("the Multi-AZ failover", start_s, start_s + 4.4, traces=40, total_ms=9000.0,
+                         buckets_ms={"reconnect": 7200.0, "queries": 1300.0, "checkout": 500.0}, slowest=slowest,
+                         graph=(GraphEdge("us-east-1", "checkout", database, "Database::SQL", 120, 6, 0, 55.2),
+                                GraphEdge("us-east-1", "client", "checkout", "AWS::EC2::Instance", 40, 0, 0, 225.0)))
 
 
 def az_outage() -> ScenarioResult:

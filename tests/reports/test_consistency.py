@@ -156,6 +156,8 @@ def as_evidence_v1(document: dict[str, Any]) -> None:
     """What the evidence-v1 writer left: no after-action or signing, and lists in the order they were appended."""
     document["schema_version"] = "evidence-v1"
     del document["after_action"], document["run"]["signing"], document["run"]["slos"]["percentile_method"]
+    for scenario in document["scenarios"]:
+        scenario.pop("traces", None)  # nor trace evidence
     reverse_timeline(document)
     reorder_scenarios(document)
     document["scenarios"][0]["samples"]["canary"].reverse()

@@ -38,6 +38,18 @@ def test_the_report_states_what_an_auditor_asks_for(report: Path) -> None:
         assert text in html, text
 
 
+def test_the_report_names_each_failover_bottleneck_from_the_traces(report: Path, pack_root: Path) -> None:
+    html = report.read_text()
+    for text in ("Traces (X-Ray) in the fault window", "Slowest traces", "Service graph",
+                 "during the Multi-AZ failover, 80% of checkout latency was spent re-resolving and reconnecting to the "
+                 "database (7200 of 9000 ms over 40 traced requests)",
+                 "postgres@orders.c0ffee.us-east-1.rds.amazonaws.com", "reconnect 2,700 ms (93%)"):
+        assert text in html, text
+    evidence = json.loads((only_pack(pack_root / "out") / "evidence.json").read_text())
+    (traced,) = [s for s in evidence["scenarios"] if "traces" in s]
+    assert traced["traces"]["bottleneck"] == {"bucket": "reconnect", "share": 0.8}
+
+
 @needs_chromium
 def test_chromium_renders_charts_and_tables(report: Path, tmp_path: Path) -> None:
     dom = browser.dump_dom(report)

@@ -32,7 +32,7 @@ from base.errors import StackError
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
-from stack.local.controlplane import cloudwatch, defaultvpc, dynamodb, ec2, rds, request as requests_, route53
+from stack.local.controlplane import cloudwatch, defaultvpc, dynamodb, ec2, rds, request as requests_, route53, xray
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 from stack.local.services import MetricStore, RdsStore, Services
@@ -153,6 +153,8 @@ class ControlPlane:
             authorization = requests_.presigned_authorization(headers, environ.get("QUERY_STRING", ""))
             if authorization is not None:
                 environ["HTTP_AUTHORIZATION"] = authorization  # so moto routes it to the service signed for
+            if environ.get("PATH_INFO") == xray.PATH:  # OTLP/HTTP, not an AWS API call
+                return self._respond(xray.answer(environ, headers, body, self._answers), start_response)
             refused = self._gate(environ, headers, body)
             if refused is not None:
                 return self._respond(refused, start_response)

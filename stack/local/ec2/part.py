@@ -231,7 +231,7 @@ class Ec2Part:
             private_ip=private_ip, uds=self.directory / f"{iid}.sock", log=self.log_directory / f"{iid}.log",
             dns_host=self.context.instance.control_host, dns_port=self.context.instance.dns_port,
             # The Route 53 server serves scaled TTLs: the client honours them as served.
-            database=database,
+            database=database, otlp_endpoint=f"{self.context.instance.aws_endpoint}/v1/traces",
             # checkout publishes its own request latency to CloudWatch, batched every 5 AWS seconds
             metrics_endpoint=self.context.instance.aws_endpoint,
             metrics_flush_s=self.context.timescale.to_wall(5.0),

@@ -42,12 +42,15 @@ class Launch:
     database: DatabaseTarget | None = None
     metrics_endpoint: str | None = None  # the stack's AWS endpoint: checkout publishes its request latency there
     metrics_flush_s: float = 0.5
+    otlp_endpoint: str | None = None  # where the process exports its spans; None: untraced
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "stack.local.ec2.checkout", "--uds", str(self.uds),
                 "--instance-id", self.instance_id, "--region", self.region, "--az", self.availability_zone,
                 "--dns", f"{self.dns_host}:{self.dns_port}", "--source-address", self.private_ip,
                 "--exit-with-parent"]
+        if self.otlp_endpoint is not None:
+            argv += ["--otlp-endpoint", self.otlp_endpoint]
         if self.database is not None:
             db = self.database
             argv += ["--db-endpoint", db.endpoint, "--db-port", str(db.port), "--db-name", db.name,

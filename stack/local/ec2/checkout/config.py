@@ -10,9 +10,11 @@ from typing import Sequence
 
 from stack.local.ec2.checkout.orders import Placement
 from stack.local.ec2.checkout.pool import DatabaseSettings
+from stack.local.ec2.checkout.tracing import TracingSettings
 from stack.local.ec2.errors import CheckoutError
 
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+OTLP_URL = re.compile(r"https?://[^/\s]+/\S*")
 
 
 class ConfigError(CheckoutError):
@@ -44,6 +46,12 @@ class CheckoutConfig:
     exit_with_parent: bool = False
     metrics_endpoint: str | None = None  # where request latency is published (CloudWatch PutMetricData); None: not
     metrics_flush_s: float = 0.5
+    otlp_endpoint: str | None = None  # where spans go (OTLP/HTTP); None: tracing off
+
+    @property
+    def tracing(self) -> TracingSettings:
+        p = self.placement
+        return TracingSettings(self.otlp_endpoint, p.instance_id, p.region, p.availability_zone)
 
 
 def _host_port(value: str, what: str) -> tuple[str, int]:
@@ -82,6 +90,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--exit-with-parent", action="store_true", help="exit when the supervisor that started us dies")
     p.add_argument("--metrics-endpoint", help="publish request latency to this CloudWatch endpoint (http://host:port)")
     p.add_argument("--metrics-flush-s", type=float, default=0.5, help="seconds between two metric batches")
+    p.add_argument("--otlp-endpoint", help="export spans by OTLP/HTTP to this URL (http://host:port/v1/traces); "
+                                           "without it, or with GAMEDAY_TRACING=off, tracing is off")
     return p
 
 
@@ -110,6 +120,9 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
             ipaddress.IPv4Address(args.source_address)
         except ValueError:
             raise ConfigError(f"--source-address: {args.source_address!r} is not an IPv4 address") from None
+    if args.otlp_endpoint is not None and not OTLP_URL.fullmatch(args.otlp_endpoint):
+        raise ConfigError(f"--otlp-endpoint: {args.otlp_endpoint!r} is not an http(s) URL such as "
+                          "http://127.0.0.1:4566/v1/traces")
     database = None
     if args.db_endpoint:
         password = ""
@@ -129,4 +142,5 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
         dns_host=dns_host, dns_port=dns_port, request_timeout_s=args.request_timeout,
         health_timeout_s=args.health_timeout, exit_with_parent=args.exit_with_parent,
         metrics_endpoint=args.metrics_endpoint, metrics_flush_s=args.metrics_flush_s,
+        otlp_endpoint=args.otlp_endpoint,
     )

@@ -152,17 +152,18 @@ class OrderStore:
                     f"({order.quantity} x {order.sku}); use a new client_order_id for a different order")
             return order, False
 
-        return self.pool.run(insert, deadline_s)
+        return self.pool.run(insert, deadline_s, f"INSERT {TABLE}")
 
     def get(self, order_id: uuid.UUID, deadline_s: float) -> Order | None:
         rows = self.pool.run(
-            lambda c: c.run(f"SELECT {COLUMNS} FROM {TABLE} WHERE order_id = :id", id=order_id), deadline_s)
+            lambda c: c.run(f"SELECT {COLUMNS} FROM {TABLE} WHERE order_id = :id", id=order_id), deadline_s,
+            f"SELECT {TABLE}")
         return Order.from_row(rows[0]) if rows else None
 
     def by_client_order_id(self, client_order_id: str, deadline_s: float) -> Order | None:
         rows = self.pool.run(
             lambda c: c.run(f"SELECT {COLUMNS} FROM {TABLE} WHERE client_order_id = :cid", cid=client_order_id),
-            deadline_s)
+            deadline_s, f"SELECT {TABLE}")
         return Order.from_row(rows[0]) if rows else None
 
     def by_canary_range(self, first: int, last: int, limit: int, deadline_s: float) -> list[Order]:
@@ -170,11 +171,11 @@ class OrderStore:
         rows = self.pool.run(
             lambda c: c.run(f"SELECT {COLUMNS} FROM {TABLE} WHERE canary_seq BETWEEN :lo AND :hi "
                             f"ORDER BY canary_seq, created_at LIMIT :n", lo=first, hi=last, n=limit),
-            deadline_s)
+            deadline_s, f"SELECT {TABLE}")
         return [Order.from_row(r) for r in rows]
 
     def ping(self, deadline_s: float) -> dict[str, Any]:
         """The server's view of itself; raises DatabaseUnavailable when it is unreachable."""
         row = self.pool.run(
-            lambda c: c.run("SELECT pg_is_in_recovery(), host(inet_server_addr()), now()")[0], deadline_s)
+            lambda c: c.run("SELECT pg_is_in_recovery(), host(inet_server_addr()), now()")[0], deadline_s, "SELECT")
         return {"in_recovery": bool(row[0]), "server_address": row[1], "server_time": row[2].isoformat()}

@@ -25,6 +25,7 @@ from typing import Callable, TypeVar
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from stack.local.ec2.checkout import tracing
 from stack.local.ec2.checkout.resolver import EndpointResolver
 from stack.local.ec2.errors import DatabaseUnavailable, EndpointResolutionError
 
@@ -97,10 +98,11 @@ class ConnectionPool:
         self.failures = 0
         self.last_error = ""
 
-    def run(self, operation: Callable[[pg8000.native.Connection], T], deadline_s: float) -> T:
+    def run(self, operation: Callable[[pg8000.native.Connection], T], deadline_s: float, name: str = "query") -> T:
         """Run ``operation`` on a healthy connection, retrying on a fresh one after a connection failure.
 
-        ``deadline_s`` is a time.monotonic() instant. Raises DatabaseUnavailable when no attempt
+        ``deadline_s`` is a time.monotonic() instant; ``name`` names each attempt's span (``INSERT orders``).
+        Raises DatabaseUnavailable when no attempt
         succeeded; a DatabaseError the server raised for the statement itself passes through.
         """
         last: BaseException | None = None
@@ -113,7 +115,8 @@ class ConnectionPool:
                 last = error
                 continue
             try:
-                result = operation(pooled.connection)
+                with tracing.span(name, tracing.SpanKind.CLIENT, self._span_attributes(pooled.address)):
+                    result = operation(pooled.connection)
             except Exception as error:
                 if not broken(error):
                     self._release(pooled)
@@ -176,6 +179,10 @@ class ConnectionPool:
             raise
         return _Pooled(connection, address, generation)
 
+    def _span_attributes(self, address: str | None) -> dict[str, object]:
+        s = self.settings
+        return tracing.db_attributes(s.endpoint, s.port, s.database, address)
+
     def _current(self, pooled: _Pooled) -> bool:
         if pooled.generation != self._generation:
             return False
@@ -188,12 +195,18 @@ class ConnectionPool:
             return True  # keep a working connection while DNS is down (stale-if-error)
 
     def _connect(self, deadline_s: float) -> tuple[pg8000.native.Connection, str]:
-        settings = self.settings
         try:
             address = self.resolver.address()
         except EndpointResolutionError as error:
             self._note_failure(error)
             raise
+        with tracing.span("connect", tracing.SpanKind.CLIENT, self._span_attributes(address)):
+            connection = self._open_connection(address, deadline_s)
+        self.connects += 1
+        return connection, address
+
+    def _open_connection(self, address: str, deadline_s: float) -> pg8000.native.Connection:
+        settings = self.settings
         timeout_s = max(0.05, min(settings.connect_timeout_s, deadline_s - time.monotonic()))
         source = (settings.source_address, 0) if settings.source_address else None
         try:
@@ -220,8 +233,7 @@ class ConnectionPool:
             self._note_failure(error)
             raise DatabaseUnavailable(
                 f"database {settings.endpoint} ({address}:{settings.port}): {message(error)}") from error
-        self.connects += 1
-        return connection, address
+        return connection
 
     def _release(self, pooled: _Pooled) -> None:
         with self._available:

@@ -16,6 +16,7 @@ from typing import Callable
 import dns.exception
 import dns.resolver
 
+from stack.local.ec2.checkout import tracing
 from stack.local.ec2.errors import EndpointResolutionError
 
 
@@ -71,6 +72,10 @@ class EndpointResolver:
 
     def _query(self) -> Resolution:
         self.queries += 1
+        with tracing.span("dns.resolve", attributes={"dns.question.name": self.name, "server.address": self.nameserver}):
+            return self._ask()
+
+    def _ask(self) -> Resolution:
         try:
             answer = self._resolver.resolve(self.name, "A", search=False)
         except dns.resolver.NXDOMAIN as error:

@@ -15,6 +15,7 @@ from typing import Sequence
 import uvicorn
 
 from stack.local.ec2.checkout.app import create_app
+from stack.local.ec2.checkout import tracing
 from stack.local.ec2.checkout.config import CheckoutConfig, ConfigError, parse
 
 log = logging.getLogger("gameday.ec2.checkout")
@@ -56,10 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"checkout: {error}", file=sys.stderr)
         return 2
+    stop_tracing = tracing.install(config.tracing)
     server = uvicorn.Server(uvicorn_config(config))
     if config.exit_with_parent:
         _exit_with_parent(server)
     log.info("checkout %s (%s) listening on %s", config.placement.instance_id, config.placement.availability_zone,
              config.listen.describe())
-    server.run()
+    try:
+        server.run()
+    finally:
+        stop_tracing()  # flushes the spans still queued
     return 0 if server.started else 1

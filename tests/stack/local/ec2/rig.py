@@ -38,7 +38,7 @@ class Rig(contextlib.ExitStack):
         return self.enter_context(Nameserver(f"{self.address_base}.1", ENDPOINT, address, ttl_s=ttl_s))
 
     def start_checkout(self, nameserver: Nameserver, with_database: bool = True,
-                       password: str = postgres.PASSWORD) -> CheckoutProcess:
+                       password: str = postgres.PASSWORD, otlp_endpoint: str | None = None) -> CheckoutProcess:
         number = len(self.processes) + 1
         password_file = self.workdir / f"pw{number}"
         password_file.write_text(password)
@@ -48,7 +48,7 @@ class Rig(contextlib.ExitStack):
             instance_id=f"i-{number:017x}", region="us-east-1", availability_zone="us-east-1a",
             private_ip=f"{self.address_base}.{100 + number}", uds=self.workdir / f"c{number}.sock",
             log=self.workdir / f"c{number}.log", dns_host=nameserver.host, dns_port=nameserver.port,
-            database=target if with_database else None,
+            database=target if with_database else None, otlp_endpoint=otlp_endpoint,
         )
         process = CheckoutProcess(launch)
         self.processes.append(process)
