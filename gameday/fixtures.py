@@ -180,7 +180,9 @@ def stack_fixture() -> Callable[..., Any]:
                       gameday_settings: settings_.Resolved, gameday_guard: Any,
                       gameday_local_stack: LocalStackInfo | None) -> Any:
         """The reference stack's typed handles: built on the local stack; in aws, the stack built earlier
-        (found by its tags, read-only), or built with --build-stack."""
+        (found by its tags, read-only), or built with --build-stack; with --attach, the stack found by the tag
+        contract (stack.discovery), on either kind, building nothing."""
+        from stack import discovery
         from stack.builder import BuildOptions, Builder
 
         environment, aws_client, local_stack = gameday_environment, gameday_aws_client, gameday_local_stack
@@ -191,6 +193,9 @@ def stack_fixture() -> Callable[..., Any]:
         if isinstance(environment, AwsEnvironment):
             # The same allowlist as the faults: not even a read of the wrong account or Region.
             gameday_guard.check_caller(aws_client, list(environment.regions), "using the reference stack")
+        if gameday_settings.attach:
+            return discovery.discover(environment, lambda service, region: aws_client(service, region))
+        if isinstance(environment, AwsEnvironment):
             if not gameday_settings.build:
                 return builder.attach()
             if gameday_settings.dry_run:

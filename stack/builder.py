@@ -41,6 +41,7 @@ ROLE_TAG = "gameday:role"
 CHECKOUT_ROLE = "checkout"
 CHECKOUT_INSTANCE_TYPE = "t3.micro"
 DB_INSTANCE_CLASS = "db.t3.micro"
+DB_STORAGE_GB = 20
 DB_USER = "securecart"
 DB_NAME = "securecart"
 EU_REGION = "eu-central-1"
@@ -123,6 +124,11 @@ class Builder:
 
     def build(self) -> ReferenceStack:
         """Create whatever is missing and return handles to all of it. Raises BuildError."""
+        if isinstance(self.env, AwsEnvironment) and not self.options.checkout_package:
+            # Refused before anything is created: instances without checkout would never turn healthy.
+            raise BuildError("building the reference stack in AWS needs the package the checkout instances' user data "
+                             "installs: set GAMEDAY_CHECKOUT_PACKAGE to a pip requirement for this repository (a wheel "
+                             "URL, or git+https://...); see docs/real-aws.md")
         return self._walk("building", write_records=True)
 
     def attach(self) -> ReferenceStack:
@@ -257,7 +263,7 @@ class Builder:
                     SecretId=secret_id)["SecretString"])["password"]
             self.client("rds", region).create_db_instance(
                 DBInstanceIdentifier=identifier, Engine="postgres", DBInstanceClass=DB_INSTANCE_CLASS,
-                AllocatedStorage=20, MasterUsername=DB_USER, MasterUserPassword=password, DBName=DB_NAME,
+                AllocatedStorage=DB_STORAGE_GB, MasterUsername=DB_USER, MasterUserPassword=password, DBName=DB_NAME,
                 MultiAZ=True, BackupRetentionPeriod=7, DBSubnetGroupName=self._subnet_group(region, subnets),
                 Tags=self.created_tags)
         primary = self._handle(self._wait_available(region, identifier), region, secret_id)
@@ -280,10 +286,6 @@ class Builder:
         if database is None:
             raise BuildError("the checkout fleet needs the orders database; set stack.database_region")
         per_az = self.env.stack.checkout_instances_per_az
-        if isinstance(self.env, AwsEnvironment) and not self.options.checkout_package:
-            raise BuildError("building checkout instances in AWS needs the package their user data installs: set "
-                             "GAMEDAY_CHECKOUT_PACKAGE to a pip requirement for this repository (a wheel URL, or "
-                             "git+https://...); see docs/real-aws.md")
         user_data = checkout_user_data(database, record_names(self.env.stack.zone).database,
                                        self.env.stack.checkout_port, self.options.checkout_package)
         handles = []
@@ -403,6 +405,11 @@ class Builder:
                                  for c, i in waiting.items())) from error
 
     def records(self, zone_id: str, instances: list[InstanceHandle]) -> None:
+        self._change_records(zone_id, {"Comment": "SecureCart reference stack",
+                                       "Changes": self.record_changes(zone_id, instances)})
+
+    def record_changes(self, zone_id: str, instances: list[InstanceHandle]) -> list[dict[str, Any]]:
+        """The record tree's UPSERTs (the writer CNAME is written apart: writer_record)."""
         names = record_names(self.env.stack.zone)
         ttl = self.env.stack.record_ttl_s
         changes: list[dict[str, Any]] = []
@@ -435,4 +442,4 @@ class Builder:
             for region, weight in ((active[0], 90), (active[1], 10)):
                 upsert({"Name": names.canary, "Type": "A", "SetIdentifier": f"{region}-{weight}", "Weight": weight,
                         "AliasTarget": alias(names.regional(region))})
-        self._change_records(zone_id, {"Comment": "SecureCart reference stack", "Changes": changes})
+        return changes

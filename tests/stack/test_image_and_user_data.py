@@ -127,7 +127,8 @@ def test_an_aws_build_without_a_checkout_package_is_refused_before_any_instance(
     environment = loader.load("aws-example")
     made = builder.Builder(environment, client, builder.BuildOptions(wait_delay_s=0.01))
     with pytest.raises(builder.BuildError, match="GAMEDAY_CHECKOUT_PACKAGE"):
-        made.checkout_fleet([], DATABASE)
+        made.build()
+    assert client("ec2", "us-west-2").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.20.0.0/16"]}])["Vpcs"] == []
 
 
 # -- the boot program on the instance ---------------------------------------------------------------
