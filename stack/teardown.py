@@ -4,7 +4,7 @@ Every resource the builder creates carries ``gameday:stack=<stack>`` and ``gamed
 (stack.builder). ``find`` lists them through the API alone (read-only calls), in every Region given;
 ``remove`` deletes them in dependency order: the hosted zone's records then the zone, health checks,
 instances (and waits until terminated), read replicas before their sources (and waits until deleted),
-DB subnet groups, subnets, VPCs, secrets, DynamoDB tables. A resource without both tags, or with
+DB subnet groups, subnets, VPCs, secrets. A resource without both tags, or with
 another run's, is never touched; neither is a record set in a zone this run did not create.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ STACK_TAG = "gameday:stack"
 GLOBAL = "us-east-1"  # Route 53's API lives there
 # The order removal follows: what depends on something goes first.
 ORDER = ("hosted-zone", "health-check", "instance", "db-replica", "db-instance", "db-subnet-group", "subnet", "vpc",
-         "secret", "dynamodb-table")
+         "secret")
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,6 @@ def find(clients: ClientFactory, regions: Iterable[str], stack_name: str, run_id
         for page in clients("secretsmanager", region).get_paginator("list_secrets").paginate():
             found += [Found("secret", region, s["ARN"], s["Name"]) for s in page["SecretList"]
                       if _mine(_tags(s.get("Tags")), stack_name, run_id)]
-        dynamodb = clients("dynamodb", region)
-        for page in dynamodb.get_paginator("list_tables").paginate():
-            for table in page["TableNames"]:
-                arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
-                if _mine(_tags(dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags")), stack_name, run_id):
-                    found.append(Found("dynamodb-table", region, table, table))
     return sorted(found, key=lambda f: ORDER.index(f.kind))
 
 
@@ -139,8 +133,6 @@ def remove(clients: ClientFactory, found: list[Found], delay_s: float = 10.0, at
         clients("ec2", vpc.region).delete_vpc(VpcId=vpc.id)
     for secret in of("secret"):
         clients("secretsmanager", secret.region).delete_secret(SecretId=secret.id, ForceDeleteWithoutRecovery=True)
-    for table in of("dynamodb-table"):
-        clients("dynamodb", table.region).delete_table(TableName=table.id)
     for item in found:
         done.append(f"deleted {item.kind} {item.id} ({item.region})" + (f" {item.name}" if item.name != item.id else ""))
     return done
