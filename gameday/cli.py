@@ -40,13 +40,6 @@ def stack_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_options(environment: Any, **local: Any) -> Any:
-    from stack import builder
-
-    return builder.BuildOptions(checkout_package=os.environ.get("GAMEDAY_CHECKOUT_PACKAGE") or None,
-                                instance_profile=os.environ.get("GAMEDAY_INSTANCE_PROFILE") or None, **local)
-
-
 def _print_stack(built: Any, where: str, dig: str = "") -> None:
     print(f"reference stack {where} (hosted zone {built.zone_name} {built.zone_id})")
     print(f"  checkout name   {built.names.checkout}" + (f"  ({dig})" if dig else ""))
@@ -73,7 +66,7 @@ def stack_build(args: argparse.Namespace) -> int:
     if isinstance(loader.load(args.env), AwsEnvironment):
         target, _ = _target(args, "gameday stack build")
         environment = loader.load(args.env)
-        options = _build_options(environment, wait_delay_s=10.0, wait_attempts=90)
+        options = builder.options_from_environ(wait_delay_s=10.0, wait_attempts=90)
         where = f"in account {environment.account_id}"
         dig = ""
     else:
@@ -83,8 +76,8 @@ def stack_build(args: argparse.Namespace) -> int:
             attach.require_same_scale(instance, environment)
         target = target_.for_environment(environment, instance.number)
         environment = instance.resolved()
-        options = _build_options(environment, wait_delay_s=0.25, wait_attempts=480, nameserver=target.nameserver,
-                                 copy_back_orphaned_orders=args.copy_back_orphaned_orders)
+        options = builder.options_from_environ(wait_delay_s=0.25, wait_attempts=480, nameserver=target.nameserver,
+                                               copy_back_orphaned_orders=args.copy_back_orphaned_orders)
         where = f"on {instance.aws_endpoint}"
         dig = f"dig @{instance.control_host} -p {instance.dns_port} ..."
         if args.dry_run and not running:

@@ -183,12 +183,12 @@ def stack_fixture() -> Callable[..., Any]:
         (found by its tags, read-only), or built with --build-stack; with --attach, the stack found by the tag
         contract (stack.discovery), on either kind, building nothing."""
         from stack import discovery
-        from stack.builder import BuildOptions, Builder
+        from stack.builder import Builder, options_from_environ
 
         environment, aws_client, local_stack = gameday_environment, gameday_aws_client, gameday_local_stack
         local = isinstance(environment, LocalEnvironment)
-        options = BuildOptions(wait_delay_s=0.25 if local else 10.0, wait_attempts=480 if local else 90,
-                               nameserver=(local_stack.dns_host, local_stack.dns_port) if local_stack else None)
+        options = options_from_environ(wait_delay_s=0.25 if local else 10.0, wait_attempts=480 if local else 90,
+                                       nameserver=(local_stack.dns_host, local_stack.dns_port) if local_stack else None)
         builder = Builder(environment, lambda service, region: aws_client(service, region), options)
         if isinstance(environment, AwsEnvironment):
             # The same allowlist as the faults: not even a read of the wrong account or Region.

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from botocore.exceptions import ClientError, WaiterError
 
@@ -65,6 +66,14 @@ class BuildOptions:
     # The instance profile checkout instances run with (reading the master secret); None: none.
     instance_profile: str | None = None
     run_id: str | None = None  # the gameday:run tag on what this build creates (None: this process's run id)
+
+
+def options_from_environ(environ: Mapping[str, str] | None = None, **given: Any) -> BuildOptions:
+    """BuildOptions with what only the user knows taken from the environment: GAMEDAY_CHECKOUT_PACKAGE (what the
+    checkout instances' user data installs) and GAMEDAY_INSTANCE_PROFILE."""
+    environ = os.environ if environ is None else environ
+    return BuildOptions(checkout_package=environ.get("GAMEDAY_CHECKOUT_PACKAGE") or None,
+                        instance_profile=environ.get("GAMEDAY_INSTANCE_PROFILE") or None, **given)
 
 
 def record_names(zone: str) -> RecordNames:
