@@ -31,9 +31,12 @@ def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, 
     path.write_text(yaml.safe_dump(document))
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-                        "GAMEDAY_JOURNAL_DIR": str(tmp_path / "journal")}.items():
+                        "GAMEDAY_JOURNAL_DIR": str(tmp_path / "journal"),
+                        # A call moto does not take fails on a closed loopback port instead of leaving the machine.
+                        "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for name in ("AWS_PROFILE", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
     with mock_aws():
         session = boto3.session.Session()
         yield str(path), lambda service, region: session.client(service, region_name=region)
