@@ -13,6 +13,7 @@ import yaml
 from moto import mock_aws
 
 from environments import loader
+from base import runid
 from gameday import cli
 from stack import builder
 from stack.local.controlplane.rds import fix_cross_region_replicas
@@ -116,3 +117,21 @@ def test_an_aws_build_without_a_checkout_package_names_the_variable(aws: tuple[s
     assert cli.main(["stack", "build", "--env", path]) == 2
     assert "set GAMEDAY_CHECKOUT_PACKAGE to a pip requirement" in capsys.readouterr().err
     _nothing_exists(client)  # refused before the first resource
+
+
+def test_build_prints_its_run_id_and_teardown_of_that_run_leaves_nothing(aws: tuple[str, Any],
+                                                                         capsys: pytest.CaptureFixture[str],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    path, client = aws
+    monkeypatch.setenv("GAMEDAY_CHECKOUT_PACKAGE", "gameday[local] @ https://example.com/gameday-0.1.0-py3-none-any.whl")
+    monkeypatch.setenv("GAMEDAY_RUN_ID", "cli-build-1")
+    monkeypatch.setattr(runid, "_current", None)  # this process's run id is read once; read it again
+    assert cli.main(["stack", "build", "--env", path]) == 0
+    out = capsys.readouterr().out
+    assert f"reference stack built in account {MOTO_ACCOUNT}" in out
+    assert "run id          cli-build-1: `gameday stack teardown --run-id cli-build-1`" in out
+    instance = client("ec2", "us-east-1").describe_instances()["Reservations"][0]["Instances"][0]
+    assert {t["Key"]: t["Value"] for t in instance["Tags"]}["gameday:run"] == "cli-build-1"
+
+    assert cli.main(["stack", "teardown", "--env", path, "--run-id", "cli-build-1"]) == 0
+    _nothing_exists(client)
