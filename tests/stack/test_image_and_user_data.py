@@ -119,6 +119,9 @@ def test_the_instance_carries_the_rendered_user_data(built: ReferenceStack, clie
         InstanceId=instance.instance_id, Attribute="userData")["UserData"]["Value"]
     parsed = CheckoutUserData.parse(value, instance.instance_id)
     assert built.database is not None
+    password = json.loads(client("secretsmanager", "us-east-1").get_secret_value(
+        SecretId=built.database.secret_id)["SecretString"])["password"]
+    assert password not in base64.b64decode(value).decode()  # the instance reads it from the secret
     assert (parsed.db_endpoint, parsed.db_secret_id, parsed.port) == (
         "orders.db.securecart.example", built.database.secret_id, 8080)
 
