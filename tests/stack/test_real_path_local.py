@@ -40,7 +40,8 @@ def test_attach_then_teardown_on_the_local_stack(stack: ReferenceStack, environm
                                                  aws_client: Any, local_stack: Any) -> None:
     clients = lambda service, region: aws_client(service, region)  # noqa: E731
     small = _beside(environment)
-    options = builder.BuildOptions(stack_name=STACK, run_id=RUN, wait_delay_s=0.25, wait_attempts=480,
+    # Generous waits: the machine may be loaded, and this stack starts PostgreSQL nodes and checkout processes.
+    options = builder.BuildOptions(stack_name=STACK, run_id=RUN, wait_delay_s=0.25, wait_attempts=960,
                                    nameserver=(local_stack.dns_host, local_stack.dns_port))
     try:
         built = builder.Builder(small, clients, options).build()
@@ -51,7 +52,7 @@ def test_attach_then_teardown_on_the_local_stack(stack: ReferenceStack, environm
         assert {f.kind for f in found} == {"hosted-zone", "health-check", "instance", "db-replica", "db-instance",
                                            "db-subnet-group", "subnet", "vpc", "secret"}
     finally:
-        teardown.remove(clients, teardown.find(clients, list(small.regions), STACK, RUN), delay_s=0.25, attempts=480)
+        teardown.remove(clients, teardown.find(clients, list(small.regions), STACK, RUN), delay_s=0.25, attempts=960)
 
     assert teardown.find(clients, list(small.regions), STACK, RUN) == []
     gone = {i.instance_id for i in built.instances}
