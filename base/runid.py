@@ -24,6 +24,11 @@ def new() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def valid(value: str) -> bool:
+    """Whether ``value`` can be a run id (and so a tag value)."""
+    return bool(_PATTERN.match(value))
+
+
 def current() -> str:
     """This process's run id. Raises SettingsError when GAMEDAY_RUN_ID is not a usable tag value."""
     global _current

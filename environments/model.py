@@ -346,6 +346,9 @@ class Discovery(Model):
 
     tag_key: str = "gameday:stack"
     tag_value: str = "securecart"
+    # Attach mode (stack.discovery): which of the stack's instances run checkout.
+    role_tag_key: str = "gameday:role"
+    checkout_role: str = "checkout"
 
 
 class AwsEnvironment(Base):

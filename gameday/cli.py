@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from base import exitcodes
+from base import exitcodes, runid
 from gameday.awsfailures import aws_failure
 from base.errors import GamedayError, SettingsError
 
@@ -40,30 +40,85 @@ def stack_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def stack_build(args: argparse.Namespace) -> int:
-    """Build SecureCart's reference stack on the running local stack (idempotent) and say what is where."""
-    from gameday import target as target_
-    from stack import builder
-    from stack.local import attach
-
-    environment, instance = _instance(args)
-    attach.require_same_scale(instance, environment)
-    target = target_.for_environment(environment, instance.number)
-    made = builder.Builder(instance.resolved(), target.clients, builder.BuildOptions(
-        wait_delay_s=0.25, wait_attempts=480, nameserver=target.nameserver,
-        copy_back_orphaned_orders=args.copy_back_orphaned_orders))
-    built = made.build()
-    for line in made.converged:
-        print(f"converged: {line}")
-    print(f"reference stack built on {instance.aws_endpoint} (hosted zone {built.zone_name} {built.zone_id})")
-    print(f"  checkout name   {built.names.checkout}  (dig @{instance.control_host} -p {instance.dns_port} ...)")
+def _print_stack(built: Any, where: str, dig: str = "") -> None:
+    print(f"reference stack {where} (hosted zone {built.zone_name} {built.zone_id})")
+    print(f"  checkout name   {built.names.checkout}" + (f"  ({dig})" if dig else ""))
     for database in (built.database, built.replica):
         if database is not None:
             print(f"  database        {database.identifier} in {database.region}: {database.endpoint}")
     for instance_ in built.instances:
         print(f"  checkout        {instance_.instance_id} {instance_.availability_zone:<16} "
               f"{instance_.private_ip}:{instance_.port}  health check {instance_.health_check_id}")
+
+
+def stack_build(args: argparse.Namespace) -> int:
+    """Build SecureCart's reference stack (idempotent) and say what is where; --dry-run: what a build would create,
+    with an hourly cost estimate; --attach: find the existing stack by its tags. Local: on the running local stack;
+    aws: in the account, once the guard has checked the account and Regions."""
+    from environments import loader
+    from environments.model import AwsEnvironment
+    from gameday import target as target_
+    from stack import builder, discovery, plan
+    from stack.local import attach, supervisor
+
+    if args.attach and args.dry_run:
+        raise SettingsError("--attach and --dry-run: attaching reads only and builds nothing already; give one")
+    if isinstance(loader.load(args.env), AwsEnvironment):
+        target, _ = _target(args, "gameday stack build")
+        environment = loader.load(args.env)
+        options = builder.options_from_environ(wait_delay_s=10.0, wait_attempts=90)
+        where = f"in account {environment.account_id}"
+        dig = ""
+    else:
+        environment, instance = _instance(args)
+        running = supervisor.running_pid(instance) is not None
+        if running or not args.dry_run:
+            attach.require_same_scale(instance, environment)
+        target = target_.for_environment(environment, instance.number)
+        environment = instance.resolved()
+        options = builder.options_from_environ(wait_delay_s=0.25, wait_attempts=480, nameserver=target.nameserver,
+                                               copy_back_orphaned_orders=args.copy_back_orphaned_orders)
+        where = f"on {instance.aws_endpoint}"
+        dig = f"dig @{instance.control_host} -p {instance.dns_port} ..."
+        if args.dry_run and not running:
+            print(plan.render(plan.plan(environment, options, None, runid.current())))
+            return 0
+    if args.dry_run:
+        planned = plan.plan(environment, options, target.clients, runid.current())
+        print(plan.render(planned))
+        return exitcodes.FAILED if planned.problems else exitcodes.OK
+    if args.attach:
+        _print_stack(discovery.discover(environment, target.clients), f"found by its tags {where}", dig)
+        return 0
+    made = builder.Builder(environment, target.clients, options)
+    built = made.build()
+    for line in made.converged:
+        print(f"converged: {line}")
+    _print_stack(built, f"built {where}", dig)
+    print(f"  run id          {made.run_id}: `gameday stack teardown --run-id {made.run_id}` removes what this "
+          "build created")
     return 0
+
+
+def stack_teardown(args: argparse.Namespace) -> int:
+    """Remove exactly what the build with run id --run-id created (its gameday:run and gameday:stack tags)."""
+    from stack import teardown
+
+    target, _ = _target(args, "gameday stack teardown")
+    found = teardown.find(target.clients, target.regions, args.stack_name, args.run_id)
+    if not found:
+        print(f"nothing of run {args.run_id} (gameday:stack={args.stack_name}) is left in {target.name} "
+              f"({', '.join(target.regions)})")
+        return exitcodes.OK
+    if _dry_run(args):
+        print(f"dry run: teardown of run {args.run_id} would delete {len(found)} resource(s); nothing was deleted")
+        for item in found:
+            print(f"  {item.kind:<16} {item.region:<15} {item.id}" + (f"  {item.name}" if item.name != item.id else ""))
+        return exitcodes.OK
+    local = target.name.startswith("local-")
+    for line in teardown.remove(target.clients, found, delay_s=0.25 if local else 10.0, attempts=480 if local else 180):
+        print(line)
+    return exitcodes.OK
 
 
 def stack_down(args: argparse.Namespace) -> int:
@@ -256,7 +311,8 @@ def run_gameday(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "pytest", *where, "-m", args.marker, "--gameday-env", args.env,
                "--gameday-instance", str(number), "--gameday-evidence-dir", str(project.out),
                "--alluredir", str(allure_results), "--clean-alluredir", "-p", "no:cacheprovider", "-q",
-               *(["--gameday-dry-run"] if args.dry_run else []), *args.pytest_args]
+               *(["--gameday-dry-run"] if args.dry_run else []), *(["--gameday-attach"] if args.attach else []),
+               *args.pytest_args]
     status = subprocess.call(command, cwd=project.root)
     if status not in (0, 1):  # pytest did not run the scenarios (usage error, no tests, interrupted): no report
         print(f"gameday run: pytest exited with code {status} before any verdict; no report was rendered",
@@ -271,6 +327,13 @@ def _pack_directory(value: str) -> str:
     """An evidence pack argument: a missing directory is a usage error, not a tampered pack."""
     if not Path(value).is_dir():
         raise argparse.ArgumentTypeError(f"{value!r} is not a directory; give an evidence pack such as reports/out/<run-id>")
+    return value
+
+
+def _run_id(value: str) -> str:
+    if not runid.valid(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a run id: 1-64 letters, digits, '.', '_' or '-', starting "
+                                         "with a letter or digit")
     return value
 
 
@@ -304,8 +367,19 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--copy-back-orphaned-orders", action="store_true",
                        help="when a promoted replica holds orders the writer lacks, copy them to the writer before "
                             "the replica is rebuilt (without it the build names them and changes nothing)")
+    build.add_argument("--dry-run", action="store_true",
+                       help="print what the build would create per Region, with an hourly cost estimate; create nothing")
+    build.add_argument("--attach", action="store_true",
+                       help="find the existing stack by its tags (docs/real-aws.md) and print it; build nothing")
     common(build)
     build.set_defaults(handler=stack_build)
+    teardown = stack.add_parser("teardown", help="delete exactly what one build created, found by its run tag")
+    teardown.add_argument("--run-id", required=True, type=_run_id,
+                          help="the build's run id (its gameday:run tag; `gameday stack build` prints it)")
+    teardown.add_argument("--stack-name", default="securecart", help="the gameday:stack tag's value (default securecart)")
+    teardown.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    common(teardown)
+    teardown.set_defaults(handler=stack_teardown)
     down = stack.add_parser("down", help="stop the local stack and remove everything it started")
     common(down)
     down.set_defaults(handler=stack_down)
@@ -353,6 +427,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("-m", "--marker", default="gameday", help="pytest marker expression (default: gameday)")
     run.add_argument("pytest_args", nargs="*", help="more pytest arguments, after --")
     run.add_argument("--dry-run", action="store_true", help=dry_run_help)
+    run.add_argument("--attach", action="store_true",
+                     help="run against the stack that already exists, found by its tags (docs/real-aws.md); build nothing")
     common(run)
     run.set_defaults(handler=run_gameday)
     return top

@@ -180,17 +180,22 @@ def stack_fixture() -> Callable[..., Any]:
                       gameday_settings: settings_.Resolved, gameday_guard: Any,
                       gameday_local_stack: LocalStackInfo | None) -> Any:
         """The reference stack's typed handles: built on the local stack; in aws, the stack built earlier
-        (found by its tags, read-only), or built with --build-stack."""
-        from stack.builder import BuildOptions, Builder
+        (found by its tags, read-only), or built with --build-stack; with --attach, the stack found by the tag
+        contract (stack.discovery), on either kind, building nothing."""
+        from stack import discovery
+        from stack.builder import Builder, options_from_environ
 
         environment, aws_client, local_stack = gameday_environment, gameday_aws_client, gameday_local_stack
         local = isinstance(environment, LocalEnvironment)
-        options = BuildOptions(wait_delay_s=0.25 if local else 10.0, wait_attempts=480 if local else 90,
-                               nameserver=(local_stack.dns_host, local_stack.dns_port) if local_stack else None)
+        options = options_from_environ(wait_delay_s=0.25 if local else 10.0, wait_attempts=480 if local else 90,
+                                       nameserver=(local_stack.dns_host, local_stack.dns_port) if local_stack else None)
         builder = Builder(environment, lambda service, region: aws_client(service, region), options)
         if isinstance(environment, AwsEnvironment):
             # The same allowlist as the faults: not even a read of the wrong account or Region.
             gameday_guard.check_caller(aws_client, list(environment.regions), "using the reference stack")
+        if gameday_settings.attach:
+            return discovery.discover(environment, lambda service, region: aws_client(service, region))
+        if isinstance(environment, AwsEnvironment):
             if not gameday_settings.build:
                 return builder.attach()
             if gameday_settings.dry_run:

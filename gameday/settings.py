@@ -37,6 +37,8 @@ SETTINGS = (
             "leave a local stack this session started running afterwards", ("--keep-stack",)),
     Setting("build", "--gameday-build-stack", "GAMEDAY_BUILD_STACK", "gameday_build_stack", "false",
             "build the reference stack in an aws environment (local environments always build)", ("--build-stack",)),
+    Setting("attach", "--gameday-attach", "GAMEDAY_ATTACH", "gameday_attach", "false",
+            "use the stack that already exists, found by its tags (docs/real-aws.md); build nothing", ("--attach",)),
     Setting("dry_run", "--gameday-dry-run", "GAMEDAY_DRY_RUN", "gameday_dry_run", "false",
             "print each fault's plan (targets, API calls, rollback) and make no mutating call", ("--dry-run",)),
 )
@@ -50,6 +52,7 @@ class Resolved:
     build: bool
     sources: dict[str, str]  # setting -> where its value came from, for the report
     dry_run: bool = False
+    attach: bool = False
 
 
 def _bool(setting: Setting, value: str) -> bool:
@@ -85,11 +88,15 @@ def resolve(option: Callable[[str], Any], ini: Callable[[str], Any], environ: di
     by_name = {s.name: s for s in SETTINGS}
     parsed: dict[str, Any] = {}
     problems = []
-    for name, parse in (("instance", _instance), ("keep_stack", _bool), ("build", _bool), ("dry_run", _bool)):
+    for name, parse in (("instance", _instance), ("keep_stack", _bool), ("build", _bool), ("dry_run", _bool),
+                          ("attach", _bool)):
         try:
             parsed[name] = parse(by_name[name], values[name])
         except SettingsError as error:
             problems.append(str(error))
+    if parsed.get("attach") and parsed.get("build"):
+        problems.append(f"{by_name['attach'].option} and {by_name['build'].option} are both set: attaching uses the "
+                        "stack that exists, building makes it; choose one")
     if problems:  # every bad setting at once, not one per attempt
         raise SettingsError("\n".join(problems))
     return Resolved(env=values["env"], sources=sources, **parsed)

@@ -21,25 +21,28 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from botocore.exceptions import ClientError, WaiterError
 
+from base import runid
 from base.clients import ClientFactory
 from environments.model import AwsEnvironment, LocalEnvironment
 from base.deadline import DeadlineExceeded, until
 from base.errors import BuildError
 from base.operations import is_read_only
-from stack import topology
+from stack import ami, topology, userdata
 from stack.handles import DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
 ROLE_TAG = "gameday:role"
 CHECKOUT_ROLE = "checkout"
-CHECKOUT_IMAGE_ID = "ami-0c0ffee0c0ffee000"
 CHECKOUT_INSTANCE_TYPE = "t3.micro"
+DB_INSTANCE_CLASS = "db.t3.micro"
+DB_STORAGE_GB = 20
 DB_USER = "securecart"
 DB_NAME = "securecart"
 EU_REGION = "eu-central-1"
@@ -57,6 +60,20 @@ class BuildOptions:
     # Converging a promoted replica while it holds orders the writer lacks: copy them to the writer first.
     # Without this the build refuses and names them (nothing is changed).
     copy_back_orphaned_orders: bool = False
+    # What the checkout instances' user data pip-installs (stack.userdata): a requirement naming this repository,
+    # such as a wheel URL or git+https://...; a build in an aws environment refuses to start without one.
+    checkout_package: str | None = None
+    # The instance profile checkout instances run with (reading the master secret); None: none.
+    instance_profile: str | None = None
+    run_id: str | None = None  # the gameday:run tag on what this build creates (None: this process's run id)
+
+
+def options_from_environ(environ: Mapping[str, str] | None = None, **given: Any) -> BuildOptions:
+    """BuildOptions with what only the user knows taken from the environment: GAMEDAY_CHECKOUT_PACKAGE (what the
+    checkout instances' user data installs) and GAMEDAY_INSTANCE_PROFILE."""
+    environ = os.environ if environ is None else environ
+    return BuildOptions(checkout_package=environ.get("GAMEDAY_CHECKOUT_PACKAGE") or None,
+                        instance_profile=environ.get("GAMEDAY_INSTANCE_PROFILE") or None, **given)
 
 
 def record_names(zone: str) -> RecordNames:
@@ -65,11 +82,16 @@ def record_names(zone: str) -> RecordNames:
                        database=f"orders.db.{zone}")
 
 
-def checkout_user_data(database: DatabaseHandle, writer_name: str) -> str:
+def checkout_config(database: DatabaseHandle, writer_name: str, port: int) -> dict[str, Any]:
     """The checkout instance's configuration contract (stack.local.ec2.contract): the writer's DNS name,
-    and the Secrets Manager secret holding its credentials."""
-    return json.dumps({"db_endpoint": writer_name.rstrip("."), "db_port": database.port, "db_region": database.region,
-                       "db_name": DB_NAME, "db_secret_id": database.secret_id})
+    the Secrets Manager secret holding its credentials, and the port checkout listens on."""
+    return {"db_endpoint": writer_name.rstrip("."), "db_port": database.port, "db_region": database.region,
+            "db_name": DB_NAME, "db_secret_id": database.secret_id, "port": port}
+
+
+def checkout_user_data(database: DatabaseHandle, writer_name: str, port: int, package: str | None = None) -> str:
+    """The boot script that installs and starts checkout with that configuration (stack.userdata)."""
+    return userdata.render(checkout_config(database, writer_name, port), package)
 
 
 class ReadOnlyClient:
@@ -102,12 +124,20 @@ class Builder:
         self.client = functools.cache(client)
         self.options = options
         self.tags = [{"Key": STACK_TAG, "Value": options.stack_name}]
+        self.run_id = options.run_id or runid.current()
+        # What this build creates carries its run too: teardown removes exactly that (stack.teardown).
+        self.created_tags = self.tags + [{"Key": runid.TAG, "Value": self.run_id}]
         self.converged: list[str] = []  # what the last build put back to the spec
 
     # -- the whole stack -------------------------------------------------------------------------
 
     def build(self) -> ReferenceStack:
         """Create whatever is missing and return handles to all of it. Raises BuildError."""
+        if isinstance(self.env, AwsEnvironment) and not self.options.checkout_package:
+            # Refused before anything is created: instances without checkout would never turn healthy.
+            raise BuildError("building the reference stack in AWS needs the package the checkout instances' user data "
+                             "installs: set GAMEDAY_CHECKOUT_PACKAGE to a pip requirement for this repository (a wheel "
+                             "URL, or git+https://...); see docs/real-aws.md")
         return self._walk("building", write_records=True)
 
     def attach(self) -> ReferenceStack:
@@ -169,14 +199,14 @@ class Builder:
             vpc_id = vpcs[0]["VpcId"]
         else:
             vpc_id = ec2.create_vpc(CidrBlock=spec.vpc_cidr, TagSpecifications=[{
-                "ResourceType": "vpc", "Tags": self.tags + [{"Key": "Name", "Value": f"securecart-{region}"}]}])["Vpc"]["VpcId"]
+                "ResourceType": "vpc", "Tags": self.created_tags + [{"Key": "Name", "Value": f"securecart-{region}"}]}])["Vpc"]["VpcId"]
         existing = {s["AvailabilityZone"]: s for s in ec2.describe_subnets(
             Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]}
         handles = []
         for az, zone in spec.availability_zones.items():
             subnet = existing.get(az) or ec2.create_subnet(
                 VpcId=vpc_id, CidrBlock=zone.subnet_cidr, AvailabilityZone=az, TagSpecifications=[{
-                    "ResourceType": "subnet", "Tags": self.tags + [{"Key": "Name", "Value": f"securecart-{az}"}]}])["Subnet"]
+                    "ResourceType": "subnet", "Tags": self.created_tags + [{"Key": "Name", "Value": f"securecart-{az}"}]}])["Subnet"]
             handles.append(SubnetHandle(region, az, subnet["SubnetId"], subnet["CidrBlock"], vpc_id))
         return handles
 
@@ -191,7 +221,7 @@ class Builder:
             if error.response["Error"]["Code"] != "DBSubnetGroupNotFoundFault":
                 raise
             rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription=f"SecureCart in {region}",
-                                       SubnetIds=[s.subnet_id for s in subnets if s.region == region], Tags=self.tags)
+                                       SubnetIds=[s.subnet_id for s in subnets if s.region == region], Tags=self.created_tags)
         return name
 
     def _secret(self, region: str, identifier: str) -> tuple[str, str | None]:
@@ -205,7 +235,7 @@ class Builder:
             if error.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
         password = secrets.token_urlsafe(24)
-        manager.create_secret(Name=secret_id, Tags=self.tags,
+        manager.create_secret(Name=secret_id, Tags=self.created_tags,
                               SecretString=json.dumps({"username": DB_USER, "password": password}))
         return secret_id, password
 
@@ -241,10 +271,10 @@ class Builder:
                 password = json.loads(self.client("secretsmanager", region).get_secret_value(
                     SecretId=secret_id)["SecretString"])["password"]
             self.client("rds", region).create_db_instance(
-                DBInstanceIdentifier=identifier, Engine="postgres", DBInstanceClass="db.t3.micro",
-                AllocatedStorage=20, MasterUsername=DB_USER, MasterUserPassword=password, DBName=DB_NAME,
+                DBInstanceIdentifier=identifier, Engine="postgres", DBInstanceClass=DB_INSTANCE_CLASS,
+                AllocatedStorage=DB_STORAGE_GB, MasterUsername=DB_USER, MasterUserPassword=password, DBName=DB_NAME,
                 MultiAZ=True, BackupRetentionPeriod=7, DBSubnetGroupName=self._subnet_group(region, subnets),
-                Tags=self.tags)
+                Tags=self.created_tags)
         primary = self._handle(self._wait_available(region, identifier), region, secret_id)
         replica = None
         if stack.replica_region:
@@ -254,8 +284,8 @@ class Builder:
                 assert source is not None
                 self.client("rds", stack.replica_region).create_db_instance_read_replica(
                     DBInstanceIdentifier=replica_id, SourceDBInstanceIdentifier=source["DBInstanceArn"],
-                    DBInstanceClass="db.t3.micro", SourceRegion=region,
-                    DBSubnetGroupName=self._subnet_group(stack.replica_region, subnets), Tags=self.tags)
+                    DBInstanceClass=DB_INSTANCE_CLASS, SourceRegion=region,
+                    DBSubnetGroupName=self._subnet_group(stack.replica_region, subnets), Tags=self.created_tags)
             replica = self._handle(self._wait_available(stack.replica_region, replica_id), stack.replica_region, secret_id)
         return primary, replica
 
@@ -265,9 +295,12 @@ class Builder:
         if database is None:
             raise BuildError("the checkout fleet needs the orders database; set stack.database_region")
         per_az = self.env.stack.checkout_instances_per_az
+        user_data = checkout_user_data(database, record_names(self.env.stack.zone).database,
+                                       self.env.stack.checkout_port, self.options.checkout_package)
         handles = []
         for region in self.env.regions:
             ec2 = self.client("ec2", region)
+            image_id: str | None = None
             found = [i for r in ec2.describe_instances(Filters=self._tag_filter() + [
                 {"Name": f"tag:{ROLE_TAG}", "Values": [CHECKOUT_ROLE]},
                 {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
@@ -276,11 +309,13 @@ class Builder:
                 mine = [i for i in found if i.get("SubnetId") == subnet.subnet_id]
                 missing = per_az - len(mine)
                 if missing > 0:
+                    image_id = image_id or ami.image_id(self.client("ssm", region), ec2, CHECKOUT_INSTANCE_TYPE, region)
+                    profile = {"IamInstanceProfile": {"Name": self.options.instance_profile}} \
+                        if self.options.instance_profile else {}
                     mine += ec2.run_instances(
-                        ImageId=CHECKOUT_IMAGE_ID, InstanceType=CHECKOUT_INSTANCE_TYPE, MinCount=missing,
-                        MaxCount=missing, SubnetId=subnet.subnet_id,
-                        UserData=checkout_user_data(database, record_names(self.env.stack.zone).database),
-                        TagSpecifications=[{"ResourceType": "instance", "Tags": self.tags + [
+                        ImageId=image_id, InstanceType=CHECKOUT_INSTANCE_TYPE, MinCount=missing,
+                        MaxCount=missing, SubnetId=subnet.subnet_id, UserData=user_data, **profile,
+                        TagSpecifications=[{"ResourceType": "instance", "Tags": self.created_tags + [
                             {"Key": ROLE_TAG, "Value": CHECKOUT_ROLE},
                             {"Key": "Name", "Value": f"checkout-{subnet.availability_zone}"}]}])["Instances"]
                 handles += [InstanceHandle(i["InstanceId"], region, subnet.availability_zone, subnet.subnet_id,
@@ -298,7 +333,7 @@ class Builder:
         created = route53.create_hosted_zone(Name=zone, CallerReference=f"{self.options.stack_name}-{zone}",
                                              HostedZoneConfig={"Comment": "SecureCart (gameday reference stack)"})
         zone_id = str(created["HostedZone"]["Id"]).split("/")[-1]
-        self._tag_zone(zone_id)
+        route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=self.created_tags)
         return zone_id
 
     def _tag_zone(self, zone_id: str) -> None:
@@ -345,7 +380,7 @@ class Builder:
                                        "ResourcePath": "/health", "RequestInterval": stack.health_check_interval_s,
                                        "FailureThreshold": stack.health_check_failure_threshold,
                                        "Regions": list(self.env.health_checker_regions)})["HealthCheck"]["Id"]
-                route53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check_id, AddTags=self.tags + [
+                route53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check_id, AddTags=self.created_tags + [
                     {"Key": "Name", "Value": f"checkout-{instance.instance_id}"}])
             result.append(InstanceHandle(**{**instance.__dict__, "health_check_id": check_id}))
         return result
@@ -379,6 +414,11 @@ class Builder:
                                  for c, i in waiting.items())) from error
 
     def records(self, zone_id: str, instances: list[InstanceHandle]) -> None:
+        self._change_records(zone_id, {"Comment": "SecureCart reference stack",
+                                       "Changes": self.record_changes(zone_id, instances)})
+
+    def record_changes(self, zone_id: str, instances: list[InstanceHandle]) -> list[dict[str, Any]]:
+        """The record tree's UPSERTs (the writer CNAME is written apart: writer_record)."""
         names = record_names(self.env.stack.zone)
         ttl = self.env.stack.record_ttl_s
         changes: list[dict[str, Any]] = []
@@ -411,4 +451,4 @@ class Builder:
             for region, weight in ((active[0], 90), (active[1], 10)):
                 upsert({"Name": names.canary, "Type": "A", "SetIdentifier": f"{region}-{weight}", "Weight": weight,
                         "AliasTarget": alias(names.regional(region))})
-        self._change_records(zone_id, {"Comment": "SecureCart reference stack", "Changes": changes})
+        return changes

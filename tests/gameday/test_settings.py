@@ -45,3 +45,10 @@ def test_every_bad_setting_is_reported_at_once() -> None:
     lines = str(raised.value).splitlines()
     assert len(lines) == 3, lines
     assert "GAMEDAY_INSTANCE: '12'" in lines[0] and "'maybe'" in lines[1] and "'perhaps'" in lines[2]
+
+
+def test_attach_is_a_setting_and_excludes_building() -> None:
+    resolved = settings.resolve(lookup({}), lookup({}), {"GAMEDAY_ATTACH": "true"})
+    assert resolved.attach and not resolved.build and resolved.sources["attach"] == "environment"
+    with pytest.raises(SettingsError, match="--gameday-attach and --gameday-build-stack are both set"):
+        settings.resolve(lookup({"attach": True}), lookup({}), {"GAMEDAY_BUILD_STACK": "true"})

@@ -8,7 +8,10 @@
   experiment's restore of the topology, the stop-condition watcher, the read-only probes and the smoke suite's
   discovery (tests/aws);
 - ``converge``: `gameday stack build` over a drifted topology (writer name elsewhere, Multi-AZ off, the
-  replica promoted), which puts it back.
+  replica promoted), which puts it back;
+- ``teardown``: `gameday stack teardown`, which deletes what the builds created, found by their run tag.
+
+The build's dry run (its reads) is recorded under ``build`` and attach mode's discovery under ``gameday``.
 
 Two boundaries are replaced, neither of them AWS: the PostgreSQL connections that read the orders (a
 database with no order: the AWS calls around it, the endpoints and the master secret, are real moto calls)
@@ -38,7 +41,7 @@ from faults import ec2, leftovers, network, rds, route53, runbook
 from faults.guard import FisSettings, Guard, Policy
 from faults.journal import Journal
 from probes import metrics, state
-from stack import orders, topology
+from stack import discovery as stack_discovery, orders, plan, teardown, topology
 from stack.builder import BuildOptions, Builder
 from stack.local.controlplane.rds import fix_cross_region_replicas
 from tests.aws import discovery
@@ -154,7 +157,14 @@ def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None
 
     clients.phase = "build"
     Guard(Policy.for_environment(environment)).check_caller(clients, list(environment.regions), "build")
-    built = Builder(environment, clients, options).build()
+    # `gameday stack build --dry-run` reads what the build will (each Region's AMI) and creates nothing.
+    assert not plan.plan(environment, options, clients, "scenario").problems
+    first = Builder(environment, clients, options)
+    built = first.build()
+    # Attach mode (`--attach`): the stack found by its tags, reads only; what a game day needs.
+    clients.phase = "gameday"
+    assert stack_discovery.discover(environment, clients) == built
+    clients.phase = "build"
     # A database whose secret exists already (a build interrupted after the secret): the builder reads it back.
     clients.phase = "setup"
     clients("secretsmanager", "us-east-1").create_secret(Name="securecart/orders2/master",
@@ -256,3 +266,10 @@ def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None
     converging.build()
     assert [line.split(" ")[0] for line in converging.converged] == ["pointed", "turned", "deleted", "rebuilt"], \
         converging.converged
+
+    # `gameday stack teardown --run-id`: everything these builds created, found by their run tag, deleted.
+    clients.phase = "teardown"
+    found = teardown.find(clients, list(environment.regions), "securecart", first.run_id)
+    assert {f.kind for f in found} >= {"hosted-zone", "health-check", "instance", "db-replica", "db-instance", "vpc"}
+    teardown.remove(clients, found, delay_s=0.01, attempts=50)
+    assert teardown.find(clients, list(environment.regions), "securecart", first.run_id) == []

@@ -61,7 +61,8 @@ def fix_cross_region_replicas() -> None:
 
     moto copies the source instance and keeps its Region and ARN, so the replica's DB subnet group
     is looked up in the source Region (DBSubnetGroupNotFoundFault) and its ARN names the wrong
-    Region. AWS creates the replica in the Region the call was made to.
+    Region. AWS creates the replica in the Region the call was made to. Deleting such a replica
+    then failed inside moto (its source lists it by ARN); that is fixed too.
     """
     from moto.rds import models
 
@@ -85,3 +86,12 @@ def fix_cross_region_replicas() -> None:
 
     create_db_instance_read_replica._gameday_fixed = True  # type: ignore[attr-defined]
     models.RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica  # type: ignore[method-assign]  # fixing moto in place
+
+    def remove_replica(self: Any, replica: Any) -> None:
+        # moto lists a cross-Region replica by ARN (add_replica) but removes it by identifier: deleting one raised.
+        for name in (replica.db_instance_arn, replica.db_instance_identifier):
+            if name in self.replicas:
+                self.replicas.remove(name)
+                return
+
+    models.DBInstance.remove_replica = remove_replica  # type: ignore[method-assign]  # fixing moto in place

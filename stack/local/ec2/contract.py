@@ -1,7 +1,8 @@
 """The checkout instance's contract: which instances are checkout, and what their UserData says.
 
 An instance runs the checkout service when it carries the tag ``gameday:role=checkout``. Its
-UserData (RunInstances ``UserData``; boto3 base64-encodes it) is a JSON object:
+UserData (RunInstances ``UserData``; boto3 base64-encodes it) is a JSON object, or the builder's boot
+script (stack.userdata) that carries one between marker lines:
 
     {
       "db_endpoint": "orders.xxxx.us-east-1.rds.amazonaws.com",   # or, instead:
@@ -28,6 +29,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from stack import userdata
 from stack.local.ec2.errors import UserDataError
 
 ROLE_TAG_KEY = "gameday:role"
@@ -60,7 +62,7 @@ class CheckoutUserData:
         """
         if not user_data:
             return cls()
-        raw = user_data.encode() if isinstance(user_data, str) else user_data
+        raw = _script_config(user_data.encode() if isinstance(user_data, str) else user_data, instance_id)
         try:
             document: Any = json.loads(raw)
         except ValueError:
@@ -109,6 +111,23 @@ class CheckoutUserData:
         """The UserData a builder passes to RunInstances (only the fields that are set)."""
         return json.dumps({f.name: getattr(self, f.name) for f in fields(self)
                            if getattr(self, f.name) is not None and not (f.name == "db_name" and self.db_name == "postgres")})
+
+
+def _script_config(raw: bytes, instance_id: str) -> bytes:
+    """The JSON a builder's boot script (stack.userdata) carries, plain or base64; other user data unchanged."""
+    text = raw
+    if not raw.lstrip().startswith((b"{", b"#!")):
+        try:
+            text = base64.b64decode(raw, validate=True)
+        except binascii.Error:
+            return raw
+    if not text.startswith(b"#!"):
+        return raw
+    config = userdata.config_of(text.decode(errors="replace"))
+    if config is None:
+        raise UserDataError(f"{instance_id}: UserData is a script without the checkout configuration "
+                            f"(the lines between <<'{userdata.CONFIG_MARKER}' and {userdata.CONFIG_MARKER})")
+    return config.encode()
 
 
 def is_checkout(tags: list[dict[str, str]] | None) -> bool:

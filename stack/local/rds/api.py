@@ -307,6 +307,10 @@ class RdsApi:
     def delete(self, database: Database) -> None:
         """The real effect of DeleteDBInstance (moto already forgot the instance): stop and remove its servers."""
         for replica in list(database.replicas):
+            if replica.status == "deleting" or replica.stopping.is_set():
+                # Its own DeleteDBInstance came first (the part marks it deleting before that call returns), and
+                # its servers may still be going: there is nothing left to promote.
+                continue
             # PostgreSQL replicas of a deleted source become standalone instances, as on RDS.
             self.store.update(replica.region, replica.identifier, is_replica=False, source_db_instance_identifier=None)
             replica.set_status("modifying")
