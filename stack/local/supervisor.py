@@ -41,6 +41,7 @@ PARTS: tuple[str, ...] = (
     "stack.local.rds.part:RdsPart",
     "stack.local.ec2.part:Ec2Part",
     "stack.local.dynamodb.part:DynamoDbPart",
+    "stack.local.fis.part:FisPart",
 )
 # What each part makes real, named when a stack runs without it: its faults would change the API only.
 ENFORCES = {
@@ -49,6 +50,7 @@ ENFORCES = {
     "rds": "RDS DB instances (PostgreSQL servers, reboots, failovers, replicas)",
     "ec2": "EC2 instances (checkout processes)",
     "dynamodb": "DynamoDB global-table replication",
+    "fis": "AWS FIS experiments (StartExperiment runs the template's actions)",
 }
 
 

@@ -1,0 +1,135 @@
+"""The FIS network actions, done with network ACLs, which the local fabric enforces.
+
+``aws:network:disrupt-connectivity`` does what FIS does on AWS: for each target subnet it clones the
+subnet's network ACL into a new one tagged ``managedByFIS=true`` with deny entries first, swaps the
+subnet's association to the clone, and at the end swaps it back and deletes the clone. Scopes:
+
+- ``all``: everything in and out of the subnet is denied, except traffic within the subnet;
+- ``availability-zone``: traffic to and from the VPC's subnets in other Availability Zones is denied,
+  the original entries decide the rest.
+
+The scopes ``dynamodb``, ``s3``, ``s3-express`` and ``prefix-list`` deny AWS service prefix lists. The
+local stack's AWS services answer at its API endpoint, outside the fabric, so no NACL can cut them:
+the action fails with that reason instead of pretending.
+
+``aws:network:route-table-disrupt-cross-region-connectivity`` on AWS swaps the subnet's route table
+for one without routes to the other Region. The fabric routes by address and enforces NACLs, not
+route tables, so locally the same traffic is cut by a NACL clone that denies the other Region's VPC
+CIDRs (in and out: a connection without a route back fails the same way).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from stack.local.fis.actions import ActionFailed, Run
+
+FIRST_RULE = 1
+LAST_RULE = 32766  # 32767 is the implicit deny of every NACL
+SERVICE_SCOPES = ("dynamodb", "s3", "s3-express", "prefix-list")
+
+
+@dataclass(frozen=True)
+class Swap:
+    subnet_id: str
+    original_acl: str
+    clone_acl: str
+
+
+def _association(ec2: Any, subnet_id: str) -> tuple[dict[str, Any], str]:
+    acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["NetworkAcls"]
+    for acl in acls:
+        for association in acl["Associations"]:
+            if association["SubnetId"] == subnet_id:
+                return acl, association["NetworkAclAssociationId"]
+    raise ActionFailed(f"subnet {subnet_id} has no network ACL association")
+
+
+def _clone(run: Run, ec2: Any, subnet: dict[str, Any], denies: list[str], allow_own: bool, keep_original: bool,
+           swaps: list[Swap]) -> None:
+    """Swap ``subnet`` to a clone of its NACL with deny entries for ``denies`` (CIDRs) first."""
+    original, association = _association(ec2, subnet["SubnetId"])
+    clone = ec2.create_network_acl(VpcId=subnet["VpcId"], TagSpecifications=[{"ResourceType": "network-acl", "Tags": [
+        {"Key": "managedByFIS", "Value": "true"}, {"Key": "fis:experiment", "Value": run.experiment_id},
+        {"Key": "Name", "Value": f"fis-{run.name}-{subnet['SubnetId']}"}]}])["NetworkAcl"]["NetworkAclId"]
+    swap = Swap(subnet["SubnetId"], original["NetworkAclId"], clone)
+    swaps.append(swap)  # from here on the clone is ours to delete, whatever fails next
+    first = [("allow", subnet["CidrBlock"])] if allow_own else []
+    first += [("deny", cidr) for cidr in denies]
+    for egress in (False, True):
+        for offset, (action, cidr) in enumerate(first):
+            ec2.create_network_acl_entry(NetworkAclId=clone, RuleNumber=FIRST_RULE + offset, Protocol="-1",
+                                         RuleAction=action, Egress=egress, CidrBlock=cidr)
+    if keep_original:
+        for entry in original.get("Entries") or ():
+            number = entry["RuleNumber"] + len(first)
+            if entry["RuleNumber"] > LAST_RULE or "CidrBlock" not in entry:
+                continue  # the implicit deny comes with the clone; IPv6 entries are not enforced locally
+            if number > LAST_RULE:
+                raise ActionFailed(f"network ACL {original['NetworkAclId']}: rule {entry['RuleNumber']} cannot move "
+                                   f"after {len(first)} deny entries (rule numbers end at {LAST_RULE})")
+            extra = {k: entry[k] for k in ("PortRange", "IcmpTypeCode") if k in entry}
+            ec2.create_network_acl_entry(NetworkAclId=clone, RuleNumber=number, Protocol=entry["Protocol"],
+                                         RuleAction=entry["RuleAction"], Egress=entry["Egress"],
+                                         CidrBlock=entry["CidrBlock"], **extra)
+    ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=clone)
+    run.log.info("%s: subnet %s now on %s (was %s)", run.name, subnet["SubnetId"], clone, original["NetworkAclId"])
+
+
+def _restore(run: Run, ec2: Any, swaps: list[Swap]) -> None:
+    """Give each subnet its original NACL back and delete the clones; keeps going past a failure, raises the first."""
+    failures = []
+    for swap in reversed(swaps):
+        try:
+            current, association = _association(ec2, swap.subnet_id)
+            if current["NetworkAclId"] == swap.clone_acl:
+                ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=swap.original_acl)
+            ec2.delete_network_acl(NetworkAclId=swap.clone_acl)
+        except Exception as error:  # noqa: BLE001 - restore the others first
+            run.log.exception("%s: restoring subnet %s", run.name, swap.subnet_id)
+            failures.append(error)
+    if failures:
+        raise failures[0]
+
+
+def _disrupt(run: Run, denies_of: Any, allow_own: bool, keep_original: bool) -> None:
+    ec2 = run.clients("ec2", run.region)
+    subnets = ec2.describe_subnets(SubnetIds=run.ids("Subnets"))["Subnets"]
+    seconds = run.duration_wall_s()
+    assert seconds is not None
+    swaps: list[Swap] = []
+    try:
+        for subnet in subnets:
+            _clone(run, ec2, subnet, denies_of(ec2, subnet), allow_own, keep_original, swaps)
+        run.wait(seconds)
+    finally:
+        _restore(run, ec2, swaps)
+
+
+def disrupt_connectivity(run: Run) -> None:
+    scope = run.parameters.get("scope", "all")
+    if scope in SERVICE_SCOPES:
+        raise ActionFailed(f"scope {scope} is not emulated locally: the local stack's AWS services answer at its API "
+                           f"endpoint, outside the fabric, so no network ACL can cut them; scopes run here: "
+                           f"all, availability-zone")
+    if scope == "all":
+        _disrupt(run, lambda ec2, subnet: ["0.0.0.0/0"], allow_own=True, keep_original=False)
+        return
+
+    def other_zones(ec2: Any, subnet: dict[str, Any]) -> list[str]:
+        siblings = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [subnet["VpcId"]]}])["Subnets"]
+        return [s["CidrBlock"] for s in siblings if s["AvailabilityZone"] != subnet["AvailabilityZone"]]
+
+    _disrupt(run, other_zones, allow_own=False, keep_original=True)
+
+
+def disrupt_cross_region(run: Run) -> None:
+    target = run.parameters["region"]
+    if target == run.region:
+        raise ActionFailed(f"region {target} is the experiment's own Region; name another Region")
+    try:
+        vpcs = run.clients("ec2", target).describe_vpcs()["Vpcs"]
+    except Exception as error:  # noqa: BLE001 - an unknown Region is the action's failure
+        raise ActionFailed(f"region {target}: cannot read its VPCs ({error})") from None
+    cidrs = sorted({v["CidrBlock"] for v in vpcs})
+    _disrupt(run, lambda ec2, subnet: cidrs, allow_own=False, keep_original=True)

@@ -1,0 +1,140 @@
+"""Experiments run their actions through the API, in order, and leave nothing behind however they end."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from base.deadline import until
+from tests.stack.local.fis.conftest import Stack, acl_of
+from tests.stack.local.fis.test_templates import ROLE
+
+
+def start(stack: Stack, actions: dict[str, Any], targets: dict[str, Any],
+          stop_conditions: list[dict[str, str]] | None = None) -> str:
+    fis = stack.client("fis")
+    created = fis.create_experiment_template(description="t", roleArn=ROLE, actions=actions, targets=targets,
+                                             stopConditions=stop_conditions or [{"source": "none"}])
+    experiment: dict[str, Any] = fis.start_experiment(experimentTemplateId=created["experimentTemplate"]["id"])["experiment"]
+    assert experiment["state"]["status"] in ("pending", "initiating")
+    return str(experiment["id"])
+
+
+def subnets_target(network: dict[str, Any], az: str = "us-east-1a") -> dict[str, Any]:
+    return {"resourceType": "aws:ec2:subnet", "resourceTags": {"fis-test": network["run"]}, "selectionMode": "ALL",
+            "filters": [{"path": "AvailabilityZone", "values": [az]}]}
+
+
+def instance_state(stack: Stack, instance_id: str) -> str:
+    reservations = stack.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return str(reservations[0]["Instances"][0]["State"]["Name"])
+
+
+def test_disrupt_connectivity_swaps_the_subnet_to_a_fis_clone_and_back(stack: Stack, network: dict[str, Any]) -> None:
+    subnet = network["subnets"]["us-east-1a"]["SubnetId"]
+    other = network["subnets"]["us-east-1b"]["SubnetId"]
+    original = acl_of(stack, subnet)["NetworkAclId"]
+    experiment_id = start(stack, {"cut": {"actionId": "aws:network:disrupt-connectivity",
+                                          "parameters": {"duration": "PT2M", "scope": "all"},
+                                          "targets": {"Subnets": "az"}}}, {"az": subnets_target(network)})
+    swapped = until(lambda: acl_of(stack, subnet), 10, "the subnet on the FIS clone", 0.01,
+                    accept=lambda acl: acl["NetworkAclId"] != original)
+    assert {"Key": "managedByFIS", "Value": "true"} in swapped["Tags"]
+    rules = {(e["RuleNumber"], e["Egress"]): (e["RuleAction"], e["CidrBlock"]) for e in swapped["Entries"]}
+    assert rules[(1, False)] == ("allow", network["cidr"]) and rules[(2, True)] == ("deny", "0.0.0.0/0")
+    assert acl_of(stack, other)["NetworkAclId"] == original  # the filter kept the other AZ out
+    resolved = stack.client("fis").list_experiment_resolved_targets(experimentId=experiment_id)["resolvedTargets"]
+    assert [r["targetInformation"]["arn"].rsplit("/", 1)[-1] for r in resolved] == [subnet]
+    ended = stack.finished(experiment_id)
+    assert ended["state"]["status"] == "completed" and ended["actions"]["cut"]["state"]["status"] == "completed"
+    assert acl_of(stack, subnet)["NetworkAclId"] == original
+    assert not stack.client("ec2").describe_network_acls(NetworkAclIds=[])["NetworkAcls"] or all(
+        {"Key": "managedByFIS", "Value": "true"} not in (a.get("Tags") or [])
+        for a in stack.client("ec2").describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [network["vpc"]]}])["NetworkAcls"])
+
+
+def test_stop_instances_restarts_them_after_the_duration_and_start_after_orders(stack: Stack,
+                                                                                network: dict[str, Any]) -> None:
+    target = {"resourceType": "aws:ec2:instance", "resourceTags": {"fis-test": network["run"]}, "selectionMode": "COUNT(1)",
+              "filters": [{"path": "Placement.AvailabilityZone", "values": ["us-east-1b"]}]}
+    instance = network["instances"]["us-east-1b"]["InstanceId"]
+    experiment_id = start(stack, {
+        "first": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}},
+        "stop": {"actionId": "aws:ec2:stop-instances", "parameters": {"startInstancesAfterDuration": "PT1M"},
+                 "targets": {"Instances": "i"}, "startAfter": ["first"]}}, {"i": target})
+    experiment = stack.client("fis").get_experiment(id=experiment_id)["experiment"]
+    assert experiment["actions"]["stop"]["state"]["status"] == "pending"
+    until(lambda: instance_state(stack, instance), 10, "the instance stopped", 0.01, accept=lambda s: s == "stopped")
+    during = stack.client("fis").get_experiment(id=experiment_id)["experiment"]
+    assert during["actions"]["first"]["state"]["status"] == "completed"
+    assert during["actions"]["stop"]["state"]["status"] == "running"
+    ended = stack.finished(experiment_id)
+    assert ended["state"]["status"] == "completed"
+    assert instance_state(stack, instance) == "running"
+    assert ended["actions"]["stop"]["startTime"] >= ended["actions"]["first"]["endTime"]
+
+
+def test_stop_experiment_stops_running_actions_undoing_them_and_cancels_the_rest(stack: Stack,
+                                                                                 network: dict[str, Any]) -> None:
+    subnet = network["subnets"]["us-east-1a"]["SubnetId"]
+    original = acl_of(stack, subnet)["NetworkAclId"]
+    experiment_id = start(stack, {
+        "cut": {"actionId": "aws:network:disrupt-connectivity", "parameters": {"duration": "PT12H"},
+                "targets": {"Subnets": "az"}},
+        "later": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}, "startAfter": ["cut"]}},
+        {"az": subnets_target(network)})
+    until(lambda: acl_of(stack, subnet)["NetworkAclId"], 10, "the cut", 0.01, accept=lambda acl: acl != original)
+    stack.client("fis").stop_experiment(id=experiment_id)
+    ended = stack.finished(experiment_id)
+    assert ended["state"] == {"status": "stopped", "reason": "Experiment stopped."}
+    assert ended["actions"]["cut"]["state"]["status"] == "stopped"
+    assert ended["actions"]["later"]["state"]["status"] == "cancelled"
+    assert acl_of(stack, subnet)["NetworkAclId"] == original
+
+
+def test_a_stop_condition_in_alarm_stops_the_experiment_and_rolls_back(stack: Stack, network: dict[str, Any]) -> None:
+    cloudwatch = stack.client("cloudwatch")
+    name = f"fis-stop-{network['run']}"
+    cloudwatch.put_metric_alarm(AlarmName=name, MetricName="Errors", Namespace="Test", Statistic="Sum", Period=60,
+                                EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    arn = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+    subnet = network["subnets"]["us-east-1a"]["SubnetId"]
+    original = acl_of(stack, subnet)["NetworkAclId"]
+    experiment_id = start(stack, {"cut": {"actionId": "aws:network:disrupt-connectivity",
+                                          "parameters": {"duration": "PT12H"}, "targets": {"Subnets": "az"}}},
+                          {"az": subnets_target(network)}, [{"source": "aws:cloudwatch:alarm", "value": arn}])
+    until(lambda: acl_of(stack, subnet)["NetworkAclId"], 10, "the cut", 0.01, accept=lambda acl: acl != original)
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+    ended = stack.finished(experiment_id)
+    assert ended["state"]["status"] == "stopped" and arn in ended["state"]["reason"]
+    assert acl_of(stack, subnet)["NetworkAclId"] == original
+
+
+def test_a_target_resolving_to_nothing_fails_with_invalid_target(stack: Stack, network: dict[str, Any]) -> None:
+    experiment_id = start(stack, {"stop": {"actionId": "aws:ec2:stop-instances", "targets": {"Instances": "i"}}},
+                          {"i": {"resourceType": "aws:ec2:instance", "resourceTags": {"fis-test": "nobody"},
+                                 "selectionMode": "ALL"}})
+    ended = stack.finished(experiment_id)
+    assert ended["state"]["status"] == "failed"
+    assert ended["state"]["error"] == {"code": "InvalidTarget", "location": "targets.i"}
+    assert ended["actions"]["stop"]["state"]["status"] == "cancelled"
+
+
+def test_a_failing_action_fails_the_experiment_and_undoes_the_others(stack: Stack, network: dict[str, Any]) -> None:
+    subnet = network["subnets"]["us-east-1a"]["SubnetId"]
+    original = acl_of(stack, subnet)["NetworkAclId"]
+    experiment_id = start(stack, {
+        "cut": {"actionId": "aws:network:disrupt-connectivity", "parameters": {"duration": "PT12H"},
+                "targets": {"Subnets": "az"}},
+        "pause": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}},
+        "ddb": {"actionId": "aws:network:disrupt-connectivity", "parameters": {"duration": "PT1M", "scope": "dynamodb"},
+                "targets": {"Subnets": "az"}, "startAfter": ["pause"]}},
+        {"az": subnets_target(network)})
+    ended = stack.finished(experiment_id)
+    assert ended["state"]["status"] == "failed", ended["state"]
+    assert ended["state"]["error"]["location"] == "actions.ddb" and "not emulated locally" in ended["state"]["reason"]
+    assert ended["actions"]["cut"]["state"]["status"] == "stopped"
+    assert acl_of(stack, subnet)["NetworkAclId"] == original
+    log = [json.loads(line) for line in (stack.log_dir / "experiments" / f"{experiment_id}.jsonl").read_text().splitlines()]
+    kinds = [record["log_type"] for record in log]
+    assert kinds[0] == "target-resolution-end" and kinds[-1] == "experiment-end"
+    assert log[-1]["details"]["experiment_state"]["status"] == "failed"
