@@ -110,7 +110,7 @@ def _not_emulated(reason: str) -> Callable[[Run], None]:
 
 def runners() -> dict[str, Callable[[Run], None]]:
     """actionId -> the function that runs it."""
-    from stack.local.fis import network
+    from stack.local.fis import dynamodb, network
 
     return {
         "aws:fis:wait": wait,
@@ -119,6 +119,7 @@ def runners() -> dict[str, Callable[[Run], None]]:
         "aws:rds:reboot-db-instances": reboot_db_instances,
         "aws:network:disrupt-connectivity": network.disrupt_connectivity,
         "aws:network:route-table-disrupt-cross-region-connectivity": network.disrupt_cross_region,
+        "aws:dynamodb:global-table-pause-replication": dynamodb.pause_replication,
         "aws:directconnect:virtual-interface-disconnect": _not_emulated(
             "Direct Connect virtual interfaces belong to the hybrid sites, which the local stack does not run yet"),
     }

@@ -138,3 +138,29 @@ def test_a_failing_action_fails_the_experiment_and_undoes_the_others(stack: Stac
     kinds = [record["log_type"] for record in log]
     assert kinds[0] == "target-resolution-end" and kinds[-1] == "experiment-end"
     assert log[-1]["details"]["experiment_state"]["status"] == "failed"
+
+
+def test_pause_replication_appends_the_deny_statement_and_removes_only_it(stack: Stack, network: dict[str, Any]) -> None:
+    dynamodb = stack.client("dynamodb")
+    name = f"catalog-{network['run']}"
+    arn = dynamodb.create_table(TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                                BillingMode="PAY_PER_REQUEST")["TableDescription"]["TableArn"]
+    mine = {"Sid": "ReadersOnly", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "dynamodb:GetItem", "Resource": arn}
+    dynamodb.put_resource_policy(ResourceArn=arn, Policy=json.dumps({"Version": "2012-10-17", "Statement": [mine]}))
+    experiment_id = start(stack, {"pause": {"actionId": "aws:dynamodb:global-table-pause-replication",
+                                            "parameters": {"duration": "PT12H"}, "targets": {"Tables": "t"}}},
+                          {"t": {"resourceType": "aws:dynamodb:global-table", "resourceArns": [arn], "selectionMode": "ALL"}})
+
+    def statements() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = json.loads(dynamodb.get_resource_policy(ResourceArn=arn)["Policy"])["Statement"]
+        return found
+
+    paused = until(statements, 10, "the deny statement", 0.01, accept=lambda s: len(s) == 2)
+    deny = paused[1]
+    assert deny["Sid"] == f"DoNotModifyFisDynamoDbPauseReplication{experiment_id}" and deny["Effect"] == "Deny"
+    assert deny["Principal"]["AWS"].endswith("/AWSServiceRoleForDynamoDBReplication") and deny["Resource"] == arn
+    stack.client("fis").stop_experiment(id=experiment_id)
+    assert stack.finished(experiment_id)["state"]["status"] == "stopped"
+    assert statements() == [mine]

@@ -1,6 +1,8 @@
 """Templates are checked as FIS checks them (ValidationException naming the field); the catalogue answers."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,3 +89,11 @@ def test_the_catalogue_lists_and_describes_actions_and_resource_types(stack: Sta
     with pytest.raises(ClientError) as raised:
         fis.get_action(id="aws:ec2:melt")
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+@pytest.mark.parametrize("name", ["az-power-interruption.json", "cross-region-connectivity.json"])
+def test_the_examples_are_accepted_as_they_are(stack: Stack, name: str) -> None:
+    path = Path(__file__).parents[4] / "examples" / "fis" / name
+    fis = stack.client("fis")
+    created = fis.create_experiment_template(**json.loads(path.read_text()))["experimentTemplate"]
+    fis.delete_experiment_template(id=created["id"])
