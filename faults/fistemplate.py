@@ -135,7 +135,7 @@ class FisTemplate(Fault):
         if state.get("status") in ("failed", "stopped"):
             raise FaultError(f"{self.name} {self.path}: experiment {experiment_id} ended {state.get('status')} before its "
                              f"actions ran: {state.get('reason', '')} {state.get('error') or ''}".rstrip())
-        self._record("fis_experiment_started", experiment_id=experiment_id, template_id=template_id,
+        fis.note(self, "fis_experiment_started", experiment_id=experiment_id, template_id=template_id,
                      actions=sorted(experiment.get("actions", {})))
 
     def _wait(self, experiment_id: str, done: Callable[[Mapping[str, Any]], bool], awaiting: str) -> Mapping[str, Any]:
@@ -153,8 +153,9 @@ class FisTemplate(Fault):
         def status(name: str) -> str:
             return str(actions.get(name, {}).get("state", {}).get("status", ""))
 
-        return not any(status(name) == "pending" and all(status(b) == "completed" for b in a.get("startAfter") or ())
-                       for name, a in actions.items())
+        # An action is "initiating" until its effect is in place; one waiting for its startAfter is "pending".
+        return not any(status(name) == "initiating" or status(name) == "pending" and all(
+            status(b) in ("completed", "skipped") for b in a.get("startAfter") or ()) for name, a in actions.items())
 
     def experiment(self) -> Mapping[str, Any]:
         """GetExperiment's answer for the running experiment."""

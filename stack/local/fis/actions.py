@@ -1,6 +1,7 @@
 """The FIS actions, each done through the local stack's own AWS API, the calls FIS makes on AWS.
 
-An action is a function of its ``Run``: it makes its change, waits out its duration (``run.wait``,
+An action is a function of its ``Run``: it makes its change, says so (``run.applied()``: the action
+shows ``running`` once its effect is in place, ``initiating`` before), waits out its duration (``run.wait``,
 which returns False as soon as the experiment is stopping), and undoes what it did in ``finally``,
 so a stopped or failed experiment leaves nothing behind. The parts behind the endpoint make each
 call real: the ec2 part stops and starts checkout processes, the rds part fails the database over,
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from base.deadline import until
@@ -39,7 +40,11 @@ class Run:
     cancelled: threading.Event
     log: logging.Logger
     experiment_id: str = ""
-    notes: list[str] = field(default_factory=list)
+    on_applied: Callable[[], None] = lambda: None
+
+    def applied(self) -> None:
+        """The action's effect is in place: FIS shows it ``running`` from now on (``initiating`` until then)."""
+        self.on_applied()
 
     def duration_wall_s(self, parameter: str = "duration") -> float | None:
         value = self.parameters.get(parameter)
@@ -67,6 +72,7 @@ def wait(run: Run) -> None:
     """aws:fis:wait: nothing but the duration."""
     seconds = run.duration_wall_s()
     assert seconds is not None
+    run.applied()
     run.wait(seconds)
 
 
@@ -78,6 +84,7 @@ def stop_instances(run: Run) -> None:
     ec2.stop_instances(InstanceIds=ids)
     try:
         _await_instances(run, ids, "stopped")
+        run.applied()
         if after is not None:
             run.wait(after)
     finally:

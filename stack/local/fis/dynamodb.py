@@ -59,6 +59,7 @@ def pause_replication(run: Run) -> None:
                 f"{SID_PREFIX}{run.experiment_id}")] + [statement(run, arn, time.time() + seconds)]
             paused.append(arn)
             dynamodb.put_resource_policy(ResourceArn=arn, Policy=json.dumps(document))
+        run.applied()
         run.wait(seconds)
     finally:
         for arn in reversed(paused):

@@ -104,7 +104,7 @@ class Experiment:
         with self.lock:
             run = self.actions[name]
             run.status, run.reason = status, reason
-            if status == "running" and run.started_at is None:
+            if status in ("initiating", "running") and run.started_at is None:
                 run.started_at = time.time()
             if status in ACTION_TERMINAL and run.started_at is not None:
                 run.ended_at = time.time()

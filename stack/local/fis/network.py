@@ -101,6 +101,7 @@ def _disrupt(run: Run, denies_of: Any, allow_own: bool, keep_original: bool) -> 
     try:
         for subnet in subnets:
             _clone(run, ec2, subnet, denies_of(ec2, subnet), allow_own, keep_original, swaps)
+        run.applied()
         run.wait(seconds)
     finally:
         _restore(run, ec2, swaps)

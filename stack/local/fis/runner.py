@@ -3,9 +3,11 @@
 The states and reasons are FIS's:
 
 - ``initiating``, then target resolution; a target that selects nothing fails the experiment with
-  error code ``InvalidTarget`` (its location names the target);
+  error code ``InvalidTarget`` (its location names the target), or, with the experiment option
+  ``emptyTargetResolutionMode: skip``, skips the actions on it (status ``skipped``);
 - ``running``: an action starts when every action in its ``startAfter`` has completed, the others at
-  once (in parallel, each on its own thread);
+  once (in parallel, each on its own thread); it is ``initiating`` until its effect is in place, then
+  ``running``;
 - ``completed`` when every action has; an action that fails fails the experiment (code
   ``ConfigurationFailure`` when it is one the local stack does not run, ``DependentServiceFailure``
   otherwise), and the others are stopped;
@@ -17,6 +19,7 @@ Every transition goes to the experiment log (log.py).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -78,12 +81,16 @@ class Runner:
         experiment = self.experiment
         experiment.set_state("initiating")
         used = {name for run in experiment.actions.values() for name in run.targets.values()}
+        skip_empty = (experiment.template.get("experimentOptions") or {}).get("emptyTargetResolutionMode") == "skip"
         for name, target in (experiment.template.get("targets") or {}).items():
             if name not in used:
                 continue
             try:
                 experiment.resolved[name] = targets_.resolve(self.clients, experiment.region, name, target)
             except targets_.Unresolved as error:
+                if skip_empty and error.empty:
+                    self._skip(name, str(error))
+                    continue
                 experiment.set_state("failed", f"Target resolution failed: {error}",
                                      {"code": "InvalidTarget", "location": f"targets.{name}"})
                 for action in experiment.actions:
@@ -96,6 +103,15 @@ class Runner:
                                  {"code": "ConfigurationFailure", "location": "stopConditions"})
             for action in experiment.actions:
                 experiment.set_action(action, "cancelled", "Experiment failed")
+
+    def _skip(self, target: str, why: str) -> None:
+        """emptyTargetResolutionMode skip: the actions on an empty target are skipped, the others run."""
+        experiment = self.experiment
+        experiment.resolved[target] = []
+        for name, run in experiment.actions.items():
+            if target in run.targets.values():
+                experiment.set_action(name, "skipped", f"Action was skipped: {why}")
+        self.journal.event("target-resolution-end", {"target_name": target, "resources": [], "skipped": True})
 
     def _loop(self) -> None:
         experiment = self.experiment
@@ -148,12 +164,13 @@ class Runner:
             return
         with experiment.lock:
             ready = [run for run in experiment.actions.values() if run.status == "pending"
-                     and all(experiment.actions[b].status == "completed" for b in run.start_after)]
+                     and all(experiment.actions[b].status in ("completed", "skipped") for b in run.start_after)]
         for run in ready:
-            experiment.set_action(run.name, "running", "Action is running")
+            experiment.set_action(run.name, "initiating", "Action is initiating")
             action = Run(run.name, run.action_id, experiment.region, run.parameters,
                          {key: experiment.resolved.get(target, []) for key, target in run.targets.items()},
-                         self.clients, self.timescale, self.cancel, self.log, experiment.id)
+                         self.clients, self.timescale, self.cancel, self.log, experiment.id,
+                         functools.partial(experiment.set_action, run.name, "running", "Action is running"))
             self.journal.event("action-start", {"action_name": run.name, "action_id": run.action_id,
                                                 "action_targets": dict(action.targets)})
             thread = threading.Thread(target=self._run_action, args=(action,), name=f"fis-{experiment.id}-{run.name}",

@@ -17,7 +17,11 @@ Clients = Callable[[str, str], Any]
 
 
 class Unresolved(Exception):
-    """A target resolved to nothing, or names resources that do not exist (FIS's InvalidTarget)."""
+    """A target resolved to nothing (``empty``), or names resources that cannot be read (FIS's InvalidTarget)."""
+
+    def __init__(self, message: str, empty: bool = False) -> None:
+        super().__init__(message)
+        self.empty = empty
 
 
 def _attribute(resource: Mapping[str, Any], path: str) -> str:
@@ -103,5 +107,5 @@ def resolve(clients: Clients, region: str, name: str, target: Mapping[str, Any],
     if not selected:
         how = f"ARNs {arns}" if arns else f"tags {dict(tags)}"
         raise Unresolved(f"target {name}: no {kind} resource matches {how} and filters {target.get('filters') or []} "
-                         f"in {region}")
+                         f"in {region}", empty=True)
     return selected

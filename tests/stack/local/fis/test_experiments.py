@@ -164,3 +164,20 @@ def test_pause_replication_appends_the_deny_statement_and_removes_only_it(stack:
     stack.client("fis").stop_experiment(id=experiment_id)
     assert stack.finished(experiment_id)["state"]["status"] == "stopped"
     assert statements() == [mine]
+
+
+def test_with_empty_target_resolution_mode_skip_the_actions_on_an_empty_target_are_skipped(
+        stack: Stack, network: dict[str, Any]) -> None:
+    fis = stack.client("fis")
+    created = fis.create_experiment_template(
+        description="t", roleArn=ROLE, stopConditions=[{"source": "none"}],
+        experimentOptions={"emptyTargetResolutionMode": "skip"},
+        targets={"nobody": {"resourceType": "aws:ec2:instance", "resourceTags": {"fis-test": "nobody"},
+                            "selectionMode": "ALL"}},
+        actions={"stop": {"actionId": "aws:ec2:stop-instances", "targets": {"Instances": "nobody"}},
+                 "after": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}, "startAfter": ["stop"]}})
+    experiment_id = fis.start_experiment(experimentTemplateId=created["experimentTemplate"]["id"])["experiment"]["id"]
+    ended = stack.finished(experiment_id)
+    assert ended["state"]["status"] == "completed"
+    assert ended["actions"]["stop"]["state"]["status"] == "skipped"
+    assert ended["actions"]["after"]["state"]["status"] == "completed"
