@@ -1,0 +1,194 @@
+"""FIS on the local stack: StartExperiment to the first effect a probe sees, and the latency toxic's accuracy.
+
+Runs against the running local stack of $GAMEDAY_INSTANCE with the reference stack built
+(`gameday stack up --detach && gameday stack build`). Prints one JSON object:
+
+- ``first_effect_ms``: a prober holds a keep-alive HTTP connection from Virginia's address to the
+  checkout instance in us-east-1a and sends GET /health back to back, each answered within a few
+  ms. A one-action template (``aws:network:disrupt-connectivity`` on that AZ's subnet) is started;
+  the effect is the first request left unanswered (the fabric holds it: a cut network stalls). The
+  figure is from just before the StartExperiment call to that request's send time, measured
+  --repeats times (default 5); each experiment is then stopped and connectivity awaited. Goal: p50
+  and max <= 200 ms.
+- ``latency_toxic``: AWSFIS-Run-Network-Latency through aws:ssm:send-command, when the local stack
+  runs it (see the JSON's ``note`` otherwise). Goal: p50 within 1 ms of the configured delay.
+
+    GAMEDAY_INSTANCE=5 .venv/bin/python benchmarks/bench_fis.py [--repeats 5]
+
+Bounded: every wait has a deadline; the whole run stops after --budget seconds (default 120).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from base import net  # noqa: E402
+from environments import loader  # noqa: E402
+from stack.local.instance import Instance  # noqa: E402
+from stack.local.part import LOCAL_CREDENTIALS  # noqa: E402
+
+REGION, AZ, VANTAGE = "us-east-1", "us-east-1a", "virginia"
+GOAL_FIRST_EFFECT_MS = 200.0
+GOAL_TOXIC_P50_ERROR_MS = 1.0
+UNANSWERED_S = 0.05  # a /health answer within one Region takes a few ms; 50 ms unanswered means the cut
+REQUEST = b"GET /health HTTP/1.1\r\nHost: checkout\r\nConnection: keep-alive\r\n\r\n"
+
+
+class Prober:
+    """Back-to-back GET /health on one keep-alive connection from ``source``."""
+
+    def __init__(self, source: str, address: str, port: int) -> None:
+        self.sock = socket.create_connection((address, port), timeout=2, source_address=(source, 0))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def ask(self) -> bool:
+        """One request; False when no answer came within UNANSWERED_S."""
+        self.sock.settimeout(UNANSWERED_S)
+        self.sock.sendall(REQUEST)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data or not _complete(data):
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("checkout closed the connection")
+                data += chunk
+        except socket.timeout:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _complete(data: bytes) -> bool:
+    head, _, body = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":", 1)[1])
+    return True
+
+
+def _template(fis: Any, subnet_arn: str) -> str:
+    created = fis.create_experiment_template(
+        description="bench_fis: cut one subnet", roleArn="arn:aws:iam::123456789012:role/gameday-fis",
+        stopConditions=[{"source": "none"}],
+        targets={"Subnet": {"resourceType": "aws:ec2:subnet", "resourceArns": [subnet_arn], "selectionMode": "ALL"}},
+        actions={"Cut": {"actionId": "aws:network:disrupt-connectivity", "parameters": {"duration": "PT10M"},
+                         "targets": {"Subnets": "Subnet"}}})
+    return str(created["experimentTemplate"]["id"])
+
+
+def _until(condition: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise TimeoutError(f"waited {timeout_s} s for {what}")
+
+
+def first_effect(clients: Any, source: str, repeats: int, budget_end: float) -> dict[str, Any]:
+    ec2, fis = clients("ec2"), clients("fis")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "tag:gameday:stack", "Values": ["securecart"]},
+                                           {"Name": "availability-zone", "Values": [AZ]}])["Subnets"][0]
+    instance = next(i for r in ec2.describe_instances(Filters=[
+        {"Name": "subnet-id", "Values": [subnet["SubnetId"]]}, {"Name": "instance-state-name", "Values": ["running"]},
+        {"Name": "tag:gameday:role", "Values": ["checkout"]}])["Reservations"] for i in r["Instances"])
+    template_id = _template(fis, subnet["SubnetArn"])
+    figures: list[float] = []
+    try:
+        for _ in range(repeats):
+            if time.monotonic() > budget_end:
+                break
+            prober = _until(lambda: _connect(source, instance["PrivateIpAddress"]), 30, "checkout reachable again")
+            try:
+                for _ in range(20):
+                    assert prober.ask(), "checkout did not answer before the experiment"
+                started = time.monotonic()
+                experiment_id = fis.start_experiment(experimentTemplateId=template_id)["experiment"]["id"]
+                while True:
+                    sent = time.monotonic()
+                    if not prober.ask():
+                        figures.append((sent - started) * 1000)
+                        break
+                    if sent - started > 10:
+                        raise TimeoutError("no effect within 10 s of StartExperiment")
+            finally:
+                prober.close()
+            fis.stop_experiment(id=experiment_id)
+            _until(lambda: fis.get_experiment(id=experiment_id)["experiment"]["state"]["status"] == "stopped", 30,
+                   "the experiment stopped")
+    finally:
+        fis.delete_experiment_template(id=template_id)
+    p50 = statistics.median(figures) if figures else None
+    return {"samples_ms": [round(f, 1) for f in figures], "p50_ms": None if p50 is None else round(p50, 1),
+            "max_ms": round(max(figures), 1) if figures else None, "goal_ms": GOAL_FIRST_EFFECT_MS,
+            "goal": "StartExperiment to the first request the cut leaves unanswered, p50 and max",
+            "met": bool(figures) and len(figures) == repeats and max(figures) <= GOAL_FIRST_EFFECT_MS}
+
+
+def _connect(source: str, address: str) -> Prober | None:
+    try:
+        prober = Prober(source, address, 8080)
+    except OSError:
+        return None
+    try:
+        if prober.ask():
+            return prober
+    except OSError:
+        pass
+    prober.close()
+    return None
+
+
+def latency_toxic() -> dict[str, Any]:
+    return {"goal_p50_error_ms": GOAL_TOXIC_P50_ERROR_MS, "met": False,
+            "note": "not measured: the local stack does not run aws:ssm:send-command's AWSFIS network documents yet"}
+
+
+def main(number: int, repeats: int, budget_s: float) -> dict[str, Any]:
+    instance = Instance(number, loader.load("local"))
+    environment = instance.resolved()
+    session = boto3.session.Session(**LOCAL_CREDENTIALS)
+
+    def clients(service: str) -> Any:
+        return session.client(service, region_name=REGION, endpoint_url=instance.aws_endpoint)
+
+    source = net.vantage_address(environment.vantage_points[VANTAGE].subnet)
+    end = time.monotonic() + budget_s
+    return {"benchmark": "fis", "instance": number, "time_scale": environment.time_scale,
+            "first_effect": first_effect(clients, source, repeats, end), "latency_toxic": latency_toxic()}
+
+
+def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="experiments started (default 5)")
+    parser.add_argument("--budget", type=float, default=120.0, help="stop after this many seconds (default 120)")
+    arguments = parser.parse_args(argv)
+    if not 1 <= arguments.repeats <= 50:
+        parser.error(f"--repeats {arguments.repeats}: must be 1-50")
+    if not 0 < arguments.budget <= 1800:
+        parser.error(f"--budget {arguments.budget}: must be in (0, 1800] s")
+    raw = os.environ.get("GAMEDAY_INSTANCE", "0")
+    if not raw.isdigit() or not 0 <= int(raw) <= 9:
+        parser.error(f"GAMEDAY_INSTANCE={raw!r}: must be an instance number 0-9")
+    arguments.instance = int(raw)
+    return arguments
+
+
+if __name__ == "__main__":
+    options = _arguments()
+    print(json.dumps(main(options.instance, options.repeats, options.budget), indent=1))
