@@ -129,8 +129,8 @@ def first_effect(clients: Any, source: str, repeats: int, budget_end: float) -> 
             finally:
                 prober.close()
             fis.stop_experiment(id=experiment_id)
-            _until(lambda: fis.get_experiment(id=experiment_id)["experiment"]["state"]["status"] == "stopped", 30,
-                   "the experiment stopped")
+            _until(lambda ident=experiment_id: fis.get_experiment(id=ident)["experiment"]["state"]["status"] == "stopped",
+                   30, "the experiment stopped")
     finally:
         fis.delete_experiment_template(id=template_id)
     p50 = statistics.median(figures) if figures else None
