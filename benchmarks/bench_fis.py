@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from base import net  # noqa: E402
 from environments import loader  # noqa: E402
+from environments.model import LocalEnvironment  # noqa: E402
 from stack.local.instance import Instance  # noqa: E402
 from stack.local.part import LOCAL_CREDENTIALS  # noqa: E402
 
@@ -160,7 +161,9 @@ def latency_toxic() -> dict[str, Any]:
 
 
 def main(number: int, repeats: int, budget_s: float) -> dict[str, Any]:
-    instance = Instance(number, loader.load("local"))
+    base = loader.load("local")
+    assert isinstance(base, LocalEnvironment)
+    instance = Instance(number, base)
     environment = instance.resolved()
     session = boto3.session.Session(**LOCAL_CREDENTIALS)
 
