@@ -18,6 +18,7 @@ from typing import Any
 from base.deadline import until
 from base.timescale import TimeScale
 from stack.local import fiscatalog
+from stack.local.services import Toxics
 
 Clients = Callable[[str, str], Any]
 
@@ -41,6 +42,7 @@ class Run:
     log: logging.Logger
     experiment_id: str = ""
     on_applied: Callable[[], None] = lambda: None
+    toxics: Toxics | None = None  # the fabric's, for the SSM network documents (None: no fabric part)
 
     def applied(self) -> None:
         """The action's effect is in place: FIS shows it ``running`` from now on (``initiating`` until then)."""
@@ -117,7 +119,7 @@ def _not_emulated(reason: str) -> Callable[[Run], None]:
 
 def runners() -> dict[str, Callable[[Run], None]]:
     """actionId -> the function that runs it."""
-    from stack.local.fis import dynamodb, network
+    from stack.local.fis import dynamodb, network, ssm
 
     return {
         "aws:fis:wait": wait,
@@ -127,6 +129,7 @@ def runners() -> dict[str, Callable[[Run], None]]:
         "aws:network:disrupt-connectivity": network.disrupt_connectivity,
         "aws:network:route-table-disrupt-cross-region-connectivity": network.disrupt_cross_region,
         "aws:dynamodb:global-table-pause-replication": dynamodb.pause_replication,
+        "aws:ssm:send-command": ssm.send_command,
         "aws:directconnect:virtual-interface-disconnect": _not_emulated(
             "Direct Connect virtual interfaces belong to the hybrid sites, which the local stack does not run yet"),
     }

@@ -6,6 +6,8 @@ checks them as FIS does). This part answers the experiment operations itself:
 - ``StartExperiment`` reads the template through GetExperimentTemplate, like any client, and starts
   a runner (runner.py) that resolves the targets and runs the actions through the local endpoint's
   AWS API (actions.py, network.py); the other parts make each call real;
+- the SSM network documents become toxics on the target instances' links through the fabric's
+  ``Toxics`` service (ssm.py), looked up when an experiment starts;
 - ``GetExperiment``, ``ListExperiments``, ``StopExperiment`` and ``ListExperimentResolvedTargets``
   answer from the running experiments, with FIS's states and reasons.
 
@@ -28,6 +30,7 @@ from stack.local.fis.experiment import Experiment
 from stack.local.fis.log import ExperimentLog
 from stack.local.fis.runner import Runner
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, Health, PartContext
+from stack.local.services import Toxics
 
 ACCOUNT_ID = "123456789012"
 JSON = {"Content-Type": "application/json"}
@@ -119,7 +122,8 @@ class FisPart:
         experiment = Experiment.from_template(template, request.region, ACCOUNT_ID, request.params.get("tags") or {})
         journal = ExperimentLog(self._log_dir() / "experiments", experiment.id, template_id,
                                 template.get("logConfiguration"), self._clients, self.context.log)
-        runner = Runner(experiment, self._clients, self._timescale(), self.context.log, journal)
+        runner = Runner(experiment, self._clients, self._timescale(), self.context.log, journal,
+                        self.context.find(Toxics))
         with self._lock:
             self._experiments[experiment.id] = experiment
             self._runners[experiment.id] = runner

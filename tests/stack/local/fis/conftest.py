@@ -7,7 +7,7 @@ import logging
 import socket
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import boto3
 import pytest
@@ -21,6 +21,7 @@ from stack.local.endpoint import AwsEndpoint
 from stack.local.fis.part import FisPart
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
+from stack.local.services import Toxics
 
 TIME_SCALE = 0.01  # PT1M runs 0.6 s
 _SECOND_OCTETS = itertools.count(230)  # each test's VPC its own /16 (the local stack hosts 127.0.0.0/8 only)
@@ -32,9 +33,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class RecordedToxics:
+    """The Toxics service, recording what it is told (the fabric's own tests cover the effects)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[dict[str, Any]]]] = []
+
+    def set_toxics(self, address: str, toxics: Sequence[Mapping[str, Any]]) -> None:
+        self.calls.append((address, [dict(t) for t in toxics]))
+
+
 class Stack:
-    def __init__(self, part: FisPart, endpoint_url: str, log_dir: Path) -> None:
-        self.part, self.endpoint_url, self.log_dir = part, endpoint_url, log_dir
+    def __init__(self, part: FisPart, endpoint_url: str, log_dir: Path, toxics: RecordedToxics) -> None:
+        self.part, self.endpoint_url, self.log_dir, self.toxics = part, endpoint_url, log_dir, toxics
         self._session = boto3.session.Session(**LOCAL_CREDENTIALS)
         self._clients: dict[tuple[str, str], Any] = {}
 
@@ -64,13 +75,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     endpoint = AwsEndpoint(plane, "127.0.0.1", port)
     endpoint.start()
     part = FisPart()
+    toxics = RecordedToxics()
+    plane.services.provide(Toxics, toxics, by="test")
     log_dir = tmp_path_factory.mktemp("fis-logs")
     context = PartContext(instance, environment, instance.state_dir, logging.getLogger("test.fis"), plane.services,
                           log_dir=log_dir, part="fis")
     try:
         part.start(context)
         plane.attach(part)
-        yield Stack(part, f"http://127.0.0.1:{port}", log_dir)
+        yield Stack(part, f"http://127.0.0.1:{port}", log_dir, toxics)
     finally:
         plane.detach_all()
         part.stop()

@@ -181,3 +181,33 @@ def test_with_empty_target_resolution_mode_skip_the_actions_on_an_empty_target_a
     assert ended["state"]["status"] == "completed"
     assert ended["actions"]["stop"]["state"]["status"] == "skipped"
     assert ended["actions"]["after"]["state"]["status"] == "completed"
+
+
+def test_send_command_puts_the_documents_toxic_on_the_instance_and_takes_it_off(stack: Stack,
+                                                                                network: dict[str, Any]) -> None:
+    instance = network["instances"]["us-east-1a"]
+    stack.toxics.calls.clear()
+    experiment_id = start(stack, {"slow": {
+        "actionId": "aws:ssm:send-command", "targets": {"Instances": "i"},
+        "parameters": {"documentArn": "arn:aws:ssm:us-east-1::document/AWSFIS-Run-Network-Latency",
+                       "documentParameters": json.dumps({"DelayMilliseconds": "150", "DurationSeconds": "60"}),
+                       "duration": "PT5M"}}},
+        {"i": {"resourceType": "aws:ec2:instance", "resourceArns": [
+            f"arn:aws:ec2:us-east-1:123456789012:instance/{instance['InstanceId']}"], "selectionMode": "ALL"}})
+    ended = stack.finished(experiment_id)
+    assert ended["state"]["status"] == "completed", ended["state"]
+    address = instance["PrivateIpAddress"]
+    assert stack.toxics.calls == [(address, [{"kind": "latency", "delay_ms": 150.0}]), (address, [])]
+
+
+def test_send_command_with_a_document_the_fabric_cannot_run_fails_naming_it(stack: Stack,
+                                                                           network: dict[str, Any]) -> None:
+    instance = network["instances"]["us-east-1a"]
+    experiment_id = start(stack, {"udp": {
+        "actionId": "aws:ssm:send-command", "targets": {"Instances": "i"},
+        "parameters": {"documentArn": "arn:aws:ssm:us-east-1::document/AWSFIS-Run-Network-Blackhole-Port",
+                       "documentParameters": json.dumps({"Port": "53", "Protocol": "udp"}), "duration": "PT5M"}}},
+        {"i": {"resourceType": "aws:ec2:instance", "resourceArns": [
+            f"arn:aws:ec2:us-east-1:123456789012:instance/{instance['InstanceId']}"], "selectionMode": "ALL"}})
+    ended = stack.finished(experiment_id)
+    assert ended["state"]["status"] == "failed" and "udp" in ended["state"]["reason"]
