@@ -10,8 +10,9 @@ Runs against the running local stack of $GAMEDAY_INSTANCE with the reference sta
   figure is from just before the StartExperiment call to that request's send time, measured
   --repeats times (default 5); each experiment is then stopped and connectivity awaited. Goal: p50
   and max <= 200 ms.
-- ``latency_toxic``: AWSFIS-Run-Network-Latency through aws:ssm:send-command, when the local stack
-  runs it (see the JSON's ``note`` otherwise). Goal: p50 within 1 ms of the configured delay.
+- ``latency_toxic``: 200 /health round trips on one keep-alive connection to the same instance, before
+  and while an experiment runs AWSFIS-Run-Network-Latency (aws:ssm:send-command, 50 ms) on it; the
+  p50 must grow by the configured delay, within 1 ms.
 
     GAMEDAY_INSTANCE=5 .venv/bin/python benchmarks/bench_fis.py [--repeats 5]
 
@@ -43,6 +44,7 @@ from stack.local.part import LOCAL_CREDENTIALS  # noqa: E402
 REGION, AZ, VANTAGE = "us-east-1", "us-east-1a", "virginia"
 GOAL_FIRST_EFFECT_MS = 200.0
 GOAL_TOXIC_P50_ERROR_MS = 1.0
+TOXIC_DELAY_MS, TOXIC_ROUNDS = 50.0, 200
 UNANSWERED_S = 0.05  # a /health answer within one Region takes a few ms; 50 ms unanswered means the cut
 REQUEST = b"GET /health HTTP/1.1\r\nHost: checkout\r\nConnection: keep-alive\r\n\r\n"
 
@@ -155,9 +157,54 @@ def _connect(source: str, address: str) -> Prober | None:
     return None
 
 
-def latency_toxic() -> dict[str, Any]:
-    return {"goal_p50_error_ms": GOAL_TOXIC_P50_ERROR_MS, "met": False,
-            "note": "not measured: the local stack does not run aws:ssm:send-command's AWSFIS network documents yet"}
+def latency_toxic(clients: Any, source: str, delay_ms: float, rounds: int) -> dict[str, Any]:
+    """/health round trips to the us-east-1a checkout before and during AWSFIS-Run-Network-Latency."""
+    ec2, fis = clients("ec2"), clients("fis")
+    instance = next(i for r in ec2.describe_instances(Filters=[
+        {"Name": "availability-zone", "Values": [AZ]}, {"Name": "instance-state-name", "Values": ["running"]},
+        {"Name": "tag:gameday:role", "Values": ["checkout"]}])["Reservations"] for i in r["Instances"])
+    created = fis.create_experiment_template(
+        description="bench_fis: network latency", roleArn="arn:aws:iam::123456789012:role/gameday-fis",
+        stopConditions=[{"source": "none"}],
+        targets={"Instance": {"resourceType": "aws:ec2:instance", "selectionMode": "ALL", "resourceArns": [
+            f"arn:aws:ec2:{REGION}:123456789012:instance/{instance['InstanceId']}"]}},
+        actions={"Latency": {"actionId": "aws:ssm:send-command", "targets": {"Instances": "Instance"}, "parameters": {
+            "documentArn": f"arn:aws:ssm:{REGION}::document/AWSFIS-Run-Network-Latency",
+            "documentParameters": json.dumps({"DelayMilliseconds": str(int(delay_ms))}), "duration": "PT10M"}}})
+    template_id = created["experimentTemplate"]["id"]
+    prober = _until(lambda: _connect(source, instance["PrivateIpAddress"]), 30, "checkout reachable")
+
+    def timed() -> list[float]:
+        prober.sock.settimeout(5)
+        out = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            prober.sock.sendall(REQUEST)
+            data = b""
+            while b"\r\n\r\n" not in data or not _complete(data):
+                data += prober.sock.recv(65536)
+            out.append((time.perf_counter() - started) * 1000)
+        return out
+
+    try:
+        before = timed()
+        experiment_id = fis.start_experiment(experimentTemplateId=template_id)["experiment"]["id"]
+        _until(lambda: fis.get_experiment(id=experiment_id)["experiment"]["actions"]["Latency"]["state"]["status"]
+               == "running", 30, "the latency action running")
+        during = timed()
+        fis.stop_experiment(id=experiment_id)
+        _until(lambda: fis.get_experiment(id=experiment_id)["experiment"]["state"]["status"] == "stopped", 30,
+               "the experiment stopped")
+    finally:
+        prober.close()
+        fis.delete_experiment_template(id=template_id)
+    added = statistics.median(during) - statistics.median(before)
+    error = added - delay_ms
+    return {"configured_delay_ms": delay_ms, "round_trips": rounds,
+            "baseline_p50_ms": round(statistics.median(before), 2), "during_p50_ms": round(statistics.median(during), 2),
+            "added_p50_ms": round(added, 2), "error_p50_ms": round(error, 2),
+            "goal": "the p50 round trip grows by the configured delay, within 1 ms",
+            "goal_p50_error_ms": GOAL_TOXIC_P50_ERROR_MS, "met": abs(error) <= GOAL_TOXIC_P50_ERROR_MS}
 
 
 def main(number: int, repeats: int, budget_s: float) -> dict[str, Any]:
@@ -173,7 +220,8 @@ def main(number: int, repeats: int, budget_s: float) -> dict[str, Any]:
     source = net.vantage_address(environment.vantage_points[VANTAGE].subnet)
     end = time.monotonic() + budget_s
     return {"benchmark": "fis", "instance": number, "time_scale": environment.time_scale,
-            "first_effect": first_effect(clients, source, repeats, end), "latency_toxic": latency_toxic()}
+            "first_effect": first_effect(clients, source, repeats, end),
+            "latency_toxic": latency_toxic(clients, source, TOXIC_DELAY_MS, TOXIC_ROUNDS)}
 
 
 def _arguments(argv: list[str] | None = None) -> argparse.Namespace:

@@ -4,7 +4,8 @@
 subnet's network ACL into a new one tagged ``managedByFIS=true`` with deny entries first, swaps the
 subnet's association to the clone, and at the end swaps it back and deletes the clone. Scopes:
 
-- ``all``: everything in and out of the subnet is denied, except traffic within the subnet;
+- ``all``: everything in and out of the subnet is denied, except traffic within the subnet (the clone
+  allows the subnet's own CIDR; the NACL's implicit last rule denies the rest);
 - ``availability-zone``: traffic to and from the VPC's subnets in other Availability Zones is denied,
   the original entries decide the rest.
 
@@ -114,7 +115,9 @@ def disrupt_connectivity(run: Run) -> None:
                            f"endpoint, outside the fabric, so no network ACL can cut them; scopes run here: "
                            f"all, availability-zone")
     if scope == "all":
-        _disrupt(run, lambda ec2, subnet: ["0.0.0.0/0"], allow_own=True, keep_original=False)
+        # A new NACL denies everything (its implicit rule *): allowing the subnet's own CIDR is the whole
+        # clone, and each entry saved is one fabric sync less before the cut is in force.
+        _disrupt(run, lambda ec2, subnet: [], allow_own=True, keep_original=False)
         return
 
     def other_zones(ec2: Any, subnet: dict[str, Any]) -> list[str]:
