@@ -20,6 +20,7 @@ CIDRs (in and out: a connection without a route back fails the same way).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,10 +58,8 @@ def _clone(run: Run, ec2: Any, subnet: dict[str, Any], denies: list[str], allow_
     swaps.append(swap)  # from here on the clone is ours to delete, whatever fails next
     first = [("allow", subnet["CidrBlock"])] if allow_own else []
     first += [("deny", cidr) for cidr in denies]
-    for egress in (False, True):
-        for offset, (action, cidr) in enumerate(first):
-            ec2.create_network_acl_entry(NetworkAclId=clone, RuleNumber=FIRST_RULE + offset, Protocol="-1",
-                                         RuleAction=action, Egress=egress, CidrBlock=cidr)
+    entries = [{"RuleNumber": FIRST_RULE + offset, "Protocol": "-1", "RuleAction": action, "Egress": egress,
+                "CidrBlock": cidr} for egress in (False, True) for offset, (action, cidr) in enumerate(first)]
     if keep_original:
         for entry in original.get("Entries") or ():
             number = entry["RuleNumber"] + len(first)
@@ -70,9 +69,12 @@ def _clone(run: Run, ec2: Any, subnet: dict[str, Any], denies: list[str], allow_
                 raise ActionFailed(f"network ACL {original['NetworkAclId']}: rule {entry['RuleNumber']} cannot move "
                                    f"after {len(first)} deny entries (rule numbers end at {LAST_RULE})")
             extra = {k: entry[k] for k in ("PortRange", "IcmpTypeCode") if k in entry}
-            ec2.create_network_acl_entry(NetworkAclId=clone, RuleNumber=number, Protocol=entry["Protocol"],
-                                         RuleAction=entry["RuleAction"], Egress=entry["Egress"],
-                                         CidrBlock=entry["CidrBlock"], **extra)
+            entries.append({"RuleNumber": number, "Protocol": entry["Protocol"], "RuleAction": entry["RuleAction"],
+                            "Egress": entry["Egress"], "CidrBlock": entry["CidrBlock"], **extra})
+    # Each call returns once the fabric has read the Region again; made together, they share those reads.
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(entries)))) as pool:
+        for done in [pool.submit(ec2.create_network_acl_entry, NetworkAclId=clone, **entry) for entry in entries]:
+            done.result()
     ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=clone)
     run.log.info("%s: subnet %s now on %s (was %s)", run.name, subnet["SubnetId"], clone, original["NetworkAclId"])
 

@@ -61,14 +61,15 @@ def test_stop_instances_restarts_them_after_the_duration_and_start_after_orders(
     instance = network["instances"]["us-east-1b"]["InstanceId"]
     experiment_id = start(stack, {
         "first": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}},
-        "stop": {"actionId": "aws:ec2:stop-instances", "parameters": {"startInstancesAfterDuration": "PT1M"},
+        "stop": {"actionId": "aws:ec2:stop-instances", "parameters": {"startInstancesAfterDuration": "PT5M"},
                  "targets": {"Instances": "i"}, "startAfter": ["first"]}}, {"i": target})
     experiment = stack.client("fis").get_experiment(id=experiment_id)["experiment"]
     assert experiment["actions"]["stop"]["state"]["status"] == "pending"
-    until(lambda: instance_state(stack, instance), 10, "the instance stopped", 0.01, accept=lambda s: s == "stopped")
-    during = stack.client("fis").get_experiment(id=experiment_id)["experiment"]
+    # "running" once the instance is stopped; it stays so for startInstancesAfterDuration (3 s here).
+    during = until(lambda: stack.client("fis").get_experiment(id=experiment_id)["experiment"], 10, "stop running", 0.01,
+                   accept=lambda e: e["actions"]["stop"]["state"]["status"] == "running")
+    assert instance_state(stack, instance) == "stopped"
     assert during["actions"]["first"]["state"]["status"] == "completed"
-    assert during["actions"]["stop"]["state"]["status"] == "running"
     ended = stack.finished(experiment_id)
     assert ended["state"]["status"] == "completed"
     assert instance_state(stack, instance) == "running"
