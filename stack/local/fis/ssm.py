@@ -11,7 +11,8 @@ stops:
 - AWSFIS-Run-Network-Blackhole-Port: ``Port`` (required), ``Protocol`` tcp (the fabric carries TCP
   only), ``TrafficType`` ingress (default) or egress.
 
-Network delay is never scaled (as in the fabric). Any other document fails the action, naming it.
+Network delay is never scaled (as in the fabric). Any other document fails the action, naming it;
+AWSFIS-Run-CPU-Stress too, with the reason: the instances are processes sharing the machine's CPUs.
 """
 from __future__ import annotations
 
@@ -59,6 +60,9 @@ def toxic_of(name: str, parameters: Mapping[str, str]) -> dict[str, Any]:
             return {"kind": "blackhole", "port": int(parameters["Port"]), "direction": traffic}
     except ValueError as error:
         raise ActionFailed(f"{name}: a document parameter is not a number: {error}") from None
+    if name == fiscatalog.CPU_DOCUMENT:
+        raise ActionFailed(f"{name} is not emulated locally yet: the stack's instances are processes sharing this "
+                           f"machine's CPUs, so a CPU burner would load every process alike, not the instance's")
     raise ActionFailed(f"document {name} is not emulated locally; the local stack runs "
                        f"{', '.join(fiscatalog.NETWORK_DOCUMENTS)}")
 
