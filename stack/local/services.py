@@ -14,6 +14,8 @@ The services, and who provides and requires them in the standard stack:
   Required by rds and ec2.
 - ``Toxics`` (fabric): latency, loss and blackholes on a node's links. Looked up, when present, by
   the fis part (the AWSFIS SSM documents).
+- ``InstanceProcesses`` (ec2): the process running an instance. Looked up, when present, by the fis
+  part (AWSFIS-Run-CPU-Stress).
 - ``ServiceRecords`` (route53): serve a service-owned DNS name (an RDS endpoint). Required by rds.
 - ``DbStatus`` (rds): the live status of a DB instance. Looked up, when present, by the control plane.
 - ``RdsStore`` (the control plane, registered before any part): moto's RDS and EC2 bookkeeping, the
@@ -63,6 +65,15 @@ class Toxics(Protocol):
         """Replace the toxics on the node at ``address`` (an empty list removes them). Each is
         ``{"kind": "latency", "delay_ms": n}``, ``{"kind": "loss", "loss_percent": p}`` or
         ``{"kind": "blackhole", "port": n, "direction": "ingress" | "egress"}``."""
+        ...
+
+
+@runtime_checkable
+class InstanceProcesses(Protocol):
+    """The processes that run EC2 instances (the ec2 part's checkout processes)."""
+
+    def pid_of(self, instance_id: str) -> int | None:
+        """The pid of the process running ``instance_id``; None when none runs it."""
         ...
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from base.deadline import until
 from base.timescale import TimeScale
 from stack.local import fiscatalog
-from stack.local.services import Toxics
+from stack.local.services import InstanceProcesses, Toxics
 
 Clients = Callable[[str, str], Any]
 
@@ -43,6 +43,7 @@ class Run:
     experiment_id: str = ""
     on_applied: Callable[[], None] = lambda: None
     toxics: Toxics | None = None  # the fabric's, for the SSM network documents (None: no fabric part)
+    processes: InstanceProcesses | None = None  # the ec2 part's, for AWSFIS-Run-CPU-Stress (None: no ec2 part)
 
     def applied(self) -> None:
         """The action's effect is in place: FIS shows it ``running`` from now on (``initiating`` until then)."""

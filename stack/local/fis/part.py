@@ -30,7 +30,7 @@ from stack.local.fis.experiment import Experiment
 from stack.local.fis.log import ExperimentLog
 from stack.local.fis.runner import Runner
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, Health, PartContext
-from stack.local.services import Toxics
+from stack.local.services import InstanceProcesses, Toxics
 
 ACCOUNT_ID = "123456789012"
 JSON = {"Content-Type": "application/json"}
@@ -123,7 +123,7 @@ class FisPart:
         journal = ExperimentLog(self._log_dir() / "experiments", experiment.id, template_id,
                                 template.get("logConfiguration"), self._clients, self.context.log)
         runner = Runner(experiment, self._clients, self._timescale(), self.context.log, journal,
-                        self.context.find(Toxics))
+                        self.context.find(Toxics), self.context.find(InstanceProcesses))
         with self._lock:
             self._experiments[experiment.id] = experiment
             self._runners[experiment.id] = runner

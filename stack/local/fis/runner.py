@@ -31,7 +31,7 @@ from stack.local.fis import targets as targets_
 from stack.local.fis.actions import ActionFailed, Run, runners
 from stack.local.fis.experiment import ACTION_TERMINAL, Experiment
 from stack.local.fis.log import ExperimentLog
-from stack.local.services import Toxics
+from stack.local.services import InstanceProcesses, Toxics
 
 Clients = Callable[[str, str], Any]
 ALARM_POLL_AWS_S = 5.0  # how often the stop conditions are read, in AWS seconds (at least every 0.1 s, at most 1 s)
@@ -39,9 +39,10 @@ ALARM_POLL_AWS_S = 5.0  # how often the stop conditions are read, in AWS seconds
 
 class Runner:
     def __init__(self, experiment: Experiment, clients: Clients, timescale: TimeScale, log: logging.Logger,
-                 journal: ExperimentLog, toxics: Toxics | None = None) -> None:
+                 journal: ExperimentLog, toxics: Toxics | None = None,
+                 processes: InstanceProcesses | None = None) -> None:
         self.experiment, self.clients, self.timescale, self.log, self.journal = experiment, clients, timescale, log, journal
-        self.toxics = toxics
+        self.toxics, self.processes = toxics, processes
         self.stop_requested = threading.Event()
         self.cancel = threading.Event()  # tells running actions to undo and return
         self._stop_reason = ""
@@ -173,7 +174,7 @@ class Runner:
                          {key: experiment.resolved.get(target, []) for key, target in run.targets.items()},
                          self.clients, self.timescale, self.cancel, self.log, experiment.id,
                          functools.partial(experiment.set_action, run.name, "running", "Action is running"),
-                         self.toxics)
+                         self.toxics, self.processes)
             self.journal.event("action-start", {"action_name": run.name, "action_id": run.action_id,
                                                 "action_targets": dict(action.targets)})
             thread = threading.Thread(target=self._run_action, args=(action,), name=f"fis-{experiment.id}-{run.name}",

@@ -11,8 +11,8 @@ stops:
 - AWSFIS-Run-Network-Blackhole-Port: ``Port`` (required), ``Protocol`` tcp (the fabric carries TCP
   only), ``TrafficType`` ingress (default) or egress.
 
-Network delay is never scaled (as in the fabric). Any other document fails the action, naming it;
-AWSFIS-Run-CPU-Stress too, with the reason: the instances are processes sharing the machine's CPUs.
+Network delay is never scaled (as in the fabric). AWSFIS-Run-CPU-Stress is real CPU load beside the
+instance's process (cpu.py). Any other document fails the action, naming it.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stack.local import fiscatalog
+from stack.local.fis import cpu
 from stack.local.fis.actions import ActionFailed, Run
 
 # Toxics in force per node address, per running action, so two actions on one instance add up.
@@ -60,11 +61,20 @@ def toxic_of(name: str, parameters: Mapping[str, str]) -> dict[str, Any]:
             return {"kind": "blackhole", "port": int(parameters["Port"]), "direction": traffic}
     except ValueError as error:
         raise ActionFailed(f"{name}: a document parameter is not a number: {error}") from None
-    if name == fiscatalog.CPU_DOCUMENT:
-        raise ActionFailed(f"{name} is not emulated locally yet: the stack's instances are processes sharing this "
-                           f"machine's CPUs, so a CPU burner would load every process alike, not the instance's")
     raise ActionFailed(f"document {name} is not emulated locally; the local stack runs "
                        f"{', '.join(fiscatalog.NETWORK_DOCUMENTS)}")
+
+
+def _seconds(run: Run, parameters: Mapping[str, str]) -> float:
+    """The document's DurationSeconds, or the action's duration when shorter, in wall seconds."""
+    seconds = run.duration_wall_s()
+    assert seconds is not None
+    if "DurationSeconds" in parameters:
+        try:
+            seconds = min(seconds, run.timescale.to_wall(float(parameters["DurationSeconds"])))
+        except ValueError:
+            raise ActionFailed(f"DurationSeconds {parameters['DurationSeconds']!r} is not a number") from None
+    return seconds
 
 
 def _push(run: Run, address: str) -> None:
@@ -76,13 +86,13 @@ def _push(run: Run, address: str) -> None:
 
 def send_command(run: Run) -> None:
     name, parameters = _document(run)
+    if name == fiscatalog.CPU_DOCUMENT:
+        cpu.stress(run, parameters, _seconds(run, parameters))
+        return
     toxic = toxic_of(name, parameters)
     if run.toxics is None:
         raise ActionFailed(f"{name} needs the fabric's toxics; this stack runs without the fabric part")
-    seconds = run.duration_wall_s()
-    assert seconds is not None
-    if "DurationSeconds" in parameters:
-        seconds = min(seconds, run.timescale.to_wall(float(parameters["DurationSeconds"])))
+    seconds = _seconds(run, parameters)
     ids = run.ids("Instances")
     reservations = run.clients("ec2", run.region).describe_instances(InstanceIds=ids)["Reservations"]
     addresses = [i["PrivateIpAddress"] for r in reservations for i in r["Instances"] if i.get("PrivateIpAddress")]

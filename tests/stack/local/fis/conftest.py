@@ -21,7 +21,7 @@ from stack.local.endpoint import AwsEndpoint
 from stack.local.fis.part import FisPart
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
-from stack.local.services import Toxics
+from stack.local.services import InstanceProcesses, Toxics
 
 TIME_SCALE = 0.01  # PT1M runs 0.6 s
 _SECOND_OCTETS = itertools.count(230)  # each test's VPC its own /16 (the local stack hosts 127.0.0.0/8 only)
@@ -43,9 +43,21 @@ class RecordedToxics:
         self.calls.append((address, [dict(t) for t in toxics]))
 
 
+class Processes:
+    """The InstanceProcesses service over processes a test names."""
+
+    def __init__(self) -> None:
+        self.pids: dict[str, int] = {}
+
+    def pid_of(self, instance_id: str) -> int | None:
+        return self.pids.get(instance_id)
+
+
 class Stack:
-    def __init__(self, part: FisPart, endpoint_url: str, log_dir: Path, toxics: RecordedToxics) -> None:
+    def __init__(self, part: FisPart, endpoint_url: str, log_dir: Path, toxics: RecordedToxics,
+                 processes: Processes) -> None:
         self.part, self.endpoint_url, self.log_dir, self.toxics = part, endpoint_url, log_dir, toxics
+        self.processes = processes
         self._session = boto3.session.Session(**LOCAL_CREDENTIALS)
         self._clients: dict[tuple[str, str], Any] = {}
 
@@ -77,13 +89,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     part = FisPart()
     toxics = RecordedToxics()
     plane.services.provide(Toxics, toxics, by="test")
+    processes = Processes()
+    plane.services.provide(InstanceProcesses, processes, by="test")
     log_dir = tmp_path_factory.mktemp("fis-logs")
     context = PartContext(instance, environment, instance.state_dir, logging.getLogger("test.fis"), plane.services,
                           log_dir=log_dir, part="fis")
     try:
         part.start(context)
         plane.attach(part)
-        yield Stack(part, f"http://127.0.0.1:{port}", log_dir, toxics)
+        yield Stack(part, f"http://127.0.0.1:{port}", log_dir, toxics, processes)
     finally:
         plane.detach_all()
         part.stop()

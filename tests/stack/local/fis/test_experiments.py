@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from base.deadline import until
@@ -214,3 +217,53 @@ def test_send_command_with_a_document_the_fabric_cannot_run_fails_naming_it(stac
             f"arn:aws:ec2:us-east-1:123456789012:instance/{instance['InstanceId']}"], "selectionMode": "ALL"}})
     ended = stack.finished(experiment_id)
     assert ended["state"]["status"] == "failed" and "udp" in ended["state"]["reason"]
+
+
+def _burners() -> list[int]:
+    """This process's children running the CPU-stress worker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat[1]) == os.getpid() and b"deadline, period" in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_cpu_stress_pins_the_instance_process_beside_busy_workers_and_undoes_it(stack: Stack,
+                                                                                network: dict[str, Any]) -> None:
+    instance = network["instances"]["us-east-1a"]["InstanceId"]
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        stack.processes.pids[instance] = sleeper.pid
+        before = os.sched_getaffinity(sleeper.pid)
+        experiment_id = start(stack, {"burn": {
+            "actionId": "aws:ssm:send-command", "targets": {"Instances": "i"},
+            "parameters": {"documentArn": "arn:aws:ssm:us-east-1::document/AWSFIS-Run-CPU-Stress",
+                           "documentParameters": json.dumps({"CPU": "1", "LoadPercent": "50", "DurationSeconds": "300"}),
+                           "duration": "PT5M"}}},
+            {"i": {"resourceType": "aws:ec2:instance", "resourceArns": [
+                f"arn:aws:ec2:us-east-1:123456789012:instance/{instance}"], "selectionMode": "ALL"}})
+        until(lambda: stack.client("fis").get_experiment(id=experiment_id)["experiment"], 10, "burn running", 0.01,
+              accept=lambda e: e["actions"]["burn"]["state"]["status"] == "running")
+        [burner] = _burners()
+        pinned = os.sched_getaffinity(sleeper.pid)
+        assert len(pinned) == 1 and os.sched_getaffinity(burner) == pinned  # the burner shares the instance's CPU
+
+        def cpu_ticks() -> int:
+            fields = Path(f"/proc/{burner}/stat").read_text().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime
+
+        first = cpu_ticks()
+        until(cpu_ticks, 10, "the burner using CPU", 0.05, accept=lambda ticks: ticks > first)
+        ended = stack.finished(experiment_id)
+        assert ended["state"]["status"] == "completed"
+        assert os.sched_getaffinity(sleeper.pid) == before and _burners() == []
+    finally:
+        stack.processes.pids.pop(instance, None)
+        sleeper.kill()
+        sleeper.wait()
