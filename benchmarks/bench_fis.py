@@ -14,6 +14,10 @@ Runs against the running local stack of $GAMEDAY_INSTANCE with the reference sta
 - ``latency_toxic``: 200 /health round trips on one keep-alive connection to the same instance, before
   and while an experiment runs AWSFIS-Run-Network-Latency (aws:ssm:send-command, 50 ms) on it; the
   p50 must grow by the configured delay, within 1 ms.
+- ``latency_toxic_direct``: the toxic alone, in a fabric process of the benchmark's own (127.94.x.x)
+  with an echo backend, 400 round trips alternating toxic off and on in blocks of 20, so that the
+  machine's load drifts out of the difference. Same goal.
+- ``load_average_1m``: the machine's load when the run ended (the figures above depend on it).
 
     GAMEDAY_INSTANCE=5 .venv/bin/python benchmarks/bench_fis.py [--repeats 5]
 
@@ -217,6 +221,56 @@ def latency_toxic(clients: Any, source: str, delay_ms: float, rounds: int) -> di
             "goal_p50_error_ms": GOAL_TOXIC_P50_ERROR_MS, "met": abs(error) <= GOAL_TOXIC_P50_ERROR_MS}
 
 
+def toxic_direct(delay_ms: float, blocks: int = 10, per_block: int = 20) -> dict[str, Any]:
+    """The latency toxic alone: a fabric process of the benchmark's own with an echo backend, round trips
+    alternating between toxic off and on in blocks, so that the machine's load drifts out of the difference."""
+    import ipaddress
+    import shutil
+    import subprocess
+    import tempfile
+
+    from stack.local.fabric.process import FabricProcess
+    from stack.local.fabric.topology import Subnet, Topology
+
+    directory = Path(tempfile.mkdtemp(prefix="bench-fis-"))
+    echo = subprocess.Popen([sys.executable, str(ROOT / "tests" / "stack" / "local" / "fabric" / "echo.py"),
+                             str(directory / "echo.sock")], stdout=subprocess.PIPE, stdin=subprocess.PIPE)
+    process = FabricProcess(directory / "fabric")
+    off: list[float] = []
+    on: list[float] = []
+    try:
+        assert echo.stdout is not None and echo.stdout.readline() == b"ready\n", "the echo backend did not start"
+        fabric = process.start()
+        fabric.set_topology(Topology((Subnet("subnet-bench-a", ipaddress.IPv4Network("127.94.1.0/24"), "us-east-1",
+                                             "us-east-1a"),
+                                      Subnet("subnet-bench-b", ipaddress.IPv4Network("127.94.2.0/24"), "us-east-1",
+                                             "us-east-1b"))))
+        server = ("127.94.1.10", fabric.expose("127.94.1.10", 0, f"unix:{directory}/echo.sock"))
+        with socket.create_connection(server, timeout=5, source_address=("127.94.2.10", 0)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for _ in range(blocks):
+                for toxics, into in (([], off), ([{"address": server[0], "kind": "latency", "delay_ms": delay_ms}], on)):
+                    fabric.request("set_toxics", toxics=toxics)
+                    for _ in range(per_block):
+                        started = time.perf_counter()
+                        sock.sendall(b"ping")
+                        received = b""
+                        while len(received) < 4:
+                            received += sock.recv(4 - len(received))
+                        into.append((time.perf_counter() - started) * 1000)
+    finally:
+        process.stop()
+        echo.kill()
+        echo.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+    added = statistics.median(on) - statistics.median(off)
+    return {"configured_delay_ms": delay_ms, "round_trips": len(on) + len(off),
+            "off_p50_ms": round(statistics.median(off), 3), "on_p50_ms": round(statistics.median(on), 3),
+            "added_p50_ms": round(added, 3), "error_p50_ms": round(added - delay_ms, 3),
+            "goal": "the toxic alone (fabric + echo, on/off interleaved): p50 grows by the delay, within 1 ms",
+            "goal_p50_error_ms": GOAL_TOXIC_P50_ERROR_MS, "met": abs(added - delay_ms) <= GOAL_TOXIC_P50_ERROR_MS}
+
+
 def main(number: int, repeats: int, budget_s: float) -> dict[str, Any]:
     base = loader.load("local")
     assert isinstance(base, LocalEnvironment)
@@ -231,7 +285,8 @@ def main(number: int, repeats: int, budget_s: float) -> dict[str, Any]:
     end = time.monotonic() + budget_s
     return {"benchmark": "fis", "instance": number, "time_scale": environment.time_scale,
             "first_effect": first_effect(clients, source, repeats, end),
-            "latency_toxic": latency_toxic(clients, source, TOXIC_DELAY_MS, TOXIC_ROUNDS)}
+            "latency_toxic": latency_toxic(clients, source, TOXIC_DELAY_MS, TOXIC_ROUNDS),
+            "latency_toxic_direct": toxic_direct(TOXIC_DELAY_MS), "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
 def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
