@@ -267,3 +267,20 @@ def test_cpu_stress_pins_the_instance_process_beside_busy_workers_and_undoes_it(
         stack.processes.pids.pop(instance, None)
         sleeper.kill()
         sleeper.wait()
+
+
+def test_the_log_goes_to_the_cloudwatch_logs_group_of_the_log_configuration(stack: Stack, network: dict[str, Any]) -> None:
+    logs = stack.client("logs")
+    group = f"/fis/{network['run']}"
+    logs.create_log_group(logGroupName=group)
+    arn = f"arn:aws:logs:us-east-1:123456789012:log-group:{group}:*"
+    fis = stack.client("fis")
+    created = fis.create_experiment_template(
+        description="t", roleArn=ROLE, stopConditions=[{"source": "none"}],
+        logConfiguration={"cloudWatchLogsConfiguration": {"logGroupArn": arn}, "logSchemaVersion": 2},
+        actions={"pause": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}}})
+    experiment_id = fis.start_experiment(experimentTemplateId=created["experimentTemplate"]["id"])["experiment"]["id"]
+    assert stack.finished(experiment_id)["state"]["status"] == "completed"
+    events = logs.get_log_events(logGroupName=group, logStreamName=experiment_id)["events"]
+    kinds = [json.loads(e["message"])["log_type"] for e in events]
+    assert kinds == ["experiment-start", "action-start", "action-end", "experiment-end"]
