@@ -284,3 +284,26 @@ def test_the_log_goes_to_the_cloudwatch_logs_group_of_the_log_configuration(stac
     events = logs.get_log_events(logGroupName=group, logStreamName=experiment_id)["events"]
     kinds = [json.loads(e["message"])["log_type"] for e in events]
     assert kinds == ["experiment-start", "action-start", "action-end", "experiment-end"]
+
+
+def test_cross_region_disruption_denies_the_other_regions_vpcs_first_and_keeps_the_rest(
+        stack: Stack, network: dict[str, Any]) -> None:
+    subnet = network["subnets"]["us-east-1a"]["SubnetId"]
+    original = acl_of(stack, subnet)
+    west = sorted({v["CidrBlock"] for v in stack.client("ec2", "us-west-2").describe_vpcs()["Vpcs"]})
+    assert west, "the test needs a VPC in us-west-2 (the default VPC)"
+    experiment_id = start(stack, {"west": {
+        "actionId": "aws:network:route-table-disrupt-cross-region-connectivity",
+        "parameters": {"duration": "PT12H", "region": "us-west-2"}, "targets": {"Subnets": "az"}}},
+        {"az": subnets_target(network)})
+    clone = until(lambda: acl_of(stack, subnet), 10, "the clone", 0.01,
+                  accept=lambda acl: acl["NetworkAclId"] != original["NetworkAclId"])
+    inbound = sorted((e["RuleNumber"], e["RuleAction"], e["CidrBlock"]) for e in clone["Entries"]
+                     if not e["Egress"] and e["RuleNumber"] < 32767)
+    denies = [(i + 1, "deny", cidr) for i, cidr in enumerate(west)]
+    kept = sorted((e["RuleNumber"] + len(west), e["RuleAction"], e["CidrBlock"]) for e in original["Entries"]
+                  if not e["Egress"] and e["RuleNumber"] < 32767)
+    assert inbound == denies + kept
+    stack.client("fis").stop_experiment(id=experiment_id)
+    assert stack.finished(experiment_id)["state"]["status"] == "stopped"
+    assert acl_of(stack, subnet)["NetworkAclId"] == original["NetworkAclId"]
