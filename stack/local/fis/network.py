@@ -102,8 +102,11 @@ def _disrupt(run: Run, denies_of: Any, allow_own: bool, keep_original: bool) -> 
     assert seconds is not None
     swaps: list[Swap] = []
     try:
-        for subnet in subnets:
-            _clone(run, ec2, subnet, denies_of(ec2, subnet), allow_own, keep_original, swaps)
+        # The subnets are cut together, as FIS does; whatever one of them did is undone below if another fails.
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(subnets)))) as pool:
+            for done in [pool.submit(lambda s: _clone(run, ec2, s, denies_of(ec2, s), allow_own, keep_original, swaps),
+                                     subnet) for subnet in subnets]:
+                done.result()
         run.applied()
         run.wait(seconds)
     finally:

@@ -23,6 +23,7 @@ import functools
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from typing import Any
 
@@ -85,11 +86,14 @@ class Runner:
         experiment.set_state("initiating")
         used = {name for run in experiment.actions.values() for name in run.targets.values()}
         skip_empty = (experiment.template.get("experimentOptions") or {}).get("emptyTargetResolutionMode") == "skip"
-        for name, target in (experiment.template.get("targets") or {}).items():
-            if name not in used:
-                continue
+        wanted = {name: target for name, target in (experiment.template.get("targets") or {}).items() if name in used}
+        # Resolved together: each is a few Describe calls, and the first action waits for all of them.
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(wanted)))) as pool:
+            futures = {name: pool.submit(targets_.resolve, self.clients, experiment.region, name, target)
+                       for name, target in wanted.items()}
+        for name, future in futures.items():
             try:
-                experiment.resolved[name] = targets_.resolve(self.clients, experiment.region, name, target)
+                experiment.resolved[name] = future.result()
             except targets_.Unresolved as error:
                 if skip_empty and error.empty:
                     self._skip(name, str(error))
