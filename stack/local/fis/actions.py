@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from base.deadline import until
@@ -44,6 +44,7 @@ class Run:
     on_applied: Callable[[], None] = lambda: None
     toxics: Toxics | None = None  # the fabric's, for the SSM network documents (None: no fabric part)
     processes: InstanceProcesses | None = None  # the ec2 part's, for AWSFIS-Run-CPU-Stress (None: no ec2 part)
+    described: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # ARN -> as target resolution read it
 
     def applied(self) -> None:
         """The action's effect is in place: FIS shows it ``running`` from now on (``initiating`` until then)."""

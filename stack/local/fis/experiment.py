@@ -72,6 +72,7 @@ class Experiment:
     started_at: float | None = None
     ended_at: float | None = None
     resolved: dict[str, list[str]] = field(default_factory=dict)  # target name -> ARNs
+    described: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # ARN -> as target resolution read it
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod

@@ -20,6 +20,7 @@ CIDRs (in and out: a connection without a route back fails the same way).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -47,10 +48,20 @@ def _association(ec2: Any, subnet_id: str) -> tuple[dict[str, Any], str]:
     raise ActionFailed(f"subnet {subnet_id} has no network ACL association")
 
 
-def _clone(run: Run, ec2: Any, subnet: dict[str, Any], denies: list[str], allow_own: bool, keep_original: bool,
-           swaps: list[Swap]) -> None:
-    """Swap ``subnet`` to a clone of its NACL with deny entries for ``denies`` (CIDRs) first."""
-    original, association = _association(ec2, subnet["SubnetId"])
+def _associations(ec2: Any, subnet_ids: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Subnet id -> (its NACL, the association id), for every subnet at once."""
+    acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": subnet_ids}])["NetworkAcls"]
+    found = {a["SubnetId"]: (acl, a["NetworkAclAssociationId"]) for acl in acls for a in acl["Associations"]}
+    missing = [s for s in subnet_ids if s not in found]
+    if missing:
+        raise ActionFailed(f"subnet {', '.join(missing)} has no network ACL association")
+    return found
+
+
+def _clone(run: Run, ec2: Any, subnet: Mapping[str, Any], current: tuple[dict[str, Any], str], denies: list[str],
+           allow_own: bool, keep_original: bool, swaps: list[Swap]) -> None:
+    """Swap ``subnet`` from its ``current`` (NACL, association) to a clone with deny entries for ``denies`` first."""
+    original, association = current
     clone = ec2.create_network_acl(VpcId=subnet["VpcId"], TagSpecifications=[{"ResourceType": "network-acl", "Tags": [
         {"Key": "managedByFIS", "Value": "true"}, {"Key": "fis:experiment", "Value": run.experiment_id},
         {"Key": "Name", "Value": f"fis-{run.name}-{subnet['SubnetId']}"}]}])["NetworkAcl"]["NetworkAclId"]
@@ -97,15 +108,21 @@ def _restore(run: Run, ec2: Any, swaps: list[Swap]) -> None:
 
 def _disrupt(run: Run, denies_of: Any, allow_own: bool, keep_original: bool) -> None:
     ec2 = run.clients("ec2", run.region)
-    subnets = ec2.describe_subnets(SubnetIds=run.ids("Subnets"))["Subnets"]
+    arns = run.targets.get("Subnets", [])
+    # Target resolution has read the subnets already; only what it did not read is described again.
+    subnets = [run.described[arn] for arn in arns if arn in run.described]
+    unread = [arn.rsplit("/", 1)[-1] for arn in arns if arn not in run.described]
+    if unread:
+        subnets += ec2.describe_subnets(SubnetIds=unread)["Subnets"]
+    current = _associations(ec2, [s["SubnetId"] for s in subnets])
     seconds = run.duration_wall_s()
     assert seconds is not None
     swaps: list[Swap] = []
     try:
         # The subnets are cut together, as FIS does; whatever one of them did is undone below if another fails.
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(subnets)))) as pool:
-            for done in [pool.submit(lambda s: _clone(run, ec2, s, denies_of(ec2, s), allow_own, keep_original, swaps),
-                                     subnet) for subnet in subnets]:
+            for done in [pool.submit(lambda s: _clone(run, ec2, s, current[s["SubnetId"]], denies_of(ec2, s), allow_own,
+                                                      keep_original, swaps), subnet) for subnet in subnets]:
                 done.result()
         run.applied()
         run.wait(seconds)
@@ -125,7 +142,7 @@ def disrupt_connectivity(run: Run) -> None:
         _disrupt(run, lambda ec2, subnet: [], allow_own=True, keep_original=False)
         return
 
-    def other_zones(ec2: Any, subnet: dict[str, Any]) -> list[str]:
+    def other_zones(ec2: Any, subnet: Mapping[str, Any]) -> list[str]:
         siblings = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [subnet["VpcId"]]}])["Subnets"]
         return [s["CidrBlock"] for s in siblings if s["AvailabilityZone"] != subnet["AvailabilityZone"]]
 

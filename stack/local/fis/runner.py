@@ -23,8 +23,8 @@ import functools
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from base.timescale import TimeScale
@@ -89,7 +89,8 @@ class Runner:
         wanted = {name: target for name, target in (experiment.template.get("targets") or {}).items() if name in used}
         # Resolved together: each is a few Describe calls, and the first action waits for all of them.
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(wanted)))) as pool:
-            futures = {name: pool.submit(targets_.resolve, self.clients, experiment.region, name, target)
+            futures = {name: pool.submit(targets_.resolve, self.clients, experiment.region, name, target,
+                                         described=experiment.described)
                        for name, target in wanted.items()}
         for name, future in futures.items():
             try:
@@ -178,7 +179,7 @@ class Runner:
                          {key: experiment.resolved.get(target, []) for key, target in run.targets.items()},
                          self.clients, self.timescale, self.cancel, self.log, experiment.id,
                          functools.partial(experiment.set_action, run.name, "running", "Action is running"),
-                         self.toxics, self.processes)
+                         self.toxics, self.processes, dict(experiment.described))
             self.journal.event("action-start", {"action_name": run.name, "action_id": run.action_id,
                                                 "action_targets": dict(action.targets)})
             thread = threading.Thread(target=self._run_action, args=(action,), name=f"fis-{experiment.id}-{run.name}",

@@ -87,8 +87,12 @@ _READERS = {"aws:ec2:instance": _instances, "aws:ec2:subnet": _subnets, "aws:rds
 
 
 def resolve(clients: Clients, region: str, name: str, target: Mapping[str, Any],
-            choose: Callable[[list[str], int], list[str]] = random.sample) -> list[str]:
-    """The ARNs ``target`` selects. Raises Unresolved when it selects nothing or names a missing resource."""
+            choose: Callable[[list[str], int], list[str]] = random.sample,
+            described: dict[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """The ARNs ``target`` selects. Raises Unresolved when it selects nothing or names a missing resource.
+
+    ``described``, when given, receives each selected resource as its Describe call showed it (an action
+    that needs it then reads it no second time)."""
     kind = target["resourceType"]
     reader = _READERS.get(kind)
     if reader is None:
@@ -108,4 +112,7 @@ def resolve(clients: Clients, region: str, name: str, target: Mapping[str, Any],
         how = f"ARNs {arns}" if arns else f"tags {dict(tags)}"
         raise Unresolved(f"target {name}: no {kind} resource matches {how} and filters {target.get('filters') or []} "
                          f"in {region}", empty=True)
+    if described is not None:
+        shown = dict(found)
+        described.update({arn: shown[arn] for arn in selected})
     return selected
