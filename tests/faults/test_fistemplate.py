@@ -9,7 +9,11 @@ import pytest
 from botocore.validate import ParamValidator
 
 from base.errors import FaultError
-from faults.fistemplate import load
+from faults.fistemplate import FisTemplate, load
+from faults.guard import Guard
+from faults.journal import Journal
+from faults.plan import DryRun
+from tests.faults.conftest import STACK_TAG, Recorder, policy
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "fis").glob("*.json"))
 
@@ -37,3 +41,30 @@ def test_a_file_that_is_not_a_template_is_refused_naming_it(tmp_path: Path) -> N
         load(bad)
     with pytest.raises(FaultError, match="cannot read"):
         load(tmp_path / "missing.json")
+
+
+def test_a_dry_run_plans_the_experiment_on_the_resources_the_targets_can_select(
+        clients: Recorder, journal: Journal, tmp_path: Path) -> None:
+    ec2 = clients("ec2", "us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="127.16.0.0/16")["Vpc"]["VpcId"]
+    tags = [{"ResourceType": "subnet", "Tags": [{"Key": STACK_TAG[0], "Value": STACK_TAG[1]}]}]
+    dark = ec2.create_subnet(VpcId=vpc, CidrBlock="127.16.1.0/24", AvailabilityZone="us-east-1a",
+                             TagSpecifications=tags)["Subnet"]
+    ec2.create_subnet(VpcId=vpc, CidrBlock="127.16.2.0/24", AvailabilityZone="us-east-1b", TagSpecifications=tags)
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps({
+        "description": "cut us-east-1a", "roleArn": "arn:aws:iam::123456789012:role/fis", "stopConditions": [{"source": "none"}],
+        "targets": {"Subnet": {"resourceType": "aws:ec2:subnet", "resourceTags": {STACK_TAG[0]: STACK_TAG[1]},
+                               "filters": [{"path": "AvailabilityZone", "values": ["us-east-1a"]}], "selectionMode": "ALL"}},
+        "actions": {"Cut": {"actionId": "aws:network:disrupt-connectivity", "parameters": {"duration": "PT2M"},
+                            "targets": {"Subnets": "Subnet"}}}}))
+    dry = Guard(policy(dry_run=True, stop_conditions=()))
+    clients.forbid_mutations = True
+    with pytest.raises(DryRun):
+        with FisTemplate(clients, journal, path=path, guard=dry):
+            raise AssertionError("a dry run never runs the experiment's body")
+    [planned] = dry.plan.faults
+    assert list(planned.targets) == [dark["SubnetArn"]]
+    assert [c.operation for c in planned.calls] == ["CreateExperimentTemplate", "StartExperiment"]
+    assert [c.operation for c in planned.rollback] == ["StopExperiment", "DeleteExperimentTemplate"]
+    assert not journal.path.exists()
