@@ -8,8 +8,9 @@
 
 Both client tokens derive from the journal entry, so a retried call never starts a second experiment.
 ``aws:network:disrupt-connectivity`` ends by itself after ``max_duration_s``: a dead man's switch when
-gameday dies and no one runs ``gameday recover``. FIS acts only in AWS: the local stack (moto's FIS)
-keeps templates and experiments as a state machine and changes nothing, so locally use ``injector: api``.
+gameday dies and no one runs ``gameday recover``. The local stack runs FIS experiments too (its fis
+part), with the same effects, so ``injector: fis`` works there as well. FIS events go on the timeline
+as notes (``fis_experiment_started``, ``fis_action``), a kind the evidence schema accepts.
 """
 from __future__ import annotations
 
@@ -87,6 +88,12 @@ def action_times(experiment: Mapping[str, Any]) -> list[ActionTime]:
             for name, action in sorted(experiment.get("actions", {}).items())]
 
 
+def note(fault: "Fault", name: str, **details: Any) -> None:
+    """A FIS event on the fault's timeline: a note named ``name`` (the evidence schema knows no FIS event kinds)."""
+    if fault.timeline is not None:
+        fault.timeline.record("note", name, fault=fault.name, **details)
+
+
 def settings_of(fault: "Fault") -> FisSettings:
     """The FIS settings of the guard in force (defaults for `gameday recover`)."""
     return fault._in_force.policy.fis if fault._in_force else FisSettings()
@@ -133,7 +140,7 @@ def inject(fault: "Fault", region: str, action: Action) -> None:
         return  # the ids are placeholders: there is nothing to wait for
     wait(fis, experiment_id, lambda e: e.get("actions", {}).get(action.name, {}).get("state", {}).get("status") in STARTED,
          f"action {action.name} ({action.action_id}) to start", settings)
-    fault._record("fis_experiment_started", experiment_id=experiment_id, template_id=template_id, action=action.action_id)
+    note(fault, "fis_experiment_started", experiment_id=experiment_id, template_id=template_id, action=action.action_id)
 
 
 def rollback(fault: "Fault", state: Mapping[str, Any], stop: bool) -> None:
@@ -155,7 +162,7 @@ def rollback(fault: "Fault", state: Mapping[str, Any], stop: bool) -> None:
             experiment = wait(fis, experiment_id, lambda e: e.get("state", {}).get("status") in TERMINAL,
                               "the experiment to end", settings)
             for timing in action_times(experiment):
-                fault._record("fis_action", experiment_id=experiment_id, action=timing.name, action_id=timing.action_id,
+                note(fault, "fis_action", experiment_id=experiment_id, action=timing.name, action_id=timing.action_id,
                               status=timing.status, reason=timing.reason,
                               started_at=timing.started_at.isoformat() if timing.started_at else None,
                               ended_at=timing.ended_at.isoformat() if timing.ended_at else None)

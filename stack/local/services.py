@@ -12,6 +12,10 @@ The services, and who provides and requires them in the standard stack:
 
 - ``Network`` (fabric): expose a node on its private address, register the processes behind it.
   Required by rds and ec2.
+- ``Toxics`` (fabric): latency, loss and blackholes on a node's links. Looked up, when present, by
+  the fis part (the AWSFIS SSM documents).
+- ``InstanceProcesses`` (ec2): the process running an instance. Looked up, when present, by the fis
+  part (AWSFIS-Run-CPU-Stress).
 - ``ServiceRecords`` (route53): serve a service-owned DNS name (an RDS endpoint). Required by rds.
 - ``DbStatus`` (rds): the live status of a DB instance. Looked up, when present, by the control plane.
 - ``RdsStore`` (the control plane, registered before any part): moto's RDS and EC2 bookkeeping, the
@@ -54,6 +58,26 @@ class Network(Protocol):
 
     def register_process(self, address: str, pid: int) -> None:
         """Connections from ``pid`` and its descendants come from ``address``."""
+        ...
+
+
+@runtime_checkable
+class Toxics(Protocol):
+    """Toxiproxy-style effects on every link of one node (the fabric's: stack.local.fabric.toxics)."""
+
+    def set_toxics(self, address: str, toxics: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the toxics on the node at ``address`` (an empty list removes them). Each is
+        ``{"kind": "latency", "delay_ms": n}``, ``{"kind": "loss", "loss_percent": p}`` or
+        ``{"kind": "blackhole", "port": n, "direction": "ingress" | "egress"}``."""
+        ...
+
+
+@runtime_checkable
+class InstanceProcesses(Protocol):
+    """The processes that run EC2 instances (the ec2 part's checkout processes)."""
+
+    def pid_of(self, instance_id: str) -> int | None:
+        """The pid of the process running ``instance_id``; None when none runs it."""
         ...
 
 

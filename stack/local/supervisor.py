@@ -43,6 +43,7 @@ PARTS: tuple[str, ...] = (
     "stack.local.dynamodb.part:DynamoDbPart",
     "stack.local.cloudwatch.part:CloudWatchPart",
     "stack.local.xray.part:XRayPart",
+    "stack.local.fis.part:FisPart",
 )
 # What each part makes real, named when a stack runs without it: its faults would change the API only.
 ENFORCES = {
@@ -53,6 +54,7 @@ ENFORCES = {
     "dynamodb": "DynamoDB global-table replication",
     "cloudwatch": "CloudWatch alarm evaluation (state changes, history, SNS actions)",
     "xray": "X-Ray traces (OTLP/HTTP and PutTraceSegments in; trace summaries, traces, service graph out)",
+    "fis": "AWS FIS experiments (StartExperiment runs the template's actions)",
 }
 
 

@@ -3,6 +3,8 @@ botocore's Stubber plays what moto cannot: an experiment that fails)."""
 from __future__ import annotations
 
 import datetime
+import json
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -17,6 +19,11 @@ from faults.guard import FisSettings, Guard
 from faults.journal import Journal
 from base.timeline import Timeline
 from tests.faults.conftest import MOTO_ACCOUNT, STACK_TAG, Recorder, alarm, policy
+
+# The event kinds the evidence pack's schema accepts: a timeline with any other kind is not written.
+_SCHEMA = json.loads((Path(__file__).parents[2] / "reports" / "schema" / "evidence-v2.json").read_text())
+EVIDENCE_KINDS = set(_SCHEMA["$defs"]["scenario"]["properties"]["timeline"]["properties"]["events"]["items"]
+                     ["properties"]["kind"]["enum"])
 
 STACK = [{"Key": STACK_TAG[0], "Value": STACK_TAG[1]}]
 ROLE = f"arn:aws:iam::{MOTO_ACCOUNT}:role/gameday-fis"
@@ -76,7 +83,8 @@ def test_isolate_az_as_a_fis_experiment(clients: Recorder, journal: Journal) -> 
     assert mutating == ["CreateExperimentTemplate", "StartExperiment", "StopExperiment", "DeleteExperimentTemplate"]
     assert not [op for op in clients.mutating() if op.endswith("NetworkAcl") or op.endswith("Association")], \
         "with FIS, gameday never touches the NACLs itself"
-    actions = timeline.of_kind("fis_action")
+    actions = [e for e in timeline.of_kind("note") if e.name == "fis_action"]
+    assert {e.kind for e in timeline} <= EVIDENCE_KINDS, "every event must be one the evidence schema accepts"
     assert [(e.details["action"], e.details["action_id"], e.details["status"]) for e in actions] == [
         ("isolate", "aws:network:disrupt-connectivity", "stopped")]
     assert actions[0].details["started_at"] and actions[0].details["ended_at"]
@@ -148,7 +156,7 @@ def test_an_experiment_that_fails_before_its_action_runs(clients: Recorder, jour
                                    subnet_id=subnet, guard=guard, timeline=timeline):
                 pass
         stub.assert_no_pending_responses()
-    assert [e.details["status"] for e in timeline.of_kind("fis_action")] == ["cancelled"]
+    assert [e.details["status"] for e in timeline.of_kind("note") if e.name == "fis_action"] == ["cancelled"]
     assert list(journal_.open_entries("test-target", journal.directory.parent)) == []
 
 

@@ -36,7 +36,7 @@ from stack.local.ec2.lookup import Ec2Lookup
 from stack.local.ec2.managed import Job, Managed, instance_ids
 from stack.local.ec2.process import CheckoutProcess, Launch
 from stack.local.part import ApiHandler, Change, Health, PartContext
-from stack.local.services import Network
+from stack.local.services import InstanceProcesses, Network
 
 OPERATIONS = frozenset({"RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "RebootInstances"})
 RUNNING_STATES = frozenset({"pending", "running"})
@@ -46,7 +46,7 @@ MONITOR_INTERVAL_S = 0.1
 
 class Ec2Part:
     name: ClassVar[str] = "ec2"
-    provides: ClassVar[tuple[type, ...]] = ()
+    provides: ClassVar[tuple[type, ...]] = (InstanceProcesses,)
     requires: ClassVar[tuple[type, ...]] = (Network,)
 
     def __init__(self, restart_limit: int = 3, restart_window_s: float = 10.0, ready_timeout_s: float = 20.0,
@@ -148,6 +148,12 @@ class Ec2Part:
         with self._condition:
             found = self._instances.get(instance_id)
             return found.as_json() if found is not None else None
+
+    def pid_of(self, instance_id: str) -> int | None:
+        """The pid of the checkout process running ``instance_id`` (the InstanceProcesses service)."""
+        with self._condition:
+            found = self._instances.get(instance_id)
+            return found.process.pid if found is not None and found.state == "running" else None
 
     @property
     def lookup(self) -> Ec2Lookup:

@@ -22,6 +22,7 @@ from stack.local.fabric.listener import Listener
 from stack.local.fabric.owner import OwnerRegistry
 from stack.local.fabric.stats import Stats
 from stack.local.fabric.timer import Timer
+from stack.local.fabric.toxics import ToxicTable
 from stack.local.fabric.topology import Topology
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Fabric:
         self.loop = loop
         self.topology = Topology()
         self.acls = AclTable.empty()
+        self.toxics = ToxicTable()
         self.owners = OwnerRegistry()
         self.stats = Stats()
         self.timer = Timer(loop)
@@ -70,7 +72,7 @@ class Fabric:
         self.commands: dict[str, Callable[[Mapping[str, Any]], Any]] = {
             "ping": self.ping, "set_topology": self.set_topology, "set_nacls": self.set_nacls,
             "expose": self.expose, "unexpose": self.unexpose, "register_process": self.register_process,
-            "stats": self.report, "shutdown": self.shutdown,
+            "stats": self.report, "shutdown": self.shutdown, "set_toxics": self.set_toxics,
         }
 
     async def command(self, name: str, args: Mapping[str, Any]) -> Any:
@@ -113,6 +115,14 @@ class Fabric:
         return {"flows": len(self.flows), "stalled": sum(f.stalled for f in self.flows),
                 "apply_ms": (time.perf_counter() - started) * 1000.0, "version": self.nacls_version,
                 "skipped": [item.as_json() for item in skipped]}
+
+    def set_toxics(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace every toxic (toxics.py); open connections take them at once, as new ones will."""
+        self.toxics = ToxicTable.from_json(args.get("toxics"))
+        for flow in list(self.flows):
+            flow.set_toxics(self.toxics)
+        self._enforce()
+        return {"toxics": len(self.toxics.toxics), "flows": len(self.flows)}
 
     async def expose(self, args: Mapping[str, Any]) -> dict[str, Any]:
         address = str(_address(args.get("address"), "expose.address"))
@@ -222,6 +232,7 @@ class Fabric:
                     delay_s=self.topology.one_way_delay_s(client_place, server_place), timer=self.timer,
                     stats=stats, on_finished=self.flows.discard, identified_by=identified_by)
         self.flows.add(flow)
+        flow.set_toxics(self.toxics)
         flow.apply(self.acls)
         if flow.stalled:
             stats.denied_connections += 1
@@ -234,6 +245,7 @@ class Fabric:
         else:
             flow.client_place, flow.identified_by = place, identified_by
         flow.set_delay(self.topology.one_way_delay_s(place, flow.server_place))
+        flow.set_toxics(self.toxics)
 
     async def _reap_forever(self) -> None:
         while True:

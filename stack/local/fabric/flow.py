@@ -15,6 +15,7 @@ from stack.local.fabric.acl import AclTable, Decision
 from stack.local.fabric.link import Link
 from stack.local.fabric.stats import LinkStats
 from stack.local.fabric.timer import Timer
+from stack.local.fabric.toxics import ToxicTable
 from stack.local.fabric.topology import Place
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Flow:
         self.upstream = Link(delay_s, timer, stats.count_upstream, self._link_done)
         self.downstream = Link(delay_s, timer, stats.count_downstream, self._link_done)
         self.verdicts: dict[str, Decision] = {}
+        self.blackholed = False  # a blackhole toxic on the client's or server's port (toxics.py)
         self.client_transport: asyncio.Transport | None = client_transport
         self.server_transport: asyncio.Transport | None = None
         self._connecting = False
@@ -88,6 +90,13 @@ class Flow:
     def set_delay(self, delay_s: float) -> None:
         self.upstream.delay_s = self.downstream.delay_s = delay_s
 
+    def set_toxics(self, table: ToxicTable) -> None:
+        """Take the toxics on the client's and the server's sending sides, and any blackhole (then re-``apply``)."""
+        client, server = self.client_place.address, self.server_place.address
+        self.upstream.sending = table.sending(client)
+        self.downstream.sending = table.sending(server)
+        self.blackholed = table.blackholed(client, server, self.server_port)
+
     def reassign(self, client_place: Place, stats: LinkStats, identified_by: str) -> None:
         """The client turned out to be another node (its process was registered after it connected)."""
         self.client_place, self.stats, self.identified_by = client_place, stats, identified_by
@@ -99,6 +108,8 @@ class Flow:
         """Gate both directions by the NACLs; a newly denied direction is recorded with its reason."""
         up = table.check(self.client_place.endpoint, self.server_place.endpoint, self.server_port)
         down = table.check(self.server_place.endpoint, self.client_place.endpoint, self.client_port)
+        if self.blackholed:  # dropped like a denied packet: the SYN never arrives, nothing is reset
+            up = Decision(False, note=f"blackhole toxic on port {self.server_port}")
         opening, was_stalled = not self.verdicts, self.stalled
         # Downstream first, so that when both directions are cut the first packet's reason is the last recorded.
         for name, link, decision in (("downstream", self.downstream, down), ("upstream", self.upstream, up)):

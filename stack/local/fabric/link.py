@@ -14,24 +14,27 @@ Effects, in Toxiproxy's vocabulary:
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import struct
 import time
 from collections import deque
 from typing import Callable
 
+from stack.local.fabric import toxics
 from stack.local.fabric.timer import Timer
 
 # Bytes read but not yet written before reading pauses; a bandwidth-delay product large enough
 # for loopback at the matrix's delays without letting one flow hold unbounded memory.
 QUEUE_LIMIT_BYTES = 4 * 1024 * 1024
+_CHANCE = random.Random()  # the loss toxic's draws
 _EOF = object()
 _RESET = object()
 
 
 class Link:
     __slots__ = ("delay_s", "allowed", "reader", "writer", "done", "_ended", "_queue",
-                 "_queued_bytes", "_pauses", "_timer", "_timer_pending", "count", "_on_done")
+                 "_queued_bytes", "_pauses", "_timer", "_timer_pending", "count", "_on_done", "sending", "_last_due")
 
     def __init__(self, delay_s: float, timer: Timer, count: Callable[[int], None],
                  on_done: Callable[[], None]) -> None:
@@ -48,6 +51,8 @@ class Link:
         self._timer_pending = False
         self.count = count
         self._on_done = on_done
+        self.sending = toxics.NONE  # the toxics on what this direction's sender sends (toxics.py)
+        self._last_due = 0.0
 
     @property
     def held_bytes(self) -> int:
@@ -57,7 +62,8 @@ class Link:
         """Bytes read from the source."""
         if self._ended:
             return  # the destination is gone (writer_lost): as with a closed peer, nobody takes them
-        if self.allowed and self.delay_s == 0.0 and not self._queue and self.writer is not None:
+        if self.allowed and self.delay_s == 0.0 and not self._queue and self.writer is not None \
+                and not self.sending.active:
             # The hot path within a Region: nothing to delay, nothing held ahead of these bytes.
             self.writer.write(data)
             self.count(len(data))
@@ -83,10 +89,14 @@ class Link:
 
     def _enqueue(self, item: object) -> None:
         due = time.monotonic() + self.delay_s
+        if self.sending.active:
+            # A toxic's chunk may be held longer than the one after it: the stream keeps its order.
+            due = max(due + self.sending.extra_s(_CHANCE), self._last_due)
+        self._last_due = due
         self._queue.append((due, item))
         if not self.allowed or self.writer is None:
             return
-        if self.delay_s == 0.0:
+        if self.delay_s == 0.0 and not self.sending.active:
             self._flush()
         elif not self._timer_pending:
             self._timer_pending = True

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from environments.model import LocalEnvironment
 from stack.local.fabric import firewall
@@ -28,7 +28,7 @@ from stack.local.fabric.process import FabricProcess
 from stack.local.fabric.topology import ExternalSource, Subnet, Topology
 from stack.local.instance import Instance
 from stack.local.part import ApiHandler, Change, ChangeNotApplied, Health, PartContext
-from stack.local.services import Network
+from stack.local.services import Network, Toxics
 from stack.local.geography import checker_links
 
 # EC2 operations after which subnets or NACLs must be read again.
@@ -61,7 +61,7 @@ def table_name(instance: Instance) -> str:
 
 class FabricPart:
     name: ClassVar[str] = "fabric"
-    provides: ClassVar[tuple[type, ...]] = (Network,)
+    provides: ClassVar[tuple[type, ...]] = (Network, Toxics)
     requires: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, loop: str = "uvloop", kernel_drop: bool | None = None) -> None:
@@ -88,6 +88,8 @@ class FabricPart:
         # Region -> why its last sync failed. Per Region: a failure in one must not fail calls in another.
         self.errors: dict[str, str] = {}
         self._skipped: tuple[tuple[str, SkippedEntry], ...] = ()  # (Region, entry) from the last NACL push
+        self._toxics: dict[str, list[dict[str, Any]]] = {}  # node address -> its toxics
+        self._toxics_lock = threading.Lock()
 
     # -- Part protocol ---------------------------------------------------------------------------
 
@@ -197,6 +199,17 @@ class FabricPart:
     def register_process(self, address: str, pid: int) -> None:
         """Connections from ``pid`` and its descendants come from the node at ``address``. Raises FabricError."""
         self._client().register_process(address, pid)
+
+    def set_toxics(self, address: str, toxics: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the toxics on the node at ``address`` (the Toxics service). Raises FabricError (a bad toxic too)."""
+        with self._toxics_lock:
+            wanted = dict(self._toxics)
+            if toxics:
+                wanted[address] = [{**toxic, "address": address} for toxic in toxics]
+            else:
+                wanted.pop(address, None)
+            self._client().request("set_toxics", toxics=[t for node in wanted.values() for t in node])
+            self._toxics = wanted
 
     def stats(self) -> dict[str, Any]:
         return self._client().stats()

@@ -1,0 +1,1 @@
+"""The FIS part: experiments from FIS templates, run with real effects through the local endpoint."""
