@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import datetime
 import json
+from pathlib import Path
 from typing import Any, Callable
 
 from base.deadline import until
+from faults import guard as guard_
+from faults.dynamodb import PauseReplication
+from faults.guard import Guard
+from faults.journal import Journal
+from tests.faults.conftest import STACK_TAG, Recorder, policy
 
 from .conftest import Stack
+from .test_bad_input import error_of
 
 DEADLINE_S = 5.0
 ACCOUNT = "123456789012"
@@ -77,3 +84,21 @@ def test_replication_latency_reaches_cloudwatch_in_the_source_region(stack: Stac
     point = cloudwatch.get_metric_statistics(**query)["Datapoints"][0]
     modelled_ms = stack.part.delay_s("us-east-1", "us-west-2") * 1000
     assert point["SampleCount"] == 1 and point["Minimum"] >= modelled_ms - 5 and point["Unit"] == "Milliseconds"
+
+
+def test_the_fault_pauses_replication_on_the_local_stack_until_rolled_back(
+        stack: Stack, global_table: Callable[..., str], tmp_path: Path) -> None:
+    table = global_table("us-west-2")
+    west = stack.client("us-west-2")
+    arn = west.describe_table(TableName=table)["Table"]["TableArn"]
+    west.tag_resource(ResourceArn=arn, Tags=[{"Key": STACK_TAG[0], "Value": STACK_TAG[1]}])
+    clients = Recorder(stack.endpoint_url)
+    with guard_.installed(Guard(policy())):
+        with PauseReplication(clients, Journal("test-target", tmp_path / "journal"), region="us-west-2",
+                              table_name=table):
+            stack.client("us-east-1").put_item(TableName=table, Item={"id": {"S": "during"}})
+            until(lambda: stack.part.status()["held"] >= 1, DEADLINE_S, "the delivery to us-west-2 held", 0.01)
+            assert stack.item("us-west-2", table, "during") is None
+    stack.settled()
+    assert stack.item("us-west-2", table, "during") == {"id": {"S": "during"}}
+    assert "PolicyNotFoundException" in repr(error_of(lambda: west.get_resource_policy(ResourceArn=arn)))
