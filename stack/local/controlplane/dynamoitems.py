@@ -12,7 +12,8 @@ A BatchWriteItem moto refuses half-way (an item over 400 KB, a key of the wrong 
 before the lock is released: AWS validates the whole batch first, and nothing is half-applied.
 
 The TTL sweep (``expire``) deletes expired items under the same lock; on a global table the delete
-is a local write like a user's, and replicates as a delete.
+is a local write like a user's, and replicates as a delete. UpdateTimeToLive on a global table
+sets TTL on every replica, as version 2019.11.21 synchronises TTL settings.
 
 ``replication_denied`` reads a replica's resource-based policy: the statement FIS's
 aws:dynamodb:global-table-pause-replication appends (Deny to the replication service-linked role)
@@ -285,6 +286,18 @@ def guarded(request: ApiRequest, plane: Any, call: Callable[[], ApiResponse]) ->
     return items.guarded(request, call)
 
 
-# DynamoDB operations the control plane runs under the written tables' locks.
+def time_to_live(request: ApiRequest, plane: Any, call: Callable[[], ApiResponse]) -> ApiResponse:
+    """UpdateTimeToLive on a global table (2019.11.21) sets it on every replica: AWS synchronises TTL settings."""
+    response = call()
+    name = str(request.params.get("TableName", ""))
+    group = plane.global_tables.group(name, request.region) if response.status < 300 else None
+    for region in group or ():
+        table = backends.dynamodb(region).tables.get(name)
+        if region != request.region and table is not None:
+            table.ttl = dict(backends.dynamodb(request.region).tables[name].ttl)
+    return response
+
+
+# DynamoDB operations the control plane runs inside a wrapper: writes under the written tables' locks.
 AROUND: dict[str, Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]] = {
-    operation: guarded for operation in WRITES}
+    **{operation: guarded for operation in WRITES}, "UpdateTimeToLive": time_to_live}
