@@ -129,6 +129,7 @@ class ControlPlane:
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
                                                    environment.dynamodb.replica_creation_s)
         self.global_items = dynamoitems.GlobalItems(self.global_tables)
+        self.global_tables.denied = self.global_items.replication_denied
         self.services.provide(GlobalTableItems, self.global_items, by="the control plane")
         self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0
