@@ -19,16 +19,16 @@ def test_an_expired_item_is_deleted_and_the_delete_replicates(stack: Stack, glob
     east, west = stack.client("us-east-1"), stack.client("us-west-2")
     east.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"})
     past, future = str(int(time.time()) - 60), str(int(time.time()) + 3600)
+    expired = stack.part.status()["expired"]
+    replicated_expiries: list[str] = []
+    stack.part.observe(lambda delivery, _: replicated_expiries.append(delivery.write.region)
+                       if delivery.write.expired and delivery.write.table == table else None)
     east.put_item(TableName=table, Item={"id": {"S": "old"}, "expires": {"N": past}})
     east.put_item(TableName=table, Item={"id": {"S": "fresh"}, "expires": {"N": future}})
     east.put_item(TableName=table, Item={"id": {"S": "text"}, "expires": {"S": past}})  # not a Number: never expires
     # A global table's TTL setting is the same on every replica (2019.11.21).
     assert west.describe_time_to_live(TableName=table)["TimeToLiveDescription"] == {
         "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
-    expired = stack.part.status()["expired"]
-    replicated_expiries: list[str] = []
-    stack.part.observe(lambda delivery, _: replicated_expiries.append(delivery.write.region)
-                       if delivery.write.expired and delivery.write.table == table else None)
     until(lambda: stack.item("us-west-2", table, "old") is None and stack.item("us-east-1", table, "old") is None
           and stack.part.status()["expired"] > expired, DEADLINE_S, "the expired item gone from both Regions", 0.02)
     stack.settled()
