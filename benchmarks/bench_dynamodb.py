@@ -23,6 +23,7 @@ Bounded: each phase has a deadline; the JSON says when one was hit.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import multiprocessing
@@ -113,6 +114,8 @@ class Bench:
         self.part.start(context)
         self.plane.attach(self.part)
         self.part.observe(self.observed)
+        gc.collect()
+        gc.freeze()  # as the supervisor does once its parts have started
 
     def stop(self) -> None:
         self.plane.detach_all()
