@@ -23,6 +23,8 @@ The services, and who provides and requires them in the standard stack:
 - ``MetricStore`` (the control plane): CloudWatch's stored metric data and alarms, and the one way
   to change an alarm's state with its history. Required by cloudwatch (the evaluator); looked up by
   route53 for ``CLOUDWATCH_METRIC`` health checks, which follow their alarm's state.
+- ``GlobalTableItems`` (the control plane): the items of DynamoDB global tables, each write stamped
+  and applied under the table's lock. Required by dynamodb.
 
 Durations crossing a service boundary are AWS seconds (unscaled); the receiving part applies the
 environment's time scale.
@@ -218,6 +220,54 @@ class MetricStore(Protocol):
 
     def record_action(self, region: str, name: str, summary: str, data: Mapping[str, Any]) -> None:
         """Write an Action history item (an alarm action run, or failed)."""
+@dataclass(frozen=True, order=True, slots=True)  # slots: one is held per item per replica
+class Stamp:
+    """When a DynamoDB item write was made (monotonic seconds, in the stack's process), and where.
+
+    Last writer wins by this order; the Region breaks an exact tie."""
+
+    at: float
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemWrite:
+    """One item a global table's replica now holds: its key, its whole image (None: deleted), its stamp."""
+
+    table: str
+    region: str  # the replica that holds it
+    key: Mapping[str, Any]  # DynamoDB JSON
+    item: Mapping[str, Any] | None
+    stamp: Stamp
+    targets: tuple[str, ...] = ()  # a local write: the other replicas it is owed to
+    expired: bool = False  # a delete made by the TTL sweep, not by a user
+
+
+@runtime_checkable
+class GlobalTableItems(Protocol):
+    """The items of DynamoDB's global tables, as the control plane lends them to the DynamoDB part.
+
+    The control plane stamps every successful user write to a global table and captures the items it
+    wrote while it holds the table's lock in that Region; ``apply`` takes the same lock, so the
+    last-writer-wins comparison and the write are one step against users' writes."""
+
+    def listen(self, listener: Callable[[ItemWrite], None]) -> None:
+        """Call ``listener`` with every local write to a global table (under the table's lock: be quick)."""
+        ...
+
+    def unlisten(self, listener: Callable[[ItemWrite], None]) -> None:
+        ...
+
+    def apply(self, write: ItemWrite) -> bool:
+        """Apply a replicated write unless the replica holds a later stamp for the item; whether it was applied."""
+        ...
+
+    def replication_denied(self, table: str, region: str) -> bool:
+        """Whether the replica's resource-based policy denies the replication service-linked role now."""
+        ...
+
+    def expire(self, now_epoch_s: float) -> int:
+        """Delete the items whose TTL attribute is before ``now_epoch_s`` (tables with TTL enabled); how many."""
         ...
 
 

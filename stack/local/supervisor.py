@@ -9,6 +9,7 @@ daemonises) are found and stopped after a crash.
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -192,6 +193,10 @@ class Supervisor:
         self.endpoint.start()
         assembly.start_parts([assembly.load(spec) for spec in self.part_names], self.instance, self.services,
                              started=self._started, known=[assembly.load(spec) for spec in PARTS])
+        # moto's and botocore's models are millions of objects that live as long as the stack: kept out of
+        # the cyclic collector, whose full passes over them stalled request threads and the replicators.
+        gc.collect()
+        gc.freeze()
         self._write_state(ready=True)
         self.log.info("local stack instance %d ready at %s", self.instance.number, self.instance.aws_endpoint)
 

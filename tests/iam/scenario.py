@@ -37,7 +37,7 @@ from moto.moto_api import state_manager
 
 from environments import loader
 from environments.model import StopCondition
-from faults import ec2, leftovers, network, rds, route53, runbook
+from faults import dynamodb, ec2, leftovers, network, rds, route53, runbook
 from faults.guard import FisSettings, Guard, Policy
 from faults.journal import Journal
 from probes import metrics, state
@@ -180,6 +180,11 @@ def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None
                                 Period=60, EvaluationPeriods=1, Threshold=10, ComparisonOperator="GreaterThanThreshold")
     cloudwatch.set_alarm_state(AlarmName="checkout-5xx", StateValue="OK", StateReason="quiet")
     conditions = (StopCondition(alarm_name="checkout-5xx", region="us-east-1"),)
+    tag = Policy.for_environment(environment).target_tag  # a global table to pause (a replica's table, here)
+    clients("dynamodb", "us-west-2").create_table(
+        TableName="catalog-iam", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        Tags=[{"Key": tag[0], "Value": tag[1]}])
     journal = Journal("aws-123456789012", journal_dir)
 
     clients.phase = "gameday"
@@ -196,6 +201,8 @@ def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None
             pass
         with rds.RebootWithFailover(clients, journal, region="us-east-1", db_instance_identifier="orders", guard=guard,
                                     wait_delay_s=0.01):
+            pass
+        with dynamodb.PauseReplication(clients, journal, region="us-west-2", table_name="catalog-iam", guard=guard):
             pass
         if injector == "api":
             instance = built.instances_in("us-east-1", "us-east-1a")[0]

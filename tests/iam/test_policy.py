@@ -139,8 +139,13 @@ def call_sites() -> tuple[set[str], list[tuple[str, int, str]]]:
     waiters = {name: xform_name(op) for service in services for name, op in _waiter_operations(service).items()}
     sites = []
     for path, tree in trees:
+        # A function of an imported module (dns_probe.query) is not a client's method, whatever its name.
+        modules = {alias.asname or alias.name.split(".")[0] for node in ast.walk(tree)
+                   if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if isinstance(node.func.value, ast.Name) and node.func.value.id in modules:
                 continue
             name, where = node.func.attr, str(path.relative_to(ROOT))
             first = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
@@ -152,8 +157,9 @@ def call_sites() -> tuple[set[str], list[tuple[str, int, str]]]:
                 sites.append((where, node.lineno, name))
         # Names handed to a helper that makes the call (a waiter or a paginated operation passed as a string).
         for node in ast.walk(tree):
+            # (argparse's add_parser names a command: "scan" is gameday's, not DynamoDB's Scan.)
             if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Attribute)
-                                                   and node.func.attr in ("get_paginator", "get_waiter")):
+                                                   and node.func.attr in ("get_paginator", "get_waiter", "add_parser")):
                 for arg in [*node.args, *(keyword.value for keyword in node.keywords)]:
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                         if arg.value in waiters:

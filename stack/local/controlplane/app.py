@@ -26,16 +26,19 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, Mapping
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import create_backend_app
 
 from base.errors import StackError
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
-from stack.local.controlplane import cloudwatch, defaultvpc, dynamodb, ec2, fis, rds, request as requests_, route53, xray
+from stack.local.controlplane import (
+    cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, rds, request as requests_, route53, xray,
+)
+from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
-from stack.local.services import MetricStore, RdsStore, Services
+from stack.local.services import GlobalTableItems, MetricStore, RdsStore, Services
 
 # A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
 # them (None removes one), as AWS does when it canonicalises a value.
@@ -52,6 +55,9 @@ Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
 _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
+# Operations run inside a wrapper (DynamoDB's writes: under the written tables' locks, then stamped).
+Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
+_AROUND: dict[str, Mapping[str, Around]] = {"dynamodb": dynamoitems.AROUND}
 # How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -119,7 +125,7 @@ class ControlPlane:
         route53.fix_apex_soa()
         route53.fix_cloudwatch_health_checks()
         defaultvpc.install(defaultvpc.layout_for(instance))
-        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.moto = ScopedDispatcher(create_backend_app)
         self.log = log or logging.getLogger("gameday.controlplane")
         self.parts: dict[str, Part] = {}
         self.services = services if services is not None else Services()
@@ -129,6 +135,9 @@ class ControlPlane:
         self.services.provide(MetricStore, self.cloudwatch, by="the control plane")
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
                                                    environment.dynamodb.replica_creation_s)
+        self.global_items = dynamoitems.GlobalItems(self.global_tables)
+        self.global_tables.denied = self.global_items.replication_denied
+        self.services.provide(GlobalTableItems, self.global_items, by="the control plane")
         self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0
         self._count_lock = threading.Lock()
@@ -223,16 +232,21 @@ class ControlPlane:
             request = self._rewrite(request, environ, body, changes)
         answer = self._answers.get((request.service, request.operation))
         own = _ANSWERS.get(request.service, {}).get(request.operation)
-        try:
-            if answer is not None:
-                response = answer(request)
-            else:
-                response = (own(request, self) if own is not None else None) or self._call_moto(environ, request)
-        except AwsError as error:
-            response = render(request, error)
         shown = _SHOWN.get(request.service, {}).get(request.operation)
-        if shown is not None:
-            response = shown(request, response, self)
+        parsed = request
+
+        def call() -> ApiResponse:
+            try:
+                if answer is not None:
+                    response = answer(parsed)
+                else:
+                    response = (own(parsed, self) if own is not None else None) or self._call_moto(environ, parsed)
+            except AwsError as error:
+                response = render(parsed, error)
+            return shown(parsed, response, self) if shown is not None else response
+
+        around = _AROUND.get(request.service, {}).get(request.operation)
+        response = around(request, self, call) if around is not None else call()
         if response.status < 300 and requests_.is_mutating(request.operation):
             hook = after.get(request.operation)
             if hook is not None:
