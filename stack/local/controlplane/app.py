@@ -32,7 +32,7 @@ from base.errors import StackError
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
-from stack.local.controlplane import defaultvpc, dynamodb, ec2, rds, request as requests_, route53
+from stack.local.controlplane import defaultvpc, dynamodb, ec2, mrsc, rds, request as requests_, route53
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 from stack.local.services import RdsStore, Services
@@ -50,6 +50,9 @@ Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
 _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
+# Calls that go through a data plane's path around the answer (MRSC tables' writes and strong reads).
+Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
+_AROUND: dict[str, Mapping[str, Around]] = {"dynamodb": mrsc.AROUND}
 # How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -216,11 +219,19 @@ class ControlPlane:
             request = self._rewrite(request, environ, body, changes)
         answer = self._answers.get((request.service, request.operation))
         own = _ANSWERS.get(request.service, {}).get(request.operation)
+        parsed = request
+
+        def proceed() -> ApiResponse:
+            try:
+                if answer is not None:
+                    return answer(parsed)
+                return (own(parsed, self) if own is not None else None) or self._call_moto(environ, parsed)
+            except AwsError as error:
+                return render(parsed, error)
+
+        around = _AROUND.get(request.service, {}).get(request.operation)
         try:
-            if answer is not None:
-                response = answer(request)
-            else:
-                response = (own(request, self) if own is not None else None) or self._call_moto(environ, request)
+            response = around(request, self, proceed) if around is not None else proceed()
         except AwsError as error:
             response = render(request, error)
         shown = _SHOWN.get(request.service, {}).get(request.operation)

@@ -14,19 +14,23 @@ the replicator's marker in their User-Agent, and the part ignores them when they
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Mapping
 
 from botocore.config import Config
 
 from base.retries import retries
+from stack.local.awserror import AwsError
 from stack.local.dynamodb.replicator import MARKER, Replicator
+from stack.local.dynamodb.strong import StrongCoordinator
 from stack.local.dynamodb.writes import TABLE_CHANGES, WRITES, written
-from stack.local.part import ApiHandler, Change, Health, PartContext, local_session
+from stack.local.part import ApiHandler, ApiResponse, Change, Health, PartContext, local_session
+from stack.local.services import MrscMember, StrongConsistency
 
 
 class DynamoDbPart:
     name: ClassVar[str] = "dynamodb"
-    provides: ClassVar[tuple[type, ...]] = ()
+    provides: ClassVar[tuple[type, ...]] = (StrongConsistency,)  # MRSC tables' path (strong.py)
     requires: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self) -> None:
@@ -34,6 +38,8 @@ class DynamoDbPart:
         self._clients: dict[str, Any] = {}
         self._delays: dict[tuple[str, str], float] = {}  # wall seconds
         self._unmodelled: list[str] = []  # Region pairs with no RTT in the environment
+        self._rtts: dict[tuple[str, str], float] = {}  # wall seconds, unscaled
+        self.strong: StrongCoordinator | None = None
 
     @staticmethod
     def cleanup_leftovers(context: PartContext) -> list[str]:
@@ -53,6 +59,7 @@ class DynamoDbPart:
                     self._unmodelled.append(f"{a} <-> {b}")
             # Network delay is never scaled (as in the fabric); AWS's processing time is.
             self._delays[(a, b)] = rtt_s + context.timescale.to_wall(processing_s)
+            self._rtts[(a, b)] = rtt_s
         endpoint = context.instance.aws_endpoint
         session = local_session()
         config = Config(user_agent_extra=MARKER, retries=retries(3), connect_timeout=2, read_timeout=30)
@@ -67,10 +74,25 @@ class DynamoDbPart:
             client(region)
         self._replicator = Replicator(client, self.delay_s, context.log)
         self._replicator.start()
+        self.strong = StrongCoordinator(self.delay_s, lambda a, b: self._rtts.get((a, b), 0.0), context.log)
 
     def delay_s(self, source: str, target: str) -> float:
         """The modelled replication delay from ``source`` to ``target``, in wall seconds."""
         return self._delays.get((source, target), 0.0)
+
+    def strong_write(self, table: str, region: str, keys: Sequence[str], members: Callable[[], Sequence[MrscMember]],
+                     apply: Callable[[], ApiResponse], replicate: Callable[[str], None],
+                     catch_up: Callable[[str, str], None]) -> ApiResponse:
+        return self._coordinator().strong_write(table, region, keys, members, apply, replicate, catch_up)
+
+    def strong_read(self, table: str, region: str, members: Callable[[], Sequence[MrscMember]],
+                    apply: Callable[[], ApiResponse], catch_up: Callable[[str, str], None]) -> ApiResponse:
+        return self._coordinator().strong_read(table, region, members, apply, catch_up)
+
+    def _coordinator(self) -> StrongCoordinator:
+        if self.strong is None:
+            raise AwsError("InternalServerError", "the local stack's dynamodb part is not running", 500, sender=False)
+        return self.strong
 
     def stop(self) -> None:
         if self._replicator is not None:
@@ -109,4 +131,5 @@ class DynamoDbPart:
             **dict(replicator.counts),
             "last_latency_s": {pair: round(s, 4) for pair, s in sorted(dict(replicator.last_latency_s).items())},
             "regions_without_rtt": list(self._unmodelled),
+            "strong": dict(self.strong.counts) if self.strong is not None else {},
         }

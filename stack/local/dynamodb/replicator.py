@@ -158,6 +158,8 @@ class Replicator:
             described = self._client(region).describe_table(TableName=table)["Table"]
             replicas = tuple(r["RegionName"] for r in described.get("Replicas") or ()
                              if r.get("ReplicaStatus") in RECEIVING)
+            if described.get("MultiRegionConsistency") == "STRONG":
+                replicas = ()  # replicated synchronously on the write path (strong.py), not here
             found = TableInfo(tuple(k["AttributeName"] for k in described["KeySchema"]), replicas)
             with self._wake:
                 if forgotten == self._forgotten:  # else the table changed while it was being read
