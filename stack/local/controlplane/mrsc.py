@@ -12,7 +12,6 @@ an MRSC table, as AWS documents.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +28,6 @@ from stack.local.services import MrscMember, StrongConsistency
 SUPPORTED = frozenset({"us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1",
                        "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "eu-north-1",
                        "eu-south-2", "ap-south-1", "ap-southeast-1"})
-REPLICATION_ROLE = "AWSServiceRoleForDynamoDBReplication"
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
 READS = frozenset({"GetItem", "Query", "Scan"})
 REFUSED = frozenset({"TransactWriteItems", "TransactGetItems", "UpdateTimeToLive"})
@@ -44,6 +42,9 @@ class StrongTables:
 
     def __init__(self, enabled: frozenset[str]) -> None:
         self.enabled = enabled  # the environment's Regions: a witness elsewhere has no modelled RTT
+        # Whether a replica's resource policy denies the replication role (the control plane sets the
+        # reader of moto's policies, dynamoitems.GlobalItems.replication_denied).
+        self.denied: Callable[[str, str], bool] = lambda _table, _region: False
         self._witness: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
@@ -139,50 +140,10 @@ class StrongTables:
 
     # --- what the part needs, from moto
 
-    def members(self, name: str, group: Mapping[str, Any], now: dt.datetime | None = None) -> list[MrscMember]:
-        found = [MrscMember(region, False, not replication_denied(name, region, now)) for region in sorted(group)]
+    def members(self, name: str, group: Mapping[str, Any]) -> list[MrscMember]:
+        found = [MrscMember(region, False, not self.denied(name, region)) for region in sorted(group)]
         witness = self.witness(name)
         return found + ([MrscMember(witness, True, True)] if witness else [])  # a witness has no policy to deny
-
-
-def replication_denied(name: str, region: str, now: dt.datetime | None = None) -> bool:
-    """Whether the replica's resource policy denies the DynamoDB replication role writing items."""
-    table = backends.dynamodb(region).tables.get(name)
-    policy = backends.dynamodb(region).resource_policies.get(table.table_arn) if table is not None else None
-    if policy is None:
-        return False
-    try:
-        statements = json.loads(policy.policy_doc).get("Statement") or []
-    except (ValueError, AttributeError):
-        return False
-    when = now or dt.datetime.now(dt.timezone.utc)
-    return any(_denies(s, when) for s in (statements if isinstance(statements, list) else [statements]))
-
-
-def _listed(value: Any) -> list[str]:
-    return [str(v) for v in (value if isinstance(value, list) else [value])]
-
-
-def _denies(statement: Any, now: dt.datetime) -> bool:
-    if not isinstance(statement, dict) or statement.get("Effect") != "Deny":
-        return False
-    principal = statement.get("Principal")
-    names = _listed(principal.get("AWS", []) if isinstance(principal, dict) else principal)
-    if not any(n == "*" or REPLICATION_ROLE in n for n in names):
-        return False
-    if not any(a in ("*", "dynamodb:*", "dynamodb:PutItem") for a in _listed(statement.get("Action", []))):
-        return False
-    for operator, tests in (statement.get("Condition") or {}).items():
-        for key, value in (tests or {}).items():
-            if key.lower() == "aws:currenttime":
-                limit = dt.datetime.fromisoformat(_listed(value)[0].replace("Z", "+00:00"))
-                if operator == "DateLessThan" and not now < limit:
-                    return False  # an expired FIS statement
-                if operator == "DateGreaterThan" and not now > limit:
-                    return False
-            elif key.lower() == "aws:principalarn" and not any(REPLICATION_ROLE in v for v in _listed(value)):
-                return False
-    return True
 
 
 def describe(table: dict[str, Any], members: Sequence[MrscMember]) -> None:
@@ -284,6 +245,18 @@ def around(request: ApiRequest, plane: Any, proceed: Callable[[], ApiResponse]) 
     return path.strong_write(name, region, [_key_id(k) for k in keys], members, proceed, replicate, catch_up)
 
 
-OPERATIONS = WRITES | READS | REFUSED
-AROUND: dict[str, Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]] = {
-    operation: around for operation in OPERATIONS}
+Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
+AROUND: dict[str, Around] = {operation: around for operation in WRITES | READS | REFUSED}
+
+
+def outside(outer: Mapping[str, Around], inner: Mapping[str, Around]) -> dict[str, Around]:
+    """The wrappers ``outer`` run around ``inner``'s, per operation."""
+    def nest(first: Around | None, second: Around | None) -> Around:
+        def both(request: ApiRequest, plane: Any, call: Callable[[], ApiResponse]) -> ApiResponse:
+            def then() -> ApiResponse:
+                return second(request, plane, call) if second is not None else call()
+
+            return first(request, plane, then) if first is not None else then()
+        return both
+
+    return {operation: nest(outer.get(operation), inner.get(operation)) for operation in {*outer, *inner}}

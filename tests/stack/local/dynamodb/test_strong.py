@@ -86,8 +86,8 @@ def test_invalid_set_ups_are_refused_and_nothing_changes(stack: Stack) -> None:
          "GlobalTableWitnessUpdates": [{"Create": {"RegionName": "us-east-2"}}]},  # not enabled here
     ]
     for extra in invalid:
-        assert error_code(lambda: east.update_table(TableName=table, MultiRegionConsistency="STRONG", **extra)) \
-            == "ValidationException", extra
+        assert error_code(lambda extra=extra: east.update_table(  # type: ignore[misc]
+            TableName=table, MultiRegionConsistency="STRONG", **extra)) == "ValidationException", extra
     assert stack.replicas("us-east-1", table) == {}  # nothing half-applied
     put(stack, "us-east-1", table, "p1", 1)
     assert error_code(lambda: east.update_table(
@@ -134,10 +134,10 @@ def test_an_acknowledged_write_is_read_strongly_everywhere_after_the_modelled_de
 def test_concurrent_writes_to_one_item_from_two_regions_conflict(stack: Stack) -> None:
     table = strong_table(stack)
     outcomes: dict[str, str] = {}
-    for attempt in range(5):  # each write is in flight for the modelled delay; a start lagging more retries
+    for _attempt in range(5):  # each write is in flight for the modelled delay; a start lagging more retries
         start = threading.Barrier(2)
 
-        def write(region: str, value: int) -> None:
+        def write(region: str, value: int, start: threading.Barrier = start) -> None:
             start.wait()
             try:
                 put(stack, region, table, "hot", value)
