@@ -29,6 +29,8 @@ from stack.local.services import GlobalTableItems, ItemWrite, MrscMember, Strong
 
 # Calls after which a replica may deny (or no longer deny) replication, or a table is gone.
 POLICY_CHANGES = frozenset({"PutResourcePolicy", "DeleteResourcePolicy", "DeleteTable", "UpdateTable"})
+# How often, in wall seconds, an MRSC replica that missed writes is checked for being reachable again.
+CATCH_UP_POLL_S = 0.1
 
 
 class DynamoDbPart:
@@ -78,6 +80,7 @@ class DynamoDbPart:
         self._replicator = Replicator(context.require(GlobalTableItems), self.delay_s, context.log, on_applied=applied)
         self._replicator.start()
         self.strong = StrongCoordinator(self.delay_s, lambda a, b: self._rtts.get((a, b), 0.0), context.log)
+        self.strong.watch(CATCH_UP_POLL_S)
         self._items = context.require(GlobalTableItems)
         self._items.listen(self._local_write)
         self._stopping.clear()
@@ -136,6 +139,8 @@ class DynamoDbPart:
         return self.strong
 
     def stop(self) -> None:
+        if self.strong is not None:
+            self.strong.stop()
         self._stopping.set()
         if self._housekeeping is not None:
             self._housekeeping.join(10)

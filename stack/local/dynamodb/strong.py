@@ -29,8 +29,8 @@ module, the part's side of ``StrongConsistency``, decides when a call may go ahe
 - a write to an item another Region is writing is refused with ReplicatedWriteConflictException; writes
   from one Region to one item go one after the other;
 - a strongly consistent read needs the same quorum and waits the RTT to the nearest reachable member;
-- a replica behind is brought up to date (a copy of an up-to-date replica, after the modelled delay)
-  before anything else is done with its table once it is reachable again.
+- a replica behind is brought up to date (a copy of the nearest up-to-date replica, after the modelled
+  delay) once it is reachable again: by a watcher thread, or first thing by the table's next call.
 """
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ class StrongCoordinator:
         self._writing: dict[tuple[str, str], str] = {}  # (table, key) -> the Region writing it
         self._behind: dict[str, set[str]] = {}  # table -> replicas missing acknowledged writes
         self._tables: dict[str, threading.RLock] = {}  # applying a write to every replica is one step per table
+        self._resume: dict[str, tuple[Members, Callable[[str, str], None]]] = {}  # how to catch a table's replicas up
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
         self.counts = {"writes": 0, "conflicts": 0, "refused": 0, "strong_reads": 0, "caught_up": 0}
 
     def behind(self, table: str) -> set[str]:
@@ -71,6 +74,7 @@ class StrongCoordinator:
         """The table was deleted or stopped being MRSC: nothing is owed to its replicas any more."""
         with self._state:
             self._behind.pop(table, None)
+            self._resume.pop(table, None)
 
     # --- the two paths
 
@@ -86,7 +90,7 @@ class StrongCoordinator:
                 self._quorum(table, region, now, catch_up, self._delay_s)  # cut off meanwhile: still refused
                 response = apply()
                 if response.status < 300:
-                    self._spread(table, region, now, replicate)
+                    self._spread(table, region, now, members, replicate, catch_up)
                     self.counts["writes"] += 1
                 return response
         finally:
@@ -122,31 +126,57 @@ class StrongCoordinator:
         return min(cost_s(region, m.region) for m in others)
 
     def _catch_up(self, table: str, now: Sequence[MrscMember], catch_up: Callable[[str, str], None]) -> None:
-        """Bring every reachable replica that is behind up to date from one that is not."""
+        """Bring every reachable replica that is behind up to date from the nearest one that is not."""
         reachable = {m.region for m in now if m.reachable and not m.witness}
         with self._state:
-            due = sorted(self._behind.get(table, set()) & reachable)
+            behind = self._behind.get(table, set())
+            due = sorted(behind & reachable)
+            sources = sorted(reachable - behind)
         if not due:
             return
+        if not sources:
+            raise AwsError("InternalServerError",
+                           f"Table {table}: the replicas {', '.join(due)} are catching up and no up-to-date "
+                           f"replica is reachable to catch up from", 500, sender=False)
+        plan = {target: min(sources, key=lambda s: self._delay_s(s, target)) for target in due}
+        # The transfer's time, outside the table's lock: writes meanwhile reach the replica too, and the
+        # copy below (under the lock) holds them all, as it is made from an up-to-date replica.
+        self._sleep(max(self._delay_s(source, target) for target, source in plan.items()))
         with self._table(table):
-            with self._state:
-                behind = self._behind.get(table, set())
-                due = sorted(behind & reachable)
-                sources = sorted(reachable - behind)
-            if not sources:
-                raise AwsError("InternalServerError",
-                               f"Table {table}: the replicas {', '.join(due)} are catching up and no up-to-date "
-                               f"replica is reachable to catch up from", 500, sender=False)
-            for target in due:
-                source = min(sources, key=lambda s: self._delay_s(s, target))
-                self._sleep(self._delay_s(source, target))
+            for target, source in plan.items():
+                with self._state:
+                    if target not in self._behind.get(table, set()):
+                        continue  # caught up by another call meanwhile
                 catch_up(source, target)
                 with self._state:
                     self._behind.get(table, set()).discard(target)
                 self.counts["caught_up"] += 1
                 self._log.info("dynamodb: the MRSC replica of %s in %s caught up from %s", table, target, source)
 
-    def _spread(self, table: str, region: str, now: Sequence[MrscMember], replicate: Callable[[str], None]) -> None:
+    def watch(self, poll_s: float) -> None:
+        """Catch up, every ``poll_s`` wall seconds, the replicas that are behind and reachable again."""
+        self._stopping.clear()
+        self._watcher = threading.Thread(target=self._watch, args=(poll_s,), name="dynamodb-mrsc-catch-up", daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(10)
+            self._watcher = None
+
+    def _watch(self, poll_s: float) -> None:
+        while not self._stopping.wait(poll_s):
+            with self._state:
+                owed = [(table, self._resume[table]) for table in sorted(self._behind) if self._behind[table]]
+            for table, (members, catch_up) in owed:
+                try:
+                    self._catch_up(table, members(), catch_up)
+                except Exception as error:  # noqa: BLE001 - tried again at the next poll, or by the next call
+                    self._log.warning("dynamodb: catching up the MRSC replicas of %s failed: %s", table, error)
+
+    def _spread(self, table: str, region: str, now: Sequence[MrscMember], members: Members,
+                replicate: Callable[[str], None], catch_up: Callable[[str, str], None]) -> None:
         for member in now:
             if member.witness or member.region == region:
                 continue
@@ -155,6 +185,7 @@ class StrongCoordinator:
             else:
                 with self._state:
                     self._behind.setdefault(table, set()).add(member.region)
+                    self._resume[table] = (members, catch_up)  # for the watcher
 
     def _enter(self, table: str, region: str, keys: Sequence[str]) -> None:
         with self._state:
