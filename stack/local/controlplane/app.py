@@ -32,7 +32,7 @@ from base.errors import StackError
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
-from stack.local.controlplane import defaultvpc, dynamodb, dynamoitems, ec2, mrsc, rds, request as requests_, route53
+from stack.local.controlplane import backends, defaultvpc, dynamodb, dynamoitems, ec2, mrsc, rds, request as requests_, route53
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 from stack.local.services import GlobalTableItems, RdsStore, Services
@@ -129,7 +129,8 @@ class ControlPlane:
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
                                                    environment.dynamodb.replica_creation_s)
         self.global_items = dynamoitems.GlobalItems(self.global_tables)
-        self.global_tables.strong.denied = self.global_items.replication_denied  # MRSC's cut-off replicas
+        # Which MRSC replicas are cut off: FIS's MRSC pause statement, or an MREC one, in their policy.
+        self.global_tables.strong.denied = mrsc.paused_by(dynamoitems.denies_replication, backends.ACCOUNT_ID)
         self.services.provide(GlobalTableItems, self.global_items, by="the control plane")
         self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0

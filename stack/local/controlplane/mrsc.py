@@ -12,6 +12,7 @@ an MRSC table, as AWS documents.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,12 @@ READS = frozenset({"GetItem", "Query", "Scan"})
 REFUSED = frozenset({"TransactWriteItems", "TransactGetItems", "UpdateTimeToLive"})
 
 
+# FIS's aws:dynamodb:global-table-pause-replication on an MRSC table appends a Deny of this action to the
+# replication service-linked role (not the item actions it denies on an MREC table).
+MRSC_PAUSE_ACTION = "dynamodb:UpdateTable"
+Denies = Callable[[Mapping[str, Any], str, dt.datetime], bool]
+
+
 def _validation(message: str) -> AwsError:
     return AwsError("ValidationException", message)
 
@@ -42,8 +49,7 @@ class StrongTables:
 
     def __init__(self, enabled: frozenset[str]) -> None:
         self.enabled = enabled  # the environment's Regions: a witness elsewhere has no modelled RTT
-        # Whether a replica's resource policy denies the replication role (the control plane sets the
-        # reader of moto's policies, dynamoitems.GlobalItems.replication_denied).
+        # Whether a replica's resource policy cuts it off (the control plane sets ``paused_by``'s reader).
         self.denied: Callable[[str, str], bool] = lambda _table, _region: False
         self._witness: dict[str, str | None] = {}
         self._lock = threading.Lock()
@@ -144,6 +150,39 @@ class StrongTables:
         found = [MrscMember(region, False, not self.denied(name, region)) for region in sorted(group)]
         witness = self.witness(name)
         return found + ([MrscMember(witness, True, True)] if witness else [])  # a witness has no policy to deny
+
+
+def paused_by(denies: Denies, account: str) -> Callable[[str, str], bool]:
+    """Whether an MRSC replica's resource policy cuts it off: a Deny to the replication role, either FIS's MRSC
+    statement (``dynamodb:UpdateTable``) or one of the replication actions an MREC pause denies.
+
+    ``denies(statement, account, now)`` reads a statement's principal, actions and conditions
+    (stack.local.controlplane.dynamoitems.denies_replication)."""
+    def denied(name: str, region: str) -> bool:
+        backend = backends.dynamodb(region)
+        table = backend.tables.get(name)
+        policy = backend.resource_policies.get(table.table_arn) if table is not None else None
+        if policy is None:
+            return False
+        try:
+            statements = json.loads(policy.policy_doc).get("Statement") or []
+        except (ValueError, AttributeError):
+            return False
+        now = dt.datetime.now(dt.timezone.utc)
+        for statement in statements if isinstance(statements, list) else [statements]:
+            if not isinstance(statement, dict):
+                continue
+            if MRSC_PAUSE_ACTION in _listed(statement.get("Action", [])):
+                statement = {**statement, "Action": ["dynamodb:WriteDataForReplication"]}  # as the role's own
+            if denies(statement, account, now):
+                return True
+        return False
+
+    return denied
+
+
+def _listed(value: Any) -> list[str]:
+    return [str(v) for v in (value if isinstance(value, list) else [value])]
 
 
 def describe(table: dict[str, Any], members: Sequence[MrscMember]) -> None:

@@ -6,17 +6,25 @@ import json
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 from botocore.exceptions import ClientError
 
 from base.deadline import until
+from faults import guard as guard_
+from faults.dynamodb import PauseReplication
+from faults.guard import Guard
+from faults.journal import Journal
+from tests.faults.conftest import STACK_TAG, Recorder, policy
 
 from .conftest import Stack, new_table, wait_replicas
 
 THREE = ("us-east-1", "us-west-2", "eu-central-1")
 ROLE = "arn:aws:iam::123456789012:role/aws-service-role/replication.dynamodb.amazonaws.com/AWSServiceRoleForDynamoDBReplication"
+AUTOSCALING_ROLE = ("arn:aws:iam::123456789012:role/aws-service-role/dynamodb.application-autoscaling.amazonaws.com/"
+                    "AWSServiceRoleForApplicationAutoScaling_DynamoDBTable")
 
 
 def error_code(call: Callable[[], Any]) -> str:
@@ -45,14 +53,16 @@ def price(stack: Stack, region: str, table: str, key: str, consistent: bool = Tr
 
 
 def pause_replication(stack: Stack, region: str, table: str) -> None:
-    """What FIS's aws:dynamodb:global-table-pause-replication writes: a deny for the replication role."""
+    """The statements FIS's aws:dynamodb:global-table-pause-replication appends to an MRSC replica's policy."""
     arn = stack.client(region).describe_table(TableName=table)["Table"]["TableArn"]
-    until = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    policy = {"Version": "2012-10-17", "Statement": [{
-        "Sid": "DoNotModifyFisDynamoDbPauseReplication", "Effect": "Deny", "Principal": {"AWS": ROLE},
-        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                   "dynamodb:DescribeTable", "dynamodb:UpdateTable", "dynamodb:Scan"],
-        "Resource": arn, "Condition": {"DateLessThan": {"aws:CurrentTime": until}}}]}
+    ends = {"aws:CurrentTime": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "DoNotModifyFisDynamoDbPauseReplicationEXPtest", "Effect": "Deny", "Principal": {"AWS": "*"},
+         "Action": ["dynamodb:UpdateTable"], "Resource": arn,
+         "Condition": {"DateLessThan": ends, "ArnEquals": {"aws:PrincipalArn": ROLE}}},
+        {"Sid": "DoNotModifyFisDynamoDbPauseReplicationEXPtestForApplicationAutoScaling", "Effect": "Deny",
+         "Principal": {"AWS": "*"}, "Action": ["dynamodb:DescribeTable", "dynamodb:UpdateTable"], "Resource": arn,
+         "Condition": {"DateLessThan": ends, "ArnEquals": {"aws:PrincipalArn": AUTOSCALING_ROLE}}}]}
     stack.client(region).put_resource_policy(ResourceArn=arn, Policy=json.dumps(policy))
 
 
@@ -223,3 +233,27 @@ def test_an_eventual_global_table_is_not_synchronous(stack: Stack, global_table:
         put(stack, "us-west-2", table, "w", 2)
     finally:
         resume_replication(stack, "us-west-2", table)
+
+
+def test_the_pause_replication_fault_cuts_an_mrsc_replica_off_until_rolled_back(stack: Stack, tmp_path: Path) -> None:
+    table = strong_table(stack)
+    west = stack.client("us-west-2")
+    arn = west.describe_table(TableName=table)["Table"]["TableArn"]
+    west.tag_resource(ResourceArn=arn, Tags=[{"Key": STACK_TAG[0], "Value": STACK_TAG[1]}])
+    with guard_.installed(Guard(policy())):
+        with PauseReplication(Recorder(stack.endpoint_url), Journal("test-target", tmp_path / "journal"),
+                              region="us-west-2", table_name=table):
+            assert error_code(lambda: put(stack, "us-west-2", table, "p1", 1)) == "AccessDeniedException"
+            put(stack, "eu-central-1", table, "p1", 2)
+    assert [price(stack, r, table, "p1") for r in THREE] == [2, 2, 2]
+
+
+def test_an_expired_pause_statement_cuts_nothing_off(stack: Stack) -> None:
+    table = strong_table(stack)
+    arn = stack.client("us-west-2").describe_table(TableName=table)["Table"]["TableArn"]
+    ended = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    stack.client("us-west-2").put_resource_policy(ResourceArn=arn, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Ended", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": ["dynamodb:UpdateTable"],
+         "Resource": arn, "Condition": {"DateLessThan": {"aws:CurrentTime": ended}, "ArnEquals": {"aws:PrincipalArn": ROLE}}}]}))
+    put(stack, "us-west-2", table, "p1", 1)
+    assert price(stack, "eu-central-1", table, "p1") == 1
