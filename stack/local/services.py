@@ -179,7 +179,7 @@ class RdsStore(Protocol):
         ...
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # slots: one is held per item per replica
 class Stamp:
     """When a DynamoDB item write was made (monotonic seconds, in the stack's process), and where.
 
@@ -189,7 +189,7 @@ class Stamp:
     region: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemWrite:
     """One item a global table's replica now holds: its key, its whole image (None: deleted), its stamp."""
 

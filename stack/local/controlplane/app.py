@@ -26,13 +26,14 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, Mapping
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import create_backend_app
 
 from base.errors import StackError
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import backends, defaultvpc, dynamodb, dynamoitems, ec2, mrsc, rds, request as requests_, route53
+from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 from stack.local.services import GlobalTableItems, RdsStore, Services
@@ -120,7 +121,7 @@ class ControlPlane:
         route53.fix_update_health_check()
         route53.fix_apex_soa()
         defaultvpc.install(defaultvpc.layout_for(instance))
-        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.moto = ScopedDispatcher(create_backend_app)
         self.log = log or logging.getLogger("gameday.controlplane")
         self.parts: dict[str, Part] = {}
         self.services = services if services is not None else Services()

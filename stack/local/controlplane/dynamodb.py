@@ -158,6 +158,7 @@ class GlobalTables:
             indexes=described.get("LocalSecondaryIndexes"), streams=copy.deepcopy(source.stream_specification),
             billing_mode=source.billing_mode,
             sse_specification=None, tags=[], deletion_protection_enabled=False, warm_throughput=None)
+        replica.ttl = dict(source.ttl)  # TTL settings are synchronised across replicas (2019.11.21)
         for item in source.all_items():
             replica.put_item(item.to_json()["Attributes"])
 

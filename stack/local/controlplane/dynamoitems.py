@@ -12,7 +12,8 @@ A BatchWriteItem moto refuses half-way (an item over 400 KB, a key of the wrong 
 before the lock is released: AWS validates the whole batch first, and nothing is half-applied.
 
 The TTL sweep (``expire``) deletes expired items under the same lock; on a global table the delete
-is a local write like a user's, and replicates as a delete.
+is a local write like a user's, and replicates as a delete. UpdateTimeToLive on a global table
+sets TTL on every replica, as version 2019.11.21 synchronises TTL settings.
 
 ``replication_denied`` reads a replica's resource-based policy: the statement FIS's
 aws:dynamodb:global-table-pause-replication appends (Deny to the replication service-linked role)
@@ -133,13 +134,16 @@ class GlobalItems:
                 self._restore(request.region, before)  # moto may have stored the items before the bad one
                 return response
             stamp = Stamp(self._clock(), request.region)
+            found: dict[str, tuple[dict[str, Any] | None, Any]] = {}  # each table's group and moto table, read once
             for write in writes:
-                self._stamp_local(write, stamp)
+                if write.table not in found:
+                    found[write.table] = (self._tables.group(write.table, request.region),
+                                          backends.dynamodb(request.region).tables.get(write.table))
+                self._stamp_local(write, stamp, *found[write.table])
         return response
 
-    def _stamp_local(self, write: Written, stamp: Stamp, expired: bool = False) -> None:
-        group = self._tables.group(write.table, stamp.region)
-        table = backends.dynamodb(stamp.region).tables.get(write.table)
+    def _stamp_local(self, write: Written, stamp: Stamp, group: Mapping[str, Any] | None, table: Any,
+                     expired: bool = False) -> None:
         if group is None or table is None or self._tables.strong.is_strong(write.table, group):
             return  # a Regional table, or an MRSC one (replicated before it was acknowledged): nothing to replicate
         key = write.key_in(_key_names(table))
@@ -186,7 +190,7 @@ class GlobalItems:
             if write.item is None:
                 table.delete_item(*_key_values(table, write.key))
             else:
-                table.put_item(dict(write.item))
+                _store(table, write.item)
             stamps[index] = write.stamp
             return True
 
@@ -235,7 +239,8 @@ class GlobalItems:
             for item in due:
                 key = {k: v.to_json() for k, v in item.attrs.items() if k in _key_names(table)}
                 table.delete_item(*_key_values(table, key))
-                self._stamp_local(Written(name, key=key), Stamp(self._clock(), region), expired=True)
+                self._stamp_local(Written(name, key=key), Stamp(self._clock(), region),
+                                  self._tables.group(name, region), table, expired=True)
             return len(due)
 
 
@@ -251,6 +256,27 @@ def _key_values(table: Any, key: Mapping[str, Any]) -> tuple[Any, Any]:
             DynamoType(key[range_name]) if range_name and range_name in key else None)
 
 
+def _store(table: Any, image: Mapping[str, Any]) -> None:
+    """Store a replicated item as moto's put_item does, without validating it again.
+
+    The image is what the source replica accepted and holds (same key schema): moto's put_item would
+    re-check every attribute's size against all the others, most of a delivery's cost."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    values = {name: DynamoType(value) for name, value in image.items()}
+    item: Any = Item.__new__(Item)
+    item.hash_key = values[table.hash_key_attr]
+    item.range_key = values.get(table.range_key_attr) if table.range_key_attr else None
+    item.attrs = LimitedSizeDict(values)  # dict.update: no per-attribute size check
+    current = table.get_item(item.hash_key, item.range_key)
+    if item.range_key is not None:
+        table.items[item.hash_key][item.range_key] = item
+    else:
+        table.items[item.hash_key] = item
+    if table.stream_shard is not None:
+        table.stream_shard.add(current, item)
+
+
 def _get(table: Any, key: Mapping[str, Any]) -> Any:
     return table.get_item(*_key_values(table, key))
 
@@ -260,6 +286,18 @@ def guarded(request: ApiRequest, plane: Any, call: Callable[[], ApiResponse]) ->
     return items.guarded(request, call)
 
 
-# DynamoDB operations the control plane runs under the written tables' locks.
+def time_to_live(request: ApiRequest, plane: Any, call: Callable[[], ApiResponse]) -> ApiResponse:
+    """UpdateTimeToLive on a global table (2019.11.21) sets it on every replica: AWS synchronises TTL settings."""
+    response = call()
+    name = str(request.params.get("TableName", ""))
+    group = plane.global_tables.group(name, request.region) if response.status < 300 else None
+    for region in group or ():
+        table = backends.dynamodb(region).tables.get(name)
+        if region != request.region and table is not None:
+            table.ttl = dict(backends.dynamodb(request.region).tables[name].ttl)
+    return response
+
+
+# DynamoDB operations the control plane runs inside a wrapper: writes under the written tables' locks.
 AROUND: dict[str, Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]] = {
-    operation: guarded for operation in WRITES}
+    **{operation: guarded for operation in WRITES}, "UpdateTimeToLive": time_to_live}

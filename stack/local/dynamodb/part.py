@@ -50,6 +50,7 @@ class DynamoDbPart:
         self._stopping = threading.Event()
         self.expired = 0
         self._sweep_problem: str | None = None
+        self._observers: list[Callable[[Delivery, float], None]] = []
 
     @staticmethod
     def cleanup_leftovers(context: PartContext) -> list[str]:
@@ -76,6 +77,8 @@ class DynamoDbPart:
 
         def applied(delivery: Delivery, latency_s: float) -> None:
             metric.add(delivery.source, delivery.write.table, delivery.write.region, latency_s)
+            for observer in self._observers:
+                observer(delivery, latency_s)
 
         self._replicator = Replicator(context.require(GlobalTableItems), self.delay_s, context.log, on_applied=applied)
         self._replicator.start()
@@ -89,6 +92,10 @@ class DynamoDbPart:
         self._housekeeping = threading.Thread(target=self._housekeep, args=(sweep_s, period_s, context),
                                               name="dynamodb-housekeeping", daemon=True)
         self._housekeeping.start()
+
+    def observe(self, observer: Callable[[Delivery, float], None]) -> None:
+        """Also call ``observer(delivery, latency_s)`` after each applied delivery (a benchmark's measure)."""
+        self._observers.append(observer)
 
     def _local_write(self, write: ItemWrite) -> None:
         replicator = self._replicator
