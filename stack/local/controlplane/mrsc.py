@@ -259,10 +259,11 @@ def around(request: ApiRequest, plane: Any, proceed: Callable[[], ApiResponse]) 
         return tables.members(name, plane.global_tables.group(name, region) or {})
 
     def catch_up(source: str, target: str) -> None:
-        replica = backends.dynamodb(target).tables.get(name)
-        original = backends.dynamodb(source).tables.get(name)
-        if replica is not None and original is not None:
-            replica.items = copy.deepcopy(original.items)
+        with plane.global_items.lock(name, target):  # every change of a global table's items under its lock
+            replica = backends.dynamodb(target).tables.get(name)
+            original = backends.dynamodb(source).tables.get(name)
+            if replica is not None and original is not None:
+                replica.items = copy.deepcopy(original.items)
 
     if request.operation in READS:
         return path.strong_read(name, region, members, proceed, catch_up)
@@ -270,16 +271,17 @@ def around(request: ApiRequest, plane: Any, proceed: Callable[[], ApiResponse]) 
     keys = _written(request, name, local)
 
     def replicate(target: str) -> None:
-        replica = backends.dynamodb(target).tables.get(name)
-        if replica is None:
-            return  # deleted meanwhile
-        for key in keys:
-            hash_key, range_key = backends.dynamodb(region).get_keys_value(local, key)
-            item = local.get_item(hash_key, range_key)
-            if item is None:
-                replica.delete_item(hash_key, range_key)
-            else:
-                replica.put_item(copy.deepcopy(item.to_json()["Attributes"]))
+        with plane.global_items.lock(name, target):
+            replica = backends.dynamodb(target).tables.get(name)
+            if replica is None:
+                return  # deleted meanwhile
+            for key in keys:
+                hash_key, range_key = backends.dynamodb(region).get_keys_value(local, key)
+                item = local.get_item(hash_key, range_key)
+                if item is None:
+                    replica.delete_item(hash_key, range_key)
+                else:
+                    replica.put_item(copy.deepcopy(item.to_json()["Attributes"]))
 
     return path.strong_write(name, region, [_key_id(k) for k in keys], members, proceed, replicate, catch_up)
 

@@ -48,8 +48,8 @@ Members = Callable[[], Sequence[MrscMember]]
 
 def conflict(table: str, region: str, other: str) -> AwsError:
     return AwsError("ReplicatedWriteConflictException",
-                    f"One or more items in this request are being modified by a request in another Region "
-                    f"(table {table}: written from {other} while {region} wrote it); retry the request")
+                    f"The request was rejected because one or more items in the request are being modified by a "
+                    f"request in another Region (table {table}, being written from {other}); retry the request")
 
 
 class StrongCoordinator:
