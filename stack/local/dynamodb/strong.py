@@ -46,7 +46,7 @@ from stack.local.services import MrscMember
 Members = Callable[[], Sequence[MrscMember]]
 
 
-def conflict(table: str, region: str, other: str) -> AwsError:
+def conflict(table: str, other: str) -> AwsError:
     return AwsError("ReplicatedWriteConflictException",
                     f"The request was rejected because one or more items in the request are being modified by a "
                     f"request in another Region (table {table}, being written from {other}); retry the request")
@@ -194,7 +194,7 @@ class StrongCoordinator:
                 other = next(iter(sorted(writers - {region})), None)
                 if other is not None:
                     self.counts["conflicts"] += 1
-                    raise conflict(table, region, other)
+                    raise conflict(table, other)
                 if not writers:
                     break
                 self._state.wait()  # the same Region is writing the item: after it
