@@ -30,7 +30,7 @@ SUPPORTED = frozenset({"us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-w
                        "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "eu-north-1",
                        "eu-south-2", "ap-south-1", "ap-southeast-1"})
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
-READS = frozenset({"GetItem", "Query", "Scan"})
+READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem"})
 REFUSED = frozenset({"TransactWriteItems", "TransactGetItems", "UpdateTimeToLive"})
 
 
@@ -224,7 +224,7 @@ def _written(request: ApiRequest, name: str, table: Any) -> list[dict[str, Any]]
 
 
 def _tables(request: ApiRequest) -> list[str]:
-    if request.operation in ("BatchWriteItem",):
+    if request.operation in ("BatchWriteItem", "BatchGetItem"):
         return sorted((request.params.get("RequestItems") or {}).keys())
     if request.operation == "TransactWriteItems":
         return sorted({str(next(iter(e.values())).get("TableName", "")) for e in request.params.get("TransactItems") or ()})
@@ -245,26 +245,15 @@ def around(request: ApiRequest, plane: Any, proceed: Callable[[], ApiResponse]) 
     if request.operation in REFUSED:
         what = "Time to Live (TTL) is" if request.operation == "UpdateTimeToLive" else "Transaction operations are"
         raise _validation(f"{what} not supported for MRSC global tables ({name} is one)")
+    if request.operation == "BatchGetItem":
+        return _batch_get(request, plane, strong, proceed)
     if request.operation in READS and not request.params.get("ConsistentRead"):
         return proceed()  # eventually consistent: the local replica as it is
     if len(groups) > 1:
         raise _validation(f"The local stack takes a BatchWriteItem on an MRSC global table ({name}) only when it "
                           f"writes that one table; got {', '.join(sorted(groups))}")
-    path: StrongConsistency | None = plane.services.find(StrongConsistency)
-    if path is None:
-        raise AwsError("InternalServerError", "the local stack's dynamodb part is not running: MRSC tables cannot "
-                                              "be written or strongly read", 500, sender=False)
-
-    def members() -> list[MrscMember]:
-        return tables.members(name, plane.global_tables.group(name, region) or {})
-
-    def catch_up(source: str, target: str) -> None:
-        with plane.global_items.lock(name, target):  # every change of a global table's items under its lock
-            replica = backends.dynamodb(target).tables.get(name)
-            original = backends.dynamodb(source).tables.get(name)
-            if replica is not None and original is not None:
-                replica.items = copy.deepcopy(original.items)
-
+    path = _path(plane)
+    members, catch_up = _members(plane, name, region), _catch_up(plane, name)
     if request.operation in READS:
         return path.strong_read(name, region, members, proceed, catch_up)
     local = backends.dynamodb(region).get_table(name)
@@ -284,6 +273,43 @@ def around(request: ApiRequest, plane: Any, proceed: Callable[[], ApiResponse]) 
                     replica.put_item(copy.deepcopy(item.to_json()["Attributes"]))
 
     return path.strong_write(name, region, [_key_id(k) for k in keys], members, proceed, replicate, catch_up)
+
+
+def _members(plane: Any, name: str, region: str) -> Callable[[], list[MrscMember]]:
+    tables: StrongTables = plane.global_tables.strong
+    return lambda: tables.members(name, plane.global_tables.group(name, region) or {})
+
+
+def _catch_up(plane: Any, name: str) -> Callable[[str, str], None]:
+    def catch_up(source: str, target: str) -> None:
+        with plane.global_items.lock(name, target):  # every change of a global table's items under its lock
+            replica = backends.dynamodb(target).tables.get(name)
+            original = backends.dynamodb(source).tables.get(name)
+            if replica is not None and original is not None:
+                replica.items = copy.deepcopy(original.items)
+
+    return catch_up
+
+
+def _path(plane: Any) -> StrongConsistency:
+    path: StrongConsistency | None = plane.services.find(StrongConsistency)
+    if path is None:
+        raise AwsError("InternalServerError", "the local stack's dynamodb part is not running: MRSC tables cannot "
+                                              "be written or strongly read", 500, sender=False)
+    return path
+
+
+def _batch_get(request: ApiRequest, plane: Any, strong: Sequence[str], proceed: Callable[[], ApiResponse]) -> ApiResponse:
+    """A BatchGetItem reading MRSC tables strongly: each such table's quorum and round trip, then the batch."""
+    wanted = request.params.get("RequestItems") or {}
+    call = proceed
+    for name in strong:
+        if (wanted.get(name) or {}).get("ConsistentRead"):
+            def inner(name: str = name, then: Callable[[], ApiResponse] = call) -> ApiResponse:
+                return _path(plane).strong_read(name, request.region, _members(plane, name, request.region), then,
+                                                _catch_up(plane, name))
+            call = inner
+    return call()
 
 
 Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]

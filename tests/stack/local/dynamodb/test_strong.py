@@ -183,6 +183,9 @@ def test_a_cut_off_region_fails_its_writes_and_catches_up_when_it_returns(stack:
         put(stack, "eu-central-1", table, "p2", 4)
         assert price(stack, "eu-central-1", table, "p1") == 3
         assert price(stack, "us-west-2", table, "p1", consistent=False) == 1  # stale, not diverged
+        batch = {table: {"Keys": [{"id": {"S": "p1"}}], "ConsistentRead": True}}
+        assert error_code(lambda: stack.client("us-west-2").batch_get_item(RequestItems=batch)) == "AccessDeniedException"
+        assert stack.client("eu-central-1").batch_get_item(RequestItems=batch)["Responses"][table][0]["price"] == {"N": "3"}
         assert stack.replicas("us-east-1", table)["us-west-2"] == "REPLICATION_NOT_AUTHORIZED"
     finally:
         resume_replication(stack, "us-west-2", table)
