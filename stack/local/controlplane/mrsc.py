@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ SUPPORTED = frozenset({"us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-w
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
 READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem"})
 REFUSED = frozenset({"TransactWriteItems", "TransactGetItems", "UpdateTimeToLive"})
+PARTIQL = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
 
 
 # FIS's aws:dynamodb:global-table-pause-replication on an MRSC table appends a Deny of this action to the
@@ -53,6 +55,10 @@ class StrongTables:
         self.denied: Callable[[str, str], bool] = lambda _table, _region: False
         self._witness: dict[str, str | None] = {}
         self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._witness)
 
     def witness(self, name: str) -> str | None:
         with self._lock:
@@ -233,8 +239,31 @@ def _tables(request: ApiRequest) -> list[str]:
     return [str(request.params.get("TableName", ""))]
 
 
+def _partiql(request: ApiRequest, plane: Any, proceed: Callable[[], ApiResponse]) -> ApiResponse:
+    """PartiQL naming an MRSC table: an eventually consistent SELECT passes; the rest is refused."""
+    tables: StrongTables = plane.global_tables.strong
+    params = request.params
+    entries = ([params] if request.operation == "ExecuteStatement"
+               else list(params.get("Statements") or params.get("TransactStatements") or ()))
+    for entry in entries:
+        text = str((entry or {}).get("Statement", ""))
+        for name in tables.names():
+            if f'"{name}"' not in text and not re.search(rf"\b{re.escape(name)}\b", text):
+                continue
+            if not tables.is_strong(name, plane.global_tables.group(name, request.region)):
+                continue
+            reads = text.lstrip().upper().startswith("SELECT")
+            if request.operation == "ExecuteTransaction" or not reads or entry.get("ConsistentRead"):
+                raise _validation(f"The local stack does not run PartiQL writes, transactions or strongly consistent "
+                                  f"reads on the MRSC global table {name}; use PutItem, UpdateItem, DeleteItem, "
+                                  f"BatchWriteItem or GetItem/Query/Scan")
+    return proceed()
+
+
 def around(request: ApiRequest, plane: Any, proceed: Callable[[], ApiResponse]) -> ApiResponse:
     """An MRSC table's call goes through the part's StrongConsistency; any other call straight to ``proceed``."""
+    if request.operation in PARTIQL:
+        return _partiql(request, plane, proceed)
     tables: StrongTables = plane.global_tables.strong
     region = request.region
     groups = {name: plane.global_tables.group(name, region) for name in _tables(request)}
@@ -313,7 +342,7 @@ def _batch_get(request: ApiRequest, plane: Any, strong: Sequence[str], proceed: 
 
 
 Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
-AROUND: dict[str, Around] = {operation: around for operation in WRITES | READS | REFUSED}
+AROUND: dict[str, Around] = {operation: around for operation in WRITES | READS | REFUSED | PARTIQL}
 
 
 def outside(outer: Mapping[str, Around], inner: Mapping[str, Around]) -> dict[str, Around]:

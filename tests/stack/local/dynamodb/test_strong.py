@@ -112,11 +112,13 @@ def test_invalid_set_ups_are_refused_and_nothing_changes(stack: Stack) -> None:
         lambda: east.update_time_to_live(TableName=strong, TimeToLiveSpecification={"Enabled": True,
                                                                                    "AttributeName": "ttl"}),
         lambda: east.transact_write_items(TransactItems=[{"Put": {"TableName": strong, "Item": {"id": {"S": "t"}}}}]),
+        lambda: east.execute_statement(Statement=f"INSERT INTO \"{strong}\" VALUE {{'id': 'q'}}"),
     ]
     for call in refused:
         assert error_code(call) == "ValidationException"
+    assert east.execute_statement(Statement=f'SELECT * FROM "{strong}"')["Items"] == []  # eventually consistent
     assert stack.replicas("us-east-1", strong) == dict.fromkeys(THREE, "ACTIVE")
-    assert price(stack, "us-east-1", strong, "t") is None
+    assert price(stack, "us-east-1", strong, "t") is None and price(stack, "us-east-1", strong, "q") is None
     # Two replicas deleted at once: what is left is a single-Region table, written as any other.
     east.update_table(TableName=strong, ReplicaUpdates=[{"Delete": {"RegionName": r}} for r in THREE[1:]])
     assert "MultiRegionConsistency" not in east.describe_table(TableName=strong)["Table"]
