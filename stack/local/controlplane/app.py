@@ -130,6 +130,7 @@ class ControlPlane:
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
                                                    environment.dynamodb.replica_creation_s)
         self.global_items = dynamoitems.GlobalItems(self.global_tables)
+        self.global_tables.denied = self.global_items.replication_denied
         # Which MRSC replicas are cut off: FIS's MRSC pause statement, or an MREC one, in their policy.
         self.global_tables.strong.denied = mrsc.paused_by(dynamoitems.denies_replication, backends.ACCOUNT_ID)
         self.services.provide(GlobalTableItems, self.global_items, by="the control plane")

@@ -5,8 +5,9 @@ plane answers an ``UpdateTable`` that carries them: it checks them all first (no
 half-applied), creates the replica table in the other Region with the source's key schema,
 attributes, indexes and items, or deletes it. ``DescribeTable`` in any Region of the group then
 shows every replica with its ``ReplicaStatus``: CREATING for the environment's
-``dynamodb.replica_creation_s`` (scaled), then ACTIVE. While a replica is being created the table
-is UPDATING and another ``UpdateTable`` is refused with ResourceInUseException.
+``dynamodb.replica_creation_s`` (scaled), then ACTIVE (REPLICATION_NOT_AUTHORIZED while its resource
+policy denies the replication role). While a replica is being created the table is UPDATING and
+another ``UpdateTable`` is refused with ResourceInUseException.
 
 Carrying the items between the replicas is the DynamoDB part's job (stack.local.dynamodb), which
 reads the replicas through ``DescribeTable`` like any user.
@@ -61,6 +62,9 @@ class GlobalTables:
         self._groups: dict[str, dict[str, Replica]] = {}  # table name -> Region -> replica
         self.strong = mrsc.StrongTables(self.regions)  # which groups are MRSC (multi-Region strong consistency)
         self._lock = threading.Lock()
+        # Whether a replica's resource policy denies the replication role (set by the control plane):
+        # AWS then shows the replica REPLICATION_NOT_AUTHORIZED.
+        self.denied: Callable[[str, str], bool] = lambda table, region: False
 
     def group(self, name: str, region: str) -> dict[str, Replica] | None:
         """The replicas of table ``name`` when ``region`` holds one of them (and moto still has it there)."""
@@ -175,7 +179,7 @@ class GlobalTables:
         now = self.clock()
         table = body.get(key, {})
         table["GlobalTableVersion"] = "2019.11.21"
-        table["Replicas"] = [{"RegionName": region, "ReplicaStatus": replica.status(now)}
+        table["Replicas"] = [{"RegionName": region, "ReplicaStatus": self._status(name, region, replica, now)}
                              for region, replica in sorted(group.items())]
         if self.strong.is_strong(name, group):
             mrsc.describe(table, self.strong.members(name, group))
@@ -184,6 +188,10 @@ class GlobalTables:
         elif any(replica.status(now) == "CREATING" for replica in group.values()):
             table["TableStatus"] = "UPDATING"  # UpdateTable is asynchronous: UPDATING until it is done
         return self.respond(request, body)
+
+    def _status(self, name: str, region: str, replica: Replica, now: float) -> str:
+        status = replica.status(now)
+        return "REPLICATION_NOT_AUTHORIZED" if status == "ACTIVE" and self.denied(name, region) else status
 
     @staticmethod
     def respond(request: ApiRequest, body: Mapping[str, Any]) -> ApiResponse:

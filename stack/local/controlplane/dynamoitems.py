@@ -298,6 +298,14 @@ def time_to_live(request: ApiRequest, plane: Any, call: Callable[[], ApiResponse
     return response
 
 
+def table_locked(request: ApiRequest, plane: Any, call: Callable[[], ApiResponse]) -> ApiResponse:
+    """UpdateTable under the table's lock: a new replica is a copy of the items no write is changing, and a
+    write made meanwhile is owed to it (the lock is taken before the replica bookkeeping's, as writes do)."""
+    items: GlobalItems = plane.global_items
+    with items.lock(str(request.params.get("TableName", "")), request.region):
+        return call()
+
+
 # DynamoDB operations the control plane runs inside a wrapper: writes under the written tables' locks.
 AROUND: dict[str, Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]] = {
-    **{operation: guarded for operation in WRITES}, "UpdateTimeToLive": time_to_live}
+    **{operation: guarded for operation in WRITES}, "UpdateTimeToLive": time_to_live, "UpdateTable": table_locked}

@@ -51,12 +51,15 @@ def test_a_paused_replica_holds_writes_both_ways_and_gets_them_all_on_resume(
     until(lambda: stack.item("eu-central-1", table, "to-west"), DEADLINE_S, "the unpaused pair replicating", 0.01)
     assert stack.item("us-west-2", table, "to-west") is None
     assert stack.item("us-east-1", table, "from-west") is None and stack.item("eu-central-1", table, "from-west") is None
+    assert stack.replicas("us-east-1", table) == {"us-east-1": "ACTIVE", "us-west-2": "REPLICATION_NOT_AUTHORIZED",
+                                                  "eu-central-1": "ACTIVE"}
     west.put_resource_policy(ResourceArn=arn, Policy=json.dumps({"Version": "2012-10-17",
                                                                  "Statement": [other_statement(arn)]}))
     stack.settled()
     assert stack.item("us-west-2", table, "to-west") is not None
     assert stack.item("us-east-1", table, "from-west") is not None and stack.item("eu-central-1", table, "from-west")
     assert stack.part.status()["held"] == 0
+    assert set(stack.replicas("us-west-2", table).values()) == {"ACTIVE"}
 
 
 def test_a_pause_statement_past_its_date_pauses_nothing(stack: Stack, global_table: Callable[..., str]) -> None:

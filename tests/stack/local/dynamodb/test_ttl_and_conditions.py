@@ -18,11 +18,11 @@ def test_an_expired_item_is_deleted_and_the_delete_replicates(stack: Stack, glob
     table = global_table("us-west-2")
     east, west = stack.client("us-east-1"), stack.client("us-west-2")
     east.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"})
-    expired = stack.part.status()["expired"]  # before the writes: the sweep may delete the item at once
+    past, future = str(int(time.time()) - 60), str(int(time.time()) + 3600)
+    expired = stack.part.status()["expired"]
     replicated_expiries: list[str] = []
     stack.part.observe(lambda delivery, _: replicated_expiries.append(delivery.write.region)
                        if delivery.write.expired and delivery.write.table == table else None)
-    past, future = str(int(time.time()) - 60), str(int(time.time()) + 3600)
     east.put_item(TableName=table, Item={"id": {"S": "old"}, "expires": {"N": past}})
     east.put_item(TableName=table, Item={"id": {"S": "fresh"}, "expires": {"N": future}})
     east.put_item(TableName=table, Item={"id": {"S": "text"}, "expires": {"S": past}})  # not a Number: never expires
