@@ -70,12 +70,6 @@ class StrongCoordinator:
         with self._state:
             return set(self._behind.get(table, ()))
 
-    def forget(self, table: str) -> None:
-        """The table was deleted or stopped being MRSC: nothing is owed to its replicas any more."""
-        with self._state:
-            self._behind.pop(table, None)
-            self._resume.pop(table, None)
-
     # --- the two paths
 
     def strong_write(self, table: str, region: str, keys: Sequence[str], members: Members,
