@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Mapping
 
-from stack.local.dynamodb.metrics import LatencyMetric
 from stack.local.awserror import AwsError
+from stack.local.dynamodb.metrics import LatencyMetric
 from stack.local.dynamodb.replicator import Delivery, Replicator
 from stack.local.dynamodb.strong import StrongCoordinator
 from stack.local.part import ApiHandler, ApiResponse, Change, Health, PartContext
