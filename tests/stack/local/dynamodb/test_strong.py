@@ -98,7 +98,7 @@ def test_invalid_set_ups_are_refused_and_nothing_changes(stack: Stack) -> None:
          "GlobalTableWitnessUpdates": [{"Create": {"RegionName": "us-east-2"}}]},  # not enabled here
     ]
     for extra in invalid:
-        assert error_code(lambda extra=extra: east.update_table(  # type: ignore[misc]
+        assert error_code(lambda extra=extra: east.update_table(
             TableName=table, MultiRegionConsistency="STRONG", **extra)) == "ValidationException", extra
     assert stack.replicas("us-east-1", table) == {}  # nothing half-applied
     put(stack, "us-east-1", table, "p1", 1)
