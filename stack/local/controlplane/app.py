@@ -33,7 +33,7 @@ from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
-    cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, rds, request as requests_, route53, xray,
+    backends, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, mrsc, rds, request as requests_, route53, xray,
 )
 from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
@@ -57,7 +57,8 @@ _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloud
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
 # Operations run inside a wrapper (DynamoDB's writes: under the written tables' locks, then stamped).
 Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
-_AROUND: dict[str, Mapping[str, Around]] = {"dynamodb": dynamoitems.AROUND}
+# MRSC tables' writes and strong reads (mrsc.py) go through the DynamoDB part first, around the above.
+_AROUND: dict[str, Mapping[str, Around]] = {"dynamodb": mrsc.outside(mrsc.AROUND, dynamoitems.AROUND)}
 # How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -137,6 +138,8 @@ class ControlPlane:
                                                    environment.dynamodb.replica_creation_s)
         self.global_items = dynamoitems.GlobalItems(self.global_tables)
         self.global_tables.denied = self.global_items.replication_denied
+        # Which MRSC replicas are cut off: FIS's MRSC pause statement, or an MREC one, in their policy.
+        self.global_tables.strong.denied = mrsc.paused_by(dynamoitems.denies_replication, backends.ACCOUNT_ID)
         self.services.provide(GlobalTableItems, self.global_items, by="the control plane")
         self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0
@@ -246,7 +249,10 @@ class ControlPlane:
             return shown(parsed, response, self) if shown is not None else response
 
         around = _AROUND.get(request.service, {}).get(request.operation)
-        response = around(request, self, call) if around is not None else call()
+        try:
+            response = around(request, self, call) if around is not None else call()
+        except AwsError as error:  # refused before moto saw the call (an MRSC table's conflict, no quorum)
+            response = render(request, error)
         if response.status < 300 and requests_.is_mutating(request.operation):
             hook = after.get(request.operation)
             if hook is not None:
