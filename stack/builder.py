@@ -12,6 +12,10 @@ in every AZ, one HTTP health check per instance, and the Route 53 record tree:
     <region>.checkout.Z multivalue, one A record per instance, each with its health check
     canary.checkout.Z   weighted 90/10 between the first two active Regions
 
+and the product catalog, a DynamoDB global table with a replica in every Region (stack.catalog), made
+in a thread beside the rest (each replica is CREATING for minutes on AWS) and waited for before the
+build returns.
+
 Every resource carries the tag ``gameday:stack=<stack>``; a second build finds it instead of
 creating a duplicate. ``Builder.attach`` walks the same steps with clients that may only read: it
 returns handles to a stack built earlier (in a real account, without ``--build-stack``), and names
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +37,9 @@ from environments.model import AwsEnvironment, LocalEnvironment
 from base.deadline import DeadlineExceeded, until
 from base.errors import BuildError
 from base.operations import is_read_only
+from stack import catalog as catalog_
 from stack import topology
-from stack.handles import DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
+from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
 ROLE_TAG = "gameday:role"
@@ -57,6 +63,8 @@ class BuildOptions:
     # Converging a promoted replica while it holds orders the writer lacks: copy them to the writer first.
     # Without this the build refuses and names them (nothing is changed).
     copy_back_orphaned_orders: bool = False
+    # The catalog global table (stack.catalog); off only where the endpoint keeps no global tables (plain moto).
+    catalog: bool = True
 
 
 def record_names(zone: str) -> RecordNames:
@@ -65,11 +73,15 @@ def record_names(zone: str) -> RecordNames:
                        database=f"orders.db.{zone}")
 
 
-def checkout_user_data(database: DatabaseHandle, writer_name: str) -> str:
+def checkout_user_data(database: DatabaseHandle, writer_name: str, stack_name: str | None = "securecart") -> str:
     """The checkout instance's configuration contract (stack.local.ec2.contract): the writer's DNS name,
-    and the Secrets Manager secret holding its credentials."""
-    return json.dumps({"db_endpoint": writer_name.rstrip("."), "db_port": database.port, "db_region": database.region,
-                       "db_name": DB_NAME, "db_secret_id": database.secret_id})
+    the Secrets Manager secret holding its credentials, and (``stack_name`` set) the catalog table with the
+    secret of its admin token."""
+    data: dict[str, object] = {"db_endpoint": writer_name.rstrip("."), "db_port": database.port,
+                               "db_region": database.region, "db_name": DB_NAME, "db_secret_id": database.secret_id}
+    if stack_name is not None:
+        data |= {"catalog_table": catalog_.TABLE, "catalog_admin_secret_id": catalog_.admin_secret_id(stack_name)}
+    return json.dumps(data)
 
 
 class ReadOnlyClient:
@@ -118,7 +130,13 @@ class Builder:
         return reader._walk("attaching to", write_records=False)
 
     def _walk(self, doing: str, write_records: bool) -> ReferenceStack:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="catalog")
         try:
+            catalog = None
+            if self.options.catalog:
+                table = self.catalog()
+                table.admin_secret()  # before the fleet: an instance reads it when it boots
+                catalog = pool.submit(table.ensure)
             if write_records:
                 self.converge()
             subnets = [subnet for region in self.env.regions for subnet in self.network(region)]
@@ -130,14 +148,36 @@ class Builder:
             if write_records:
                 self.records(zone_id, instances)
             self.wait_healthy(instances)
+            catalog_handle = self._catalog_handle(catalog)
         except ClientError as error:
             operation = error.operation_name
             raise BuildError(f"{doing} the reference stack failed at {operation}: "
                              f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}") from error
-        except WaiterError as error:  # a resource or record change that never reached its state
+        except (WaiterError, catalog_.CatalogError) as error:  # something that never reached its state
             raise BuildError(f"{doing} the reference stack failed: {error}") from error
+        finally:
+            pool.shutdown(wait=True)  # an error above still waits for the catalog's calls to end
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
-                              tuple(subnets), tuple(instances), database, replica)
+                              tuple(subnets), tuple(instances), database, replica, catalog=catalog_handle)
+
+    # -- the catalog -----------------------------------------------------------------------------
+
+    def catalog(self) -> catalog_.Catalog:
+        """The catalog global table's builder; its clients are made here, in the calling thread (boto3's
+        client creation is not thread-safe, its clients are)."""
+        regions = tuple(self.env.regions)
+        home = self.env.stack.database_region
+        dynamodb = {region: self.client("dynamodb", region) for region in regions}
+        return catalog_.Catalog(catalog_.CatalogSpec(home, regions, self.options.stack_name), dynamodb.__getitem__,
+                                self.client("secretsmanager", home), self.options.wait_delay_s,
+                                self.options.wait_delay_s * self.options.wait_attempts, self.tags)
+
+    def _catalog_handle(self, running: Future[tuple[str, ...]] | None) -> CatalogHandle | None:
+        if running is None:
+            return None
+        regions = running.result()  # raises what the thread raised
+        return CatalogHandle(catalog_.TABLE, self.env.stack.database_region, regions,
+                             catalog_.admin_secret_id(self.options.stack_name))
 
     # -- drift back to the spec ------------------------------------------------------------------
 
@@ -279,7 +319,8 @@ class Builder:
                     mine += ec2.run_instances(
                         ImageId=CHECKOUT_IMAGE_ID, InstanceType=CHECKOUT_INSTANCE_TYPE, MinCount=missing,
                         MaxCount=missing, SubnetId=subnet.subnet_id,
-                        UserData=checkout_user_data(database, record_names(self.env.stack.zone).database),
+                        UserData=checkout_user_data(database, record_names(self.env.stack.zone).database,
+                                                    self.options.stack_name if self.options.catalog else None),
                         TagSpecifications=[{"ResourceType": "instance", "Tags": self.tags + [
                             {"Key": ROLE_TAG, "Value": CHECKOUT_ROLE},
                             {"Key": "Name", "Value": f"checkout-{subnet.availability_zone}"}]}])["Instances"]

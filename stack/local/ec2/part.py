@@ -223,6 +223,7 @@ class Ec2Part:
             user_data = self.lookup.user_data(region, iid)
             port = user_data.port or self.context.environment.stack.checkout_port
             database = self.lookup.database(region, iid, user_data)
+            catalog = self.lookup.catalog(region, iid, user_data)
         except (Ec2PartError, ClientError, BotoCoreError, ValueError) as error:
             self._refuse(region, iid, str(error))
             return None
@@ -231,7 +232,7 @@ class Ec2Part:
             private_ip=private_ip, uds=self.directory / f"{iid}.sock", log=self.log_directory / f"{iid}.log",
             dns_host=self.context.instance.control_host, dns_port=self.context.instance.dns_port,
             # The Route 53 server serves scaled TTLs: the client honours them as served.
-            database=database,
+            database=database, catalog=catalog,
         )
         instance = Managed(iid, region, launch.availability_zone, private_ip, port, CheckoutProcess(launch))
         if previous is not None:
@@ -241,6 +242,7 @@ class Ec2Part:
         instance.process.start()
         assert self._registry is not None and instance.process.pid is not None
         files = [launch.uds] + ([database.password_file] if database else [])
+        files += [catalog.admin_token_file] if catalog and catalog.admin_token_file else []
         self._registry.add(iid, instance.process.pid, files)
         return instance
 

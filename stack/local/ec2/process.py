@@ -11,6 +11,7 @@ from base.deadline import DeadlineExceeded, until
 from stack.local import process as executor
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
+from stack.local.part import LOCAL_CREDENTIALS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 READY_POLL_S = 0.02
@@ -28,6 +29,16 @@ class DatabaseTarget:
 
 
 @dataclass(frozen=True)
+class CatalogTarget:
+    """The catalog table an instance serves products from, the endpoint it reaches DynamoDB at, and the
+    file holding the admin endpoint's token (None: no admin endpoint)."""
+
+    table: str
+    endpoint: str
+    admin_token_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class Launch:
     """Everything one checkout process is started with."""
 
@@ -40,6 +51,7 @@ class Launch:
     dns_host: str
     dns_port: int
     database: DatabaseTarget | None = None
+    catalog: CatalogTarget | None = None
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "stack.local.ec2.checkout", "--uds", str(self.uds),
@@ -50,6 +62,10 @@ class Launch:
             db = self.database
             argv += ["--db-endpoint", db.endpoint, "--db-port", str(db.port), "--db-name", db.name,
                      "--db-user", db.user, "--db-password-file", str(db.password_file)]
+        if self.catalog is not None:
+            argv += ["--catalog-table", self.catalog.table, "--catalog-endpoint", self.catalog.endpoint]
+            if self.catalog.admin_token_file is not None:
+                argv += ["--admin-token-file", str(self.catalog.admin_token_file)]
         return argv
 
 
@@ -67,6 +83,11 @@ class CheckoutProcess:
         launch = self.launch
         launch.uds.unlink(missing_ok=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+        # What the instance signs its DynamoDB calls with: the local endpoint's credentials, never the caller's.
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            env.pop(name, None)
+        env |= {"AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
         self._popen = executor.start(launch.argv(), launch.log, cwd=REPO_ROOT, env=env)
 
     def alive(self) -> bool:
