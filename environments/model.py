@@ -215,6 +215,10 @@ class DynamoDbSettings(Model):
     replication_processing_s: float = Field(default=1.0, ge=0, le=3600)
     # How long a new replica stays CREATING before it is ACTIVE (AWS: minutes for an empty table).
     replica_creation_s: float = Field(default=60.0, ge=0, le=86400)
+    # How often the TTL sweep deletes expired items (AWS: typically within a few days of expiry).
+    ttl_sweep_s: float = Field(default=300.0, gt=0, le=86400)
+    # How often ReplicationLatency is published to CloudWatch (AWS: one-minute data points).
+    metric_period_s: float = Field(default=60.0, gt=0, le=3600)
 
 
 class StopCondition(Model):

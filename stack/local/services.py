@@ -16,6 +16,8 @@ The services, and who provides and requires them in the standard stack:
 - ``DbStatus`` (rds): the live status of a DB instance. Looked up, when present, by the control plane.
 - ``RdsStore`` (the control plane, registered before any part): moto's RDS and EC2 bookkeeping, the
   only access to moto the RDS part has. Required by rds.
+- ``GlobalTableItems`` (the control plane): the items of DynamoDB global tables, each write stamped
+  and applied under the table's lock. Required by dynamodb.
 
 Durations crossing a service boundary are AWS seconds (unscaled); the receiving part applies the
 environment's time scale.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -142,6 +145,57 @@ class RdsStore(Protocol):
 
     def release_address(self, region: str, address: str) -> None:
         """Give ``address`` back to whichever EC2 subnet holds it (nothing when the subnet is gone)."""
+        ...
+
+
+@dataclass(frozen=True, order=True)
+class Stamp:
+    """When a DynamoDB item write was made (monotonic seconds, in the stack's process), and where.
+
+    Last writer wins by this order; the Region breaks an exact tie."""
+
+    at: float
+    region: str
+
+
+@dataclass(frozen=True)
+class ItemWrite:
+    """One item a global table's replica now holds: its key, its whole image (None: deleted), its stamp."""
+
+    table: str
+    region: str  # the replica that holds it
+    key: Mapping[str, Any]  # DynamoDB JSON
+    item: Mapping[str, Any] | None
+    stamp: Stamp
+    targets: tuple[str, ...] = ()  # a local write: the other replicas it is owed to
+    expired: bool = False  # a delete made by the TTL sweep, not by a user
+
+
+@runtime_checkable
+class GlobalTableItems(Protocol):
+    """The items of DynamoDB's global tables, as the control plane lends them to the DynamoDB part.
+
+    The control plane stamps every successful user write to a global table and captures the items it
+    wrote while it holds the table's lock in that Region; ``apply`` takes the same lock, so the
+    last-writer-wins comparison and the write are one step against users' writes."""
+
+    def listen(self, listener: Callable[[ItemWrite], None]) -> None:
+        """Call ``listener`` with every local write to a global table (under the table's lock: be quick)."""
+        ...
+
+    def unlisten(self, listener: Callable[[ItemWrite], None]) -> None:
+        ...
+
+    def apply(self, write: ItemWrite) -> bool:
+        """Apply a replicated write unless the replica holds a later stamp for the item; whether it was applied."""
+        ...
+
+    def replication_denied(self, table: str, region: str) -> bool:
+        """Whether the replica's resource-based policy denies the replication service-linked role now."""
+        ...
+
+    def expire(self, now_epoch_s: float) -> int:
+        """Delete the items whose TTL attribute is before ``now_epoch_s`` (tables with TTL enabled); how many."""
         ...
 
 

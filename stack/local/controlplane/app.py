@@ -32,10 +32,10 @@ from base.errors import StackError
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
-from stack.local.controlplane import defaultvpc, dynamodb, ec2, rds, request as requests_, route53
+from stack.local.controlplane import defaultvpc, dynamodb, dynamoitems, ec2, rds, request as requests_, route53
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
-from stack.local.services import RdsStore, Services
+from stack.local.services import GlobalTableItems, RdsStore, Services
 
 # A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
 # them (None removes one), as AWS does when it canonicalises a value.
@@ -50,6 +50,9 @@ Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
 _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
+# Operations run inside a wrapper (DynamoDB's writes: under the written tables' locks, then stamped).
+Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
+_AROUND: dict[str, Mapping[str, Around]] = {"dynamodb": dynamoitems.AROUND}
 # How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -124,6 +127,8 @@ class ControlPlane:
         environment = _environment(instance)
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
                                                    environment.dynamodb.replica_creation_s)
+        self.global_items = dynamoitems.GlobalItems(self.global_tables)
+        self.services.provide(GlobalTableItems, self.global_items, by="the control plane")
         self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0
         self._count_lock = threading.Lock()
@@ -216,16 +221,21 @@ class ControlPlane:
             request = self._rewrite(request, environ, body, changes)
         answer = self._answers.get((request.service, request.operation))
         own = _ANSWERS.get(request.service, {}).get(request.operation)
-        try:
-            if answer is not None:
-                response = answer(request)
-            else:
-                response = (own(request, self) if own is not None else None) or self._call_moto(environ, request)
-        except AwsError as error:
-            response = render(request, error)
         shown = _SHOWN.get(request.service, {}).get(request.operation)
-        if shown is not None:
-            response = shown(request, response, self)
+        parsed = request
+
+        def call() -> ApiResponse:
+            try:
+                if answer is not None:
+                    response = answer(parsed)
+                else:
+                    response = (own(parsed, self) if own is not None else None) or self._call_moto(environ, parsed)
+            except AwsError as error:
+                response = render(parsed, error)
+            return shown(parsed, response, self) if shown is not None else response
+
+        around = _AROUND.get(request.service, {}).get(request.operation)
+        response = around(request, self, call) if around is not None else call()
         if response.status < 300 and requests_.is_mutating(request.operation):
             hook = after.get(request.operation)
             if hook is not None:

@@ -2,10 +2,12 @@
 
 Modules, one concept each:
 
-- ``writes``: which items a successful write call changed;
-- ``replicator``: carries each write to the other replicas after the modelled delay, last writer wins;
-- ``part``: ``DynamoDbPart``, the Part the supervisor starts.
+- ``replicator``: carries each write to the other replicas after the modelled delay, last writer
+  wins, held while a replica's resource policy denies replication;
+- ``metrics``: ReplicationLatency, published to CloudWatch;
+- ``part``: ``DynamoDbPart``, the Part the supervisor starts (and the TTL sweep).
 
-The replica bookkeeping (UpdateTable's ReplicaUpdates, DescribeTable's Replicas) is the control
-plane's: stack.local.controlplane.dynamodb.
+The control plane keeps the replica bookkeeping (UpdateTable's ReplicaUpdates, DescribeTable's
+Replicas: stack.local.controlplane.dynamodb) and applies every write to a global table's items under
+the table's lock (stack.local.controlplane.dynamoitems), lent to the part as ``GlobalTableItems``.
 """

@@ -1,7 +1,7 @@
 """Which items a write call changed, from botocore's input shapes."""
 from __future__ import annotations
 
-from stack.local.dynamodb.writes import Written, key_id, written
+from stack.local.controlplane.dynamowrites import Written, key_id, written
 from stack.local.part import ApiRequest
 
 
