@@ -12,6 +12,7 @@ from typing import Any
 from base.errors import StackError
 from base.timeline import Timeline
 from probes.canary import Ack, Attempt, ReadBack
+from probes.catalog import Seen
 from probes.checkout import Response
 from probes.dns import Answer
 from probes.sampler import Sample
@@ -48,6 +49,7 @@ class ScenarioResult:
     verdict: Verdict | None
     dns: tuple[Sample[Answer], ...] = ()  # source = vantage point
     checkout: tuple[Sample[Response], ...] = ()  # source = vantage point
+    catalog: tuple[Sample[Seen], ...] = ()  # source = vantage point: the product as it was shown there
     canary_attempts: tuple[Attempt, ...] = ()
     canary_acks: tuple[Ack, ...] = ()
     read_back: ReadBack | None = None

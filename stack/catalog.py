@@ -103,7 +103,20 @@ class Catalog:
             self._wait(self._settled, "the table ACTIVE before the next replica change")
             home.update_table(TableName=spec.table, ReplicaUpdates=[{"Create": {"RegionName": region}}])
         self._wait(self._settled, f"replicas ACTIVE in {', '.join(spec.regions)}")
+        self._tag_replicas()
         return tuple(sorted(self.replicas()))
+
+    def _tag_replicas(self) -> None:
+        """The stack's tags on every replica: a new replica starts untagged, and the fault guard only changes
+        tables that carry the stack tag."""
+        wanted = {t["Key"]: t["Value"] for t in self.tags}
+        for region in self.replicas():
+            client = self.clients(region)
+            arn = client.describe_table(TableName=self.spec.table)["Table"]["TableArn"]
+            have = {t["Key"]: t["Value"] for t in client.list_tags_of_resource(ResourceArn=arn).get("Tags", [])}
+            missing = [{"Key": k, "Value": v} for k, v in wanted.items() if have.get(k) != v]
+            if missing:
+                client.tag_resource(ResourceArn=arn, Tags=missing)
 
     def remove(self) -> list[str]:
         """Delete every replica (one ReplicaUpdates change at a time), then the table and the admin secret."""
