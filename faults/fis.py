@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 DISRUPT_CONNECTIVITY = "aws:network:disrupt-connectivity"
 REBOOT_DB_INSTANCES = "aws:rds:reboot-db-instances"
+PAUSE_REPLICATION = "aws:dynamodb:global-table-pause-replication"
 TERMINAL = frozenset({"completed", "stopped", "failed", "cancelled"})
 STARTED = frozenset({"running", "completed"})
 
@@ -52,6 +53,12 @@ def disrupt_connectivity(subnet_arns: list[str], duration_s: int) -> Action:
 
 def reboot_db_instances(db_arns: list[str]) -> Action:
     return Action("reboot", REBOOT_DB_INSTANCES, "DBInstances", "aws:rds:db", tuple(db_arns), {"forceFailover": "true"})
+
+
+def pause_replication(table_arns: list[str], duration_s: int) -> Action:
+    """Pause a global table's replication to and from the replicas (the action ends after ``duration``)."""
+    return Action("pause", PAUSE_REPLICATION, "Tables", "aws:dynamodb:global-table", tuple(table_arns),
+                  {"duration": f"PT{max(1, round(duration_s / 60))}M"})
 
 
 def template(action: Action, *, description: str, role_arn: str, alarm_arns: list[str],

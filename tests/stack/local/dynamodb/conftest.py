@@ -20,8 +20,8 @@ from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 
 # time_scale 0.1: the 2 s processing delay is 0.2 s, plus the unscaled RTT (78 ms us-east-1 <-> us-west-2);
-# a new replica is CREATING for 0.3 s.
-SETTINGS = DynamoDbSettings(replication_processing_s=2.0, replica_creation_s=3.0)
+# a new replica is CREATING for 0.3 s; the TTL sweep and the metric flush run every 0.1 s.
+SETTINGS = DynamoDbSettings(replication_processing_s=2.0, replica_creation_s=3.0, ttl_sweep_s=1.0, metric_period_s=1.0)
 
 
 def free_port() -> int:
@@ -45,6 +45,9 @@ class Stack:
     def settled(self) -> None:
         """Wait until the replicator has nothing left to read or deliver."""
         until(lambda: self.part.status()["pending"] == 0, 10, "the replicator to settle", 0.01)
+
+    def cloudwatch(self, region: str) -> Any:
+        return self._session.client("cloudwatch", region_name=region, endpoint_url=self.endpoint_url)
 
     def item(self, region: str, table: str, key: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.client(region).get_item(TableName=table, Key={"id": {"S": key}},
