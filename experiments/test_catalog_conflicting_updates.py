@@ -68,6 +68,7 @@ def test_conflicting_price_updates_converge_on_one_winner(scenario: Scenario) ->
 
         final = scenario.wait_until(agreed, "every Region serves the same write", (slos.catalog_convergence_s or 60) * 2)
         agreed_at = clock.now()
+        assert final is not None
         # The vantage points' own view must settle on it too (a few samples after).
         winner_id = next(iter(final.values())).write_id
         scenario.wait_until(lambda: all(catalog_probe.visible_from(
