@@ -102,7 +102,9 @@ class Catalog:
                 continue
             self._wait(self._settled, "the table ACTIVE before the next replica change")
             home.update_table(TableName=spec.table, ReplicaUpdates=[{"Create": {"RegionName": region}}])
-        self._wait(self._settled, f"replicas ACTIVE in {', '.join(spec.regions)}")
+        # Every Region listed, not only the ones shown: an endpoint that ignores ReplicaUpdates never gets there.
+        self._wait(lambda: set(spec.regions) <= set(self.replicas()) and self._settled(),
+                   f"replicas ACTIVE in {', '.join(spec.regions)}")
         self._tag_replicas()
         return tuple(sorted(self.replicas()))
 
@@ -132,12 +134,13 @@ class Catalog:
             self.clients(spec.home_region).delete_table(TableName=spec.table)
             done.append(f"deleted table {spec.table} in {spec.home_region}")
         try:
-            self.secrets.delete_secret(SecretId=admin_secret_id(spec.stack_name), ForceDeleteWithoutRecovery=True)
-            done.append(f"deleted secret {admin_secret_id(spec.stack_name)}")
+            self.secrets.describe_secret(SecretId=admin_secret_id(spec.stack_name))
         except Exception as error:  # noqa: BLE001 - absent already is the goal; anything else is named
             if _code(error) != "ResourceNotFoundException":
                 raise
-        return done
+            return done
+        self.secrets.delete_secret(SecretId=admin_secret_id(spec.stack_name), ForceDeleteWithoutRecovery=True)
+        return done + [f"deleted secret {admin_secret_id(spec.stack_name)}"]
 
     def replicas(self) -> dict[str, str]:
         """Region -> ReplicaStatus as DescribeTable in the home Region shows them (the home Region included)."""
