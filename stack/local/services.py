@@ -18,6 +18,8 @@ The services, and who provides and requires them in the standard stack:
   only access to moto the RDS part has. Required by rds.
 - ``GlobalTableItems`` (the control plane): the items of DynamoDB global tables, each write stamped
   and applied under the table's lock. Required by dynamodb.
+- ``StrongConsistency`` (dynamodb): the write and strongly consistent read path of multi-Region
+  strongly consistent (MRSC) global tables. Looked up, when present, by the control plane.
 
 Durations crossing a service boundary are AWS seconds (unscaled); the receiving part applies the
 environment's time scale.
@@ -26,8 +28,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from base.errors import StackError
@@ -74,6 +76,35 @@ class DbStatus(Protocol):
 
     def status_of(self, db_instance_identifier: str, region: str) -> str | None:
         """The instance's status ("available", "rebooting", ...); None when no data plane runs it."""
+        ...
+
+
+@dataclass(frozen=True)
+class MrscMember:
+    """One Region of an MRSC global table: a replica or the witness, and whether replication reaches it."""
+
+    region: str
+    witness: bool
+    reachable: bool  # False: its resource policy denies the replication role (FIS pause-replication)
+
+
+@runtime_checkable
+class StrongConsistency(Protocol):
+    """The MRSC write and strongly consistent read path; the control plane keeps the items (moto).
+
+    ``members()`` is read again whenever reachability matters. ``apply()`` runs the call on the local
+    replica (moto) and returns its answer; ``replicate(target)`` copies the items the call wrote from the
+    local replica to ``target``'s; ``catch_up(source, target)`` makes ``target``'s replica a copy of
+    ``source``'s. Both methods raise stack.local.awserror.AwsError with AWS's code when AWS refuses.
+    """
+
+    def strong_write(self, table: str, region: str, keys: Sequence[str], members: Callable[[], Sequence[MrscMember]],
+                     apply: Callable[[], ApiResponse], replicate: Callable[[str], None],
+                     catch_up: Callable[[str, str], None]) -> ApiResponse:
+        ...
+
+    def strong_read(self, table: str, region: str, members: Callable[[], Sequence[MrscMember]],
+                    apply: Callable[[], ApiResponse], catch_up: Callable[[str, str], None]) -> ApiResponse:
         ...
 
 

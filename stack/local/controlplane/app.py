@@ -32,7 +32,7 @@ from base.errors import StackError
 from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
-from stack.local.controlplane import defaultvpc, dynamodb, dynamoitems, ec2, rds, request as requests_, route53
+from stack.local.controlplane import backends, defaultvpc, dynamodb, dynamoitems, ec2, mrsc, rds, request as requests_, route53
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
 from stack.local.services import GlobalTableItems, RdsStore, Services
@@ -52,7 +52,8 @@ _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
 # Operations run inside a wrapper (DynamoDB's writes: under the written tables' locks, then stamped).
 Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
-_AROUND: dict[str, Mapping[str, Around]] = {"dynamodb": dynamoitems.AROUND}
+# MRSC tables' writes and strong reads (mrsc.py) go through the DynamoDB part first, around the above.
+_AROUND: dict[str, Mapping[str, Around]] = {"dynamodb": mrsc.outside(mrsc.AROUND, dynamoitems.AROUND)}
 # How many calls that failed in _notify are remembered, by SDK invocation id and input (see _handle).
 REMEMBERED_FAILURES = 256
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -128,6 +129,8 @@ class ControlPlane:
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
                                                    environment.dynamodb.replica_creation_s)
         self.global_items = dynamoitems.GlobalItems(self.global_tables)
+        # Which MRSC replicas are cut off: FIS's MRSC pause statement, or an MREC one, in their policy.
+        self.global_tables.strong.denied = mrsc.paused_by(dynamoitems.denies_replication, backends.ACCOUNT_ID)
         self.services.provide(GlobalTableItems, self.global_items, by="the control plane")
         self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0
@@ -235,7 +238,10 @@ class ControlPlane:
             return shown(parsed, response, self) if shown is not None else response
 
         around = _AROUND.get(request.service, {}).get(request.operation)
-        response = around(request, self, call) if around is not None else call()
+        try:
+            response = around(request, self, call) if around is not None else call()
+        except AwsError as error:  # refused before moto saw the call (an MRSC table's conflict, no quorum)
+            response = render(request, error)
         if response.status < 300 and requests_.is_mutating(request.operation):
             hook = after.get(request.operation)
             if hook is not None:

@@ -23,12 +23,13 @@ from typing import Any
 
 from base.timescale import TimeScale
 from stack.local.awserror import AwsError
-from stack.local.controlplane import backends
+from stack.local.controlplane import backends, mrsc
 from stack.local.part import ApiRequest, ApiResponse
 
 LOCAL_REGION_REFUSED = ("Cannot add, delete, or update the local region through ReplicaUpdates. "
                         "Use CreateTable, DeleteTable, or UpdateTable as required.")
 JSON_10 = {"Content-Type": "application/x-amz-json-1.0"}
+MRSC_PARAMS = ("MultiRegionConsistency", "GlobalTableWitnessUpdates")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class GlobalTables:
         self.creation_s = creation_s  # AWS seconds
         self.clock = clock  # a test may stop it to look at a replica while it is CREATING
         self._groups: dict[str, dict[str, Replica]] = {}  # table name -> Region -> replica
+        self.strong = mrsc.StrongTables(self.regions)  # which groups are MRSC (multi-Region strong consistency)
         self._lock = threading.Lock()
 
     def group(self, name: str, region: str) -> dict[str, Replica] | None:
@@ -84,16 +86,18 @@ class GlobalTables:
             raise AwsError("ResourceInUseException",
                            f"Attempt to change a resource which is still in use: Table is being updated: {name}")
         updates = request.params.get("ReplicaUpdates")
-        if updates is None:
+        if updates is None and not set(request.params) & set(MRSC_PARAMS):
             return None
         source = backends.dynamodb(request.region).tables.get(name)
         if source is None:
             raise _not_found(name)
-        others = sorted(k for k in request.params if k not in ("TableName", "ReplicaUpdates"))
+        others = sorted(k for k in request.params if k not in ("TableName", "ReplicaUpdates", *MRSC_PARAMS))
         if others:
             raise _validation(f"ReplicaUpdates cannot be combined with other updates in one UpdateTable "
                               f"(got {', '.join(others)}); you can only perform one of them at once")
         creates, deletes = self._check(name, request.region, updates)
+        commit = self.strong.check(name, request.region, request.params, source, self.group(name, request.region),
+                                   creates, deletes)
         with self._lock:
             group = self._groups.setdefault(name, {request.region: Replica(request.region, 0.0)})
             ready = self.clock() + self.scale.to_wall(self.creation_s)
@@ -103,6 +107,7 @@ class GlobalTables:
             for region in deletes:
                 backends.dynamodb(region).tables.pop(name, None)
                 group.pop(region, None)
+            commit(len(group))
             if len(group) == 1:  # no other replica left: a Regional table again
                 del self._groups[name]
         return self.respond(request, {"TableDescription": source.describe(base_key="TableDescription")["TableDescription"]})
@@ -171,6 +176,8 @@ class GlobalTables:
         table["GlobalTableVersion"] = "2019.11.21"
         table["Replicas"] = [{"RegionName": region, "ReplicaStatus": replica.status(now)}
                              for region, replica in sorted(group.items())]
+        if self.strong.is_strong(name, group):
+            mrsc.describe(table, self.strong.members(name, group))
         if group[request.region].status(now) == "CREATING":
             table["TableStatus"] = "CREATING"  # the new replica itself is not ready yet
         elif any(replica.status(now) == "CREATING" for replica in group.values()):

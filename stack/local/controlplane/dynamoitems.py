@@ -140,8 +140,8 @@ class GlobalItems:
     def _stamp_local(self, write: Written, stamp: Stamp, expired: bool = False) -> None:
         group = self._tables.group(write.table, stamp.region)
         table = backends.dynamodb(stamp.region).tables.get(write.table)
-        if group is None or table is None:
-            return  # a Regional table: nothing to replicate
+        if group is None or table is None or self._tables.strong.is_strong(write.table, group):
+            return  # a Regional table, or an MRSC one (replicated before it was acknowledged): nothing to replicate
         key = write.key_in(_key_names(table))
         self._held(write.table, stamp.region, table)[key_id(key)] = stamp
         found = _get(table, key)

@@ -5,6 +5,8 @@ Modules, one concept each:
 - ``replicator``: carries each write to the other replicas after the modelled delay, last writer
   wins, held while a replica's resource policy denies replication;
 - ``metrics``: ReplicationLatency, published to CloudWatch;
+- ``strong``: multi-Region strong consistency (MRSC): when a write or strong read may proceed, quorum,
+  ReplicatedWriteConflictException, a cut-off replica's refusal and catch-up;
 - ``part``: ``DynamoDbPart``, the Part the supervisor starts (and the TTL sweep).
 
 The control plane keeps the replica bookkeeping (UpdateTable's ReplicaUpdates, DescribeTable's

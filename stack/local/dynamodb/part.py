@@ -17,20 +17,25 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Mapping
 
 from stack.local.dynamodb.metrics import LatencyMetric
+from stack.local.awserror import AwsError
 from stack.local.dynamodb.replicator import Delivery, Replicator
-from stack.local.part import ApiHandler, Change, Health, PartContext
-from stack.local.services import GlobalTableItems, ItemWrite
+from stack.local.dynamodb.strong import StrongCoordinator
+from stack.local.part import ApiHandler, ApiResponse, Change, Health, PartContext
+from stack.local.services import GlobalTableItems, ItemWrite, MrscMember, StrongConsistency
 
 # Calls after which a replica may deny (or no longer deny) replication, or a table is gone.
 POLICY_CHANGES = frozenset({"PutResourcePolicy", "DeleteResourcePolicy", "DeleteTable", "UpdateTable"})
+# How often, in wall seconds, an MRSC replica that missed writes is checked for being reachable again.
+CATCH_UP_POLL_S = 0.1
 
 
 class DynamoDbPart:
     name: ClassVar[str] = "dynamodb"
-    provides: ClassVar[tuple[type, ...]] = ()
+    provides: ClassVar[tuple[type, ...]] = (StrongConsistency,)  # MRSC tables' path (strong.py)
     requires: ClassVar[tuple[type, ...]] = (GlobalTableItems,)
 
     def __init__(self) -> None:
@@ -39,6 +44,8 @@ class DynamoDbPart:
         self._metric: LatencyMetric | None = None
         self._delays: dict[tuple[str, str], float] = {}  # wall seconds
         self._unmodelled: list[str] = []  # Region pairs with no RTT in the environment
+        self._rtts: dict[tuple[str, str], float] = {}  # wall seconds, unscaled
+        self.strong: StrongCoordinator | None = None
         self._housekeeping: threading.Thread | None = None
         self._stopping = threading.Event()
         self.expired = 0
@@ -62,6 +69,7 @@ class DynamoDbPart:
                     self._unmodelled.append(f"{a} <-> {b}")
             # Network delay is never scaled (as in the fabric); AWS's processing time is.
             self._delays[(a, b)] = rtt_s + context.timescale.to_wall(processing_s)
+            self._rtts[(a, b)] = rtt_s
         for region in env.regions:  # made now: a first client costs tens of ms
             context.client("cloudwatch", region)
         metric = self._metric = LatencyMetric(lambda region: context.client("cloudwatch", region), context.log)
@@ -71,6 +79,8 @@ class DynamoDbPart:
 
         self._replicator = Replicator(context.require(GlobalTableItems), self.delay_s, context.log, on_applied=applied)
         self._replicator.start()
+        self.strong = StrongCoordinator(self.delay_s, lambda a, b: self._rtts.get((a, b), 0.0), context.log)
+        self.strong.watch(CATCH_UP_POLL_S)
         self._items = context.require(GlobalTableItems)
         self._items.listen(self._local_write)
         self._stopping.clear()
@@ -114,7 +124,23 @@ class DynamoDbPart:
         """The modelled replication delay from ``source`` to ``target``, in wall seconds."""
         return self._delays.get((source, target), 0.0)
 
+    def strong_write(self, table: str, region: str, keys: Sequence[str], members: Callable[[], Sequence[MrscMember]],
+                     apply: Callable[[], ApiResponse], replicate: Callable[[str], None],
+                     catch_up: Callable[[str, str], None]) -> ApiResponse:
+        return self._coordinator().strong_write(table, region, keys, members, apply, replicate, catch_up)
+
+    def strong_read(self, table: str, region: str, members: Callable[[], Sequence[MrscMember]],
+                    apply: Callable[[], ApiResponse], catch_up: Callable[[str, str], None]) -> ApiResponse:
+        return self._coordinator().strong_read(table, region, members, apply, catch_up)
+
+    def _coordinator(self) -> StrongCoordinator:
+        if self.strong is None:
+            raise AwsError("InternalServerError", "the local stack's dynamodb part is not running", 500, sender=False)
+        return self.strong
+
     def stop(self) -> None:
+        if self.strong is not None:
+            self.strong.stop()
         self._stopping.set()
         if self._housekeeping is not None:
             self._housekeeping.join(10)
@@ -162,4 +188,5 @@ class DynamoDbPart:
             "latency_samples_published": self._metric.published if self._metric is not None else 0,
             "last_latency_s": {pair: round(s, 4) for pair, s in sorted(dict(replicator.last_latency_s).items())},
             "regions_without_rtt": list(self._unmodelled),
+            "strong": dict(self.strong.counts) if self.strong is not None else {},
         }

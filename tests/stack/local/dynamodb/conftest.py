@@ -18,6 +18,7 @@ from stack.local.dynamodb.part import DynamoDbPart
 from stack.local.endpoint import AwsEndpoint
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
+from stack.local.services import StrongConsistency
 
 # time_scale 0.1: the 2 s processing delay is 0.2 s, plus the unscaled RTT (78 ms us-east-1 <-> us-west-2);
 # a new replica is CREATING for 0.3 s; the TTL sweep and the metric flush run every 0.1 s.
@@ -76,6 +77,7 @@ def stack() -> Iterator[Stack]:
     try:
         part.start(context)
         plane.attach(part)
+        plane.services.provide(StrongConsistency, part, by="dynamodb")  # as the supervisor registers it
         yield Stack(plane, part, environment, f"http://127.0.0.1:{port}")
     finally:
         plane.detach_all()
