@@ -89,7 +89,7 @@ def _measured_cell(s: dict[str, Any], kind: str) -> tuple[str, str] | None:
 def _measured_table(s: dict[str, Any]) -> str:
     rows = []
     for m in (s["verdict"] or {}).get("measured", []):
-        value = "never reached" if m["aws_s"] is None else f'{m["aws_s"]:,.1f} s'
+        value = ("—" if m["slo_s"] is None else "never reached") if m["aws_s"] is None else f'{m["aws_s"]:,.1f} s'
         wall = "" if m["wall_s"] is None else f'<div class="muted small">{m["wall_s"]:.2f} s wall</div>'
         objective = "shown, not judged" if m["slo_s"] is None else f'≤ {m["slo_s"]:,.0f} s <span class="mono">{_e(m["name"])}</span>'
         cls = "ok" if m["passed"] else "bad"
