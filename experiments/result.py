@@ -49,7 +49,6 @@ class ScenarioResult:
     verdict: Verdict | None
     dns: tuple[Sample[Answer], ...] = ()  # source = vantage point
     checkout: tuple[Sample[Response], ...] = ()  # source = vantage point
-    catalog: tuple[Sample[Seen], ...] = ()  # source = vantage point: the product as it was shown there
     canary_attempts: tuple[Attempt, ...] = ()
     canary_acks: tuple[Ack, ...] = ()
     read_back: ReadBack | None = None
@@ -60,6 +59,7 @@ class ScenarioResult:
     error: str = ""  # why the experiment stopped without a verdict
     error_kind: str = ""  # EXPERIMENT_BROKEN or INFRASTRUCTURE_UNAVAILABLE when error is set
     severity: str = "critical"  # Allure severity: blocker, critical, normal, minor, trivial
+    catalog: tuple[Sample[Seen], ...] = ()  # source = vantage point: the product as it was shown there
 
     @property
     def outcome(self) -> str:
