@@ -3,7 +3,8 @@
 The builder makes it the way AWS documents: ``CreateTable`` in the home Region (on-demand, streams with
 new and old images), the products put while it is a Regional table, then one ``UpdateTable`` with
 ``ReplicaUpdates`` per other Region, each waited for until ``DescribeTable`` shows every replica ACTIVE
-(AWS takes one replica change at a time; a replica copies the items the table already holds). A second
+(one replica change at a time: while a replica is CREATING the table is UPDATING and refuses another, and
+AWS recommends separate requests; a new replica copies the items the table already holds). A second
 build finds the table and its replicas and changes nothing: the prices experiments changed stay.
 
 An item: ``sku`` (the key), ``name``, ``currency``, ``price_cents``, ``stock``, ``version`` (incremented by
