@@ -159,6 +159,20 @@ class SLOs(Model):
     checkout_p95_latency_ms: float = Field(gt=0)
     stability_window_s: float = Field(default=30, gt=0)
     scenarios: dict[str, ScenarioSLO] = Field(default_factory=dict)
+    # The product catalog (a DynamoDB global table), in AWS-equivalent seconds: how long a Region may keep
+    # serving a price another Region changed (the replication RPO, pause included), and how soon every
+    # Region serves it once replication resumes. None: the catalog experiments have no objective to judge.
+    catalog_staleness_s: float | None = Field(default=None, gt=0)
+    catalog_convergence_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _catalog(self) -> "SLOs":
+        staleness, convergence = self.catalog_staleness_s, self.catalog_convergence_s
+        if staleness is not None and convergence is not None and convergence > staleness:
+            raise ValueError(f"slos.catalog_convergence_s {convergence:g} is longer than slos.catalog_staleness_s "
+                             f"{staleness:g}: the staleness window includes the convergence after resume, so it "
+                             "must be at least as long")
+        return self
 
 
 class ReferenceStack(Model):

@@ -12,6 +12,7 @@ from typing import Any
 from base.errors import StackError
 from base.timeline import Timeline
 from probes.canary import Ack, Attempt, ReadBack
+from probes.catalog import Seen
 from probes.checkout import Response
 from probes.dns import Answer
 from probes.sampler import Sample
@@ -60,6 +61,7 @@ class ScenarioResult:
     error: str = ""  # why the experiment stopped without a verdict
     error_kind: str = ""  # EXPERIMENT_BROKEN or INFRASTRUCTURE_UNAVAILABLE when error is set
     severity: str = "critical"  # Allure severity: blocker, critical, normal, minor, trivial
+    catalog: tuple[Sample[Seen], ...] = ()  # source = vantage point: the product as it was shown there
 
     @property
     def outcome(self) -> str:

@@ -25,7 +25,9 @@ from faults.journal import Journal
 from base.milestone import Milestone
 from base.timeline import Event, Timeline
 from base.timescale import TimeScale
-from probes import checkout as checkout_probe, dns as dns_probe, slo, state as state_probe, traces as traces_probe
+from probes import (
+    catalog as catalog_probe, checkout as checkout_probe, dns as dns_probe, slo, state as state_probe, traces as traces_probe,
+)
 from probes.canary import Canary, ReadBack
 from probes import metrics as metrics_
 from probes.sampler import Sample, Sampler
@@ -114,8 +116,10 @@ class Scenario:
 
     @contextlib.contextmanager
     def observe(self, *, dns: bool = True, checkout: bool = True, canary: bool = False, replica_lag: bool = False,
-                vantage: list[str] | None = None, path: str = "/products") -> Iterator["Scenario"]:
-        """Run the probes in the background for the duration of the block."""
+                vantage: list[str] | None = None, path: str = "/products",
+                catalog: str | None = None) -> Iterator["Scenario"]:
+        """Run the probes in the background for the duration of the block (``catalog``: a product's sku, read
+        by the catalog probe from each vantage point)."""
         chosen = [v for v in self.vantage_points() if vantage is None or v.name in vantage]
         if replica_lag and self.stack.replica is not None:
             # CloudWatch has a datapoint a minute: polling it every 5 samples is plenty.
@@ -128,6 +132,8 @@ class Scenario:
                                                        point.subnet, self.interval_s))
             if checkout:
                 self.samplers.append(self.checkout_sampler(self.client(point), point.name, path))
+            if catalog is not None:
+                self.samplers.append(catalog_probe.sampler(self.client(point), point.name, catalog, self.interval_s))
         if canary:
             self.canary = Canary(self.client(chosen[0]), self.interval_s)
             self._canary_vantage = chosen[0].name
@@ -280,6 +286,15 @@ class Scenario:
         self.timeline.record("verdict", scenario, passed=self.verdict.passed, messages=list(problems))
         return self.verdict
 
+    def judge_measured(self, scenario: str, measured: list[slo.Measured], problems: list[str]) -> slo.Verdict:
+        """A verdict from figures measured against their objectives (the catalog's staleness and convergence):
+        every figure over its objective, and every problem found, is a breach."""
+        self.verdict = slo.judge_measured(scenario, measured, problems)
+        self.timeline.record("verdict", scenario, passed=self.verdict.passed, messages=list(self.verdict.messages),
+                             measured=[{"name": m.name, "title": m.title, "aws_s": m.aws_s, "slo_s": m.slo_s}
+                                       for m in measured])
+        return self.verdict
+
     def judge_invariants(self, scenario: str, broken: list[str]) -> slo.Verdict:
         """A verdict for a schedule of faults (the chaos suite): no single injection, so no RTO; every invariant
         broken is a breach, and the canary's read-back of every acknowledged order gives the RPO."""
@@ -327,6 +342,7 @@ class Scenario:
             title=title, fault=", ".join(sorted({f.name for f in self.faults})) or "none",
             targets=tuple(t for f in self.faults for t in f.targets()), timeline=self.timeline, verdict=self.verdict,
             dns=tuple(self.samples("dns")), checkout=tuple(self.samples("checkout")),
+            catalog=tuple(self.samples("catalog")),
             canary_attempts=tuple(canary.attempts) if canary else (), canary_acks=tuple(canary.acks) if canary else (),
             read_back=self._read_back, traces=self.traces, runbook=runbook, markers=markers, nodeid=nodeid,
             error="" if error is None else f"{type(error).__name__}: {error}",

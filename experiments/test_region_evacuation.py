@@ -11,6 +11,10 @@ Both runbook steps are journaled (faults.runbook), so a run killed at any point 
 `gameday recover` needs to put the topology back. They stay in force after the Region returns, and
 leaving them fails back: the writer name goes back, the orders the promoted copy took are copied to
 the writer, the promoted copy is deleted and a new replica is built.
+
+The Region's catalog replica stops replicating too (dynamodb.pause_replication): a NACL does not stop
+DynamoDB global-table replication on AWS (it does not run through the VPC), so losing the Region in a
+rehearsal takes the fault that does, for as long as the Region is cut off.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import pytest
 
 from experiments.scenario import Scenario
 from faults import runbook
+from faults.dynamodb import PauseReplication
 from faults.network import IsolateRegion
 from stack import topology
 
@@ -52,10 +57,14 @@ def test_evacuating_a_lost_region(scenario: Scenario) -> None:
                                      replica_lag_s=lag.value)
             # The runbook steps outlive the Region's loss: they are undone (failback) once it is back.
             with contextlib.ExitStack() as steps:
-                with scenario.inject(IsolateRegion, region=lost, subnet_ids=subnets):
+                with contextlib.ExitStack() as region_lost:
+                    region_lost.enter_context(scenario.inject(IsolateRegion, region=lost, subnet_ids=subnets))
                     # RTO runs from the Region's loss: what users lived through, detection and runbook included.
                     # (Timed from a runbook step instead, it would start after the promotion's wait and read ~0 s.)
                     lost_at = scenario.injected_at
+                    if scenario.stack.catalog is not None:
+                        region_lost.enter_context(scenario.inject(PauseReplication, region=lost,
+                                                                  table_name=scenario.stack.catalog.table))
                     scenario.wait_until(lambda: scenario.region_of(scenario.resolve(virginia).addresses[0]) != lost,
                                         "Route 53 sends Virginia out of the lost Region", 600)
                     scenario.timeline.record("state", "users moved")  # detection: measured from the probes

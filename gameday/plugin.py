@@ -28,6 +28,7 @@ MARKERS = {
     "gameday": "part of the full game day (what `gameday run` and `make gameday` run by default)",
     "az_outage": "an Availability Zone outage scenario",
     "dns": "exercises Route 53 routing",
+    "dynamodb": "exercises DynamoDB global tables (the catalog)",
     "latency": "measures latency",
     "rds": "exercises RDS",
     "region": "a Region-level scenario",

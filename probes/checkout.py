@@ -59,14 +59,15 @@ class Client:
         self.source_address = source_address
         self.host_header = host_header or resolver.name.rstrip(".")
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
         address = self.resolver.address()
         # A session (and its connection pool) per request: asking for ``Connection: close`` is not
         # enough, because urllib3 pools the connection again unless the *server* says close, and
         # reuses it if the server's FIN has not arrived yet (a RemoteDisconnected under load).
         with net.session(self.source_address, pool_size=1) as session:
             return address, session.request(method, f"http://{address}:{self.port}{path}", timeout=self.timeout,
-                                            headers={"Host": self.host_header, "Connection": "close"}, **kwargs)
+                                            headers={**(headers or {}), "Host": self.host_header,
+                                                     "Connection": "close"}, **kwargs)
 
     def get(self, path: str = "/health") -> Response:
         started = time.monotonic()

@@ -101,6 +101,33 @@ def rpo(read_back: ReadBack, canary_interval_s: float, scale: TimeScale) -> Rpo:
 
 
 @dataclass(frozen=True)
+class Measured:
+    """A figure an experiment measured from its samples, against its objective (AWS-equivalent seconds).
+
+    ``kind``: "rpo" or "rto" when the figure is the scenario's data-loss window or recovery time (the
+    report's summary shows it there), "" otherwise. ``aws_s`` None: never reached (a breach)."""
+
+    name: str  # e.g. "catalog_staleness_s", the SLO's key
+    title: str  # what a person reads: "staleness seen from frankfurt"
+    kind: str
+    wall_s: float | None
+    aws_s: float | None
+    slo_s: float | None  # None: no objective; shown, not judged
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.slo_s is None or (self.aws_s is not None and self.aws_s <= self.slo_s)
+
+    def breach(self) -> str:
+        """The sentence a person acts on, or "" when within the objective."""
+        if self.passed:
+            return ""
+        measured = "never reached" if self.aws_s is None else f"{self.aws_s:.1f} s"
+        return f"{self.title}: {measured} > {self.slo_s:.0f} s SLO ({self.name}){': ' + self.detail if self.detail else ''}"
+
+
+@dataclass(frozen=True)
 class Verdict:
     scenario: str
     passed: bool
@@ -108,6 +135,7 @@ class Verdict:
     rpo: Rpo | None
     slo: ScenarioSLO
     messages: tuple[str, ...]
+    measured: tuple[Measured, ...] = ()  # figures judged beside RTO and RPO (e.g. the catalog's staleness)
 
 
 def _clock_text(instant: clock.Instant | None) -> str:
@@ -134,3 +162,9 @@ def judge(scenario: str, measured_rto: Rto | None, measured_rpo: Rpo | None, slo
             messages.append(f"RPO {measured_rpo.aws_s:.0f} s > {slo.rpo_s:.0f} s SLO: "
                             f"{measured_rpo.lost_orders} of {measured_rpo.acknowledged} acknowledged orders lost")
     return Verdict(scenario, not messages, measured_rto, measured_rpo, slo, tuple(messages))
+
+
+def judge_measured(scenario: str, measured: Sequence[Measured], problems: Sequence[str] = ()) -> Verdict:
+    """A verdict from measured figures (and other problems found): every figure over its objective is a breach."""
+    messages = tuple(problems) + tuple(m.breach() for m in measured if not m.passed)
+    return Verdict(scenario, not messages, None, None, ScenarioSLO(rto_s=0), messages, tuple(measured))

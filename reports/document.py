@@ -96,6 +96,10 @@ def _verdict(result: ScenarioResult, origin: clock.Instant) -> dict[str, Any] | 
         "rpo": None if rpo is None else {"lost_orders": rpo.lost_orders, "acknowledged": rpo.acknowledged,
                                          "wall_s": rpo.wall_s, "aws_s": rpo.aws_s,
                                          "lost_sequences": list(rpo.lost_sequences)},
+        # only when there are any: a pack without them reads as an evidence-v1 pack did
+        **({"measured": [{"name": m.name, "title": m.title, "kind": m.kind, "wall_s": m.wall_s, "aws_s": m.aws_s,
+                          "slo_s": m.slo_s, "passed": m.passed, "detail": m.detail} for m in verdict.measured]}
+           if verdict.measured else {}),
     }
 
 
@@ -139,6 +143,8 @@ def scenario(result: ScenarioResult) -> dict[str, Any]:
             "checkout": [_sample(s, origin) for s in sorted(result.checkout, key=lambda s: s.at.monotonic_s)],
             "canary": [{**_at(a.at, origin), "sequence": a.sequence, "ok": a.ok, "error": a.error}
                        for a in sorted(result.canary_attempts, key=lambda a: a.at.monotonic_s)],
+            **({"catalog": [_sample(s, origin) for s in sorted(result.catalog, key=lambda s: s.at.monotonic_s)]}
+               if result.catalog else {}),
         },
         "timeline": {"name": result.timeline.name, "time_scale": result.timeline.scale.factor,
                      "started": _at(origin, origin),

@@ -74,8 +74,62 @@ def _anchor(scenario: dict[str, Any]) -> str:
     return f"scenario-{scenario['scenario']}"
 
 
+def _measured_cell(s: dict[str, Any], kind: str) -> tuple[str, str] | None:
+    """The first measured figure of ``kind`` ("rto", "rpo") as a summary cell: what the catalog experiments
+    judge in place of an RTO or RPO."""
+    verdict = s["verdict"]
+    found = [m for m in (verdict or {}).get("measured", []) if m["kind"] == kind]
+    if not found:
+        return None
+    m = found[0]
+    value = "never reached" if m["aws_s"] is None else f'{m["aws_s"]:,.1f} s'
+    return f'{value}<div class="muted small">{_e(m["title"])}</div>', "ok" if m["passed"] else "bad"
+
+
+def _measured_table(s: dict[str, Any]) -> str:
+    rows = []
+    for m in (s["verdict"] or {}).get("measured", []):
+        value = ("—" if m["slo_s"] is None else "never reached") if m["aws_s"] is None else f'{m["aws_s"]:,.1f} s'
+        wall = "" if m["wall_s"] is None else f'<div class="muted small">{m["wall_s"]:.2f} s wall</div>'
+        objective = "shown, not judged" if m["slo_s"] is None else f'≤ {m["slo_s"]:,.0f} s <span class="mono">{_e(m["name"])}</span>'
+        cls = "ok" if m["passed"] else "bad"
+        rows.append([_e(m["title"]), f'<span class="{cls}">{value}</span>{wall}', objective, _e(m["detail"])])
+    if not rows:
+        return ""
+    return "<h3>Measured against the SLOs</h3>" + _table(
+        ["Measure", "Measured (AWS-equivalent)", "Objective", "How it was measured"], rows)
+
+
+def _catalog(s: dict[str, Any]) -> str:
+    """What each vantage point was shown of the product over time: only the samples where it changed."""
+    samples = s["samples"].get("catalog") or []
+    if not samples:
+        return ""
+    scale = TimeScale(s["timeline"]["time_scale"])
+    rows: list[list[str]] = []
+    last: dict[str, tuple[Any, ...]] = {}
+    for sample in samples:
+        value = sample["value"] or {}
+        key = (sample["ok"], value.get("price_cents"), value.get("version"), value.get("write_id"), value.get("region"))
+        if last.get(sample["source"]) == key:
+            continue
+        last[sample["source"]] = key
+        seen = (f'{value.get("price_cents", 0) / 100:,.2f} · v{value.get("version")} · '
+                f'<span class="mono">{_e(value.get("write_id"))}</span>') if sample["ok"] else \
+            f'<span class="bad">{_e(sample["error"] or value.get("status"))}</span>'
+        rows.append([f'<span class="mono">{_e(sample["iso"][11:23])}</span>', f'{scale.to_aws(sample["t_s"]):,.1f} s',
+                     _e(sample["source"]), _e(value.get("region", "")), seen])
+    return ("<h3>The catalog as each vantage point saw it</h3>"
+            '<p class="muted small">GET /products/{sku} through checkout, from each vantage point; a row each time '
+            f"what it was shown changed ({len(samples)} samples in all, in evidence.json).</p>"
+            + _table(["Time (UTC)", "Since start (AWS-eq.)", "Vantage point", "Served by", "Price · version · write"],
+                     rows, numeric=[1]))
+
+
 def _rto(s: dict[str, Any]) -> tuple[str, str]:
     verdict = s["verdict"]
+    if verdict is not None and verdict["rto"] is None and _measured_cell(s, "rto"):
+        return _measured_cell(s, "rto") or ("—", "")
     if verdict is None or verdict["rto"] is None:
         return "—", ""
     aws = verdict["rto"]["aws_s"]
@@ -86,6 +140,8 @@ def _rto(s: dict[str, Any]) -> tuple[str, str]:
 
 def _rpo(s: dict[str, Any]) -> tuple[str, str]:
     verdict = s["verdict"]
+    if verdict is not None and verdict["rpo"] is None and _measured_cell(s, "rpo"):
+        return _measured_cell(s, "rpo") or ("—", "")
     if verdict is None or verdict["rpo"] is None:
         return "—", ""
     rpo, slo = verdict["rpo"], verdict["slo"]
@@ -144,7 +200,9 @@ def _summary(document: Document) -> str:
             ([] if slo["rto_s"] is None else [f'RTO ≤ {slo["rto_s"]:,.0f} s'])
             + ([] if slo["rpo_s"] is None else [f'RPO ≤ {slo["rpo_s"]:,.0f} s'
                                                 + ("" if slo["lost_orders"] is None else f', ≤ {slo["lost_orders"]} lost')]))
-        slo_text = "<br>".join(objectives) or "—"
+        objectives += [f'{_e(m["name"])} ≤ {m["slo_s"]:,.0f} s' for m in (s["verdict"] or {}).get("measured", [])
+                       if m["slo_s"] is not None and m["kind"]]
+        slo_text = "<br>".join(dict.fromkeys(objectives)) or "—"
         rows.append([f'<a href="#{_anchor(s)}">{_e(s["title"])}</a><div class="muted small mono">{_e(s["scenario"])}</div>',
                      f'<span class="mono">{_e(s["fault"]["name"])}</span>',
                      f'<span class="{rto_cls}">{rto}</span>', f'<span class="{rpo_cls}">{rpo}</span>', slo_text,
@@ -211,7 +269,7 @@ def _scenario(s: dict[str, Any], slo_ms: float | None, method: str) -> str:
         parts.append(f'<div class="messages note"><b>Stopped before a verdict:</b> {_e(s["error"])}</div>')
     if s["verdict"] and s["verdict"]["messages"]:
         parts.append('<div class="messages">' + "<br>".join(_e(m) for m in s["verdict"]["messages"]) + "</div>")
-    if s["verdict"]:
+    if s["verdict"] and (s["verdict"]["rto"] or s["verdict"]["rpo"] or not s["verdict"].get("measured")):
         rto, rto_cls = _rto(s)
         rpo, rpo_cls = _rpo(s)
         slo = s["verdict"]["slo"]
@@ -222,6 +280,9 @@ def _scenario(s: dict[str, Any], slo_ms: float | None, method: str) -> str:
                               "not measured" if slo["rpo_s"] is None else
                               f'≤ {slo["rpo_s"]:,.0f} s' + ("" if slo["lost_orders"] is None
                                                            else f' and ≤ {slo["lost_orders"]} lost orders')]]))
+    if s["verdict"]:
+        parts.append(_measured_table(s))
+    parts.append(_catalog(s))
     has_samples = any(s["samples"][k] for k in ("checkout", "canary"))
     if has_samples:
         parts.append(f'<h3>Timeline</h3>{_chart(lambda charts: charts.timeline(s))}')

@@ -53,6 +53,10 @@ def render(document: Document, report: Path | None = None, manifest_sha256: str 
     for s in document["scenarios"]:
         for message in (s["verdict"] or {}).get("messages", []) or ([s["error"]] if s["error"] else []):
             console.print(f"  {s['scenario']}: {message}", markup=False, soft_wrap=True)
+        for m in (s["verdict"] or {}).get("measured", []):  # figures judged beside RTO and RPO
+            objective = "not judged" if m["slo_s"] is None else f"SLO {m['name']} <= {m['slo_s']:g} s"
+            console.print(f"  {s['scenario']}: {m['title']}: {_seconds(m['aws_s'])} ({objective})",
+                          markup=False, soft_wrap=True)
     summary = document["summary"]
     overall = "[bold green]PASSED[/]" if summary["passed_all"] else "[bold red]FAILED[/]"
     console.print(f"{overall}  {summary['passed']} of {summary['scenarios']} scenarios passed")

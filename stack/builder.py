@@ -12,6 +12,10 @@ in every AZ, one HTTP health check per instance, and the Route 53 record tree:
     <region>.checkout.Z multivalue, one A record per instance, each with its health check
     canary.checkout.Z   weighted 90/10 between the first two active Regions
 
+and the product catalog, a DynamoDB global table with a replica in every Region (stack.catalog), made
+in a thread beside the rest (each replica is CREATING for minutes on AWS) and waited for before the
+build returns.
+
 Every resource carries the tag ``gameday:stack=<stack>``; a second build finds it instead of
 creating a duplicate. ``Builder.attach`` walks the same steps with clients that may only read: it
 returns handles to a stack built earlier (in a real account, without ``--build-stack``), and names
@@ -22,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 import secrets
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -34,8 +39,8 @@ from environments.model import AwsEnvironment, LocalEnvironment
 from base.deadline import DeadlineExceeded, until
 from base.errors import BuildError
 from base.operations import is_read_only
-from stack import ami, topology, userdata
-from stack.handles import DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
+from stack import ami, catalog as catalog_, topology, userdata
+from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
 ROLE_TAG = "gameday:role"
@@ -65,6 +70,8 @@ class BuildOptions:
     checkout_package: str | None = None
     # The instance profile checkout instances run with (reading the master secret); None: none.
     instance_profile: str | None = None
+    # The catalog global table (stack.catalog); off only where the endpoint keeps no global tables (plain moto).
+    catalog: bool = True
     run_id: str | None = None  # the gameday:run tag on what this build creates (None: this process's run id)
 
 
@@ -82,16 +89,23 @@ def record_names(zone: str) -> RecordNames:
                        database=f"orders.db.{zone}")
 
 
-def checkout_config(database: DatabaseHandle, writer_name: str, port: int) -> dict[str, Any]:
+def checkout_config(database: DatabaseHandle, writer_name: str, port: int,
+                    stack_name: str | None = None) -> dict[str, Any]:
     """The checkout instance's configuration contract (stack.local.ec2.contract): the writer's DNS name,
-    the Secrets Manager secret holding its credentials, and the port checkout listens on."""
-    return {"db_endpoint": writer_name.rstrip("."), "db_port": database.port, "db_region": database.region,
-            "db_name": DB_NAME, "db_secret_id": database.secret_id, "port": port}
+    the Secrets Manager secret holding its credentials, the port checkout listens on and (``stack_name`` set)
+    the catalog table with the secret of its admin token."""
+    config: dict[str, Any] = {"db_endpoint": writer_name.rstrip("."), "db_port": database.port,
+                              "db_region": database.region, "db_name": DB_NAME, "db_secret_id": database.secret_id,
+                              "port": port}
+    if stack_name is not None:
+        config |= {"catalog_table": catalog_.TABLE, "catalog_admin_secret_id": catalog_.admin_secret_id(stack_name)}
+    return config
 
 
-def checkout_user_data(database: DatabaseHandle, writer_name: str, port: int, package: str | None = None) -> str:
+def checkout_user_data(database: DatabaseHandle, writer_name: str, port: int, package: str | None = None,
+                       stack_name: str | None = None) -> str:
     """The boot script that installs and starts checkout with that configuration (stack.userdata)."""
-    return userdata.render(checkout_config(database, writer_name, port), package)
+    return userdata.render(checkout_config(database, writer_name, port, stack_name), package)
 
 
 class ReadOnlyClient:
@@ -148,7 +162,13 @@ class Builder:
         return reader._walk("attaching to", write_records=False)
 
     def _walk(self, doing: str, write_records: bool) -> ReferenceStack:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="catalog")
         try:
+            catalog = None
+            if self.options.catalog:
+                table = self.catalog()
+                table.admin_secret()  # before the fleet: an instance reads it when it boots
+                catalog = pool.submit(table.ensure)
             if write_records:
                 self.converge()
             subnets = [subnet for region in self.env.regions for subnet in self.network(region)]
@@ -160,14 +180,36 @@ class Builder:
             if write_records:
                 self.records(zone_id, instances)
             self.wait_healthy(instances)
+            catalog_handle = self._catalog_handle(catalog)
         except ClientError as error:
             operation = error.operation_name
             raise BuildError(f"{doing} the reference stack failed at {operation}: "
                              f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}") from error
-        except WaiterError as error:  # a resource or record change that never reached its state
+        except (WaiterError, catalog_.CatalogError) as error:  # something that never reached its state
             raise BuildError(f"{doing} the reference stack failed: {error}") from error
+        finally:
+            pool.shutdown(wait=True)  # an error above still waits for the catalog's calls to end
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
-                              tuple(subnets), tuple(instances), database, replica)
+                              tuple(subnets), tuple(instances), database, replica, catalog=catalog_handle)
+
+    # -- the catalog -----------------------------------------------------------------------------
+
+    def catalog(self) -> catalog_.Catalog:
+        """The catalog global table's builder; its clients are made here, in the calling thread (boto3's
+        client creation is not thread-safe, its clients are)."""
+        regions = tuple(self.env.regions)
+        home = self.env.stack.database_region
+        dynamodb = {region: self.client("dynamodb", region) for region in regions}
+        return catalog_.Catalog(catalog_.CatalogSpec(home, regions, self.options.stack_name), dynamodb.__getitem__,
+                                self.client("secretsmanager", home), self.options.wait_delay_s,
+                                self.options.wait_delay_s * self.options.wait_attempts, self.tags)
+
+    def _catalog_handle(self, running: Future[tuple[str, ...]] | None) -> CatalogHandle | None:
+        if running is None:
+            return None
+        regions = running.result()  # raises what the thread raised
+        return CatalogHandle(catalog_.TABLE, self.env.stack.database_region, regions,
+                             catalog_.admin_secret_id(self.options.stack_name))
 
     # -- drift back to the spec ------------------------------------------------------------------
 
@@ -296,7 +338,8 @@ class Builder:
             raise BuildError("the checkout fleet needs the orders database; set stack.database_region")
         per_az = self.env.stack.checkout_instances_per_az
         user_data = checkout_user_data(database, record_names(self.env.stack.zone).database,
-                                       self.env.stack.checkout_port, self.options.checkout_package)
+                                       self.env.stack.checkout_port, self.options.checkout_package,
+                                       self.options.stack_name if self.options.catalog else None)
         handles = []
         for region in self.env.regions:
             ec2 = self.client("ec2", region)

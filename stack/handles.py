@@ -35,6 +35,16 @@ class DatabaseHandle:
 
 
 @dataclass(frozen=True)
+class CatalogHandle:
+    """The product catalog: a DynamoDB global table with a replica in each of ``regions`` (stack.catalog)."""
+
+    table: str
+    home_region: str  # where it was created
+    regions: tuple[str, ...]  # every replica, ACTIVE when the build returned
+    admin_secret_id: str  # Secrets Manager secret (home Region) holding checkout's admin token
+
+
+@dataclass(frozen=True)
 class RecordNames:
     """The DNS names SecureCart's users and probes resolve."""
 
@@ -60,6 +70,7 @@ class ReferenceStack:
     database: DatabaseHandle | None
     replica: DatabaseHandle | None
     extra: dict[str, str] = field(default_factory=dict)
+    catalog: CatalogHandle | None = None
 
     def subnet(self, availability_zone: str) -> SubnetHandle:
         for subnet in self.subnets:

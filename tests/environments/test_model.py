@@ -160,3 +160,15 @@ def test_a_cross_check_reports_every_problem_not_only_the_first(tmp_path: Path) 
     assert any("stack.replica_region 'sa-east-1'" in line for line in lines), lines
     assert sum("is outside 127.0.0.0/8" in line for line in lines) == 2, lines
     assert all(line.startswith(f"{file}: ") for line in lines)
+
+
+def test_catalog_slos_are_checked_with_the_field_and_value() -> None:
+    from pydantic import ValidationError
+
+    from environments.model import SLOs
+
+    assert SLOs(checkout_p95_latency_ms=1, catalog_staleness_s=120, catalog_convergence_s=30).catalog_convergence_s == 30
+    with pytest.raises(ValidationError, match="catalog_staleness_s"):
+        SLOs(checkout_p95_latency_ms=1, catalog_staleness_s=0)
+    with pytest.raises(ValidationError, match="slos.catalog_convergence_s 60 is longer than slos.catalog_staleness_s 30"):
+        SLOs(checkout_p95_latency_ms=1, catalog_staleness_s=30, catalog_convergence_s=60)

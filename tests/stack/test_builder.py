@@ -23,7 +23,7 @@ def client() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def built(client: Any) -> ReferenceStack:
-    return builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01)).build()
+    return builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01, catalog=False)).build()
 
 
 def test_network_and_fleet(built: ReferenceStack, client: Any) -> None:
@@ -50,7 +50,7 @@ def test_database_and_replica(built: ReferenceStack, client: Any) -> None:
 
 
 def test_second_build_creates_nothing(built: ReferenceStack, client: Any) -> None:
-    again = builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01)).build()
+    again = builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01, catalog=False)).build()
     assert again.instances == built.instances
     assert again.zone_id == built.zone_id
     assert len(client("route53", "us-east-1").list_health_checks()["HealthChecks"]) == 8
@@ -86,14 +86,14 @@ def test_stack_fixture_builds_on_the_local_stack(stack: ReferenceStack, aws_clie
 
 def test_attach_finds_the_built_stack_and_changes_nothing(built: ReferenceStack, client: Any) -> None:
     records_before = client("route53", "us-east-1").list_resource_record_sets(HostedZoneId=built.zone_id)
-    attached = builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01)).attach()
+    attached = builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01, catalog=False)).attach()
     assert attached == built
     assert client("route53", "us-east-1").list_resource_record_sets(
         HostedZoneId=built.zone_id)["ResourceRecordSets"] == records_before["ResourceRecordSets"]
 
 
 def test_attach_to_a_missing_stack_names_what_is_missing_and_creates_nothing(client: Any) -> None:
-    options = builder.BuildOptions(stack_name="never-built", wait_delay_s=0.01)
+    options = builder.BuildOptions(stack_name="never-built", wait_delay_s=0.01, catalog=False)
     with pytest.raises(builder.BuildError, match=r"the reference stack 'never-built' is not complete: attaching to it "
                                                   r"would need create_vpc\(CidrBlock='127.16.0.0/16'\) \(ec2 in "
                                                   r"us-east-1\); build it with --build-stack"):
@@ -112,7 +112,7 @@ def test_a_build_converges_the_writer_name_and_multi_az_back_to_the_spec(built: 
                                                   "ResourceRecords": [{"Value": "elsewhere.example.com"}]}}]})
     client("rds", "us-east-1").modify_db_instance(DBInstanceIdentifier="orders", MultiAZ=False, ApplyImmediately=True)
     assert {d.kind for d in topology.drift(client, spec)} == {"writer-record", "multi-az"}
-    again = builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01))
+    again = builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01, catalog=False))
     again.build()
     assert topology.drift(client, spec) == []
     assert [line.split(" ")[0] for line in again.converged] == ["pointed", "turned"], again.converged

@@ -13,7 +13,11 @@ script (stack.userdata) that carries one between marker lines:
       "db_password": "...",
       "db_secret_id": "arn:aws:secretsmanager:...",  # a secret whose SecretString is {"username", "password"}
                                         #   (RDS's managed master-user secret format), read in db_region
-      "port": 8080                      # optional; default: the environment's stack.checkout_port
+      "port": 8080,                     # optional; default: the environment's stack.checkout_port
+      "catalog_table": "catalog",       # optional: the DynamoDB global table checkout serves products
+                                        #   from, read and written in the instance's own Region
+      "catalog_admin_secret_id": "securecart/catalog/admin"  # optional: a secret {"token": ...} in
+                                        #   db_region; without it the admin endpoint answers 403
     }
 
 Every field is optional: without a database the service runs and answers orders with 503. This is
@@ -49,6 +53,8 @@ class CheckoutUserData:
     db_password: str | None = None
     db_secret_id: str | None = None
     port: int | None = None
+    catalog_table: str | None = None
+    catalog_admin_secret_id: str | None = None
 
     @property
     def wants_database(self) -> bool:
@@ -100,6 +106,11 @@ class CheckoutUserData:
             value = getattr(self, name)
             if value is not None and not 1 <= value <= 65535:
                 raise UserDataError(f"{where} {name}={value} is out of range 1-65535")
+        if self.catalog_table is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", self.catalog_table):
+            raise UserDataError(f"{where} catalog_table {self.catalog_table!r} is not a DynamoDB table name "
+                                "(3-255 characters of A-Z a-z 0-9 _ - .)")
+        if self.catalog_admin_secret_id is not None and self.catalog_table is None:
+            raise UserDataError(f"{where} names catalog_admin_secret_id without catalog_table")
         if self.wants_database:
             if self.db_secret_id is None and (self.db_user is None or self.db_password is None):
                 raise UserDataError(f"{where} names a database but no credentials: give db_user and db_password, "

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stack.local.ec2.contract import CheckoutUserData
 from stack.local.ec2.errors import Ec2PartError, UserDataError
-from stack.local.ec2.process import DatabaseTarget
+from stack.local.ec2.process import CatalogTarget, DatabaseTarget
 from stack.local.part import PartContext
 
 DB_ENDPOINT_WAIT_S = 30.0
@@ -70,6 +70,25 @@ class Ec2Lookup:
         password_file.touch(mode=0o600)
         password_file.write_text(str(password))
         return DatabaseTarget(str(endpoint), port or 5432, data.db_name, str(user), password_file)
+
+    def catalog(self, region: str, instance_id: str, data: CheckoutUserData) -> CatalogTarget | None:
+        """The catalog table, reached at the local endpoint (an instance reaches DynamoDB's public endpoint), and
+        the admin token read from its secret into a 0600 file."""
+        if data.catalog_table is None:
+            return None
+        token_file = None
+        if data.catalog_admin_secret_id is not None:
+            secret = self._client("secretsmanager", data.db_region or region).get_secret_value(
+                SecretId=data.catalog_admin_secret_id)
+            try:
+                token = json.loads(secret["SecretString"])["token"]
+            except (KeyError, TypeError, ValueError):
+                raise UserDataError(f"{instance_id}: secret {data.catalog_admin_secret_id} is not a JSON object "
+                                    'with a "token"') from None
+            token_file = self.directory / f"{instance_id}.admin"
+            token_file.touch(mode=0o600)
+            token_file.write_text(str(token))
+        return CatalogTarget(data.catalog_table, self._context.instance.aws_endpoint, token_file)
 
     def _db_endpoint(self, region: str, identifier: str, instance_id: str) -> tuple[str, int]:
         rds = self._client("rds", region)

@@ -229,6 +229,7 @@ class Ec2Part:
             user_data = self.lookup.user_data(region, iid)
             port = user_data.port or self.context.environment.stack.checkout_port
             database = self.lookup.database(region, iid, user_data)
+            catalog = self.lookup.catalog(region, iid, user_data)
         except (Ec2PartError, ClientError, BotoCoreError, ValueError) as error:
             self._refuse(region, iid, str(error))
             return None
@@ -237,7 +238,7 @@ class Ec2Part:
             private_ip=private_ip, uds=self.directory / f"{iid}.sock", log=self.log_directory / f"{iid}.log",
             dns_host=self.context.instance.control_host, dns_port=self.context.instance.dns_port,
             # The Route 53 server serves scaled TTLs: the client honours them as served.
-            database=database, otlp_endpoint=f"{self.context.instance.aws_endpoint}/v1/traces",
+            database=database, catalog=catalog, otlp_endpoint=f"{self.context.instance.aws_endpoint}/v1/traces",
             # checkout publishes its own request latency to CloudWatch, batched every 5 AWS seconds
             metrics_endpoint=self.context.instance.aws_endpoint,
             metrics_flush_s=self.context.timescale.to_wall(5.0),
@@ -250,6 +251,7 @@ class Ec2Part:
         instance.process.start()
         assert self._registry is not None and instance.process.pid is not None
         files = [launch.uds] + ([database.password_file] if database else [])
+        files += [catalog.admin_token_file] if catalog and catalog.admin_token_file else []
         self._registry.add(iid, instance.process.pid, files)
         return instance
 

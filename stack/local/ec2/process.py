@@ -11,6 +11,7 @@ from base.deadline import DeadlineExceeded, until
 from stack.local import process as executor
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
+from stack.local.part import LOCAL_CREDENTIALS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 READY_POLL_S = 0.02
@@ -25,6 +26,16 @@ class DatabaseTarget:
     name: str
     user: str
     password_file: Path
+
+
+@dataclass(frozen=True)
+class CatalogTarget:
+    """The catalog table an instance serves products from, the endpoint it reaches DynamoDB at, and the
+    file holding the admin endpoint's token (None: no admin endpoint)."""
+
+    table: str
+    endpoint: str
+    admin_token_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class Launch:
     metrics_endpoint: str | None = None  # the stack's AWS endpoint: checkout publishes its request latency there
     metrics_flush_s: float = 0.5
     otlp_endpoint: str | None = None  # where the process exports its spans; None: untraced
+    catalog: CatalogTarget | None = None
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "stack.local.ec2.checkout", "--uds", str(self.uds),
@@ -57,6 +69,10 @@ class Launch:
                      "--db-user", db.user, "--db-password-file", str(db.password_file)]
         if self.metrics_endpoint is not None:
             argv += ["--metrics-endpoint", self.metrics_endpoint, "--metrics-flush-s", f"{self.metrics_flush_s:g}"]
+        if self.catalog is not None:
+            argv += ["--catalog-table", self.catalog.table, "--catalog-endpoint", self.catalog.endpoint]
+            if self.catalog.admin_token_file is not None:
+                argv += ["--admin-token-file", str(self.catalog.admin_token_file)]
         return argv
 
 
@@ -74,6 +90,11 @@ class CheckoutProcess:
         launch = self.launch
         launch.uds.unlink(missing_ok=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+        # What the instance signs its DynamoDB calls with: the local endpoint's credentials, never the caller's.
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            env.pop(name, None)
+        env |= {"AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
         self._popen = executor.start(launch.argv(), launch.log, cwd=REPO_ROOT, env=env)
 
     def alive(self) -> bool:

@@ -3,11 +3,16 @@
 Every answer is JSON, errors included: 4xx for a bad request (with the field and what is allowed),
 503 with a reason when the database cannot be reached in time, 500 for anything unexpected, never a
 traceback. Every response names who served it (X-Instance-Id, X-Region, X-Availability-Zone).
+
+The catalog (stack.local.ec2.checkout.catalog): GET /products and GET /products/{sku} read the replica in
+this instance's Region; PUT /admin/products/{sku} with ``Authorization: Bearer <token>`` and a body such
+as ``{"price_cents": 2199, "stock": 40, "write_id": "promo-7"}`` writes there, unconditionally.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hmac
 import json
 import logging
 import re
@@ -25,7 +30,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stack.local.ec2.checkout import metrics
-from stack.local.ec2.checkout.catalog import BY_SKU, PRODUCTS
+from stack.local.ec2.checkout.awsjson import CredentialSource, JsonApi
+from stack.local.ec2.checkout.catalog import (
+    DYNAMODB_TARGET, MAX_VALUE, SKU, WRITE_ID, Catalog, CatalogReadOnly, CatalogUnavailable, Change, SeedCatalog,
+    TableCatalog,
+)
 from stack.local.ec2.checkout.config import CheckoutConfig
 from stack.local.ec2.checkout.orders import IdempotencyConflict, OrderRequest, OrderStore, Placement, ensure_schema
 from stack.local.ec2.checkout.pool import ConnectionPool
@@ -42,6 +51,7 @@ MAX_CANARY_SEQ = 2**63 - 1
 MAX_LIST = 1000
 CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 ORDER_FIELDS = {"sku", "quantity", "client_order_id", "canary_seq"}
+CHANGE_FIELDS = {"price_cents", "stock", "write_id"}
 
 
 class RequestError(Exception):
@@ -71,8 +81,8 @@ def parse_order(body: Any) -> OrderRequest:
         raise RequestError(422, "validation_error", f"unknown field {unknown[0]!r}; allowed: {sorted(ORDER_FIELDS)}",
                            unknown[0])
     sku = body.get("sku")
-    if not isinstance(sku, str) or sku not in BY_SKU:
-        raise RequestError(422, "validation_error", f"sku {sku!r} is not in the catalog; known: {sorted(BY_SKU)}", "sku")
+    if not isinstance(sku, str) or not SKU.fullmatch(sku):
+        raise RequestError(422, "validation_error", f"sku {sku!r} must be 1-64 characters of A-Z a-z 0-9 . _ -", "sku")
     quantity = body.get("quantity")
     if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
         raise RequestError(422, "validation_error",
@@ -87,6 +97,30 @@ def parse_order(body: Any) -> OrderRequest:
         raise RequestError(422, "validation_error",
                            f"canary_seq {canary_seq!r} must be an integer from 0 to {MAX_CANARY_SEQ}", "canary_seq")
     return OrderRequest(sku, quantity, client_order_id, canary_seq)
+
+
+def parse_change(body: Any) -> Change:
+    """Check a PUT /admin/products/{sku} body. Raises RequestError (422) naming the field and what is allowed."""
+    if not isinstance(body, dict):
+        raise RequestError(422, "validation_error", 'the body must be a JSON object such as {"price_cents": 2199}')
+    unknown = sorted(set(body) - CHANGE_FIELDS)
+    if unknown:
+        raise RequestError(422, "validation_error", f"unknown field {unknown[0]!r}; allowed: {sorted(CHANGE_FIELDS)}",
+                           unknown[0])
+    values: dict[str, int | None] = {}
+    for name in ("price_cents", "stock"):
+        value = body.get(name)
+        if value is not None and (type(value) is not int or not 0 <= value <= MAX_VALUE):
+            raise RequestError(422, "validation_error", f"{name} {value!r} must be an integer from 0 to {MAX_VALUE}",
+                               name)
+        values[name] = value
+    if values["price_cents"] is None and values["stock"] is None:
+        raise RequestError(422, "validation_error", "give price_cents, stock or both", "price_cents")
+    write_id = body.get("write_id") or uuid.uuid4().hex[:16]
+    if not isinstance(write_id, str) or not WRITE_ID.fullmatch(write_id):
+        raise RequestError(422, "validation_error", f"write_id {write_id!r} must be 1-64 characters of "
+                                                    "A-Z a-z 0-9 . _ : @ -", "write_id")
+    return Change(values["price_cents"], values["stock"], write_id)
 
 
 def _int_param(request: Request, name: str, low: int, high: int, default: int | None = None) -> int:
@@ -135,6 +169,11 @@ class Checkout:
         self.started_at = time.monotonic()
         self.metrics = (metrics.Recorder(config.metrics_endpoint, config.placement.region, config.placement.instance_id,
                                          config.metrics_flush_s) if config.metrics_endpoint else None)
+        self.catalog: Catalog = SeedCatalog(config.placement.region)
+        if config.catalog_table is not None:
+            api = JsonApi(config.catalog_endpoint, config.placement.region, "dynamodb", DYNAMODB_TARGET,
+                          CredentialSource())
+            self.catalog = TableCatalog(api, config.catalog_table)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -160,6 +199,8 @@ class Checkout:
             Route("/health", self.health, methods=["GET"]),
             Route("/health/deep", self.deep_health, methods=["GET"]),
             Route("/products", self.products, methods=["GET"]),
+            Route("/products/{sku}", self.product, methods=["GET"]),
+            Route("/admin/products/{sku}", self.change_product, methods=["PUT"]),
             Route("/orders", self.create_order, methods=["POST"]),
             Route("/orders", self.find_orders, methods=["GET"]),
             Route("/orders/{order_id}", self.get_order, methods=["GET"]),
@@ -192,13 +233,64 @@ class Checkout:
         return JSONResponse({"status": "ok", **self._identity(), "database": database})
 
     async def products(self, _request: Request) -> JSONResponse:
-        return JSONResponse({"products": [p.as_json() for p in PRODUCTS]})
+        try:
+            products = await self._blocking(lambda: self.catalog.all(self.config.request_timeout_s))
+        except CatalogUnavailable as error:
+            return error_response(503, "catalog_unavailable", str(error))
+        return JSONResponse({"products": [p.as_json() for p in products], "catalog": self.catalog.source})
+
+    async def product(self, request: Request) -> JSONResponse:
+        sku = request.path_params["sku"]
+        if not SKU.fullmatch(sku):
+            return error_response(400, "bad_request", f"sku {sku!r} must be 1-64 characters of A-Z a-z 0-9 . _ -",
+                                  field="sku")
+        try:
+            product = await self._blocking(lambda: self.catalog.get(sku, self.config.request_timeout_s))
+        except CatalogUnavailable as error:
+            return error_response(503, "catalog_unavailable", str(error))
+        if product is None:
+            return error_response(404, "not_found", f"no product {sku} in {self.catalog.source}")
+        return JSONResponse(product.as_json() | {"catalog": self.catalog.source})
+
+    async def change_product(self, request: Request) -> JSONResponse:
+        """Write a price and/or stock change to this Region's replica: no condition, version + 1."""
+        sku = request.path_params["sku"]
+        token = self.config.admin_token
+        if token is None:
+            return error_response(403, "admin_disabled", "this instance has no admin token (UserData "
+                                                         "catalog_admin_secret_id): the admin endpoint is off")
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            refused = error_response(401, "unauthorized", "send Authorization: Bearer <the catalog admin token>")
+            refused.headers["WWW-Authenticate"] = "Bearer"
+            return refused
+        try:
+            if not SKU.fullmatch(sku):
+                raise RequestError(400, "bad_request", f"sku {sku!r} must be 1-64 characters of A-Z a-z 0-9 . _ -",
+                                   "sku")
+            change = parse_change(await self._json(request))
+            timeout_s = self.config.request_timeout_s
+            if await self._blocking(lambda: self.catalog.get(sku, timeout_s)) is None:
+                return error_response(404, "not_found", f"no product {sku} in {self.catalog.source}")
+            product = await self._blocking(lambda: self.catalog.update(sku, change, timeout_s))
+        except RequestError as error:
+            return self._client_error(error)
+        except CatalogReadOnly as error:
+            return error_response(409, "catalog_read_only", str(error))
+        except CatalogUnavailable as error:
+            return error_response(503, "catalog_unavailable", str(error))
+        return JSONResponse(product.as_json() | {"catalog": self.catalog.source})
 
     async def create_order(self, request: Request) -> JSONResponse:
         try:
             order_request = parse_order(await self._json(request))
             store = self._store()
-            price = BY_SKU[order_request.sku].price_cents
+            # The price is the catalog's, as this Region's replica holds it now.
+            product = await self._blocking(lambda: self.catalog.get(order_request.sku, self.config.request_timeout_s))
+            if product is None:
+                raise RequestError(422, "validation_error", f"sku {order_request.sku!r} is not in the catalog "
+                                                            f"({self.catalog.source})", "sku")
+            price = product.price_cents
             order, created = await self._db(
                 lambda deadline: store.place(order_request, price, deadline), self.config.request_timeout_s)
         except RequestError as error:
@@ -209,6 +301,8 @@ class Checkout:
             return error_response(503, "commit_not_confirmed", str(error))
         except DatabaseUnavailable as error:
             return error_response(503, "database_unavailable", str(error))
+        except CatalogUnavailable as error:
+            return error_response(503, "catalog_unavailable", str(error))
         # Only reached once the commit has returned: this is the acknowledgement.
         body = order.as_json() | {"committed_at": _now(), "replayed": not created}
         return JSONResponse(body, status_code=201 if created else 200,
@@ -281,6 +375,10 @@ class Checkout:
                 return await anyio.to_thread.run_sync(operation, deadline_s, abandon_on_cancel=True)
         except TimeoutError:
             raise DatabaseUnavailable(f"the database did not answer within {timeout_s:g} s") from None
+
+    async def _blocking(self, operation: Callable[[], T]) -> T:
+        """A blocking catalog call in a worker thread (its own timeout bounds it)."""
+        return await anyio.to_thread.run_sync(operation, abandon_on_cancel=True)
 
     async def _json(self, request: Request) -> Any:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":

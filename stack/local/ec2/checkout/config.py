@@ -1,4 +1,14 @@
-"""The checkout process's settings, from its command line (the password comes from a file)."""
+"""The checkout process's settings, from its command line (the password and the admin token come from files).
+
+The catalog settings (how an instance's UserData keys map to them: stack.local.ec2.contract):
+- ``--catalog-table NAME`` (UserData ``catalog_table``): the DynamoDB global table products are read from
+  and written to, in the instance's own Region; without it checkout serves the built-in seed catalog.
+- ``--catalog-endpoint URL``: DynamoDB's endpoint; default ``https://dynamodb.<region>.amazonaws.com``
+  (on EC2); the local stack passes its own endpoint. Credentials: AWS_ACCESS_KEY_ID /
+  AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN] in the environment, else the instance profile (IMDSv2).
+- ``--admin-token-file PATH`` (UserData ``catalog_admin_secret_id``, a secret ``{"token": ...}`` read into
+  the file): the bearer token PUT /admin/products/{sku} requires; without it the admin endpoint answers 403.
+"""
 from __future__ import annotations
 
 import argparse
@@ -52,6 +62,9 @@ class CheckoutConfig:
     def tracing(self) -> TracingSettings:
         p = self.placement
         return TracingSettings(self.otlp_endpoint, p.instance_id, p.region, p.availability_zone)
+    catalog_table: str | None = None
+    catalog_endpoint: str = ""
+    admin_token: str | None = None
 
 
 def _host_port(value: str, what: str) -> tuple[str, int]:
@@ -87,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--request-timeout", type=float, default=6.0, help="deadline of one API request, s")
     p.add_argument("--health-timeout", type=float, default=1.0, help="deadline of /health/deep, s")
     p.add_argument("--pool-size", type=int, default=8)
+    p.add_argument("--catalog-table", help="DynamoDB table serving the catalog in this Region (default: the seed catalog)")
+    p.add_argument("--catalog-endpoint", help="DynamoDB endpoint URL (default: https://dynamodb.<region>.amazonaws.com)")
+    p.add_argument("--admin-token-file", type=Path, help="file holding the admin endpoint's bearer token")
     p.add_argument("--exit-with-parent", action="store_true", help="exit when the supervisor that started us dies")
     p.add_argument("--metrics-endpoint", help="publish request latency to this CloudWatch endpoint (http://host:port)")
     p.add_argument("--metrics-flush-s", type=float, default=0.5, help="seconds between two metric batches")
@@ -137,10 +153,29 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
             source_address=args.source_address, connect_timeout_s=args.connect_timeout,
             statement_timeout_s=args.statement_timeout, pool_size=args.pool_size,
         )
+    catalog_endpoint = args.catalog_endpoint or f"https://dynamodb.{args.region}.amazonaws.com"
+    if not re.fullmatch(r"https?://[^/\s]+/?", catalog_endpoint):
+        raise ConfigError(f"--catalog-endpoint: {catalog_endpoint!r} is not an http(s) URL such as "
+                          "https://dynamodb.us-east-1.amazonaws.com")
+    if args.catalog_table is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", args.catalog_table):
+        raise ConfigError(f"--catalog-table: {args.catalog_table!r} is not a DynamoDB table name "
+                          "(3-255 characters of A-Z a-z 0-9 _ - .)")
+    admin_token = None
+    if args.admin_token_file is not None:
+        if args.catalog_table is None:
+            raise ConfigError("--admin-token-file needs --catalog-table: the seed catalog cannot be written")
+        try:
+            admin_token = args.admin_token_file.read_text().strip()
+        except OSError as error:
+            raise ConfigError(f"--admin-token-file: cannot read {args.admin_token_file}: {error}") from None
+        if len(admin_token) < 16:
+            raise ConfigError(f"--admin-token-file: the token in {args.admin_token_file} has {len(admin_token)} "
+                              "characters; at least 16 are required")
     return CheckoutConfig(
         placement=Placement(args.instance_id, args.region, args.az), listen=listen, database=database,
         dns_host=dns_host, dns_port=dns_port, request_timeout_s=args.request_timeout,
         health_timeout_s=args.health_timeout, exit_with_parent=args.exit_with_parent,
         metrics_endpoint=args.metrics_endpoint, metrics_flush_s=args.metrics_flush_s,
         otlp_endpoint=args.otlp_endpoint,
+        catalog_table=args.catalog_table, catalog_endpoint=catalog_endpoint, admin_token=admin_token,
     )
