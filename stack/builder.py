@@ -202,7 +202,7 @@ class Builder:
         dynamodb = {region: self.client("dynamodb", region) for region in regions}
         return catalog_.Catalog(catalog_.CatalogSpec(home, regions, self.options.stack_name), dynamodb.__getitem__,
                                 self.client("secretsmanager", home), self.options.wait_delay_s,
-                                self.options.wait_delay_s * self.options.wait_attempts, self.tags)
+                                self.options.wait_delay_s * self.options.wait_attempts, self.created_tags)
 
     def _catalog_handle(self, running: Future[tuple[str, ...]] | None) -> CatalogHandle | None:
         if running is None:
