@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-READ_ONLY = re.compile(r"^(Describe|Get|List)[A-Z]")
+READ_ONLY = re.compile(r"^(Describe|Get|List|BatchGet)[A-Z]")  # BatchGet*: DynamoDB items, X-Ray traces
 
 
 def is_read_only(operation: str) -> bool:
-    """True for the operations a dry run may send: Describe*, Get* and List*."""
+    """True for the operations a dry run may send: Describe*, Get*, List* and BatchGet*."""
     return bool(READ_ONLY.match(operation))

@@ -32,6 +32,7 @@ from typing import Any, Iterator
 from unittest import mock
 
 import boto3
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.moto_api import state_manager
 
@@ -40,7 +41,7 @@ from environments.model import StopCondition
 from faults import dynamodb, ec2, leftovers, network, rds, route53, runbook
 from faults.guard import FisSettings, Guard, Policy
 from faults.journal import Journal
-from probes import metrics, state
+from probes import metrics, state, traces
 from stack import discovery as stack_discovery, orders, plan, teardown, topology
 from stack.builder import BuildOptions, Builder
 from stack.local.controlplane.rds import fix_cross_region_replicas
@@ -255,6 +256,14 @@ def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None
     publisher.flush()
     assert publisher.failures == 0
     metrics.put_dashboard(clients("cloudwatch", "us-east-1"), "local", ["us-east-1"])
+    # The trace evidence of a fault window (probes.traces): the calls are recorded; moto answers
+    # GetTraceSummaries "not implemented", which the evidence reports as unavailable.
+    traces.collect(clients, ["us-east-1"], 1_700_000_000.0, 1_700_000_060.0, "the fault")
+    xray = clients("xray", "us-east-1")  # the rest of what collect calls, which moto does not reach
+    for call, params in (("get_service_graph", {"StartTime": 1_700_000_000, "EndTime": 1_700_000_060}),
+                         ("batch_get_traces", {"TraceIds": ["1-65535a00-0123456789abcdef01234567"]})):
+        with contextlib.suppress(ClientError):
+            getattr(xray, call)(**params)
     # The one-way promotion (no restore) comes last of the game day: `gameday stack build` puts it back.
     with rds.PromoteReplica(clients, journal, region="ap-southeast-1", db_instance_identifier="orders-replica",
                             guard=guard, wait_delay_s=0.01):

@@ -31,7 +31,7 @@ SCANNED = ["faults/*.py", "probes/*.py", "gameday/*.py", "stack/builder.py", "st
 # Signing an evidence pack with a KMS key is the auditor's choice, not a game-day call: its kms:GetPublicKey and
 # kms:Sign go on the signing key's own policy (docs/evidence.md), so the evidence plugin is not scanned here.
 NOT_SCANNED = {"gameday/evidence_plugin.py"}
-READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Z]")
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List|BatchGet)[A-Z]")
 IAM_PREFIX = {"cloudwatch": "cloudwatch"}  # botocore service name -> IAM prefix, where they differ
 
 

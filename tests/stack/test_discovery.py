@@ -23,7 +23,7 @@ def client() -> Iterator[Any]:
 
 @pytest.fixture
 def built(client: Any) -> ReferenceStack:
-    return builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01)).build()
+    return builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01, catalog=False)).build()
 
 
 def _calls(client: Any) -> tuple[Any, list[str]]:

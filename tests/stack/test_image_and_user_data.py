@@ -39,7 +39,7 @@ def client() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def built(client: Any) -> ReferenceStack:
-    return builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01)).build()
+    return builder.Builder(loader.load("local"), client, builder.BuildOptions(wait_delay_s=0.01, catalog=False)).build()
 
 
 # -- the image ---------------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_the_instance_carries_the_rendered_user_data(built: ReferenceStack, clie
 
 def test_an_aws_build_without_a_checkout_package_is_refused_before_any_instance(client: Any) -> None:
     environment = loader.load("aws-example")
-    made = builder.Builder(environment, client, builder.BuildOptions(wait_delay_s=0.01))
+    made = builder.Builder(environment, client, builder.BuildOptions(wait_delay_s=0.01, catalog=False))
     with pytest.raises(builder.BuildError, match="GAMEDAY_CHECKOUT_PACKAGE"):
         made.build()
     assert client("ec2", "us-west-2").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.20.0.0/16"]}])["Vpcs"] == []

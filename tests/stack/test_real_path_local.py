@@ -41,7 +41,8 @@ def test_attach_then_teardown_on_the_local_stack(stack: ReferenceStack, environm
     clients = lambda service, region: aws_client(service, region)  # noqa: E731
     small = _beside(environment)
     # Generous waits: the machine may be loaded, and this stack starts PostgreSQL nodes and checkout processes.
-    options = builder.BuildOptions(stack_name=STACK, run_id=RUN, wait_delay_s=0.25, wait_attempts=960,
+    # No catalog: the global table is the account's one `catalog`, which the reference stack beside it owns.
+    options = builder.BuildOptions(stack_name=STACK, run_id=RUN, wait_delay_s=0.25, wait_attempts=960, catalog=False,
                                    nameserver=(local_stack.dns_host, local_stack.dns_port))
     try:
         built = builder.Builder(small, clients, options).build()

@@ -46,7 +46,7 @@ def _others(client: Any) -> dict[str, str]:
 def test_teardown_removes_its_run_and_leaves_everything_else(client: Any) -> None:
     environment = loader.load("local")
     others = _others(client)
-    built = builder.Builder(environment, client, builder.BuildOptions(wait_delay_s=0.01, run_id="run-a")).build()
+    built = builder.Builder(environment, client, builder.BuildOptions(wait_delay_s=0.01, run_id="run-a", catalog=False)).build()
     regions = list(environment.regions)
     found = teardown.find(client, regions, "securecart", "run-a")
     kinds = {f.kind for f in found}
@@ -75,6 +75,6 @@ def test_teardown_removes_its_run_and_leaves_everything_else(client: Any) -> Non
 
 def test_teardown_of_another_run_finds_nothing_of_this_one(client: Any) -> None:
     environment = loader.load("local")
-    builder.Builder(environment, client, builder.BuildOptions(wait_delay_s=0.01, run_id="run-a")).build()
+    builder.Builder(environment, client, builder.BuildOptions(wait_delay_s=0.01, run_id="run-a", catalog=False)).build()
     assert teardown.find(client, list(environment.regions), "securecart", "run-c") == []
     assert teardown.find(client, list(environment.regions), "another-stack", "run-a") == []
