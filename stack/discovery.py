@@ -12,7 +12,9 @@ block or by environment variables:
 - each checkout instance has a health check carrying the stack tag, on its private address and port;
 - the orders writer is the DB instance with the stack tag in ``stack.database_region`` that replicates
   from nothing, and the replica the one with the stack tag in ``stack.replica_region`` that does;
-- subnets carrying the stack tag in every Region of the environment.
+- subnets carrying the stack tag in every Region of the environment;
+- optionally, the catalog global table (``catalog`` in ``stack.database_region``) carrying the stack tag:
+  without it the stack has no catalog handle, and the catalog experiments skip.
 
 Only reads are made. Everything missing is named in one BuildError, with the tag it looked for.
 """
@@ -26,7 +28,8 @@ from typing import Any, Mapping
 from base.clients import ClientFactory
 from base.errors import BuildError
 from environments.model import AwsEnvironment, LocalEnvironment
-from stack.handles import DatabaseHandle, InstanceHandle, ReferenceStack, SubnetHandle
+from stack import catalog as catalog_
+from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, ReferenceStack, SubnetHandle
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
@@ -97,7 +100,7 @@ class Discovery:
                              "\"The tag contract\"), or set the environment's discovery tags")
         assert zone_id is not None
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
-                              tuple(subnets), tuple(instances), database, replica)
+                              tuple(subnets), tuple(instances), database, replica, catalog=self.catalog())
 
     # -- the parts ---------------------------------------------------------------------------------
 
@@ -198,6 +201,21 @@ class Discovery:
             f"{self.tags.stack[1]}/{self.env.stack.database_identifier}/master"
         return DatabaseHandle(db["DBInstanceIdentifier"], region, endpoint.get("Address"),
                               int(endpoint.get("Port", 5432)), bool(db.get("MultiAZ")), secret)
+
+
+    def catalog(self) -> CatalogHandle | None:
+        """The catalog table in the database's Region when it carries the stack tag; None without one (optional)."""
+        region = self.env.stack.database_region
+        dynamodb = self.clients("dynamodb", region)
+        try:
+            table = dynamodb.describe_table(TableName=catalog_.TABLE)["Table"]
+        except dynamodb.exceptions.ResourceNotFoundException:
+            return None
+        tags = _tags(dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags"))
+        if not self._has(tags, self.tags.stack):
+            return None
+        regions = {r["RegionName"] for r in table.get("Replicas") or ()} | {region}
+        return CatalogHandle(catalog_.TABLE, region, tuple(sorted(regions)), catalog_.admin_secret_id(self.tags.stack[1]))
 
 
 def discover(environment: LocalEnvironment | AwsEnvironment, clients: ClientFactory) -> ReferenceStack:
