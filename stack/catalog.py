@@ -123,6 +123,18 @@ class Catalog:
 
     def remove(self) -> list[str]:
         """Delete every replica (one ReplicaUpdates change at a time), then the table and the admin secret."""
+        spec, done = self.spec, self.remove_table()
+        try:
+            self.secrets.describe_secret(SecretId=admin_secret_id(spec.stack_name))
+        except Exception as error:  # noqa: BLE001 - absent already is the goal; anything else is named
+            if _code(error) != "ResourceNotFoundException":
+                raise
+            return done
+        self.secrets.delete_secret(SecretId=admin_secret_id(spec.stack_name), ForceDeleteWithoutRecovery=True)
+        return done + [f"deleted secret {admin_secret_id(spec.stack_name)}"]
+
+    def remove_table(self) -> list[str]:
+        """Delete every replica but the home Region's, one ReplicaUpdates change at a time, then the table."""
         spec, done = self.spec, []
         if self._describe(spec.home_region) is not None:
             for region in sorted(set(self.replicas()) - {spec.home_region}):
@@ -134,14 +146,7 @@ class Catalog:
                        "the replicas deleted")
             self.clients(spec.home_region).delete_table(TableName=spec.table)
             done.append(f"deleted table {spec.table} in {spec.home_region}")
-        try:
-            self.secrets.describe_secret(SecretId=admin_secret_id(spec.stack_name))
-        except Exception as error:  # noqa: BLE001 - absent already is the goal; anything else is named
-            if _code(error) != "ResourceNotFoundException":
-                raise
-            return done
-        self.secrets.delete_secret(SecretId=admin_secret_id(spec.stack_name), ForceDeleteWithoutRecovery=True)
-        return done + [f"deleted secret {admin_secret_id(spec.stack_name)}"]
+        return done
 
     def replicas(self) -> dict[str, str]:
         """Region -> ReplicaStatus as DescribeTable in the home Region shows them (the home Region included)."""

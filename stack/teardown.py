@@ -4,7 +4,8 @@ Every resource the builder creates carries ``gameday:stack=<stack>`` and ``gamed
 (stack.builder). ``find`` lists them through the API alone (read-only calls), in every Region given;
 ``remove`` deletes them in dependency order: the hosted zone's records then the zone, health checks,
 instances (and waits until terminated), read replicas before their sources (and waits until deleted),
-DB subnet groups, subnets, VPCs, secrets. A resource without both tags, or with
+DB subnet groups, subnets, VPCs, DynamoDB global tables (their other replicas one at a time, as
+``UpdateTable`` allows, then the table), secrets. A resource without both tags, or with
 another run's, is never touched; neither is a record set in a zone this run did not create.
 """
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any, Iterable
 
 from base import runid
 from base.clients import ClientFactory
+from stack import catalog
 
 STACK_TAG = "gameday:stack"
 GLOBAL = "us-east-1"  # Route 53's API lives there
 # The order removal follows: what depends on something goes first.
 ORDER = ("hosted-zone", "health-check", "instance", "db-replica", "db-instance", "db-subnet-group", "subnet", "vpc",
-         "secret")
+         "dynamodb-table", "secret")
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,20 @@ def find(clients: ClientFactory, regions: Iterable[str], stack_name: str, run_id
                   for page in ec2.get_paginator("describe_subnets").paginate(Filters=filters) for s in page["Subnets"]]
         found += [Found("vpc", region, v["VpcId"], _tags(v.get("Tags")).get("Name", ""))
                   for page in ec2.get_paginator("describe_vpcs").paginate(Filters=filters) for v in page["Vpcs"]]
+        found += [Found("dynamodb-table", region, name, name) for name in _tables(clients("dynamodb", region), stack_name, run_id)
+                  if not any(f.kind == "dynamodb-table" and f.id == name for f in found)]  # a global table: once
         for page in clients("secretsmanager", region).get_paginator("list_secrets").paginate():
             found += [Found("secret", region, s["ARN"], s["Name"]) for s in page["SecretList"]
                       if _mine(_tags(s.get("Tags")), stack_name, run_id)]
     return sorted(found, key=lambda f: ORDER.index(f.kind))
+
+
+def _tables(dynamodb: Any, stack_name: str, run_id: str) -> list[str]:
+    """The tables in one Region carrying both tags (every replica of a global table carries them)."""
+    names = [name for page in dynamodb.get_paginator("list_tables").paginate() for name in page["TableNames"]]
+    return [name for name in names
+            if _mine(_tags(dynamodb.list_tags_of_resource(
+                ResourceArn=dynamodb.describe_table(TableName=name)["Table"]["TableArn"]).get("Tags")), stack_name, run_id)]
 
 
 def _empty_zone(route53: Any, zone_id: str, zone_name: str) -> None:
@@ -131,6 +143,9 @@ def remove(clients: ClientFactory, found: list[Found], delay_s: float = 10.0, at
         clients("ec2", subnet.region).delete_subnet(SubnetId=subnet.id)
     for vpc in of("vpc"):
         clients("ec2", vpc.region).delete_vpc(VpcId=vpc.id)
+    for table in of("dynamodb-table"):
+        spec = catalog.CatalogSpec(table.region, (table.region,), stack_name="", table=table.id)  # the table only
+        catalog.Catalog(spec, lambda region: clients("dynamodb", region), None, delay_s, delay_s * attempts, []).remove_table()
     for secret in of("secret"):
         clients("secretsmanager", secret.region).delete_secret(SecretId=secret.id, ForceDeleteWithoutRecovery=True)
     for item in found:

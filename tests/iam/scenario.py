@@ -283,9 +283,16 @@ def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None
     assert [line.split(" ")[0] for line in converging.converged] == ["pointed", "turned", "deleted", "rebuilt"], \
         converging.converged
 
+    # The catalog global table a build on AWS makes (plain moto keeps no replicas: a one-Region table here).
+    clients("dynamodb", "us-east-1").create_table(
+        TableName="catalog", KeySchema=[{"AttributeName": "sku", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "sku", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        Tags=[{"Key": "gameday:stack", "Value": "securecart"}, {"Key": "gameday:run", "Value": first.run_id}])
+
     # `gameday stack teardown --run-id`: everything these builds created, found by their run tag, deleted.
     clients.phase = "teardown"
     found = teardown.find(clients, list(environment.regions), "securecart", first.run_id)
-    assert {f.kind for f in found} >= {"hosted-zone", "health-check", "instance", "db-replica", "db-instance", "vpc"}
+    assert {f.kind for f in found} >= {"hosted-zone", "health-check", "instance", "db-replica", "db-instance", "vpc",
+                                       "dynamodb-table"}
     teardown.remove(clients, found, delay_s=0.01, attempts=50)
     assert teardown.find(clients, list(environment.regions), "securecart", first.run_id) == []
