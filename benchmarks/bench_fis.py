@@ -1,7 +1,8 @@
 """FIS on the local stack: StartExperiment to the first effect a probe sees, and the latency toxic's accuracy.
 
-Runs against the running local stack of $GAMEDAY_INSTANCE with the reference stack built
-(`gameday stack up --detach && gameday stack build`). Prints one JSON object:
+Runs against the local stack of $GAMEDAY_INSTANCE with the reference stack built; when that stack is
+not running, it starts and builds it (`gameday stack up --detach && gameday stack build`) and stops it
+afterwards, so `make bench` needs nothing running. Prints one JSON object:
 
 - ``first_effect_ms``: a prober holds a keep-alive HTTP connection from Virginia's address to the
   checkout instance in us-east-1a and sends GET /health back to back, each answered within a few
@@ -30,6 +31,7 @@ import json
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -305,6 +307,19 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return arguments
 
 
+def _gameday(number: int, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gameday.cli", *command], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GAMEDAY_INSTANCE": str(number)})
+
+
 if __name__ == "__main__":
     options = _arguments()
-    print(json.dumps(main(options.instance, options.repeats, options.budget), indent=1))
+    started = _gameday(options.instance, "stack", "status").returncode != 0  # nothing running: ours to start and stop
+    try:
+        if started:
+            _gameday(options.instance, "stack", "up", "--detach").check_returncode()
+        _gameday(options.instance, "stack", "build").check_returncode()
+        print(json.dumps(main(options.instance, options.repeats, options.budget), indent=1))
+    finally:
+        if started:
+            _gameday(options.instance, "stack", "down")
