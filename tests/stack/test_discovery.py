@@ -1,24 +1,13 @@
 """Attach mode: the stack found by its tags is the stack the builder returned; a missing part is named with its tag."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from environments import loader
 from stack import builder, discovery
 from stack.handles import ReferenceStack
-from stack.local.controlplane.rds import fix_cross_region_replicas
-
-
-@pytest.fixture
-def client() -> Iterator[Any]:
-    fix_cross_region_replicas()
-    with mock_aws():
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
-        yield lambda service, region: session.client(service, region_name=region)
 
 
 @pytest.fixture

@@ -1,24 +1,14 @@
 """The build's dry run: what it lists per Region, and its cost estimate from the dated price table."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from environments import loader
 from stack import builder, plan, prices
-from stack.local.controlplane.rds import fix_cross_region_replicas
-
-
-@pytest.fixture
-def client() -> Iterator[Any]:
-    fix_cross_region_replicas()
-    with mock_aws():
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
-        yield lambda service, region: session.client(service, region_name=region)
 
 
 def test_the_estimate_adds_up_the_table_for_what_the_build_creates() -> None:

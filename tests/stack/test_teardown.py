@@ -1,25 +1,13 @@
 """Teardown removes exactly what one build created (its run and stack tags), and nothing else."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
-import boto3
-import pytest
-from moto import mock_aws
 
 from environments import loader
 from stack import builder, teardown
-from stack.local.controlplane.rds import fix_cross_region_replicas
 
 OTHER = [{"Key": "gameday:stack", "Value": "securecart"}, {"Key": "gameday:run", "Value": "run-b"}]
-
-
-@pytest.fixture
-def client() -> Iterator[Any]:
-    fix_cross_region_replicas()
-    with mock_aws():
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
-        yield lambda service, region: session.client(service, region_name=region)
 
 
 def _others(client: Any) -> dict[str, str]:
