@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from base.metricbatch import Periodic, latency_histograms
+
 NAMESPACE = "SecureCart/Checkout"
 MAX_METRICS_PER_CALL = 1000  # PutMetricData's limit
-MAX_VALUES_PER_METRIC = 150  # one Values array's limit
 log = logging.getLogger("gameday.probes.metrics")
 
 
@@ -56,11 +57,8 @@ class Publisher:
     last_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.flush_s <= 0:
-            raise ValueError(f"metrics flush_s must be > 0, got {self.flush_s}")
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="metrics-publisher", daemon=True)
+        self._sender = Periodic(self.flush, self.flush_s, "metrics-publisher")
 
     def record(self, observation: Observation) -> None:
         with self._lock:
@@ -69,19 +67,12 @@ class Publisher:
             self.last_s = max(self.last_s or observation.wall_time, observation.wall_time)
 
     def start(self) -> "Publisher":
-        self._thread.start()
+        self._sender.start()
         return self
 
     def stop(self) -> None:
         """Send what is left, then stop the thread."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(30)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_s):
-            self.flush()
+        self._sender.stop(join_s=30)
 
     def flush(self) -> int:
         """Send every pending observation; the number of metric data sent."""
@@ -120,15 +111,8 @@ def metric_data(observations: list[Observation]) -> list[dict[str, Any]]:
         stamp = datetime.fromtimestamp(second, timezone.utc)
         common = {"Dimensions": [{"Name": n, "Value": v} for n, v in dimensions], "Timestamp": stamp,
                   "StorageResolution": 1}
-        counts: dict[float, int] = defaultdict(int)
-        for item in seen:
-            if item.latency_ms is not None:
-                counts[round(item.latency_ms, 1)] += 1
-        values = sorted(counts.items())
-        for start in range(0, len(values), MAX_VALUES_PER_METRIC):
-            part = values[start:start + MAX_VALUES_PER_METRIC]
-            data.append({"MetricName": "Latency", "Unit": "Milliseconds", "Values": [v for v, _ in part],
-                         "Counts": [float(c) for _, c in part], **common})
+        for values, counts in latency_histograms(one.latency_ms for one in seen if one.latency_ms is not None):
+            data.append({"MetricName": "Latency", "Unit": "Milliseconds", "Values": values, "Counts": counts, **common})
         data.append({"MetricName": "Requests", "Unit": "Count", "Value": float(len(seen)), **common})
         data.append({"MetricName": "Errors", "Unit": "Count", "Value": float(sum(1 for s in seen if not s.ok)), **common})
     return data

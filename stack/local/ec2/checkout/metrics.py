@@ -16,16 +16,16 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import threading
 import time
 import urllib.request
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from base.metricbatch import Periodic, latency_histograms
+
 NAMESPACE = "SecureCart/Checkout"
 MAX_PENDING = 50_000
-MAX_VALUES = 150  # one Values array's limit
 log = logging.getLogger("gameday.ec2.checkout.metrics")
 
 
@@ -38,8 +38,7 @@ class Recorder:
         self.sent = 0
         self.failures = 0
         self.dropped = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="checkout-metrics", daemon=True)
+        self._sender = Periodic(self.flush, flush_s, "checkout-metrics")
 
     def record(self, wall_s: float, latency_ms: float, status: int) -> None:
         if len(self._pending) == MAX_PENDING:
@@ -47,17 +46,11 @@ class Recorder:
         self._pending.append((int(wall_s), latency_ms, status))
 
     def start(self) -> "Recorder":
-        self._thread.start()
+        self._sender.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_s):
-            self.flush()
+        self._sender.stop(join_s=5)
 
     def flush(self) -> None:
         batch = []
@@ -97,12 +90,9 @@ def metric_data(batch: list[tuple[int, float, int]], region: str, instance_id: s
     data: list[dict[str, Any]] = []
     for second, seen in sorted(by_second.items()):
         common = {"Dimensions": dimensions, "Timestamp": second, "StorageResolution": 1}
-        counts = collections.Counter(round(latency_ms, 1) for latency_ms, _ in seen)
-        values = sorted(counts.items())
-        for start in range(0, len(values), MAX_VALUES):
-            part = values[start:start + MAX_VALUES]
-            data.append({"MetricName": "ServerLatency", "Unit": "Milliseconds", "Values": [v for v, _ in part],
-                         "Counts": [float(c) for _, c in part], **common})
+        for values, counts in latency_histograms(latency_ms for latency_ms, _ in seen):
+            data.append({"MetricName": "ServerLatency", "Unit": "Milliseconds", "Values": values, "Counts": counts,
+                         **common})
         data.append({"MetricName": "ServerRequests", "Unit": "Count", "Value": float(len(seen)), **common})
         data.append({"MetricName": "ServerErrors", "Unit": "Count",
                      "Value": float(sum(1 for _, status in seen if status >= 500)), **common})
