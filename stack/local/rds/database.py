@@ -247,17 +247,10 @@ class Database:
         with self.lock:
             if self.primary is None or not self.primary.node.is_running():
                 return
-            try:
-                if time.monotonic() >= self.next_base_backup_at:
-                    self.backups.take_base_backup(self.primary.node, self.wiring.upstream(self.primary))
-                    self.next_base_backup_at = time.monotonic() + self.timing.scaled(86400)
-                self.backups.ship(self.primary.node, cancel=self.stopping)
-            except Exception:
-                # Deleted while shipping: there is nothing left to ship, so this is no failure of RDS.
-                if self.stopping.is_set():
-                    self.log.info("%s: log shipping ended by deletion", self.identifier)
-                    return
-                raise
+            if time.monotonic() >= self.next_base_backup_at:
+                self.backups.take_base_backup(self.primary.node, self.wiring.upstream(self.primary))
+                self.next_base_backup_at = time.monotonic() + self.timing.scaled(86400)
+            self.backups.ship(self.primary.node, cancel=self.stopping)
 
     def delete(self) -> None:
         """DeleteDBInstance: stop every server and remove its data (and the instance's backups)."""

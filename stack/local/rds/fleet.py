@@ -49,8 +49,14 @@ class Fleet:
             self._dbs.clear()
         return databases
 
-    def run(self, what: str, work: Callable[[], None], database: Database | None) -> None:
-        """Run an operation's real effect in its own thread; a failure marks the instance 'failed'."""
+    def run(self, what: str, work: Callable[[], None], database: Database | None,
+            about: Database | None = None) -> None:
+        """Run an operation's real effect in its own thread; a failure marks ``database`` 'failed'.
+
+        Work on no instance (``database`` None) that fails is kept as the part's own failure instead;
+        ``about`` names the instance such work concerns (the monitor's log shipping, standby rebuilds...),
+        so that, like an instance's own operation, it ends quietly when that instance is being deleted.
+        """
         def body() -> None:
             try:
                 work()
@@ -59,7 +65,7 @@ class Fleet:
                         self._failures.pop(("", what), None)  # the same work done since: no longer failing
             except Exception as error:
                 reason = f"RDS {what} failed: {type(error).__name__}: {error}"
-                if self.stopping.is_set() or (database is not None and database.stopping.is_set()):
+                if self.stopping.is_set() or any(d is not None and d.stopping.is_set() for d in (database, about)):
                     self.log.info("RDS %s ended by stop", what)
                 elif database is not None:
                     self.log.exception("RDS %s failed", what)

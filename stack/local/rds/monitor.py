@@ -18,13 +18,17 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from stack.local.rds.database import Database
 from stack.local.rds.timing import RdsTiming
 from stack.local.rds.wiring import Wiring
 
-Run = Callable[[str, Callable[[], None], "Database | None"], None]
+class Run(Protocol):
+    """The fleet's ``run``: work on no instance (``database`` None) that concerns ``about``."""
+
+    def __call__(self, what: str, work: Callable[[], None], database: Database | None,
+                 about: Database | None = None) -> None: ...
 
 
 class Monitor:
@@ -75,7 +79,7 @@ class Monitor:
                 next_ship = now + self.timing.scaled(self.timing.log_shipping_interval_s)
                 for database in databases:
                     if database.backups is not None and database.status == "available":
-                        self._run(f"ship logs {database.identifier}", database.ship_logs, None)
+                        self._run(f"ship logs {database.identifier}", database.ship_logs, None, about=database)
             if now >= next_metric:
                 next_metric = now + self.timing.scaled(self.timing.metric_interval_s)
                 self.publish_metrics(databases)
@@ -98,10 +102,10 @@ class Monitor:
             # Never start the old primary as it is (it would be a second primary): rewind or clone it, now and then.
             if now >= database.next_deep_check_at:
                 database.next_deep_check_at = now + self.timing.scale.timeout(4 * self.timing.health_check_interval_s, floor=1.0)
-                self._run(f"rebuild standby {database.identifier}", database.rebuild_standby, None)
+                self._run(f"rebuild standby {database.identifier}", database.rebuild_standby, None, about=database)
             return
         if standby is not None and not standby.node.is_running():
-            self._run(f"replace standby {database.identifier}", database.replace_standby, None)
+            self._run(f"replace standby {database.identifier}", database.replace_standby, None, about=database)
             return
         if now < database.next_deep_check_at:
             return
@@ -121,11 +125,11 @@ class Monitor:
             if database.standby_lost_since is None:
                 database.standby_lost_since = now + self.timing.sample(self.timing.failover_detection_s)
             elif now >= database.standby_lost_since:
-                self._run(f"degrade {database.identifier}", database.degrade, None)
+                self._run(f"degrade {database.identifier}", database.degrade, None, about=database)
         elif database.synchronous:
             database.standby_lost_since = None
         elif streaming:
-            self._run(f"resync {database.identifier}", database.resync, None)
+            self._run(f"resync {database.identifier}", database.resync, None, about=database)
 
     def recover(self, database: Database, why: str) -> None:
         """Fail over (synchronous Multi-AZ) or recover in place (anything else), after RDS's detection time."""
