@@ -39,3 +39,9 @@ def cloudwatch(region: str) -> Any:
     from moto.cloudwatch.models import cloudwatch_backends
 
     return cloudwatch_backends[ACCOUNT_ID][region]
+
+
+def cloudfront() -> Any:
+    from moto.cloudfront.models import cloudfront_backends
+
+    return cloudfront_backends[ACCOUNT_ID]["aws"]
