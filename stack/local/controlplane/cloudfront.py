@@ -8,7 +8,8 @@ Validated before moto stores anything (AWS's codes, from botocore's CloudFront m
   behaviour targets an origin or an origin group (NoSuchOrigin) and names a cache policy that exists
   (NoSuchCachePolicy, cachepolicies.py); legacy TTLs in order (InvalidTTLOrder);
 - UpdateDistribution and DeleteDistribution need ``If-Match`` with the current ETag: a stale one is
-  PreconditionFailed (412); deleting an enabled distribution is DistributionNotDisabled (409);
+  PreconditionFailed (412); an update keeps the CallerReference (IllegalUpdate); deleting an enabled
+  distribution is DistributionNotDisabled (409);
 - an invalidation's paths start with ``/`` (InvalidArgument).
 
 moto fixed (``install``): each update gives the distribution a new ETag (moto kept one forever, so a
@@ -154,6 +155,11 @@ def update_distribution(request: ApiRequest, plane: Any) -> None:
     if distribution is None:
         return
     _if_match(request, distribution)
+    reference = distribution.distribution_config.caller_reference
+    if request.params.get("CallerReference") != reference:
+        raise AwsError("IllegalUpdate", f"The update contains modifications that are not allowed: CallerReference "
+                                        f"{request.params.get('CallerReference')!r} is not the distribution's "
+                                        f"{reference!r}, which never changes")
     check_config(request.params)
 
 

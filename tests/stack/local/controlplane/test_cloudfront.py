@@ -101,6 +101,8 @@ def test_updates_and_deletes_need_the_current_etag(cloudfront: Any) -> None:
     config = cloudfront.get_distribution_config(Id=distribution_id)["DistributionConfig"]
     assert _error(cloudfront.update_distribution, Id=distribution_id, IfMatch="E0STALE", DistributionConfig=config) == (
         "PreconditionFailed", 412)
+    assert _error(cloudfront.update_distribution, Id=distribution_id, IfMatch=first,
+                  DistributionConfig={**config, "CallerReference": "another"})[0] == "IllegalUpdate"
     updated = cloudfront.update_distribution(Id=distribution_id, IfMatch=first, DistributionConfig={**config, "Enabled": False})
     assert updated["ETag"] != first, "an update gives the distribution a new ETag"
     assert cloudfront.get_distribution(Id=distribution_id)["ETag"] == updated["ETag"]
