@@ -6,7 +6,8 @@ Validated before moto stores anything (AWS's codes, from botocore's CloudFront m
   origin of the distribution, and fails over only on 400, 403, 404, 416, 500, 502, 503 or 504;
   ``ConnectionAttempts`` is 1-3 and ``ConnectionTimeout`` 1-10 s (InvalidArgument); every cache
   behaviour targets an origin or an origin group (NoSuchOrigin) and names a cache policy that exists
-  (NoSuchCachePolicy, cachepolicies.py); legacy TTLs in order (InvalidTTLOrder);
+  (NoSuchCachePolicy, cachepolicies.py); legacy TTLs in order (InvalidTTLOrder); a ``WebACLId`` is the
+  ARN of an existing WAFv2 web ACL of scope CLOUDFRONT (InvalidWebACLId);
 - UpdateDistribution and DeleteDistribution need ``If-Match`` with the current ETag: a stale one is
   PreconditionFailed (412); an update keeps the CallerReference (IllegalUpdate); deleting an enabled
   distribution is DistributionNotDisabled (409);
@@ -124,9 +125,21 @@ def _behaviours(config: Mapping[str, Any], targets: set[str]) -> None:
                                               f"DefaultTTL {ttls[1]}, MaxTTL {ttls[2]}; MinTTL <= DefaultTTL <= MaxTTL")
 
 
+def _web_acl(config: Mapping[str, Any]) -> None:
+    """A distribution's web ACL is a WAFv2 web ACL of scope CLOUDFRONT (``global`` in its ARN) that exists."""
+    web_acl = str(config.get("WebACLId") or "")
+    if not web_acl:
+        return
+    if ":global/webacl/" not in web_acl or web_acl not in backends.wafv2_web_acl_arns():
+        raise AwsError("InvalidWebACLId", f"A web ACL ID specified is not valid: {web_acl!r} is not the ARN of a WAFv2 web "
+                                          "ACL of scope CLOUDFRONT in this account (arn:aws:wafv2:us-east-1:<account>:"
+                                          "global/webacl/<name>/<id>; WAF Classic ids are not emulated)")
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Raise AwsError for a DistributionConfig (as parsed from its XML) that CloudFront refuses."""
     _quantities(config, "DistributionConfig")
+    _web_acl(config)
     origins = _origins(config)
     _behaviours(config, origins | _groups(config, origins))
 

@@ -156,3 +156,18 @@ def test_cache_policies_managed_and_custom(cloudfront: Any) -> None:
     cloudfront.create_distribution(DistributionConfig=distribution)
     assert _error(cloudfront.delete_cache_policy, Id=policy_id, IfMatch=created["ETag"]) == ("CachePolicyInUse", 409)
     assert _error(cloudfront.delete_cache_policy, Id=policy_id, IfMatch="E0STALE") == ("PreconditionFailed", 412)
+
+
+def test_a_distribution_names_an_existing_cloudfront_web_acl(cloudfront: Any, edge_client: Any) -> None:
+    waf = edge_client("wafv2")
+    regional = waf.create_web_acl(Name=f"r-{uuid.uuid4().hex[:8]}", Scope="REGIONAL", DefaultAction={"Allow": {}},
+                                  VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False,
+                                                    "MetricName": "r"})["Summary"]["ARN"]
+    for web_acl in (regional, regional.replace(":regional/", ":global/").replace("/r-", "/missing-")):
+        config = _config("b8", uuid.uuid4().hex, WebACLId=web_acl)
+        assert _error(cloudfront.create_distribution, DistributionConfig=config)[0] == "InvalidWebACLId"
+    arn = waf.create_web_acl(Name=f"g-{uuid.uuid4().hex[:8]}", Scope="CLOUDFRONT", DefaultAction={"Allow": {}},
+                             VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False,
+                                               "MetricName": "g"})["Summary"]["ARN"]
+    created = cloudfront.create_distribution(DistributionConfig=_config("b8", uuid.uuid4().hex, WebACLId=arn))
+    assert created["Distribution"]["DistributionConfig"]["WebACLId"] == arn
