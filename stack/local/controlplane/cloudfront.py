@@ -15,9 +15,9 @@ Validated before moto stores anything (AWS's codes, from botocore's CloudFront m
 
 moto fixed (``install``): each update gives the distribution a new ETag (moto kept one forever, so a
 stale ETag could not be told); a behaviour may target an origin group (moto answered NoSuchOrigin for
-the default behaviour); an invalidation is ``InProgress`` until its scaled duration has passed, then
-``Completed`` (moto said ``COMPLETED`` at once, which boto3's ``invalidation_completed`` waiter never
-accepts).
+the default behaviour); an origin keeps its ``OriginAccessControlId`` (moto dropped it); an
+invalidation is ``InProgress`` until its scaled duration has passed, then ``Completed`` (moto said
+``COMPLETED`` at once, which boto3's ``invalidation_completed`` waiter never accepts).
 """
 from __future__ import annotations
 
@@ -223,6 +223,7 @@ def install(timescale: TimeScale) -> None:
         _fix_etags(models)
         _fix_group_targets(models)
         _fix_invalidations(models)
+        _fix_access_controls(models)
 
 
 def _fix_etags(models: Any) -> None:
@@ -264,3 +265,14 @@ def _fix_invalidations(models: Any) -> None:
         self.__dict__["_gameday_started"] = time.monotonic()
 
     models.Invalidation.status = property(status, set_status)
+
+
+def _fix_access_controls(models: Any) -> None:
+    """moto dropped an origin's OriginAccessControlId: GetDistributionConfig did not show how S3 is reached."""
+    original = models.Origin.__init__
+
+    def init(self: Any, origin: dict[str, Any]) -> None:
+        original(self, origin)
+        self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
+
+    models.Origin.__init__ = init
