@@ -15,7 +15,8 @@ Validated before moto stores anything (AWS's codes, from botocore's CloudFront m
 
 moto fixed (``install``): each update gives the distribution a new ETag (moto kept one forever, so a
 stale ETag could not be told); a behaviour may target an origin group (moto answered NoSuchOrigin for
-the default behaviour); an origin keeps its ``OriginAccessControlId`` (moto dropped it); an
+the default behaviour); an origin keeps its ``OriginAccessControlId`` (moto dropped it); a
+distribution's id and name have AWS's form (``E`` and ``d`` then 13 characters, ``dXXXX.cloudfront.net``); an
 invalidation is ``InProgress`` until its scaled duration has passed, then ``Completed`` (moto said
 ``COMPLETED`` at once, which boto3's ``invalidation_completed`` waiter never accepts).
 """
@@ -224,6 +225,7 @@ def install(timescale: TimeScale) -> None:
         _fix_group_targets(models)
         _fix_invalidations(models)
         _fix_access_controls(models)
+        _fix_names(models)
 
 
 def _fix_etags(models: Any) -> None:
@@ -276,3 +278,16 @@ def _fix_access_controls(models: Any) -> None:
         self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
 
     models.Origin.__init__ = init
+
+
+def _fix_names(models: Any) -> None:
+    """AWS's forms: ids like EDFDVBD6EXAMPLE, names like d111111abcdef8.cloudfront.net (moto began with any letter)."""
+    original = models.Distribution.__init__
+
+    def init(self: Any, account_id: str, region_name: str, config: dict[str, Any]) -> None:
+        original(self, account_id, region_name, config)
+        self.distribution_id = self.id = "E" + models.random_id(length=14)[1:]
+        self.arn = self.arn.rsplit("/", 1)[0] + "/" + self.distribution_id
+        self.domain_name = "d" + models.random_id(uppercase=False, length=14)[1:] + ".cloudfront.net"
+
+    models.Distribution.__init__ = init

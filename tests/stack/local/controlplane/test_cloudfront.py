@@ -1,6 +1,7 @@
 """CloudFront and S3 through the control plane: what AWS answers that moto alone does not."""
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -42,6 +43,9 @@ def test_operations_that_share_a_path_are_told_apart_by_their_query(edge: AwsEnd
     created = cloudfront.create_distribution_with_tags(DistributionConfigWithTags={
         "DistributionConfig": _config(bucket, uuid.uuid4().hex), "Tags": {"Items": [{"Key": "k", "Value": "v"}]}})
     arn = created["Distribution"]["ARN"]
+    assert re.fullmatch(r"E[0-9A-Z]{13}", created["Distribution"]["Id"]), created["Distribution"]["Id"]
+    assert re.fullmatch(r"d[0-9a-z]{13}\.cloudfront\.net", created["Distribution"]["DomainName"])
+    assert arn.endswith(f":distribution/{created['Distribution']['Id']}")
     assert cloudfront.list_tags_for_resource(Resource=arn)["Tags"]["Items"] == [{"Key": "k", "Value": "v"}]
 
 
