@@ -62,11 +62,14 @@ class CdnSpec:
     bucket_region: str
 
 
-def spec_of(environment: LocalEnvironment | AwsEnvironment, stack_name: str) -> CdnSpec:
-    """The edge of ``environment``'s stack: the API's primary and secondary are its first two active Regions."""
-    active = environment.active_regions
-    return CdnSpec(stack_name, environment.stack.zone, (active[0], active[1 % len(active)]),
-                   environment.stack.checkout_port, active[0])
+def spec_of(environment: LocalEnvironment | AwsEnvironment, stack_name: str) -> CdnSpec | None:
+    """The edge of ``environment``'s stack: the API's primary is its first active Region, the secondary the
+    next active one (or else its first DR Region); None when it has a single Region (no failover to build)."""
+    ordered = list(dict.fromkeys([*environment.active_regions, *environment.dr_regions, *environment.regions]))
+    if len(ordered) < 2:
+        return None
+    return CdnSpec(stack_name, environment.stack.zone, (ordered[0], ordered[1]), environment.stack.checkout_port,
+                   ordered[0])
 
 
 def bucket_name(stack_name: str, account_id: str) -> str:
@@ -193,9 +196,11 @@ def _missing() -> CdnHandle:
     raise RuntimeError("the distribution just created is not listed")  # CloudFront lists it at once
 
 
-def build(clients: ClientFactory, spec: CdnSpec, tags: list[dict[str, str]], run_id: str, create: bool,
+def build(clients: ClientFactory, spec: CdnSpec | None, tags: list[dict[str, str]], run_id: str, create: bool,
           wait_delay_s: float, wait_attempts: int) -> CdnHandle | None:
     """The builder's hook: the edge built (``create``), or found as it is (attach mode: None when absent)."""
+    if spec is None:
+        return None
     cdn = Cdn(spec, clients, tags, run_id)
     if not create:
         return cdn.find()

@@ -31,7 +31,7 @@ from base.clients import ClientFactory
 from base.errors import BuildError
 from environments.model import AwsEnvironment, LocalEnvironment
 from stack import catalog as catalog_, cdn as cdn_
-from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, ReferenceStack, SubnetHandle
+from stack.handles import CatalogHandle, CdnHandle, DatabaseHandle, InstanceHandle, ReferenceStack, SubnetHandle
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
@@ -103,7 +103,7 @@ class Discovery:
         assert zone_id is not None
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
                               tuple(subnets), tuple(instances), database, replica, catalog=self.catalog(),
-                              cdn=cdn_.Cdn(cdn_.spec_of(self.env, self.tags.stack[1]), self.clients, [], "").find(self.tags.stack))
+                              cdn=self.cdn())
 
     # -- the parts ---------------------------------------------------------------------------------
 
@@ -219,6 +219,11 @@ class Discovery:
             return None
         regions = {r["RegionName"] for r in table.get("Replicas") or ()} | {region}
         return CatalogHandle(catalog_.TABLE, region, tuple(sorted(regions)), catalog_.admin_secret_id(self.tags.stack[1]))
+
+    def cdn(self) -> CdnHandle | None:
+        """The CloudFront distribution carrying the stack tag; None without one (optional)."""
+        spec = cdn_.spec_of(self.env, self.tags.stack[1])
+        return cdn_.Cdn(spec, self.clients, [], "").find(self.tags.stack) if spec is not None else None
 
 
 def discover(environment: LocalEnvironment | AwsEnvironment, clients: ClientFactory) -> ReferenceStack:

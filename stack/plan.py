@@ -97,8 +97,8 @@ def plan(environment: LocalEnvironment | AwsEnvironment, options: builder.BuildO
     items.append(Item("global", "health checks", f"{instances} HTTP, one per checkout instance, every "
                       f"{stack.health_check_interval_s} s", prices.monthly_as_hourly(
                           prices.ROUTE53_HEALTH_CHECK_MONTH * instances)))
-    if options.cdn:
-        edge = cdn.spec_of(environment, options.stack_name)
+    edge = cdn.spec_of(environment, options.stack_name) if options.cdn else None
+    if edge is not None:
         items.append(Item(edge.bucket_region, "S3 bucket", f"{cdn.bucket_name(options.stack_name, '<account>')}: "
                           f"{len(cdn.ASSETS)} assets", note="storage and requests are billed per use, not counted"))
         items.append(Item("global", "distribution", f"CloudFront: assets, and {cdn.API_PATH} -> checkout in "

@@ -69,3 +69,13 @@ def test_a_build_interrupted_after_its_access_control_reuses_it(client: Any) -> 
     config = cloudfront.get_distribution_config(Id=built.distribution_id)["DistributionConfig"]
     assert {o["Id"]: o.get("OriginAccessControlId") for o in config["Origins"]["Items"]}["assets"] == left
     assert len(cloudfront.list_origin_access_controls()["OriginAccessControlList"]["Items"]) == 1
+
+
+def test_the_api_fails_over_to_the_dr_region_when_only_one_region_is_active() -> None:
+    environment = loader.load("local")
+    one_active = {name: region.model_copy(update={"role": "active" if name == "us-east-1" else region.role})
+                  for name, region in environment.regions.items() if name in ("us-east-1", "ap-southeast-1")}
+    spec = cdn.spec_of(environment.model_copy(update={"regions": one_active}), "s")
+    assert spec is not None and spec.regions == ("us-east-1", "ap-southeast-1")
+    alone = environment.model_copy(update={"regions": {"us-east-1": environment.regions["us-east-1"]}})
+    assert cdn.spec_of(alone, "s") is None, "one Region: nothing to fail over to, no distribution"
