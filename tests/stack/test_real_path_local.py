@@ -51,7 +51,8 @@ def test_attach_then_teardown_on_the_local_stack(stack: ReferenceStack, environm
 
         found = teardown.find(clients, list(small.regions), STACK, RUN)
         assert {f.kind for f in found} == {"hosted-zone", "health-check", "instance", "db-replica", "db-instance",
-                                           "db-subnet-group", "subnet", "vpc", "secret"}
+                                           "db-subnet-group", "subnet", "vpc", "secret", "cloudfront-distribution",
+                                           "origin-access-control", "s3-bucket"}
     finally:
         teardown.remove(clients, teardown.find(clients, list(small.regions), STACK, RUN), delay_s=0.25, attempts=960)
 
