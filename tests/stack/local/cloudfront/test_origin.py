@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from base.timescale import TimeScale
-from stack.local.cloudfront import origin as origin_module
 from stack.local.cloudfront.distribution import Origin
 from stack.local.cloudfront.origin import OriginClient, OriginFailure, Resolver, parse_response, s3_location
 
@@ -99,7 +98,7 @@ def test_an_unanswered_connect_fails_over_after_attempts_times_the_scaled_timeou
         secondary, s_port = await _server(200, [])
         client = _client(scale=0.01)  # ConnectionTimeout 10 s -> 0.1 s wall
         with monkeypatch.context() as patch:
-            patch.setattr(origin_module.asyncio, "open_connection", stalls)
+            patch.setattr(asyncio, "open_connection", stalls)
             started = time.monotonic()
             try:
                 await client.fetch((_origin("east", 1, attempts=3, timeout_s=10),), STATUSES, "GET", "/", "", [], b"")
