@@ -49,6 +49,9 @@ def _print_stack(built: Any, where: str, dig: str = "") -> None:
     for instance_ in built.instances:
         print(f"  checkout        {instance_.instance_id} {instance_.availability_zone:<16} "
               f"{instance_.private_ip}:{instance_.port}  health check {instance_.health_check_id}")
+    if built.cdn is not None:
+        print(f"  distribution    {built.cdn.distribution_id} {built.cdn.domain_name}: assets s3://{built.cdn.bucket}, "
+              f"{built.cdn.api_path} -> {' then '.join(built.cdn.api_origins)}")
 
 
 def stack_build(args: argparse.Namespace) -> int:

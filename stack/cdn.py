@@ -114,11 +114,7 @@ class Cdn:
         self._bucket(bucket)
         found = self.find()
         if found is None:
-            control = self.cloudfront.create_origin_access_control(OriginAccessControlConfig={
-                "Name": access_control_name(self.spec.stack_name, self.run_id), "SigningProtocol": "sigv4",
-                "SigningBehavior": "always", "OriginAccessControlOriginType": "s3",
-                "Description": f"SecureCart's assets ({self.spec.stack_name})"})["OriginAccessControl"]["Id"]
-            config = self.distribution_config(bucket, control)
+            config = self.distribution_config(bucket, self._access_control())
             created = self.cloudfront.create_distribution_with_tags(DistributionConfigWithTags={
                 "DistributionConfig": config, "Tags": {"Items": self.tags}})["Distribution"]
             self._bucket_policy(bucket, created["ARN"])
@@ -126,6 +122,17 @@ class Cdn:
             Id=(found or self.find() or _missing()).distribution_id,
             WaiterConfig={"Delay": wait_delay_s, "MaxAttempts": wait_attempts})
         return found or self.find() or _missing()
+
+    def _access_control(self) -> str:
+        """This run's origin access control (one left by an interrupted build of the run is reused)."""
+        name = access_control_name(self.spec.stack_name, self.run_id)
+        listed = self.cloudfront.list_origin_access_controls()["OriginAccessControlList"].get("Items") or []
+        found = [c["Id"] for c in listed if c["Name"] == name]
+        if found:
+            return str(found[0])
+        return str(self.cloudfront.create_origin_access_control(OriginAccessControlConfig={
+            "Name": name, "SigningProtocol": "sigv4", "SigningBehavior": "always", "OriginAccessControlOriginType": "s3",
+            "Description": f"SecureCart's assets ({self.spec.stack_name})"})["OriginAccessControl"]["Id"])
 
     def _bucket(self, bucket: str) -> None:
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from base.clients import ClientFactory
 from base.errors import BuildError
 from environments.model import AwsEnvironment, LocalEnvironment
-from stack import ami, builder, prices
+from stack import ami, builder, cdn, prices
 from stack.handles import InstanceHandle
 
 
@@ -97,6 +97,12 @@ def plan(environment: LocalEnvironment | AwsEnvironment, options: builder.BuildO
     items.append(Item("global", "health checks", f"{instances} HTTP, one per checkout instance, every "
                       f"{stack.health_check_interval_s} s", prices.monthly_as_hourly(
                           prices.ROUTE53_HEALTH_CHECK_MONTH * instances)))
+    if options.cdn:
+        edge = cdn.spec_of(environment, options.stack_name)
+        items.append(Item(edge.bucket_region, "S3 bucket", f"{cdn.bucket_name(options.stack_name, '<account>')}: "
+                          f"{len(cdn.ASSETS)} assets", note="storage and requests are billed per use, not counted"))
+        items.append(Item("global", "distribution", f"CloudFront: assets, and {cdn.API_PATH} -> checkout in "
+                          f"{' then '.join(edge.regions)}", note="billed per request and transfer, not counted"))
     return Plan(environment.name, options.stack_name, run_id, tuple(items), tuple(problems))
 
 

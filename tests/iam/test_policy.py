@@ -33,7 +33,7 @@ SCANNED = ["faults/*.py", "probes/*.py", "gameday/*.py", "stack/builder.py", "st
 NOT_SCANNED = {"gameday/evidence_plugin.py"}
 READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List|BatchGet)[A-Z]")
 IAM_PREFIX = {"cloudwatch": "cloudwatch"}  # botocore service name -> IAM prefix, where they differ
-# Operations whose IAM action has another name (the Service Authorization Reference's S3 and CloudFront tables).
+# Operations whose IAM action has another name (each one's documentation in botocore's s3 and cloudfront models).
 IAM_ACTION = {("s3", "ListObjectsV2"): "ListBucket", ("s3", "ListBuckets"): "ListAllMyBuckets",
               ("s3", "DeleteObjects"): "DeleteObject", ("cloudfront", "CreateDistributionWithTags"): "CreateDistribution"}
 

@@ -6,11 +6,13 @@ from typing import Any
 
 from environments import loader
 from stack import cdn
+from stack.local.controlplane import cloudfront as cloudfront_rules
 
 TAGS = [{"Key": "gameday:stack", "Value": "securecart"}, {"Key": "gameday:run", "Value": "run-1"}]
 
 
 def _build(client: Any, create: bool = True) -> Any:
+    cloudfront_rules.install(loader.load("local").timescale)  # moto as the control plane fixes it (OAC ids, ETags)
     return cdn.build(client, cdn.spec_of(loader.load("local"), "securecart"), TAGS, "run-1", create, 0.01, 20)
 
 
@@ -56,3 +58,14 @@ def test_the_assets_are_in_the_bucket_and_only_the_distribution_reads_them(clien
     assert s3.get_bucket_tagging(Bucket=built.bucket)["TagSet"] == TAGS
     [statement] = json.loads(s3.get_bucket_policy(Bucket=built.bucket)["Policy"])["Statement"]
     assert statement["Condition"] == {"StringEquals": {"AWS:SourceArn": built.arn}}
+
+
+def test_a_build_interrupted_after_its_access_control_reuses_it(client: Any) -> None:
+    cloudfront = client("cloudfront", "us-east-1")
+    left = cloudfront.create_origin_access_control(OriginAccessControlConfig={
+        "Name": cdn.access_control_name("securecart", "run-1"), "SigningProtocol": "sigv4", "SigningBehavior": "always",
+        "OriginAccessControlOriginType": "s3"})["OriginAccessControl"]["Id"]
+    built = _build(client)
+    config = cloudfront.get_distribution_config(Id=built.distribution_id)["DistributionConfig"]
+    assert {o["Id"]: o.get("OriginAccessControlId") for o in config["Origins"]["Items"]}["assets"] == left
+    assert len(cloudfront.list_origin_access_controls()["OriginAccessControlList"]["Items"]) == 1

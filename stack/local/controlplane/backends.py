@@ -39,3 +39,16 @@ def cloudwatch(region: str) -> Any:
     from moto.cloudwatch.models import cloudwatch_backends
 
     return cloudwatch_backends[ACCOUNT_ID][region]
+
+
+def cloudfront() -> Any:
+    from moto.cloudfront.models import cloudfront_backends
+
+    return cloudfront_backends[ACCOUNT_ID]["aws"]
+
+
+def wafv2_web_acl_arns() -> set[str]:
+    """Every WAFv2 web ACL's ARN, in whichever Region moto keeps it (CLOUDFRONT scope: us-east-1 or "global")."""
+    from moto.wafv2.models import wafv2_backends
+
+    return {arn for backend in list(wafv2_backends[ACCOUNT_ID].values()) for arn in list(backend.wacls)}
