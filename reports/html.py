@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterable
 
 from base.timescale import TimeScale
-from reports import chartsupport, traces
+from reports import chartsupport, edge, traces
 from reports.document import Document
 
 OUTCOME_TEXT = {"passed": "PASSED", "slo_breached": "SLO BREACHED", "experiment_broken": "EXPERIMENT BROKEN",
@@ -294,6 +294,7 @@ def _scenario(s: dict[str, Any], slo_ms: float | None, method: str) -> str:
         parts.append(f'<h3>Checkout latency</h3>{_chart(lambda charts: charts.latency(s, slo_ms))}')
         parts.append(_latency_table(s, slo_ms, method))
     parts.append(_cloudwatch(s))
+    parts.append(edge.html(s["timeline"]["events"]))
     parts.append("<h3>Order canary and data integrity</h3>" + _canary(s))
     parts.append(traces.html(s.get("traces")))
     parts.append("</section>")

@@ -99,6 +99,15 @@ BAD_INPUTS = [
     ("negative replication delay", "dynamodb/replication_processing_s", -1,
      ["dynamodb.replication_processing_s", "-1", "greater than or equal to 0"]),
     ("unknown DynamoDB setting", "dynamodb/replication_s", 1, ["dynamodb.replication_s"]),
+    ("edge location inside a vantage subnet", "edge_locations/FRA/address", "127.200.3.9",
+     ["edge_locations.FRA.address", "'127.200.3.9'", "inside vantage_points.frankfurt.subnet"]),
+    ("two edge locations on one address", "edge_locations/FRA/address", "127.230.0.1",
+     ["edge_locations.IAD.address", "'127.230.0.1'", "is also edge_locations.FRA.address"]),  # safe_dump sorts keys
+    ("edge location without an RTT to a Region", "edge_locations/SIN/rtt_ms/us-west-2", DELETE,
+     ["edge_locations.SIN.rtt_ms", "no RTT to us-west-2"]),
+    ("edge location code", "edge_locations/fra1", {"address": "127.230.0.9", "rtt_ms": {}},
+     ["edge_locations.fra1: 'fra1'", "three capital letters"]),
+    ("edge location address", "edge_locations/IAD/address", "127.230.0", ["edge_locations.IAD.address", "not an IPv4 address"]),
 ]
 
 
