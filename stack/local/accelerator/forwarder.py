@@ -1,0 +1,115 @@
+"""The accelerator's static addresses: a TCP listener per address and port, relaying each connection.
+
+A connection to one of an accelerator's static addresses is routed once, when it opens
+(routing.choose: nearest group by the client's RTT, dials, weights, health), and relayed byte for
+byte to the chosen endpoint's private address. The relay connects from the client's own address,
+as Global Accelerator preserves the client IP for EC2 endpoints, so the fabric applies the network
+ACLs and RTT of the client's path to the Region. An established connection stays where it was
+routed (AWS: "established active connections are not moved"); only new ones follow health changes.
+No DNS is involved: the client keeps connecting to the same two addresses.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+from stack.local.accelerator.routing import Choice, Healthy, Listener, choose
+
+CONNECT_TIMEOUT_S = 10.0  # wall seconds to reach the endpoint (network delay is never scaled)
+CHUNK = 65536
+log = logging.getLogger("gameday.accelerator")
+
+
+class Relay:
+    """Every listening socket of every accelerator, routing with the current configuration and health."""
+
+    def __init__(self, rtt_of: Callable[[str], Mapping[str, float]], healthy: Healthy) -> None:
+        self.rtt_of = rtt_of  # client address -> RTT to each Region (empty: unknown client)
+        self.healthy = healthy
+        self.listeners: dict[tuple[str, int], Listener] = {}
+        self._servers: dict[tuple[str, int], asyncio.Server] = {}
+        self.routed: Counter[str] = Counter()  # connections per endpoint group Region
+        self.failed = 0
+        self.rng = random.Random()
+
+    async def reconcile(self, listeners: Mapping[tuple[str, int], Listener]) -> list[str]:
+        """Listen on exactly these (address, port)s; what could not be bound, one reason each."""
+        self.listeners = dict(listeners)
+        problems = []
+        for key in list(self._servers):
+            if key not in listeners:
+                server = self._servers.pop(key)
+                server.close()
+        for (address, port) in listeners:
+            if (address, port) in self._servers:
+                continue
+            try:
+                self._servers[(address, port)] = await asyncio.start_server(
+                    functools.partial(self._serve, (address, port)), address, port, reuse_address=True)
+            except OSError as error:
+                problems.append(f"cannot listen on {address}:{port}: {error.strerror or error}")
+        return problems
+
+    async def close(self) -> None:
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
+
+    def route(self, key: tuple[str, int], client: str) -> Choice | None:
+        listener = self.listeners.get(key)
+        if listener is None:
+            return None
+        return choose(listener, client, self.rtt_of(client), self.healthy, self.rng)
+
+    async def _serve(self, key: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = str(writer.get_extra_info("peername")[0])
+        choice = self.route(key, client)
+        if choice is None:
+            self.failed += 1
+            writer.transport.abort()
+            return
+        port = choice.group.port_overrides.get(key[1], key[1])
+        try:
+            upstream_reader, upstream_writer = await asyncio.wait_for(
+                asyncio.open_connection(choice.endpoint.address, port, local_addr=(client, 0)), CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as error:
+            self.failed += 1
+            log.info("%s:%d -> %s %s:%d failed: %s", *key, choice.group.region, choice.endpoint.address, port, error)
+            writer.transport.abort()
+            return
+        self.routed[choice.group.region] += 1
+        try:
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        finally:
+            writer.close()
+            upstream_writer.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(CHUNK):
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except OSError:
+        writer.transport.abort()
+    except asyncio.CancelledError:
+        writer.transport.abort()
+        raise
+
+
+def rtt_table(vantage: Mapping[str, tuple[str, Mapping[str, float]]]) -> Callable[[str], Mapping[str, float]]:
+    """client address -> its vantage point's RTTs, from {name: (subnet, rtt_ms)}; {} outside every one."""
+    networks = [(ipaddress.IPv4Network(subnet), dict(rtts)) for subnet, rtts in vantage.values()]
+
+    def rtt_of(client: str) -> Mapping[str, float]:
+        address = ipaddress.IPv4Address(client)
+        return next((rtts for network, rtts in networks if address in network), {})
+
+    return rtt_of
