@@ -43,7 +43,7 @@ def _group(client: Callable[[str, str], Any], shape: dict[str, Any]) -> Group:
     health = HealthSettings(shape.get("HealthCheckProtocol", "TCP"), int(shape["HealthCheckPort"]),
                             shape.get("HealthCheckPath") or "/", float(shape.get("HealthCheckIntervalSeconds", 30)),
                             int(shape.get("ThresholdCount", 3)))
-    overrides = {int(o["ListenerPort"]): int(o["EndpointPort"]) for o in shape.get("PortOverrides") or []}
+    overrides = tuple((int(o["ListenerPort"]), int(o["EndpointPort"])) for o in shape.get("PortOverrides") or [])
     return Group(shape["EndpointGroupArn"], region, float(shape.get("TrafficDialPercentage", 100.0)), endpoints,
                  health, overrides)
 

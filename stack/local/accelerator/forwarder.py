@@ -73,7 +73,7 @@ class Relay:
             self.failed += 1
             writer.transport.abort()
             return
-        port = choice.group.port_overrides.get(key[1], key[1])
+        port = choice.group.endpoint_port(key[1])
         try:
             upstream_reader, upstream_writer = await asyncio.wait_for(
                 asyncio.open_connection(choice.endpoint.address, port, local_addr=(client, 0)), CONNECT_TIMEOUT_S)

@@ -64,12 +64,12 @@ class AcceleratorPart:
         self.reload()
 
     def _run(self, ready: threading.Event) -> None:
-        self.loop = asyncio.new_event_loop()
+        loop = self.loop = asyncio.new_event_loop()
         ready.set()
         try:
-            self.loop.run_forever()
+            loop.run_forever()
         finally:
-            self.loop.close()
+            loop.close()
 
     def stop(self) -> None:
         loop, self.loop = self.loop, None

@@ -48,7 +48,10 @@ class Group:
     dial: float  # 0..100
     endpoints: tuple[Endpoint, ...]
     health: HealthSettings
-    port_overrides: Mapping[int, int]  # listener port -> endpoint port
+    port_overrides: tuple[tuple[int, int], ...] = ()  # (listener port, endpoint port): hashable, as a task key
+
+    def endpoint_port(self, listener_port: int) -> int:
+        return dict(self.port_overrides).get(listener_port, listener_port)
 
 
 @dataclass(frozen=True)

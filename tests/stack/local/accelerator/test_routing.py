@@ -14,7 +14,7 @@ RTT = {"us-east-1": 4, "us-west-2": 78, "eu-central-1": 89, "ap-southeast-1": 21
 
 def group(region: str, dial: float = 100, *weights: int) -> Group:
     endpoints = tuple(Endpoint(f"i-{region}-{n}", f"127.0.0.{n + 1}", w) for n, w in enumerate(weights or (128,)))
-    return Group(f"arn:{region}", region, dial, endpoints, CHECKS, {})
+    return Group(f"arn:{region}", region, dial, endpoints, CHECKS)
 
 
 def listener(*groups: Group, affinity: str = "NONE") -> Listener:
