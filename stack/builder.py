@@ -39,7 +39,7 @@ from environments.model import AwsEnvironment, LocalEnvironment
 from base.deadline import DeadlineExceeded, until
 from base.errors import BuildError
 from base.operations import is_read_only
-from stack import ami, catalog as catalog_, topology, userdata
+from stack import accelerator, ami, catalog as catalog_, topology, userdata
 from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
@@ -73,6 +73,8 @@ class BuildOptions:
     # The catalog global table (stack.catalog); off only where the endpoint keeps no global tables (plain moto).
     catalog: bool = True
     run_id: str | None = None  # the gameday:run tag on what this build creates (None: this process's run id)
+    # The Global Accelerator in front of checkout (stack.accelerator); off where the endpoint has none (plain moto).
+    accelerator: bool = False
 
 
 def options_from_environ(environ: Mapping[str, str] | None = None, **given: Any) -> BuildOptions:
@@ -180,6 +182,9 @@ class Builder:
             if write_records:
                 self.records(zone_id, instances)
             self.wait_healthy(instances)
+            extra = accelerator.ensure(self.client, self.options.stack_name, self.env.stack.checkout_port,
+                                       self.env.stack.health_check_interval_s, self.env.stack.health_check_failure_threshold,
+                                       instances, self.created_tags) if self.options.accelerator and write_records else {}
             catalog_handle = self._catalog_handle(catalog)
         except ClientError as error:
             operation = error.operation_name
@@ -190,7 +195,7 @@ class Builder:
         finally:
             pool.shutdown(wait=True)  # an error above still waits for the catalog's calls to end
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
-                              tuple(subnets), tuple(instances), database, replica, catalog=catalog_handle)
+                              tuple(subnets), tuple(instances), database, replica, extra=extra, catalog=catalog_handle)
 
     # -- the catalog -----------------------------------------------------------------------------
 
