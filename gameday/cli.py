@@ -49,6 +49,9 @@ def _print_stack(built: Any, where: str, dig: str = "") -> None:
     for instance_ in built.instances:
         print(f"  checkout        {instance_.instance_id} {instance_.availability_zone:<16} "
               f"{instance_.private_ip}:{instance_.port}  health check {instance_.health_check_id}")
+    if built.extra.get("accelerator_addresses"):
+        print(f"  accelerator     {built.extra['accelerator_addresses']} ({built.extra['accelerator_dns_name']}): "
+              f"checkout's port, nearest healthy Region")
 
 
 def stack_build(args: argparse.Namespace) -> int:
