@@ -36,6 +36,7 @@ class Relay:
         self.routed: Counter[str] = Counter()  # connections per endpoint group Region
         self.failed = 0
         self.rng = random.Random()
+        self._connections: set[asyncio.Task[None]] = set()  # relays in progress, cancelled at close
 
     async def reconcile(self, listeners: Mapping[tuple[str, int], Listener]) -> list[str]:
         """Listen on exactly these (address, port)s; what could not be bound, one reason each."""
@@ -59,6 +60,9 @@ class Relay:
         for server in self._servers.values():
             server.close()
         self._servers.clear()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
 
     def route(self, key: tuple[str, int], client: str) -> Choice | None:
         listener = self.listeners.get(key)
@@ -67,6 +71,10 @@ class Relay:
         return choose(listener, client, self.rtt_of(client), self.healthy, self.rng)
 
     async def _serve(self, key: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         client = str(writer.get_extra_info("peername")[0])
         choice = self.route(key, client)
         if choice is None:
