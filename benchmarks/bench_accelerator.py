@@ -164,8 +164,9 @@ def main() -> dict[str, Any]:
         private = {}
         for index, region in enumerate(("us-east-1", "us-west-2")):
             ec2 = client("ec2", region)
-            vpc = ec2.create_vpc(CidrBlock=f"127.{100 + number}.{index}.0/24")["Vpc"]["VpcId"]
-            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.{100 + number}.{index}.0/24")["Subnet"]["SubnetId"]
+            cidr = f"127.98.{2 * number + index}.0/24"  # the benchmark's own addresses, away from stacks and tests
+            vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"]
             found = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]
             private[region] = found["PrivateIpAddress"]
             servers.start(region, private[region], endpoint_port)

@@ -151,8 +151,8 @@ def _endpoints(region: str, configurations: list[Mapping[str, Any]]) -> list[dic
                            f"{region}; a resource must be valid and active when you add it as an endpoint")
         if any(e["EndpointId"] == endpoint for e in found):
             raise _invalid(f"EndpointConfigurations: {endpoint} is given twice")
-        found.append({"EndpointId": endpoint, "Weight": weight,
-                      "ClientIPPreservationEnabled": bool(item.get("ClientIPPreservationEnabled", True))})
+        # AWS: "EC2 instances always have client IP address preservation enabled. You can't disable the option."
+        found.append({"EndpointId": endpoint, "Weight": weight, "ClientIPPreservationEnabled": True})
     return found
 
 

@@ -64,7 +64,7 @@ def plane() -> Iterator[tuple[Any, AcceleratorPart]]:
     base = loader.load("local")
     assert isinstance(base, LocalEnvironment)
     environment = base.model_copy(update={"local": LocalSettings(aws_endpoint_port=port), "time_scale": TIME_SCALE,
-                                          "accelerator_cidr": f"127.{244 + worker_index()}.0.0/16"})
+                                          "accelerator_cidr": f"127.95.{16 * worker_index()}.0/20"})
     instance = Instance(0, environment)
     control = ControlPlane(logging.getLogger("test.controlplane"), instance=instance)
     endpoint = AwsEndpoint(control, "127.0.0.1", port)
@@ -112,9 +112,10 @@ def test_connections_go_to_the_nearest_healthy_region_and_move_when_its_checks_f
     groups = {}
     try:
         for index, region in enumerate(("us-east-1", "us-west-2")):
-            ec2 = client("ec2", region)  # a loopback VPC of the test's own (the stack's are shifted per instance)
-            vpc = ec2.create_vpc(CidrBlock=f"127.{100 + worker_index()}.{index}.0/24")["Vpc"]["VpcId"]
-            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.{100 + worker_index()}.{index}.0/24")["Subnet"]
+            ec2 = client("ec2", region)
+            cidr = f"127.97.{2 * worker_index() + index}.0/24"  # 127.97/16: no stack, test or benchmark uses it
+            vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]
             found = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1,
                                       SubnetId=subnet["SubnetId"])["Instances"][0]
             servers[region] = Region(found["PrivateIpAddress"], endpoint_port, region)
