@@ -105,20 +105,27 @@ def stack_build(args: argparse.Namespace) -> int:
 
 def stack_teardown(args: argparse.Namespace) -> int:
     """Remove exactly what the build with run id --run-id created (its gameday:run and gameday:stack tags)."""
-    from stack import teardown
+    from stack import accelerator, teardown
 
     target, _ = _target(args, "gameday stack teardown")
+    local = target.name.startswith("local-")
+    # Global Accelerator is built on the local stack only (BuildOptions.accelerator); removed first, as it points at instances.
+    accelerators = accelerator.find(target.clients, args.stack_name, args.run_id) if local else []
     found = teardown.find(target.clients, target.regions, args.stack_name, args.run_id)
-    if not found:
+    if not found and not accelerators:
         print(f"nothing of run {args.run_id} (gameday:stack={args.stack_name}) is left in {target.name} "
               f"({', '.join(target.regions)})")
         return exitcodes.OK
     if _dry_run(args):
-        print(f"dry run: teardown of run {args.run_id} would delete {len(found)} resource(s); nothing was deleted")
+        print(f"dry run: teardown of run {args.run_id} would delete {len(found) + len(accelerators)} resource(s); "
+              "nothing was deleted")
+        for arn in accelerators:
+            print(f"  {'accelerator':<16} {'global':<15} {arn}")
         for item in found:
             print(f"  {item.kind:<16} {item.region:<15} {item.id}" + (f"  {item.name}" if item.name != item.id else ""))
         return exitcodes.OK
-    local = target.name.startswith("local-")
+    for line in accelerator.remove(target.clients, accelerators):
+        print(line)
     for line in teardown.remove(target.clients, found, delay_s=0.25 if local else 10.0, attempts=480 if local else 180):
         print(line)
     return exitcodes.OK

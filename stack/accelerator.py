@@ -7,13 +7,15 @@ stack's interval and failure threshold), every dial at 100 so each client goes t
 healthy Region. A rebuild brings the endpoints and settings back to that shape (a dial left at 0 by
 an experiment is set back to 100). Global Accelerator's API lives in us-west-2, whatever the Regions.
 
-``remove`` deletes it in AWS's order: disable, endpoint groups, listener, accelerator.
+``find`` lists the accelerators one build created (its ``gameday:stack`` and ``gameday:run`` tags), and
+``remove`` deletes them in AWS's order: disable, endpoint groups, listeners, accelerator.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from base import runid
 from base.clients import ClientFactory
 from stack.handles import InstanceHandle
 
@@ -21,16 +23,22 @@ API_REGION = "us-west-2"
 STACK_TAG = "gameday:stack"
 
 
-def _mine(ga: Any, stack_name: str) -> dict[str, Any] | None:
+def _tagged(ga: Any, stack_name: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """The stack's accelerators (its name and its gameday:stack tag), each with its tags."""
+    found = []
     for page in ga.get_paginator("list_accelerators").paginate():
         for accelerator in page["Accelerators"]:
             if accelerator["Name"] != stack_name:
                 continue
             tags = {t["Key"]: t["Value"] for t in ga.list_tags_for_resource(ResourceArn=accelerator["AcceleratorArn"])["Tags"]}
             if tags.get(STACK_TAG) == stack_name:
-                found: dict[str, Any] = accelerator
-                return found
-    return None
+                found.append((accelerator, tags))
+    return found
+
+
+def _mine(ga: Any, stack_name: str) -> dict[str, Any] | None:
+    found = _tagged(ga, stack_name)
+    return found[0][0] if found else None
 
 
 def ensure(clients: ClientFactory, stack_name: str, port: int, interval_s: int, threshold: int,
@@ -73,17 +81,22 @@ def endpoint_groups(clients: ClientFactory, listener_arn: str) -> dict[str, dict
     return {g["EndpointGroupRegion"]: g for g in ga.list_endpoint_groups(ListenerArn=listener_arn)["EndpointGroups"]}
 
 
-def remove(clients: ClientFactory, stack_name: str) -> list[str]:
-    """Delete the stack's accelerator (disable, endpoint groups, listeners, accelerator); what was done."""
+def find(clients: ClientFactory, stack_name: str, run_id: str) -> list[str]:
+    """The ARNs of the accelerators the build ``run_id`` of ``stack_name`` created (reads only)."""
     ga = clients("globalaccelerator", API_REGION)
-    accelerator = _mine(ga, stack_name)
-    if accelerator is None:
-        return []
-    arn = accelerator["AcceleratorArn"]
-    ga.update_accelerator(AcceleratorArn=arn, Enabled=False)
-    for listener in ga.list_listeners(AcceleratorArn=arn)["Listeners"]:
-        for group in ga.list_endpoint_groups(ListenerArn=listener["ListenerArn"])["EndpointGroups"]:
-            ga.delete_endpoint_group(EndpointGroupArn=group["EndpointGroupArn"])
-        ga.delete_listener(ListenerArn=listener["ListenerArn"])
-    ga.delete_accelerator(AcceleratorArn=arn)
-    return [f"deleted accelerator {arn}"]
+    return [a["AcceleratorArn"] for a, tags in _tagged(ga, stack_name) if tags.get(runid.TAG) == run_id]
+
+
+def remove(clients: ClientFactory, arns: Sequence[str]) -> list[str]:
+    """Delete these accelerators (disable, endpoint groups, listeners, accelerator); one line per deletion."""
+    ga = clients("globalaccelerator", API_REGION)
+    done = []
+    for arn in arns:
+        ga.update_accelerator(AcceleratorArn=arn, Enabled=False)
+        for listener in ga.list_listeners(AcceleratorArn=arn)["Listeners"]:
+            for group in ga.list_endpoint_groups(ListenerArn=listener["ListenerArn"])["EndpointGroups"]:
+                ga.delete_endpoint_group(EndpointGroupArn=group["EndpointGroupArn"])
+            ga.delete_listener(ListenerArn=listener["ListenerArn"])
+        ga.delete_accelerator(AcceleratorArn=arn)
+        done.append(f"deleted accelerator {arn} (global, API in {API_REGION})")
+    return done

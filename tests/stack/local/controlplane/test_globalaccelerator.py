@@ -124,3 +124,32 @@ def test_deletion_follows_awss_order(ga: Any, listener: dict[str, Any]) -> None:
     with pytest.raises(ClientError) as error:
         ga.describe_accelerator(AcceleratorArn=accelerator)
     assert code(error) == "AcceleratorNotFoundException"
+
+
+def test_the_reference_accelerator_is_built_once_restored_by_a_rebuild_and_removed_by_its_run(
+        ga: Any, edge_client: Any) -> None:
+    from stack import accelerator
+    from stack.handles import InstanceHandle
+
+    made = {region: edge_client("ec2", region).run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)
+            ["Instances"][0]["InstanceId"] for region in ("us-east-1", "us-west-2")}
+    instances = [InstanceHandle(i, r, f"{r}a", "", "", "", 8080) for r, i in made.items()]
+    stack_name, run = f"shop-{token()[:8]}", "20261203T000000Z-abcdef"
+    tags = [{"Key": "gameday:stack", "Value": stack_name}, {"Key": "gameday:run", "Value": run}]
+
+    def clients(service: str, region: str) -> Any:
+        return edge_client(service, region)
+
+    first = accelerator.ensure(clients, stack_name, 8080, 10, 3, instances, tags)
+    groups = accelerator.endpoint_groups(clients, first["accelerator_listener_arn"])
+    assert sorted(groups) == ["us-east-1", "us-west-2"]
+    assert groups["us-east-1"]["EndpointDescriptions"][0]["EndpointId"] == made["us-east-1"]
+    assert (groups["us-east-1"]["HealthCheckPath"], groups["us-east-1"]["HealthCheckIntervalSeconds"]) == ("/health", 10)
+    ga.update_endpoint_group(EndpointGroupArn=groups["us-east-1"]["EndpointGroupArn"], TrafficDialPercentage=0)
+    again = accelerator.ensure(clients, stack_name, 8080, 10, 3, instances, tags)
+    assert again == first
+    assert accelerator.endpoint_groups(clients, first["accelerator_listener_arn"])["us-east-1"]["TrafficDialPercentage"] == 100
+    assert accelerator.find(clients, stack_name, "20261203T000000Z-other0") == []
+    assert accelerator.find(clients, stack_name, run) == [first["accelerator_arn"]]
+    assert len(accelerator.remove(clients, [first["accelerator_arn"]])) == 1
+    assert accelerator.find(clients, stack_name, run) == []
