@@ -6,7 +6,9 @@ byte to the chosen endpoint's private address. The relay connects from the clien
 as Global Accelerator preserves the client IP for EC2 endpoints, so the fabric applies the network
 ACLs and RTT of the client's path to the Region. An established connection stays where it was
 routed (AWS: "established active connections are not moved"); only new ones follow health changes.
-No DNS is involved: the client keeps connecting to the same two addresses.
+No DNS is involved: the client keeps connecting to the same two addresses. A connection on which
+nothing has moved either way for the idle timeout (AWS: 340 s for TCP, scaled) is closed, so a relay
+to an endpoint that went silent (a cut Region stalls) does not outlive its client for long.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from collections.abc import Callable, Mapping
 from stack.local.accelerator.routing import Choice, Healthy, Listener, choose
 
 CONNECT_TIMEOUT_S = 10.0  # wall seconds to reach the endpoint (network delay is never scaled)
+IDLE_TIMEOUT_AWS_S = 340.0  # AWS: TCP connections idle this long are closed
 CHUNK = 65536
 log = logging.getLogger("gameday.accelerator")
 
@@ -28,9 +31,11 @@ log = logging.getLogger("gameday.accelerator")
 class Relay:
     """Every listening socket of every accelerator, routing with the current configuration and health."""
 
-    def __init__(self, rtt_of: Callable[[str], Mapping[str, float]], healthy: Healthy) -> None:
+    def __init__(self, rtt_of: Callable[[str], Mapping[str, float]], healthy: Healthy,
+                 idle_timeout_s: float = IDLE_TIMEOUT_AWS_S) -> None:
         self.rtt_of = rtt_of  # client address -> RTT to each Region (empty: unknown client)
         self.healthy = healthy
+        self.idle_timeout_s = idle_timeout_s  # wall seconds
         self.listeners: dict[tuple[str, int], Listener] = {}
         self._servers: dict[tuple[str, int], asyncio.Server] = {}
         self.routed: Counter[str] = Counter()  # connections per endpoint group Region
@@ -91,16 +96,30 @@ class Relay:
             writer.transport.abort()
             return
         self.routed[choice.group.region] += 1
+        activity = [asyncio.get_running_loop().time()]  # the last time a byte moved, either way
         try:
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+            await asyncio.gather(_pipe(reader, upstream_writer, activity, self.idle_timeout_s),
+                                 _pipe(upstream_reader, writer, activity, self.idle_timeout_s))
         finally:
             writer.close()
             upstream_writer.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, activity: list[float],
+                idle_s: float) -> None:
+    loop = asyncio.get_running_loop()
     try:
-        while data := await reader.read(CHUNK):
+        while True:
+            try:
+                data = await asyncio.wait_for(reader.read(CHUNK), idle_s)
+            except TimeoutError:
+                if loop.time() - activity[0] >= idle_s:  # idle both ways: the connection is closed
+                    writer.transport.abort()
+                    return
+                continue
+            if not data:
+                break
+            activity[0] = loop.time()
             writer.write(data)
             await writer.drain()
         if writer.can_write_eof():

@@ -15,7 +15,7 @@ import threading
 from typing import Any, ClassVar, Mapping
 
 from stack.local.accelerator import config
-from stack.local.accelerator.forwarder import Relay, rtt_table
+from stack.local.accelerator.forwarder import IDLE_TIMEOUT_AWS_S, Relay, rtt_table
 from stack.local.accelerator.health import HealthChecks
 from stack.local.geography import checker_links, site_for
 from stack.local.part import ApiHandler, Change, ChangeNotApplied, Health, PartContext
@@ -56,7 +56,7 @@ class AcceleratorPart:
 
         self.checks = HealthChecks(context.timescale, source_for)
         vantage = {name: (vp.subnet, dict(vp.rtt_ms)) for name, vp in env.vantage_points.items()}
-        self.relay = Relay(rtt_table(vantage), self.checks.routable)
+        self.relay = Relay(rtt_table(vantage), self.checks.routable, context.timescale.to_wall(IDLE_TIMEOUT_AWS_S))
         ready = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(ready,), name="accelerator", daemon=True)
         self.thread.start()
