@@ -99,6 +99,10 @@ BAD_INPUTS = [
     ("negative replication delay", "dynamodb/replication_processing_s", -1,
      ["dynamodb.replication_processing_s", "-1", "greater than or equal to 0"]),
     ("unknown DynamoDB setting", "dynamodb/replication_s", 1, ["dynamodb.replication_s"]),
+    ("accelerator range over a vantage subnet", "accelerator_cidr", "127.200.0.0/14",
+     ["accelerator_cidr", "127.200.0.0/14", "overlaps vantage_points.virginia.subnet"]),
+    ("accelerator range off loopback", "accelerator_cidr", "10.240.0.0/16", ["accelerator_cidr", "10.240.0.0/16", "127.0.0.0/8"]),
+    ("accelerator range not a CIDR", "accelerator_cidr", "127.240.0.0/33", ["accelerator_cidr", "127.240.0.0/33", "not an IPv4 CIDR"]),
 ]
 
 

@@ -91,3 +91,11 @@ def test_threshold_count_results_in_a_row_flip_the_state() -> None:
         checks.record(east, endpoint, False, "refused")
     assert checks.health_of(east.arn, endpoint.endpoint_id) == (UNHEALTHY, "refused")
     assert not checks.routable(east.arn, endpoint.endpoint_id)
+
+
+def test_each_instance_has_its_own_accelerator_range() -> None:
+    from environments import loader
+    from stack.local.instance import Instance
+
+    env = loader.load("local")
+    assert [Instance(k, env).resolved().accelerator_cidr for k in (0, 3)] == ["127.240.0.0/16", "127.243.0.0/16"]  # type: ignore[arg-type]
