@@ -1,14 +1,15 @@
 """AWS Global Accelerator's API, which moto does not emulate: the control plane stores and answers it.
 
 Standard accelerators, listeners and endpoint groups, kept here in botocore's shapes (service
-``globalaccelerator``, JSON protocol). What AWS checks and botocore does not is checked here, each
-refusal AWS's exception naming the field, the value and what is allowed:
+``globalaccelerator``, JSON protocol). What AWS checks and botocore does not is checked here and in
+acceleratorchecks.py, each refusal AWS's exception naming the field, the value and what is allowed:
 
 - the API lives in us-west-2 only (AWS: "you must specify the US West (Oregon) Region");
 - TrafficDialPercentage 0..100, HealthCheckIntervalSeconds 10 or 30, ThresholdCount 1..10,
   endpoint Weight 0..255, at most 10 endpoints per group, HealthCheckPath's pattern;
 - a listener's port ranges are ordered and overlap no other listener's of the accelerator
-  (InvalidPortRangeException); one endpoint group per Region per listener
+  (InvalidPortRangeException); a port override names one of the listener's ports; one endpoint group per
+  Region per listener
   (EndpointGroupAlreadyExistsException); an endpoint group's Region is one of the environment's;
 - an endpoint is an EC2 instance that exists in the group's Region ("a resource must be valid and
   active when you add it as an endpoint"), the only endpoint kind the local stack routes to;
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import threading
 import time
 import uuid
@@ -34,19 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stack.local.awserror import AwsError
-from stack.local.controlplane import backends
+from stack.local.controlplane import acceleratorchecks as checks, backends
 from stack.local.part import ApiRequest, ApiResponse
 from stack.local.services import AcceleratorHealth
 
 API_REGION = "us-west-2"
 JSON = {"Content-Type": "application/x-amz-json-1.1"}
-MAX_ENDPOINTS = 10
-_PATH = re.compile(r"^/[-a-zA-Z0-9@:%_\\+.~#?&/=]*$")  # botocore's HealthCheckPath pattern
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-
-
-def _invalid(message: str) -> AwsError:
-    return AwsError("InvalidArgumentException", message)
 
 
 @dataclass
@@ -98,76 +91,13 @@ def _get(table: Mapping[str, Any], arn: str, code: str, what: str) -> Any:
     return found
 
 
-def _bounded(params: Mapping[str, Any], name: str, low: float, high: float) -> None:
-    value = params.get(name)
-    if value is not None and not low <= value <= high:
-        raise _invalid(f"{name}: {value!r} is not allowed; allowed: {low:g} to {high:g}")
-
-
 def _ok(payload: Mapping[str, Any]) -> ApiResponse:
     return ApiResponse(200, json.dumps(payload, default=str).encode(), JSON)
 
 
-def _port_ranges(ranges: list[Mapping[str, Any]]) -> list[tuple[int, int]]:
-    if not ranges:
-        raise _invalid("PortRanges: give at least one port range")
-    found = []
-    for index, item in enumerate(ranges):
-        low, high = item.get("FromPort"), item.get("ToPort")
-        if not isinstance(low, int) or not isinstance(high, int) or not 1 <= low <= high <= 65535:
-            raise AwsError("InvalidPortRangeException", f"PortRanges[{index}]: {low!r}-{high!r} is not allowed; "
-                                                        f"FromPort and ToPort are 1 to 65535 with FromPort <= ToPort")
-        found.append((low, high))
-    return found
-
-
-def _check_group_settings(params: Mapping[str, Any]) -> None:
-    _bounded(params, "TrafficDialPercentage", 0, 100)
-    _bounded(params, "ThresholdCount", 1, 10)
-    _bounded(params, "HealthCheckPort", 1, 65535)
-    interval = params.get("HealthCheckIntervalSeconds")
-    if interval is not None and interval not in (10, 30):
-        raise _invalid(f"HealthCheckIntervalSeconds: {interval!r} is not allowed; allowed: 10, 30")
-    path = params.get("HealthCheckPath")
-    if path is not None and (len(path) > 255 or not _PATH.match(path)):
-        raise _invalid(f"HealthCheckPath: {path!r} is not allowed; it starts with / (pattern {_PATH.pattern})")
-
-
-def _endpoints(region: str, configurations: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    if len(configurations) > MAX_ENDPOINTS:
-        raise AwsError("LimitExceededException", f"EndpointConfigurations: {len(configurations)} endpoints; "
-                                                 f"an endpoint group holds at most {MAX_ENDPOINTS}")
-    found: list[dict[str, Any]] = []
-    for index, item in enumerate(configurations):
-        endpoint, weight = str(item.get("EndpointId") or ""), item.get("Weight", 128)
-        if not 0 <= weight <= 255:
-            raise _invalid(f"EndpointConfigurations[{index}].Weight: {weight!r} is not allowed; allowed: 0 to 255")
-        if not _INSTANCE_ID.match(endpoint):
-            raise _invalid(f"EndpointConfigurations[{index}].EndpointId: {endpoint!r} is not an EC2 instance id; "
-                           f"the local stack routes to EC2 instance endpoints (i-...)")
-        instance = _instance(region, endpoint)
-        if instance is None or instance.state in ("shutting-down", "terminated"):
-            raise _invalid(f"EndpointConfigurations[{index}].EndpointId: {endpoint} is not an instance in "
-                           f"{region}; a resource must be valid and active when you add it as an endpoint")
-        if any(e["EndpointId"] == endpoint for e in found):
-            raise _invalid(f"EndpointConfigurations: {endpoint} is given twice")
-        # AWS: "EC2 instances always have client IP address preservation enabled. You can't disable the option."
-        found.append({"EndpointId": endpoint, "Weight": weight, "ClientIPPreservationEnabled": True})
-    return found
-
-
-def _instance(region: str, instance_id: str) -> Any:
-    """moto's instance ``instance_id`` in ``region``, or None."""
-    for reservation in backends.ec2(region).reservations.values():
-        for instance in reservation.instances:
-            if instance.id == instance_id:
-                return instance
-    return None
-
-
 def _store(plane: Any, request: ApiRequest) -> Accelerators:
     if request.region != API_REGION:
-        raise _invalid(f"Global Accelerator's API is served in {API_REGION} only, not {request.region}: "
+        raise checks.invalid(f"Global Accelerator's API is served in {API_REGION} only, not {request.region}: "
                        f"create the client with region_name={API_REGION!r}")
     store: Accelerators = plane.accelerators
     return store
@@ -185,10 +115,10 @@ def _create_accelerator(request: ApiRequest, plane: Any) -> ApiResponse:
         earlier = _idempotent(store, request, store.accelerators)
         if earlier is None:
             if params.get("IpAddressType", "IPV4") != "IPV4":
-                raise _invalid(f"IpAddressType: {params['IpAddressType']!r} is not allowed here; the local stack "
+                raise checks.invalid(f"IpAddressType: {params['IpAddressType']!r} is not allowed here; the local stack "
                                f"has IPv4 static addresses only (IPV4)")
             if params.get("IpAddresses"):
-                raise _invalid("IpAddresses: bring-your-own addresses are not available on the local stack; "
+                raise checks.invalid("IpAddresses: bring-your-own addresses are not available on the local stack; "
                                "leave IpAddresses out to get two static addresses")
             arn = f"arn:aws:globalaccelerator::{backends.ACCOUNT_ID}:accelerator/{uuid.uuid4()}"
             now = time.time()
@@ -207,7 +137,7 @@ def _update_accelerator(request: ApiRequest, plane: Any) -> ApiResponse:
     with store.lock:
         found = _get(store.accelerators, params["AcceleratorArn"], "AcceleratorNotFoundException", "Accelerator")
         if params.get("IpAddressType", "IPV4") != "IPV4":
-            raise _invalid(f"IpAddressType: {params['IpAddressType']!r} is not allowed here; allowed: IPV4")
+            raise checks.invalid(f"IpAddressType: {params['IpAddressType']!r} is not allowed here; allowed: IPV4")
         for key in ("Name", "Enabled"):
             if key in params:
                 found.shape[key] = params[key]
@@ -236,7 +166,7 @@ def _describe_accelerator(request: ApiRequest, plane: Any) -> ApiResponse:
 
 
 def _page(request: ApiRequest, items: list[Any], key: str) -> ApiResponse:
-    _bounded(request.params, "MaxResults", 1, 100)
+    checks.bounded(request.params, "MaxResults", 1, 100)
     size = int(request.params.get("MaxResults") or 100)
     token = request.params.get("NextToken")
     try:
@@ -269,9 +199,9 @@ def _create_listener(request: ApiRequest, plane: Any) -> ApiResponse:
 
 
 def _listener_shape(store: Accelerators, accelerator: str, params: Mapping[str, Any], arn: str) -> dict[str, Any]:
-    ranges = _port_ranges(list(params.get("PortRanges") or []))
+    ranges = checks.port_ranges(list(params.get("PortRanges") or []))
     if params.get("Protocol", "TCP") != "TCP":
-        raise _invalid(f"Protocol: {params['Protocol']!r} is not allowed here; the local stack routes TCP listeners")
+        raise checks.invalid(f"Protocol: {params['Protocol']!r} is not allowed here; the local stack routes TCP listeners")
     for other_arn, other in store.listeners.items():
         if other.accelerator != accelerator or other_arn == arn:
             continue
@@ -326,15 +256,16 @@ def _create_endpoint_group(request: ApiRequest, plane: Any) -> ApiResponse:
             listener, region = params["ListenerArn"], params["EndpointGroupRegion"]
             _get(store.listeners, listener, "ListenerNotFoundException", "Listener")
             if region not in store.regions:
-                raise _invalid(f"EndpointGroupRegion: {region!r} is not a Region of this stack; "
+                raise checks.invalid(f"EndpointGroupRegion: {region!r} is not a Region of this stack; "
                                f"allowed: {', '.join(store.regions)}")
             if any(g.listener == listener and g.shape["EndpointGroupRegion"] == region for g in store.groups.values()):
                 raise AwsError("EndpointGroupAlreadyExistsException",
                                f"Listener {listener} already has an endpoint group in {region}")
-            _check_group_settings(params)
+            checks.check_group_settings(params)
+            checks.check_overrides(listener, store.listeners[listener].shape["PortRanges"], list(params.get("PortOverrides") or []))
             arn = f"{listener}/endpoint-group/{uuid.uuid4().hex[:12]}"
             shape = {"EndpointGroupArn": arn, "EndpointGroupRegion": region,
-                     "EndpointDescriptions": _endpoints(region, list(params.get("EndpointConfigurations") or [])),
+                     "EndpointDescriptions": checks.endpoints(region, list(params.get("EndpointConfigurations") or [])),
                      "TrafficDialPercentage": float(params.get("TrafficDialPercentage", 100.0)),
                      "HealthCheckPort": params.get("HealthCheckPort"),
                      "HealthCheckProtocol": params.get("HealthCheckProtocol", "TCP"),
@@ -353,15 +284,46 @@ def _update_endpoint_group(request: ApiRequest, plane: Any) -> ApiResponse:
     store, params = _store(plane, request), request.params
     with store.lock:
         found = _get(store.groups, params["EndpointGroupArn"], "EndpointGroupNotFoundException", "Endpoint group")
-        _check_group_settings(params)
+        checks.check_group_settings(params)
+        checks.check_overrides(found.listener, store.listeners[found.listener].shape["PortRanges"], list(params.get("PortOverrides") or []))
         if "EndpointConfigurations" in params:
-            found.shape["EndpointDescriptions"] = _endpoints(found.shape["EndpointGroupRegion"],
+            found.shape["EndpointDescriptions"] = checks.endpoints(found.shape["EndpointGroupRegion"],
                                                              list(params["EndpointConfigurations"]))
         for key in ("TrafficDialPercentage", "HealthCheckPort", "HealthCheckProtocol", "HealthCheckPath",
                     "HealthCheckIntervalSeconds", "ThresholdCount", "PortOverrides"):
             if key in params:
                 found.shape[key] = float(params[key]) if key == "TrafficDialPercentage" else params[key]
         return _ok({"EndpointGroup": _shown(store, found)})
+
+
+def _add_endpoints(request: ApiRequest, plane: Any) -> ApiResponse:
+    store, params = _store(plane, request), request.params
+    with store.lock:
+        found = _get(store.groups, params["EndpointGroupArn"], "EndpointGroupNotFoundException", "Endpoint group")
+        added = checks.endpoints(found.shape["EndpointGroupRegion"], list(params["EndpointConfigurations"]))
+        new = {e["EndpointId"] for e in added}
+        kept = [e for e in found.shape["EndpointDescriptions"] if e["EndpointId"] not in new]  # a known id is updated
+        if len(kept) + len(added) > checks.MAX_ENDPOINTS:
+            raise AwsError("LimitExceededException", f"EndpointConfigurations: the group would hold {len(kept) + len(added)} "
+                                                     f"endpoints; an endpoint group holds at most {checks.MAX_ENDPOINTS}")
+        found.shape["EndpointDescriptions"] = kept + added
+        described = _shown(store, found)["EndpointDescriptions"]
+        return _ok({"EndpointGroupArn": found.shape["EndpointGroupArn"],
+                    "EndpointDescriptions": [e for e in described if e["EndpointId"] in new]})
+
+
+def _remove_endpoints(request: ApiRequest, plane: Any) -> ApiResponse:
+    store, params = _store(plane, request), request.params
+    with store.lock:
+        found = _get(store.groups, params["EndpointGroupArn"], "EndpointGroupNotFoundException", "Endpoint group")
+        gone = [str(e.get("EndpointId")) for e in params["EndpointIdentifiers"]]
+        held = {e["EndpointId"] for e in found.shape["EndpointDescriptions"]}
+        unknown = [e for e in gone if e not in held]
+        if unknown:
+            raise checks.invalid(f"EndpointIdentifiers: {', '.join(unknown)} not in endpoint group {found.shape['EndpointGroupArn']}; "
+                           f"it holds: {', '.join(sorted(held)) or 'no endpoint'}")
+        found.shape["EndpointDescriptions"] = [e for e in found.shape["EndpointDescriptions"] if e["EndpointId"] not in gone]
+        return _ok({})
 
 
 def _delete_endpoint_group(request: ApiRequest, plane: Any) -> ApiResponse:
@@ -446,7 +408,7 @@ ANSWER: dict[str, Callable[[ApiRequest, Any], ApiResponse]] = {
     "DescribeListener": _describe_listener, "ListListeners": _list_listeners,
     "CreateEndpointGroup": _create_endpoint_group, "UpdateEndpointGroup": _update_endpoint_group,
     "DeleteEndpointGroup": _delete_endpoint_group, "DescribeEndpointGroup": _describe_endpoint_group,
-    "ListEndpointGroups": _list_endpoint_groups,
+    "ListEndpointGroups": _list_endpoint_groups, "AddEndpoints": _add_endpoints, "RemoveEndpoints": _remove_endpoints,
     "TagResource": _tag_resource, "UntagResource": _untag_resource, "ListTagsForResource": _list_tags,
 }
 SERVICE = "globalaccelerator"

@@ -153,3 +153,25 @@ def test_the_reference_accelerator_is_built_once_restored_by_a_rebuild_and_remov
     assert accelerator.find(clients, stack_name, run) == [first["accelerator_arn"]]
     assert len(accelerator.remove(clients, [first["accelerator_arn"]])) == 1
     assert accelerator.find(clients, stack_name, run) == []
+
+
+def test_endpoints_are_added_and_removed_one_by_one_and_overrides_name_a_listener_port(
+        ga: Any, edge_client: Any, listener: dict[str, Any]) -> None:
+    ec2 = edge_client("ec2", "us-east-1")
+    first, second = (ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+                     for _ in range(2))
+    with pytest.raises(ClientError) as error:
+        ga.create_endpoint_group(ListenerArn=listener["ListenerArn"], EndpointGroupRegion="us-east-1",
+                                 IdempotencyToken=token(), PortOverrides=[{"ListenerPort": 443, "EndpointPort": 8443}])
+    assert code(error) == "InvalidArgumentException" and "ListenerPort: 443" in str(error.value)
+    arn = ga.create_endpoint_group(ListenerArn=listener["ListenerArn"], EndpointGroupRegion="us-east-1",
+                                   IdempotencyToken=token(), EndpointConfigurations=[{"EndpointId": first}],
+                                   PortOverrides=[{"ListenerPort": 81, "EndpointPort": 8081}])["EndpointGroup"]["EndpointGroupArn"]
+    added = ga.add_endpoints(EndpointGroupArn=arn, EndpointConfigurations=[{"EndpointId": second, "Weight": 5}])
+    assert [(e["EndpointId"], e["Weight"]) for e in added["EndpointDescriptions"]] == [(second, 5)]
+    ga.remove_endpoints(EndpointGroupArn=arn, EndpointIdentifiers=[{"EndpointId": first}])
+    left = ga.describe_endpoint_group(EndpointGroupArn=arn)["EndpointGroup"]["EndpointDescriptions"]
+    assert [e["EndpointId"] for e in left] == [second]
+    with pytest.raises(ClientError) as error:
+        ga.remove_endpoints(EndpointGroupArn=arn, EndpointIdentifiers=[{"EndpointId": first}])
+    assert code(error) == "InvalidArgumentException" and first in str(error.value)
