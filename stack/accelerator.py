@@ -70,9 +70,24 @@ def ensure(clients: ClientFactory, stack_name: str, port: int, interval_s: int, 
             ga.create_endpoint_group(ListenerArn=listener["ListenerArn"], EndpointGroupRegion=region,
                                      EndpointConfigurations=endpoints, IdempotencyToken=f"{listener['ListenerArn']}-{region}",
                                      **settings)
+    return _handles(accelerator, listener)
+
+
+def _handles(accelerator: dict[str, Any], listener: dict[str, Any]) -> dict[str, str]:
     addresses = [a for s in accelerator["IpSets"] for a in s["IpAddresses"]]
-    return {"accelerator_arn": arn, "accelerator_addresses": ",".join(addresses),
+    return {"accelerator_arn": accelerator["AcceleratorArn"], "accelerator_addresses": ",".join(addresses),
             "accelerator_dns_name": accelerator["DnsName"], "accelerator_listener_arn": listener["ListenerArn"]}
+
+
+def existing(clients: ClientFactory, stack_name: str, port: int) -> dict[str, str]:
+    """What ``ensure`` returns, for an accelerator built earlier (reads only); {} when there is none."""
+    ga = clients("globalaccelerator", API_REGION)
+    accelerator = _mine(ga, stack_name)
+    if accelerator is None or not accelerator["Enabled"]:
+        return {}
+    listeners = ga.list_listeners(AcceleratorArn=accelerator["AcceleratorArn"])["Listeners"]
+    listener = next((li for li in listeners if li["PortRanges"] == [{"FromPort": port, "ToPort": port}]), None)
+    return _handles(accelerator, listener) if listener is not None else {}
 
 
 def endpoint_groups(clients: ClientFactory, listener_arn: str) -> dict[str, dict[str, Any]]:

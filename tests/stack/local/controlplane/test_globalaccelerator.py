@@ -147,12 +147,12 @@ def test_the_reference_accelerator_is_built_once_restored_by_a_rebuild_and_remov
     assert (groups["us-east-1"]["HealthCheckPath"], groups["us-east-1"]["HealthCheckIntervalSeconds"]) == ("/health", 10)
     ga.update_endpoint_group(EndpointGroupArn=groups["us-east-1"]["EndpointGroupArn"], TrafficDialPercentage=0)
     again = accelerator.ensure(clients, stack_name, 8080, 10, 3, instances, tags)
-    assert again == first
+    assert again == first == accelerator.existing(clients, stack_name, 8080)
     assert accelerator.endpoint_groups(clients, first["accelerator_listener_arn"])["us-east-1"]["TrafficDialPercentage"] == 100
     assert accelerator.find(clients, stack_name, "20261203T000000Z-other0") == []
     assert accelerator.find(clients, stack_name, run) == [first["accelerator_arn"]]
     assert len(accelerator.remove(clients, [first["accelerator_arn"]])) == 1
-    assert accelerator.find(clients, stack_name, run) == []
+    assert accelerator.find(clients, stack_name, run) == [] and accelerator.existing(clients, stack_name, 8080) == {}
 
 
 def test_endpoints_are_added_and_removed_one_by_one_and_overrides_name_a_listener_port(
