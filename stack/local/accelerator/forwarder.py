@@ -41,7 +41,8 @@ class Relay:
         self.routed: Counter[str] = Counter()  # connections per endpoint group Region
         self.failed = 0
         self.rng = random.Random()
-        self._connections: set[asyncio.Task[None]] = set()  # relays in progress, cancelled at close
+        self._connections: set[asyncio.Task[None]] = set()  # relays in progress, ended at close
+        self._transports: set[asyncio.WriteTransport] = set()  # their sockets, both sides
 
     async def reconcile(self, listeners: Mapping[tuple[str, int], Listener]) -> list[str]:
         """Listen on exactly these (address, port)s; what could not be bound, one reason each."""
@@ -65,9 +66,14 @@ class Relay:
         for server in self._servers.values():
             server.close()
         self._servers.clear()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        # Aborting the sockets ends each relay on its own (a cancelled handler task makes asyncio's
+        # stream callback raise on Python 3.11); only one still connecting upstream is cancelled.
+        for transport in list(self._transports):
+            transport.abort()
+        if self._connections:
+            _, pending = await asyncio.wait(list(self._connections), timeout=2.0)
+            for task in pending:
+                task.cancel()
 
     def route(self, key: tuple[str, int], client: str) -> Choice | None:
         listener = self.listeners.get(key)
@@ -80,6 +86,13 @@ class Relay:
         if task is not None:
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
+        self._transports.add(writer.transport)
+        try:
+            await self._relay(key, reader, writer)
+        finally:
+            self._transports.discard(writer.transport)
+
+    async def _relay(self, key: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = str(writer.get_extra_info("peername")[0])
         choice = self.route(key, client)
         if choice is None:
@@ -97,10 +110,12 @@ class Relay:
             return
         self.routed[choice.group.region] += 1
         activity = [asyncio.get_running_loop().time()]  # the last time a byte moved, either way
+        self._transports.add(upstream_writer.transport)
         try:
             await asyncio.gather(_pipe(reader, upstream_writer, activity, self.idle_timeout_s),
                                  _pipe(upstream_reader, writer, activity, self.idle_timeout_s))
         finally:
+            self._transports.discard(upstream_writer.transport)
             writer.close()
             upstream_writer.close()
 
