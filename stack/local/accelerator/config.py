@@ -27,7 +27,8 @@ def _addresses(client: Callable[[str, str], Any], region: str, ids: list[str]) -
         return {}
     ec2 = client("ec2", region)
     found = {}
-    for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+    # A filter, not InstanceIds: an id EC2 no longer knows is simply absent (no endpoint), not an error.
+    for reservation in ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": ids}])["Reservations"]:
         for instance in reservation["Instances"]:
             if instance["State"]["Name"] == "running" and instance.get("PrivateIpAddress"):
                 found[instance["InstanceId"]] = instance["PrivateIpAddress"]
