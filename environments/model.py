@@ -332,6 +332,14 @@ class LocalEnvironment(Base):
     dynamodb: DynamoDbSettings = DynamoDbSettings()
     # CloudFront edge locations by code (IAD, FRA...), each one loopback address; see stack.local.cloudfront.
     edge_locations: dict[str, EdgeLocation] = Field(default_factory=dict)
+    # Global Accelerator's static addresses (IpSets): two per accelerator, one /24 each.
+    accelerator_cidr: str = "127.240.0.0/16"
+
+    @field_validator("accelerator_cidr")
+    @classmethod
+    def _accelerator_cidr(cls, value: str) -> str:
+        _ipv4_network(value)
+        return value
 
     @field_validator("time_scale")
     @classmethod
@@ -355,6 +363,7 @@ class LocalEnvironment(Base):
             for n, r in self.regions.items() for az, zone in r.availability_zones.items()
         ]
         networks += [(f"vantage_points.{n}.subnet", vp.network) for n, vp in self.vantage_points.items()]
+        networks += [("accelerator_cidr", ipaddress.IPv4Network(self.accelerator_cidr))]
         problems = super()._problems()
         for where, network in networks:
             if not network.subnet_of(LOOPBACK):
@@ -365,7 +374,7 @@ class LocalEnvironment(Base):
                     problems.append(f"regions.{name}.availability_zones.{az}.subnet_cidr {zone.subnet_cidr!r} "
                                     f"is not inside the VPC {region.vpc_cidr}")
         # VPCs and vantage subnets must be disjoint, and so must the subnets of one VPC.
-        top_level = [(w, n) for w, n in networks if w.endswith("vpc_cidr") or w.startswith("vantage_points.")]
+        top_level = [(w, n) for w, n in networks if w.endswith(("vpc_cidr", "accelerator_cidr")) or w.startswith("vantage_points.")]
         subnets = [(w, n) for w, n in networks if ".availability_zones." in w]
         for group in (top_level, subnets):
             for i, (where, network) in enumerate(group):

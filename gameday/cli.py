@@ -52,6 +52,9 @@ def _print_stack(built: Any, where: str, dig: str = "") -> None:
     if built.cdn is not None:
         print(f"  distribution    {built.cdn.distribution_id} {built.cdn.domain_name}: assets s3://{built.cdn.bucket}, "
               f"{built.cdn.api_path} -> {' then '.join(built.cdn.api_origins)}")
+    if built.extra.get("accelerator_addresses"):
+        print(f"  accelerator     {built.extra['accelerator_addresses']} ({built.extra['accelerator_dns_name']}): "
+              f"checkout's port, nearest healthy Region")
 
 
 def stack_build(args: argparse.Namespace) -> int:
@@ -80,7 +83,7 @@ def stack_build(args: argparse.Namespace) -> int:
         target = target_.for_environment(environment, instance.number)
         environment = instance.resolved()
         options = builder.options_from_environ(wait_delay_s=0.25, wait_attempts=480, nameserver=target.nameserver,
-                                               copy_back_orphaned_orders=args.copy_back_orphaned_orders)
+                                               copy_back_orphaned_orders=args.copy_back_orphaned_orders, accelerator=True)
         where = f"on {instance.aws_endpoint}"
         dig = f"dig @{instance.control_host} -p {instance.dns_port} ..."
         if args.dry_run and not running:
@@ -105,20 +108,27 @@ def stack_build(args: argparse.Namespace) -> int:
 
 def stack_teardown(args: argparse.Namespace) -> int:
     """Remove exactly what the build with run id --run-id created (its gameday:run and gameday:stack tags)."""
-    from stack import teardown
+    from stack import accelerator, teardown
 
     target, _ = _target(args, "gameday stack teardown")
+    local = target.name.startswith("local-")
+    # Global Accelerator is built on the local stack only (BuildOptions.accelerator); removed first, as it points at instances.
+    accelerators = accelerator.find(target.clients, args.stack_name, args.run_id) if local else []
     found = teardown.find(target.clients, target.regions, args.stack_name, args.run_id)
-    if not found:
+    if not found and not accelerators:
         print(f"nothing of run {args.run_id} (gameday:stack={args.stack_name}) is left in {target.name} "
               f"({', '.join(target.regions)})")
         return exitcodes.OK
     if _dry_run(args):
-        print(f"dry run: teardown of run {args.run_id} would delete {len(found)} resource(s); nothing was deleted")
+        print(f"dry run: teardown of run {args.run_id} would delete {len(found) + len(accelerators)} resource(s); "
+              "nothing was deleted")
+        for arn in accelerators:
+            print(f"  {'accelerator':<16} {'global':<15} {arn}")
         for item in found:
             print(f"  {item.kind:<16} {item.region:<15} {item.id}" + (f"  {item.name}" if item.name != item.id else ""))
         return exitcodes.OK
-    local = target.name.startswith("local-")
+    for line in accelerator.remove(target.clients, accelerators):
+        print(line)
     for line in teardown.remove(target.clients, found, delay_s=0.25 if local else 10.0, attempts=480 if local else 180):
         print(line)
     return exitcodes.OK

@@ -188,7 +188,8 @@ def stack_fixture() -> Callable[..., Any]:
         environment, aws_client, local_stack = gameday_environment, gameday_aws_client, gameday_local_stack
         local = isinstance(environment, LocalEnvironment)
         options = options_from_environ(wait_delay_s=0.25 if local else 10.0, wait_attempts=480 if local else 90,
-                                       nameserver=(local_stack.dns_host, local_stack.dns_port) if local_stack else None)
+                                       nameserver=(local_stack.dns_host, local_stack.dns_port) if local_stack else None,
+                                       accelerator=local_stack is not None)
         builder = Builder(environment, lambda service, region: aws_client(service, region), options)
         if isinstance(environment, AwsEnvironment):
             # The same allowlist as the faults: not even a read of the wrong account or Region.

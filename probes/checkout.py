@@ -47,6 +47,10 @@ class Resolver:
             raise LookupError(f"{self.name}: {self._answer.rcode} with no address")
         return self._answer.addresses[0]
 
+    def forget(self) -> None:
+        """Drop the cached answer: the next request resolves again (a client that has just resolved)."""
+        self._answer = None
+
 
 class Client:
     def __init__(self, resolver: Resolver, port: int, source_address: str | None, connect_timeout_s: float = 2.0,

@@ -39,7 +39,7 @@ from environments.model import AwsEnvironment, LocalEnvironment
 from base.deadline import DeadlineExceeded, until
 from base.errors import BuildError
 from base.operations import is_read_only
-from stack import ami, catalog as catalog_, cdn, topology, userdata
+from stack import accelerator, ami, catalog as catalog_, cdn, topology, userdata
 from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
@@ -74,6 +74,8 @@ class BuildOptions:
     catalog: bool = True
     cdn: bool = True  # the assets bucket and the CloudFront distribution (stack.cdn)
     run_id: str | None = None  # the gameday:run tag on what this build creates (None: this process's run id)
+    # The Global Accelerator in front of checkout (stack.accelerator); off where the endpoint has none (plain moto).
+    accelerator: bool = False
 
 
 def options_from_environ(environ: Mapping[str, str] | None = None, **given: Any) -> BuildOptions:
@@ -181,6 +183,9 @@ class Builder:
             if write_records:
                 self.records(zone_id, instances)
             self.wait_healthy(instances)
+            extra = accelerator.ensure(self.client, self.options.stack_name, self.env.stack.checkout_port,
+                                       self.env.stack.health_check_interval_s, self.env.stack.health_check_failure_threshold,
+                                       instances, self.created_tags) if self.options.accelerator and write_records else {}
             catalog_handle = self._catalog_handle(catalog)
             edge = cdn.build(self.client, cdn.spec_of(self.env, self.options.stack_name), self.created_tags, self.run_id, write_records,
                              self.options.wait_delay_s, self.options.wait_attempts) if self.options.cdn else None
@@ -193,7 +198,7 @@ class Builder:
         finally:
             pool.shutdown(wait=True)  # an error above still waits for the catalog's calls to end
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
-                              tuple(subnets), tuple(instances), database, replica, catalog=catalog_handle, cdn=edge)
+                              tuple(subnets), tuple(instances), database, replica, extra=extra, catalog=catalog_handle, cdn=edge)
 
     # -- the catalog -----------------------------------------------------------------------------
 

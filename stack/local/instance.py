@@ -7,6 +7,7 @@ endpoint on 127.0.0.1:4566. Instance k (1..9) moves everything out of the way of
 - its control listeners (AWS endpoint, DNS) bind to 127.0.k.1 on the same ports;
 - every VPC CIDR's second octet grows by 8*k (127.16.0.0/16 -> 127.24.0.0/16 for k=1);
 - every vantage-point subnet's second octet grows by k (127.200.1.0/24 -> 127.201.1.0/24);
+- Global Accelerator's static addresses (accelerator_cidr) move by k in the second octet (127.241.0.0/16);
 - Route 53 health checkers use 127.(210+k).N.0/24;
 - every CloudFront edge location's second octet grows by k (127.230.0.3 -> 127.231.0.3);
 - its state lives in <runtime dir>/gameday/<k>, its logs in <state home>/gameday/logs/<k>.
@@ -109,7 +110,8 @@ class Instance:
         }
         edges = {code: edge.model_copy(update={"address": str(edge.ip + (self.number << 16))})
                  for code, edge in env.edge_locations.items()}
-        return env.model_copy(update={"regions": regions, "vantage_points": vantage_points, "edge_locations": edges})
+        return env.model_copy(update={"regions": regions, "vantage_points": vantage_points, "edge_locations": edges,
+                                      "accelerator_cidr": _shift(env.accelerator_cidr, self.number)})
 
     def checker_subnet(self, index: int) -> str:
         """The client subnet of Route 53 health checker number ``index`` (0-based)."""

@@ -19,6 +19,8 @@ The services, and who provides and requires them in the standard stack:
 - ``ServiceRecords`` (route53): serve a service-owned DNS name (an RDS endpoint). Required by rds.
 - ``ClientRoutedRecords`` (route53): serve a service-owned name per client network (a CloudFront
   distribution's name: the edge nearest the client). Required by cloudfront.
+- ``AcceleratorHealth`` (accelerator): Global Accelerator endpoints' health. Looked up, when present,
+  by the control plane (DescribeEndpointGroup's HealthState).
 - ``DbStatus`` (rds): the live status of a DB instance. Looked up, when present, by the control plane.
 - ``RdsStore`` (the control plane, registered before any part): moto's RDS and EC2 bookkeeping, the
   only access to moto the RDS part has. Required by rds.
@@ -111,6 +113,15 @@ class ClientRoutedRecords(Protocol):
         ...
 
     def remove_routed_record(self, fqdn: str) -> None:
+        ...
+
+
+@runtime_checkable
+class AcceleratorHealth(Protocol):
+    """The live health of Global Accelerator endpoints, as the accelerator part's checks see it."""
+
+    def health_of(self, endpoint_group_arn: str, endpoint_id: str) -> tuple[str, str] | None:
+        """(HEALTHY or UNHEALTHY, reason) of the endpoint in the group; None before its first checks."""
         ...
 
 

@@ -46,6 +46,7 @@ PARTS: tuple[str, ...] = (
     "stack.local.xray.part:XRayPart",
     "stack.local.fis.part:FisPart",
     "stack.local.cloudfront.part:CloudFrontPart",
+    "stack.local.accelerator.part:AcceleratorPart",
 )
 # What each part makes real, named when a stack runs without it: its faults would change the API only.
 ENFORCES = {
@@ -58,6 +59,7 @@ ENFORCES = {
     "xray": "X-Ray traces (OTLP/HTTP and PutTraceSegments in; trace summaries, traces, service graph out)",
     "fis": "AWS FIS experiments (StartExperiment runs the template's actions)",
     "cloudfront": "CloudFront edge locations (caching proxies, origin failover, invalidations)",
+    "accelerator": "Global Accelerator (static addresses routing to the nearest healthy Region, endpoint health checks)",
 }
 
 

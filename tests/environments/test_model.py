@@ -108,6 +108,10 @@ BAD_INPUTS = [
     ("edge location code", "edge_locations/fra1", {"address": "127.230.0.9", "rtt_ms": {}},
      ["edge_locations.fra1: 'fra1'", "three capital letters"]),
     ("edge location address", "edge_locations/IAD/address", "127.230.0", ["edge_locations.IAD.address", "not an IPv4 address"]),
+    ("accelerator range over a vantage subnet", "accelerator_cidr", "127.200.0.0/14",
+     ["accelerator_cidr", "127.200.0.0/14", "overlaps vantage_points.virginia.subnet"]),
+    ("accelerator range off loopback", "accelerator_cidr", "10.240.0.0/16", ["accelerator_cidr", "10.240.0.0/16", "127.0.0.0/8"]),
+    ("accelerator range not a CIDR", "accelerator_cidr", "127.240.0.0/33", ["accelerator_cidr", "127.240.0.0/33", "not an IPv4 CIDR"]),
 ]
 
 

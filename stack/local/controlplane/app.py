@@ -33,13 +33,13 @@ from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
-    backends, cachepolicies, cloudfront, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, mrsc, rds,
+    backends, cachepolicies, cloudfront, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, globalaccelerator, mrsc, rds,
     request as requests_, route53, xray,
 )
 from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
 from stack.local.part import ApiHandler, ApiRequest, ApiResponse, Change, ChangeNotApplied, Part
-from stack.local.services import GlobalTableItems, MetricStore, RdsStore, Services
+from stack.local.services import AcceleratorHealth, GlobalTableItems, MetricStore, RdsStore, Services
 
 # A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
 # them (None removes one), as AWS does when it canonicalises a value.
@@ -57,6 +57,8 @@ Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
 _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER,
                                              "cloudfront": cachepolicies.ANSWER}
+# Services moto does not emulate, answered here entirely (every operation; the module answers unknown ones).
+_OWN: dict[str, Answer] = {globalaccelerator.SERVICE: globalaccelerator.answer}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
 # Operations run inside a wrapper (DynamoDB's writes: under the written tables' locks, then stamped).
 Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
@@ -145,6 +147,8 @@ class ControlPlane:
         # Which MRSC replicas are cut off: FIS's MRSC pause statement, or an MREC one, in their policy.
         self.global_tables.strong.denied = mrsc.paused_by(dynamoitems.denies_replication, backends.ACCOUNT_ID)
         self.services.provide(GlobalTableItems, self.global_items, by="the control plane")
+        self.accelerators = globalaccelerator.Accelerators(environment.accelerator_cidr, list(environment.regions))
+        self.accelerators.health = lambda: self.services.find(AcceleratorHealth)
         self._answers: dict[tuple[str, str], ApiHandler] = {}
         self.calls = 0
         self._count_lock = threading.Lock()
@@ -207,7 +211,7 @@ class ControlPlane:
                                        "a SigV4 credential scope; the local endpoint needs Signature Version 4 "
                                        "(Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, "
                                        "or a presigned URL's X-Amz-Credential) to know the service and Region"))
-        if scope is not None and not self._served(environ):
+        if scope is not None and scope[0] not in _OWN and not self._served(environ):
             service, region = scope
             return render(ApiRequest(service, "", region, {}), AwsError(
                 "InvalidAction", f"The local endpoint does not serve the service {service!r} (signed for {region}); it serves "
@@ -238,7 +242,7 @@ class ControlPlane:
         if changes:
             request = self._rewrite(request, environ, body, changes)
         answer = self._answers.get((request.service, request.operation))
-        own = _ANSWERS.get(request.service, {}).get(request.operation)
+        own = _OWN.get(request.service) or _ANSWERS.get(request.service, {}).get(request.operation)
         shown = _SHOWN.get(request.service, {}).get(request.operation)
         parsed = request
 

@@ -45,12 +45,12 @@ def test_query_protocol_required_parameter(edge: AwsEndpoint) -> None:
 
 
 def test_unknown_service_names_the_service(edge_client: Any) -> None:
-    accelerator = edge_client("globalaccelerator", "us-west-2")
+    zonal_shift = edge_client("arc-zonal-shift", "us-west-2")  # neither moto nor the control plane serves it
     with pytest.raises(ClientError) as raised:
-        accelerator.list_accelerators()
+        zonal_shift.list_zonal_shifts()
     error = raised.value.response
     assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidAction", 400)
-    assert "'globalaccelerator'" in error["Error"]["Message"]
+    assert "'arc-zonal-shift'" in error["Error"]["Message"]
 
 
 @pytest.mark.parametrize("body", [
@@ -224,6 +224,6 @@ def test_moto_own_paths_stay_unsigned(edge: AwsEndpoint) -> None:
 
 
 def test_a_presigned_call_for_an_unknown_service_names_the_service(edge_client: Any) -> None:
-    url = edge_client("globalaccelerator", "us-west-2").generate_presigned_url("list_accelerators")
+    url = edge_client("arc-zonal-shift", "us-west-2").generate_presigned_url("list_zonal_shifts")
     response = requests.get(url, timeout=30)
-    assert response.status_code == 400 and "InvalidAction" in response.text and "'globalaccelerator'" in response.text
+    assert response.status_code == 400 and "InvalidAction" in response.text and "'arc-zonal-shift'" in response.text
