@@ -33,7 +33,8 @@ from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
-    backends, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, mrsc, rds, request as requests_, route53, xray,
+    backends, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, mrsc, rds, request as requests_, route53, shield, wafv2,
+    xray,
 )
 from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
@@ -49,11 +50,14 @@ _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
     "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
     "cloudwatch": (cloudwatch.VALIDATE, cloudwatch.AFTER),
     "fis": (fis.VALIDATE, {}),
+    "wafv2": (wafv2.VALIDATE, {}),
+    "shield": (shield.VALIDATE, {}),
 }
 # What the control plane answers itself (None: moto answers), and moto's answers it amends.
 Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
-_ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER}
+_ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER,
+                                       "shield": shield.ANSWER, "wafv2": wafv2.ANSWER}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
 # Operations run inside a wrapper (DynamoDB's writes: under the written tables' locks, then stamped).
 Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
