@@ -62,12 +62,12 @@ def plane() -> Iterator[tuple[Any, WafPlane]]:
         server.stop()
 
 
-def _ip_set(client: Any, addresses: list[str], region: str = "us-east-1") -> dict[str, Any]:
+def _ip_set(client: Any, addresses: list[str], region: str = "us-east-1") -> Any:
     return client("wafv2", region).create_ip_set(Name=f"s-{uuid.uuid4().hex[:8]}", Scope="CLOUDFRONT",
                                                  IPAddressVersion="IPV4", Addresses=addresses)["Summary"]
 
 
-def _web_acl(client: Any, rules: list[dict[str, Any]], validate: bool = True) -> dict[str, Any]:
+def _web_acl(client: Any, rules: list[dict[str, Any]], validate: bool = True) -> Any:
     return client("wafv2", validate=validate).create_web_acl(
         Name=f"acl-{uuid.uuid4().hex[:8]}", Scope="CLOUDFRONT", DefaultAction={"Allow": {}}, Rules=rules,
         VisibilityConfig={**VISIBILITY, "MetricName": "securecart"})["Summary"]
