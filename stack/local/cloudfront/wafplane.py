@@ -1,15 +1,17 @@
 """The edge's WAF: web ACLs read through the API, evaluated per request, metrics and samples published.
 
-The CloudFront part holds one ``WafPlane``. For each request to a distribution whose config names
-a web ACL (``WebACLId``, the web ACL's ARN for WAFv2), the edge calls ``evaluate`` before serving;
-a blocked request gets the verdict's status (403) and is never forwarded to the origin.
+The CloudFront part holds one ``WafPlane`` (through waf.py's evaluator). For each request to a
+distribution whose config names a web ACL (``WebACLId``, the web ACL's ARN for WAFv2), the edge
+calls ``evaluate`` before serving; a blocked request gets the verdict's status (403) and never
+reaches the origin. ``evaluate`` runs on the edge's event loop, so it does no I/O: every CLOUDFRONT
+web ACL and the IP sets they reference are read with ListWebACLs, GetWebACL and GetIPSet through
+the local endpoint, like any user, at start and again in ``on_change`` after any WAFv2 change,
+before the call that made it returns (a change is in force when the API says it is done). A web
+ACL whose rules and IP sets did not change keeps its state (rate counters, samples).
 
-The web ACL and its IP sets are read with GetWebACL and GetIPSet through the local endpoint, like
-any user, on first use and again after any change to WAFv2 (``on_change`` only marks them stale:
-it must not hold the control plane up). A web ACL that cannot be read or uses a statement the
-local stack does not emulate fails closed: the edge answers 503 and ``problems`` names why, so a
-protection is never silently off. The source's country is the one the environment gives the
-vantage point (or bot subnet) the address is in.
+A request for a web ACL that does not exist or uses what the local stack does not emulate fails
+closed: 503, and ``problems`` names why, so a protection is never silently off. The source's
+country is the one the environment gives the vantage point (or bot subnet) the address is in.
 
 Every ``to_wall(60)`` s the tallies are published to CloudWatch as WAF does for a CloudFront web
 ACL: namespace AWS/WAFV2 in us-east-1, AllowedRequests / BlockedRequests / CountedRequests, Sum,
@@ -29,14 +31,14 @@ from typing import Any, Callable, Mapping
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, render
 from stack.local.cloudfront import wafrules
-from stack.local.cloudfront.waf import Verdict, WebAcl
-from stack.local.cloudfront.wafrules import Network, WebRequest
+from stack.local.cloudfront.wafacl import Decision, WebAcl
+from stack.local.cloudfront.wafrules import WebRequest
 from stack.local.messages import ApiHandler, ApiRequest, ApiResponse, Change
 
 NAMESPACE = "AWS/WAFV2"
 METRICS_REGION = "us-east-1"  # CloudFront web ACLs' metrics and API live in us-east-1
 PERIOD_S = 60.0  # "AWS WAF reports metrics once a minute"
-UNAVAILABLE = Verdict("BLOCK", "unavailable", 503)
+UNAVAILABLE = Decision("BLOCK", "unavailable", 503)
 
 
 def parse_arn(arn: str) -> tuple[str, str, str, str]:
@@ -76,67 +78,78 @@ class WafPlane:
         self._log = log
         self._clock, self._wall_time = clock, wall_time
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._acls: dict[str, WebAcl] = {}
-        self._stale: set[str] = set()
+        self._fingerprints: dict[str, str] = {}
         self.problems: dict[str, str] = {}  # web ACL ARN -> why it is not enforced
         self._stopping = threading.Event()
         self._publisher: threading.Thread | None = None
 
-    # -- the edge's hook --
+    # -- the edge's hook (on the event loop: no I/O) --
     def evaluate(self, web_acl_arn: str, source_ip: str, method: str, path: str, query: str = "",
-                 headers: Mapping[str, str] | None = None) -> Verdict:
-        acl = self._acl(web_acl_arn)
+                 headers: Mapping[str, str] | None = None) -> Decision:
+        with self._lock:
+            acl = self._acls.get(web_acl_arn)
+            if acl is None:
+                self.problems.setdefault(web_acl_arn, "no CLOUDFRONT web ACL with this ARN exists (or it could not be read)")
         if acl is None:
             return UNAVAILABLE
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
         return acl.evaluate(WebRequest(source_ip, self.geography.country(source_ip), method, path, query, lowered))
 
-    def _acl(self, arn: str) -> WebAcl | None:
-        with self._lock:
-            acl = self._acls.get(arn)
-            if acl is not None and arn not in self._stale:
-                return acl
-        try:
-            loaded = self._load(arn)
-        except (wafrules.Unsupported, ValueError, KeyError) as error:
-            self._failed(arn, str(error))
-            return None
-        except Exception as error:  # noqa: BLE001 - the endpoint refused or failed: fail closed, say why
-            self._failed(arn, f"{type(error).__name__}: {error}")
-            return None
-        if acl is not None:
-            self._publish_one(acl)  # what the old version tallied is not lost
-        with self._lock:
-            self._acls[arn] = loaded
-            self._stale.discard(arn)
-            self.problems.pop(arn, None)
-        return loaded
+    # -- reading the web ACLs (off the loop) --
+    def refresh(self) -> None:
+        """Read every CLOUDFRONT web ACL again; keep the state of those that did not change."""
+        with self._refresh_lock:
+            wafv2 = self._client("wafv2", METRICS_REGION)
+            summaries: list[Mapping[str, Any]] = []
+            marker = None
+            while True:
+                page = wafv2.list_web_acls(Scope="CLOUDFRONT", Limit=100, **({"NextMarker": marker} if marker else {}))
+                summaries += page.get("WebACLs") or []
+                marker = page.get("NextMarker")
+                if not marker or not page.get("WebACLs"):
+                    break
+            loaded: dict[str, WebAcl] = {}
+            problems: dict[str, str] = {}
+            for summary in summaries:
+                arn = str(summary["ARN"])
+                try:
+                    loaded[arn] = self._load(wafv2, arn, summary)
+                except (wafrules.Unsupported, ValueError, KeyError) as error:
+                    problems[arn] = str(error)
+                except Exception as error:  # noqa: BLE001 - the endpoint failed: this ACL fails closed, say why
+                    problems[arn] = f"{type(error).__name__}: {error}"
+            for arn, reason in problems.items():
+                self._log.error("cloudfront: web ACL %s is not enforced, its requests get 503: %s", arn, reason)
+            with self._lock:
+                dropped = [acl for arn, acl in self._acls.items() if loaded.get(arn) is not acl]
+                self._acls, self.problems = loaded, problems
+        for acl in dropped:
+            self._publish_one(acl)  # what a replaced version tallied is not lost
 
-    def _failed(self, arn: str, reason: str) -> None:
-        self._log.error("cloudfront: web ACL %s is not enforced, requests get 503: %s", arn, reason)
+    def _load(self, wafv2: Any, arn: str, summary: Mapping[str, Any]) -> WebAcl:
+        acl = wafv2.get_web_acl(Name=summary["Name"], Scope="CLOUDFRONT", Id=summary["Id"])["WebACL"]
+        ip_sets: dict[str, list[str]] = {}
+        for reference in _ip_set_arns(acl.get("Rules") or []):
+            scope, _, name, ident = parse_arn(reference)
+            found = wafv2.get_ip_set(Name=name, Scope=scope, Id=ident)["IPSet"]
+            ip_sets[reference] = sorted(found.get("Addresses") or [])
+        fingerprint = json.dumps([acl, ip_sets], sort_keys=True, default=str)
         with self._lock:
-            self.problems[arn] = reason
-
-    def _load(self, arn: str) -> WebAcl:
-        scope, kind, name, ident = parse_arn(arn)
-        if kind != "webacl" or scope != "CLOUDFRONT":
-            raise ValueError(f"{arn!r} is not a CLOUDFRONT web ACL's ARN (…:global/webacl/NAME/ID)")
-        wafv2 = self._client("wafv2", METRICS_REGION)
-        acl = wafv2.get_web_acl(Name=name, Scope=scope, Id=ident)["WebACL"]
-
-        def ip_sets(set_arn: str) -> list[Network]:
-            set_scope, _, set_name, set_id = parse_arn(set_arn)
-            found = wafv2.get_ip_set(Name=set_name, Scope=set_scope, Id=set_id)["IPSet"]
-            return wafrules.ip_networks(list(found.get("Addresses") or []))
-        return WebAcl(acl, ip_sets, self._clock, self._timescale.to_wall, self._wall_time)
+            current = self._acls.get(arn)
+        if current is not None and self._fingerprints.get(arn) == fingerprint:
+            return current
+        built = WebAcl(acl, lambda reference: wafrules.ip_networks(ip_sets[reference]), self._clock,
+                       self._timescale.to_wall, self._wall_time)
+        self._fingerprints[arn] = fingerprint
+        return built
 
     # -- the part's plumbing --
     def on_change(self, change: Change) -> None:
-        """After any WAFv2 change, re-read the web ACLs at their next request (rate counters start anew)."""
+        """After a WAFv2 change, read the web ACLs again before the call returns (a few local API calls)."""
         if change.request.service == "wafv2":
-            with self._lock:
-                self._stale.update(self._acls)
-                self.problems.clear()
+            self.refresh()
 
     def answers(self) -> dict[tuple[str, str], ApiHandler]:
         return {("wafv2", "GetSampledRequests"): self._sampled}
@@ -163,6 +176,10 @@ class WafPlane:
         return ApiResponse(200, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
 
     def start(self) -> None:
+        try:
+            self.refresh()
+        except Exception as error:  # noqa: BLE001 - read again at the next WAFv2 change; until then ACLs fail closed
+            self._log.warning("cloudfront: first read of the web ACLs failed: %s", error)
         self._publisher = threading.Thread(target=self._publish_loop, name="waf-metrics", daemon=True)
         self._publisher.start()
 
@@ -199,6 +216,16 @@ class WafPlane:
             self._log.warning("cloudfront: publishing WAF metrics for %s failed: %s", acl.name, error)
             return 0
         return len(data)
+
+
+def _ip_set_arns(value: Any) -> list[str]:
+    """Every IPSetReferenceStatement ARN anywhere in ``value`` (rules, nested statements)."""
+    if isinstance(value, list):
+        return [arn for item in value for arn in _ip_set_arns(item)]
+    if not isinstance(value, dict):
+        return []
+    own = [str(value["IPSetReferenceStatement"]["ARN"])] if "IPSetReferenceStatement" in value else []
+    return own + [arn for key, item in value.items() if key != "IPSetReferenceStatement" for arn in _ip_set_arns(item)]
 
 
 def _epoch(value: Any) -> float:

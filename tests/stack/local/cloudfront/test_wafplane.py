@@ -160,7 +160,7 @@ def test_an_acl_the_edge_cannot_read_fails_closed_and_says_why(plane: tuple[Any,
     _, waf = plane
     missing = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/none/0c5a3b1e-0000-0000-0000-000000000000"
     assert waf.evaluate(missing, "127.200.1.10", "GET", "/").status == 503
-    assert "WAFNonexistentItemException" in waf.problems[missing]
+    assert "no CLOUDFRONT web ACL with this ARN exists" in waf.problems[missing]
 
 
 def test_shield_protects_only_a_distribution_that_exists_and_reports_no_attack(plane: tuple[Any, WafPlane]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from stack.local.cloudfront import wafrules
-from stack.local.cloudfront.waf import WebAcl
+from stack.local.cloudfront.wafacl import WebAcl
 from stack.local.cloudfront.wafrules import WebRequest
 
 SCALE = 0.1  # the default time scale: 10 AWS s are 1 wall s

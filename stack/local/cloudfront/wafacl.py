@@ -26,7 +26,7 @@ DEFAULT_ACTION_METRIC = "Default_Action"
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Decision:
     action: str  # ALLOW or BLOCK (Count never ends evaluation)
     rule: str  # the terminating rule's name, or "Default_Action"
     status: int  # the status to answer when blocked (403 unless a CustomResponse says otherwise)
@@ -87,7 +87,7 @@ class WebAcl:
         self.tallies: Counter[tuple[str, str]] = Counter()  # (rule metric or ALL, Allowed/Blocked/Counted) -> requests
         self.samples = Samples(wall_time)
 
-    def evaluate(self, request: WebRequest) -> Verdict:
+    def evaluate(self, request: WebRequest) -> Decision:
         counted: list[_Rule] = []
         terminating: _Rule | None = None
         for rule in self.rules:
@@ -99,13 +99,13 @@ class WebAcl:
             terminating = rule
             break
         if terminating is not None:
-            verdict = Verdict(terminating.action, terminating.name, terminating.status, tuple(r.name for r in counted))
+            verdict = Decision(terminating.action, terminating.name, terminating.status, tuple(r.name for r in counted))
         else:
-            verdict = Verdict(self.default, DEFAULT_ACTION_METRIC, self.default_status, tuple(r.name for r in counted))
+            verdict = Decision(self.default, DEFAULT_ACTION_METRIC, self.default_status, tuple(r.name for r in counted))
         self._record(request, verdict, terminating, counted)
         return verdict
 
-    def _record(self, request: WebRequest, verdict: Verdict, terminating: _Rule | None, counted: list[_Rule]) -> None:
+    def _record(self, request: WebRequest, verdict: Decision, terminating: _Rule | None, counted: list[_Rule]) -> None:
         outcome = "BlockedRequests" if verdict.blocked else "AllowedRequests"
         with self._lock:
             self.tallies[(ALL, outcome)] += 1
