@@ -55,7 +55,7 @@ def origin() -> Iterator[_Recorder]:
 def test_crowds_come_from_their_own_addresses_at_their_declared_rate(origin: _Recorder) -> None:
     assert "locust" not in sys.modules and "gevent" not in sys.modules
     base = f"127.{worker_index() + 20}"
-    plan = LoadPlan(Target(origin.server_address[0], int(origin.server_address[1])), (
+    plan = LoadPlan(Target(str(origin.server_address[0]), int(origin.server_address[1])), (
         Crowd("users", users=2, rate_per_user=2.0, subnet=f"{base}.8.0/24", paths=("/a", "/b")),
         Crowd("bots", users=1, rate_per_user=20.0, subnet=f"{base}.9.0/24", paths=("/forbidden",)),
     ), duration_s=3.0, labels={"run": "test"})
