@@ -146,6 +146,33 @@ class VantagePoint(Model):
         return ipaddress.IPv4Network(self.subnet)
 
 
+class EdgeLocation(Model):
+    """A CloudFront edge location on the local stack: its loopback address and its RTT to each Region."""
+
+    address: str
+    rtt_ms: dict[str, float]
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 address such as 127.230.0.1") from None
+        return value
+
+    @field_validator("rtt_ms")
+    @classmethod
+    def _rtt(cls, value: dict[str, float]) -> dict[str, float]:
+        _raise_all([p for region, rtt in value.items() for p in _region_problem(region)]
+                   + [f"RTT to {region} is {rtt} ms; it must be >= 0" for region, rtt in value.items() if rtt < 0])
+        return value
+
+    @property
+    def ip(self) -> ipaddress.IPv4Address:
+        return ipaddress.IPv4Address(self.address)
+
+
 class ScenarioSLO(Model):
     """Recovery objectives for one scenario, in AWS-equivalent seconds."""
 
@@ -206,6 +233,7 @@ class LocalSettings(Model):
 
     aws_endpoint_port: int = Field(default=4566, ge=1024, le=65535)
     dns_port: int = Field(default=10053, ge=1024, le=65535)
+    edge_http_port: int = Field(default=80, ge=1, le=65535)  # CloudFront's edge locations (HTTP)
 
 
 class DynamoDbSettings(Model):
@@ -305,6 +333,8 @@ class LocalEnvironment(Base):
     # Where the bot-flood experiment's bots come from: vantage-point-like subnets that are not users
     # (no probe samples them), placed on the map like a vantage point for the WAF's geo match.
     bots: dict[str, VantagePoint] = Field(default_factory=dict)
+    # CloudFront edge locations by code (IAD, FRA...), each one loopback address; see stack.local.cloudfront.
+    edge_locations: dict[str, EdgeLocation] = Field(default_factory=dict)
 
     @field_validator("time_scale")
     @classmethod
@@ -348,10 +378,30 @@ class LocalEnvironment(Base):
                         problems.append(f"{where} {str(network)!r} overlaps {other} {str(other_net)!r}")
         problems += [f"bots.{n}.rtt_ms names {unknown!r}, which is not in regions"
                      for n, bot in self.bots.items() for unknown in sorted(set(bot.rtt_ms) - set(self.regions))]
+        problems += self._edge_problems(networks)
         unknown = {r for a, row in self.region_rtt_ms.items() for r in (a, *row) if r not in self.regions}
         problems += [f"region_rtt_ms names {region!r}, which is not in regions" for region in sorted(unknown)]
         problems += [f"region_rtt_ms.{a}.{b} is {rtt} ms; it must be >= 0"
                      for a, row in self.region_rtt_ms.items() for b, rtt in row.items() if rtt < 0]
+        return problems
+
+    def _edge_problems(self, networks: list[tuple[str, ipaddress.IPv4Network]]) -> list[str]:
+        problems = []
+        seen: dict[ipaddress.IPv4Address, str] = {}
+        for code, edge in self.edge_locations.items():
+            where = f"edge_locations.{code}"
+            if not re.fullmatch(r"[A-Z]{3}", code):
+                problems.append(f"{where}: {code!r} is not an edge location code; use three capital letters such as FRA")
+            if edge.ip not in LOOPBACK:
+                problems.append(f"{where}.address {edge.address!r} is outside 127.0.0.0/8; a local environment only uses "
+                                f"loopback addresses")
+            if edge.ip in seen:
+                problems.append(f"{where}.address {edge.address!r} is also edge_locations.{seen[edge.ip]}.address")
+            seen[edge.ip] = code
+            problems += [f"{where}.address {edge.address!r} is inside {other} {str(net)!r}" for other, net in networks
+                         if edge.ip in net and (other.endswith("vpc_cidr") or other.startswith("vantage_points."))]
+            problems += [f"{where}.rtt_ms names {r!r}, which is not in regions" for r in sorted(set(edge.rtt_ms) - set(self.regions))]
+            problems += [f"{where}.rtt_ms has no RTT to {r}" for r in sorted(set(self.regions) - set(edge.rtt_ms))]
         return problems
 
     def rtt_ms(self, a: str, b: str) -> float:

@@ -8,6 +8,7 @@ endpoint on 127.0.0.1:4566. Instance k (1..9) moves everything out of the way of
 - every VPC CIDR's second octet grows by 8*k (127.16.0.0/16 -> 127.24.0.0/16 for k=1);
 - every vantage-point (and bot) subnet's second octet grows by k (127.200.1.0/24 -> 127.201.1.0/24);
 - Route 53 health checkers use 127.(210+k).N.0/24;
+- every CloudFront edge location's second octet grows by k (127.230.0.3 -> 127.231.0.3);
 - its state lives in <runtime dir>/gameday/<k>, its logs in <state home>/gameday/logs/<k>.
 
 The instance is chosen with ``GAMEDAY_INSTANCE`` (or ``--instance``); pytest-xdist workers
@@ -107,7 +108,10 @@ class Instance:
             for name, vp in env.vantage_points.items()
         }
         bots = {name: bot.model_copy(update={"subnet": _shift(bot.subnet, self.number)}) for name, bot in env.bots.items()}
-        return env.model_copy(update={"regions": regions, "vantage_points": vantage_points, "bots": bots})
+        edges = {code: edge.model_copy(update={"address": str(edge.ip + (self.number << 16))})
+                 for code, edge in env.edge_locations.items()}
+        return env.model_copy(update={"regions": regions, "vantage_points": vantage_points, "bots": bots,
+                                      "edge_locations": edges})
 
     def checker_subnet(self, index: int) -> str:
         """The client subnet of Route 53 health checker number ``index`` (0-based)."""

@@ -17,6 +17,8 @@ The services, and who provides and requires them in the standard stack:
 - ``InstanceProcesses`` (ec2): the process running an instance. Looked up, when present, by the fis
   part (AWSFIS-Run-CPU-Stress).
 - ``ServiceRecords`` (route53): serve a service-owned DNS name (an RDS endpoint). Required by rds.
+- ``ClientRoutedRecords`` (route53): serve a service-owned name per client network (a CloudFront
+  distribution's name: the edge nearest the client). Required by cloudfront.
 - ``DbStatus`` (rds): the live status of a DB instance. Looked up, when present, by the control plane.
 - ``RdsStore`` (the control plane, registered before any part): moto's RDS and EC2 bookkeeping, the
   only access to moto the RDS part has. Required by rds.
@@ -94,6 +96,21 @@ class ServiceRecords(Protocol):
         ...
 
     def remove_service_record(self, fqdn: str) -> None:
+        ...
+
+
+@runtime_checkable
+class ClientRoutedRecords(Protocol):
+    """Service-owned names answered per client network: a CloudFront distribution's name, the edge nearest the client."""
+
+    def set_routed_record(self, fqdn: str, rtype: str, by_network: Mapping[str, list[str]], default: list[str],
+                          ttl_s: int) -> None:
+        """Serve ``fqdn``: ``by_network`` maps a client network's name (a vantage point or a Region, where the DNS
+        server places the ECS subnet or the resolver's address) to its values; any other client gets ``default``.
+        ``ttl_s`` in AWS seconds."""
+        ...
+
+    def remove_routed_record(self, fqdn: str) -> None:
         ...
 
 

@@ -51,6 +51,9 @@ def external_sources(environment: LocalEnvironment, instance: Instance) -> tuple
     sources = [ExternalSource(name, vp.network, dict(vp.rtt_ms)) for name, vp in environment.vantage_points.items()]
     sources += [ExternalSource(f"checker-{link.region}", ipaddress.IPv4Network(link.cidr), dict(link.rtt_ms))
                 for link in checker_links(environment, instance)]
+    # CloudFront's edge locations fetch from origins from their own address (stack.local.cloudfront).
+    sources += [ExternalSource(f"edge-{code}", ipaddress.IPv4Network(f"{edge.address}/32"), dict(edge.rtt_ms))
+                for code, edge in environment.edge_locations.items()]
     return tuple(sources)
 
 

@@ -7,8 +7,9 @@ immutable ``ZoneSet`` swapped in whole on every change, so a query never sees ha
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import dns.name
 
@@ -40,7 +41,7 @@ class ZoneCatalog:
     def __init__(self, on_swap: Callable[[ZoneSet], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._hosted: tuple[Zone, ...] = ()
-        self._service: dict[NameKey, dict[tuple[NameKey, int], RecordSet]] = {}
+        self._service: dict[NameKey, dict[tuple[NameKey, int], tuple[RecordSet, ...]]] = {}
         self._service_apex: dict[NameKey, dns.name.Name] = {}
         self._on_swap = on_swap
         self.zones = ZoneSet()
@@ -64,10 +65,29 @@ class ZoneCatalog:
             raise RecordError(f"service record {fqdn} {rtype}: TTL {ttl_s} s is not allowed; use 0 or more")
         record = RecordSet.from_api({"Name": fqdn, "Type": rtype, "TTL": ttl_s,
                                      "ResourceRecords": [{"Value": v} for v in values]})
-        apex = service_zone_apex(record.name)
+        self._set(record.name, int(record.rtype), (record,))
+
+    def set_routed_record(self, fqdn: str, rtype: str, by_network: Mapping[str, list[str]], default: list[str],
+                          ttl_s: int) -> None:
+        """Serve ``fqdn`` ``rtype`` with the values of the client's network (its name, as NetworkMap places
+        the ECS subnet or the resolver), ``default`` for any other client. Raises RecordError."""
+        if ttl_s < 0:
+            raise RecordError(f"service record {fqdn} {rtype}: TTL {ttl_s} s is not allowed; use 0 or more")
+        groups: dict[tuple[str, ...], set[str]] = {tuple(default): {"*"}}
+        for network, values in by_network.items():
+            groups.setdefault(tuple(values), set()).add(network)
+        records = tuple(
+            dataclasses.replace(RecordSet.from_api({"Name": fqdn, "Type": rtype, "TTL": ttl_s, "SetIdentifier": f"networks-{i}",
+                                                    "ResourceRecords": [{"Value": v} for v in values]}),
+                                client_networks=frozenset(networks))
+            for i, (values, networks) in enumerate(groups.items()))
+        self._set(records[0].name, int(records[0].rtype), records)
+
+    def _set(self, name: dns.name.Name, rtype: int, records: tuple[RecordSet, ...]) -> None:
+        apex = service_zone_apex(name)
         with self._lock:
             self._service_apex[name_key(apex)] = apex
-            self._service.setdefault(name_key(apex), {})[(name_key(record.name), int(record.rtype))] = record
+            self._service.setdefault(name_key(apex), {})[(name_key(name), rtype)] = records
             self._swap()
 
     def remove_service_record(self, fqdn: str) -> None:
@@ -87,7 +107,8 @@ class ZoneCatalog:
         zones = {}
         for apex_key, records in self._service.items():
             apex = self._service_apex[apex_key]
-            zones[apex_key] = Zone.build(apex, SERVICE_ZONE_ID, [*_service_apex_records(apex), *records.values()])
+            zones[apex_key] = Zone.build(apex, SERVICE_ZONE_ID, [*_service_apex_records(apex),
+                                                                 *(r for group in records.values() for r in group)])
         for zone in self._hosted:  # a hosted zone of the same name wins over a synthetic one
             zones[zone.key] = zone
         self.zones = ZoneSet(zones)

@@ -37,7 +37,7 @@ from stack.local.route53.responder import Responder
 from stack.local.route53.routing import resolve
 from stack.local.route53.server import DnsServer
 from stack.local.route53.zone import Zone
-from stack.local.services import MetricStore, ServiceRecords
+from stack.local.services import ClientRoutedRecords, MetricStore, ServiceRecords
 
 RETRY_S = 1.0
 HEALTH_CHECK_OPERATIONS = frozenset({"CreateHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck"})
@@ -46,7 +46,7 @@ UNKNOWN_CHECK_WAIT_S = 2.0  # how long an answer waits for a pending refresh bef
 
 class Route53Part:
     name: ClassVar[str] = "route53"
-    provides: ClassVar[tuple[type, ...]] = (ServiceRecords,)
+    provides: ClassVar[tuple[type, ...]] = (ServiceRecords, ClientRoutedRecords)
     requires: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, probe: Probe | None = None, max_in_flight: int = 64) -> None:
@@ -214,6 +214,14 @@ class Route53Part:
         self.catalog.set_service_record(fqdn, rtype, values, ttl_s)
 
     def remove_service_record(self, fqdn: str) -> None:
+        self.catalog.remove_service_record(fqdn)
+
+    def set_routed_record(self, fqdn: str, rtype: str, by_network: Mapping[str, list[str]], default: list[str],
+                          ttl_s: int) -> None:
+        """The ClientRoutedRecords service: a service-owned name answered per client network. Raises RecordError."""
+        self.catalog.set_routed_record(fqdn, rtype, by_network, default, ttl_s)
+
+    def remove_routed_record(self, fqdn: str) -> None:
         self.catalog.remove_service_record(fqdn)
 
     def wait_in_sync(self, timeout_s: float = 5.0) -> bool:

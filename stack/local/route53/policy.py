@@ -35,6 +35,8 @@ def choose(group: Group, healthy: Healthy, network: ClientNetwork | None, rng: r
         return (_first_healthy(chain, healthy),) if chain else ()
     if policy is Policy.FAILOVER:
         return (_failover(records, healthy),)
+    if policy is Policy.NETWORK:
+        return (_for_network(records, network),)
     return _multivalue(records, healthy, rng)
 
 
@@ -110,6 +112,18 @@ def geolocation_chain(records: Sequence[RecordSet], network: ClientNetwork | Non
         elif geo.continent_code and geo.continent_code == location.continent:
             continent.append(record)
     return subdivision + country + continent + default
+
+
+def _for_network(records: Sequence[RecordSet], network: ClientNetwork | None) -> RecordSet:
+    """The record naming the client's network, else the default ("*"), else the first."""
+    name = network.name if network is not None else None
+    default = records[0]
+    for record in records:
+        if name is not None and name in record.client_networks:
+            return record
+        if "*" in record.client_networks:
+            default = record
+    return default
 
 
 def _failover(records: Sequence[RecordSet], healthy: Healthy) -> RecordSet:

@@ -34,6 +34,7 @@ class Policy(enum.Enum):
     GEOLOCATION = "geolocation"
     FAILOVER = "failover"
     MULTIVALUE = "multivalue"
+    NETWORK = "network"  # service-owned names only: one answer per client network (a CloudFront distribution's edges)
 
 
 def parse_name(text: str) -> dns.name.Name:
@@ -85,9 +86,13 @@ class RecordSet:
     multivalue: bool = False
     health_check_id: str = ""
     alias: AliasTarget | None = None
+    # Service-owned records only (catalog.set_routed_record): the client networks this record answers, "*" for anyone else.
+    client_networks: frozenset[str] = frozenset()
 
     @property
     def policy(self) -> Policy:
+        if self.client_networks:
+            return Policy.NETWORK
         if self.weight is not None:
             return Policy.WEIGHTED
         if self.region:

@@ -152,7 +152,7 @@ class _Resolver:
         return self._lookup(target_zone, target, target_key, qtype, answer, links_left - 1)
 
     def _answer_group(self, group: Group, owner: dns.name.Name, depth: int) -> list[RRSet]:
-        if group.policy in (Policy.LATENCY, Policy.GEOLOCATION):
+        if group.policy in (Policy.LATENCY, Policy.GEOLOCATION, Policy.NETWORK):
             self.client_dependent = True
         elif group.policy in (Policy.WEIGHTED, Policy.MULTIVALUE) and len(group.records) > 1:
             self.randomized = True
