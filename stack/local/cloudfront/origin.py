@@ -110,8 +110,10 @@ class OriginClient:
     """Fetches from origins for one edge location (its source address and its RTTs)."""
 
     def __init__(self, source_address: str, rtt_ms: Mapping[str, float], timescale: TimeScale, resolver: Resolver,
-                 s3_get: Callable[[str, str, str], tuple[int, list[tuple[str, str]], bytes]], executor: Executor) -> None:
+                 s3_get: Callable[[str, str, str], tuple[int, list[tuple[str, str]], bytes]], executor: Executor,
+                 connect_floor_s: float = CONNECT_FLOOR_S) -> None:
         self.source_address = source_address
+        self._connect_floor_s = connect_floor_s
         self._rtt_ms = rtt_ms
         self._timescale = timescale
         self._resolver = resolver
@@ -159,7 +161,7 @@ class OriginClient:
 
     async def _http(self, origin: Origin, method: str, path: str, query: str, headers: Sequence[tuple[str, str]],
                     body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        connect_s = self._timescale.timeout(origin.connection_timeout_s, CONNECT_FLOOR_S)
+        connect_s = self._timescale.timeout(origin.connection_timeout_s, self._connect_floor_s)
         read_s = self._timescale.timeout(origin.read_timeout_s, READ_FLOOR_S)
         reasons: list[str] = []
         timed_out = False
