@@ -2,7 +2,8 @@
 
 A ``Crowd`` is Locust users of one kind from one place: a vantage point's users, or the bots of the
 bot-flood experiment. Each user sends ``rate_per_user`` requests per second (Locust's
-``constant_throughput``) from its own source address in the crowd's subnet (hosts .10, .11, ...), and
+``constant_throughput``) from its own source address in the crowd's subnet (hosts .10, .11, ...; with
+``addresses``, several users share each address: one IP sending faster than one connection can), and
 resolves the target's name at the authoritative server with the crowd's subnet as EDNS Client
 Subnet, honouring the TTL, as that user's resolver would. On AWS a crowd has no subnet: users
 connect from the machine's own address and resolve through the system's resolver.
@@ -40,6 +41,7 @@ class Crowd:
     paths: tuple[str, ...] = ("/",)  # each user cycles through them
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
+    addresses: int | None = None  # distinct source addresses the users share round-robin (None: one per user)
 
     def __post_init__(self) -> None:
         if not 1 <= self.users <= MAX_USERS:
@@ -49,6 +51,8 @@ class Crowd:
                              f"got {self.rate_per_user!r}")
         if not self.paths or not all(path.startswith("/") for path in self.paths):
             raise ValueError(f"crowd {self.name!r}: paths must be absolute (start with '/'), got {list(self.paths)}")
+        if self.addresses is not None and not 1 <= self.addresses <= self.users:
+            raise ValueError(f"crowd {self.name!r}: addresses must be 1..users ({self.users}), got {self.addresses}")
         if self.subnet is not None:
             try:
                 network = ipaddress.IPv4Network(self.subnet)
@@ -60,7 +64,9 @@ class Crowd:
 
     def address(self, index: int) -> str | None:
         """The source address of user ``index`` (0-based), or None when the crowd has no subnet."""
-        return None if self.subnet is None else str(ipaddress.IPv4Network(self.subnet)[10 + index])
+        if self.subnet is None:
+            return None
+        return str(ipaddress.IPv4Network(self.subnet)[10 + index % (self.addresses or self.users)])
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class LoadPlan:
     @classmethod
     def from_json(cls, text: str) -> "LoadPlan":
         raw = json.loads(text)
-        crowds = tuple(Crowd(**{**c, "paths": tuple(c["paths"]), "headers": tuple(tuple(h) for h in c["headers"])})
+        crowds = tuple(Crowd(**{**c, "paths": tuple(c["paths"]), "headers": tuple((str(h[0]), str(h[1])) for h in c["headers"])})
                        for c in raw["crowds"])
         return cls(Target(**raw["target"]), crowds, float(raw["duration_s"]), float(raw["connect_timeout_s"]),
                    float(raw["read_timeout_s"]), dict(raw.get("labels") or {}))

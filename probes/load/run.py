@@ -33,6 +33,7 @@ class Request:
     at_s: float  # when it started, seconds after the run started
     status: int  # 0: no HTTP answer
     latency_ms: float
+    source: str = ""  # the user's source address ("" when the crowd has no subnet)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class CrowdResult:
     def first_at_s(self, status: int | None = None) -> float | None:
         """When the first request (with ``status``, if given) started, or None."""
         return min((r.at_s for r in self.requests if status is None or r.status == status), default=None)
+
+    def by_source(self) -> dict[str, "CrowdResult"]:
+        """One result per source address (per user): WAF's rate-based rules count per IP."""
+        sources = sorted({r.source for r in self.requests})
+        return {s: CrowdResult(f"{self.name}@{s}", tuple(r for r in self.requests if r.source == s)) for s in sources}
 
     def rate_per_s(self, duration_s: float) -> float:
         return len(self.requests) / duration_s if duration_s > 0 else 0.0
@@ -75,7 +81,7 @@ class LoadResult:
 
 def parse(text: str) -> LoadResult:
     raw = json.loads(text)
-    crowds = {name: CrowdResult(name, tuple(Request(float(at), int(status), float(ms)) for at, status, ms in rows))
+    crowds = {name: CrowdResult(name, tuple(Request(float(at), int(status), float(ms), str(source)) for at, status, ms, source in rows))
               for name, rows in raw["crowds"].items()}
     return LoadResult(float(raw["started_at"]), float(raw["duration_s"]), crowds, dict(raw.get("labels") or {}))
 

@@ -71,6 +71,7 @@ def test_crowds_come_from_their_own_addresses_at_their_declared_rate(origin: _Re
     assert 6 <= len(users.requests) <= 14
     assert 25 <= len(bots.requests) <= 62
     assert bots.first_at_s(403) is not None and result.labels == {"run": "test"}
+    assert set(users.by_source()) == {f"{base}.8.10", f"{base}.8.11"}
     assert result.summary()["bots"]["statuses"] == {"403": len(bots.requests)}
 
 
