@@ -99,6 +99,10 @@ BAD_INPUTS = [
     ("negative replication delay", "dynamodb/replication_processing_s", -1,
      ["dynamodb.replication_processing_s", "-1", "greater than or equal to 0"]),
     ("unknown DynamoDB setting", "dynamodb/replication_s", 1, ["dynamodb.replication_s"]),
+    ("bot subnet overlapping a vantage point", "bots/botnet/subnet", "127.200.3.0/25",
+     ["bots.botnet.subnet", "127.200.3.0/25", "overlaps vantage_points.frankfurt.subnet"]),
+    ("bot RTT to a Region not in the environment", "bots/botnet/rtt_ms/eu-west-1", 30,
+     ["bots.botnet.rtt_ms", "'eu-west-1'", "not in regions"]),
 ]
 
 
