@@ -39,7 +39,7 @@ from environments.model import AwsEnvironment, LocalEnvironment
 from base.deadline import DeadlineExceeded, until
 from base.errors import BuildError
 from base.operations import is_read_only
-from stack import ami, catalog as catalog_, topology, userdata
+from stack import ami, catalog as catalog_, cdn, topology, userdata
 from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
@@ -72,6 +72,7 @@ class BuildOptions:
     instance_profile: str | None = None
     # The catalog global table (stack.catalog); off only where the endpoint keeps no global tables (plain moto).
     catalog: bool = True
+    cdn: bool = True  # the assets bucket and the CloudFront distribution (stack.cdn)
     run_id: str | None = None  # the gameday:run tag on what this build creates (None: this process's run id)
 
 
@@ -181,6 +182,8 @@ class Builder:
                 self.records(zone_id, instances)
             self.wait_healthy(instances)
             catalog_handle = self._catalog_handle(catalog)
+            edge = cdn.build(self.client, cdn.spec_of(self.env, self.options.stack_name), self.created_tags, self.run_id, write_records,
+                             self.options.wait_delay_s, self.options.wait_attempts) if self.options.cdn else None
         except ClientError as error:
             operation = error.operation_name
             raise BuildError(f"{doing} the reference stack failed at {operation}: "
@@ -190,7 +193,7 @@ class Builder:
         finally:
             pool.shutdown(wait=True)  # an error above still waits for the catalog's calls to end
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
-                              tuple(subnets), tuple(instances), database, replica, catalog=catalog_handle)
+                              tuple(subnets), tuple(instances), database, replica, catalog=catalog_handle, cdn=edge)
 
     # -- the catalog -----------------------------------------------------------------------------
 

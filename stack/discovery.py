@@ -14,7 +14,9 @@ block or by environment variables:
   from nothing, and the replica the one with the stack tag in ``stack.replica_region`` that does;
 - subnets carrying the stack tag in every Region of the environment;
 - optionally, the catalog global table (``catalog`` in ``stack.database_region``) carrying the stack tag:
-  without it the stack has no catalog handle, and the catalog experiments skip.
+  without it the stack has no catalog handle, and the catalog experiments skip;
+- optionally, the CloudFront distribution carrying the stack tag (stack.cdn): without it the stack has no
+  cdn handle, and the edge experiments skip.
 
 Only reads are made. Everything missing is named in one BuildError, with the tag it looked for.
 """
@@ -28,7 +30,7 @@ from typing import Any, Mapping
 from base.clients import ClientFactory
 from base.errors import BuildError
 from environments.model import AwsEnvironment, LocalEnvironment
-from stack import catalog as catalog_
+from stack import catalog as catalog_, cdn as cdn_
 from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, ReferenceStack, SubnetHandle
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -100,7 +102,8 @@ class Discovery:
                              "\"The tag contract\"), or set the environment's discovery tags")
         assert zone_id is not None
         return ReferenceStack(self.env.name, zone_id, self.env.stack.zone, record_names(self.env.stack.zone),
-                              tuple(subnets), tuple(instances), database, replica, catalog=self.catalog())
+                              tuple(subnets), tuple(instances), database, replica, catalog=self.catalog(),
+                              cdn=cdn_.Cdn(cdn_.spec_of(self.env, self.tags.stack[1]), self.clients, [], "").find(self.tags.stack))
 
     # -- the parts ---------------------------------------------------------------------------------
 

@@ -45,6 +45,19 @@ class CatalogHandle:
 
 
 @dataclass(frozen=True)
+class CdnHandle:
+    """SecureCart's CloudFront distribution in front of its assets bucket and checkout (stack.cdn)."""
+
+    distribution_id: str
+    domain_name: str  # dXXXX.cloudfront.net
+    arn: str
+    bucket: str  # the assets' S3 bucket: objects put there are served through the distribution
+    bucket_region: str
+    api_origins: tuple[str, ...]  # the origin group's members' domain names, primary first
+    api_path: str  # the cache behaviour's path pattern that goes to the origin group
+
+
+@dataclass(frozen=True)
 class RecordNames:
     """The DNS names SecureCart's users and probes resolve."""
 
@@ -71,6 +84,7 @@ class ReferenceStack:
     replica: DatabaseHandle | None
     extra: dict[str, str] = field(default_factory=dict)
     catalog: CatalogHandle | None = None
+    cdn: CdnHandle | None = None
 
     def subnet(self, availability_zone: str) -> SubnetHandle:
         for subnet in self.subnets:

@@ -2,25 +2,30 @@
 
 Every resource the builder creates carries ``gameday:stack=<stack>`` and ``gameday:run=<run id>``
 (stack.builder). ``find`` lists them through the API alone (read-only calls), in every Region given;
-``remove`` deletes them in dependency order: the hosted zone's records then the zone, health checks,
-instances (and waits until terminated), read replicas before their sources (and waits until deleted),
-DB subnet groups, subnets, VPCs, DynamoDB global tables (their other replicas one at a time, as
-``UpdateTable`` allows, then the table), secrets. A resource without both tags, or with
-another run's, is never touched; neither is a record set in a zone this run did not create.
+``remove`` deletes them in dependency order: the CloudFront distribution (disabled, then deleted once
+deployed), its origin access control and the assets bucket with its objects (stack.cdn), the hosted
+zone's records then the zone, health checks, instances (and waits until terminated), read replicas
+before their sources (and waits until deleted), DB subnet groups, subnets, VPCs, DynamoDB global tables
+(their other replicas one at a time, as ``UpdateTable`` allows, then the table), secrets. A resource
+without both tags, or with another run's, is never touched (an origin access control has no tags: its
+name carries the run); neither is a record set in a zone this run did not create.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from botocore.exceptions import ClientError
+
 from base import runid
 from base.clients import ClientFactory
-from stack import catalog
+from stack import catalog, cdn
 
 STACK_TAG = "gameday:stack"
 GLOBAL = "us-east-1"  # Route 53's API lives there
 # The order removal follows: what depends on something goes first.
-ORDER = ("hosted-zone", "health-check", "instance", "db-replica", "db-instance", "db-subnet-group", "subnet", "vpc",
+ORDER = ("cloudfront-distribution", "origin-access-control", "s3-bucket",
+         "hosted-zone", "health-check", "instance", "db-replica", "db-instance", "db-subnet-group", "subnet", "vpc",
          "dynamodb-table", "secret")
 
 
@@ -62,6 +67,7 @@ def find(clients: ClientFactory, regions: Iterable[str], stack_name: str, run_id
     for check_id, tags in _route53_tags(route53, "healthcheck", checks).items():
         if _mine(tags, stack_name, run_id):
             found.append(Found("health-check", "global", check_id, tags.get("Name", "")))
+    found += _edge(clients, stack_name, run_id)
     filters = [{"Name": f"tag:{STACK_TAG}", "Values": [stack_name]}, {"Name": f"tag:{runid.TAG}", "Values": [run_id]}]
     for region in regions:
         ec2, rds = clients("ec2", region), clients("rds", region)
@@ -92,6 +98,57 @@ def find(clients: ClientFactory, regions: Iterable[str], stack_name: str, run_id
     return sorted(found, key=lambda f: ORDER.index(f.kind))
 
 
+def _edge(clients: ClientFactory, stack_name: str, run_id: str) -> list[Found]:
+    """The distribution, its origin access control (no tags: its name carries the run) and the assets bucket."""
+    found = []
+    cloudfront = clients("cloudfront", GLOBAL)
+    for page in cloudfront.get_paginator("list_distributions").paginate():
+        for summary in page["DistributionList"].get("Items") or []:
+            tags = _tags(cloudfront.list_tags_for_resource(Resource=summary["ARN"])["Tags"].get("Items"))
+            if _mine(tags, stack_name, run_id):
+                found.append(Found("cloudfront-distribution", "global", summary["Id"], summary["DomainName"]))
+    controls = cloudfront.list_origin_access_controls()["OriginAccessControlList"].get("Items") or []
+    found += [Found("origin-access-control", "global", c["Id"], c["Name"]) for c in controls
+              if c["Name"] == cdn.access_control_name(stack_name, run_id)]
+    s3 = clients("s3", GLOBAL)
+    for bucket in s3.list_buckets()["Buckets"]:
+        if not bucket["Name"].startswith(f"{stack_name}-assets-"):
+            continue
+        try:
+            tags = _tags(s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchTagSet":
+                raise
+            continue
+        if _mine(tags, stack_name, run_id):
+            region = s3.get_bucket_location(Bucket=bucket["Name"]).get("LocationConstraint") or "us-east-1"
+            found.append(Found("s3-bucket", region, bucket["Name"], bucket["Name"]))
+    return found
+
+
+def _remove_edge(clients: ClientFactory, found: list[Found], wait: dict[str, float]) -> None:
+    """A distribution is deleted only once disabled and deployed, each call with the ETag it was read with."""
+    cloudfront = clients("cloudfront", GLOBAL)
+    for distribution in (f for f in found if f.kind == "cloudfront-distribution"):
+        current = cloudfront.get_distribution_config(Id=distribution.id)
+        if current["DistributionConfig"]["Enabled"]:
+            cloudfront.update_distribution(Id=distribution.id, IfMatch=current["ETag"],
+                                           DistributionConfig={**current["DistributionConfig"], "Enabled": False})
+        cloudfront.get_waiter("distribution_deployed").wait(Id=distribution.id, WaiterConfig=wait)
+        etag = cloudfront.get_distribution(Id=distribution.id)["ETag"]
+        cloudfront.delete_distribution(Id=distribution.id, IfMatch=etag)
+    for control in (f for f in found if f.kind == "origin-access-control"):
+        etag = cloudfront.get_origin_access_control(Id=control.id)["ETag"]
+        cloudfront.delete_origin_access_control(Id=control.id, IfMatch=etag)
+    for bucket in (f for f in found if f.kind == "s3-bucket"):
+        s3 = clients("s3", bucket.region)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket.id):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:  # a page holds at most 1,000 keys, as many as DeleteObjects takes
+                s3.delete_objects(Bucket=bucket.id, Delete={"Objects": keys, "Quiet": True})
+        s3.delete_bucket(Bucket=bucket.id)
+
+
 def _tables(dynamodb: Any, stack_name: str, run_id: str) -> list[str]:
     """The tables in one Region carrying both tags (every replica of a global table carries them)."""
     names = [name for page in dynamodb.get_paginator("list_tables").paginate() for name in page["TableNames"]]
@@ -120,6 +177,7 @@ def remove(clients: ClientFactory, found: list[Found], delay_s: float = 10.0, at
     def of(kind: str) -> list[Found]:
         return [f for f in found if f.kind == kind]
 
+    _remove_edge(clients, found, wait)
     for zone in of("hosted-zone"):
         _empty_zone(route53, zone.id, zone.name)
         route53.delete_hosted_zone(Id=zone.id)

@@ -31,6 +31,8 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 OTHER_COMMANDS = {
     "export": ("tests/stack/local/controlplane/test_validation.py", 'AWS_ACCESS_KEY_ID="testing"'),
     "aws": ("tests/stack/local/controlplane/test_validation.py", "RequestInterval=20"),
+    "dig": ("tests/stack/local/cloudfront/test_edge_stack.py", "+subnet="),
+    "curl": ("tests/stack/local/cloudfront/test_edge_stack.py", "--interface"),
 }
 # Top-level folders whose paths the docs cite; a cited path under them must exist.
 CITED_ROOTS = ("base", "benchmarks", "docs", "environments", "experiments", "faults", "gameday", "iam", "probes",

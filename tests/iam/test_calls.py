@@ -10,6 +10,7 @@ from typing import Any
 
 from environments import loader
 from base.operations import is_read_only
+from stack import cdn
 from tests.iam.scenario import Recording
 
 STACK_TAG = {"Key": "gameday:stack", "Value": "securecart"}
@@ -18,6 +19,10 @@ STACK_TAG = {"Key": "gameday:stack", "Value": "securecart"}
 def _tags(params: dict[str, Any]) -> list[dict[str, str]]:
     if "TagSpecifications" in params:
         return [tag for spec in params["TagSpecifications"] for tag in spec["Tags"]]
+    if "DistributionConfigWithTags" in params:
+        return list(params["DistributionConfigWithTags"]["Tags"]["Items"])
+    if "Tagging" in params:
+        return list(params["Tagging"]["TagSet"])
     return list(params.get("Tags") or params.get("AddTags") or [])
 
 
@@ -30,17 +35,24 @@ def test_the_builder_makes_exactly_these_changes(recording: Recording) -> None:
     assert counts == Counter({"CreateVpc": 4, "CreateSubnet": 8, "CreateSecret": 1, "CreateDBSubnetGroup": 2,
                               "CreateDBInstance": 1, "CreateDBInstanceReadReplica": 1, "RunInstances": 8,
                               "CreateHostedZone": 1, "CreateHealthCheck": 8,
-                              "ChangeTagsForResource": 9})  # 8 health checks and the zone (the writer-name step targets it)
+                              "ChangeTagsForResource": 9,  # 8 health checks and the zone (the writer-name step targets it)
+                              # The edge (stack.cdn): the assets bucket, tagged, with its objects, the distribution,
+                              # its origin access control, and the bucket policy naming the distribution.
+                              "CreateBucket": 1, "PutBucketTagging": 1, "PutObject": len(cdn.ASSETS),
+                              "CreateOriginAccessControl": 1, "CreateDistributionWithTags": 1, "PutBucketPolicy": 1})
     assert record_batches >= 1
     # The order that matters: what a call refers to exists before it.
     assert ops.index("CreateDBInstance") < ops.index("CreateDBInstanceReadReplica")
     assert ops.index("CreateHostedZone") < ops.index("ChangeResourceRecordSets")
+    assert ops.index("CreateBucket") < ops.index("PutObject") < ops.index("CreateDistributionWithTags") < ops.index(
+        "PutBucketPolicy"), "the assets are in place before the distribution serves them; the policy names it"
     assert max(i for i, op in enumerate(ops) if op == "CreateHealthCheck") < len(ops) - 1 - ops[::-1].index(
         "ChangeResourceRecordSets"), "the record tree refers to every health check"
     by_op: dict[str, list[dict[str, Any]]] = {}
     for service, op, params in changes:
         by_op.setdefault(op, []).append(params)
-        if op not in ("CreateHostedZone", "ChangeResourceRecordSets", "CreateHealthCheck"):
+        if op not in ("CreateHostedZone", "ChangeResourceRecordSets", "CreateHealthCheck", "CreateBucket", "PutObject",
+                      "CreateOriginAccessControl", "PutBucketPolicy"):  # (the bucket is tagged by PutBucketTagging)
             assert STACK_TAG in _tags(params), f"{service}.{op} does not tag what it creates: {params}"
     assert [p["CidrBlock"] for p in by_op["CreateVpc"]] == [r.vpc_cidr for r in environment.regions.values()]
     assert [(p["AvailabilityZone"], p["CidrBlock"]) for p in by_op["CreateSubnet"]] == [

@@ -27,16 +27,19 @@ ROOT = Path(__file__).resolve().parents[2]
 GAMEDAY_POLICY = ROOT / "iam" / "gameday-policy.json"
 BUILD_POLICY = ROOT / "iam" / "gameday-build-policy.json"
 SCANNED = ["faults/*.py", "probes/*.py", "gameday/*.py", "stack/builder.py", "stack/topology.py", "stack/orders.py",
-           "stack/ami.py", "stack/plan.py", "stack/discovery.py", "stack/teardown.py", "tests/aws/*.py"]
+           "stack/ami.py", "stack/plan.py", "stack/discovery.py", "stack/teardown.py", "stack/cdn.py", "tests/aws/*.py"]
 # Signing an evidence pack with a KMS key is the auditor's choice, not a game-day call: its kms:GetPublicKey and
 # kms:Sign go on the signing key's own policy (docs/evidence.md), so the evidence plugin is not scanned here.
 NOT_SCANNED = {"gameday/evidence_plugin.py"}
 READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List|BatchGet)[A-Z]")
 IAM_PREFIX = {"cloudwatch": "cloudwatch"}  # botocore service name -> IAM prefix, where they differ
+# Operations whose IAM action has another name (the Service Authorization Reference's S3 and CloudFront tables).
+IAM_ACTION = {("s3", "ListObjectsV2"): "ListBucket", ("s3", "ListBuckets"): "ListAllMyBuckets",
+              ("s3", "DeleteObjects"): "DeleteObject", ("cloudfront", "CreateDistributionWithTags"): "CreateDistribution"}
 
 
 def _iam(service: str, operation: str) -> str:
-    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+    return f"{IAM_PREFIX.get(service, service)}:{IAM_ACTION.get((service, operation), operation)}"
 
 
 def required_actions(calls: Iterable[tuple[str, str, dict[str, Any]]]) -> set[str]:
@@ -54,6 +57,8 @@ def required_actions(calls: Iterable[tuple[str, str, dict[str, Any]]]) -> set[st
             actions.add("fis:TagResource")
         if service == "fis" and operation == "CreateExperimentTemplate":
             actions.add("iam:PassRole")
+        if service == "cloudfront" and operation == "CreateDistributionWithTags":
+            actions.add("cloudfront:TagResource")
     return actions
 
 

@@ -27,6 +27,11 @@ def _others(client: Any) -> dict[str, str]:
                                                   DBInstanceClass="db.t3.micro", AllocatedStorage=20,
                                                   MasterUsername="u", MasterUserPassword="password1", Tags=OTHER)
     secret = client("secretsmanager", "us-east-1").create_secret(Name="other/secret", SecretString="x", Tags=OTHER)
+    s3 = client("s3", "us-east-1")
+    for bucket, tags in (("securecart-assets-other", OTHER), ("securecart-assets-untagged", None)):
+        s3.create_bucket(Bucket=bucket)
+        if tags:
+            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
     return {"vpc": other_vpc["Vpc"]["VpcId"], "untagged-vpc": untagged_vpc["Vpc"]["VpcId"], "subnet": subnet,
             "instance": instance, "health-check": check, "db": "other-db", "secret": secret["ARN"]}
 
@@ -38,8 +43,8 @@ def test_teardown_removes_its_run_and_leaves_everything_else(client: Any) -> Non
     regions = list(environment.regions)
     found = teardown.find(client, regions, "securecart", "run-a")
     kinds = {f.kind for f in found}
-    assert kinds == {"hosted-zone", "health-check", "instance", "db-replica", "db-instance", "db-subnet-group",
-                     "subnet", "vpc", "secret"}, kinds
+    assert kinds == {"cloudfront-distribution", "origin-access-control", "s3-bucket", "hosted-zone", "health-check",
+                     "instance", "db-replica", "db-instance", "db-subnet-group", "subnet", "vpc", "secret"}, kinds
     assert {f.id for f in found if f.kind == "instance"} == {i.instance_id for i in built.instances}
 
     done = teardown.remove(client, found, delay_s=0.01, attempts=50)
@@ -59,6 +64,10 @@ def test_teardown_removes_its_run_and_leaves_everything_else(client: Any) -> Non
         assert identifiers == (["other-db"] if region == "us-east-1" else [])
         assert client("rds", region).describe_db_subnet_groups()["DBSubnetGroups"] == []
     assert [s["ARN"] for s in client("secretsmanager", "us-east-1").list_secrets()["SecretList"]] == [others["secret"]]
+    assert client("cloudfront", "us-east-1").list_distributions()["DistributionList"]["Quantity"] == 0
+    assert not client("cloudfront", "us-east-1").list_origin_access_controls()["OriginAccessControlList"].get("Items")
+    assert sorted(b["Name"] for b in client("s3", "us-east-1").list_buckets()["Buckets"]) == [
+        "securecart-assets-other", "securecart-assets-untagged"]
 
 
 def test_teardown_of_another_run_finds_nothing_of_this_one(client: Any) -> None:

@@ -121,6 +121,7 @@ class Entry:
     body: bytes
     stored_at: float  # time.monotonic()
     expires_at: float  # time.monotonic()
+    wire_head: bytes = b""  # what the server writes before its per-request headers (opaque here; a hit skips formatting)
 
 
 class EdgeCache:
@@ -148,12 +149,13 @@ class EdgeCache:
             self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: tuple[object, ...], status: int, headers: Headers, body: bytes, ttl_aws_s: float) -> Entry | None:
+    def put(self, key: tuple[object, ...], status: int, headers: Headers, body: bytes, ttl_aws_s: float,
+            wire_head: bytes = b"") -> Entry | None:
         """Keep the response for ``ttl_aws_s`` AWS seconds; None when that is 0 (not cached)."""
         if ttl_aws_s <= 0 or len(body) > self._max_bytes // 8:
             return None
         now = self._clock()
-        entry = Entry(status, tuple(headers), body, now, now + self._timescale.to_wall(ttl_aws_s))
+        entry = Entry(status, tuple(headers), body, now, now + self._timescale.to_wall(ttl_aws_s), wire_head)
         with self._lock:
             if key in self._entries:
                 self._drop(key)

@@ -20,6 +20,9 @@ DEFAULT_READ_TIMEOUT_S = 30
 # returns on AWS and moto does not store.
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+USE_ORIGIN_CACHE_CONTROL = "83da9c7e-98b4-4e11-a168-04f0df8e2c65"
+USE_ORIGIN_CACHE_CONTROL_QUERY_STRINGS = "4cc15a8a-d715-48a4-82b8-cc0b614638fe"
+_ORIGIN_DECIDES = ("host", "origin", "x-http-method-override", "x-http-method", "x-method-override")
 
 
 class DistributionError(ValueError):
@@ -50,6 +53,10 @@ class CachePolicy:
 MANAGED_POLICIES = {
     CACHING_OPTIMIZED: CachePolicy(1, 86400, 31536000),
     CACHING_DISABLED: CachePolicy(0, 0, 0),
+    # The origin's Cache-Control decides; nothing is cached without one.
+    USE_ORIGIN_CACHE_CONTROL: CachePolicy(0, 0, 31536000, KeyParts(_ORIGIN_DECIDES, cookie_behavior="all")),
+    USE_ORIGIN_CACHE_CONTROL_QUERY_STRINGS: CachePolicy(0, 0, 31536000, KeyParts(_ORIGIN_DECIDES, query_behavior="all",
+                                                                                 cookie_behavior="all")),
 }
 
 

@@ -26,7 +26,7 @@ from stack.local.cloudfront.edges import DISTRIBUTION_TTL_S, EdgeLocation, edge_
 from stack.local.cloudfront.hook import EVALUATOR_FACTORY, EVALUATOR_MODULE, RequestEvaluator
 from stack.local.cloudfront.origin import OriginClient, Resolver
 from stack.local.cloudfront.proxy import Edge
-from stack.local.part import ApiHandler, Change, Health, PartContext
+from stack.local.part import ApiHandler, Change, ChangeNotApplied, Health, PartContext
 from stack.local.services import ClientRoutedRecords
 
 SYNC_TIMEOUT_S = 10.0  # how long a CloudFront call waits for the edges to serve its change
@@ -158,7 +158,15 @@ class CloudFrontPart:
             purged = sum(edge.cache.purge(distribution_id, paths) for edge in self.edges.values())
             self.log.info("cloudfront: invalidation of %s %s purged %d cached objects", distribution_id, paths, purged)
             return
-        self.refresh()
+        try:
+            self.refresh()
+        except Exception as error:  # noqa: BLE001 - any failure to read is this call's: it is not served
+            self._sync_error = f"{type(error).__name__}: {error}"
+            raise ChangeNotApplied(self.name, f"reading the distributions failed: {self._sync_error}") from error
+        changed = sync.distribution_id_of(request.path, change.response_body)
+        mine = [problem for problem in self._problems if changed and f"distribution {changed}:" in problem]
+        if mine:
+            raise ChangeNotApplied(self.name, "; ".join(mine))
 
     def _invalidation_paths(self, distribution_id: str) -> list[str]:
         client = self._client()

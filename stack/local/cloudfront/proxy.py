@@ -205,7 +205,11 @@ class EdgeProtocol(asyncio.Protocol):
             status = response.status
             edge.stats.misses += 1
             ttl = ttl_s(response.status, response.headers, behavior.policy) if key is not None else 0.0
-            entry = edge.cache.put(key, response.status, response.headers, response.body, ttl) if key is not None else None
+            entry = None
+            if key is not None:
+                label = "Hit" if response.status < 400 else "Error"
+                entry = edge.cache.put(key, response.status, response.headers, response.body, ttl,
+                                       self._head(response.status, list(response.headers), len(response.body), label))
             if entry is None:
                 edge.stats.not_cacheable += 1
             label = "Error" if response.status >= 400 else "Miss"
@@ -233,9 +237,21 @@ class EdgeProtocol(asyncio.Protocol):
             evaluator.observe(edge_request, status, None)
 
     def _from_cache(self, entry: Entry, request: _Request, head: bool) -> None:
-        headers = list(entry.headers)
-        headers.append(("Age", str(self.edge.cache.age_s(entry))))
-        self._write(entry.status, headers, entry.body, "Hit" if entry.status < 400 else "Error", request.keep_alive, head)
+        """A hit: the stored head, then only what differs per request (Age, the request id, the connection)."""
+        if self.transport is None:
+            return
+        tail = (f"Age: {self.edge.cache.age_s(entry)}\r\nX-Amz-Cf-Id: {_request_id()}\r\n"
+                f"Connection: {'keep-alive' if request.keep_alive else 'close'}\r\n\r\n").encode("latin-1")
+        self.transport.write(b"".join((entry.wire_head, tail, b"" if head else entry.body)))
+        if not request.keep_alive:
+            self.transport.close()
+
+    def _head(self, status: int, headers: list[tuple[str, str]], length: int, cache_label: str) -> bytes:
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+        lines += [f"{n}: {v}" for n, v in headers]
+        lines += [f"Content-Length: {length}", f"X-Cache: {cache_label} from cloudfront",
+                  f"Via: 1.1 {self.edge.pop.lower()}.cloudfront.net (CloudFront)", f"X-Amz-Cf-Pop: {self.edge.pop}", ""]
+        return "\r\n".join(lines).encode("latin-1")
 
     def _blocked(self, verdict: Verdict, request: _Request, head: bool) -> None:
         body = verdict.body or _ERROR_PAGE.format(status=verdict.status, reason="Request blocked.").encode()
@@ -250,11 +266,7 @@ class EdgeProtocol(asyncio.Protocol):
                keep_alive: bool, head: bool) -> None:
         if self.transport is None:
             return
-        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-        lines += [f"{n}: {v}" for n, v in headers]
-        lines += [f"Content-Length: {len(body)}", f"X-Cache: {cache_label} from cloudfront",
-                  f"Via: 1.1 {self.edge.pop.lower()}.cloudfront.net (CloudFront)", f"X-Amz-Cf-Pop: {self.edge.pop}",
-                  f"X-Amz-Cf-Id: {_request_id()}", "Connection: keep-alive" if keep_alive else "Connection: close", "", ""]
-        self.transport.write("\r\n".join(lines).encode("latin-1") + (b"" if head else body))
+        tail = f"X-Amz-Cf-Id: {_request_id()}\r\nConnection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+        self.transport.write(self._head(status, headers, len(body), cache_label) + tail.encode("latin-1") + (b"" if head else body))
         if not keep_alive:
             self.transport.close()

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from stack.local.cloudfront.distribution import MANAGED_POLICIES, CachePolicy, Distribution, DistributionError, parse, parse_policy
 
 _INVALIDATION_PATH = re.compile(r"/distribution/([^/]+)/invalidation")
+_DISTRIBUTION_PATH = re.compile(r"/distribution/([^/?]+)")
 
 
 def read_distributions(client: Any) -> tuple[dict[str, Distribution], list[str]]:
@@ -63,3 +64,20 @@ def invalidated(path: str, response_body: bytes, fallback: Callable[[str], list[
     if distribution_id and not paths:
         paths = fallback(distribution_id)
     return distribution_id, paths
+
+
+def distribution_id_of(path: str, response_body: bytes) -> str:
+    """The distribution a call changed: from its path (UpdateDistribution), else its answer's ``Distribution/Id``."""
+    match = _DISTRIBUTION_PATH.search(path)
+    if match:
+        return match.group(1)
+    try:
+        root = ElementTree.fromstring(response_body)
+    except ElementTree.ParseError:
+        return ""
+    if root.tag.rsplit("}", 1)[-1] != "Distribution":
+        return ""
+    for child in root:
+        if child.tag.rsplit("}", 1)[-1] == "Id":
+            return child.text or ""
+    return ""

@@ -41,17 +41,41 @@ def _model(service: str) -> Any:
 
 
 @cache
-def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], str]]:
-    """(method, path regex, operation) for a REST service, most specific template first."""
+def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], dict[str, str | None], str]]:
+    """(method, path regex, query it requires, operation) for a REST service, most specific template first.
+
+    Some operations share a path and differ by the query their requestUri names (CloudFront's
+    ``/distribution?WithTags``, S3's ``/{Bucket}?tagging``): the query's keys (and a value when the
+    template gives one) must be present, and such a template is tried before the bare path.
+    """
     routes = []
     model = _model(service)
     for name in model.operation_names:
         http = model.operation_model(name).http
-        template = http["requestUri"].split("?")[0]
+        template, _, query = http["requestUri"].partition("?")
+        required: dict[str, str | None] = {}
+        for pair in filter(None, query.split("&")):
+            key, sep, value = pair.partition("=")
+            required[key] = value if sep else None
         pattern = re.sub(r"\{(\w+)\+?\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", template.rstrip("/"))
-        routes.append((http["method"], re.compile(f"^{pattern}/?$"), name))
-    routes.sort(key=lambda route: -len(route[1].pattern))
+        routes.append((http["method"], re.compile(f"^{pattern}/?$"), required, name))
+    routes.sort(key=lambda route: (-len(route[1].pattern), -len(route[2])))
     return routes
+
+
+def _query_matches(required: Mapping[str, str | None], given: Mapping[str, list[str]]) -> bool:
+    return all(key in given and (value is None or value in given[key]) for key, value in required.items())
+
+
+def _header_params(service_model: Any, operation: str, headers: Mapping[str, str]) -> dict[str, str]:
+    """The input members a REST call sends as headers (CloudFront's If-Match as ``IfMatch``), by model name."""
+    shape = service_model.operation_model(operation).input_shape
+    found = {}
+    for member, member_shape in (shape.members.items() if shape is not None else ()):
+        wire = member_shape.serialization
+        if wire.get("location") == "header" and str(wire.get("name", member)).lower() in headers:
+            found[member] = headers[str(wire.get("name", member)).lower()]
+    return found
 
 
 class Rejected(Exception):
@@ -241,9 +265,10 @@ def parse(method: str, path: str, query: str, headers: dict[str, str], body: byt
         params = _json(service, region, operation, body)
     else:
         operation, params = "", {}
-        for route_method, pattern, name in _rest_routes(service):
+        given = parse_qs(query, keep_blank_values=True)
+        for route_method, pattern, required, name in _rest_routes(service):
             found = pattern.match(path)
-            if route_method == method and found:
+            if route_method == method and found and _query_matches(required, given):
                 operation, params = name, dict(found.groupdict())
                 break
         if body and service_model.protocol == "rest-xml":
@@ -252,6 +277,9 @@ def parse(method: str, path: str, query: str, headers: dict[str, str], body: byt
             params.update(_json(service, region, operation, body))
         for key, values in parse_qs(query).items():
             params.setdefault(key, values[0])
+        if operation:
+            for key, value in _header_params(service_model, operation, headers).items():
+                params.setdefault(key, value)
         if not operation and service in _ROUTED_ONLY:
             shell = ApiRequest(service=service, operation="", region=region, params={})
             raise Rejected(shell, AwsError("InvalidAction", f"No {service} operation is {method} {path}", 404))

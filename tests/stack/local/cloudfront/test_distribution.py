@@ -60,3 +60,18 @@ def test_each_vantage_point_and_region_gets_its_nearest_edge() -> None:
     nearest = {network: edge.code for network, edge in nearest_by_network(environment).items()}
     assert nearest == {"virginia": "IAD", "oregon": "PDX", "frankfurt": "FRA", "singapore": "SIN",
                        "us-east-1": "IAD", "us-west-2": "PDX", "eu-central-1": "FRA", "ap-southeast-1": "SIN"}
+
+
+def test_the_changed_distribution_and_invalidated_paths_are_read_from_the_call() -> None:
+    from stack.local.cloudfront import sync
+
+    answer = (b'<?xml version="1.0"?><Distribution xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/">'
+              b"<Id>E1ABC</Id><ARN>arn</ARN></Distribution>")
+    assert sync.distribution_id_of("/2020-05-31/distribution", answer) == "E1ABC"
+    assert sync.distribution_id_of("/2020-05-31/distribution/E2XYZ/config", b"") == "E2XYZ"
+    assert sync.distribution_id_of("/2020-05-31/cache-policy", b"<CachePolicy><Id>p</Id></CachePolicy>") == ""
+    batch = (b'<Invalidation xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Id>I1</Id><InvalidationBatch>'
+             b"<Paths><Quantity>2</Quantity><Items><Path>/img/*</Path><Path>/a.js</Path></Items></Paths></InvalidationBatch>"
+             b"</Invalidation>")
+    assert sync.invalidated("/2020-05-31/distribution/E1ABC/invalidation", batch, lambda _: []) == ("E1ABC", ["/img/*", "/a.js"])
+    assert sync.invalidated("/2020-05-31/distribution/E1ABC/invalidation", b"", lambda d: [f"/{d}"]) == ("E1ABC", ["/E1ABC"])

@@ -71,7 +71,7 @@ def test_a_failover_status_moves_to_the_secondary_and_every_request_starts_at_th
     assert second.tried == ("east", "west") and len(primary_seen) == 3 and len(secondary_seen) == 2
     assert posted.status == 503 and posted.origin_id == "east"
     assert primary_seen[0].startswith(b"GET /api/x?a=1 HTTP/1.1\r\nHost: east.example\r\n")
-    assert stats.as_json() == {"requests": {"east": 3, "west": 2}, "failures": {}, "failovers": 2}
+    assert stats.as_json() == {"requests": {"east": 3, "west": 2}, "failures": {}, "failovers": 2, "last_failure": {}}
 
 
 def test_a_refused_primary_fails_over_after_its_connection_attempts() -> None:
