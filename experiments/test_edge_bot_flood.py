@@ -17,10 +17,14 @@ rule counts per IP over a 60 s window (6 wall s) with a limit of 30, five times 
    users' p95 latency stays within slos.checkout_p95_latency_ms.
 
 Both runs' figures (requests, statuses, p50/p95/p99 per crowd, origin requests from bots) go into
-the timeline and the verdict. The flood is HTTP: volumetric L3/L4 attacks are not emulated.
+the timeline and the verdict, with the rule's sampled requests (GetSampledRequests) and the web ACL's
+BlockedRequests in CloudWatch (which must come to the 403s the bots saw). The distribution has a
+Shield Advanced protection, stored and shown; the flood is HTTP: volumetric L3/L4 attacks are not
+emulated.
 """
 from __future__ import annotations
 
+import datetime
 import time
 import uuid
 from typing import Any, Iterator
@@ -72,17 +76,27 @@ def _rate_rule() -> dict[str, Any]:
 
 @pytest.fixture
 def edge(scenario: Scenario) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """A web ACL with no rule (yet) and a distribution in front of checkout in us-east-1 that uses it."""
+    """A web ACL with no rule (yet), a distribution in front of checkout in us-east-1 that uses it, and a Shield
+    Advanced protection on the distribution. Local stack only: on AWS this would be real load on real resources."""
+    if not isinstance(scenario.environment, LocalEnvironment) or not scenario.environment.bots:
+        pytest.skip("the bot flood runs on the local stack with an environment that declares bots")
     wafv2, cloudfront = scenario.clients("wafv2", "us-east-1"), scenario.clients("cloudfront", "us-east-1")
-    acl = wafv2.create_web_acl(Name=f"securecart-{uuid.uuid4().hex[:6]}", Scope="CLOUDFRONT", DefaultAction={"Allow": {}},
+    shield = scenario.clients("shield", "us-east-1")
+    name = f"securecart-{uuid.uuid4().hex[:6]}"  # also the metric name: this run's WAF metrics alone
+    acl = wafv2.create_web_acl(Name=name, Scope="CLOUDFRONT", DefaultAction={"Allow": {}},
                                Rules=[], VisibilityConfig={"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
-                                                           "MetricName": "securecart"})["Summary"]
-    distribution = None
+                                                           "MetricName": name})["Summary"]
+    distribution, protection = None, None
     try:
         distribution = _distribution(cloudfront, scenario.stack.names.regional("us-east-1"),
                                      scenario.environment.stack.checkout_port, acl["ARN"])
+        protection = shield.create_protection(Name=name, ResourceArn=distribution["ARN"])["ProtectionId"]
+        scenario.timeline.record("state", "Shield Advanced protection on the distribution (stored; volumetric L3/L4 "
+                                 "attacks are not emulated)", **shield.describe_protection(ProtectionId=protection)["Protection"])
         yield distribution, acl
     finally:
+        if protection is not None:
+            shield.delete_protection(ProtectionId=protection)
         if distribution is not None:
             _delete_distribution(cloudfront, distribution["Id"])
         token = wafv2.get_web_acl(Name=acl["Name"], Scope="CLOUDFRONT", Id=acl["Id"])["LockToken"]
@@ -120,6 +134,16 @@ def _figures(result: load.LoadResult, bots: set[str], window_wall_s: float) -> d
     }
 
 
+def _blocked_requests(scenario: Scenario, metric_name: str, since: float) -> float:
+    """The web ACL's BlockedRequests in CloudWatch since ``since`` (epoch s): Sum over Rule ALL."""
+    start = datetime.datetime.fromtimestamp(since - 60, datetime.timezone.utc)
+    found = scenario.clients("cloudwatch", "us-east-1").get_metric_statistics(
+        Namespace="AWS/WAFV2", MetricName="BlockedRequests", Statistics=["Sum"], Period=60, StartTime=start,
+        EndTime=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2),
+        Dimensions=[{"Name": "WebACL", "Value": metric_name}, {"Name": "Rule", "Value": "ALL"}])
+    return float(sum(point["Sum"] for point in found["Datapoints"]))
+
+
 def _warm(scenario: Scenario, plan: LoadPlan) -> None:
     """One request per vantage point and path, so the users' runs start with their edge's cache warm."""
     warm = LoadPlan(plan.target, tuple(Crowd(c.name, 1, 2.0, c.subnet, c.paths) for c in plan.crowds
@@ -134,8 +158,7 @@ def test_waf_rate_rule_stops_a_bot_flood_and_users_stay_within_the_slo(
         scenario: Scenario, edge: tuple[dict[str, Any], dict[str, Any]]) -> None:
     """Control run without the rule, then with it: bots get 403 within one window, users keep their p95."""
     env = scenario.environment
-    if not isinstance(env, LocalEnvironment) or not env.bots:
-        pytest.skip("the bot flood runs on the local stack with an environment that declares bots")
+    assert isinstance(env, LocalEnvironment)  # the fixture skipped otherwise
     distribution, acl = edge
     wafv2 = scenario.clients("wafv2", "us-east-1")
     bots = set(env.bots)
@@ -153,13 +176,21 @@ def test_waf_rate_rule_stops_a_bot_flood_and_users_stay_within_the_slo(
                          VisibilityConfig=current["WebACL"]["VisibilityConfig"], LockToken=current["LockToken"])
     scenario.mark("fault injected", "rate-based rule added to the web ACL", limit=LIMIT, window_s=WINDOW_AWS_S)
     started = time.time()
-    protected = _figures(load.run(_plan(scenario, distribution["DomainName"], "with rule")), bots, window_wall_s)
+    load_results = {"with rule": load.run(_plan(scenario, distribution["DomainName"], "with rule"))}
+    protected = _figures(load_results["with rule"], bots, window_wall_s)
     scenario.timeline.record("sample", "bot flood with the WAF rate rule", **protected)
     sampled = wafv2.get_sampled_requests(WebAclArn=acl["ARN"], RuleMetricName="bot-flood", Scope="CLOUDFRONT", MaxItems=500,
                                          TimeWindow={"StartTime": started - 5, "EndTime": time.time() + 5})
     scenario.timeline.record("state", "GetSampledRequests for the rate rule", population=sampled["PopulationSize"],
                              blocked_ips=sorted({s["Request"]["ClientIP"] for s in sampled["SampledRequests"]
                                                  if s["Action"] == "BLOCK"}))
+
+    blocked_seen = sum(c.count(403) for name, c in load_results["with rule"].crowds.items())
+    blocked_metric = scenario.wait_until(lambda: _blocked_requests(scenario, acl["Name"], started) >= blocked_seen,
+                                         f"CloudWatch AWS/WAFV2 BlockedRequests reaches the {blocked_seen} 403s seen", 180)
+    scenario.timeline.record("state", "AWS/WAFV2 BlockedRequests (Rule ALL) since the rule was added",
+                             sum=_blocked_requests(scenario, acl["Name"], started), seen_by_the_load=blocked_seen,
+                             reached=bool(blocked_metric))
 
     problems = []
     slowest = max((v for v in protected["bot_first_403_s"].values()), key=lambda v: float("inf") if v is None else v,
