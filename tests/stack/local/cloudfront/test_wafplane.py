@@ -6,6 +6,7 @@ to it as the CloudFront part would be, so GetSampledRequests and every WAFv2 cha
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from typing import Any, Iterator
 
@@ -169,3 +170,12 @@ def test_shield_protects_only_a_distribution_that_exists_and_reports_no_attack(p
     error = _error(shield.create_protection, Name="edge", ResourceArn="arn:aws:cloudfront::123456789012:distribution/E0NONE")
     assert error["Code"] == "InvalidResourceException"
     assert shield.list_attacks()["AttackSummaries"] == []
+
+
+def test_without_an_edge_get_sampled_requests_reports_nothing_seen() -> None:
+    from stack.local.controlplane import wafv2
+    from stack.local.messages import ApiRequest
+
+    window = {"StartTime": 1.0, "EndTime": 2.0}
+    answer = wafv2.no_samples(ApiRequest("wafv2", "GetSampledRequests", "us-east-1", {"TimeWindow": window}), None)
+    assert (answer.status, json.loads(answer.body)) == (200, {"SampledRequests": [], "PopulationSize": 0, "TimeWindow": window})
