@@ -330,6 +330,9 @@ class LocalEnvironment(Base):
     # RDS's process timings in AWS seconds (phases as [min, max]); the RDS data plane checks the keys.
     rds: dict[str, Union[list[float], float]] = Field(default_factory=dict)
     dynamodb: DynamoDbSettings = DynamoDbSettings()
+    # Where the bot-flood experiment's bots come from: vantage-point-like subnets that are not users
+    # (no probe samples them), placed on the map like a vantage point for the WAF's geo match.
+    bots: dict[str, VantagePoint] = Field(default_factory=dict)
     # CloudFront edge locations by code (IAD, FRA...), each one loopback address; see stack.local.cloudfront.
     edge_locations: dict[str, EdgeLocation] = Field(default_factory=dict)
     # Global Accelerator's static addresses (IpSets): two per accelerator, one /24 each.
@@ -364,6 +367,7 @@ class LocalEnvironment(Base):
         ]
         networks += [(f"vantage_points.{n}.subnet", vp.network) for n, vp in self.vantage_points.items()]
         networks += [("accelerator_cidr", ipaddress.IPv4Network(self.accelerator_cidr))]
+        networks += [(f"bots.{n}.subnet", bot.network) for n, bot in self.bots.items()]
         problems = super()._problems()
         for where, network in networks:
             if not network.subnet_of(LOOPBACK):
@@ -374,13 +378,16 @@ class LocalEnvironment(Base):
                     problems.append(f"regions.{name}.availability_zones.{az}.subnet_cidr {zone.subnet_cidr!r} "
                                     f"is not inside the VPC {region.vpc_cidr}")
         # VPCs and vantage subnets must be disjoint, and so must the subnets of one VPC.
-        top_level = [(w, n) for w, n in networks if w.endswith(("vpc_cidr", "accelerator_cidr")) or w.startswith("vantage_points.")]
+        top_level = [(w, n) for w, n in networks
+                     if w.endswith(("vpc_cidr", "accelerator_cidr")) or w.startswith(("vantage_points.", "bots."))]
         subnets = [(w, n) for w, n in networks if ".availability_zones." in w]
         for group in (top_level, subnets):
             for i, (where, network) in enumerate(group):
                 for other, other_net in group[:i]:
                     if network.overlaps(other_net):
                         problems.append(f"{where} {str(network)!r} overlaps {other} {str(other_net)!r}")
+        problems += [f"bots.{n}.rtt_ms names {unknown!r}, which is not in regions"
+                     for n, bot in self.bots.items() for unknown in sorted(set(bot.rtt_ms) - set(self.regions))]
         problems += self._edge_problems(networks)
         unknown = {r for a, row in self.region_rtt_ms.items() for r in (a, *row) if r not in self.regions}
         problems += [f"region_rtt_ms names {region!r}, which is not in regions" for region in sorted(unknown)]

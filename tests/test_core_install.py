@@ -20,11 +20,13 @@ from stack.local import installed
 ROOT = Path(__file__).resolve().parents[1]
 # What the `local`, `postgres`, `charts` and `test` extras bring (pyproject.toml), by import name.
 EXTRAS_ONLY = ("moto", "pg8000", "matplotlib", "flask", "flask_cors", "werkzeug", "uvicorn", "starlette", "uvloop",
-               "httptools", "h11", "awscli")
+               "httptools", "h11", "awscli", "locust", "gevent")
 PACKAGES = ("base", "environments", "stack", "faults", "probes", "experiments", "reports", "gameday")
 # Only the local stack's parts and endpoint (the `local` extra) and the charts (`charts`) need an extra.
 NEEDS_AN_EXTRA = ("stack.local.controlplane", "stack.local.fabric", "stack.local.route53", "stack.local.rds",
-                  "stack.local.ec2", "stack.local.endpoint", "reports.charts")
+                  "stack.local.ec2", "stack.local.cloudfront", "stack.local.endpoint", "reports.charts",
+                  # Locust's side of the load probe (the `load` extra): imported only in its child process
+                  "probes.load.users", "probes.load.child", "probes.load.locustfile")
 COMMANDS: tuple[list[str], ...] = ([], ["init"], ["stack"], ["stack", "up"], ["stack", "status"], ["stack", "down"], ["recover"], ["scan"],
             ["verify"], ["keygen"], ["report"], ["run"])
 

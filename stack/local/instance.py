@@ -6,7 +6,7 @@ endpoint on 127.0.0.1:4566. Instance k (1..9) moves everything out of the way of
 
 - its control listeners (AWS endpoint, DNS) bind to 127.0.k.1 on the same ports;
 - every VPC CIDR's second octet grows by 8*k (127.16.0.0/16 -> 127.24.0.0/16 for k=1);
-- every vantage-point subnet's second octet grows by k (127.200.1.0/24 -> 127.201.1.0/24);
+- every vantage-point (and bot) subnet's second octet grows by k (127.200.1.0/24 -> 127.201.1.0/24);
 - Global Accelerator's static addresses (accelerator_cidr) move by k in the second octet (127.241.0.0/16);
 - Route 53 health checkers use 127.(210+k).N.0/24;
 - every CloudFront edge location's second octet grows by k (127.230.0.3 -> 127.231.0.3);
@@ -108,9 +108,10 @@ class Instance:
             name: vp.model_copy(update={"subnet": _shift(vp.subnet, self.number)})
             for name, vp in env.vantage_points.items()
         }
+        bots = {name: bot.model_copy(update={"subnet": _shift(bot.subnet, self.number)}) for name, bot in env.bots.items()}
         edges = {code: edge.model_copy(update={"address": str(edge.ip + (self.number << 16))})
                  for code, edge in env.edge_locations.items()}
-        return env.model_copy(update={"regions": regions, "vantage_points": vantage_points, "edge_locations": edges,
+        return env.model_copy(update={"regions": regions, "vantage_points": vantage_points, "bots": bots, "edge_locations": edges,
                                       "accelerator_cidr": _shift(env.accelerator_cidr, self.number)})
 
     def checker_subnet(self, index: int) -> str:

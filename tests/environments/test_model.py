@@ -112,6 +112,10 @@ BAD_INPUTS = [
      ["accelerator_cidr", "127.200.0.0/14", "overlaps vantage_points.virginia.subnet"]),
     ("accelerator range off loopback", "accelerator_cidr", "10.240.0.0/16", ["accelerator_cidr", "10.240.0.0/16", "127.0.0.0/8"]),
     ("accelerator range not a CIDR", "accelerator_cidr", "127.240.0.0/33", ["accelerator_cidr", "127.240.0.0/33", "not an IPv4 CIDR"]),
+    ("bot subnet overlapping a vantage point", "bots/botnet/subnet", "127.200.3.0/25",
+     ["bots.botnet.subnet", "127.200.3.0/25", "overlaps vantage_points.frankfurt.subnet"]),
+    ("bot RTT to a Region not in the environment", "bots/botnet/rtt_ms/eu-west-1", 30,
+     ["bots.botnet.rtt_ms", "'eu-west-1'", "not in regions"]),
 ]
 
 

@@ -226,7 +226,7 @@ class CloudFrontPart:
     # --- Part protocol: answers, health, status
 
     def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
-        return {}
+        return dict(getattr(self.evaluator, "answers", dict)())  # the WAF's GetSampledRequests
 
     def health(self) -> Health:
         reasons = [f"not served: {problem}" for problem in self._problems]
@@ -234,6 +234,7 @@ class CloudFrontPart:
             reasons.append(f"reading the distributions failed: {self._sync_error}")
         if self.context is not None and self._loop is None:
             reasons.append("the edge locations are not running")
+        reasons += list(getattr(self.evaluator, "problems", list)())  # web ACLs the WAF cannot enforce
         return Health.of(reasons)
 
     def status(self) -> Mapping[str, Any]:

@@ -34,7 +34,7 @@ from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
     backends, cachepolicies, cloudfront, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, globalaccelerator, mrsc, rds,
-    request as requests_, route53, xray,
+    request as requests_, route53, shield, wafv2, xray,
 )
 from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
@@ -51,12 +51,14 @@ _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
     "cloudwatch": (cloudwatch.VALIDATE, cloudwatch.AFTER),
     "fis": (fis.VALIDATE, {}),
     "cloudfront": (cloudfront.VALIDATE, cloudfront.AFTER),
+    "wafv2": (wafv2.VALIDATE, {}),
+    "shield": (shield.VALIDATE, {}),
 }
 # What the control plane answers itself (None: moto answers), and moto's answers it amends.
 Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
 _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER,
-                                             "cloudfront": cachepolicies.ANSWER}
+                                             "cloudfront": cachepolicies.ANSWER, "shield": shield.ANSWER, "wafv2": wafv2.ANSWER}
 # Services moto does not emulate, answered here entirely (every operation; the module answers unknown ones).
 _OWN: dict[str, Answer] = {globalaccelerator.SERVICE: globalaccelerator.answer}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
