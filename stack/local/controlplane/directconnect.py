@@ -105,10 +105,11 @@ class DirectConnect:
                                     f"{SITE_LINK_TAG}=<site>/<link> from the environment's sites), so the local stack "
                                     "has no BGP session to bring down")
             provider.set_link_state(link, False)
-            test = {"testId": str(uuid.uuid4()), "virtualInterfaceId": vif_id, "bgpPeers": peers or known,
+            test_id = str(uuid.uuid4())
+            test: dict[str, Any] = {"testId": test_id, "virtualInterfaceId": vif_id, "bgpPeers": peers or known,
                     "status": "in-progress", "ownerAccount": ACCOUNT, "testDurationInMinutes": minutes,
                     "startTime": time.time()}
-            self.tests[test["testId"]] = test
+            self.tests[test_id] = test
             timer = threading.Timer(self.timescale.to_wall(minutes * 60.0), self.stop_test, (vif_id, "completed"))
             timer.daemon = True
             self._timers[vif_id] = timer
