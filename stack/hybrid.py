@@ -65,7 +65,7 @@ def _site(name: str, site: Site, clients: ClientFactory, tags: list[dict[str, st
         link_id = f"{name}/{dx_name}"
         connection = _connection(dx, link_id, region, tags)
         gateway = _dx_gateway(dx, f"{stack_name}-{name}", vgw, tags)
-        vif = _vif(dx, connection, gateway, link.bgp_asn, f"{name}-{dx_name}")
+        vif = _vif(dx, connection, gateway, link.bgp_asn, f"{name}-{dx_name}", _dx_tags(tags))
         handle = SiteLinks(name, region, vgw, connection, vif, gateway, dx_link=link_id)
     if vpn_name is not None:
         link = site.links[vpn_name]
@@ -121,11 +121,11 @@ def _dx_gateway(dx: Any, name: str, vgw: str, tags: list[dict[str, str]]) -> str
     return gateway_id
 
 
-def _vif(dx: Any, connection: str, gateway: str, asn: int, name: str) -> str:
+def _vif(dx: Any, connection: str, gateway: str, asn: int, name: str, tags: list[dict[str, str]]) -> str:
     for vif in dx.describe_virtual_interfaces(connectionId=connection)["virtualInterfaces"]:
         return str(vif["virtualInterfaceId"])
     made = dx.create_private_virtual_interface(connectionId=connection, newPrivateVirtualInterface={
-        "virtualInterfaceName": name, "vlan": VLAN, "asn": asn, "directConnectGatewayId": gateway})
+        "virtualInterfaceName": name, "vlan": VLAN, "asn": asn, "directConnectGatewayId": gateway, "tags": tags})
     return str(made["virtualInterfaceId"])
 
 
