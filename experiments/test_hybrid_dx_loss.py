@@ -85,7 +85,10 @@ def test_direct_connect_loss_moves_the_warehouse_to_the_vpn(scenario: Scenario) 
     assert link.dx_link is not None and link.virtual_interface_id is not None, f"{site} has no Direct Connect link"
     dx = environment.sites[site].links[link.dx_link.split("/", 1)[1]]
     warehouse = _warehouse(environment, site)
-    runs = [_run(scenario, warehouse, link, bfd) for bfd in (True, False)]
+    try:
+        runs = [_run(scenario, warehouse, link, bfd) for bfd in (True, False)]
+    finally:
+        warehouse.set_bfd(link.dx_link, dx.bfd)  # the router as the environment declares it
 
     stored, duplicates = warehouse.stored()
     missing = warehouse_probe.lost(warehouse.acks(), stored)
