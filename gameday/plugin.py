@@ -30,6 +30,7 @@ MARKERS = {
     "dns": "exercises Route 53 routing",
     "dynamodb": "exercises DynamoDB global tables (the catalog)",
     "edge": "the edge tier: CloudFront, Global Accelerator, WAF and Shield",
+    "hybrid": "exercises the sites outside AWS (Direct Connect, VPN, Outposts)",
     "latency": "measures latency",
     "rds": "exercises RDS",
     "region": "a Region-level scenario",

@@ -39,7 +39,7 @@ from environments.model import AwsEnvironment, LocalEnvironment
 from base.deadline import DeadlineExceeded, until
 from base.errors import BuildError
 from base.operations import is_read_only
-from stack import accelerator, ami, catalog as catalog_, cdn, topology, userdata
+from stack import accelerator, ami, catalog as catalog_, cdn, hybrid, topology, userdata
 from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
@@ -73,6 +73,8 @@ class BuildOptions:
     # The catalog global table (stack.catalog); off only where the endpoint keeps no global tables (plain moto).
     catalog: bool = True
     cdn: bool = True  # the assets bucket and the CloudFront distribution (stack.cdn)
+    # The sites' Direct Connect and VPN links (stack.hybrid), local environments only; off where moto alone answers.
+    hybrid: bool = False
     run_id: str | None = None  # the gameday:run tag on what this build creates (None: this process's run id)
     # The Global Accelerator in front of checkout (stack.accelerator); off where the endpoint has none (plain moto).
     accelerator: bool = False
@@ -155,7 +157,10 @@ class Builder:
             raise BuildError("building the reference stack in AWS needs the package the checkout instances' user data "
                              "installs: set GAMEDAY_CHECKOUT_PACKAGE to a pip requirement for this repository (a wheel "
                              "URL, or git+https://...); see docs/real-aws.md")
-        return self._walk("building", write_records=True)
+        built = self._walk("building", write_records=True)
+        if self.options.hybrid and isinstance(self.env, LocalEnvironment):
+            hybrid.ensure(self.env, self.client, self.created_tags, self.options.stack_name)
+        return built
 
     def attach(self) -> ReferenceStack:
         """Handles to the stack built earlier, changing nothing. Raises BuildError naming what is missing."""

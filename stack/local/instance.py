@@ -10,6 +10,7 @@ endpoint on 127.0.0.1:4566. Instance k (1..9) moves everything out of the way of
 - Global Accelerator's static addresses (accelerator_cidr) move by k in the second octet (127.241.0.0/16);
 - Route 53 health checkers use 127.(210+k).N.0/24;
 - every CloudFront edge location's second octet grows by k (127.230.0.3 -> 127.231.0.3);
+- every site's range (environments.sites) moves its second octet by k (127.220.1.0/24 -> 127.221.1.0/24);
 - its state lives in <runtime dir>/gameday/<k>, its logs in <state home>/gameday/logs/<k>.
 
 The instance is chosen with ``GAMEDAY_INSTANCE`` (or ``--instance``); pytest-xdist workers
@@ -111,8 +112,9 @@ class Instance:
         bots = {name: bot.model_copy(update={"subnet": _shift(bot.subnet, self.number)}) for name, bot in env.bots.items()}
         edges = {code: edge.model_copy(update={"address": str(edge.ip + (self.number << 16))})
                  for code, edge in env.edge_locations.items()}
+        sites = {name: site.model_copy(update={"cidr": _shift(site.cidr, self.number)}) for name, site in env.sites.items()}
         return env.model_copy(update={"regions": regions, "vantage_points": vantage_points, "bots": bots, "edge_locations": edges,
-                                      "accelerator_cidr": _shift(env.accelerator_cidr, self.number)})
+                                      "accelerator_cidr": _shift(env.accelerator_cidr, self.number), "sites": sites})
 
     def checker_subnet(self, index: int) -> str:
         """The client subnet of Route 53 health checker number ``index`` (0-based)."""

@@ -14,6 +14,9 @@ The services, and who provides and requires them in the standard stack:
   Required by rds and ec2.
 - ``Toxics`` (fabric): latency, loss and blackholes on a node's links. Looked up, when present, by
   the fis part (the AWSFIS SSM documents).
+- ``SiteLinks`` (fabric): the links between sites outside AWS and Regions (Direct Connect, VPN, an
+  Outpost's service link): fail or restore one, switch BFD, read their state. Looked up, when present,
+  by the fis part (directconnect.disconnect_vif) and by the control plane (VgwTelemetry, VIF state).
 - ``InstanceProcesses`` (ec2): the process running an instance. Looked up, when present, by the fis
   part (AWSFIS-Run-CPU-Stress).
 - ``ServiceRecords`` (route53): serve a service-owned DNS name (an RDS endpoint). Required by rds.
@@ -77,6 +80,24 @@ class Toxics(Protocol):
         """Replace the toxics on the node at ``address`` (an empty list removes them). Each is
         ``{"kind": "latency", "delay_ms": n}``, ``{"kind": "loss", "loss_percent": p}`` or
         ``{"kind": "blackhole", "port": n, "direction": "ingress" | "egress"}``."""
+        ...
+
+
+@runtime_checkable
+class SiteLinks(Protocol):
+    """The fabric's site links (stack.local.fabric.sites), named ``<site>/<link>`` as in the environment."""
+
+    def set_link_state(self, link_id: str, up: bool) -> None:
+        """Fail (``up`` False) or restore the link; BGP follows after its hold time or BFD detection (scaled).
+        Raises StackError naming the link and the known ones when there is no such link."""
+        ...
+
+    def set_bfd(self, link_id: str, enabled: bool) -> None:
+        """Turn BFD on or off on a Direct Connect link (the customer router's setting)."""
+        ...
+
+    def link_states(self) -> list[Mapping[str, Any]]:
+        """Each link: link_id, site, region, kind, up (physical), advertised (BGP), events."""
         ...
 
 

@@ -47,6 +47,7 @@ PARTS: tuple[str, ...] = (
     "stack.local.fis.part:FisPart",
     "stack.local.cloudfront.part:CloudFrontPart",
     "stack.local.accelerator.part:AcceleratorPart",
+    "stack.local.warehouse.part:WarehousePart",
 )
 # What each part makes real, named when a stack runs without it: its faults would change the API only.
 ENFORCES = {
@@ -60,6 +61,7 @@ ENFORCES = {
     "fis": "AWS FIS experiments (StartExperiment runs the template's actions)",
     "cloudfront": "CloudFront edge locations (caching proxies, origin failover, invalidations)",
     "accelerator": "Global Accelerator (static addresses routing to the nearest healthy Region, endpoint health checks)",
+    "warehouse": "the warehouse site's service and its inventory API in the Region (hybrid tier)",
 }
 
 

@@ -33,8 +33,8 @@ from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
-    backends, cachepolicies, cloudfront, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, globalaccelerator, mrsc, rds,
-    request as requests_, route53, shield, wafv2, xray,
+    backends, cachepolicies, cloudfront, cloudwatch, defaultvpc, directconnect, dynamodb, dynamoitems, ec2, fis,
+    globalaccelerator, mrsc, rds, request as requests_, route53, shield, vpn, wafv2, xray,
 )
 from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
@@ -58,7 +58,8 @@ _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
 Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
 _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER,
-                                             "cloudfront": cachepolicies.ANSWER, "shield": shield.ANSWER, "wafv2": wafv2.ANSWER}
+                                             "cloudfront": cachepolicies.ANSWER, "shield": shield.ANSWER, "wafv2": wafv2.ANSWER,
+                                             "directconnect": directconnect.ANSWER, "ec2": vpn.ANSWER}
 # Services moto does not emulate, answered here entirely (every operation; the module answers unknown ones).
 _OWN: dict[str, Answer] = {globalaccelerator.SERVICE: globalaccelerator.answer}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
@@ -140,6 +141,8 @@ class ControlPlane:
         self.services.provide(RdsStore, MotoRdsStore(), by="the control plane")
         environment = _environment(instance)
         cloudfront.install(environment.timescale)
+        self.environment = environment
+        self.directconnect = directconnect.DirectConnect(self.services, environment.timescale)
         self.cloudwatch = cloudwatch.Ledger(list(environment.regions))
         self.services.provide(MetricStore, self.cloudwatch, by="the control plane")
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
