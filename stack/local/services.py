@@ -18,6 +18,8 @@ The services, and who provides and requires them in the standard stack:
   part (AWSFIS-Run-CPU-Stress).
 - ``ServiceRecords`` (route53): serve a service-owned DNS name (an RDS endpoint). Required by rds.
 - ``DbStatus`` (rds): the live status of a DB instance. Looked up, when present, by the control plane.
+- ``SiteLinks`` (fabric): whether a site's link to a Region is up. Looked up, when present, by the
+  control plane (launching on an Outpost needs its service link).
 - ``RdsStore`` (the control plane, registered before any part): moto's RDS and EC2 bookkeeping, the
   only access to moto the RDS part has. Required by rds.
 - ``MetricStore`` (the control plane): CloudWatch's stored metric data and alarms, and the one way
@@ -103,6 +105,15 @@ class DbStatus(Protocol):
 
     def status_of(self, db_instance_identifier: str, region: str) -> str | None:
         """The instance's status ("available", "rebooting", ...); None when no data plane runs it."""
+        ...
+
+
+@runtime_checkable
+class SiteLinks(Protocol):
+    """Whether a link between a site outside AWS and a Region carries traffic now (the fabric's site links)."""
+
+    def link_up(self, site: str, region: str, kind: str) -> bool:
+        """``kind``: direct_connect, vpn or service_link. False for a link that is cut or does not exist."""
         ...
 
 

@@ -33,7 +33,8 @@ from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
-    backends, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, mrsc, rds, request as requests_, route53, xray,
+    backends, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, mrsc, outposts, rds, request as requests_, route53,
+    xray,
 )
 from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
@@ -46,15 +47,18 @@ Hook = Callable[[ApiRequest, Any], "Mapping[str, str | None] | None"]
 _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
     "route53": (route53.VALIDATE, route53.AFTER),
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
-    "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
+    "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2, **outposts.VALIDATE_EC2}, ec2.AFTER),
     "cloudwatch": (cloudwatch.VALIDATE, cloudwatch.AFTER),
     "fis": (fis.VALIDATE, {}),
 }
 # What the control plane answers itself (None: moto answers), and moto's answers it amends.
 Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
-_ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER}
-_SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
+_ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER,
+                                             "outposts": outposts.ANSWER}
+_SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN, "ec2": outposts.SHOWN_EC2}
+# Services moto has no backend for, which the control plane answers whole (from _ANSWERS).
+_OWN_SERVICES = frozenset({"outposts"})
 # Operations run inside a wrapper (DynamoDB's writes: under the written tables' locks, then stamped).
 Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
 # MRSC tables' writes and strong reads (mrsc.py) go through the DynamoDB part first, around the above.
@@ -132,6 +136,7 @@ class ControlPlane:
         self.services = services if services is not None else Services()
         self.services.provide(RdsStore, MotoRdsStore(), by="the control plane")
         environment = _environment(instance)
+        self.environment = environment
         self.cloudwatch = cloudwatch.Ledger(list(environment.regions))
         self.services.provide(MetricStore, self.cloudwatch, by="the control plane")
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
@@ -203,7 +208,7 @@ class ControlPlane:
                                        "a SigV4 credential scope; the local endpoint needs Signature Version 4 "
                                        "(Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, "
                                        "or a presigned URL's X-Amz-Credential) to know the service and Region"))
-        if scope is not None and not self._served(environ):
+        if scope is not None and scope[0] not in _OWN_SERVICES and not self._served(environ):
             service, region = scope
             return render(ApiRequest(service, "", region, {}), AwsError(
                 "InvalidAction", f"The local endpoint does not serve the service {service!r} (signed for {region}); it serves "

@@ -31,6 +31,9 @@ _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>
 # REST services whose every path is one of botocore's templates (ids never hold a "/"), so a path
 # that matches none is not a call at all; elsewhere (S3 keys, ARNs in paths) moto routes it.
 _ROUTED_ONLY = frozenset({"route53"})
+# REST services whose ids may be ARNs, sent with their "/" percent-encoded (which WSGI decodes): a
+# path parameter there may hold a "/".
+_ARN_IDS = frozenset({"outposts"})
 # Signing names that differ from botocore's service names.
 _SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions"}
 
@@ -45,10 +48,11 @@ def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], str]]:
     """(method, path regex, operation) for a REST service, most specific template first."""
     routes = []
     model = _model(service)
+    value = ".+" if service in _ARN_IDS else "[^/]+"
     for name in model.operation_names:
         http = model.operation_model(name).http
         template = http["requestUri"].split("?")[0]
-        pattern = re.sub(r"\{(\w+)\+?\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", template.rstrip("/"))
+        pattern = re.sub(r"\{(\w+)\+?\}", lambda m: f"(?P<{m.group(1)}>{value})", template.rstrip("/"))
         routes.append((http["method"], re.compile(f"^{pattern}/?$"), name))
     routes.sort(key=lambda route: -len(route[1].pattern))
     return routes
