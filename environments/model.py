@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from base.errors import SettingsError
 from base.timescale import DEFAULT_TIME_SCALE, TimeScale
 from environments import outposts as outposts_
+from environments.sites import Site, site_problems
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 CONTINENTS = ("AF", "AN", "AS", "EU", "OC", "NA", "SA")
@@ -240,6 +241,7 @@ class Base(Model):
     account_id: str = Field(pattern=r"^[0-9]{12}$")
     regions: dict[str, Region] = Field(min_length=1)
     vantage_points: dict[str, VantagePoint] = Field(default_factory=dict)
+    sites: dict[str, Site] = Field(default_factory=dict)  # outside AWS (environments.sites)
     health_checker_regions: list[str] = Field(default_factory=lambda: list(CHECKER_REGIONS))
     slos: SLOs
     stack: ReferenceStack = ReferenceStack()
@@ -284,14 +286,14 @@ class Base(Model):
         for vp_name, vp in self.vantage_points.items():
             problems += [f"vantage_points.{vp_name}.rtt_ms names {unknown!r}, which is not in regions"
                          for unknown in sorted(set(vp.rtt_ms) - set(self.regions))]
+        problems += site_problems(self.sites, set(self.regions))
         for field in ("database_region", "replica_region"):
             region = getattr(self.stack, field)
             if region is not None and region not in self.regions:
                 problems.append(f"stack.{field} {region!r} is not one of this environment's regions: {sorted(self.regions)}")
-        sites = getattr(self, "sites", None)
-        problems += outposts_.problems(self.outposts, self.site_actions, set(self.regions),
+        problems += outposts_.problems(self.outposts, self.site_actions, self.sites, set(self.regions),
                                        {az for r in self.regions.values() for az in r.availability_zones},
-                                       None if sites is None else set(sites), needs_commands=self.site_actions_run_commands)
+                                       needs_commands=self.site_actions_run_commands)
         return problems
 
     @property
@@ -334,6 +336,7 @@ class LocalEnvironment(Base):
             for n, r in self.regions.items() for az, zone in r.availability_zones.items()
         ]
         networks += [(f"vantage_points.{n}.subnet", vp.network) for n, vp in self.vantage_points.items()]
+        networks += [(f"sites.{n}.cidr", site.network) for n, site in self.sites.items()]
         problems = super()._problems()
         for where, network in networks:
             if not network.subnet_of(LOOPBACK):
@@ -344,7 +347,7 @@ class LocalEnvironment(Base):
                     problems.append(f"regions.{name}.availability_zones.{az}.subnet_cidr {zone.subnet_cidr!r} "
                                     f"is not inside the VPC {region.vpc_cidr}")
         # VPCs and vantage subnets must be disjoint, and so must the subnets of one VPC.
-        top_level = [(w, n) for w, n in networks if w.endswith("vpc_cidr") or w.startswith("vantage_points.")]
+        top_level = [(w, n) for w, n in networks if w.endswith("vpc_cidr") or w.startswith(("vantage_points.", "sites."))]
         subnets = [(w, n) for w, n in networks if ".availability_zones." in w]
         for group in (top_level, subnets):
             for i, (where, network) in enumerate(group):

@@ -12,11 +12,12 @@ place where the two kinds of environment differ is written down in the environme
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# The kinds of link between a site and a Region (the fabric's site links).
-LINK_KINDS = ("direct_connect", "vpn", "service_link")
+from environments.sites import LINK_TYPES, Site
+
 _AZ = re.compile(r"^(?P<region>[a-z]{2}(-[a-z]+)+-\d)[a-z]$")
 
 
@@ -73,45 +74,46 @@ class SiteAction(_Model):
     @field_validator("links")
     @classmethod
     def _links(cls, value: list[str]) -> list[str]:
-        bad = [kind for kind in value if kind not in LINK_KINDS]
+        bad = [kind for kind in value if kind not in LINK_TYPES]
         if bad:
-            raise ValueError(f"unknown link kind {bad[0]!r}; allowed: {', '.join(LINK_KINDS)}")
+            raise ValueError(f"unknown link kind {bad[0]!r}; allowed: {', '.join(LINK_TYPES)}")
         return value
 
 
-def problems(outposts: dict[str, Outpost], actions: dict[str, SiteAction], regions: set[str],
-             availability_zones: set[str], sites: set[str] | None, needs_commands: bool) -> list[str]:
-    """Checks across the environment: ids unique, AZs and sites known, commands where they are needed.
-
-    ``sites``: the environment's site names, or None when the environment declares no ``sites`` model
-    (then a site is not checked against it).
-    """
+def problems(outposts: Mapping[str, Outpost], actions: Mapping[str, SiteAction], sites: Mapping[str, Site],
+             regions: set[str], availability_zones: set[str], needs_commands: bool) -> list[str]:
+    """Checks across the environment: ids unique, AZs and sites known, links present, commands where needed."""
     found = []
-    for field in ("outpost_id", "site_id"):
-        seen: dict[str, str] = {}
-        for name, outpost in outposts.items():
-            value = getattr(outpost, field)
-            if value in seen and field == "outpost_id":
-                found.append(f"outposts.{name}.{field} {value!r} is also outposts.{seen[value]}'s; each Outpost has its own id")
-            if value in seen and field == "site_id" and outposts[seen[value]].site != outpost.site:
-                found.append(f"outposts.{name}.site_id {value!r} is also outposts.{seen[value]}'s, at another site")
-            seen.setdefault(value, name)
+    seen: dict[str, str] = {}
     for name, outpost in outposts.items():
+        if outpost.outpost_id in seen:
+            found.append(f"outposts.{name}.outpost_id {outpost.outpost_id!r} is also outposts.{seen[outpost.outpost_id]}'s; "
+                         "each Outpost has its own id")
+        seen.setdefault(outpost.outpost_id, name)
         if outpost.region not in regions:
             found.append(f"outposts.{name}.availability_zone {outpost.availability_zone!r} is in {outpost.region}, "
                          f"which is not in regions: {sorted(regions)}")
         elif outpost.availability_zone not in availability_zones:
             found.append(f"outposts.{name}.availability_zone {outpost.availability_zone!r} is not one of "
                          f"regions.{outpost.region}.availability_zones")
-        if sites is not None and outpost.site not in sites:
+        site = sites.get(outpost.site)
+        if site is None:
             found.append(f"outposts.{name}.site {outpost.site!r} is not in sites: {sorted(sites)}")
+        elif not any(link.type == "service_link" and link.region == outpost.region for link in site.links.values()):
+            found.append(f"outposts.{name}: site {outpost.site} has no service_link to {outpost.region}, the Outpost's "
+                         f"parent Region; add one under sites.{outpost.site}.links")
     for name, action in actions.items():
-        if sites is not None and action.site not in sites:
+        site = sites.get(action.site)
+        if site is None:
             found.append(f"site_actions.{name}.site {action.site!r} is not in sites: {sorted(sites)}")
+        else:
+            kinds = {link.type for link in site.links.values()}
+            found += [f"site_actions.{name}.links names {kind!r}, but site {action.site} has no link of that type "
+                      f"(it has: {', '.join(sorted(kinds)) or 'none'})" for kind in action.links if kind not in kinds]
         if needs_commands and not action.command:
             found.append(f"site_actions.{name}.command is empty: on a real estate a site action runs the command "
                          "you give (for example a script that shuts the store's router port), and rollback_command after")
         if action.command and not action.rollback_command:
             found.append(f"site_actions.{name}.rollback_command is empty: a fault must be rolled back; give the command "
-                         "that undoes site_actions.{name}.command".replace("{name}", name))
+                         f"that undoes site_actions.{name}.command")
     return found

@@ -8,6 +8,7 @@ endpoint on 127.0.0.1:4566. Instance k (1..9) moves everything out of the way of
 - every VPC CIDR's second octet grows by 8*k (127.16.0.0/16 -> 127.24.0.0/16 for k=1);
 - every vantage-point subnet's second octet grows by k (127.200.1.0/24 -> 127.201.1.0/24);
 - Route 53 health checkers use 127.(210+k).N.0/24;
+- every site's range (environments.sites) moves its second octet by k (127.220.1.0/24 -> 127.221.1.0/24);
 - its state lives in <runtime dir>/gameday/<k>, its logs in <state home>/gameday/logs/<k>.
 
 The instance is chosen with ``GAMEDAY_INSTANCE`` (or ``--instance``); pytest-xdist workers
@@ -106,7 +107,8 @@ class Instance:
             name: vp.model_copy(update={"subnet": _shift(vp.subnet, self.number)})
             for name, vp in env.vantage_points.items()
         }
-        return env.model_copy(update={"regions": regions, "vantage_points": vantage_points})
+        sites = {name: site.model_copy(update={"cidr": _shift(site.cidr, self.number)}) for name, site in env.sites.items()}
+        return env.model_copy(update={"regions": regions, "vantage_points": vantage_points, "sites": sites})
 
     def checker_subnet(self, index: int) -> str:
         """The client subnet of Route 53 health checker number ``index`` (0-based)."""

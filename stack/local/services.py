@@ -14,12 +14,13 @@ The services, and who provides and requires them in the standard stack:
   Required by rds and ec2.
 - ``Toxics`` (fabric): latency, loss and blackholes on a node's links. Looked up, when present, by
   the fis part (the AWSFIS SSM documents).
+- ``SiteLinks`` (fabric): the links between sites outside AWS and Regions (Direct Connect, VPN, an
+  Outpost's service link): fail or restore one, switch BFD, read their state. Looked up, when present,
+  by the fis part (directconnect.disconnect_vif) and by the control plane (VgwTelemetry, VIF state).
 - ``InstanceProcesses`` (ec2): the process running an instance. Looked up, when present, by the fis
   part (AWSFIS-Run-CPU-Stress).
 - ``ServiceRecords`` (route53): serve a service-owned DNS name (an RDS endpoint). Required by rds.
 - ``DbStatus`` (rds): the live status of a DB instance. Looked up, when present, by the control plane.
-- ``SiteLinks`` (fabric): whether a site's link to a Region is up. Looked up, when present, by the
-  control plane (launching on an Outpost needs its service link).
 - ``RdsStore`` (the control plane, registered before any part): moto's RDS and EC2 bookkeeping, the
   only access to moto the RDS part has. Required by rds.
 - ``MetricStore`` (the control plane): CloudWatch's stored metric data and alarms, and the one way
@@ -79,6 +80,24 @@ class Toxics(Protocol):
 
 
 @runtime_checkable
+class SiteLinks(Protocol):
+    """The fabric's site links (stack.local.fabric.sites), named ``<site>/<link>`` as in the environment."""
+
+    def set_link_state(self, link_id: str, up: bool) -> None:
+        """Fail (``up`` False) or restore the link; BGP follows after its hold time or BFD detection (scaled).
+        Raises StackError naming the link and the known ones when there is no such link."""
+        ...
+
+    def set_bfd(self, link_id: str, enabled: bool) -> None:
+        """Turn BFD on or off on a Direct Connect link (the customer router's setting)."""
+        ...
+
+    def link_states(self) -> list[Mapping[str, Any]]:
+        """Each link: link_id, site, region, kind, up (physical), advertised (BGP), events."""
+        ...
+
+
+@runtime_checkable
 class InstanceProcesses(Protocol):
     """The processes that run EC2 instances (the ec2 part's checkout processes)."""
 
@@ -105,15 +124,6 @@ class DbStatus(Protocol):
 
     def status_of(self, db_instance_identifier: str, region: str) -> str | None:
         """The instance's status ("available", "rebooting", ...); None when no data plane runs it."""
-        ...
-
-
-@runtime_checkable
-class SiteLinks(Protocol):
-    """Whether a link between a site outside AWS and a Region carries traffic now (the fabric's site links)."""
-
-    def link_up(self, site: str, region: str, kind: str) -> bool:
-        """``kind``: direct_connect, vpn or service_link. False for a link that is cut or does not exist."""
         ...
 
 

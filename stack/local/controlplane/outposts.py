@@ -198,13 +198,20 @@ def _launch_subnets(params: Mapping[str, Any]) -> set[str]:
     return found
 
 
-def validate_run_instances(request: ApiRequest, plane: Any) -> None:
+def service_link_down(plane: Any, outpost: Outpost) -> bool:
+    """Whether the Outpost's service link is cut, or BGP no longer routes over it (the fabric's view)."""
     links = plane.services.find(SiteLinks)
     if links is None:
-        return  # no fabric in this stack: nothing carries a service link, so nothing can cut one
+        return False  # no fabric in this stack: nothing carries a service link, so nothing can cut one
+    mine = [link for link in links.link_states() if link.get("site") == outpost.site
+            and link.get("region") == outpost.region and link.get("kind") == SERVICE_LINK]
+    return not any(link.get("up") and link.get("advertised") for link in mine)
+
+
+def validate_run_instances(request: ApiRequest, plane: Any) -> None:
     for subnet_id in sorted(_launch_subnets(request.params)):
         found = subnet_outpost(plane, request.region, subnet_id)
-        if found is not None and not links.link_up(found[1].site, found[1].region, SERVICE_LINK):
+        if found is not None and service_link_down(plane, found[1]):
             name, outpost = found
             raise AwsError("Unavailable", f"Outpost {outpost.outpost_id} ({name}) cannot be reached: the service link "
                                           f"between site {outpost.site} and {outpost.region} is down. Instances already "

@@ -5,7 +5,7 @@ import itertools
 import json
 import socket
 import threading
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from base import net
 from stack.local.fabric.errors import FabricCommandError, FabricUnavailable
@@ -102,6 +102,12 @@ class FabricClient:
     def register_process(self, address: str, pid: int) -> None:
         """Connections opened by ``pid`` or its descendants come from the node at ``address``."""
         self.request("register_process", address=address, pid=pid)
+
+    def set_site_links(self, links: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        return self.request_object("set_site_links", links=list(links))
+
+    def set_link_state(self, link_id: str, up: bool) -> dict[str, Any]:
+        return self.request_object("set_link_state", link_id=link_id, up=up)
 
     def stats(self) -> dict[str, Any]:
         return self.request_object("stats")

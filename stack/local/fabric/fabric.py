@@ -20,10 +20,11 @@ from stack.local.fabric.errors import FabricCommandError
 from stack.local.fabric.flow import Flow, Side
 from stack.local.fabric.listener import Listener
 from stack.local.fabric.owner import OwnerRegistry
+from stack.local.fabric.sites import Path, SiteRouter
 from stack.local.fabric.stats import Stats
 from stack.local.fabric.timer import Timer
 from stack.local.fabric.toxics import ToxicTable
-from stack.local.fabric.topology import Topology
+from stack.local.fabric.topology import Place, Topology
 
 if TYPE_CHECKING:
     from stack.local.fabric.firewall import Firewall  # imported only when the kernel path is asked for
@@ -62,6 +63,7 @@ class Fabric:
         self.owners = OwnerRegistry()
         self.stats = Stats()
         self.timer = Timer(loop)
+        self.sites = SiteRouter(loop.call_later, self._reroute)
         self.firewall = firewall  # the optional kernel path (firewall.Firewall), root only
         self.listeners: dict[tuple[str, int], Listener] = {}
         self.flows: set[Flow] = set()
@@ -73,6 +75,7 @@ class Fabric:
             "ping": self.ping, "set_topology": self.set_topology, "set_nacls": self.set_nacls,
             "expose": self.expose, "unexpose": self.unexpose, "register_process": self.register_process,
             "stats": self.report, "shutdown": self.shutdown, "set_toxics": self.set_toxics,
+            "set_site_links": self.set_site_links, "set_link_state": self.set_link_state,
         }
 
     async def command(self, name: str, args: Mapping[str, Any]) -> Any:
@@ -123,6 +126,17 @@ class Fabric:
             flow.set_toxics(self.toxics)
         self._enforce()
         return {"toxics": len(self.toxics.toxics), "flows": len(self.flows)}
+
+    def set_site_links(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the links between sites and Regions (sites.py); open flows are routed again."""
+        return self.sites.set_links(args.get("links"))
+
+    def set_link_state(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """A site link fails (``up`` false) or returns; BGP withdraws or advertises its routes after its timers."""
+        up = args.get("up")
+        if not isinstance(up, bool):
+            raise FabricCommandError(f"set_link_state: up is {up!r}; expected true or false")
+        return self.sites.set_state(str(args.get("link_id")), up)
 
     async def expose(self, args: Mapping[str, Any]) -> dict[str, Any]:
         address = str(_address(args.get("address"), "expose.address"))
@@ -200,6 +214,7 @@ class Fabric:
             # Handshakes of denied new flows dropped in the kernel never reach the links above.
             "kernel_drops": self.firewall.drops() if self.firewall is not None else [],
             "timer_lag_us": round(self.timer.lag_s * 1e6, 1),
+            "site_links": self.sites.as_json(),
         }
 
     def shutdown(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -227,10 +242,12 @@ class Fabric:
         server_place = self.topology.locate(ipaddress.IPv4Address(server_address[0]))
         stats = self.stats.link(client_place.label, server_place.label, listener.port)
         stats.connections += 1
+        path = self._path(client_place, server_place)
         flow = Flow(client=side, client_transport=transport, client_place=client_place, client_address=client_address,
                     server_place=server_place, server_address=server_address, backend=listener.backend,
-                    delay_s=self.topology.one_way_delay_s(client_place, server_place), timer=self.timer,
+                    delay_s=self.topology.one_way_delay_s(client_place, server_place) + path.added_delay_s, timer=self.timer,
                     stats=stats, on_finished=self.flows.discard, identified_by=identified_by)
+        flow.path_blocked, flow.path_jitter_s = path.blocked, path.jitter_s
         self.flows.add(flow)
         flow.set_toxics(self.toxics)
         flow.apply(self.acls)
@@ -244,8 +261,30 @@ class Fabric:
             flow.reassign(place, self.stats.link(place.label, flow.server_place.label, flow.stats.port), identified_by)
         else:
             flow.client_place, flow.identified_by = place, identified_by
-        flow.set_delay(self.topology.one_way_delay_s(place, flow.server_place))
+        self._route(flow)
+
+    def _path(self, a: Place, b: Place) -> Path:
+        """The site link between a site and a Region's subnet (sites.py); an empty Path for any other pair."""
+        for one, other in ((a, b), (b, a)):
+            if one.source is not None and one.source.site:
+                if other.subnet is not None:
+                    return self.sites.path(one.source.name, other.subnet.region)
+                if other.source is not None and other.source.site and other.source.name != one.source.name:
+                    return Path(None, f"no link between sites {one.source.name} and {other.source.name}")
+        return Path(None)
+
+    def _route(self, flow: Flow) -> None:
+        """Give a flow its delay, its site path's state and its toxics (then ``apply`` gates it)."""
+        path = self._path(flow.client_place, flow.server_place)
+        flow.set_delay(self.topology.one_way_delay_s(flow.client_place, flow.server_place) + path.added_delay_s)
+        flow.path_blocked, flow.path_jitter_s = path.blocked, path.jitter_s
         flow.set_toxics(self.toxics)
+
+    def _reroute(self) -> None:
+        """A site link changed: route every open flow again and gate it."""
+        for flow in list(self.flows):
+            self._route(flow)
+        self._enforce()
 
     async def _reap_forever(self) -> None:
         while True:

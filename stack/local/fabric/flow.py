@@ -15,6 +15,7 @@ from stack.local.fabric.acl import AclTable, Decision
 from stack.local.fabric.link import Link
 from stack.local.fabric.stats import LinkStats
 from stack.local.fabric.timer import Timer
+from stack.local.fabric import toxics
 from stack.local.fabric.toxics import ToxicTable
 from stack.local.fabric.topology import Place
 
@@ -70,6 +71,8 @@ class Flow:
         self.downstream = Link(delay_s, timer, stats.count_downstream, self._link_done)
         self.verdicts: dict[str, Decision] = {}
         self.blackholed = False  # a blackhole toxic on the client's or server's port (toxics.py)
+        self.path_blocked = ""  # why a site's route carries nothing now (sites.py); "" when it does
+        self.path_jitter_s = 0.0  # the jitter of the site link the flow crosses
         self.client_transport: asyncio.Transport | None = client_transport
         self.server_transport: asyncio.Transport | None = None
         self._connecting = False
@@ -95,6 +98,9 @@ class Flow:
         client, server = self.client_place.address, self.server_place.address
         self.upstream.sending = table.sending(client)
         self.downstream.sending = table.sending(server)
+        if self.path_jitter_s > 0:
+            for link in (self.upstream, self.downstream):
+                link.sending = toxics.Sending(link.sending.delay_s, link.sending.loss, self.path_jitter_s)
         self.blackholed = table.blackholed(client, server, self.server_port)
 
     def reassign(self, client_place: Place, stats: LinkStats, identified_by: str) -> None:
@@ -110,6 +116,9 @@ class Flow:
         down = table.check(self.server_place.endpoint, self.client_place.endpoint, self.client_port)
         if self.blackholed:  # dropped like a denied packet: the SYN never arrives, nothing is reset
             up = Decision(False, note=f"blackhole toxic on port {self.server_port}")
+        if self.path_blocked:  # a site's link is down or has no route: both directions are lost
+            up = Decision(False, note=self.path_blocked)
+            down = Decision(False, note=self.path_blocked)
         opening, was_stalled = not self.verdicts, self.stalled
         # Downstream first, so that when both directions are cut the first packet's reason is the last recorded.
         for name, link, decision in (("downstream", self.downstream, down), ("upstream", self.upstream, up)):

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from environments.model import LocalEnvironment
+from environments.sites import link_ids
 from stack.local.fabric import firewall
 from stack.local.fabric.acl import SkippedEntry
 from stack.local.fabric.client import FabricClient
@@ -28,7 +29,7 @@ from stack.local.fabric.process import FabricProcess
 from stack.local.fabric.topology import ExternalSource, Subnet, Topology
 from stack.local.instance import Instance
 from stack.local.part import ApiHandler, Change, ChangeNotApplied, Health, PartContext
-from stack.local.services import Network, Toxics
+from stack.local.services import Network, SiteLinks, Toxics
 from stack.local.geography import checker_links
 
 # EC2 operations after which subnets or NACLs must be read again.
@@ -51,7 +52,17 @@ def external_sources(environment: LocalEnvironment, instance: Instance) -> tuple
     sources = [ExternalSource(name, vp.network, dict(vp.rtt_ms)) for name, vp in environment.vantage_points.items()]
     sources += [ExternalSource(f"checker-{link.region}", ipaddress.IPv4Network(link.cidr), dict(link.rtt_ms))
                 for link in checker_links(environment, instance)]
+    sources += [ExternalSource(name, site.network, dict(site.rtt_ms), site=True) for name, site in environment.sites.items()]
     return tuple(sources)
+
+
+def site_links(environment: LocalEnvironment, bfd: Mapping[str, bool]) -> list[dict[str, Any]]:
+    """The environment's site links as the fabric's set_site_links takes them: timings scaled to wall seconds."""
+    scale = environment.timescale
+    return [{"link_id": f"{site_name}/{name}", "site": site_name, "region": link.region, "kind": link.type,
+             "preference": link.route_preference, "added_delay_ms": link.added_rtt_ms / 2.0,
+             "jitter_ms": link.jitter_ms, "detection_s": scale.to_wall(link.detection_s(bfd.get(f"{site_name}/{name}")))}
+            for site_name, site in environment.sites.items() for name, link in site.links.items()]
 
 
 def table_name(instance: Instance) -> str:
@@ -61,7 +72,7 @@ def table_name(instance: Instance) -> str:
 
 class FabricPart:
     name: ClassVar[str] = "fabric"
-    provides: ClassVar[tuple[type, ...]] = (Network, Toxics)
+    provides: ClassVar[tuple[type, ...]] = (Network, Toxics, SiteLinks)
     requires: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, loop: str = "uvloop", kernel_drop: bool | None = None) -> None:
@@ -90,6 +101,7 @@ class FabricPart:
         self._skipped: tuple[tuple[str, SkippedEntry], ...] = ()  # (Region, entry) from the last NACL push
         self._toxics: dict[str, list[dict[str, Any]]] = {}  # node address -> its toxics
         self._toxics_lock = threading.Lock()
+        self._bfd: dict[str, bool] = {}  # link id -> BFD switched at run time (set_bfd), over the environment's
 
     # -- Part protocol ---------------------------------------------------------------------------
 
@@ -115,6 +127,7 @@ class FabricPart:
         try:
             self.process.start()
             self._push_topology()
+            self._push_site_links()
         except BaseException:
             self.stop()
             raise
@@ -213,6 +226,24 @@ class FabricPart:
 
     def stats(self) -> dict[str, Any]:
         return self._client().stats()
+
+    def set_link_state(self, link_id: str, up: bool) -> None:
+        """Fail or restore a site link (the SiteLinks service). Raises FabricError naming the known links."""
+        self._client().set_link_state(link_id, up)
+
+    def set_bfd(self, link_id: str, enabled: bool) -> None:
+        assert self.context is not None
+        if link_id not in link_ids(self.context.environment.sites):
+            raise FabricError(f"set_bfd: no site link {link_id!r}; known: {link_ids(self.context.environment.sites)}")
+        self._bfd[link_id] = enabled
+        self._push_site_links()
+
+    def link_states(self) -> list[Mapping[str, Any]]:
+        return list(self._client().stats().get("site_links", []))
+
+    def _push_site_links(self) -> None:
+        assert self.context is not None
+        self._client().set_site_links(site_links(self.context.environment, self._bfd))
 
     # -- keeping in step with EC2 --------------------------------------------------------------
 

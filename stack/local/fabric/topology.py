@@ -34,9 +34,11 @@ class ExternalSource:
     name: str
     network: ipaddress.IPv4Network
     rtt_ms: Mapping[str, float] = field(default_factory=dict)
+    # A site outside AWS (a warehouse, a store): it reaches a Region's subnets only over its links (sites.py).
+    site: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "cidr": str(self.network), "rtt_ms": dict(self.rtt_ms)}
+        return {"name": self.name, "cidr": str(self.network), "rtt_ms": dict(self.rtt_ms), "site": self.site}
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ class Topology:
             )
             sources = tuple(
                 ExternalSource(str(s["name"]), _network(s["cidr"], f"sources[{i}].cidr"),
-                               {str(r): float(v) for r, v in dict(s.get("rtt_ms", {})).items()})
+                               {str(r): float(v) for r, v in dict(s.get("rtt_ms", {})).items()}, bool(s.get("site", False)))
                 for i, s in enumerate(data.get("sources", []))
             )
             matrix = {str(a): {str(b): float(v) for b, v in dict(row).items()}

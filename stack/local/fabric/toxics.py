@@ -63,15 +63,17 @@ class Sending:
 
     delay_s: float = 0.0
     loss: float = 0.0
+    jitter_s: float = 0.0  # a site link's path (sites.py): each chunk waits a further uniform [0, jitter_s)
 
     def extra_s(self, chance: "random.Random") -> float:
         """The extra wait of one chunk."""
         lost = self.loss > 0 and chance.random() < self.loss
-        return self.delay_s + (RETRANSMIT_S if lost else 0.0)
+        jitter = chance.uniform(0.0, self.jitter_s) if self.jitter_s > 0 else 0.0
+        return self.delay_s + jitter + (RETRANSMIT_S if lost else 0.0)
 
     @property
     def active(self) -> bool:
-        return self.delay_s > 0 or self.loss > 0
+        return self.delay_s > 0 or self.loss > 0 or self.jitter_s > 0
 
 
 NONE = Sending()

@@ -1,7 +1,7 @@
 """The Outposts API from the environment, subnets on an Outpost, and launches while its service link is down."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import boto3
 import pytest
@@ -19,13 +19,21 @@ ARN_1 = f"arn:aws:outposts:us-east-1:123456789012:outpost/{STORE_1}"
 
 
 class Links:
-    """A fake fabric: which (site, Region, kind) links are cut."""
+    """A fake fabric: the stores' service links, and which (site, Region, kind) are cut."""
 
     def __init__(self) -> None:
         self.cut: set[tuple[str, str, str]] = set()
 
-    def link_up(self, site: str, region: str, kind: str) -> bool:
-        return (site, region, kind) not in self.cut
+    def set_link_state(self, link_id: str, up: bool) -> None:
+        raise NotImplementedError
+
+    def set_bfd(self, link_id: str, enabled: bool) -> None:
+        raise NotImplementedError
+
+    def link_states(self) -> list[Mapping[str, Any]]:
+        return [{"link_id": f"{site}/service-link", "site": site, "region": "us-east-1", "kind": "service_link",
+                 "up": (site, "us-east-1", "service_link") not in self.cut, "advertised": True}
+                for site in ("store-nyc", "store-philly")]
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +59,14 @@ def test_outposts_api_answers_from_the_environment(plane: tuple[AwsEndpoint, Lin
     listed = outposts.list_outposts()["Outposts"]
     assert {o["OutpostId"] for o in listed} == {STORE_1, "op-0a1b2c3d4e5f60002"}
     one = outposts.get_outpost(OutpostId=ARN_1)["Outpost"]
-    assert (one["Name"], one["AvailabilityZone"], one["OutpostArn"]) == ("store-1", "us-east-1a", ARN_1)
+    assert (one["Name"], one["AvailabilityZone"], one["OutpostArn"]) == ("store-nyc", "us-east-1a", ARN_1)
     assert one["AvailabilityZoneId"] == "use1-az1"
     assert [o["OutpostId"] for o in outposts.list_outposts(AvailabilityZoneFilter=["us-east-1b"])["Outposts"]] == \
         ["op-0a1b2c3d4e5f60002"]
     first = outposts.list_sites(MaxResults=1)
     assert len(first["Sites"]) == 1 and first["NextToken"]
     rest = outposts.list_sites(MaxResults=1, NextToken=first["NextToken"])
-    assert {s["Name"] for s in first["Sites"] + rest["Sites"]} == {"store-1", "store-2"} and "NextToken" not in rest
+    assert {s["Name"] for s in first["Sites"] + rest["Sites"]} == {"store-nyc", "store-philly"} and "NextToken" not in rest
     with pytest.raises(ClientError) as missing:
         outposts.get_outpost(OutpostId="op-00000000000000000")
     assert missing.value.response["Error"]["Code"] == "NotFoundException"
@@ -102,7 +110,7 @@ def test_launching_on_an_outpost_fails_while_its_service_link_is_down(plane: tup
     launched = []
     try:
         launched.append(ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=outpost_subnet)["Instances"][0])
-        links.cut.add(("store-1", "us-east-1", "service_link"))
+        links.cut.add(("store-nyc", "us-east-1", "service_link"))
         with pytest.raises(ClientError) as refused:
             ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=outpost_subnet)
         assert refused.value.response["Error"]["Code"] == "Unavailable"
