@@ -117,3 +117,19 @@ def problems(outposts: Mapping[str, Outpost], actions: Mapping[str, SiteAction],
             found.append(f"site_actions.{name}.rollback_command is empty: a fault must be rolled back; give the command "
                          f"that undoes site_actions.{name}.command")
     return found
+
+
+# Where the stores' services listen (the stores part serves them, experiments and probes reach them):
+# each store's point of sale at its site's 10th address (the instance's shifted range); the cloud's sales
+# ledger in the Outposts' parent Region, at the address each POS reports in its status.
+POS_PORT = 8090
+LEDGER_PORT = 8091
+
+
+def pos_address(site: Site) -> str:
+    return str(site.network.network_address + 10)
+
+
+def ledger_region(outposts: Mapping[str, Outpost]) -> str | None:
+    """The Region the stores sync their sales to: the Outposts' parent (the first Outpost's)."""
+    return next((o.region for o in outposts.values()), None)
