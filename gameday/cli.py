@@ -156,6 +156,20 @@ def stack_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def stack_site_link(args: argparse.Namespace) -> int:
+    """Cut or restore a site's link in the running stack's fabric (what a local site action runs)."""
+    from stack.local import supervisor
+    from stack.local.fabric.client import FabricClient
+    from stack.local.fabric.process import control_path
+
+    _, instance = _instance(args)
+    supervisor.require_running(instance)
+    state = FabricClient(str(control_path(instance.state_dir / "fabric"))).set_link_state(args.link, args.state == "up")
+    print(json.dumps(state) if args.json else f"{args.link}: {'up' if state['up'] else 'down'} "
+          f"(BGP {'advertised' if state['advertised'] else 'withdrawn'})")
+    return 0
+
+
 def _target(args: argparse.Namespace, doing: str) -> Any:
     """(target, guard) once the guard has checked that the credentials are for the environment's account."""
     from environments import loader
@@ -387,6 +401,14 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the machine-readable contract")
     common(status)
     status.set_defaults(handler=stack_status)
+
+    site_link = stack.add_parser("site-link", help="cut or restore a site's link (Direct Connect, VPN, service link) "
+                                                   "in the running stack's fabric")
+    site_link.add_argument("link", help="the link, <site>/<link> as the environment's sites name it (store-nyc/service-link)")
+    site_link.add_argument("state", choices=("up", "down"))
+    site_link.add_argument("--json", action="store_true", help="print the link's state as JSON")
+    common(site_link)
+    site_link.set_defaults(handler=stack_site_link)
 
     dry_run_help = "print what would be done and make no mutating call (also GAMEDAY_DRY_RUN=true)"
     recover_parser = commands.add_parser("recover", help="roll back faults a killed run left (from the journal)")
