@@ -70,6 +70,9 @@ class SiteAction(_Model):
     command: list[str] = Field(default_factory=list)
     rollback_command: list[str] = Field(default_factory=list)
     timeout_s: float = Field(default=60, gt=0, le=3600)  # wall seconds a command may take
+    # How long an experiment holds the action, in AWS seconds (scaled on the local stack), as a FIS
+    # action's duration does. The store-offline drill: an hour.
+    duration_s: float = Field(default=3600, gt=0, le=86400)
 
     @field_validator("links")
     @classmethod

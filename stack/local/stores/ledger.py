@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ class Ledger:
                 out.flush()
             self.records[key] = record
             return record, True
+
+    def record_batch(self, sales: Sequence[Mapping[str, Any]]) -> list[tuple[Record, bool]]:
+        """Each sale under its own id as the key, in order. Raises Conflict or ValueError at the first bad one
+        (those before it are stored: a retry of the batch finds them and answers from them)."""
+        return [self.record(str(sale.get("sale_id", "")), sale) for sale in sales]
 
     def listing(self, store: str | None = None) -> dict[str, Any]:
         with self._lock:

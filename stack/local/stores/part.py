@@ -30,7 +30,7 @@ from stack.local.services import Network
 REPO_ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_S = 15.0
 # A sync request waits this long (wall) for the ledger before the POS backs off and retries.
-SYNC_TIMEOUT_S = 2.0
+SYNC_TIMEOUT_S = 5.0
 # The stock each store starts a stack with.
 STOCK = {"coffee": 100000, "bagel": 100000, "juice": 100000}
 

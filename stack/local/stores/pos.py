@@ -2,9 +2,9 @@
 
 A sale is final at the till: it is taken from local stock and written to the outbox file before the
 till is answered, whether or not the cloud can be reached (the store keeps selling while its Outpost's
-service link is down). A sync thread sends the outbox to the cloud's sales ledger in order, each sale
-with its id as the idempotency key, and marks it synced once the ledger acknowledges it; on a failure
-it backs off and tries again from the first unsynced sale. A retry after a lost acknowledgement is
+service link is down). A sync thread sends the outbox to the cloud's sales ledger in order, in batches,
+each sale with its id as its idempotency key, and marks a batch synced once the ledger acknowledges it;
+on a failure it backs off and tries again from the first unsynced sale. A retry after a lost acknowledgement is
 answered from the ledger's first record, so nothing is counted twice.
 """
 from __future__ import annotations
@@ -16,9 +16,11 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-Send = Callable[[Mapping[str, Any]], int]  # POSTs one sale to the ledger; its HTTP status. Raises OSError.
+# POSTs a batch of sales to the ledger; its HTTP status. Raises OSError.
+Send = Callable[[Sequence[Mapping[str, Any]]], int]
+BATCH = 50  # sales per request: a backlog after an outage drains in a few round trips, not one per sale
 
 
 class OutOfStock(Exception):
@@ -107,21 +109,24 @@ class PointOfSale:
         return sale
 
     def sync_once(self) -> bool:
-        """Send every pending sale in order; True when none is left. Stops at the first failure."""
+        """Send every pending sale in order, in batches; True when none is left. Stops at the first failure."""
         with self._lock:
             pending = self.outbox.pending()
-        for sale in pending:
+        for start in range(0, len(pending), BATCH):
+            batch = pending[start:start + BATCH]
             self.attempts += 1
             try:
-                status = self.send(asdict(sale))
+                status = self.send([asdict(sale) for sale in batch])
             except OSError as error:
                 self.last_error = f"{type(error).__name__}: {error}"
                 return False
-            if status not in (200, 201):
-                self.last_error = f"the ledger answered {status} for sale {sale.sale_id}"
+            if status != 200:
+                self.last_error = f"the ledger answered {status} for {len(batch)} sales from {batch[0].sale_id}"
                 return False
             with self._lock:
-                self.outbox.mark_synced(sale.sale_id, time.time())
+                now = time.time()
+                for sale in batch:
+                    self.outbox.mark_synced(sale.sale_id, now)
         self.last_error = ""
         return True
 
@@ -152,14 +157,14 @@ class PointOfSale:
 
 
 def ledger_sender(host: str, port: int, source_address: str, timeout_s: float) -> Send:
-    """POST a sale to the ledger from ``source_address`` (the store's own address, so the fabric routes it
-    over the store's links), with its id as the Idempotency-Key."""
+    """POST a batch of sales to the ledger from ``source_address`` (the store's own address, so the fabric
+    routes it over the store's links); each sale's id is its idempotency key."""
 
-    def send(sale: Mapping[str, Any]) -> int:
+    def send(sales: Sequence[Mapping[str, Any]]) -> int:
         connection = http.client.HTTPConnection(host, port, timeout=timeout_s, source_address=(source_address, 0))
         try:
-            connection.request("POST", "/sales", body=json.dumps(dict(sale)),
-                               headers={"Content-Type": "application/json", "Idempotency-Key": str(sale["sale_id"])})
+            connection.request("POST", "/sales/batch", body=json.dumps({"sales": [dict(sale) for sale in sales]}),
+                               headers={"Content-Type": "application/json"})
             response = connection.getresponse()
             response.read()
             return response.status

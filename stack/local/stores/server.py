@@ -1,7 +1,8 @@
 """The HTTP side of the store services, on a Unix socket the fabric exposes at a private address.
 
 POS (at the store):   GET /health, GET /status, POST /sales {"sku", "quantity"} -> 201 the sale (409 out of stock)
-Ledger (in a Region): GET /health, GET /sales[?store=], POST /sales (Idempotency-Key header) -> 201 new, 200 retry
+Ledger (in a Region): GET /health, GET /sales[?store=], POST /sales (Idempotency-Key header) -> 201 new, 200 retry,
+                      POST /sales/batch {"sales": [...]} (each sale's id its key) -> 200 with each sale's "new"
 """
 from __future__ import annotations
 
@@ -105,6 +106,17 @@ def ledger_routes(ledger: Ledger) -> Route:
             except ValueError as error:
                 return 400, {"error": str(error)}
             return (201 if new else 200), {"sale_id": record.sale_id, "received_at": record.received_at, "new": new}
+        if method == "POST" and parts.path == "/sales/batch":
+            batch = _json(body)
+            if not isinstance(batch, dict) or not isinstance(batch.get("sales"), list):
+                return 400, {"error": "the body must be a JSON object {\"sales\": [...]}"}
+            try:
+                done = ledger.record_batch(batch["sales"])
+            except Conflict as error:
+                return 409, {"error": str(error)}
+            except (ValueError, AttributeError) as error:
+                return 400, {"error": str(error)}
+            return 200, {"results": [{"sale_id": r.sale_id, "new": new} for r, new in done]}
         return 404, {"error": f"no route {method} {parts.path}"}
 
     return route
