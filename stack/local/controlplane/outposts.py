@@ -8,8 +8,9 @@ EC2 on an Outpost (sources in docs/aws-semantics.md, "Outposts"):
   that Outpost's Availability Zone; the subnet then carries the ARN, which moto does not keep, so it
   is kept on moto's subnet and shown in ``CreateSubnet`` and ``DescribeSubnets``.
 - While an Outpost's service link to its parent Region is down, the Region cannot reach the rack:
-  launching an instance into one of its subnets fails. Running instances are untouched (they are at
-  the store and keep serving local traffic). The link's state is the fabric's (service ``SiteLinks``).
+  launching an instance into one of its subnets fails, and so do starting, stopping, rebooting and
+  terminating one there (AWS: "run/start/stop/terminate APIs may not work"). Running instances are
+  untouched (they are at the store and keep serving local traffic). The link's state is the fabric's (service ``SiteLinks``).
 """
 from __future__ import annotations
 
@@ -208,16 +209,37 @@ def service_link_down(plane: Any, outpost: Outpost) -> bool:
     return not any(link.get("up") and link.get("advertised") for link in mine)
 
 
-def validate_run_instances(request: ApiRequest, plane: Any) -> None:
-    for subnet_id in sorted(_launch_subnets(request.params)):
-        found = subnet_outpost(plane, request.region, subnet_id)
+def _refuse_if_offline(plane: Any, region: str, subnet_ids: set[str], doing: str) -> None:
+    for subnet_id in sorted(subnet_ids):
+        found = subnet_outpost(plane, region, subnet_id)
         if found is not None and service_link_down(plane, found[1]):
             name, outpost = found
             raise AwsError("Unavailable", f"Outpost {outpost.outpost_id} ({name}) cannot be reached: the service link "
-                                          f"between site {outpost.site} and {outpost.region} is down. Instances already "
-                                          f"running on it keep running; launch again once the link is back.", 503,
-                           sender=False)
+                                          f"between site {outpost.site} and {outpost.region} is down, so {doing} on it "
+                                          "cannot be done now. Instances already running on it keep running; try again "
+                                          "once the link is back.", 503, sender=False)
 
 
-VALIDATE_EC2 = {"CreateSubnet": validate_create_subnet, "RunInstances": validate_run_instances}
+def validate_run_instances(request: ApiRequest, plane: Any) -> None:
+    _refuse_if_offline(plane, request.region, _launch_subnets(request.params), "launching an instance")
+
+
+def validate_instance_state_change(request: ApiRequest, plane: Any) -> None:
+    """Start, stop, reboot or terminate an instance on a disconnected Outpost: the Region cannot reach its host."""
+    subnets = set()
+    backend = backends.ec2(request.region)
+    for key, value in request.params.items():
+        if re.fullmatch(r"InstanceId\.\d+", key):
+            try:
+                subnet = getattr(backend.get_instance(str(value)), "subnet_id", None)
+            except Exception:  # noqa: BLE001 - an unknown instance is moto's to refuse, with its own error
+                continue
+            if subnet:
+                subnets.add(str(subnet))
+    _refuse_if_offline(plane, request.region, subnets, f"{request.operation}")
+
+
+VALIDATE_EC2 = {"CreateSubnet": validate_create_subnet, "RunInstances": validate_run_instances,
+                **{op: validate_instance_state_change for op in ("StartInstances", "StopInstances", "RebootInstances",
+                                                                 "TerminateInstances")}}
 SHOWN_EC2 = {"CreateSubnet": remember_subnet_outpost, "DescribeSubnets": show_subnet_outposts}

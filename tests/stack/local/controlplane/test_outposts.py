@@ -115,6 +115,9 @@ def test_launching_on_an_outpost_fails_while_its_service_link_is_down(plane: tup
             ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=outpost_subnet)
         assert refused.value.response["Error"]["Code"] == "Unavailable"
         assert STORE_1 in refused.value.response["Error"]["Message"]
+        with pytest.raises(ClientError) as stop:  # the Region cannot reach the rack's hosts either
+            ec2.stop_instances(InstanceIds=[launched[0]["InstanceId"]])
+        assert stop.value.response["Error"]["Code"] == "Unavailable"
         # The Region's own subnets, and what already runs on the Outpost, are untouched.
         launched.append(ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=region_subnet)["Instances"][0])
         state = ec2.describe_instances(InstanceIds=[launched[0]["InstanceId"]])["Reservations"][0]["Instances"][0]["State"]
