@@ -77,7 +77,7 @@ def stack_build(args: argparse.Namespace) -> int:
         target = target_.for_environment(environment, instance.number)
         environment = instance.resolved()
         options = builder.options_from_environ(wait_delay_s=0.25, wait_attempts=480, nameserver=target.nameserver,
-                                               copy_back_orphaned_orders=args.copy_back_orphaned_orders)
+                                               copy_back_orphaned_orders=args.copy_back_orphaned_orders, hybrid=True)
         where = f"on {instance.aws_endpoint}"
         dig = f"dig @{instance.control_host} -p {instance.dns_port} ..."
         if args.dry_run and not running:

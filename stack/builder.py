@@ -39,7 +39,7 @@ from environments.model import AwsEnvironment, LocalEnvironment
 from base.deadline import DeadlineExceeded, until
 from base.errors import BuildError
 from base.operations import is_read_only
-from stack import ami, catalog as catalog_, topology, userdata
+from stack import ami, catalog as catalog_, hybrid, topology, userdata
 from stack.handles import CatalogHandle, DatabaseHandle, InstanceHandle, RecordNames, ReferenceStack, SubnetHandle
 
 STACK_TAG = "gameday:stack"
@@ -72,6 +72,8 @@ class BuildOptions:
     instance_profile: str | None = None
     # The catalog global table (stack.catalog); off only where the endpoint keeps no global tables (plain moto).
     catalog: bool = True
+    # The sites' Direct Connect and VPN links (stack.hybrid), local environments only; off where moto alone answers.
+    hybrid: bool = False
     run_id: str | None = None  # the gameday:run tag on what this build creates (None: this process's run id)
 
 
@@ -152,7 +154,10 @@ class Builder:
             raise BuildError("building the reference stack in AWS needs the package the checkout instances' user data "
                              "installs: set GAMEDAY_CHECKOUT_PACKAGE to a pip requirement for this repository (a wheel "
                              "URL, or git+https://...); see docs/real-aws.md")
-        return self._walk("building", write_records=True)
+        built = self._walk("building", write_records=True)
+        if self.options.hybrid and isinstance(self.env, LocalEnvironment):
+            hybrid.ensure(self.env, self.client, self.created_tags, self.options.stack_name)
+        return built
 
     def attach(self) -> ReferenceStack:
         """Handles to the stack built earlier, changing nothing. Raises BuildError naming what is missing."""

@@ -87,7 +87,7 @@ ACTIONS: dict[str, ActionType] = {a.id: a for a in (
     ActionType("aws:directconnect:virtual-interface-disconnect",
                "Disconnect the BGP sessions of the target Direct Connect virtual interfaces.",
                (_duration("The duration, from 10 minutes to 12 hours.", low_s=10 * MINUTE_S),),
-               {"DXVirtualInterfaces": "aws:directconnect:virtual-interface"}, emulated=False),
+               {"DXVirtualInterfaces": "aws:directconnect:virtual-interface"}),
     ActionType("aws:ssm:send-command", "Run an SSM document on the target EC2 instances.",
                (Parameter("documentArn", "The ARN of the document to run.", required=True),
                 Parameter("documentVersion", "The version of the document."),

@@ -45,6 +45,7 @@ PARTS: tuple[str, ...] = (
     "stack.local.cloudwatch.part:CloudWatchPart",
     "stack.local.xray.part:XRayPart",
     "stack.local.fis.part:FisPart",
+    "stack.local.warehouse.part:WarehousePart",
     "stack.local.stores.part:StoresPart",
 )
 # What each part makes real, named when a stack runs without it: its faults would change the API only.
@@ -57,6 +58,7 @@ ENFORCES = {
     "cloudwatch": "CloudWatch alarm evaluation (state changes, history, SNS actions)",
     "xray": "X-Ray traces (OTLP/HTTP and PutTraceSegments in; trace summaries, traces, service graph out)",
     "fis": "AWS FIS experiments (StartExperiment runs the template's actions)",
+    "warehouse": "the warehouse site's service and its inventory API in the Region (hybrid tier)",
     "stores": "the retail stores' point of sale on their Outposts and the cloud's sales ledger",
 }
 

@@ -38,7 +38,7 @@ from moto.moto_api import state_manager
 
 from environments import loader
 from environments.model import StopCondition
-from faults import dynamodb, ec2, leftovers, network, rds, route53, runbook
+from faults import directconnect, dynamodb, ec2, leftovers, network, rds, route53, runbook
 from faults.guard import FisSettings, Guard, Policy
 from faults.journal import Journal
 from probes import metrics, state, traces
@@ -134,13 +134,37 @@ class PhaseClients:
         self.recording.calls.append((self.phase, model.service_model.service_name, model.name, dict(params)))
 
 
+VIF_ID = "dxvif-1a2b3c4d"
+
+
+@contextlib.contextmanager
+def _direct_connect_vif() -> Iterator[None]:
+    """moto has Direct Connect connections only: one warehouse VIF and its failover test, as the API shows them
+    (the local stack's control plane answers these for real: stack.local.controlplane.directconnect)."""
+    from moto.directconnect.responses import DirectConnectResponse
+
+    vif = {"virtualInterfaceId": VIF_ID, "ownerAccount": "123456789012", "virtualInterfaceState": "available",
+           "tags": [{"key": STACK_TAG[0], "value": STACK_TAG[1]}]}
+
+    def describe(self: Any) -> str:
+        return json.dumps({"virtualInterfaces": [vif]})
+
+    def test(self: Any) -> str:
+        return json.dumps({"virtualInterfaceTest": {"virtualInterfaceId": VIF_ID, "status": "in-progress"}})
+
+    with mock.patch.object(DirectConnectResponse, "describe_virtual_interfaces", describe, create=True), \
+            mock.patch.object(DirectConnectResponse, "start_bgp_failover_test", test, create=True), \
+            mock.patch.object(DirectConnectResponse, "stop_bgp_failover_test", test, create=True):
+        yield
+
+
 def run(journal_dir: Any) -> Recording:
     """Run every game-day path once under moto. Raises whatever a path raises: a broken path fails the test."""
     recording = Recording()
     fix_cross_region_replicas()
     state_manager.set_transition("fis::experiment", {"progression": "manual", "times": 3})
     try:
-        with mock_aws(), _promotion_detaches_the_replica():
+        with mock_aws(), _promotion_detaches_the_replica(), _direct_connect_vif():
             clients = PhaseClients(_session(), recording)
             # The endpoints are names no resolver knows here: the stub database is reached "at" the name itself.
             with mock.patch.object(orders, "resolve", lambda name, nameserver: name), \
@@ -204,6 +228,8 @@ def _play(clients: PhaseClients, recording: Recording, journal_dir: Any) -> None
                                     wait_delay_s=0.01):
             pass
         with dynamodb.PauseReplication(clients, journal, region="us-west-2", table_name="catalog-iam", guard=guard):
+            pass
+        with directconnect.DisconnectVif(clients, journal, region="us-west-2", virtual_interface_id=VIF_ID, guard=guard):
             pass
         if injector == "api":
             instance = built.instances_in("us-east-1", "us-east-1a")[0]

@@ -79,7 +79,7 @@ def test_the_probes_and_the_guard_read_exactly_this(recording: Recording) -> Non
     assert list(status) == ["HealthCheckId"]
     assert not [op for _, op, _ in calls if op.startswith("Describe") and op not in (
         "DescribeAlarms", "DescribeDBInstances", "DescribeEvents", "DescribeInstances", "DescribeNetworkAcls",
-        "DescribeSubnets", "DescribeVpcs", "DescribeTable")]
+        "DescribeSubnets", "DescribeVpcs", "DescribeTable", "DescribeVirtualInterfaces")]
 
 
 def test_the_builder_waits_for_each_record_change_to_be_insync(recording: Recording) -> None:

@@ -33,8 +33,8 @@ from environments.loader import load
 from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
-    backends, cloudwatch, defaultvpc, dynamodb, dynamoitems, ec2, fis, mrsc, outposts, rds, request as requests_, route53,
-    xray,
+    backends, cloudwatch, defaultvpc, directconnect, dynamodb, dynamoitems, ec2, fis, mrsc, outposts, rds, request as requests_,
+    route53, vpn, xray,
 )
 from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
@@ -55,6 +55,7 @@ _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
 Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
 _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER,
+                                             "directconnect": directconnect.ANSWER, "ec2": vpn.ANSWER,
                                              "outposts": outposts.ANSWER}
 _SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN, "ec2": outposts.SHOWN_EC2}
 # Services moto has no backend for, which the control plane answers whole (from _ANSWERS).
@@ -137,6 +138,7 @@ class ControlPlane:
         self.services.provide(RdsStore, MotoRdsStore(), by="the control plane")
         environment = _environment(instance)
         self.environment = environment
+        self.directconnect = directconnect.DirectConnect(self.services, environment.timescale)
         self.cloudwatch = cloudwatch.Ledger(list(environment.regions))
         self.services.provide(MetricStore, self.cloudwatch, by="the control plane")
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,

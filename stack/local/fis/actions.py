@@ -112,16 +112,9 @@ def reboot_db_instances(run: Run) -> None:
         rds.reboot_db_instance(DBInstanceIdentifier=identifier, **({"ForceFailover": True} if force else {}))
 
 
-def _not_emulated(reason: str) -> Callable[[Run], None]:
-    def refuse(run: Run) -> None:
-        raise ActionFailed(f"{run.action_id} is not emulated by the local stack yet: {reason}")
-
-    return refuse
-
-
 def runners() -> dict[str, Callable[[Run], None]]:
     """actionId -> the function that runs it."""
-    from stack.local.fis import dynamodb, network, ssm
+    from stack.local.fis import directconnect, dynamodb, network, ssm
 
     return {
         "aws:fis:wait": wait,
@@ -132,8 +125,7 @@ def runners() -> dict[str, Callable[[Run], None]]:
         "aws:network:route-table-disrupt-cross-region-connectivity": network.disrupt_cross_region,
         "aws:dynamodb:global-table-pause-replication": dynamodb.pause_replication,
         "aws:ssm:send-command": ssm.send_command,
-        "aws:directconnect:virtual-interface-disconnect": _not_emulated(
-            "Direct Connect virtual interfaces belong to the hybrid sites, which the local stack does not run yet"),
+        "aws:directconnect:virtual-interface-disconnect": directconnect.disconnect,
     }
 
 

@@ -82,8 +82,18 @@ def _tables(clients: Clients, region: str, ids: list[str] | None) -> list[tuple[
     return out
 
 
+def _virtual_interfaces(clients: Clients, region: str, ids: list[str] | None) -> list[tuple[str, dict[str, Any]]]:
+    dx = clients("directconnect", region)
+    found = []
+    for vif_id in ids or [""]:
+        found += dx.describe_virtual_interfaces(**({"virtualInterfaceId": vif_id} if vif_id else {}))["virtualInterfaces"]
+    # Direct Connect spells tags key/value; the selection reads Key/Value.
+    return [(f"arn:aws:directconnect:{region}:{v['ownerAccount']}:dxvif/{v['virtualInterfaceId']}",
+             {**v, "Tags": [{"Key": t["key"], "Value": t.get("value", "")} for t in v.get("tags") or ()]}) for v in found]
+
+
 _READERS = {"aws:ec2:instance": _instances, "aws:ec2:subnet": _subnets, "aws:rds:db": _databases,
-            "aws:dynamodb:global-table": _tables}
+            "aws:dynamodb:global-table": _tables, "aws:directconnect:virtual-interface": _virtual_interfaces}
 
 
 def resolve(clients: Clients, region: str, name: str, target: Mapping[str, Any],
