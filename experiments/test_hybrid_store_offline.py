@@ -33,6 +33,7 @@ from stack import ami
 
 OUTPOST = "store-nyc"
 SCENARIO = "store_offline"
+TILL_TIMEOUT_S = 5.0  # wall seconds a till waits for the POS on the store's LAN (a busy machine can be slow)
 
 
 def _offline_action(scenario: Scenario, site: str) -> str:
@@ -77,7 +78,8 @@ def test_a_store_keeps_selling_while_its_outpost_is_offline(scenario: Scenario, 
     duration_aws_s = env.site_actions[action].duration_s
     local = isinstance(env, LocalEnvironment)
     # A till at the store: an address of the store's own range, on the local stack (the POS's LAN).
-    till = store_probe.Till(pos_address(site), POS_PORT, str(site.network.network_address + 200) if local else None)
+    till = store_probe.Till(pos_address(site), POS_PORT, str(site.network.network_address + 200) if local else None,
+                            timeout_s=TILL_TIMEOUT_S)
     ledger_host, ledger_port = str(till.status()["ledger"]).rsplit(":", 1)
     virginia = scenario.vantage("virginia").source_address  # the ledger is read from the Region's users' side
 
@@ -119,10 +121,14 @@ def test_a_store_keeps_selling_while_its_outpost_is_offline(scenario: Scenario, 
             if crossed:
                 problems.append(f"{len(crossed)} sales made while the store was cut off reached the cloud before the "
                                 "link returned: the cut did not hold")
-            failed = [s for s in sales.samples if not s.ok and cut_at.monotonic_s <= s.at.monotonic_s < restored_at.monotonic_s]
-            if failed or not sold_offline:
+            offline = [s for s in sales.samples if cut_at.monotonic_s <= s.at.monotonic_s < restored_at.monotonic_s]
+            # A sale the POS answered with anything but 201 was refused; one it did not answer in time (a busy
+            # machine) is unknown, counted and shown, never taken for a refusal.
+            refused = [s for s in offline if not s.ok and s.value is not None]
+            extra["unanswered_offline"] = sum(1 for s in offline if s.value is None)
+            if refused or not sold_offline:
                 problems.append(f"the store did not keep selling while offline: {len(sold_offline)} sales acknowledged, "
-                                f"{len(failed)} refused ({failed[0].error if failed else 'none rung up'})")
+                                f"{len(refused)} refused ({refused[0].value if refused else 'none acknowledged'})")
             sales.stop()
             acked = {sid for sid, _ in store_probe.acknowledged(sales.samples)}
             objective = env.slos.scenarios[SCENARIO].rto_s if SCENARIO in env.slos.scenarios else None
