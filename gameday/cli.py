@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from base import exitcodes, runid
 from gameday.awsfailures import aws_failure
-from base.errors import GamedayError, SettingsError
+from base.errors import GamedayError, SettingsError, StackError
 
 def _instance(args: argparse.Namespace) -> Any:
     from environments import loader
@@ -158,13 +158,18 @@ def stack_status(args: argparse.Namespace) -> int:
 
 def stack_site_link(args: argparse.Namespace) -> int:
     """Cut or restore a site's link in the running stack's fabric (what a local site action runs)."""
-    from stack.local import supervisor
     from stack.local.fabric.client import FabricClient
+    from stack.local.fabric.errors import FabricUnavailable
     from stack.local.fabric.process import control_path
 
     _, instance = _instance(args)
-    supervisor.require_running(instance)
-    state = FabricClient(str(control_path(instance.state_dir / "fabric"))).set_link_state(args.link, args.state == "up")
+    # The fabric's control socket alone, not the supervisor's machinery: a site action runs this while
+    # the game day watches the clock.
+    try:
+        state = FabricClient(str(control_path(instance.state_dir / "fabric"))).set_link_state(args.link, args.state == "up")
+    except FabricUnavailable as error:
+        raise StackError(f"no local stack's fabric answers for instance {instance.number} ({error}); start one with "
+                         "`gameday stack up`") from None
     print(json.dumps(state) if args.json else f"{args.link}: {'up' if state['up'] else 'down'} "
           f"(BGP {'advertised' if state['advertised'] else 'withdrawn'})")
     return 0
