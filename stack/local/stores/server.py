@@ -26,6 +26,9 @@ class _Server(socketserver.ThreadingUnixStreamServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Buffered: the status line, headers and body leave in one write (flushed after each request), so a
+    # client never waits on a delayed ACK between a small header segment and the body.
+    wbufsize = -1
 
     def address_string(self) -> str:
         return "fabric"  # a Unix socket has no peer address; the fabric is the only caller
