@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from environments.loader import load  # noqa: E402
+from environments.model import LocalEnvironment  # noqa: E402
 from environments.outposts import POS_PORT, pos_address  # noqa: E402
 from stack.local import supervisor  # noqa: E402
 from stack.local.fabric.client import FabricClient  # noqa: E402
@@ -74,6 +75,7 @@ def stats(values: list[float]) -> dict[str, float]:
 def main() -> int:
     number = int(os.environ.get("GAMEDAY_INSTANCE", "0"))
     environment = load("local")
+    assert isinstance(environment, LocalEnvironment)
     instance = Instance(number, environment)
     env = instance.resolved()
     started_here = supervisor.running_pid(instance) is None
