@@ -44,10 +44,30 @@ from stack.local.services import GlobalTableItems, MetricStore, RdsStore, Servic
 # A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
 # them (None removes one), as AWS does when it canonicalises a value.
 Hook = Callable[[ApiRequest, Any], "Mapping[str, str | None] | None"]
+
+
+def _chained(*tables: Mapping[str, Hook]) -> dict[str, Hook]:
+    """One table of validators from several: where two check the same operation, both run, in order."""
+    merged: dict[str, list[Hook]] = {}
+    for table in tables:
+        for operation, hook in table.items():
+            merged.setdefault(operation, []).append(hook)
+
+    def run_all(hooks: list[Hook]) -> Hook:
+        def hook(request: ApiRequest, plane: Any) -> "Mapping[str, str | None] | None":
+            changes: dict[str, str | None] = {}
+            for one in hooks:
+                changes.update(one(request, plane) or {})
+            return changes or None
+        return hook
+
+    return {operation: hooks[0] if len(hooks) == 1 else run_all(hooks) for operation, hooks in merged.items()}
+
+
 _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
     "route53": (route53.VALIDATE, route53.AFTER),
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
-    "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2, **outposts.VALIDATE_EC2}, ec2.AFTER),
+    "ec2": (_chained(ec2.VALIDATE, defaultvpc.VALIDATE_EC2, outposts.VALIDATE_EC2), ec2.AFTER),
     "cloudwatch": (cloudwatch.VALIDATE, cloudwatch.AFTER),
     "fis": (fis.VALIDATE, {}),
 }
