@@ -52,13 +52,14 @@ class SiteLink(_Model):
     # Each chunk on this path waits a further uniform [0, jitter_ms) one way.
     jitter_ms: float = Field(default=0.0, ge=0, le=10_000)
     preference: int | None = Field(default=None, ge=0, le=1000)
-    # BGP over the link: keepalive and hold time in AWS seconds (AWS: 30 s and 90 s).
-    bgp_keepalive_s: float = Field(default=30.0, gt=0, le=3600)
-    bgp_hold_time_s: float = Field(default=90.0, gt=0, le=3600)
-    # BFD (Direct Connect): detection after interval x multiplier without a packet. AWS: 300 ms x 3.
+    # BGP over the link: keepalive and hold time in AWS seconds (Direct Connect's defaults 30 s and 90 s,
+    # minimums 1 s and 3 s).
+    bgp_keepalive_s: float = Field(default=30.0, ge=1, le=3600)
+    bgp_hold_time_s: float = Field(default=90.0, ge=3, le=3600)
+    # BFD (Direct Connect): detection after interval x multiplier without a packet; AWS's minimums, 300 ms x 3.
     bfd: bool = False
-    bfd_interval_ms: float = Field(default=300.0, ge=50, le=60_000)
-    bfd_multiplier: int = Field(default=3, ge=1, le=255)
+    bfd_interval_ms: float = Field(default=300.0, ge=300, le=60_000)
+    bfd_multiplier: int = Field(default=3, ge=3, le=255)
     bgp_asn: int = Field(default=65000, ge=1, le=4294967294)  # the customer side's ASN
 
     @model_validator(mode="after")

@@ -29,7 +29,7 @@ MARKERS = {
     "az_outage": "an Availability Zone outage scenario",
     "dns": "exercises Route 53 routing",
     "dynamodb": "exercises DynamoDB global tables (the catalog)",
-    "hybrid": "the hybrid tier: sites outside AWS (Direct Connect, VPN, Outposts)",
+    "hybrid": "exercises the sites outside AWS (Direct Connect, VPN, Outposts)",
     "latency": "measures latency",
     "rds": "exercises RDS",
     "region": "a Region-level scenario",

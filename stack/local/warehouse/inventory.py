@@ -81,6 +81,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class InventoryServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The connections a cut network held arrive together once BGP moves the traffic: with the default
+    # backlog of 5 the kernel would drop their handshakes, and each would wait for a SYN retransmission.
+    request_queue_size = 256
 
     def __init__(self, host: str, store: Store) -> None:
         super().__init__((host, 0), _Handler)

@@ -26,7 +26,7 @@ from typing import Any
 
 from base.timescale import TimeScale
 
-REQUEST_TIMEOUT_S = 5.0  # AWS seconds: the client's read timeout
+REQUEST_TIMEOUT_S = 10.0  # AWS seconds: the client's read timeout
 BACKOFF_S = (0.5, 2.0)  # AWS seconds: the first retry's wait, and the cap (doubling in between)
 MAX_RATE_PER_S = 200.0
 
