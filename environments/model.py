@@ -10,12 +10,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import cache
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from base.errors import SettingsError
 from base.timescale import DEFAULT_TIME_SCALE, TimeScale
+from environments import outposts as outposts_
 from environments.sites import Site, site_problems
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
@@ -274,6 +275,10 @@ class Base(Model):
     stack: ReferenceStack = ReferenceStack()
     stop_conditions: list[StopCondition] = Field(default_factory=list)
     stop_condition_interval_s: float = Field(default=10, gt=0)  # AWS-equivalent seconds between alarm reads
+    # Site actions run the team's commands on a real estate; the local stack cuts fabric links instead.
+    site_actions_run_commands: ClassVar[bool] = False
+    outposts: dict[str, outposts_.Outpost] = Field(default_factory=dict)  # environments/outposts.py
+    site_actions: dict[str, outposts_.SiteAction] = Field(default_factory=dict)
 
     @field_validator("regions")
     @classmethod
@@ -314,6 +319,9 @@ class Base(Model):
             region = getattr(self.stack, field)
             if region is not None and region not in self.regions:
                 problems.append(f"stack.{field} {region!r} is not one of this environment's regions: {sorted(self.regions)}")
+        problems += outposts_.problems(self.outposts, self.site_actions, self.sites, set(self.regions),
+                                       {az for r in self.regions.values() for az in r.availability_zones},
+                                       needs_commands=self.site_actions_run_commands)
         return problems
 
     @property
@@ -441,6 +449,7 @@ class Discovery(Model):
 
 class AwsEnvironment(Base):
     kind: Literal["aws"]
+    site_actions_run_commands: ClassVar[bool] = True
     allowed_regions: list[str] = Field(min_length=1)
     discovery: Discovery = Discovery()
     target_tag: str = Field(default="gameday:target=true", pattern=r"^[^=]+=[^=]*$")

@@ -6,12 +6,12 @@ fault name to its class, which is how ``gameday recover`` undoes what a killed r
 """
 from __future__ import annotations
 
-from faults import directconnect, dynamodb, ec2, fistemplate, network, rds, route53, runbook
+from faults import directconnect, dynamodb, ec2, fistemplate, network, rds, route53, runbook, site
 from faults.base import Fault
 
 REGISTRY: dict[str, type[Fault]] = {
     cls.name: cls
     for cls in (network.IsolateAz, network.IsolateRegion, route53.FailHealthCheck, rds.RebootWithFailover,
                 rds.PromoteReplica, ec2.StopInstances, runbook.PromoteReplica, runbook.PointWriter,
-                fistemplate.FisTemplate, dynamodb.PauseReplication, directconnect.DisconnectVif)
+                fistemplate.FisTemplate, dynamodb.PauseReplication, directconnect.DisconnectVif, site.SiteAction)
 }

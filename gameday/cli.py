@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from base import exitcodes, runid
 from gameday.awsfailures import aws_failure
-from base.errors import GamedayError, SettingsError
+from base.errors import GamedayError, SettingsError, StackError
 
 def _instance(args: argparse.Namespace) -> Any:
     from environments import loader
@@ -167,6 +167,25 @@ def stack_status(args: argparse.Namespace) -> int:
           (f" (what is not enforced, per part):\n{supervisor.describe_degraded(degraded)}" if degraded else ""))
     print(f"  state dir      {live['state_dir']}")
     print(f"  logs           {live['logs']['supervisor']}")
+    return 0
+
+
+def stack_site_link(args: argparse.Namespace) -> int:
+    """Cut or restore a site's link in the running stack's fabric (what a local site action runs)."""
+    from stack.local.fabric.client import FabricClient
+    from stack.local.fabric.errors import FabricUnavailable
+    from stack.local.fabric.process import control_path
+
+    _, instance = _instance(args)
+    # The fabric's control socket alone, not the supervisor's machinery: a site action runs this while
+    # the game day watches the clock.
+    try:
+        state = FabricClient(str(control_path(instance.state_dir / "fabric"))).set_link_state(args.link, args.state == "up")
+    except FabricUnavailable as error:
+        raise StackError(f"no local stack's fabric answers for instance {instance.number} ({error}); start one with "
+                         "`gameday stack up`") from None
+    print(json.dumps(state) if args.json else f"{args.link}: {'up' if state['up'] else 'down'} "
+          f"(BGP {'advertised' if state['advertised'] else 'withdrawn'})")
     return 0
 
 
@@ -401,6 +420,14 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the machine-readable contract")
     common(status)
     status.set_defaults(handler=stack_status)
+
+    site_link = stack.add_parser("site-link", help="cut or restore a site's link (Direct Connect, VPN, service link) "
+                                                   "in the running stack's fabric")
+    site_link.add_argument("link", help="the link, <site>/<link> as the environment's sites name it (store-nyc/service-link)")
+    site_link.add_argument("state", choices=("up", "down"))
+    site_link.add_argument("--json", action="store_true", help="print the link's state as JSON")
+    common(site_link)
+    site_link.set_defaults(handler=stack_site_link)
 
     dry_run_help = "print what would be done and make no mutating call (also GAMEDAY_DRY_RUN=true)"
     recover_parser = commands.add_parser("recover", help="roll back faults a killed run left (from the journal)")

@@ -48,6 +48,7 @@ PARTS: tuple[str, ...] = (
     "stack.local.cloudfront.part:CloudFrontPart",
     "stack.local.accelerator.part:AcceleratorPart",
     "stack.local.warehouse.part:WarehousePart",
+    "stack.local.stores.part:StoresPart",
 )
 # What each part makes real, named when a stack runs without it: its faults would change the API only.
 ENFORCES = {
@@ -62,6 +63,7 @@ ENFORCES = {
     "cloudfront": "CloudFront edge locations (caching proxies, origin failover, invalidations)",
     "accelerator": "Global Accelerator (static addresses routing to the nearest healthy Region, endpoint health checks)",
     "warehouse": "the warehouse site's service and its inventory API in the Region (hybrid tier)",
+    "stores": "the retail stores' point of sale on their Outposts and the cloud's sales ledger",
 }
 
 

@@ -34,7 +34,7 @@ from environments.model import LocalEnvironment
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
     backends, cachepolicies, cloudfront, cloudwatch, defaultvpc, directconnect, dynamodb, dynamoitems, ec2, fis,
-    globalaccelerator, mrsc, rds, request as requests_, route53, shield, vpn, wafv2, xray,
+    globalaccelerator, mrsc, outposts, rds, request as requests_, route53, shield, vpn, wafv2, xray,
 )
 from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
@@ -44,10 +44,30 @@ from stack.local.services import AcceleratorHealth, GlobalTableItems, MetricStor
 # A validator raises AwsError to reject, or returns query parameters to rewrite before moto stores
 # them (None removes one), as AWS does when it canonicalises a value.
 Hook = Callable[[ApiRequest, Any], "Mapping[str, str | None] | None"]
+
+
+def _chained(*tables: Mapping[str, Hook]) -> dict[str, Hook]:
+    """One table of validators from several: where two check the same operation, both run, in order."""
+    merged: dict[str, list[Hook]] = {}
+    for table in tables:
+        for operation, hook in table.items():
+            merged.setdefault(operation, []).append(hook)
+
+    def run_all(hooks: list[Hook]) -> Hook:
+        def hook(request: ApiRequest, plane: Any) -> "Mapping[str, str | None] | None":
+            changes: dict[str, str | None] = {}
+            for one in hooks:
+                changes.update(one(request, plane) or {})
+            return changes or None
+        return hook
+
+    return {operation: hooks[0] if len(hooks) == 1 else run_all(hooks) for operation, hooks in merged.items()}
+
+
 _SERVICES: dict[str, tuple[Mapping[str, Hook], Mapping[str, Hook]]] = {
     "route53": (route53.VALIDATE, route53.AFTER),
     "rds": ({**rds.VALIDATE, **defaultvpc.VALIDATE_RDS}, rds.AFTER),
-    "ec2": ({**ec2.VALIDATE, **defaultvpc.VALIDATE_EC2}, ec2.AFTER),
+    "ec2": (_chained(ec2.VALIDATE, defaultvpc.VALIDATE_EC2, outposts.VALIDATE_EC2), ec2.AFTER),
     "cloudwatch": (cloudwatch.VALIDATE, cloudwatch.AFTER),
     "fis": (fis.VALIDATE, {}),
     "cloudfront": (cloudfront.VALIDATE, cloudfront.AFTER),
@@ -59,10 +79,13 @@ Answer = Callable[[ApiRequest, Any], "ApiResponse | None"]
 Shown = Callable[[ApiRequest, ApiResponse, Any], ApiResponse]
 _ANSWERS: dict[str, Mapping[str, Answer]] = {"dynamodb": dynamodb.ANSWER, "cloudwatch": cloudwatch.ANSWER, "fis": fis.ANSWER,
                                              "cloudfront": cachepolicies.ANSWER, "shield": shield.ANSWER, "wafv2": wafv2.ANSWER,
-                                             "directconnect": directconnect.ANSWER, "ec2": vpn.ANSWER}
+                                             "directconnect": directconnect.ANSWER, "ec2": vpn.ANSWER,
+                                             "outposts": outposts.ANSWER}
 # Services moto does not emulate, answered here entirely (every operation; the module answers unknown ones).
 _OWN: dict[str, Answer] = {globalaccelerator.SERVICE: globalaccelerator.answer}
-_SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN}
+_SHOWN: dict[str, Mapping[str, Shown]] = {"dynamodb": dynamodb.SHOWN, "ec2": outposts.SHOWN_EC2}
+# Services moto has no backend for: never refused as unserved (Outposts is answered from _ANSWERS).
+_OWN_SERVICES = frozenset({"outposts", *_OWN})
 # Operations run inside a wrapper (DynamoDB's writes: under the written tables' locks, then stamped).
 Around = Callable[[ApiRequest, Any, Callable[[], ApiResponse]], ApiResponse]
 # MRSC tables' writes and strong reads (mrsc.py) go through the DynamoDB part first, around the above.
@@ -216,7 +239,7 @@ class ControlPlane:
                                        "a SigV4 credential scope; the local endpoint needs Signature Version 4 "
                                        "(Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, "
                                        "or a presigned URL's X-Amz-Credential) to know the service and Region"))
-        if scope is not None and scope[0] not in _OWN and not self._served(environ):
+        if scope is not None and scope[0] not in _OWN_SERVICES and not self._served(environ):
             service, region = scope
             return render(ApiRequest(service, "", region, {}), AwsError(
                 "InvalidAction", f"The local endpoint does not serve the service {service!r} (signed for {region}); it serves "

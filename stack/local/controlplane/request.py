@@ -31,6 +31,9 @@ _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>
 # REST services whose every path is one of botocore's templates (ids never hold a "/"), so a path
 # that matches none is not a call at all; elsewhere (S3 keys, ARNs in paths) moto routes it.
 _ROUTED_ONLY = frozenset({"route53"})
+# REST services whose ids may be ARNs, sent with their "/" percent-encoded (which WSGI decodes): a
+# path parameter there may hold a "/".
+_ARN_IDS = frozenset({"outposts"})
 # Signing names that differ from botocore's service names.
 _SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions"}
 
@@ -50,6 +53,7 @@ def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], dict[str, str
     """
     routes = []
     model = _model(service)
+    value_pattern = ".+" if service in _ARN_IDS else "[^/]+"
     for name in model.operation_names:
         http = model.operation_model(name).http
         template, _, query = http["requestUri"].partition("?")
@@ -57,7 +61,7 @@ def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], dict[str, str
         for pair in filter(None, query.split("&")):
             key, sep, value = pair.partition("=")
             required[key] = value if sep else None
-        pattern = re.sub(r"\{(\w+)\+?\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", template.rstrip("/"))
+        pattern = re.sub(r"\{(\w+)\+?\}", lambda m: f"(?P<{m.group(1)}>{value_pattern})", template.rstrip("/"))
         routes.append((http["method"], re.compile(f"^{pattern}/?$"), required, name))
     routes.sort(key=lambda route: (-len(route[1].pattern), -len(route[2])))
     return routes

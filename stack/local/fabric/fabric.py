@@ -264,13 +264,15 @@ class Fabric:
         self._route(flow)
 
     def _path(self, a: Place, b: Place) -> Path:
-        """The site link between a site and a Region's subnet (sites.py); an empty Path for any other pair."""
+        """The site link between a site (its range, or a subnet on an Outpost there) and a Region's subnet
+        (sites.py); an empty Path within one site and for any other pair."""
         for one, other in ((a, b), (b, a)):
-            if one.source is not None and one.source.site:
-                if other.subnet is not None:
-                    return self.sites.path(one.source.name, other.subnet.region)
-                if other.source is not None and other.source.site and other.source.name != one.source.name:
-                    return Path(None, f"no link between sites {one.source.name} and {other.source.name}")
+            site, other_site = self.topology.site_of(one), self.topology.site_of(other)
+            if site:
+                if other_site and other_site != site:
+                    return Path(None, f"no link between sites {site} and {other_site}")
+                if not other_site and other.subnet is not None:
+                    return self.sites.path(site, other.subnet.region)
         return Path(None)
 
     def _route(self, flow: Flow) -> None:

@@ -104,6 +104,7 @@ class FabricPart:
         self._skipped: tuple[tuple[str, SkippedEntry], ...] = ()  # (Region, entry) from the last NACL push
         self._toxics: dict[str, list[dict[str, Any]]] = {}  # node address -> its toxics
         self._toxics_lock = threading.Lock()
+        self._outpost_sites: dict[str, str] = {}  # Outpost ARN -> the site it stands at: its subnets are there
         self._bfd: dict[str, bool] = {}  # link id -> BFD switched at run time (set_bfd), over the environment's
 
     # -- Part protocol ---------------------------------------------------------------------------
@@ -125,6 +126,7 @@ class FabricPart:
         self.log = context.log
         env = context.environment
         self._sources = external_sources(env, context.instance)
+        self._outpost_sites = {o.arn(env.account_id): o.site for o in env.outposts.values()}
         table = table_name(context.instance) if self._kernel_drop else ""
         self.process = FabricProcess(context.state_dir / self.name, loop=self._loop, kernel_drop=table)
         try:
@@ -342,7 +344,8 @@ class FabricPart:
                 continue  # half a Region (its subnets without its NACLs) is not applied
             if kind == "subnets":
                 self._subnets[region] = [
-                    Subnet(s["SubnetId"], ipaddress.IPv4Network(s["CidrBlock"]), region, s.get("AvailabilityZone", ""))
+                    Subnet(s["SubnetId"], ipaddress.IPv4Network(s["CidrBlock"]), region, s.get("AvailabilityZone", ""),
+                           self._outpost_sites.get(str(s.get("OutpostArn", "")), ""))
                     for s in items
                 ]
             else:

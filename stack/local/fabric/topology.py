@@ -22,9 +22,12 @@ class Subnet:
     network: ipaddress.IPv4Network
     region: str
     az: str = ""
+    # A subnet on an Outpost stands at this site (a store): it reaches its Region over the site's links.
+    site: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {"subnet_id": self.subnet_id, "cidr": str(self.network), "region": self.region, "az": self.az}
+        return {"subnet_id": self.subnet_id, "cidr": str(self.network), "region": self.region, "az": self.az,
+                "site": self.site}
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,23 @@ class Topology:
             return float(self.region_rtt_ms[b][a])
         raise KeyError(f"region_rtt_ms has no entry for {a} <-> {b}")
 
+    def site_of(self, place: Place) -> str:
+        """The site a place stands at: a site's own range, or a subnet on an Outpost there; "" for any other."""
+        if place.source is not None and place.source.site:
+            return place.source.name
+        return place.subnet.site if place.subnet is not None else ""
+
     def rtt_ms(self, a: Place, b: Place) -> float:
-        """Round trip between two places. The host itself (``outside``) adds no delay."""
+        """Round trip between two places. The host itself (``outside``) adds no delay.
+
+        A subnet on an Outpost is at its site: nothing to the site's own addresses, the site's RTT to a Region."""
+        site_a, site_b = self.site_of(a), self.site_of(b)
+        if site_a and site_a == site_b:
+            return 0.0
+        for site, other in ((a.subnet.site if a.subnet else "", b), (b.subnet.site if b.subnet else "", a)):
+            if site and other.subnet is not None and not other.subnet.site:
+                source = next((s for s in self.sources if s.site and s.name == site), None)
+                return float(source.rtt_ms.get(other.subnet.region, 0.0)) if source is not None else 0.0
         if a.subnet is not None and b.subnet is not None:
             return self.rtt_between_regions_ms(a.subnet.region, b.subnet.region)
         for source, other in ((a.source, b), (b.source, a)):
@@ -130,7 +148,8 @@ class Topology:
         """
         try:
             subnets = tuple(
-                Subnet(str(s["subnet_id"]), _network(s["cidr"], f"subnets[{i}].cidr"), str(s["region"]), str(s.get("az", "")))
+                Subnet(str(s["subnet_id"]), _network(s["cidr"], f"subnets[{i}].cidr"), str(s["region"]), str(s.get("az", "")),
+                       str(s.get("site", "")))
                 for i, s in enumerate(data.get("subnets", []))
             )
             sources = tuple(
