@@ -40,11 +40,12 @@ def _dig(results: Results, bench: str, *path: str) -> Any:
     return value
 
 
-def _missing(results: Results, bench: str, *parts: str) -> str:
-    """Why a figure is absent: the benchmark's own reason when it gave one."""
+def _missing(results: Results, bench: str, *path: str) -> str:
+    """Why a figure is absent: the benchmark's own reason when it gave one, along ``path`` (outermost first)."""
     if bench not in results:
         return f"{bench} did not run"
-    for scope in (results[bench], *(_dig(results, bench, p) for p in parts)):
+    for depth in range(len(path) + 1):
+        scope = _dig(results, bench, *path[:depth])
         if isinstance(scope, dict):
             for key in ("skipped", "error"):
                 if scope.get(key):

@@ -90,3 +90,13 @@ def test_a_skipped_or_absent_benchmark_reports_no_figure_and_says_why(summary: M
     assert "is not JSON" in _goal(report, "dns_closed_loop_qps")["note"]
     assert _goal(report, "failover_overhead_max_ms")["note"] == "bench_rds did not run"
     assert "0 of 8 goals met" in summary.table(report)
+
+
+def test_a_skipped_part_of_a_benchmark_gives_its_reason(summary: ModuleType) -> None:
+    results = _results()
+    results["bench_experiments"]["suite"] = {"serial": {"wall_s": 70.0, "exit_code": 0, "outcomes": {}},
+                                             "parallel_n2": {"skipped": "instances [1] already running"},
+                                             "speedup_n2": None}
+    speedup = _goal(summary.summarise(results, (0.0, 0.0, 0.0)), "failover_suite_speedup_n2")
+    assert (speedup["figure"], speedup["met"]) == (None, None)
+    assert speedup["note"] == "bench_experiments: instances [1] already running"
