@@ -74,8 +74,20 @@ test: setup-test lint
 gameday: setup
 	$(BIN)/gameday run
 
+# Every benchmark's JSON is kept in BENCH_OUT; a failing one is recorded as an error and the rest still run.
+# Then the summary: every goal of the performance issue with its figure from this run and a met flag.
+BENCH_OUT := reports/out/bench
 bench: setup
-	@for b in benchmarks/bench_*.py; do echo "== $$b" >&2; $(BIN)/python $$b || exit 1; done
+	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT); failed=""; \
+	for b in benchmarks/bench_*.py; do \
+	  name=$$(basename $$b .py); echo "== $$b" >&2; \
+	  if ! $(BIN)/python $$b | tee $(BENCH_OUT)/$$name.json; then \
+	    failed="$$failed $$name"; echo '{"error": "the benchmark exited with an error"}' > $(BENCH_OUT)/$$name.json; \
+	  fi; \
+	done; \
+	echo "== summary ($(BENCH_OUT)/summary.json)" >&2; \
+	$(BIN)/python benchmarks/summary.py $(BENCH_OUT) | tee $(BENCH_OUT)/summary.json; \
+	if [ -n "$$failed" ]; then echo "gameday: benchmark(s) failed:$$failed" >&2; exit 1; fi
 
 stack-up: setup
 	$(BIN)/gameday stack up --detach

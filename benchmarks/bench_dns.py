@@ -34,9 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import dns.edns
 import dns.message
 
-GOAL_QPS = 5000
-GOAL_P99_MS = 3.0
-INSTANCE = 9  # out of the way of a user's stack (0) and of test workers (1..)
+GOAL_QPS = 20000  # offered, open loop, with the 8 health checks live
+GOAL_P99_MS = 1.0  # at GOAL_QPS, and at the closed loop's reported rate
+GOAL_CLOSED_LOOP_QPS = 50000
+# Out of the way of a user's stack (0) and of test workers (1..) unless GAMEDAY_INSTANCE names one.
+INSTANCE = int(os.environ.get("GAMEDAY_INSTANCE", "9"))
 RATE_SECONDS = 4.0
 DETECTION_RUNS = 3
 
@@ -283,10 +285,12 @@ def main() -> None:
                     "(AWS 2 s x scale, floor 1 s) before it counts as a failure",
         },
         "goals": {
-            "qps_min": GOAL_QPS, "p99_ms_max": GOAL_P99_MS,
+            "qps_min": GOAL_QPS, "p99_ms_max": GOAL_P99_MS, "closed_loop_qps_min": GOAL_CLOSED_LOOP_QPS,
             "detection_max_s": expected + scale.to_wall(10),
             "qps_met": at_rate["qps"] >= GOAL_QPS * 0.98 and at_rate["lost"] == 0,
             "p99_met": at_rate["p99_ms"] <= GOAL_P99_MS,
+            # The closed loop's rate counts only while it holds the p99 goal.
+            "closed_loop_met": closed["qps"] >= GOAL_CLOSED_LOOP_QPS and closed["p99_ms"] <= GOAL_P99_MS,
             "detection_met": statistics.median(refused) <= expected + scale.to_wall(10),
         },
         "wall_s": round(time.monotonic() - started, 1),
