@@ -1,6 +1,7 @@
 """moto-backed clients that record every call, a journal in a temporary directory, and a guard in force."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,15 +21,13 @@ STACK_TAG = ("gameday:stack", "securecart")
 REGIONS = ("us-east-1", "us-west-2", "eu-central-1", "ap-southeast-1")
 
 
-_BOTOCORE: list[botocore.session.Session] = []
-
-
+@functools.cache
 def _session() -> boto3.session.Session:
-    # One botocore session per process: it caches the service models, which take a second each to load.
-    if not _BOTOCORE:
-        _BOTOCORE.append(botocore.session.get_session())
+    # One session per process: its botocore session caches the service models, which take a second each to
+    # load. One boto3 Session too: each registers boto3's handlers on the botocore session it is given, and
+    # S3's handler, registered twice, fails the creation of every S3 client class.
     return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                 botocore_session=_BOTOCORE[0])
+                                 botocore_session=botocore.session.get_session())
 
 
 class Recorder:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from moto.moto_api import state_manager
 
-from faults import dynamodb, leftovers
+from faults import dynamodb, leftovers, signals
 from faults import journal as journal_
 from faults.guard import Guard
 from faults.journal import Journal
@@ -56,6 +56,10 @@ def test_a_policy_the_fault_created_is_deleted_and_recovery_is_idempotent(client
     ddb = _table(clients)
     fault = dynamodb.PauseReplication(clients, journal, region="us-west-2", table_name="catalog")
     fault.__enter__()
+    # The run is "killed" here: its `with` never exits. Its process would have died with the signal
+    # handlers it installed; this one lives on, so it takes them back (the next test's faults start clean).
+    signals.body(False)
+    signals.leave()
     assert len(_statements(ddb)) == 2
     leftovers.recover("test-target", clients, journal.directory.parent)  # gameday recover after a killed run
     with pytest.raises(ddb.exceptions.PolicyNotFoundException):
