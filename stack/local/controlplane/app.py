@@ -248,7 +248,12 @@ class ControlPlane:
 
     def _handle(self, request: ApiRequest | None, environ: dict[str, Any], body: bytes, invocation: str) -> ApiResponse:
         if request is None:
-            return self._call_moto(environ, self._shell(environ))
+            shell = self._shell(environ)
+            if shell.service in _OWN_SERVICES:  # moto has no such service: it would only crash on the call
+                return render(shell, AwsError("UnknownOperationException", f"Unknown operation: no {shell.service} "
+                              f"operation is {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} with "
+                              f"X-Amz-Target {environ.get('HTTP_X_AMZ_TARGET') or '(none)'}"))
+            return self._call_moto(environ, shell)
         # boto3 retries a 5xx, and a retry of a change that is already stored would be answered
         # with something unrelated (NetworkAclEntryAlreadyExists), hiding why it failed. Every AWS
         # SDK keeps amz-sdk-invocation-id across the attempts of one call: a retry gets the same answer.

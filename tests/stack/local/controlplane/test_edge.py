@@ -81,6 +81,15 @@ def test_malformed_json_body(edge: AwsEndpoint) -> None:
     assert response.status_code == 400 and response.json()["__type"] == "UnknownOperationException"
 
 
+@pytest.mark.parametrize("target", ["globalaccelerator.ListThings", "GlobalAccelerator_V20180706.ListThings", ""])
+def test_a_call_the_control_plane_serves_itself_with_an_unknown_target_is_unknown_operation(
+        edge: AwsEndpoint, target: str) -> None:
+    # Global Accelerator is served by the control plane, not moto: a target it cannot name must not fall through.
+    headers = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"}
+    response = signed(edge, "globalaccelerator", "POST", "/", b"{}", headers)
+    assert response.status_code == 400 and response.json()["__type"] == "UnknownOperationException", response.text
+
+
 def test_unexpected_failure_is_internal_failure(edge: AwsEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(request: Any, plane: Any) -> None:
         raise RuntimeError("a bug in a validator")
