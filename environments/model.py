@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from base.errors import SettingsError
 from base.timescale import DEFAULT_TIME_SCALE, TimeScale
 from environments import outposts as outposts_
-from environments.sites import Site, site_problems
+from environments.sites import Site, iso_country, site_problems
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 CONTINENTS = ("AF", "AN", "AS", "EU", "OC", "NA", "SA")
@@ -128,9 +128,7 @@ class VantagePoint(Model):
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Z]{2}", value):
-            raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code such as US or DE")
-        return value
+        return iso_country(value)
 
     @field_validator("rtt_ms")
     @classmethod

@@ -27,6 +27,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def iso_country(value: str) -> str:
+    """``value`` if it is an ISO 3166 alpha-2 code (as Route 53's geolocation and WAF's geo match take)."""
+    if not re.fullmatch(r"[A-Z]{2}", value):
+        raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code such as US or DE")
+    return value
+
+
 class SiteLocation(_Model):
     """Where the site is (a city, for the report and for reading the RTTs)."""
 
@@ -37,9 +44,7 @@ class SiteLocation(_Model):
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Z]{2}", value):
-            raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code such as US or DE")
-        return value
+        return iso_country(value)
 
 
 class SiteLink(_Model):

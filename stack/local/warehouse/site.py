@@ -21,10 +21,11 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from base.timescale import TimeScale
+from stack.local.warehouse.jsonhttp import JsonHandler
 
 REQUEST_TIMEOUT_S = 10.0  # AWS seconds: the client's read timeout
 BACKOFF_S = (0.5, 2.0)  # AWS seconds: the first retry's wait, and the cap (doubling in between)
@@ -123,19 +124,8 @@ class WarehouseService:
             self._stopping.wait(max(0.0, 1.0 / self._rate - (time.monotonic() - started)))
 
 
-class _Control(BaseHTTPRequestHandler):
+class _Control(JsonHandler):
     server: "ControlServer"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         if self.path == "/status":
