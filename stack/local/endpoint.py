@@ -10,11 +10,20 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from base.errors import StackError
 
 
+class _RequestHandler(MotoRequestHandler):
+    """moto's handler without werkzeug's access line per request: one line per API call drowned the
+    supervisor's log and a failing test's captured log. Refusals and failures are logged by the control
+    plane itself, and werkzeug still logs errors of the connection (log_error)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 class AwsEndpoint:
     def __init__(self, app: Any, host: str, port: int) -> None:
         self.host, self.port = host, port
         try:
-            self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+            self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
         except OSError as error:
             raise StackError(f"cannot listen on {host}:{port} for the AWS endpoint: {error.strerror}; "
                              f"another stack may be using it (see `gameday stack status`, or set GAMEDAY_INSTANCE)") from None
