@@ -9,8 +9,10 @@ import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from moto.ec2.models import ec2_backends
 
 from stack.local.controlplane.app import ControlPlane
+from stack.local.controlplane.backends import ACCOUNT_ID
 from stack.local.endpoint import AwsEndpoint
 from stack.local.part import LOCAL_CREDENTIALS
 from tests.conftest import worker_index
@@ -18,6 +20,10 @@ from tests.conftest import worker_index
 
 @pytest.fixture(scope="module")
 def edge() -> Iterator[AwsEndpoint]:
+    # moto's backends live as long as the process, and an earlier test's moto (the serial suite's order:
+    # the IAM scenario's mock_aws) can leave EC2 backends whose default VPCs are moto's own 172.31.0.0/16,
+    # made before any control plane installed the loopback layout. Start EC2 afresh, as a stack's new process does.
+    ec2_backends.pop(ACCOUNT_ID, None)
     server = AwsEndpoint(ControlPlane(), f"127.0.{worker_index() + 20}.3", 0)
     server.start()
     try:

@@ -9,7 +9,6 @@ from botocore.exceptions import ClientError
 
 from environments import loader
 from stack.local.controlplane import defaultvpc
-from stack.local.controlplane.backends import ACCOUNT_ID
 from stack.local.instance import MAX_INSTANCE, Instance
 
 HOSTLESS = "eu-north-1"  # a Region without a loopback default VPC
@@ -51,13 +50,6 @@ def test_moto_creates_the_default_vpc_from_the_layout() -> None:
 
 
 def test_endpoint_default_vpc_is_loopback(edge_client: Any) -> None:
-    # moto's backends live as long as the process. A mock_aws that ends resets them, and its reset makes
-    # each Region's EC2 backend again, with moto's own 172.31.0.0/16 default VPC when no control plane has
-    # installed the layout yet in this process (the serial suite's order: the IAM scenario, then this).
-    # Start eu-central-1's EC2 afresh, as a stack's new process does.
-    from moto.ec2.models import ec2_backends
-
-    ec2_backends[ACCOUNT_ID].pop("eu-central-1", None)
     vpcs = edge_client("ec2", "eu-central-1").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     assert ipaddress.IPv4Network(vpcs[0]["CidrBlock"]).subnet_of(defaultvpc.LOOPBACK)
 
