@@ -6,8 +6,7 @@ import uuid
 from typing import Any
 from xml.sax.saxutils import escape
 
-import botocore.session
-
+from stack.local import servicemodels
 from stack.local.part import ApiRequest, ApiResponse
 
 
@@ -24,7 +23,7 @@ class AwsError(Exception):
 
 def _model(service: str) -> Any:
     try:
-        return botocore.session.get_session().get_service_model(service)
+        return servicemodels.service_model(service)
     except Exception:
         return None
 

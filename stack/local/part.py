@@ -71,10 +71,10 @@ def local_session(region_name: str | None = None) -> boto3.session.Session:
     The local stack needs no profile, and a profile that does not exist (AWS_PROFILE=nosuch) would
     otherwise fail every client it creates with ProfileNotFound.
     """
-    import botocore.session
+    from stack.local import servicemodels
 
     # session_vars: the profile is looked up in no environment variable and no config file key.
-    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    core = servicemodels.session(profile=(None, None, None, None))
     return boto3.session.Session(region_name=region_name, botocore_session=core, **LOCAL_CREDENTIALS)
 
 

@@ -31,6 +31,7 @@ from moto.moto_server.werkzeug_app import create_backend_app
 from base.errors import StackError
 from environments.loader import load
 from environments.model import LocalEnvironment
+from stack.local import servicemodels
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
     backends, cachepolicies, cloudfront, cloudwatch, defaultvpc, directconnect, dynamodb, dynamoitems, ec2, fis,
@@ -152,6 +153,7 @@ class ControlPlane:
 
         ``services``: the stack's registry (a new one when None). The control plane provides ``RdsStore``
         in it, and its validators look up ``DbStatus`` there when a part provides it."""
+        servicemodels.share_with_moto()
         rds.fix_cross_region_replicas()
         route53.fix_update_health_check()
         route53.fix_apex_soa()

@@ -93,9 +93,9 @@ def _shaped(value: Any, shape: Any) -> Any:
 
 
 def _model() -> Any:
-    import botocore.session
+    from stack.local import servicemodels
 
-    return botocore.session.get_session().get_service_model("cloudfront")
+    return servicemodels.service_model("cloudfront")
 
 
 def _respond(operation: str, result: dict[str, Any]) -> ApiResponse:

@@ -21,9 +21,9 @@ from typing import Any, Mapping
 from urllib.parse import parse_qs, urlencode
 from xml.parsers.expat import ExpatError
 
-import botocore.session
 import xmltodict
 
+from stack.local import servicemodels
 from stack.local.awserror import AwsError
 from stack.local.part import ApiRequest
 
@@ -40,7 +40,7 @@ _SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "email": "ses", "states": "st
 
 @cache
 def _model(service: str) -> Any:
-    return botocore.session.get_session().get_service_model(service)
+    return servicemodels.service_model(service)
 
 
 @cache

@@ -1,0 +1,75 @@
+"""botocore's service models, read once per process.
+
+Reading a model decompresses and parses its JSON (EC2's is 1.5 MB gzipped), and a new botocore Loader
+first scans the data directories of every service it knows (over 400). The supervisor used to pay both
+again and again: the control plane's request parser, the AWS-style error renderer (a new Session per
+error), the parts' boto3 clients, and moto (which makes a new Loader for each model it reads). While the
+stack starts, every part calls the API at once, so those reads piled up on one core: about a third of
+`stack up`.
+
+Now there are two loaders per process, each made once: botocore's, for boto3 clients and the control
+plane's own parsing, and moto's (botocore's models with moto's extra shapes), for moto. Each reads one
+model at a time, so threads asking for the same model at once read it once.
+"""
+from __future__ import annotations
+
+import threading
+from functools import cache
+from typing import Any
+
+import botocore.loaders
+import botocore.model
+import botocore.session
+
+_reading = threading.RLock()  # one model read at a time: they are CPU-bound under the GIL anyway
+
+
+class _OneReadAtATime(botocore.loaders.Loader):  # type: ignore[misc]  # botocore ships no types
+    def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
+        with _reading:  # the second thread finds the first one's result in the loader's cache
+            return super().load_service_model(service_name, type_name, api_version)
+
+
+@cache
+def loader() -> botocore.loaders.Loader:
+    """The process's botocore Loader (it caches every model it has read)."""
+    return _OneReadAtATime()
+
+
+def session(**session_vars: Any) -> botocore.session.Session:
+    """A new botocore Session that reads models through the process's loader."""
+    core = botocore.session.Session(session_vars=session_vars or None)
+    core.register_component("data_loader", loader())
+    return core
+
+
+@cache
+def _shared_session() -> botocore.session.Session:
+    return session()
+
+
+def service_model(service: str) -> botocore.model.ServiceModel:
+    """botocore's model of ``service`` (raises botocore's UnknownServiceError when it has none)."""
+    with _reading:
+        return _service_model(service)
+
+
+@cache
+def _service_model(service: str) -> botocore.model.ServiceModel:
+    return _shared_session().get_service_model(service)
+
+
+@cache
+def share_with_moto() -> None:
+    """Make moto read its models through one loader of its own kind (moto's Loader adds moto's extras)."""
+    import moto.core.loaders
+    import moto.core.utils
+
+    class MotoLoader(moto.core.loaders.Loader):
+        def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
+            with _reading:
+                return super().load_service_model(service_name, type_name, api_version)
+
+    shared = MotoLoader(extra_search_paths=[moto.core.loaders.moto_root])
+    # moto.core.utils calls create_loader() for every model it reads; it caches the models, not the loader.
+    moto.core.utils.create_loader = lambda: shared  # type: ignore[attr-defined]
