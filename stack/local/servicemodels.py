@@ -48,15 +48,17 @@ def _shared_session() -> botocore.session.Session:
     return session()
 
 
+_models: dict[str, botocore.model.ServiceModel] = {}
+
+
 def service_model(service: str) -> botocore.model.ServiceModel:
     """botocore's model of ``service`` (raises botocore's UnknownServiceError when it has none)."""
-    with _reading:
-        return _service_model(service)
-
-
-@cache
-def _service_model(service: str) -> botocore.model.ServiceModel:
-    return _shared_session().get_service_model(service)
+    model = _models.get(service)
+    if model is None:
+        with _reading:  # only a first read waits for the lock
+            model = _models.get(service) or _shared_session().get_service_model(service)
+            _models[service] = model
+    return model
 
 
 @cache
