@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 import os
+import socketserver
+import threading
+from contextlib import contextmanager
+from typing import Iterator, TypeVar
+
+Server = TypeVar("Server", bound=socketserver.BaseServer)
 
 # The framework's own tests drive pytest with pytester; users' runs never see its options or fixture.
 pytest_plugins = ["pytester"]
@@ -18,3 +24,16 @@ except ModuleNotFoundError:  # a core install without the charts extra: no chart
 def worker_index() -> int:
     """0 for a serial run, N for xdist worker gwN: tests derive addresses and instances from it."""
     return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+@contextmanager
+def serving(server: Server) -> Iterator[Server]:
+    """``server`` answering on a thread of its own; shut down, closed and joined however the test ends."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 
 from probes import canary, checkout
+from tests.conftest import serving
 from tests.probes.test_checkout import FixedAddress
 
 
@@ -68,15 +69,8 @@ class OrderHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def service() -> Iterator[OrderService]:
-    httpd = OrderService(lose={3, 7}, break_={5}, wanted=canary.READ_BACK_CONCURRENCY)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(OrderService(lose={3, 7}, break_={5}, wanted=canary.READ_BACK_CONCURRENCY)) as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def test_read_back_names_every_lost_order_and_reads_them_in_parallel(service: OrderService) -> None:

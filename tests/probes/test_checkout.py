@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import http.server
-import threading
 from typing import Iterator
 
 import pytest
 
 from probes import checkout
+from tests.conftest import serving
 
 
 class FixedAddress:
@@ -45,15 +45,8 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[http.server.Threadi
         def log_message(self, *_: object) -> None:
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as httpd:
         yield httpd, peers
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def test_each_request_opens_a_new_connection(server: tuple[http.server.ThreadingHTTPServer, list[tuple[str, int]]]) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from probes.load import run as load
 from probes.load.plan import Crowd, LoadPlan, Target
-from tests.conftest import worker_index
+from tests.conftest import serving, worker_index
 
 
 class _Recorder(http.server.ThreadingHTTPServer):
@@ -42,14 +42,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def origin() -> Iterator[_Recorder]:
-    server = _Recorder(f"127.0.{worker_index() + 20}.5")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Recorder(f"127.0.{worker_index() + 20}.5")) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_crowds_come_from_their_own_addresses_at_their_declared_rate(origin: _Recorder) -> None:
