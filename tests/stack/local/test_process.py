@@ -18,6 +18,9 @@ from base.deadline import until
 from stack.local import process as executor
 
 OBEYS = "import time; print('ready', flush=True); time.sleep(120)"
+# SIGINT's default action set by the child itself: a shell starts background jobs with SIGINT ignored, and
+# Python keeps an inherited SIG_IGN, so under `make test &` a plain child would outlive the request.
+OBEYS_SIGINT = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); print('ready', flush=True); time.sleep(120)"
 IGNORES_SIGTERM = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
                    "time.sleep(120)")
 
@@ -71,7 +74,7 @@ def test_stop_kills_and_reaps_a_child_that_ignores_the_signal(tmp_path: Path,
 
 def test_stop_uses_the_polite_request_and_falls_back_to_the_signal(tmp_path: Path,
                                                                    children: list[subprocess.Popen[bytes]]) -> None:
-    child = _start(children, OBEYS, tmp_path / "asked.log")
+    child = _start(children, OBEYS_SIGINT, tmp_path / "asked.log")
 
     def ask() -> None:  # the child's own channel; SIGINT stands in for a shutdown command
         os.kill(child.pid, signal.SIGINT)
