@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 from xml.sax.saxutils import escape
 
 from stack.local import servicemodels
@@ -21,16 +20,9 @@ class AwsError(Exception):
         self.sender = sender
 
 
-def _model(service: str) -> Any:
-    try:
-        return servicemodels.service_model(service)
-    except Exception:
-        return None
-
-
 def render(request: ApiRequest, error: AwsError) -> ApiResponse:
     """``error`` in the wire format of ``request.service``'s protocol (query-style XML when unknown)."""
-    model = _model(request.service) if request.service else None
+    model = servicemodels.find(request.service) if request.service else None
     # The protocol boto3 speaks (CloudWatch's model lists CBOR first, but boto3 sends it JSON).
     protocol = str(getattr(model, "resolved_protocol", None) or model.protocol) if model is not None else "query"
     request_id = str(uuid.uuid4())

@@ -24,16 +24,22 @@ import botocore.session
 _reading = threading.RLock()  # one model read at a time: they are CPU-bound under the GIL anyway
 
 
-class _OneReadAtATime(botocore.loaders.Loader):  # type: ignore[misc]  # botocore ships no types
+class _OneReadAtATime:
+    """Mixed into a Loader: the second thread asking for a model finds the first one's read in the cache."""
+
     def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
-        with _reading:  # the second thread finds the first one's result in the loader's cache
-            return super().load_service_model(service_name, type_name, api_version)
+        with _reading:
+            return super().load_service_model(service_name, type_name, api_version)  # type: ignore[misc]
+
+
+class _BotocoreLoader(_OneReadAtATime, botocore.loaders.Loader):  # type: ignore[misc]  # botocore ships no types
+    pass
 
 
 @cache
 def loader() -> botocore.loaders.Loader:
     """The process's botocore Loader (it caches every model it has read)."""
-    return _OneReadAtATime()
+    return _BotocoreLoader()
 
 
 def session(**session_vars: Any) -> botocore.session.Session:
@@ -61,16 +67,22 @@ def service_model(service: str) -> botocore.model.ServiceModel:
     return model
 
 
+def find(service: str) -> botocore.model.ServiceModel | None:
+    """botocore's model of ``service``, or None when botocore does not know it."""
+    try:
+        return service_model(service)
+    except Exception:  # noqa: BLE001 - an unknown name, or a model botocore cannot read: not a service we parse
+        return None
+
+
 @cache
 def share_with_moto() -> None:
     """Make moto read its models through one loader of its own kind (moto's Loader adds moto's extras)."""
     import moto.core.loaders
     import moto.core.utils
 
-    class MotoLoader(moto.core.loaders.Loader):
-        def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
-            with _reading:
-                return super().load_service_model(service_name, type_name, api_version)
+    class MotoLoader(_OneReadAtATime, moto.core.loaders.Loader):
+        pass
 
     shared = MotoLoader(extra_search_paths=[moto.core.loaders.moto_root])
     # moto.core.utils calls create_loader() for every model it reads; it caches the models, not the loader.

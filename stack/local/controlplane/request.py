@@ -38,9 +38,7 @@ _ARN_IDS = frozenset({"outposts"})
 _SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions"}
 
 
-@cache
-def _model(service: str) -> Any:
-    return servicemodels.service_model(service)
+_model = servicemodels.service_model  # each read once per process
 
 
 @cache
@@ -125,12 +123,7 @@ def presigned_authorization(headers: Mapping[str, str], query: str) -> str | Non
             f"SignedHeaders={signed.get('X-Amz-SignedHeaders', 'host')}, Signature={signed.get('X-Amz-Signature', '')}")
 
 
-def model(service: str) -> Any:
-    """botocore's model of ``service``, or None when botocore does not know it."""
-    try:
-        return _model(service)
-    except Exception:
-        return None
+model = servicemodels.find  # botocore's model of a service, or None when botocore does not know it
 
 
 def _protocol(service_model: Any) -> str:
