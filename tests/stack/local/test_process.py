@@ -58,6 +58,24 @@ def test_start_writes_the_childs_output_to_a_private_log(tmp_path: Path, childre
     assert stderr_only.read_text() == "err\n"
 
 
+def test_wait_returns_the_exit_code_and_reaps(tmp_path: Path, children: list[subprocess.Popen[bytes]]) -> None:
+    child = _start(children, "import sys; print('ready', flush=True); sys.stdin.close(); sys.exit(3)", tmp_path / "c.log")
+    assert executor.wait(child, 60) == 3
+    assert executor.wait(child, 60) == 3  # already reaped: the same answer
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child.pid, os.WNOHANG)
+
+
+def test_wait_times_out_on_a_running_child_and_leaves_it_running(tmp_path: Path,
+                                                                 children: list[subprocess.Popen[bytes]]) -> None:
+    child = _start(children, OBEYS, tmp_path / "runs.log")
+    with pytest.raises(subprocess.TimeoutExpired):
+        executor.wait(child, 0.05)
+    assert child.poll() is None
+    child.terminate()
+    assert executor.wait(child, None) == -signal.SIGTERM
+
+
 def test_stop_asks_with_sigterm_first(tmp_path: Path, children: list[subprocess.Popen[bytes]]) -> None:
     child = _start(children, OBEYS, tmp_path / "obeys.log")
     assert executor.stop(child, grace_s=60) == -signal.SIGTERM
