@@ -177,7 +177,7 @@ def trial(ec2: Any, target: InstanceHandle, deny_acl: str, client: checkout_prob
 
         def stable() -> bool:
             # Sampled a whole window past the restore, and the last good stretch is as long as the window.
-            samples = list(sampler.samples)
+            samples = sampler.settled()
             return (bool(samples) and samples[-1].at.monotonic_s >= restored_at.monotonic_s + window_wall_s
                     and slo.rto(samples, cut_at, window_aws_s, scale).wall_s is not None
                     and slo.rto([_completed(s) for s in samples], cut_at, window_aws_s, scale).wall_s is not None)

@@ -206,7 +206,8 @@ class Scenario:
             if self.canary is None:
                 return []
             return [Sample(a.at, self._canary_vantage, a.ok, None, a.error) for a in list(self.canary.attempts)]
-        return [s for sampler in self.samplers if sampler.name.startswith(prefix) for s in list(sampler.samples)]
+        # Settled samples only: a read still in flight may yet land among the later ones and change a verdict.
+        return [s for sampler in self.samplers if sampler.name.startswith(prefix) for s in sampler.settled()]
 
     # -- the runbook's verbs ---------------------------------------------------------------------
 
@@ -238,7 +239,8 @@ class Scenario:
     def steady_state(self, timeout_aws_s: float = 300) -> None:
         """Every checkout sampler's latest sample is good (the state RTO measures the return to)."""
         def healthy() -> bool:
-            latest = [s.samples[-1] for s in self.samplers if s.name.startswith("checkout") and s.samples]
+            settled = [s.settled() for s in self.samplers if s.name.startswith("checkout")]
+            latest = [samples[-1] for samples in settled if samples]
             return bool(latest) and all(sample.ok for sample in latest)
 
         self.wait_until(healthy, "steady state: checkout answers from every vantage point", timeout_aws_s)
