@@ -37,6 +37,10 @@ import dns.message
 GOAL_QPS = 20000  # offered, open loop, with the 8 health checks live
 GOAL_P99_MS = 1.0  # at GOAL_QPS, and at the closed loop's reported rate
 GOAL_CLOSED_LOOP_QPS = 50000
+# The closed loop runs at each of these numbers of queries outstanding; the rate reported is the highest one
+# whose p99 holds the goal. More outstanding queries add rate, and also the queries one scheduling pause of the
+# server's process (its other threads: health checks, the API) delays at once, which is what its p99 is made of.
+CLOSED_LOOP_OUTSTANDING = (32, 16, 8)
 # Out of the way of a user's stack (0) and of test workers (1..) unless GAMEDAY_INSTANCE names one.
 INSTANCE = int(os.environ.get("GAMEDAY_INSTANCE", "9"))
 RATE_SECONDS = 4.0
@@ -237,7 +241,7 @@ def main() -> None:
         probes_before = part.checker.requests_sent
         spawn = multiprocessing.get_context("spawn")
         receiver, sender = spawn.Pipe(duplex=False)
-        plan = [(GOAL_QPS, RATE_SECONDS, 0), (0, RATE_SECONDS, 32)]
+        plan = [(GOAL_QPS, RATE_SECONDS, 0)] + [(0, RATE_SECONDS, n) for n in CLOSED_LOOP_OUTSTANDING]
         generator = spawn.Process(target=loader, args=(host, port, subnets, plan, sender))
         generator.start()
         load_started = time.monotonic()
@@ -257,14 +261,20 @@ def main() -> None:
         victim = addresses["eu-central-1a"]
         refused = [_detect(part, context, farm, victim, stall=False) for _ in range(DETECTION_RUNS)]
         stalled = _detect(part, context, farm, victim, stall=True)
-    at_rate, closed = load["runs"]
+    at_rate, *closed_runs = load["runs"]
+    by_outstanding = {n: run for n, run in zip(CLOSED_LOOP_OUTSTANDING, closed_runs, strict=True)}
+    holding = [n for n, run in by_outstanding.items() if run["p99_ms"] <= GOAL_P99_MS and run["lost"] == 0]
+    best = (max(holding, key=lambda n: by_outstanding[n]["qps"]) if holding
+            else min(by_outstanding, key=lambda n: by_outstanding[n]["p99_ms"]))
+    closed = {"outstanding": best, **by_outstanding[best]}
     result = {
         "benchmark": "dns",
         "machine": {"cpus": os.cpu_count(), "loadavg_1m_at_end": os.getloadavg()[0]},
         "health_checks_running": {"endpoints": 8, "checkers_per_check": 8,
                                   "probe_requests_per_s": round(probe_rate, 1)},
         "udp_at_goal_rate": {"offered_qps": GOAL_QPS, **at_rate},
-        "udp_max_closed_loop_32_outstanding": closed,
+        "udp_closed_loop": closed,  # the fastest run holding the p99 goal (else the one with the lowest p99)
+        "udp_closed_loop_by_outstanding": {str(n): run for n, run in by_outstanding.items()},
         "server_handle_us": {"p50": round(percentile(handle_us, 0.5), 1), "p99": round(percentile(handle_us, 0.99), 1),
                              "note": "time inside Responder.handle per UDP query during the load runs: "
                                      "the server's own cost, without socket or scheduling delays"},
