@@ -60,10 +60,14 @@ class Sampler(Generic[T]):
 
     def take(self) -> Sample[T]:
         """One read now, recorded and returned."""
+        return self._take(self._begin())
+
+    def _begin(self) -> clock.Instant:
+        """A read starts now: until it is recorded, ``settled`` stops before it."""
         started = clock.now()
         with self._lock:
             self._pending.append(started.monotonic_s)
-        return self._take(started)
+        return started
 
     def _take(self, started: clock.Instant) -> Sample[T]:
         try:
@@ -105,11 +109,10 @@ class Sampler(Generic[T]):
             if self._stop.is_set():
                 self._in_flight.release()
                 return
-            started = clock.now()
+            started = self._begin()
             read = threading.Thread(target=self._take_then_free_the_slot, args=(started,), daemon=True,
                                     name=f"sampler-{self.name}-{self.source}-read")
             with self._lock:
-                self._pending.append(started.monotonic_s)
                 self._reads = [r for r in self._reads if r.is_alive()] + [read]
             read.start()
             # A read that could only start late (every slot was taken) sets the pace from its own start: the

@@ -335,7 +335,7 @@ class ControlPlane:
         """What is known of a request that was not parsed: its service and Region when it is signed."""
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         scope = requests_.scope(headers, environ.get("QUERY_STRING", ""))
-        service, region = scope if scope is not None and requests_.model(scope[0]) is not None else ("", "us-east-1")
+        service, region = scope if scope is not None and servicemodels.find(scope[0]) is not None else ("", "us-east-1")
         return ApiRequest(service, "", region, {})
 
     def _call_moto(self, environ: dict[str, Any], request: ApiRequest) -> ApiResponse:

@@ -38,9 +38,6 @@ _ARN_IDS = frozenset({"outposts"})
 _SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions"}
 
 
-_model = servicemodels.service_model  # each read once per process
-
-
 @cache
 def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], dict[str, str | None], str]]:
     """(method, path regex, query it requires, operation) for a REST service, most specific template first.
@@ -50,7 +47,7 @@ def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], dict[str, str
     template gives one) must be present, and such a template is tried before the bare path.
     """
     routes = []
-    model = _model(service)
+    model = servicemodels.service_model(service)
     value_pattern = ".+" if service in _ARN_IDS else "[^/]+"
     for name in model.operation_names:
         http = model.operation_model(name).http
@@ -123,9 +120,6 @@ def presigned_authorization(headers: Mapping[str, str], query: str) -> str | Non
             f"SignedHeaders={signed.get('X-Amz-SignedHeaders', 'host')}, Signature={signed.get('X-Amz-Signature', '')}")
 
 
-model = servicemodels.find  # botocore's model of a service, or None when botocore does not know it
-
-
 def _protocol(service_model: Any) -> str:
     """The protocol boto3 speaks to ``service_model``: the first of its ``protocols`` botocore supports.
 
@@ -158,7 +152,7 @@ def _query_params(service: str, region: str, protocol: str, path: str, query: st
         if path not in ("", "/"):
             return "", params  # another API signed with the same name (SES v2 under "ses"): moto's to route
         raise Rejected(shell, AwsError("MissingAction", "The request must contain the parameter Action"))
-    service_model = _model(service)
+    service_model = servicemodels.service_model(service)
     if operation not in service_model.operation_names:
         raise Rejected(shell, AwsError("InvalidAction", f"The action {operation} is not valid for this web service."))
     shape = service_model.operation_model(operation).input_shape
@@ -175,7 +169,7 @@ def _xml_root_name(service: str, operation: str) -> str | None:
     """The root element of the operation's XML body, or None when its body is not XML (S3 PutObject's bytes)."""
     if not operation:
         return None
-    shape = _model(service).operation_model(operation).input_shape
+    shape = servicemodels.service_model(service).operation_model(operation).input_shape
     if shape is None:
         return None
     payload = shape.serialization.get("payload")
@@ -245,7 +239,7 @@ def parse(method: str, path: str, query: str, headers: dict[str, str], body: byt
             body = gzip.decompress(body)
         except (OSError, EOFError):
             pass  # not gzip after all: read as sent, and rejected as unreadable if it is
-    service_model = model(service)
+    service_model = servicemodels.find(service)
     if service_model is None:
         return None
     params: dict[str, Any]
