@@ -38,7 +38,8 @@ from stack.local.accelerator.health import CHECK_TIMEOUT_AWS_S, MIN_TIMEOUT_S  #
 from stack.local.accelerator.part import AcceleratorPart  # noqa: E402
 from stack.local.controlplane.app import ControlPlane  # noqa: E402
 from stack.local.endpoint import AwsEndpoint  # noqa: E402
-from stack.local.instance import Instance, instance_from_environ  # noqa: E402
+from benchinstance import bench_instance  # noqa: E402  (beside this script)
+from stack.local.instance import Instance  # noqa: E402
 from stack.local.part import LOCAL_CREDENTIALS, PartContext  # noqa: E402
 from stack.local.services import AcceleratorHealth  # noqa: E402
 
@@ -131,7 +132,7 @@ def timed(open_one: Callable[[], tuple[socket.socket, str]], count: int) -> list
 
 
 def main() -> dict[str, Any]:
-    number = instance_from_environ()
+    number = bench_instance()
     base = loader.load("local")
     assert isinstance(base, LocalEnvironment)
     host = Instance(number, base).control_host

@@ -11,7 +11,7 @@ Afterwards it checks that the endpoint and every data plane are still up and sti
 `gameday stack status --json` answers, the checkout name resolves at the local DNS, and swapping a
 checkout subnet's NACL to deny-all cuts a connection from a vantage point (restored afterwards).
 
-Runs on GAMEDAY_INSTANCE (default 0); starts the stack and builds the reference stack when needed,
+Runs on GAMEDAY_INSTANCE (default 8); starts the stack and builds the reference stack when needed,
 and stops the stack at the end only if it started it. Bounded: DEADLINE_S for the requests, and a
 deadline for each post-check. Prints one JSON object.
 """
@@ -40,7 +40,8 @@ from environments import loader
 from base import net
 from stack import builder
 from stack.local import attach, supervisor
-from stack.local.instance import Instance, instance_from_environ
+from benchinstance import bench_instance
+from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS
 
 REQUESTS = 500
@@ -257,7 +258,7 @@ def post_checks(instance: Instance, built: Any, client: Callable[[str, str], Any
 
 def main() -> None:
     environment = loader.load("local")
-    instance = Instance(instance_from_environ(), environment)
+    instance = Instance(bench_instance(), environment)
     started_here = supervisor.running_pid(instance) is None
     if started_here:
         supervisor.start_detached("local", instance)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import socket
 import statistics
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchinstance import bench_instance
 import boto3
 from botocore.config import Config
 
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=300.0, help="stop after this many seconds")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    instance_number = int(os.environ.get("GAMEDAY_INSTANCE", DEFAULT_INSTANCE))
+    instance_number = bench_instance(DEFAULT_INSTANCE)
     port = free_port()
     base = loader.load("local")
     assert isinstance(base, LocalEnvironment)

@@ -23,7 +23,6 @@ import itertools
 import json
 import logging
 import multiprocessing
-import os
 import random
 import socket
 import struct
@@ -34,9 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from base.errors import SettingsError
 from probes import slo
-from stack.local.instance import instance_from_environ
+from benchinstance import bench_instance
 from tests.stack.local.route53 import malformed
 
 DEFAULT_INSTANCE = 9  # as bench_dns: out of the way of a user's stack (0); every port here is chosen free
@@ -276,10 +274,7 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--cases {arguments.cases}: must be in 1..10,000,000")
     if not 0 < arguments.budget <= 3600:
         parser.error(f"--budget {arguments.budget}: must be in (0, 3600] s")
-    try:
-        arguments.instance = instance_from_environ() if "GAMEDAY_INSTANCE" in os.environ else DEFAULT_INSTANCE
-    except SettingsError as error:
-        parser.error(str(error))
+    arguments.instance = bench_instance(DEFAULT_INSTANCE)
     return arguments
 
 

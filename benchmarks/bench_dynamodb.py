@@ -4,7 +4,7 @@ Runs the control plane and the DynamoDB part in this process on stack instance $
 (default 0; a free endpoint port), at the environment's time scale, with one global table whose
 replicas are in the environment's four Regions. Prints one JSON object.
 
-    GAMEDAY_INSTANCE=0 .venv/bin/python benchmarks/bench_dynamodb.py [--seconds 10] [--threads 4] [--items 100000]
+    GAMEDAY_INSTANCE=8 .venv/bin/python benchmarks/bench_dynamodb.py [--seconds 10] [--threads 4] [--items 100000]
 
 Figures:
 - latency: for each (source, receiving) pair, p50/p99 of the replicator's own measure (from the
@@ -39,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchinstance import bench_instance
 import boto3
 from botocore.config import Config
 
@@ -51,7 +52,6 @@ from stack.local.endpoint import AwsEndpoint
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 
-DEFAULT_INSTANCE = 0
 LATENCY_GOAL_MS = 50.0
 WRITES_GOAL_PER_S = 2000.0
 BATCH = 25  # BatchWriteItem's limit (botocore: WriteRequests max 25)
@@ -306,10 +306,7 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--items {arguments.items}: must be in [1, 200000]")
     if not 1 <= arguments.probe_writes <= 1000:
         parser.error(f"--probe-writes {arguments.probe_writes}: must be in [1, 1000]")
-    raw = os.environ.get("GAMEDAY_INSTANCE", str(DEFAULT_INSTANCE))
-    if not raw.isdigit() or not 0 <= int(raw) <= 9:
-        parser.error(f"GAMEDAY_INSTANCE={raw!r}: must be an instance number 0-9")
-    arguments.instance = int(raw)
+    arguments.instance = bench_instance()
     return arguments
 
 

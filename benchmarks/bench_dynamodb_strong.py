@@ -6,7 +6,7 @@ us-east-1, us-west-2, eu-central-1) and, for comparison, the same global table e
 in each Region, --calls PutItems each followed by a ConsistentRead GetItem, one at a time. Prints one
 JSON object.
 
-    GAMEDAY_INSTANCE=0 .venv/bin/python benchmarks/bench_dynamodb_strong.py [--calls 20]
+    GAMEDAY_INSTANCE=8 .venv/bin/python benchmarks/bench_dynamodb_strong.py [--calls 20]
 
 Figures, per Region, p50 and max in ms:
 - MRSC write, against the modelled delay to the nearest other Region (inter-Region RTT, unscaled,
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import socket
 import statistics
 import sys
@@ -31,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchinstance import bench_instance
 import boto3
 from botocore.config import Config
 
@@ -43,7 +43,6 @@ from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.services import StrongConsistency
 
-DEFAULT_INSTANCE = 0
 REGIONS = ("us-east-1", "us-west-2", "eu-central-1")
 PHASE_LIMIT_S = 120.0
 MAX_CALLS = 200
@@ -100,7 +99,7 @@ def main() -> None:
     base = loader.load("local")
     assert isinstance(base, LocalEnvironment)
     environment = base.model_copy(update={"local": LocalSettings(aws_endpoint_port=port)})
-    instance = Instance(int(os.environ.get("GAMEDAY_INSTANCE", DEFAULT_INSTANCE)), environment)
+    instance = Instance(bench_instance(), environment)
     plane = ControlPlane(logging.getLogger("bench.controlplane"), instance=instance)
     endpoint = AwsEndpoint(plane, "127.0.0.1", port)
     endpoint.start()

@@ -13,7 +13,7 @@ Prints one JSON object:
 Runs against the local stack of $GAMEDAY_INSTANCE; when none runs, it starts one with the parts it needs
 (fabric, route53, cloudfront) and stops it after. Bounded: about 20 s.
 
-Run: GAMEDAY_INSTANCE=0 .venv/bin/python benchmarks/bench_edge.py
+Run: GAMEDAY_INSTANCE=8 .venv/bin/python benchmarks/bench_edge.py
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchinstance import bench_instance  # noqa: E402  (beside this script)
 from base import net  # noqa: E402
 from environments import loader  # noqa: E402
 from environments.model import LocalEnvironment  # noqa: E402
@@ -253,10 +254,7 @@ def _gameday(number: int, *command: str) -> subprocess.CompletedProcess[str]:
 
 
 if __name__ == "__main__":
-    raw = os.environ.get("GAMEDAY_INSTANCE", "0")
-    if not raw.isdigit() or not 0 <= int(raw) <= 9:
-        sys.exit(f"GAMEDAY_INSTANCE={raw!r}: must be an instance number 0-9")
-    number = int(raw)
+    number = bench_instance()
     started = _gameday(number, "stack", "status").returncode != 0  # nothing running: ours to start and stop
     try:
         if started:

@@ -42,6 +42,7 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchinstance import bench_instance  # noqa: E402  (beside this script)
 from base import net  # noqa: E402
 from environments import loader  # noqa: E402
 from environments.model import LocalEnvironment  # noqa: E402
@@ -300,10 +301,7 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--repeats {arguments.repeats}: must be 1-50")
     if not 0 < arguments.budget <= 1800:
         parser.error(f"--budget {arguments.budget}: must be in (0, 1800] s")
-    raw = os.environ.get("GAMEDAY_INSTANCE", "0")
-    if not raw.isdigit() or not 0 <= int(raw) <= 9:
-        parser.error(f"GAMEDAY_INSTANCE={raw!r}: must be an instance number 0-9")
-    arguments.instance = int(raw)
+    arguments.instance = bench_instance()
     return arguments
 
 

@@ -36,7 +36,8 @@ from stack.local.fabric.connect import create_connection  # noqa: E402
 from stack.local.fabric.part import external_sources, site_links  # noqa: E402
 from stack.local.fabric.process import FabricProcess  # noqa: E402
 from stack.local.fabric.topology import Subnet, Topology  # noqa: E402
-from stack.local.instance import Instance, instance_from_environ  # noqa: E402
+from benchinstance import bench_instance  # noqa: E402  (beside this script)
+from stack.local.instance import Instance  # noqa: E402
 
 ROUND_TRIPS = 300
 BFD_RUNS = (True, False)
@@ -85,7 +86,7 @@ def held_until_delivered_s(client: Any, sock: socket.socket, link: str, up: bool
 
 
 def main() -> None:
-    instance = Instance(instance_from_environ(), load("local"))  # type: ignore[arg-type]
+    instance = Instance(bench_instance(), load("local"))  # type: ignore[arg-type]
     env: LocalEnvironment = instance.resolved()
     site = env.sites[SITE]
     dx = next(name for name, link in site.links.items() if link.type == "direct_connect")

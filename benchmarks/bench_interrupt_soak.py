@@ -1,7 +1,7 @@
 """Interrupt soak: runs killed at random points of random experiments, then `gameday recover` and `gameday scan`.
 
 Prints one JSON object. Each run starts one experiment (pytest, on the running local stack of
-$GAMEDAY_INSTANCE, default 0), sends it SIGINT, SIGTERM or SIGKILL at a random moment, waits for it to
+$GAMEDAY_INSTANCE, default 8), sends it SIGINT, SIGTERM or SIGKILL at a random moment, waits for it to
 end (a SIGINT or SIGTERM rolls back before exiting; after ``--exit-timeout`` it is killed, and that is
 counted), then runs `gameday recover` and `gameday scan --json`. Leftovers are what scan still reports
 afterwards, by kind: swapped NACLs, inverted health checks, stopped instances, and the DR topology
@@ -36,8 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from base.errors import SettingsError  # noqa: E402
-from stack.local.instance import instance_from_environ  # noqa: E402
+from benchinstance import bench_instance  # noqa: E402  (beside this script)
 
 EXPERIMENTS = ("test_region_evacuation.py", "test_az_outage.py", "test_lab2_route53_failover.py",
                "test_lab3_multi_az_rds.py")
@@ -121,10 +120,7 @@ def main() -> int:
         parser.error(f"--experiments: {unknown} not found under experiments/")
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     rng = random.Random(seed)
-    try:
-        instance = instance_from_environ()
-    except SettingsError as error:
-        parser.error(str(error))
+    instance = bench_instance()
     journal = tempfile.mkdtemp(prefix="gameday-soak-journal-")
     atexit.register(shutil.rmtree, journal, True)  # whichever way the soak ends, its journal goes with it
     env = dict(os.environ, GAMEDAY_INSTANCE=str(instance), GAMEDAY_JOURNAL_DIR=journal,

@@ -28,7 +28,6 @@ import ipaddress
 import json
 import logging
 import multiprocessing
-import os
 import socket
 import statistics
 import sys
@@ -42,6 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchinstance import bench_instance
 import boto3
 import pg8000.native
 from botocore.config import Config
@@ -435,10 +435,7 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--rate {arguments.rate}: must be in (0, 1000] orders/s")
     if not 0 < arguments.budget <= 3600:
         parser.error(f"--budget {arguments.budget}: must be in (0, 3600] s")
-    raw = os.environ.get("GAMEDAY_INSTANCE", str(DEFAULT_INSTANCE))
-    if not raw.isdigit() or not 0 <= int(raw) <= 9:
-        parser.error(f"GAMEDAY_INSTANCE={raw!r}: must be an instance number 0-9")
-    arguments.instance = int(raw)
+    arguments.instance = bench_instance(DEFAULT_INSTANCE)
     return arguments
 
 

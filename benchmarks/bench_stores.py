@@ -9,7 +9,7 @@ Prints one JSON object:
 - ``drain``: sales rung up while the link is cut, then the time from its return until the POS has
   synced them all (the ledger acknowledged each), and the rate.
 
-Runs against local stack instance $GAMEDAY_INSTANCE (default 0); starts one if none runs, and stops
+Runs against local stack instance $GAMEDAY_INSTANCE (default 8); starts one if none runs, and stops
 only what it started. Run: .venv/bin/python benchmarks/bench_stores.py
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchinstance import bench_instance  # noqa: E402  (beside this script)
 from environments.loader import load  # noqa: E402
 from environments.model import LocalEnvironment  # noqa: E402
 from environments.outposts import POS_PORT, pos_address  # noqa: E402
@@ -73,7 +74,7 @@ def stats(values: list[float]) -> dict[str, float]:
 
 
 def main() -> int:
-    number = int(os.environ.get("GAMEDAY_INSTANCE", "0"))
+    number = bench_instance()
     environment = load("local")
     assert isinstance(environment, LocalEnvironment)
     instance = Instance(number, environment)

@@ -36,6 +36,7 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchinstance import bench_instance  # noqa: E402  (beside this script)
 from environments import loader  # noqa: E402
 from environments.model import LocalEnvironment  # noqa: E402
 from probes.load import run as load  # noqa: E402
@@ -137,10 +138,7 @@ if __name__ == "__main__":
         parser.error(f"--requests {options.requests}: must be 1000-1000000")
     if not 30 <= options.seconds <= 600:
         parser.error(f"--seconds {options.seconds}: must be 30-600 AWS seconds")
-    raw = os.environ.get("GAMEDAY_INSTANCE", "0")
-    if not raw.isdigit() or not 0 <= int(raw) <= 9:
-        parser.error(f"GAMEDAY_INSTANCE={raw!r}: must be an instance number 0-9")
-    number = int(raw)
+    number = bench_instance()
     figures: dict[str, Any] = {"benchmark": "waf", "instance": number,
                                "engine_us": engine(options.requests, loader.load("local").timescale.factor)}
     started = _gameday(number, "stack", "status").returncode != 0  # nothing running: ours to start and stop

@@ -28,6 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchinstance import bench_instance  # noqa: E402  (beside this script)
 import boto3  # noqa: E402
 import requests  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
@@ -201,7 +202,7 @@ def summaries(endpoint_url: str) -> dict[str, Any]:
 def main() -> int:
     logging.disable(logging.INFO)
     deadline = time.monotonic() + DEADLINE_S
-    instance = int(os.environ.get("GAMEDAY_INSTANCE", "0"))
+    instance = bench_instance()
     host = "127.0.0.1" if instance == 0 else f"127.0.{instance}.1"
     plane = ControlPlane(logging.getLogger("bench.controlplane"))
     part = XRayPart()

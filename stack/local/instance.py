@@ -52,8 +52,9 @@ def log_root() -> Path:
     return Path(base) / "gameday" / "logs"
 
 
-def instance_from_environ() -> int:
-    raw = os.environ.get("GAMEDAY_INSTANCE", "0")
+def instance_from_environ(default: int = 0) -> int:
+    """$GAMEDAY_INSTANCE, else ``default``. Raises SettingsError naming the variable when it is not 0-9."""
+    raw = os.environ.get("GAMEDAY_INSTANCE", str(default))
     if not raw.isdigit() or int(raw) > MAX_INSTANCE:
         raise SettingsError(f"GAMEDAY_INSTANCE: {raw!r} is not allowed; use an integer from 0 to {MAX_INSTANCE}")
     return int(raw)
