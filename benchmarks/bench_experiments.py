@@ -7,7 +7,9 @@ Prints one JSON object.
   serially on instance 6 (goal <= 75 s), and with `-n 2` (goal: >= 1.6x faster than serial), where
   gameday.fixtures gives xdist worker gwN instance N+1. Those are instances 1 and 2: the `-n 2` run is
   skipped (with the reason) when either is already running, because its session would attach to someone
-  else's stack and inject faults there.
+  else's stack and inject faults there. Both runs share one pytest cache: the serial run records each
+  experiment's duration and the `-n 2` run starts the longest first (gameday.ordering), as a user's runs
+  after their first would.
 - **rto_accuracy**: the fabric cuts one checkout instance off for a known time D (its subnet's NACL
   association is replaced by a deny-all NACL through boto3, then restored), while a probes.sampler
   checkout sampler polls that instance directly, from a vantage point, at the harness's sample interval.
@@ -80,11 +82,15 @@ def _running(numbers: tuple[int, ...], environment: LocalEnvironment) -> list[in
     return [n for n in numbers if supervisor.running_pid(Instance(n, environment)) is not None]
 
 
-def run_suite(extra: list[str], env_overrides: dict[str, str], timeout_s: float) -> dict[str, Any]:
-    """One `pytest experiments -m failover` in a subprocess; its wall time and per-experiment times."""
+def run_suite(extra: list[str], env_overrides: dict[str, str], timeout_s: float, cache_dir: Path) -> dict[str, Any]:
+    """One `pytest experiments -m failover` in a subprocess; its wall time and per-experiment times.
+
+    ``cache_dir`` is pytest's cache for the run: the serial run records each experiment's duration there and
+    the `-n 2` run after it starts the longest first (gameday.ordering), as a user's second run would.
+    """
     with tempfile.TemporaryDirectory(prefix="gameday-bench-suite-") as scratch:
         junit = Path(scratch) / "junit.xml"
-        command = [sys.executable, "-m", "pytest", "experiments", "-m", "failover", "-q", "-p", "no:cacheprovider",
+        command = [sys.executable, "-m", "pytest", "experiments", "-m", "failover", "-q", "-o", f"cache_dir={cache_dir}",
                    "--junitxml", str(junit), "--gameday-evidence-dir", str(Path(scratch) / "evidence"), *extra]
         environ = {k: v for k, v in os.environ.items()
                    if k not in ("GAMEDAY_INSTANCE", "GAMEDAY_RUN_ID", "PYTEST_XDIST_WORKER")} | env_overrides
@@ -111,9 +117,15 @@ def run_suite(extra: list[str], env_overrides: dict[str, str], timeout_s: float)
 
 
 def suite(environment: LocalEnvironment, instance: int, timeout_s: float, parallel: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="gameday-bench-cache-") as cache_dir:
+        return _suite(environment, instance, timeout_s, parallel, Path(cache_dir))
+
+
+def _suite(environment: LocalEnvironment, instance: int, timeout_s: float, parallel: bool,
+           cache_dir: Path) -> dict[str, Any]:
     busy = _running((instance,), environment)
     serial = ({"skipped": f"instance {instance} is already running; a cold-start measurement needs it stopped"}
-              if busy else run_suite(["--gameday-instance", str(instance)], {}, timeout_s))
+              if busy else run_suite(["--gameday-instance", str(instance)], {}, timeout_s, cache_dir))
     if not parallel:
         parallel_result: dict[str, Any] = {"skipped": "not requested (--no-parallel)"}
     elif busy := _running(PARALLEL_INSTANCES, environment):
@@ -121,7 +133,7 @@ def suite(environment: LocalEnvironment, instance: int, timeout_s: float, parall
                                       f"`-n 2` uses instances {list(PARALLEL_INSTANCES)} (one per xdist worker) "
                                       "and would inject faults into them"}
     else:
-        parallel_result = run_suite(["-n", "2"], {}, timeout_s)
+        parallel_result = run_suite(["-n", "2"], {}, timeout_s, cache_dir)
     serial_wall = serial.get("wall_s")
     speedup = (round(serial_wall / parallel_result["wall_s"], 2)
                if serial_wall and parallel_result.get("wall_s") else None)

@@ -20,8 +20,9 @@ from base import runid
 from base.errors import GamedayError
 from faults.stopconditions import Aborted
 
-# Registered with this plugin: the evidence pack, and the experiment harness (the scenario fixture).
-pytest_plugins = ["gameday.evidence_plugin", "gameday.harness"]
+# Registered with this plugin: the evidence pack, the experiment harness (the scenario fixture), and the
+# longest-first order of experiments under pytest-xdist.
+pytest_plugins = ["gameday.evidence_plugin", "gameday.harness", "gameday.ordering"]
 
 MARKERS = {
     "failover": "a failover scenario (CI runs `pytest -m failover` on every merge)",
