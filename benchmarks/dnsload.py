@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import ipaddress
 import multiprocessing
+import os
 import socket
 import struct
 import threading
@@ -105,7 +106,10 @@ def load(host: str, port: int, wires: list[bytes], rate_qps: float, seconds: flo
     }
 
 
-def loader(host: str, port: int, subnets: list[str], plan: list[tuple[float, float, int]], out: Any) -> None:
+def loader(host: str, port: int, subnets: list[str], plan: list[tuple[float, float, int]], out: Any,
+           cpus: set[int] | None = None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     wires = queries(subnets)
     results = []
     for rate, seconds, concurrency in plan:
