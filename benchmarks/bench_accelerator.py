@@ -137,9 +137,12 @@ def main() -> dict[str, Any]:
     assert isinstance(base, LocalEnvironment)
     host = Instance(number, base).control_host
     port = free_port(host)
-    environment = Instance(number, base.model_copy(update={"local": LocalSettings(aws_endpoint_port=port)})).resolved()
+    # The instance holds the environment as written; resolving it (the instance's address ranges) is the parts'
+    # and the control plane's job. An instance made of a resolved environment shifted every range twice: on
+    # instance 8 the accelerator's static addresses left 127.0.0.0/8.
+    instance = Instance(number, base.model_copy(update={"local": LocalSettings(aws_endpoint_port=port)}))
+    environment = instance.resolved()
     scale = environment.timescale
-    instance = Instance(number, environment)
     plane = ControlPlane(logging.getLogger("bench.controlplane"), instance=instance)
     endpoint = AwsEndpoint(plane, host, port)
     endpoint.start()
