@@ -8,7 +8,7 @@ endpoint on 127.0.0.1:4566. Instance k (1..9) moves everything out of the way of
 - every VPC CIDR's second octet grows by 8*k (127.16.0.0/16 -> 127.24.0.0/16 for k=1);
 - every vantage-point (and bot) subnet's second octet grows by k (127.200.1.0/24 -> 127.201.1.0/24);
 - Global Accelerator's static addresses (accelerator_cidr) move by k in the second octet (127.241.0.0/16);
-- Route 53 health checkers use 127.(210+k).N.0/24, and RDS's monitor probes from 127.(210+k).0.1;
+- Route 53 health checkers use 127.(210+k).N.0/24;
 - every CloudFront edge location's second octet grows by k (127.230.0.3 -> 127.231.0.3);
 - every site's range (environments.sites) moves its second octet by k (127.220.1.0/24 -> 127.221.1.0/24);
 - its state lives in <runtime dir>/gameday/<k>, its logs in <state home>/gameday/logs/<k>.
@@ -120,8 +120,3 @@ class Instance:
     def checker_subnet(self, index: int) -> str:
         """The client subnet of Route 53 health checker number ``index`` (0-based)."""
         return f"127.{210 + self.number}.{index + 1}.0/24"
-
-    @property
-    def rds_monitor_address(self) -> str:
-        """Where RDS's monitor probes its instances from: outside every VPC (the checkers' unused first /24)."""
-        return f"127.{210 + self.number}.0.1"

@@ -40,12 +40,11 @@ NACL_OPERATIONS = frozenset({
 })
 ENTRY_OPERATIONS = frozenset({"CreateNetworkAclEntry", "ReplaceNetworkAclEntry"})
 SYNC_TIMEOUT_S = 10.0
-RDS_MONITOR = "rds-monitor"  # the external source RDS's reachability probes come from
 RETRY_S = 1.0
 
 
 def external_sources(environment: LocalEnvironment, instance: Instance) -> tuple[ExternalSource, ...]:
-    """Vantage points, Route 53 health checkers, edges, sites and RDS's monitor: the clients outside every VPC.
+    """Vantage points and Route 53 health checkers: the clients that live outside every VPC.
 
     Checker subnets and their RTTs come from the checker geography Route 53 uses too
     (stack.local.geography), so a checker's probe is delayed by the same figures the checker expects.
@@ -57,9 +56,6 @@ def external_sources(environment: LocalEnvironment, instance: Instance) -> tuple
     sources += [ExternalSource(f"edge-{code}", ipaddress.IPv4Network(f"{edge.address}/32"), dict(edge.rtt_ms))
                 for code, edge in environment.edge_locations.items()]
     sources += [ExternalSource(name, site.network, dict(site.rtt_ms), site=True) for name, site in environment.sites.items()]
-    # RDS's monitor: outside every VPC like the host, but at an address of its own, so the fabric knows its
-    # probes (two a second) without asking the kernel which process holds each one (owner.py).
-    sources.append(ExternalSource(RDS_MONITOR, ipaddress.IPv4Network(f"{instance.rds_monitor_address}/32")))
     return tuple(sources)
 
 

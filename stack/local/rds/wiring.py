@@ -61,10 +61,9 @@ class Wiring(Protocol):
 SSL_REQUEST = struct.pack("!II", 8, 80877103)
 
 
-def answers(address: str, port: int, timeout_s: float, source: str | None = None) -> bool:
+def answers(address: str, port: int, timeout_s: float) -> bool:
     try:
-        with socket.create_connection((address, port), timeout=timeout_s,
-                                      source_address=(source, 0) if source else None) as connection:
+        with socket.create_connection((address, port), timeout=timeout_s) as connection:
             connection.settimeout(timeout_s)
             connection.sendall(SSL_REQUEST)
             return connection.recv(1) in (b"N", b"S")
@@ -108,8 +107,7 @@ class ServiceWiring:
         self._records().remove_service_record(fqdn)
 
     def probe(self, member: Member, timeout_s: float) -> bool | None:
-        # From RDS's monitor, outside every VPC: a NACL on the node's subnet cuts it, as it cuts RDS's own.
+        # From the host (the fabric's "outside"): a NACL on the node's subnet cuts it, as it cuts RDS's monitor.
         if not self.via_fabric:
             return None
-        return answers(member.placement.address, member.placement.port, timeout_s,
-                       source=self._context.instance.rds_monitor_address)
+        return answers(member.placement.address, member.placement.port, timeout_s)

@@ -7,15 +7,12 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from stack.local.fabric.client import FabricClient
 from stack.local.fabric.owner import OwnerRegistry, socket_inode
-from stack.local.rds.wiring import answers
 
 from .conftest import EchoServer, Net, nacls, wait_for
 
@@ -121,64 +118,3 @@ def test_fabric_places_an_unbound_client_in_its_registered_nodes_subnet(fabric: 
 
 def link_stalled(fabric: FabricClient, source: str) -> bool:
     return any(link["source"] == source and link["stalled"] == 1 for link in fabric.stats()["links"])
-
-
-class SslRefuser:
-    """What a PostgreSQL server says to an SSLRequest when it has no SSL: b"N". Serves on a Unix socket."""
-
-    def __init__(self, path: str) -> None:
-        self.listener = socket.socket(socket.AF_UNIX)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        self.listener.settimeout(0.1)  # so the loop sees the stop flag
-        self.backend = f"unix:{path}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            with connection:
-                connection.settimeout(2)
-                try:
-                    if connection.recv(8):
-                        connection.sendall(b"N")
-                except OSError:
-                    pass  # the fabric gave up on this one (a stalled flow): nothing to answer
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.listener.close()
-
-
-def test_rds_monitor_probes_come_from_a_known_source_without_an_owner_lookup(fabric: FabricClient, net: Net,
-                                                                               short_dir: Path) -> None:
-    database = SslRefuser(str(short_dir / "pg.sock"))
-    sleeper = subprocess.Popen(["sleep", "60"])
-    try:
-        address = net.host("us-east-1a")
-        port = fabric.expose(address, 0, database.backend)
-        fabric.register_process(net.host("us-west-2a"), sleeper.pid)  # with a node registered, lookups would run
-        lookups = fabric.stats()["owner_lookups"]
-        monitor = net.instance.rds_monitor_address
-        assert answers(address, port, 2.0, source=monitor)
-        link = wait_for(lambda: [link for link in fabric.stats()["links"] if link["source"] == "rds-monitor"],
-                        "the probe to be counted from RDS's monitor")
-        assert link[0]["destination"] == net.subnet_id("us-east-1a")
-        assert fabric.stats()["owner_lookups"] == lookups
-        # A deny-all NACL on the database's subnet cuts the monitor off, as in AWS.
-        fabric.set_nacls(nacls(net, {"us-east-1a": []}))
-        assert not answers(address, port, 0.5, source=monitor)
-        # The same probe from 127.0.0.1, unbound, costs a lookup.
-        fabric.set_nacls(nacls(net))
-        assert answers(address, port, 2.0)
-        assert fabric.stats()["owner_lookups"] == lookups + 1
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-        database.close()
