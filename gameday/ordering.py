@@ -16,11 +16,20 @@ together; every other test keeps its place. With no recorded durations, or with 
 from __future__ import annotations
 
 import statistics
+
 import pytest
 
 CACHE_KEY = "gameday/experiment_call_s"
 EXPERIMENT = "gameday_experiment"  # a keyword on each experiment's item, so its reports carry it to the controller
 SCENARIO_FIXTURES = ("scenario", "gameday_scenario")
+
+
+def recorded_durations(cache: pytest.Cache) -> dict[str, float]:
+    """What earlier runs recorded (node id -> call seconds); anything else found under the key is ignored."""
+    recorded = cache.get(CACHE_KEY, {})
+    if not isinstance(recorded, dict):
+        return {}
+    return {k: float(v) for k, v in recorded.items() if isinstance(v, (int, float))}
 
 
 def is_experiment(item: pytest.Item) -> bool:
@@ -59,9 +68,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # cache, so all of them collect the same order (xdist refuses workers whose collections differ).
     if cache is None or not hasattr(config, "workerinput"):
         return
-    recorded = cache.get(CACHE_KEY, {})
-    durations = {k: float(v) for k, v in recorded.items() if isinstance(v, (int, float))} if isinstance(recorded, dict) else {}
-    items[:] = longest_first(items, durations)
+    items[:] = longest_first(items, recorded_durations(cache))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,5 +90,4 @@ class DurationRecorder:
 
     def pytest_sessionfinish(self) -> None:
         if self.recorded:
-            known = self.cache.get(CACHE_KEY, {})
-            self.cache.set(CACHE_KEY, {**(known if isinstance(known, dict) else {}), **self.recorded})
+            self.cache.set(CACHE_KEY, {**recorded_durations(self.cache), **self.recorded})
