@@ -1,7 +1,7 @@
 """DynamoDB global tables: replication latency per Region pair, sustained replicated writes, memory.
 
 Runs the control plane and the DynamoDB part in this process on stack instance $GAMEDAY_INSTANCE
-(default 0; a free endpoint port), at the environment's time scale, with one global table whose
+(default 8; a free endpoint port), at the environment's time scale, with one global table whose
 replicas are in the environment's four Regions. Prints one JSON object.
 
     GAMEDAY_INSTANCE=8 .venv/bin/python benchmarks/bench_dynamodb.py [--seconds 10] [--threads 4] [--items 100000]

@@ -1,7 +1,7 @@
 """DynamoDB multi-Region strong consistency (MRSC): write and strong-read latency against the model.
 
 Runs the control plane and the DynamoDB part in this process on stack instance $GAMEDAY_INSTANCE
-(default 0; a free endpoint port), at the environment's time scale. Makes one MRSC table (replicas in
+(default 8; a free endpoint port), at the environment's time scale. Makes one MRSC table (replicas in
 us-east-1, us-west-2, eu-central-1) and, for comparison, the same global table eventually consistent;
 in each Region, --calls PutItems each followed by a ConsistentRead GetItem, one at a time. Prints one
 JSON object.
