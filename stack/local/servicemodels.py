@@ -7,8 +7,9 @@ error), the parts' boto3 clients, and moto (which makes a new Loader for each mo
 stack starts, every part calls the API at once, so those reads piled up on one core: about a third of
 `stack up`.
 
-Now there are two loaders per process, each made once: botocore's, for boto3 clients and the control
-plane's own parsing, and moto's (botocore's models with moto's extra shapes), for moto. Each reads one
+Now there are two loaders per process, each made once: botocore's, for boto3 clients, the control
+plane's own parsing and moto's Region lists, and moto's (botocore's models with moto's extra shapes),
+for moto's request parsing. Each reads one
 model at a time, so threads asking for the same model at once read it once.
 """
 from __future__ import annotations
@@ -78,6 +79,7 @@ def find(service: str) -> botocore.model.ServiceModel | None:
 @cache
 def share_with_moto() -> None:
     """Make moto read its models through one loader of its own kind (moto's Loader adds moto's extras)."""
+    import moto.core.base_backend
     import moto.core.loaders
     import moto.core.utils
 
@@ -87,3 +89,8 @@ def share_with_moto() -> None:
     shared = MotoLoader(extra_search_paths=[moto.core.loaders.moto_root])
     # moto.core.utils calls create_loader() for every model it reads; it caches the models, not the loader.
     moto.core.utils.create_loader = lambda: shared  # type: ignore[attr-defined]
+    # moto lists each service's Regions through a Session of its own, whose loader read botocore's
+    # endpoints and every backend's model a second time (about 30 MiB kept for the stack's life). The
+    # process's session answers the same two questions (partitions, a service's Regions) from its loader.
+    moto.core.base_backend.AccountSpecificBackend.get_session = classmethod(  # type: ignore[method-assign,assignment]
+        lambda cls: _shared_session())

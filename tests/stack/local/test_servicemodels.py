@@ -52,3 +52,15 @@ def test_moto_reads_through_one_loader_of_its_own() -> None:
 def test_an_unknown_service_raises_botocores_error() -> None:
     with pytest.raises(botocore.exceptions.UnknownServiceError):
         servicemodels.service_model("no-such-service")
+
+
+def test_moto_lists_regions_through_the_process_loader() -> None:
+    """moto's own Session read botocore's endpoints and models a second time; it now asks the shared one."""
+    from moto.core.base_backend import AccountSpecificBackend
+
+    servicemodels.share_with_moto()
+    session = AccountSpecificBackend.get_session()
+    assert session.get_component("data_loader") is servicemodels.loader()
+    assert "us-west-2" in session.get_available_regions("rds", partition_name="aws")
+    assert "cn-north-1" in session.get_available_regions("ec2", partition_name="aws-cn")
+    assert {"aws", "aws-cn", "aws-us-gov"} <= set(session.get_available_partitions())
