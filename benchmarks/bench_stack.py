@@ -93,6 +93,12 @@ def stack_memory_mib(instance: Instance) -> dict[str, float]:
 def _kind(pid: int, command: str, state: dict[str, object]) -> str:
     if str(pid) == str(state.get("pid")):
         return "supervisor"
+    if "ec2.checkout.zygote" in command:  # the zygote and the instances it forked share its command line
+        try:
+            parent = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            parent = ""
+        return "checkout zygote" if parent == str(state.get("pid")) else "checkout"
     for needle, kind in (("postgres", "postgresql"), ("ec2.checkout", "checkout"), ("stack.local.fabric", "fabric")):
         if needle in command:
             return kind

@@ -12,7 +12,7 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from base.deadline import holds_within
 from base.logfiles import open_log
@@ -31,7 +31,20 @@ def start(argv: Sequence[str], log: Path, *, append: bool = True, stdout: bool =
                                 stderr=subprocess.STDOUT if stdout else out, **options)
 
 
-def stop(process: subprocess.Popen[bytes], grace_s: float, sig: int = signal.SIGTERM,
+class Child(Protocol):
+    """What stop() and wait() need of a child: a Popen, or another handle with the same calls
+    (stack.local.ec2.zygote.ForkedChild, an instance forked by the checkout zygote)."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+
+
+def stop(process: Child, grace_s: float, sig: int = signal.SIGTERM,
          ask: Callable[[], None] | None = None, reap_s: float | None = REAP_S) -> int | None:
     """Stop our child: ``ask()`` (or send ``sig``), wait ``grace_s``, then SIGKILL and reap it.
 
@@ -47,17 +60,11 @@ def stop(process: subprocess.Popen[bytes], grace_s: float, sig: int = signal.SIG
             except Exception:  # noqa: BLE001 - whatever the channel's trouble, the signal still works
                 pass
         if not asked:
-            try:
-                os.kill(process.pid, sig)
-            except ProcessLookupError:
-                pass
+            process.send_signal(sig)  # a no-op once it has exited (never a signal to a recycled pid)
         try:
             wait(process, grace_s)
         except subprocess.TimeoutExpired:
-            try:
-                os.kill(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            process.kill()
             try:
                 wait(process, reap_s)
             except subprocess.TimeoutExpired:
@@ -65,15 +72,15 @@ def stop(process: subprocess.Popen[bytes], grace_s: float, sig: int = signal.SIG
     return process.returncode
 
 
-def wait(process: subprocess.Popen[bytes], timeout_s: float | None) -> int:
+def wait(process: Child, timeout_s: float | None) -> int:
     """``process.wait(timeout_s)``, returning the moment the child exits.
 
     Popen.wait with a timeout sleeps between polls, up to 50 ms at a time: a PostgreSQL that stops in 80 ms
     was seen gone after 120-180, which a failover at a small time_scale cannot hide in RDS's shutdown phase.
     A pidfd (Linux 5.3+) becomes readable when the child exits.
     """
-    if timeout_s is None or process.returncode is not None:
-        return process.wait(timeout_s)
+    if timeout_s is None or process.returncode is not None or not isinstance(process, subprocess.Popen):
+        return process.wait(timeout_s)  # a Child of another kind waits as promptly by itself
     try:
         pidfd = os.pidfd_open(process.pid)
     except OSError:  # no pidfd here, or the child is already gone and reaped

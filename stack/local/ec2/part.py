@@ -34,7 +34,8 @@ from stack.local.ec2.contract import is_checkout
 from stack.local.ec2.errors import CheckoutStartError, Ec2PartError
 from stack.local.ec2.lookup import Ec2Lookup
 from stack.local.ec2.managed import Job, Managed, instance_ids
-from stack.local.ec2.process import CheckoutProcess, Launch
+from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, Launch, environment
+from stack.local.ec2.zygote import Zygote
 from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import InstanceProcesses, Network
 
@@ -69,6 +70,8 @@ class Ec2Part:
         self._worker: threading.Thread | None = None
         self._monitor: threading.Thread | None = None
         self._lookup: Ec2Lookup | None = None
+        self._zygote: Zygote | None = None
+        self._zygote_registered: int | None = None  # the zygote pid the registry holds
         self.last_error = ""
         self._problems: dict[str, str] = {}  # instance id (or job) -> why its checkout does not serve
 
@@ -89,6 +92,10 @@ class Ec2Part:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log_directory = self._log_directory(context)
         self._registry = registry.Registry(self.directory)
+        # Every instance is forked from one process that has imported checkout: they share its memory.
+        self._zygote = Zygote(self.directory / "zygote.sock", self.log_directory / "zygote.log", REPO_ROOT,
+                              environment(), self.log)
+        self._zygote_registered = None
         self._lookup = Ec2Lookup(context, self.directory, self._stopping, self.log)
         self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="ec2-worker", daemon=True)
@@ -108,6 +115,9 @@ class Ec2Part:
         for instance in list(self._instances.values()):
             self._halt(instance, "stopped")
         self._instances.clear()
+        if self._zygote is not None:
+            self._zygote.stop(self.stop_grace_s)
+            self._zygote = None
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -243,17 +253,35 @@ class Ec2Part:
             metrics_endpoint=self.context.instance.aws_endpoint,
             metrics_flush_s=self.context.timescale.to_wall(5.0),
         )
-        instance = Managed(iid, region, launch.availability_zone, private_ip, port, CheckoutProcess(launch))
+        instance = Managed(iid, region, launch.availability_zone, private_ip, port, CheckoutProcess(launch, self._zygote))
         if previous is not None:
             instance.restarts = previous.restarts  # a new boot: the crash history starts again
         with self._condition:
             self._instances[iid] = instance
-        instance.process.start()
-        assert self._registry is not None and instance.process.pid is not None
-        files = [launch.uds] + ([database.password_file] if database else [])
-        files += [catalog.admin_token_file] if catalog and catalog.admin_token_file else []
-        self._registry.add(iid, instance.process.pid, files)
+        if not self._spawn(instance):
+            return None
         return instance
+
+    def _spawn(self, instance: Managed) -> bool:
+        """Start the instance's process and record it; if it cannot be started, stop the instance (False)."""
+        try:
+            instance.process.start()
+        except CheckoutStartError as error:
+            self.log.error("checkout %s: %s", instance.instance_id, error)
+            self._set(instance, "failed", str(error))
+            self.last_error = f"{instance.instance_id}: {error}"
+            self.lookup.stop_instance(instance.region, instance.instance_id, str(error))
+            return False
+        assert self._registry is not None and instance.process.pid is not None
+        zygote = self._zygote
+        if zygote is not None and zygote.pid is not None and zygote.pid != self._zygote_registered:
+            self._registry.add(registry.ZYGOTE, zygote.pid, [zygote.socket_path])
+            self._zygote_registered = zygote.pid
+        launch = instance.process.launch
+        files = [launch.uds] + ([launch.database.password_file] if launch.database else [])
+        files += [launch.catalog.admin_token_file] if launch.catalog and launch.catalog.admin_token_file else []
+        self._registry.add(instance.instance_id, instance.process.pid, files)
+        return True
 
     def _await_ready(self, instance: Managed) -> None:
         try:
@@ -315,12 +343,8 @@ class Ec2Part:
         self.log.warning("checkout %s exited with code %s; restarting it", instance_id, code)
         self._set(instance, "restarting", f"exited with code {code}")
         instance.restarts += 1
-        instance.process.start()
-        assert self._registry is not None and instance.process.pid is not None
-        launch = instance.process.launch
-        self._registry.add(instance_id, instance.process.pid,
-                           [launch.uds] + ([launch.database.password_file] if launch.database else []))
-        self._await_ready(instance)
+        if self._spawn(instance):
+            self._await_ready(instance)
 
     def _watch(self) -> None:
         while not self._stopping.wait(MONITOR_INTERVAL_S):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from base.deadline import DeadlineExceeded, until
 from stack.local import process as executor
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
+from stack.local.ec2.zygote import Zygote
 from stack.local.part import LOCAL_CREDENTIALS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -57,8 +57,11 @@ class Launch:
     catalog: CatalogTarget | None = None
 
     def argv(self) -> list[str]:
-        argv = [sys.executable, "-m", "stack.local.ec2.checkout", "--uds", str(self.uds),
-                "--instance-id", self.instance_id, "--region", self.region, "--az", self.availability_zone,
+        return [sys.executable, "-m", "stack.local.ec2.checkout", *self.args()]
+
+    def args(self) -> list[str]:
+        """The checkout's command-line options (what ``python -m stack.local.ec2.checkout`` is given)."""
+        argv = ["--uds", str(self.uds), "--instance-id", self.instance_id, "--region", self.region, "--az", self.availability_zone,
                 "--dns", f"{self.dns_host}:{self.dns_port}", "--source-address", self.private_ip,
                 "--exit-with-parent"]
         if self.otlp_endpoint is not None:
@@ -76,10 +79,23 @@ class Launch:
         return argv
 
 
+def environment() -> dict[str, str]:
+    """A checkout's environment: the caller's, with the repository importable and the local endpoint's credentials."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    # What the instance signs its DynamoDB calls with: the local endpoint's credentials, never the caller's.
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        env.pop(name, None)
+    return env | {"AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+                  "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
+
+
 class CheckoutProcess:
-    def __init__(self, launch: Launch) -> None:
+    """One instance's checkout: forked by ``zygote`` when given (the EC2 part's way), else a new interpreter."""
+
+    def __init__(self, launch: Launch, zygote: Zygote | None = None) -> None:
         self.launch = launch
-        self._popen: subprocess.Popen[bytes] | None = None
+        self.zygote = zygote
+        self._popen: executor.Child | None = None
 
     @property
     def pid(self) -> int | None:
@@ -89,13 +105,10 @@ class CheckoutProcess:
         """Spawn the process (it is serving once wait_ready returns)."""
         launch = self.launch
         launch.uds.unlink(missing_ok=True)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-        # What the instance signs its DynamoDB calls with: the local endpoint's credentials, never the caller's.
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
-            env.pop(name, None)
-        env |= {"AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
-        self._popen = executor.start(launch.argv(), launch.log, cwd=REPO_ROOT, env=env)
+        if self.zygote is not None:
+            self._popen = self.zygote.spawn(launch.args(), environment(), REPO_ROOT, launch.log)
+        else:
+            self._popen = executor.start(launch.argv(), launch.log, cwd=REPO_ROOT, env=environment())
 
     def alive(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
@@ -144,4 +157,4 @@ class CheckoutProcess:
         """SIGKILL at once (what a crash looks like); for tests of crash handling."""
         if self._popen is not None and self._popen.poll() is None:
             self._popen.kill()
-            self._popen.wait(5)
+            self._popen.wait(executor.REAP_S)

@@ -16,6 +16,7 @@ from stack.local import process as executor
 
 DIRECTORY = "ec2"
 FILE = "processes.json"
+ZYGOTE = "zygote"  # the entry of the process the instances are forked from, beside one per instance
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,193 @@
+"""The EC2 part's side of the checkout zygote (stack.local.ec2.checkout.zygote): start it, and fork
+instances from it, each handled like a subprocess.
+
+``Zygote.spawn`` returns a ``ForkedChild``: the instance's pid, a pidfd to signal it by (never a
+recycled pid), and the connection on which the zygote reports its exit code. It answers the calls the
+process executor makes of a Popen (``poll``, ``wait``, ``send_signal``, ``kill``, ``returncode``), so
+an instance is stopped, awaited and reaped as any child is. If the zygote dies, it is started again
+at the next spawn (and says so in the log); the instances it had forked leave with it, and each one's
+exit is then reported as ``LOST``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from base.deadline import DeadlineExceeded, until
+from stack.local import process as executor
+from stack.local.ec2.errors import CheckoutStartError
+
+LOST = -255  # the exit code of an instance whose zygote died before it could report one
+READY_POLL_S = 0.02
+
+
+class ForkedChild:
+    """One instance forked by the zygote, with Popen's calls."""
+
+    def __init__(self, pid: int, pidfd: int, conn: socket.socket, received: bytes = b"") -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._pidfd: int | None = pidfd
+        self._conn: socket.socket | None = conn
+        self._buffer = received
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        return self._settle(0.0)
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self._settle(timeout)
+        if code is None:
+            raise subprocess.TimeoutExpired(f"instance pid {self.pid}", timeout or 0.0)
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        with self._lock:
+            if self.returncode is None and self._pidfd is not None:
+                try:
+                    signal.pidfd_send_signal(self._pidfd, sig)
+                except ProcessLookupError:  # exited; the zygote's report is on its way
+                    pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def _settle(self, timeout: float | None) -> int | None:
+        """The exit code once the zygote has reported it, waiting up to ``timeout`` (None: without bound)."""
+        with self._lock:
+            if self.returncode is not None:
+                return self.returncode
+            assert self._conn is not None and self._pidfd is not None
+            waiter = select.poll()
+            waiter.register(self._conn.fileno(), select.POLLIN)
+            zygote_gone = False
+            while True:
+                if self._buffer.endswith(b"\n"):
+                    self._close(int(json.loads(self._buffer)["exit"]))
+                    return self.returncode
+                if not waiter.poll(None if timeout is None else max(0.0, timeout) * 1000):
+                    return None
+                chunk = self._conn.recv(4096)
+                self._buffer += chunk
+                if not chunk:  # the zygote closed the connection without a report: it died
+                    zygote_gone = True
+                    break
+            if zygote_gone:
+                # The instance leaves when it sees its parent gone (its parent watch); wait for that.
+                waiter = select.poll()
+                waiter.register(self._pidfd, select.POLLIN)
+                if not waiter.poll(None if timeout is None else max(0.0, timeout) * 1000):
+                    return None
+                self._close(LOST)
+            return self.returncode
+
+    def _close(self, code: int) -> None:
+        self.returncode = code
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+class Zygote:
+    """The stack's checkout zygote process: started on the first spawn, and again if it has died."""
+
+    def __init__(self, socket_path: Path, log: Path, cwd: Path, env: Mapping[str, str],
+                 logger: logging.Logger | None = None, ready_timeout_s: float = 30.0) -> None:
+        self.socket_path = socket_path
+        self.log = log
+        self.cwd = cwd
+        self.env = dict(env)
+        self.logger = logger or logging.getLogger("gameday.ec2.zygote")
+        self.ready_timeout_s = ready_timeout_s
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen is not None else None
+
+    def alive(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def spawn(self, args: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) -> ForkedChild:
+        """Fork an instance running ``python -m stack.local.ec2.checkout <args>``, its output in ``log``."""
+        with self._lock:
+            self._ensure_running()
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                conn.settimeout(self.ready_timeout_s)
+                conn.connect(str(self.socket_path))
+                request = {"args": list(args), "env": dict(env), "cwd": str(cwd), "log": str(log)}
+                conn.sendall(json.dumps(request).encode() + b"\n")
+                message, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+            except OSError as error:
+                conn.close()
+                raise CheckoutStartError(f"the checkout zygote (pid {self.pid}) did not fork an instance: {error}; "
+                                         f"log {self.log}:\n{executor.tail(self.log)}") from None
+            line, newline, rest = message.partition(b"\n")  # rest: the exit report, if it came as quickly
+            reply = json.loads(line) if newline else {"error": f"reply {message!r}"}
+            if "pid" not in reply or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                conn.close()
+                raise CheckoutStartError(f"the checkout zygote (pid {self.pid}) refused to fork an instance: "
+                                         f"{reply.get('error', reply)}")
+            conn.settimeout(None)
+            return ForkedChild(int(reply["pid"]), fds[0], conn, rest)
+
+    def _ensure_running(self) -> None:
+        if self.alive():
+            return
+        if self._popen is not None:
+            self.logger.error("the checkout zygote (pid %d) exited with code %s; starting it again; log %s:\n%s",
+                              self._popen.pid, self._popen.returncode, self.log, executor.tail(self.log))
+        self.socket_path.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "stack.local.ec2.checkout.zygote", "--socket", str(self.socket_path),
+                "--exit-with-parent"]
+        self._popen = executor.start(argv, self.log, cwd=self.cwd, env=self.env)
+
+        def accepting() -> bool:
+            if self._popen is not None and self._popen.poll() is not None:
+                raise CheckoutStartError(f"the checkout zygote exited with code {self._popen.returncode} while "
+                                         f"starting; log {self.log}:\n{executor.tail(self.log)}")
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(self.socket_path))
+            except OSError:
+                return False
+            finally:
+                probe.close()
+            return True
+
+        try:
+            until(accepting, self.ready_timeout_s, interval_s=READY_POLL_S)
+        except DeadlineExceeded:
+            self.stop()
+            raise CheckoutStartError(f"the checkout zygote was not accepting on {self.socket_path} within "
+                                     f"{self.ready_timeout_s:g} s; log {self.log}:\n{executor.tail(self.log)}") from None
+
+    def stop(self, grace_s: float = 3.0) -> int | None:
+        """Stop the zygote (after its instances: any still running leave when it does)."""
+        with self._lock:
+            popen, self._popen = self._popen, None
+            code = executor.stop(popen, grace_s, reap_s=grace_s) if popen is not None else None
+            self.socket_path.unlink(missing_ok=True)
+            return code
+
+    def describe(self) -> dict[str, Any]:
+        return {"pid": self.pid if self.alive() else None, "socket": str(self.socket_path)}
