@@ -14,7 +14,8 @@ also makes ``health()`` degraded, with the reason, until it runs again or is ter
 
 All process work happens on one worker thread, in order: ``on_change`` only queues. Beside this
 module: managed.py (one managed instance, the worker's jobs), lookup.py (what the part reads through
-the API), process.py (one checkout process), registry.py (what a crashed run left), contract.py (UserData).
+the API), process.py (one checkout process), zygote.py (the process every checkout is forked from),
+registry.py (what a crashed run left), contract.py (UserData).
 """
 from __future__ import annotations
 
@@ -253,6 +254,7 @@ class Ec2Part:
             metrics_endpoint=self.context.instance.aws_endpoint,
             metrics_flush_s=self.context.timescale.to_wall(5.0),
         )
+        assert self._zygote is not None
         instance = Managed(iid, region, launch.availability_zone, private_ip, port, CheckoutProcess(launch, self._zygote))
         if previous is not None:
             instance.restarts = previous.restarts  # a new boot: the crash history starts again

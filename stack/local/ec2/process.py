@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +55,6 @@ class Launch:
     otlp_endpoint: str | None = None  # where the process exports its spans; None: untraced
     catalog: CatalogTarget | None = None
 
-    def argv(self) -> list[str]:
-        return [sys.executable, "-m", "stack.local.ec2.checkout", *self.args()]
-
     def args(self) -> list[str]:
         """The checkout's command-line options (what ``python -m stack.local.ec2.checkout`` is given)."""
         argv = ["--uds", str(self.uds), "--instance-id", self.instance_id, "--region", self.region, "--az", self.availability_zone,
@@ -90,9 +86,9 @@ def environment() -> dict[str, str]:
 
 
 class CheckoutProcess:
-    """One instance's checkout: forked by ``zygote`` when given (the EC2 part's way), else a new interpreter."""
+    """One instance's checkout process, forked by the stack's checkout zygote."""
 
-    def __init__(self, launch: Launch, zygote: Zygote | None = None) -> None:
+    def __init__(self, launch: Launch, zygote: Zygote) -> None:
         self.launch = launch
         self.zygote = zygote
         self._popen: executor.Child | None = None
@@ -105,10 +101,7 @@ class CheckoutProcess:
         """Spawn the process (it is serving once wait_ready returns)."""
         launch = self.launch
         launch.uds.unlink(missing_ok=True)
-        if self.zygote is not None:
-            self._popen = self.zygote.spawn(launch.args(), environment(), REPO_ROOT, launch.log)
-        else:
-            self._popen = executor.start(launch.argv(), launch.log, cwd=REPO_ROOT, env=environment())
+        self._popen = self.zygote.spawn(launch.args(), environment(), REPO_ROOT, launch.log)
 
     def alive(self) -> bool:
         return self._popen is not None and self._popen.poll() is None

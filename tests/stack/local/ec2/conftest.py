@@ -6,11 +6,15 @@ Addresses are unique per test process (hence per xdist worker), derived from the
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from stack.local.ec2.process import CheckoutProcess
+from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, environment
+from stack.local.ec2.zygote import Zygote
 
 from . import postgres
 from .nameserver import Nameserver
@@ -63,3 +67,21 @@ def shared(pg_cluster: postgres.Cluster, address_base: str) -> Iterator[tuple[Ch
     with Rig(pg_cluster, address_base) as r:
         database = r.start_database()
         yield r.start_checkout(r.nameserver(database.address)), database
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="gd-ec2-proc-"))  # short: Unix socket paths are limited to 108 bytes
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def zygote(workdir: Path) -> Iterator[Zygote]:
+    made = Zygote(workdir / "z.sock", workdir / "z.log", REPO_ROOT, environment())
+    try:
+        yield made
+    finally:
+        made.stop()

@@ -6,7 +6,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from stack.local.ec2.process import CheckoutProcess, DatabaseTarget, Launch
+from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, DatabaseTarget, Launch, environment
+from stack.local.ec2.zygote import Zygote
 
 from . import postgres
 from .nameserver import Nameserver
@@ -22,6 +23,9 @@ class Rig(contextlib.ExitStack):
         # Not pytest's tmp_path: a Unix socket path must stay under 108 bytes.
         self.workdir = Path(tempfile.mkdtemp(prefix="gd-ec2-"))
         self.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+        # Checkouts are forked as the EC2 part forks them; the zygote is stopped after them (LIFO).
+        self.zygote = Zygote(self.workdir / "z.sock", self.workdir / "z.log", REPO_ROOT, environment())
+        self.callback(self.zygote.stop)
         self.servers: list[postgres.Server] = []
         self.processes: list[CheckoutProcess] = []
 
@@ -50,7 +54,7 @@ class Rig(contextlib.ExitStack):
             log=self.workdir / f"c{number}.log", dns_host=nameserver.host, dns_port=nameserver.port,
             database=target if with_database else None, otlp_endpoint=otlp_endpoint,
         )
-        process = CheckoutProcess(launch)
+        process = CheckoutProcess(launch, self.zygote)
         self.processes.append(process)
         self.callback(process.stop)
         process.start()

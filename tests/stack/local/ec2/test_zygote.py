@@ -1,42 +1,18 @@
 """Checkout instances forked by the zygote: each its own process, stopped and reaped like a subprocess."""
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
-import textwrap
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from base.deadline import holds_within
 from stack.local import process as executor
 from stack.local.ec2 import unixhttp
-from stack.local.ec2.errors import CheckoutStartError
 from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, environment
 from stack.local.ec2.zygote import LOST, Zygote
 from tests.stack.local.ec2.test_process import gone, launch
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="gd-ec2-zyg-"))  # short: Unix socket paths are limited to 108 bytes
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def zygote(workdir: Path) -> Iterator[Zygote]:
-    made = Zygote(workdir / "z.sock", workdir / "z.log", REPO_ROOT, environment())
-    try:
-        yield made
-    finally:
-        made.stop()
 
 
 def instance(workdir: Path, zygote: Zygote, name: str, instance_id: str) -> CheckoutProcess:
@@ -64,16 +40,6 @@ def test_killing_one_instance_leaves_the_others_serving(workdir: Path, zygote: Z
     finally:
         first.stop()
         second.stop()
-
-
-def test_an_instance_that_cannot_start_reports_its_exit_and_log(workdir: Path, zygote: Zygote) -> None:
-    bad = instance(workdir, zygote, "bad", "not-an-instance-id")
-    bad.start()
-    try:
-        with pytest.raises(CheckoutStartError, match=r"exited with code 2 while starting(.|\n)*not an EC2 instance id"):
-            bad.wait_ready(20)
-    finally:
-        bad.stop()
 
 
 def test_instances_leave_with_their_zygote_and_the_next_spawn_starts_a_new_one(workdir: Path, zygote: Zygote) -> None:
@@ -114,27 +80,6 @@ def test_a_bad_request_is_refused_and_the_zygote_serves_on(workdir: Path, zygote
         assert zygote.alive()
     finally:
         good.stop()
-
-
-def test_the_zygote_and_its_instances_leave_when_the_parent_dies(workdir: Path) -> None:
-    parent = textwrap.dedent(f"""
-        from pathlib import Path
-        from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, Launch, environment
-        from stack.local.ec2.zygote import Zygote
-        w = Path({str(workdir)!r})
-        zygote = Zygote(w / "p.sock", w / "p.log", REPO_ROOT, environment())
-        process = CheckoutProcess(Launch("i-0000000000000000f", "us-east-1", "us-east-1a", "127.0.0.1", w / "c.sock",
-                                         w / "c.log", "127.0.0.1", 53), zygote)
-        process.start()
-        process.wait_ready(20)
-        print(zygote.pid, process.pid, flush=True)
-    """)
-    result = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr
-    pids = [int(p) for p in result.stdout.split()]
-    if not holds_within(lambda: all(gone(p) for p in pids), 10):
-        subprocess.run(["kill", "-9", *map(str, pids)])
-        raise AssertionError(f"zygote and instance {pids} did not exit within 10 s of their parent's death")
 
 
 def test_the_executor_stops_a_forked_instance_as_a_subprocess(workdir: Path, zygote: Zygote) -> None:
