@@ -66,32 +66,38 @@ class ForkedChild:
 
     def _settle(self, timeout: float | None) -> int | None:
         """The exit code once the zygote has reported it, waiting up to ``timeout`` (None: without bound)."""
-        with self._lock:
-            if self.returncode is not None:
-                return self.returncode
-            assert self._conn is not None and self._pidfd is not None
-            waiter = select.poll()
-            waiter.register(self._conn.fileno(), select.POLLIN)
-            zygote_gone = False
-            while True:
-                if self._buffer.endswith(b"\n"):
-                    self._close(int(json.loads(self._buffer)["exit"]))
-                    return self.returncode
-                if not waiter.poll(None if timeout is None else max(0.0, timeout) * 1000):
-                    return None
-                chunk = self._conn.recv(4096)
-                self._buffer += chunk
-                if not chunk:  # the zygote closed the connection without a report: it died
-                    zygote_gone = True
-                    break
-            if zygote_gone:
-                # The instance leaves when it sees its parent gone (its parent watch); wait for that.
-                waiter = select.poll()
-                waiter.register(self._pidfd, select.POLLIN)
-                if not waiter.poll(None if timeout is None else max(0.0, timeout) * 1000):
+        if timeout == 0 and not self._lock.acquire(blocking=False):
+            # Another thread is waiting for the report (a stop): a poll does not queue behind it.
+            return self.returncode
+        elif timeout != 0:
+            self._lock.acquire()
+        try:
+            return self._settle_locked(timeout)
+        finally:
+            self._lock.release()
+
+    def _settle_locked(self, timeout: float | None) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        assert self._conn is not None and self._pidfd is not None
+        wait_ms = None if timeout is None else max(0.0, timeout) * 1000
+        report = select.poll()
+        report.register(self._conn.fileno(), select.POLLIN)
+        while not self._buffer.endswith(b"\n"):
+            if not report.poll(wait_ms):
+                return None
+            chunk = self._conn.recv(4096)
+            if not chunk:  # the zygote closed the connection without a report: it died
+                # The instance leaves when its parent watch sees the zygote gone; wait for that.
+                exit_ = select.poll()
+                exit_.register(self._pidfd, select.POLLIN)
+                if not exit_.poll(wait_ms):
                     return None
                 self._close(LOST)
-            return self.returncode
+                return self.returncode
+            self._buffer += chunk
+        self._close(int(json.loads(self._buffer)["exit"]))
+        return self.returncode
 
     def _close(self, code: int) -> None:
         self.returncode = code

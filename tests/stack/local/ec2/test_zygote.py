@@ -94,3 +94,23 @@ def test_the_executor_stops_a_forked_instance_as_a_subprocess(workdir: Path, zyg
         child.kill()  # a signal after the exit reaches nothing (no recycled pid)
     finally:
         child.kill()
+
+
+def test_a_poll_does_not_queue_behind_a_thread_waiting_for_the_exit(workdir: Path, zygote: Zygote) -> None:
+    """The crash monitor polls every instance while the worker may be stopping one (a wait of seconds)."""
+    import threading
+    import time
+
+    spec = launch(workdir, instance_id="i-00000000000000011")
+    child = zygote.spawn(spec.args(), environment(), REPO_ROOT, spec.log)
+    waiter = threading.Thread(target=lambda: pytest.raises(subprocess.TimeoutExpired, child.wait, 2.0))
+    try:
+        waiter.start()
+        time.sleep(0.2)  # the waiter holds the report now
+        began = time.monotonic()
+        assert child.poll() is None
+        assert time.monotonic() - began < 0.5
+    finally:
+        waiter.join()
+        executor.stop(child, grace_s=5)
+    assert child.poll() is not None
