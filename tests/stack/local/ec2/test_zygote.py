@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,8 +20,7 @@ from tests.stack.local.ec2.test_process import gone, launch
 
 
 def instance(workdir: Path, zygote: Zygote, name: str, instance_id: str) -> CheckoutProcess:
-    spec = launch(workdir, instance_id=instance_id)
-    spec = type(spec)(**{**spec.__dict__, "uds": workdir / f"{name}.sock", "log": workdir / f"{name}.log"})
+    spec = replace(launch(workdir, instance_id=instance_id), uds=workdir / f"{name}.sock", log=workdir / f"{name}.log")
     return CheckoutProcess(spec, zygote)
 
 
@@ -68,8 +71,6 @@ def test_a_bad_request_is_refused_and_the_zygote_serves_on(workdir: Path, zygote
     good = instance(workdir, zygote, "g", "i-0000000000000000e")
     good.start()  # starts the zygote
     try:
-        import socket
-
         client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         client.connect(str(zygote.socket_path))
         client.sendall(b'{"args": "not a list", "env": {}, "cwd": "/", "log": "/dev/null"}\n')
@@ -98,9 +99,6 @@ def test_the_executor_stops_a_forked_instance_as_a_subprocess(workdir: Path, zyg
 
 def test_a_poll_does_not_queue_behind_a_thread_waiting_for_the_exit(workdir: Path, zygote: Zygote) -> None:
     """The crash monitor polls every instance while the worker may be stopping one (a wait of seconds)."""
-    import threading
-    import time
-
     spec = launch(workdir, instance_id="i-00000000000000011")
     child = zygote.spawn(spec.args(), environment(), REPO_ROOT, spec.log)
     waiter = threading.Thread(target=lambda: pytest.raises(subprocess.TimeoutExpired, child.wait, 2.0))
