@@ -139,7 +139,8 @@ class Ec2Part:
         with self._condition:
             instances = [i.as_json() for i in self._instances.values()]
             pending = self._queued - self._done
-        return {"instances": instances, "pending_jobs": pending, "last_error": self.last_error}
+        zygote = self._zygote.describe() if self._zygote is not None else None
+        return {"instances": instances, "pending_jobs": pending, "last_error": self.last_error, "zygote": zygote}
 
     def health(self) -> Health:
         with self._condition:

@@ -22,7 +22,9 @@ from environments.loader import load
 from environments.model import LocalEnvironment, LocalSettings
 from base.errors import StackError
 from stack.local.ec2 import unixhttp
+from stack.local.ec2.errors import CheckoutStartError
 from stack.local.ec2.part import Ec2Part
+from stack.local.ec2.zygote import Zygote
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, ApiRequest, Change, PartContext
 from stack.local.services import Network, Services
@@ -310,10 +312,37 @@ def test_stop_kills_every_process_and_removes_the_files(stack: Stack) -> None:
         status = stack.part.instance(stack.run(stack.user_data()))
         assert status is not None
         pids.append(status["pid"])
+    pids.append(stack.part.status()["zygote"]["pid"])
     stack.part.stop()
     stack.part.stop()  # twice is safe
     assert not any(alive(pid) for pid in pids)
     assert not (stack.state_dir / "ec2").exists()
+
+
+def test_a_killed_zygote_is_started_again_and_its_instances_restart(stack: Stack) -> None:
+    iid = stack.run(stack.user_data())
+    first = stack.part.instance(iid)
+    zygote = stack.part.status()["zygote"]["pid"]
+    assert first is not None and alive(zygote)
+    os.kill(zygote, signal.SIGKILL)
+    again = wait_for(lambda: (s := stack.part.instance(iid)) and s["state"] == "running" and s["pid"] not in (None, first["pid"])
+                     and s, "the instance to be restarted from a new zygote")
+    assert not alive(first["pid"]), "an instance does not outlive its zygote"
+    assert stack.part.status()["zygote"]["pid"] not in (None, zygote)
+    assert again["restarts"] == 1 and unixhttp.call(again["socket"], "GET", "/health").status == 200
+
+
+def test_an_instance_the_zygote_cannot_fork_is_stopped_with_the_reason(stack: Stack,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: Any, **__: Any) -> None:
+        raise CheckoutStartError("the checkout zygote (pid 1) refused to fork an instance: out of memory")
+
+    monkeypatch.setattr(Zygote, "spawn", refuse)
+    iid = stack.run(stack.user_data())
+    status = stack.part.instance(iid)
+    assert status is not None and status["state"] == "failed" and status["pid"] is None
+    assert "refused to fork" in status["error"] and stack.state(iid) == "stopped"
+    assert stack.part.health().state == "degraded" and "refused to fork" in " ".join(stack.part.health().reasons)
 
 
 def test_an_instance_the_fabric_cannot_expose_is_stopped(stack: Stack) -> None:
