@@ -63,7 +63,7 @@ class Recorder:
         """Record ``result`` for the pack and the Allure report; returns its (redacted) scenario document."""
         scenario = allure_results.attach(result, Redactor.from_environment())
         if self._worker:
-            self._session.spool.mkdir(parents=True, exist_ok=True)
+            files.make_dirs(self._session.spool, exist_ok=True)  # another run may remove .spool when it is empty
             path = self._session.spool / f"{self._worker}-{len(self._session.scenarios):04d}.json"
             files.write_json(path, scenario)  # the controller never reads half a file
         self._session.scenarios.append(scenario)

@@ -190,7 +190,8 @@ class Supervisor:
         self.log.info("starting local stack instance %d (pid %d)", self.instance.number, os.getpid())
         for note in clean_leftovers(self.instance):
             self.log.info("before start: %s", note)
-        self.instance.state_dir.mkdir(parents=True, mode=0o755)
+        # Another instance's cleanup may remove the shared runtime root while this one makes its directory in it.
+        files.make_dirs(self.instance.state_dir, mode=0o755)
         # Every descendant inherits the marker, which is how a crash's leftovers are found later.
         os.environ[MARKER_VARIABLE] = marker(self.instance)
         self._write_state(ready=False)

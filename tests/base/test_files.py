@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +39,29 @@ def test_a_failed_write_keeps_the_old_content_and_removes_the_temporary(tmp_path
         files.write_text(tmp_path / "sub", "x")  # the rename fails: the target is a directory
     assert json.loads(target.read_text()) == {"kept": 1}
     assert sorted(os.listdir(tmp_path)) == ["registry.json", "sub"]
+
+
+def test_make_dirs_survives_another_process_removing_the_empty_parent(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two stacks start at once: one makes the runtime root, the other's cleanup removes it while it is empty."""
+    root, target = tmp_path / "runtime", tmp_path / "runtime" / "2"
+    real_mkdir, removed = os.mkdir, []
+
+    def racing_mkdir(path: Any, mode: int = 0o777) -> None:
+        if Path(path) == target and root.is_dir() and not removed:
+            root.rmdir()  # the other instance's cleanup, between the parent's mkdir and ours
+            removed.append(root)
+        real_mkdir(path, mode)
+
+    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    with pytest.raises(FileNotFoundError):
+        target.mkdir(parents=True)  # what the supervisor did: the race fails it
+    removed.clear()
+    files.make_dirs(target, mode=0o755)
+    assert removed and target.is_dir() and (target.stat().st_mode & 0o777) == 0o755 & ~current_umask()
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

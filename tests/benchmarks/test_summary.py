@@ -32,7 +32,7 @@ def _results(**changes: Any) -> dict[str, dict[str, Any]]:
                 "supervisor": {"processes": 1, "pss_mib": 200.0}}}},
         "bench_experiments": {
             "suite": {"serial": {"wall_s": 70.0, "exit_code": 0, "outcomes": {"passed": 3}},
-                      "parallel_n2": {"wall_s": 40.0}, "speedup_n2": 1.75},
+                      "parallel_n2": {"wall_s": 40.0, "exit_code": 0}, "speedup_n2": 1.75},
             "rto_accuracy": {"runs": [{"error": {"n": 10, "max_abs_intervals": 0.9}, "missed_outages": 0}]}},
         "bench_dns": {
             "udp_at_goal_rate": {"offered_qps": 20000, "qps": 19990.0, "lost": 0, "p99_ms": 0.8},
@@ -68,7 +68,7 @@ def test_every_goal_of_the_issue_is_reported_with_its_figure_and_met(summary: Mo
     ({"bench_dns__udp_at_goal_rate__p99_ms": 1.2}, "dns_p99_ms_at_20k_qps"),
     ({"bench_dns__udp_at_goal_rate__lost": 3}, "dns_p99_ms_at_20k_qps"),  # a p99 of what was not delivered
     ({"bench_dns__udp_closed_loop__p99_ms": 2.3}, "dns_closed_loop_qps"),  # rate off the p99 goal
-    ({"bench_experiments__suite__serial__exit_code": 1}, "failover_suite_serial_s"),  # fast but failing
+    ({"bench_experiments__suite__parallel_n2__exit_code": 1}, "failover_suite_speedup_n2"),  # fast but failing
     ({"bench_experiments__rto_accuracy__runs": [{"error": {"n": 10, "max_abs_intervals": 1.03}, "missed_outages": 0}]},
      "rto_error_max_intervals"),
     ({"bench_rds__failover_at_rpo_scale__overhead_s": {"median": 0.1, "max": 0.205}}, "failover_overhead_max_ms"),
@@ -78,6 +78,13 @@ def test_a_figure_past_its_goal_is_not_met(summary: ModuleType, change: dict[str
     report = summary.summarise(_results(**change), (0.0, 0.0, 0.0))
     assert _goal(report, key)["met"] is False
     assert report["met"] == 7
+
+
+def test_a_failing_serial_suite_meets_neither_its_time_nor_the_speed_up(summary: ModuleType) -> None:
+    report = summary.summarise(_results(bench_experiments__suite__serial__exit_code=1), (0.0, 0.0, 0.0))
+    assert _goal(report, "failover_suite_serial_s")["met"] is False
+    speedup = _goal(report, "failover_suite_speedup_n2")
+    assert speedup["met"] is False and "failed: serial" in speedup["note"]
 
 
 def test_a_skipped_or_absent_benchmark_reports_no_figure_and_says_why(summary: ModuleType, tmp_path: Path) -> None:
