@@ -84,7 +84,11 @@ def _suite_speedup(results: Results) -> tuple[float | None, bool | None, str]:
     if speedup is None:
         return None, None, _missing(results, "bench_experiments", "suite", "parallel_n2")
     parallel = _dig(results, "bench_experiments", "suite", "parallel_n2", "wall_s")
-    return speedup, speedup >= 1.6, f"-n 2 wall {parallel} s"
+    failed = [name for name in ("serial", "parallel_n2")
+              if _dig(results, "bench_experiments", "suite", name, "exit_code") != 0]
+    outcomes = _dig(results, "bench_experiments", "suite", "parallel_n2", "outcomes") or {}
+    note = f"-n 2 wall {parallel} s" + (f"; failed: {', '.join(failed)} (-n 2 outcomes {outcomes})" if failed else "")
+    return speedup, speedup >= 1.6 and not failed, note
 
 
 def _dns_at_rate(results: Results) -> tuple[float | None, bool | None, str]:
