@@ -6,7 +6,8 @@ recycled pid), and the connection on which the zygote reports its exit code. It 
 process executor makes of a Popen (``poll``, ``wait``, ``send_signal``, ``kill``, ``returncode``), so
 an instance is stopped, awaited and reaped as any child is. If the zygote dies, it is started again
 at the next spawn (and says so in the log); the instances it had forked leave with it, and each one's
-exit is then reported as ``LOST``.
+exit is then reported as ``LOST``. An instance whose connection is closed before its exit (a spawn that
+failed half-way) is killed by the zygote: nothing could stop it any more.
 """
 from __future__ import annotations
 
@@ -146,13 +147,17 @@ class Zygote:
                 raise CheckoutStartError(f"the checkout zygote (pid {self.pid}) did not fork an instance: {error}; "
                                          f"log {self.log}:\n{executor.tail(self.log)}") from None
             line, newline, rest = message.partition(b"\n")  # rest: the exit report, if it came as quickly
-            reply = json.loads(line) if newline else {"error": f"reply {message!r}"}
-            if "pid" not in reply or len(fds) != 1:
+            try:
+                reply = json.loads(line) if newline else {"error": f"reply {message!r}"}
+            except ValueError:
+                reply = {"error": f"reply {message!r}"}
+            if not isinstance(reply, dict) or "pid" not in reply or len(fds) != 1:
+                # Closing the connection makes the zygote kill an instance it forked for this request.
                 for fd in fds:
                     os.close(fd)
                 conn.close()
-                raise CheckoutStartError(f"the checkout zygote (pid {self.pid}) refused to fork an instance: "
-                                         f"{reply.get('error', reply)}")
+                why = reply.get("error", reply) if isinstance(reply, dict) else reply
+                raise CheckoutStartError(f"the checkout zygote (pid {self.pid}) refused to fork an instance: {why}")
             conn.settimeout(None)
             return ForkedChild(int(reply["pid"]), fds[0], conn, rest)
 

@@ -19,6 +19,7 @@ leaves when its parent (the supervisor) is gone, and each instance leaves when t
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import os
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 PARENT_POLL_S = 0.5
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MAX_REQUEST = 1 << 20
 
 
@@ -65,6 +67,7 @@ class Zygote:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.children: dict[int, socket.socket | None] = {}  # pid -> the connection its exit is reported on
         self.wake_r, self.wake_w = socket.socketpair()
+        self.pid = os.getpid()
 
     def serve(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -88,13 +91,19 @@ class Zygote:
             self.reap()
 
     def accept(self) -> None:
-        conn, _ = self.listener.accept()
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:  # out of descriptors, or the client already left: the next one may fare better
+            return
         try:
             request = read_request(conn)
             for stream in (sys.stdout, sys.stderr):  # or the child would write the zygote's buffered lines again
                 stream.flush()
+            # SIGTERM waits until the child has its own disposition: the zygote's handler would exit it with 0.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             pid = os.fork()
         except Exception as error:  # noqa: BLE001 - a bad request fails that request, not the zygote
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             try:
                 conn.sendall(json.dumps({"error": str(error)}).encode() + b"\n")
             except OSError:
@@ -103,24 +112,31 @@ class Zygote:
             return
         if pid == 0:
             self.become_child(conn, request)  # never returns
-        pidfd = os.pidfd_open(pid)  # before any reap: the pid cannot be recycled yet
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        self.children[pid] = None
         try:
-            socket.send_fds(conn, [json.dumps({"pid": pid}).encode() + b"\n"], [pidfd])
+            pidfd = os.pidfd_open(pid)  # before any reap: the pid cannot be recycled yet
+            try:
+                socket.send_fds(conn, [json.dumps({"pid": pid}).encode() + b"\n"], [pidfd])
+            finally:
+                os.close(pidfd)
         except OSError:
+            # Nobody will hold this instance: it must not run untracked.
+            os.kill(pid, signal.SIGKILL)
             conn.close()
-            self.children[pid] = None
-        else:
-            self.children[pid] = conn
-            self.selector.register(conn, selectors.EVENT_READ, "child")
-        finally:
-            os.close(pidfd)
+            return
+        self.children[pid] = conn
+        self.selector.register(conn, selectors.EVENT_READ, "child")
 
     def forget(self, conn: socket.socket) -> None:
+        """The client closed an instance's connection before its exit: nothing can stop that instance any more
+        (a spawn that failed half-way, a dropped handle), so it is killed rather than left untracked."""
         self.selector.unregister(conn)
         conn.close()
         for pid, known in self.children.items():
             if known is conn:
                 self.children[pid] = None
+                os.kill(pid, signal.SIGKILL)  # not reaped yet, so this pid is still that instance
 
     def reap(self) -> None:
         while self.children:
@@ -145,6 +161,10 @@ class Zygote:
             signal.set_wakeup_fd(-1)
             for signum in (signal.SIGCHLD, signal.SIGTERM):
                 signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            # Leave with the zygote even if it dies before checkout's own parent watch starts (it reads the parent
+            # only once running). The zygote forks from its only thread, so the signal is tied to the zygote's life.
+            _die_with_parent(self.pid)
             self.selector.close()
             for held in [self.listener, self.wake_r, self.wake_w, conn,
                          *(c for c in self.children.values() if c is not None)]:
@@ -174,6 +194,15 @@ class Zygote:
                 except Exception:  # noqa: BLE001 - exiting regardless
                     pass
             os._exit(code)
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when its parent exits (PR_SET_PDEATHSIG); at once if it already has."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != parent:  # it died between the fork and the prctl
+        os._exit(1)
 
 
 def read_request(conn: socket.socket) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Checkout instances forked by the zygote: each its own process, stopped and reaped like a subprocess."""
 from __future__ import annotations
 
+import json
+import os
 import signal
 import socket
 import subprocess
@@ -112,3 +114,33 @@ def test_a_poll_does_not_queue_behind_a_thread_waiting_for_the_exit(workdir: Pat
         waiter.join()
         executor.stop(child, grace_s=5)
     assert child.poll() is not None
+
+
+def test_an_instance_whose_connection_closes_before_its_exit_is_killed(workdir: Path, zygote: Zygote) -> None:
+    """A spawn that failed after the fork (the reply lost) must not leave an instance nobody can stop."""
+    first = instance(workdir, zygote, "f", "i-00000000000000012")
+    first.start()  # starts the zygote
+    try:
+        spec = launch(workdir, instance_id="i-00000000000000013")
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(str(zygote.socket_path))
+        request = {"args": spec.args(), "env": environment(), "cwd": str(REPO_ROOT), "log": str(spec.log)}
+        client.sendall(json.dumps(request).encode() + b"\n")
+        message, fds, _, _ = socket.recv_fds(client, 4096, 1)
+        for fd in fds:
+            os.close(fd)
+        pid = json.loads(message)["pid"]
+        client.close()
+        assert holds_within(lambda: gone(pid), 5), f"untracked instance {pid} still running"
+        first.wait_ready(20)
+        assert zygote.alive()
+    finally:
+        first.stop()
+
+
+def test_a_stop_right_after_the_spawn_reports_the_signal(workdir: Path, zygote: Zygote) -> None:
+    """SIGTERM before the instance has its own handlers ends it by that signal, not with the zygote's exit 0."""
+    spec = launch(workdir, instance_id="i-00000000000000014")
+    child = zygote.spawn(spec.args(), environment(), REPO_ROOT, spec.log)
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(10) == -signal.SIGTERM
