@@ -14,7 +14,8 @@ polls without any risk of a recycled pid. When the child exits, the zygote reaps
 connection, then closes it.
 
 Each instance is a process of its own, so stopping or killing one touches no other. The zygote
-leaves when its parent (the supervisor) is gone, and each instance leaves when the zygote is gone.
+leaves when its parent (the supervisor) is gone, and the kernel kills each instance when the zygote is
+gone (PR_SET_PDEATHSIG).
 """
 from __future__ import annotations
 
