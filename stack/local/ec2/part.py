@@ -72,7 +72,6 @@ class Ec2Part:
         self._monitor: threading.Thread | None = None
         self._lookup: Ec2Lookup | None = None
         self._zygote: Zygote | None = None
-        self._zygote_registered: int | None = None  # the zygote pid the registry holds
         self.last_error = ""
         self._problems: dict[str, str] = {}  # instance id (or job) -> why its checkout does not serve
 
@@ -94,9 +93,10 @@ class Ec2Part:
         self.log_directory = self._log_directory(context)
         self._registry = registry.Registry(self.directory)
         # Every instance is forked from one process that has imported checkout: they share its memory.
-        self._zygote = Zygote(self.directory / "zygote.sock", self.log_directory / "zygote.log", REPO_ROOT,
-                              environment(), self.log)
-        self._zygote_registered = None
+        socket_path = self.directory / "zygote.sock"
+        registered = self._registry
+        self._zygote = Zygote(socket_path, self.log_directory / "zygote.log", REPO_ROOT, environment(), self.log,
+                              started=lambda pid: registered.add(registry.ZYGOTE, pid, [socket_path]))
         self._lookup = Ec2Lookup(context, self.directory, self._stopping, self.log)
         self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="ec2-worker", daemon=True)
@@ -276,10 +276,6 @@ class Ec2Part:
             self.lookup.stop_instance(instance.region, instance.instance_id, str(error))
             return False
         assert self._registry is not None and instance.process.pid is not None
-        zygote = self._zygote
-        if zygote is not None and zygote.pid is not None and zygote.pid != self._zygote_registered:
-            self._registry.add(registry.ZYGOTE, zygote.pid, [zygote.socket_path])
-            self._zygote_registered = zygote.pid
         launch = instance.process.launch
         files = [launch.uds] + ([launch.database.password_file] if launch.database else [])
         files += [launch.catalog.admin_token_file] if launch.catalog and launch.catalog.admin_token_file else []

@@ -57,22 +57,22 @@ class Launch:
 
     def args(self) -> list[str]:
         """The checkout's command-line options (what ``python -m stack.local.ec2.checkout`` is given)."""
-        argv = ["--uds", str(self.uds), "--instance-id", self.instance_id, "--region", self.region, "--az", self.availability_zone,
-                "--dns", f"{self.dns_host}:{self.dns_port}", "--source-address", self.private_ip,
-                "--exit-with-parent"]
+        options = ["--uds", str(self.uds), "--instance-id", self.instance_id, "--region", self.region,
+                   "--az", self.availability_zone, "--dns", f"{self.dns_host}:{self.dns_port}",
+                   "--source-address", self.private_ip, "--exit-with-parent"]
         if self.otlp_endpoint is not None:
-            argv += ["--otlp-endpoint", self.otlp_endpoint]
+            options += ["--otlp-endpoint", self.otlp_endpoint]
         if self.database is not None:
             db = self.database
-            argv += ["--db-endpoint", db.endpoint, "--db-port", str(db.port), "--db-name", db.name,
-                     "--db-user", db.user, "--db-password-file", str(db.password_file)]
+            options += ["--db-endpoint", db.endpoint, "--db-port", str(db.port), "--db-name", db.name,
+                        "--db-user", db.user, "--db-password-file", str(db.password_file)]
         if self.metrics_endpoint is not None:
-            argv += ["--metrics-endpoint", self.metrics_endpoint, "--metrics-flush-s", f"{self.metrics_flush_s:g}"]
+            options += ["--metrics-endpoint", self.metrics_endpoint, "--metrics-flush-s", f"{self.metrics_flush_s:g}"]
         if self.catalog is not None:
-            argv += ["--catalog-table", self.catalog.table, "--catalog-endpoint", self.catalog.endpoint]
+            options += ["--catalog-table", self.catalog.table, "--catalog-endpoint", self.catalog.endpoint]
             if self.catalog.admin_token_file is not None:
-                argv += ["--admin-token-file", str(self.catalog.admin_token_file)]
-        return argv
+                options += ["--admin-token-file", str(self.catalog.admin_token_file)]
+        return options
 
 
 def environment() -> dict[str, str]:
@@ -91,23 +91,23 @@ class CheckoutProcess:
     def __init__(self, launch: Launch, zygote: Zygote) -> None:
         self.launch = launch
         self.zygote = zygote
-        self._popen: executor.Child | None = None
+        self._child: executor.Child | None = None
 
     @property
     def pid(self) -> int | None:
-        return self._popen.pid if self._popen is not None else None
+        return self._child.pid if self._child is not None else None
 
     def start(self) -> None:
         """Spawn the process (it is serving once wait_ready returns)."""
         launch = self.launch
         launch.uds.unlink(missing_ok=True)
-        self._popen = self.zygote.spawn(launch.args(), environment(), REPO_ROOT, launch.log)
+        self._child = self.zygote.spawn(launch.args(), environment(), REPO_ROOT, launch.log)
 
     def alive(self) -> bool:
-        return self._popen is not None and self._popen.poll() is None
+        return self._child is not None and self._child.poll() is None
 
     def returncode(self) -> int | None:
-        return self._popen.poll() if self._popen is not None else None
+        return self._child.poll() if self._child is not None else None
 
     def wait_ready(self, timeout_s: float = 15.0) -> None:
         """Wait until GET /health answers 200 on the socket.
@@ -140,14 +140,14 @@ class CheckoutProcess:
 
     def stop(self, grace_s: float = 3.0) -> int | None:
         """SIGTERM (uvicorn drains in-flight requests), then SIGKILL after ``grace_s``; remove the socket."""
-        popen = self._popen
-        if popen is not None:
-            executor.stop(popen, grace_s, reap_s=grace_s)
+        child = self._child
+        if child is not None:
+            executor.stop(child, grace_s, reap_s=grace_s)
         self.launch.uds.unlink(missing_ok=True)
-        return popen.returncode if popen is not None else None
+        return child.returncode if child is not None else None
 
     def kill(self) -> None:
         """SIGKILL at once (what a crash looks like); for tests of crash handling."""
-        if self._popen is not None and self._popen.poll() is None:
-            self._popen.kill()
-            self._popen.wait(executor.REAP_S)
+        if self._child is not None and self._child.poll() is None:
+            self._child.kill()
+            self._child.wait(executor.REAP_S)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from base.deadline import DeadlineExceeded, until
 from stack.local import process as executor
@@ -59,9 +59,6 @@ class ForkedChild:
                 except ProcessLookupError:  # exited; the zygote's report is on its way
                     pass
 
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
@@ -89,7 +86,7 @@ class ForkedChild:
                 return None
             chunk = self._conn.recv(4096)
             if not chunk:  # the zygote closed the connection without a report: it died
-                # The instance leaves when its parent watch sees the zygote gone; wait for that.
+                # The kernel kills the instance with it (PR_SET_PDEATHSIG); wait until it is gone.
                 exit_ = select.poll()
                 exit_.register(self._pidfd, select.POLLIN)
                 if not exit_.poll(wait_ms):
@@ -114,13 +111,16 @@ class Zygote:
     """The stack's checkout zygote process: started on the first spawn, and again if it has died."""
 
     def __init__(self, socket_path: Path, log: Path, cwd: Path, env: Mapping[str, str],
-                 logger: logging.Logger | None = None, ready_timeout_s: float = 30.0) -> None:
+                 logger: logging.Logger | None = None, ready_timeout_s: float = 30.0,
+                 started: Callable[[int], None] | None = None) -> None:
+        """``started(pid)`` is called each time a zygote process is started (the first, and any restart)."""
         self.socket_path = socket_path
         self.log = log
         self.cwd = cwd
         self.env = dict(env)
         self.logger = logger or logging.getLogger("gameday.ec2.zygote")
         self.ready_timeout_s = ready_timeout_s
+        self.started = started
         self._popen: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -191,6 +191,8 @@ class Zygote:
             self.stop()
             raise CheckoutStartError(f"the checkout zygote was not accepting on {self.socket_path} within "
                                      f"{self.ready_timeout_s:g} s; log {self.log}:\n{executor.tail(self.log)}") from None
+        if self.started is not None:
+            self.started(self._popen.pid)
 
     def stop(self, grace_s: float = 3.0) -> int | None:
         """Stop the zygote (after its instances: any still running leave when it does)."""

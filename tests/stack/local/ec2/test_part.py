@@ -328,7 +328,11 @@ def test_a_killed_zygote_is_started_again_and_its_instances_restart(stack: Stack
     again = wait_for(lambda: (s := stack.part.instance(iid)) and s["state"] == "running" and s["pid"] not in (None, first["pid"])
                      and s, "the instance to be restarted from a new zygote")
     assert not alive(first["pid"]), "an instance does not outlive its zygote"
-    assert stack.part.status()["zygote"]["pid"] not in (None, zygote)
+    restarted = stack.part.status()["zygote"]["pid"]
+    assert restarted not in (None, zygote)
+    # The crash registry names the new zygote, so a killed supervisor's zygote is found at the next start.
+    entries = json.loads((stack.state_dir / "ec2" / "processes.json").read_text())
+    assert [e["pid"] for e in entries if e["instance_id"] == "zygote"] == [restarted]
     assert again["restarts"] == 1 and unixhttp.call(again["socket"], "GET", "/health").status == 200
 
 

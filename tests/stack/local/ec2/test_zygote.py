@@ -26,6 +26,19 @@ def instance(workdir: Path, zygote: Zygote, name: str, instance_id: str) -> Chec
     return CheckoutProcess(spec, zygote)
 
 
+def ask(zygote: Zygote, request: dict[str, object]) -> tuple[bytes, list[int]]:
+    """One raw request on the zygote's socket, as a client other than Zygote.spawn sends it: the reply line and
+    any descriptors that came with it; the connection is closed afterwards."""
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(str(zygote.socket_path))
+        client.sendall(json.dumps(request).encode() + b"\n")
+        message, fds, _, _ = socket.recv_fds(client, 4096, 1)
+    finally:
+        client.close()
+    return message, fds
+
+
 def test_killing_one_instance_leaves_the_others_serving(workdir: Path, zygote: Zygote) -> None:
     first = instance(workdir, zygote, "a", "i-0000000000000000a")
     second = instance(workdir, zygote, "b", "i-0000000000000000b")
@@ -73,12 +86,8 @@ def test_a_bad_request_is_refused_and_the_zygote_serves_on(workdir: Path, zygote
     good = instance(workdir, zygote, "g", "i-0000000000000000e")
     good.start()  # starts the zygote
     try:
-        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.connect(str(zygote.socket_path))
-        client.sendall(b'{"args": "not a list", "env": {}, "cwd": "/", "log": "/dev/null"}\n')
-        reply = client.recv(4096)
-        client.close()
-        assert b"'args' must be a list" in reply
+        reply, fds = ask(zygote, {"args": "not a list", "env": {}, "cwd": "/", "log": "/dev/null"})
+        assert b"'args' must be a list" in reply and not fds
         good.wait_ready(20)
         assert zygote.alive()
     finally:
@@ -122,15 +131,11 @@ def test_an_instance_whose_connection_closes_before_its_exit_is_killed(workdir: 
     first.start()  # starts the zygote
     try:
         spec = launch(workdir, instance_id="i-00000000000000013")
-        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.connect(str(zygote.socket_path))
-        request = {"args": spec.args(), "env": environment(), "cwd": str(REPO_ROOT), "log": str(spec.log)}
-        client.sendall(json.dumps(request).encode() + b"\n")
-        message, fds, _, _ = socket.recv_fds(client, 4096, 1)
+        message, fds = ask(zygote, {"args": spec.args(), "env": environment(), "cwd": str(REPO_ROOT),
+                                    "log": str(spec.log)})
         for fd in fds:
             os.close(fd)
-        pid = json.loads(message)["pid"]
-        client.close()
+        pid = json.loads(message)["pid"]  # ask() has closed the connection, as a failed spawn would
         assert holds_within(lambda: gone(pid), 5), f"untracked instance {pid} still running"
         first.wait_ready(20)
         assert zygote.alive()
