@@ -83,22 +83,18 @@ def stack_memory_mib(instance: Instance) -> dict[str, float]:
         except OSError:
             continue
         total_kib += kib
-        by_kind.setdefault(_kind(pid, command, state), []).append(kib / 1024)
+        by_kind.setdefault(_kind(pid, parents.get(pid), command, state), []).append(kib / 1024)
     return {"pss_mib": round(total_kib / 1024, 1), "processes": len(members),
             "by_kind": {kind: {"processes": len(mibs), "pss_mib": round(sum(mibs), 1)}
                         for kind, mibs in sorted(by_kind.items())},
             "goal_max_mib": MEMORY_GOAL_MIB, "met": total_kib / 1024 <= MEMORY_GOAL_MIB}
 
 
-def _kind(pid: int, command: str, state: dict[str, object]) -> str:
+def _kind(pid: int, parent: int | None, command: str, state: dict[str, object]) -> str:
     if str(pid) == str(state.get("pid")):
         return "supervisor"
     if "ec2.checkout.zygote" in command:  # the zygote and the instances it forked share its command line
-        try:
-            parent = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
-        except OSError:
-            parent = ""
-        return "checkout zygote" if parent == str(state.get("pid")) else "checkout"
+        return "checkout zygote" if str(parent) == str(state.get("pid")) else "checkout"
     for needle, kind in (("postgres", "postgresql"), ("ec2.checkout", "checkout"), ("stack.local.fabric", "fabric")):
         if needle in command:
             return kind
