@@ -4,7 +4,9 @@ Runs the real Route53Part over moto's server, with 8 HTTP endpoints (one per AZ 
 behind a health check run from every checker Region, so 64 probes per scaled interval run while the
 DNS server is measured. The load generator runs in a separate process (spawned), so client and
 server do not share a GIL, and on a CPU of its own (``cpu_placement``): the server, its health-check
-endpoints and everything else in this process keep the other CPUs.
+endpoints and everything else in this process keep the other CPUs. The endpoints (other hosts on AWS) run
+idle-scheduled, so they do not preempt the server they share a CPU with; a probe that fails during the load
+(an endpoint starved) is counted, and the p99 goal is then not met.
 
     .venv/bin/python benchmarks/bench_dns.py
 
@@ -13,6 +15,7 @@ Prints one JSON object: figures and the goals they are compared against. Bounded
 from __future__ import annotations
 
 import contextlib
+import datetime
 import ipaddress
 import json
 import logging
@@ -138,6 +141,13 @@ def _build(part: Any, context: Any, farm: Farm, addresses: dict[str, str]) -> di
     return checks
 
 
+def _checkers_failing_since(checker: Any, checks: dict[str, str], since: datetime.datetime) -> int:
+    """How many (check, checker) pairs saw a probe fail since ``since``: the health checks must stay live and
+    passing through the load, or the p99 was measured with fewer (or starved) checks than it claims."""
+    return sum(1 for check_id in checks.values() for failure in checker.last_failures(check_id)
+               if failure.checked_at >= since)
+
+
 def _answer(host: str, port: int, query: dns.message.Message) -> set[str]:
     import dns.query
 
@@ -250,7 +260,7 @@ def main() -> None:
         addresses = _addresses(context)
         farm = Farm(list(addresses.values()))
         cleanup.callback(farm.close)
-        _build(part, context, farm, addresses)
+        checks = _build(part, context, farm, addresses)
         host, port = part.dns_address
         subnets = [vp.subnet for vp in context.environment.vantage_points.values()]
         time.sleep(1.5)  # checks running: every checker has probed at least once
@@ -262,12 +272,14 @@ def main() -> None:
         generator = spawn.Process(target=loader, args=(host, port, subnets, plan, sender, generator_cpus))
         generator.start()
         load_started = time.monotonic()
+        load_started_at = datetime.datetime.now(datetime.timezone.utc)
         if not receiver.poll(40):
             generator.kill()
             raise RuntimeError("the load generator did not report within 40 s")
         load = receiver.recv()
         generator.join(5)
         probe_rate = (part.checker.requests_sent - probes_before) / (time.monotonic() - load_started)
+        failing = _checkers_failing_since(part.checker, checks, load_started_at)
         del part.responder.handle  # stop timing: the class method is back
         counts = dict(part.responder.counts)
         answered = sum(v for k, v in counts.items() if k in ("NOERROR", "NXDOMAIN", "REFUSED"))
@@ -290,7 +302,9 @@ def main() -> None:
         "cpu_placement": {"server_and_health_check_endpoints": sorted(server_cpus),
                           "load_generator": sorted(generator_cpus)},
         "health_checks_running": {"endpoints": 8, "checkers_per_check": 8,
-                                  "probe_requests_per_s": round(probe_rate, 1)},
+                                  "probe_requests_per_s": round(probe_rate, 1),
+                                  "checkers_failing_during_load": failing,
+                                  "endpoints_scheduling": "SCHED_IDLE: CPU time the server leaves, as other hosts"},
         "udp_at_goal_rate": {"offered_qps": GOAL_QPS, **at_rate},
         "udp_closed_loop": closed,  # the fastest run holding the p99 goal (else the one with the lowest p99)
         "udp_closed_loop_by_outstanding": {str(n): run for n, run in by_outstanding.items()},
@@ -317,7 +331,7 @@ def main() -> None:
             "qps_min": GOAL_QPS, "p99_ms_max": GOAL_P99_MS, "closed_loop_qps_min": GOAL_CLOSED_LOOP_QPS,
             "detection_max_s": expected + scale.to_wall(10),
             "qps_met": at_rate["qps"] >= GOAL_QPS * 0.98 and at_rate["lost"] == 0,
-            "p99_met": at_rate["p99_ms"] <= GOAL_P99_MS,
+            "p99_met": at_rate["p99_ms"] <= GOAL_P99_MS and failing == 0,
             # The closed loop's rate counts only while it holds the p99 goal.
             "closed_loop_met": closed["qps"] >= GOAL_CLOSED_LOOP_QPS and closed["p99_ms"] <= GOAL_P99_MS,
             "detection_met": statistics.median(refused) <= expected + scale.to_wall(10),
