@@ -216,11 +216,15 @@ class Supervisor:
 
     def stop(self) -> None:
         self.control_plane.detach_all()
+        self.log.info("stopping local stack instance %d", self.instance.number)
         for part in reversed(self.parts):
+            began = time.monotonic()
             try:
                 part.stop()
             except Exception:
                 self.log.exception("stopping %s failed", part.name)
+            else:
+                self.log.info("part %s stopped in %.2f s", part.name, time.monotonic() - began)
         self.parts.clear()
         if self.endpoint is not None:
             self.endpoint.stop()

@@ -19,6 +19,7 @@ registry.py (what a crashed run left), contract.py (UserData).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import logging
 import shutil
@@ -113,8 +114,12 @@ class Ec2Part:
             if thread is not None:
                 thread.join(self.ready_timeout_s + 5)
         self._worker = self._monitor = None
-        for instance in list(self._instances.values()):
-            self._halt(instance, "stopped")
+        # Each instance drains for up to the grace period; stopping them one after another added those up
+        # (about 0.2 s each, 1.5 s for the reference fleet at every `stack down`).
+        instances = list(self._instances.values())
+        if instances:
+            with concurrent.futures.ThreadPoolExecutor(len(instances), thread_name_prefix="ec2-stop") as pool:
+                list(pool.map(lambda instance: self._halt(instance, "stopped"), instances))
         self._instances.clear()
         if self._zygote is not None:
             self._zygote.stop(self.stop_grace_s)

@@ -12,7 +12,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from stack.local.warehouse.jsonhttp import JsonHandler
+from stack.local.warehouse.jsonhttp import STOP_POLL_S, JsonHandler
 
 
 class Store:
@@ -78,7 +78,8 @@ class InventoryServer(ThreadingHTTPServer):
     def __init__(self, host: str, store: Store) -> None:
         super().__init__((host, 0), _Handler)
         self.store = store
-        self._thread = threading.Thread(target=self.serve_forever, name="inventory", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="inventory",
+                                        daemon=True)
 
     @property
     def port(self) -> int:

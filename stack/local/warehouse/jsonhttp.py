@@ -5,6 +5,10 @@ import json
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+# How often serve_forever looks for a shutdown request. socketserver's default is 0.5 s, and `stack down` waited
+# for it once per server, one after another (0.5-1 s for the warehouse).
+STOP_POLL_S = 0.1
+
 
 class JsonHandler(BaseHTTPRequestHandler):
     """A request handler that answers JSON and keeps quiet: a line per request would flood the part's log."""

@@ -11,7 +11,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Callable
 
-from stack.local.warehouse.jsonhttp import JsonHandler
+from stack.local.warehouse.jsonhttp import STOP_POLL_S, JsonHandler
 
 
 class _Handler(JsonHandler):
@@ -43,7 +43,8 @@ class RouterServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], set_bfd: Callable[[str, bool], None]) -> None:
         super().__init__(address, _Handler)
         self.set_bfd = set_bfd
-        self._thread = threading.Thread(target=self.serve_forever, name="warehouse-router", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="warehouse-router",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

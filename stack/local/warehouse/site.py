@@ -25,7 +25,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from base.timescale import TimeScale
-from stack.local.warehouse.jsonhttp import JsonHandler
+from stack.local.warehouse.jsonhttp import STOP_POLL_S, JsonHandler
 
 REQUEST_TIMEOUT_S = 10.0  # AWS seconds: the client's read timeout
 BACKOFF_S = (0.5, 2.0)  # AWS seconds: the first retry's wait, and the cap (doubling in between)
@@ -157,7 +157,8 @@ class ControlServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], service: WarehouseService) -> None:
         super().__init__(address, _Control)
         self.service = service
-        self._thread = threading.Thread(target=self.serve_forever, name="warehouse-control", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="warehouse-control",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
