@@ -1,27 +1,34 @@
-"""Under pytest-xdist, experiments start longest first, by the durations earlier runs recorded.
+"""Under pytest-xdist, experiments are shared out by the durations earlier runs recorded.
 
-xdist's default scheduler hands each worker a few consecutive tests in collection order and the rest to
-whichever worker frees up first. Experiments run for tens of seconds each, so a worker that draws the
-longest one last keeps the whole run waiting for it: the failover suite collected in file order put the
-Region evacuation (about 40 s) last. Starting the longest first (the classic longest-processing-time
-rule) balances the workers.
+Every run records how long each experiment's test call took (in pytest's cache, ``.pytest_cache``). The call
+alone is recorded, not its setup: setup holds whichever session fixture the test happened to be first to need
+(each worker's first experiment builds its stack). Experiments (tests that use the ``scenario`` fixture) move as
+whole modules, so a module's fixtures stay together.
 
-Every run records how long each experiment's test call took (in pytest's cache, ``.pytest_cache``); a
-distributed run orders by those figures. The call alone is recorded, not its setup: setup holds whichever
-session fixture the test happened to be first to need (each worker's first experiment builds its stack).
-Experiments (tests that use the ``scenario`` fixture) move as whole modules, so a module's fixtures stay
-together; every other test keeps its place. With no recorded durations, or with the cache off
-(``-p no:cacheprovider``), the order is pytest's.
+Two things use those figures:
+- **The order.** On each worker, experiments start longest first; every other test keeps its place.
+- **The split, when a distributed run is recorded experiments only** (``pytest -m failover -n 2`` after one
+  run). xdist's load scheduler cannot balance a handful of long tests: it hands each worker two consecutive
+  tests, longest first the two longest to the same worker, and the next one to the first worker done with its
+  first test. ``PlannedScheduling`` instead gives each worker its share at the start: the split whose busiest
+  worker has the least recorded time (every split is tried when there are few; else longest first to the
+  least loaded worker). Any other run (a test never recorded, another ``--dist``) is scheduled by xdist.
+
+With no recorded durations, or with the cache off (``-p no:cacheprovider``), the order and split are pytest's
+and xdist's.
 """
 from __future__ import annotations
 
+import itertools
 import statistics
+from typing import Any
 
 import pytest
 
 CACHE_KEY = "gameday/experiment_call_s"
 EXPERIMENT = "gameday_experiment"  # a keyword on each experiment's item, so its reports carry it to the controller
 SCENARIO_FIXTURES = ("scenario", "gameday_scenario")
+EXHAUSTIVE_SPLITS = 50_000  # up to this many ways to split modules over workers, every one is tried
 
 
 def recorded_durations(cache: pytest.Cache) -> dict[str, float]:
@@ -91,3 +98,77 @@ class DurationRecorder:
     def pytest_sessionfinish(self) -> None:
         if self.recorded:
             self.cache.set(CACHE_KEY, {**recorded_durations(self.cache), **self.recorded})
+
+
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def split(collection: list[str], durations: dict[str, float], workers: int) -> list[list[int]] | None:
+    """Indices into ``collection`` for each worker, or None unless every test in it has a recorded duration.
+
+    Modules stay whole. The split minimises the busiest worker's recorded time; each worker runs its modules
+    longest first, and a module's tests in collection order.
+    """
+    if workers < 1 or not collection or any(nodeid not in durations for nodeid in collection):
+        return None
+    modules: dict[str, list[int]] = {}
+    for index, nodeid in enumerate(collection):
+        modules.setdefault(module_of(nodeid), []).append(index)
+    groups = sorted(modules.values(), key=lambda group: -sum(durations[collection[i]] for i in group))
+    totals = [sum(durations[collection[i]] for i in group) for group in groups]
+    # Longest first, each to the least loaded worker (the classic LPT rule)...
+    assignment, loads = [], [0.0] * workers
+    for total in totals:
+        worker = loads.index(min(loads))
+        assignment.append(worker)
+        loads[worker] += total
+    # ...then, while the number of splits is small, the best of all of them (LPT can miss it by a module).
+    if workers ** len(groups) <= EXHAUSTIVE_SPLITS:
+        best = max(loads)
+        for candidate in itertools.product(range(workers), repeat=len(groups)):
+            candidate_loads = [0.0] * workers
+            for worker, total in zip(candidate, totals, strict=True):
+                candidate_loads[worker] += total
+            if max(candidate_loads) < best - 1e-9:
+                best, assignment = max(candidate_loads), list(candidate)
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    for worker, group in zip(assignment, groups, strict=True):
+        shares[worker].extend(group)
+    return shares
+
+
+def make_planned_scheduling(config: pytest.Config, log: Any, durations: dict[str, float]) -> Any:
+    from xdist.scheduler import LoadScheduling
+
+    class PlannedScheduling(LoadScheduling):  # type: ignore[misc]  # xdist ships no types
+        collection: Any
+        """xdist's load scheduling, except that a run of recorded experiments gets the split ``split`` plans."""
+
+        def schedule(self) -> None:
+            collections = list(self.node2collection.values())
+            if self.collection is None and self.collection_is_completed and collections \
+                    and all(c == collections[0] for c in collections):
+                shares = split(list(collections[0]), durations, len(self.nodes))
+                if shares is not None:
+                    self.collection = collections[0]
+                    self.pending[:] = []
+                    for node, share in zip(self.nodes, shares, strict=True):
+                        if share:
+                            self.node2pending[node].extend(share)
+                            node.send_runtest_some(share)
+                    for node in self.nodes:
+                        node.shutdown()  # all sent: each worker runs its share to the end
+                    return
+            super().schedule()
+
+    return PlannedScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: only called when xdist runs the session
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    cache = getattr(config, "cache", None)
+    if config.getvalue("dist") != "load" or cache is None:
+        return None
+    durations = recorded_durations(cache)
+    return make_planned_scheduling(config, log, durations) if durations else None

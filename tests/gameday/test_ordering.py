@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gameday.ordering import CACHE_KEY, longest_first
+from gameday.ordering import CACHE_KEY, longest_first, split
 
 pytest_plugins = ["pytester"]
 
@@ -109,5 +109,72 @@ def test_xdist_workers_draw_the_longest_experiments_first(pytester: pytest.Pytes
     for line in (pytester.path / "ran.txt").read_text().splitlines():
         worker, name = line.split()
         by_worker.setdefault(worker, []).append(name)
-    # xdist sends each worker two consecutive tests of the collection: d and c (the longest), then b and a.
-    assert sorted(by_worker.values()) == [["b", "a"], ["d", "c"]]
+    # Every test is recorded, so each worker gets its share at the start: the longest alone, the rest longest
+    # first on the other (xdist's own scheduler would have given d and c, the two longest, to one worker).
+    assert sorted(by_worker.values()) == [["c", "b", "a"], ["d"]]
+
+
+def test_a_run_with_a_test_never_recorded_is_left_to_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    for name in ("a", "b", "c", "d"):
+        pytester.makepyfile(**{f"test_{name}": f"""
+            import os
+            def test_x(scenario):
+                with open("ran.txt", "a") as out:
+                    out.write(os.environ["PYTEST_XDIST_WORKER"] + " {name}\\n")
+        """})
+    pytester.makepyfile(test_plain="def test_plain(): pass")
+    cache = pytester.path / ".pytest_cache" / "v" / CACHE_KEY
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"test_a.py::test_x": 1.0, "test_b.py::test_x": 2.0, "test_c.py::test_x": 30.0,
+                                 "test_d.py::test_x": 40.0}))
+    pytester.runpytest_subprocess("-n", "2", "-p", "xdist").assert_outcomes(passed=5)
+    by_worker: dict[str, list[str]] = {}
+    for line in (pytester.path / "ran.txt").read_text().splitlines():
+        worker, name = line.split()
+        by_worker.setdefault(worker, []).append(name)
+    # xdist's load scheduling: two consecutive tests of the (longest-first) collection to each worker.
+    assert ["d", "c"] in by_worker.values()
+
+
+FIVE = {"test_evacuation.py::test_x": 23.2, "test_fis.py::test_x": 23.1, "test_az.py::test_x": 21.5,
+        "test_dns.py::test_x": 15.2, "test_rds.py::test_x": 14.5}
+
+
+def _loads(collection: list[str], shares: list[list[int]], durations: dict[str, float]) -> list[float]:
+    return [round(sum(durations[collection[i]] for i in share), 2) for share in shares]
+
+
+def test_the_split_minimises_the_busiest_worker_where_longest_first_would_not() -> None:
+    collection = list(FIVE)
+    shares = split(collection, FIVE, 2)
+    assert shares is not None
+    # Longest first to the least loaded worker gives 52.9 s and 38.4 s; the best split is 46.3 and 51.2.
+    assert sorted(_loads(collection, shares, FIVE)) == [46.3, 51.2]
+    assert sorted(i for share in shares for i in share) == list(range(5))  # every test once
+
+
+def test_a_module_stays_on_one_worker_and_keeps_its_order() -> None:
+    durations = {"test_a.py::test_1": 10.0, "test_a.py::test_2": 10.0, "test_b.py::test_x": 12.0,
+                 "test_c.py::test_x": 9.0}
+    collection = list(durations)
+    shares = split(collection, durations, 2)
+    assert shares is not None
+    assert [0, 1] in shares  # test_a's two tests, together and in order, 20 s against 21 s
+
+
+def test_many_modules_are_split_longest_first_to_the_least_loaded() -> None:
+    durations = {f"test_{n:02d}.py::test_x": float(n) for n in range(1, 21)}  # 4**20 splits: too many to try
+    collection = list(durations)
+    shares = split(collection, durations, 4)
+    assert shares is not None
+    loads = _loads(collection, shares, durations)
+    assert sorted(loads) == [51.0, 52.0, 53.0, 54.0]  # 210 s over four: within 1.5 s of an even share
+    for share in shares:  # each worker runs its share longest first
+        assert [durations[collection[i]] for i in share] == sorted((durations[collection[i]] for i in share),
+                                                                   reverse=True)
+
+
+def test_no_split_unless_every_test_was_recorded() -> None:
+    assert split(list(FIVE) + ["test_new.py::test_x"], FIVE, 2) is None
+    assert split([], FIVE, 2) is None
