@@ -142,8 +142,9 @@ def make_planned_scheduling(config: pytest.Config, log: Any, durations: dict[str
     from xdist.scheduler import LoadScheduling
 
     class PlannedScheduling(LoadScheduling):  # type: ignore[misc]  # xdist ships no types
-        collection: Any
         """xdist's load scheduling, except that a run of recorded experiments gets the split ``split`` plans."""
+
+        collection: Any
 
         def schedule(self) -> None:
             collections = list(self.node2collection.values())
@@ -153,6 +154,8 @@ def make_planned_scheduling(config: pytest.Config, log: Any, durations: dict[str
                 if shares is not None:
                     self.collection = collections[0]
                     self.pending[:] = []
+                    if self.maxschedchunk is None:  # as xdist's schedule() sets it: a crashed worker's tests go
+                        self.maxschedchunk = len(self.collection)  # back to pending and use it when resent
                     for node, share in zip(self.nodes, shares, strict=True):
                         if share:
                             self.node2pending[node].extend(share)

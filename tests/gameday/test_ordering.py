@@ -114,6 +114,22 @@ def test_xdist_workers_draw_the_longest_experiments_first(pytester: pytest.Pytes
     assert sorted(by_worker.values()) == [["c", "b", "a"], ["d"]]
 
 
+def test_a_crashed_workers_remaining_share_still_runs(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    for name, body in (("a", "pass"), ("b", "pass"), ("c", "os._exit(3)"), ("d", "pass")):
+        pytester.makepyfile(**{f"test_{name}": f"""
+            import os
+            def test_x(scenario):
+                {body}
+        """})
+    cache = pytester.path / ".pytest_cache" / "v" / CACHE_KEY
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"test_a.py::test_x": 1.0, "test_b.py::test_x": 2.0, "test_c.py::test_x": 30.0,
+                                 "test_d.py::test_x": 40.0}))
+    # c, b and a are one worker's share: c takes the worker down; a restarted worker runs b and a.
+    pytester.runpytest_subprocess("-n", "2", "-p", "xdist").assert_outcomes(passed=3, failed=1)
+
+
 def test_a_run_with_a_test_never_recorded_is_left_to_xdist(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     for name in ("a", "b", "c", "d"):
