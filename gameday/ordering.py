@@ -145,6 +145,7 @@ def make_planned_scheduling(config: pytest.Config, log: Any, durations: dict[str
         """xdist's load scheduling, except that a run of recorded experiments gets the split ``split`` plans."""
 
         collection: Any
+        maxschedchunk: int | None
 
         def schedule(self) -> None:
             collections = list(self.node2collection.values())
