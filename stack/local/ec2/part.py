@@ -44,6 +44,7 @@ from stack.local.services import InstanceProcesses, Network
 OPERATIONS = frozenset({"RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "RebootInstances"})
 RUNNING_STATES = frozenset({"pending", "running"})
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+MAX_PARALLEL_STOPS = 16  # instances stopped at once by stop(): each mostly waits for its process to drain
 MONITOR_INTERVAL_S = 0.1
 
 
@@ -117,15 +118,18 @@ class Ec2Part:
         # Each instance drains for up to the grace period; stopping them one after another added those up
         # (about 0.2 s each, 1.5 s for the reference fleet at every `stack down`).
         instances = list(self._instances.values())
-        if instances:
-            with concurrent.futures.ThreadPoolExecutor(len(instances), thread_name_prefix="ec2-stop") as pool:
-                list(pool.map(lambda instance: self._halt(instance, "stopped"), instances))
-        self._instances.clear()
-        if self._zygote is not None:
-            self._zygote.stop(self.stop_grace_s)
-            self._zygote = None
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        try:
+            if instances:
+                with concurrent.futures.ThreadPoolExecutor(min(len(instances), MAX_PARALLEL_STOPS),
+                                                           thread_name_prefix="ec2-stop") as pool:
+                    list(pool.map(lambda instance: self._halt(instance, "stopped"), instances))
+        finally:  # one instance's failure to stop must not leave the zygote and the part's files behind
+            self._instances.clear()
+            if self._zygote is not None:
+                self._zygote.stop(self.stop_grace_s)
+                self._zygote = None
+            if self.directory is not None:
+                shutil.rmtree(self.directory, ignore_errors=True)
 
     def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return {}
