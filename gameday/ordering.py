@@ -10,7 +10,7 @@ Two things use those figures:
 - **The split, when a distributed run is recorded experiments only** (``pytest -m failover -n 2`` after one
   run). xdist's load scheduler cannot balance a handful of long tests: it hands each worker two consecutive
   tests, longest first the two longest to the same worker, and the next one to the first worker done with its
-  first test. ``PlannedScheduling`` instead gives each worker its share at the start: the split whose busiest
+  first test. ``PlannedScheduling`` instead plans each worker's share at the start: the split whose busiest
   worker has the least recorded time (every split is tried when there are few; else longest first to the
   least loaded worker). Any other run (a test never recorded, another ``--dist``) is scheduled by xdist.
 
@@ -142,10 +142,27 @@ def make_planned_scheduling(config: pytest.Config, log: Any, durations: dict[str
     from xdist.scheduler import LoadScheduling
 
     class PlannedScheduling(LoadScheduling):  # type: ignore[misc]  # xdist ships no types
-        """xdist's load scheduling, except that a run of recorded experiments gets the split ``split`` plans."""
+        """xdist's load scheduling, except that a run of recorded experiments gets the split ``split`` plans.
+
+        Each worker's share is its plan, sent as xdist sends work: two tests queued at a time (a worker must
+        know its next test), topped up as each one completes. So ``-x`` stops a worker after what it has queued,
+        and a crashed worker's unsent plan goes back to the pending tests that xdist hands out.
+        """
 
         collection: Any
         maxschedchunk: int | None
+
+        def __init__(self, config: pytest.Config, log: Any) -> None:
+            super().__init__(config, log)
+            self.plans: dict[Any, list[int]] = {}
+
+        @property
+        def has_pending(self) -> bool:
+            return any(self.plans.values()) or bool(super().has_pending)
+
+        @property
+        def tests_finished(self) -> bool:
+            return not any(self.plans.values()) and bool(super().tests_finished)
 
         def schedule(self) -> None:
             collections = list(self.node2collection.values())
@@ -155,16 +172,30 @@ def make_planned_scheduling(config: pytest.Config, log: Any, durations: dict[str
                 if shares is not None:
                     self.collection = collections[0]
                     self.pending[:] = []
-                    if self.maxschedchunk is None:  # as xdist's schedule() sets it: a crashed worker's tests go
-                        self.maxschedchunk = len(self.collection)  # back to pending and use it when resent
-                    for node, share in zip(self.nodes, shares, strict=True):
-                        if share:
-                            self.node2pending[node].extend(share)
-                            node.send_runtest_some(share)
+                    if self.maxschedchunk is None:  # as xdist's schedule() sets it: used when tests are resent
+                        self.maxschedchunk = len(self.collection)
+                    self.plans = dict(zip(self.nodes, shares, strict=True))
                     for node in self.nodes:
-                        node.shutdown()  # all sent: each worker runs its share to the end
+                        self.check_schedule(node)
                     return
             super().schedule()
+
+        def check_schedule(self, node: Any, duration: float = 0) -> None:
+            plan = self.plans.get(node)
+            if plan and not node.shutting_down:
+                wanted = 2 - len(self.node2pending[node])
+                if wanted > 0:
+                    sent, plan[:] = plan[:wanted], plan[wanted:]
+                    self.node2pending[node].extend(sent)
+                    node.send_runtest_some(sent)
+                if plan:
+                    return
+            # Plan done (or none): xdist's own rule, which hands out any pending test or shuts the worker down.
+            super().check_schedule(node, duration)
+
+        def remove_node(self, node: Any) -> Any:
+            self.pending.extend(self.plans.pop(node, []))  # a crashed worker's unsent plan: anyone's now
+            return super().remove_node(node)
 
     return PlannedScheduling(config, log)
 
