@@ -35,6 +35,33 @@ def _experiment(nodeid: str) -> Any:
 def _ids(items: list[Any]) -> list[str]:
     return [item.nodeid for item in items]
 
+ABCD = {"test_a.py::test_x": 1.0, "test_b.py::test_x": 2.0, "test_c.py::test_x": 30.0, "test_d.py::test_x": 40.0}
+
+
+def _record(pytester: pytest.Pytester, durations: dict[str, float]) -> None:
+    """What an earlier run would have recorded in the project's pytest cache."""
+    cache = pytester.path / ".pytest_cache" / "v" / CACHE_KEY
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps(durations))
+
+
+def _experiments_noting_their_worker(pytester: pytest.Pytester, *names: str) -> None:
+    for name in names:
+        pytester.makepyfile(**{f"test_{name}": f"""
+            import os
+            def test_x(scenario):
+                with open("ran.txt", "a") as out:
+                    out.write(os.environ["PYTEST_XDIST_WORKER"] + " {name}\\n")
+        """})
+
+
+def _ran_by_worker(pytester: pytest.Pytester) -> dict[str, list[str]]:
+    by_worker: dict[str, list[str]] = {}
+    for line in (pytester.path / "ran.txt").read_text().splitlines():
+        worker, name = line.split()
+        by_worker.setdefault(worker, []).append(name)
+    return by_worker
+
 
 def test_modules_go_longest_first_and_other_tests_keep_their_places() -> None:
     items = [FakeItem("tests/test_unit.py::test_a"), _experiment("test_short.py::test_one"),
@@ -93,22 +120,10 @@ def test_a_run_records_each_experiments_call_duration_and_nothing_else(pytester:
 
 def test_xdist_workers_draw_the_longest_experiments_first(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
-    for name in ("a", "b", "c", "d"):
-        pytester.makepyfile(**{f"test_{name}": f"""
-            import os
-            def test_x(scenario):
-                with open("ran.txt", "a") as out:
-                    out.write(os.environ["PYTEST_XDIST_WORKER"] + " {name}\\n")
-        """})
-    cache = pytester.path / ".pytest_cache" / "v" / CACHE_KEY
-    cache.parent.mkdir(parents=True)
-    cache.write_text(json.dumps({"test_a.py::test_x": 1.0, "test_b.py::test_x": 2.0, "test_c.py::test_x": 30.0,
-                                 "test_d.py::test_x": 40.0}))
+    _experiments_noting_their_worker(pytester, "a", "b", "c", "d")
+    _record(pytester, ABCD)
     pytester.runpytest_subprocess("-n", "2", "-p", "xdist").assert_outcomes(passed=4)
-    by_worker: dict[str, list[str]] = {}
-    for line in (pytester.path / "ran.txt").read_text().splitlines():
-        worker, name = line.split()
-        by_worker.setdefault(worker, []).append(name)
+    by_worker = _ran_by_worker(pytester)
     # Every test is recorded, so each worker gets its share at the start: the longest alone, the rest longest
     # first on the other (xdist's own scheduler would have given d and c, the two longest, to one worker).
     assert sorted(by_worker.values()) == [["c", "b", "a"], ["d"]]
@@ -122,10 +137,7 @@ def test_a_crashed_workers_remaining_share_still_runs(pytester: pytest.Pytester)
             def test_x(scenario):
                 {body}
         """})
-    cache = pytester.path / ".pytest_cache" / "v" / CACHE_KEY
-    cache.parent.mkdir(parents=True)
-    cache.write_text(json.dumps({"test_a.py::test_x": 1.0, "test_b.py::test_x": 2.0, "test_c.py::test_x": 30.0,
-                                 "test_d.py::test_x": 40.0}))
+    _record(pytester, ABCD)
     # c, b and a are one worker's share: c takes the worker down; a restarted worker runs b and a.
     pytester.runpytest_subprocess("-n", "2", "-p", "xdist").assert_outcomes(passed=3, failed=1)
 
@@ -147,10 +159,7 @@ def test_x(scenario):
         out.write("{name}\\n")
     {body}
 """})
-    cache = pytester.path / ".pytest_cache" / "v" / CACHE_KEY
-    cache.parent.mkdir(parents=True)
-    cache.write_text(json.dumps({"test_a.py::test_x": 1.0, "test_b.py::test_x": 2.0, "test_c.py::test_x": 30.0,
-                                 "test_d.py::test_x": 40.0}))
+    _record(pytester, ABCD)
     pytester.runpytest_subprocess("-n", "2", "-p", "xdist", "-x")
     ran = sorted((pytester.path / "ran.txt").read_text().split())
     # c, b and a are one share, sent two at a time: c and b were queued when d failed; a was never sent.
@@ -159,23 +168,11 @@ def test_x(scenario):
 
 def test_a_run_with_a_test_never_recorded_is_left_to_xdist(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
-    for name in ("a", "b", "c", "d"):
-        pytester.makepyfile(**{f"test_{name}": f"""
-            import os
-            def test_x(scenario):
-                with open("ran.txt", "a") as out:
-                    out.write(os.environ["PYTEST_XDIST_WORKER"] + " {name}\\n")
-        """})
+    _experiments_noting_their_worker(pytester, "a", "b", "c", "d")
     pytester.makepyfile(test_plain="def test_plain(): pass")
-    cache = pytester.path / ".pytest_cache" / "v" / CACHE_KEY
-    cache.parent.mkdir(parents=True)
-    cache.write_text(json.dumps({"test_a.py::test_x": 1.0, "test_b.py::test_x": 2.0, "test_c.py::test_x": 30.0,
-                                 "test_d.py::test_x": 40.0}))
+    _record(pytester, ABCD)
     pytester.runpytest_subprocess("-n", "2", "-p", "xdist").assert_outcomes(passed=5)
-    by_worker: dict[str, list[str]] = {}
-    for line in (pytester.path / "ran.txt").read_text().splitlines():
-        worker, name = line.split()
-        by_worker.setdefault(worker, []).append(name)
+    by_worker = _ran_by_worker(pytester)
     # xdist's load scheduling: two consecutive tests of the (longest-first) collection to each worker.
     assert ["d", "c"] in by_worker.values()
 
