@@ -1,6 +1,7 @@
 """Checkout instances forked by the zygote: each its own process, stopped and reaped like a subprocess."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -37,6 +39,20 @@ def ask(zygote: Zygote, request: dict[str, object]) -> tuple[bytes, list[int]]:
     finally:
         client.close()
     return message, fds
+
+
+@contextlib.contextmanager
+def the_zygote_serves_on(workdir: Path, zygote: Zygote, name: str, instance_id: str) -> Iterator[None]:
+    """Start an instance (which starts the zygote), run the block's raw requests, then check that the instance
+    still comes up and the zygote is alive: what the block did failed only its own request."""
+    witness = instance(workdir, zygote, name, instance_id)
+    witness.start()
+    try:
+        yield
+        witness.wait_ready(20)
+        assert zygote.alive()
+    finally:
+        witness.stop()
 
 
 def test_killing_one_instance_leaves_the_others_serving(workdir: Path, zygote: Zygote) -> None:
@@ -83,15 +99,9 @@ def test_instances_leave_with_their_zygote_and_the_next_spawn_starts_a_new_one(w
 
 
 def test_a_bad_request_is_refused_and_the_zygote_serves_on(workdir: Path, zygote: Zygote) -> None:
-    good = instance(workdir, zygote, "g", "i-0000000000000000e")
-    good.start()  # starts the zygote
-    try:
+    with the_zygote_serves_on(workdir, zygote, "g", "i-0000000000000000e"):
         reply, fds = ask(zygote, {"args": "not a list", "env": {}, "cwd": "/", "log": "/dev/null"})
         assert b"'args' must be a list" in reply and not fds
-        good.wait_ready(20)
-        assert zygote.alive()
-    finally:
-        good.stop()
 
 
 def test_the_executor_stops_a_forked_instance_as_a_subprocess(workdir: Path, zygote: Zygote) -> None:
@@ -127,9 +137,7 @@ def test_a_poll_does_not_queue_behind_a_thread_waiting_for_the_exit(workdir: Pat
 
 def test_an_instance_whose_connection_closes_before_its_exit_is_killed(workdir: Path, zygote: Zygote) -> None:
     """A spawn that failed after the fork (the reply lost) must not leave an instance nobody can stop."""
-    first = instance(workdir, zygote, "f", "i-00000000000000012")
-    first.start()  # starts the zygote
-    try:
+    with the_zygote_serves_on(workdir, zygote, "f", "i-00000000000000012"):
         spec = launch(workdir, instance_id="i-00000000000000013")
         message, fds = ask(zygote, {"args": spec.args(), "env": environment(), "cwd": str(REPO_ROOT),
                                     "log": str(spec.log)})
@@ -137,10 +145,6 @@ def test_an_instance_whose_connection_closes_before_its_exit_is_killed(workdir: 
             os.close(fd)
         pid = json.loads(message)["pid"]  # ask() has closed the connection, as a failed spawn would
         assert holds_within(lambda: gone(pid), 5), f"untracked instance {pid} still running"
-        first.wait_ready(20)
-        assert zygote.alive()
-    finally:
-        first.stop()
 
 
 def test_a_stop_right_after_the_spawn_reports_the_signal(workdir: Path, zygote: Zygote) -> None:
