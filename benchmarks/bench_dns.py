@@ -151,12 +151,12 @@ def _checks_during(checker: Any, checks: dict[str, str], sent: list[tuple[float,
     A p99 measured with the checks live has to show both: the requests going out at their rate, and the
     endpoints answering them (an endpoint starved of CPU answers late or not at all).
     """
-    inside = [(t, n) for t, n in sent if began <= t <= ended]
-    rate = (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) if len(inside) >= 2 else 0.0
-    since = datetime.datetime.fromtimestamp(began, datetime.timezone.utc)
     from stack.local.route53.healthcheck import CheckType
     from stack.local.route53.probe import Timeouts
 
+    inside = [(t, n) for t, n in sent if began <= t <= ended]
+    rate = (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) if len(inside) >= 2 else 0.0
+    since = datetime.datetime.fromtimestamp(began, datetime.timezone.utc)
     timeouts = Timeouts.for_check(CheckType.HTTP, checker.scale)
     until = datetime.datetime.fromtimestamp(ended + timeouts.connect_s + timeouts.response_s, datetime.timezone.utc)
     failing = sum(1 for check_id in checks.values() for failure in checker.last_failures(check_id)

@@ -115,8 +115,9 @@ def split(collection: list[str], durations: dict[str, float], workers: int) -> l
     modules: dict[str, list[int]] = {}
     for index, nodeid in enumerate(collection):
         modules.setdefault(module_of(nodeid), []).append(index)
-    groups = sorted(modules.values(), key=lambda group: -sum(durations[collection[i]] for i in group))
-    totals = [sum(durations[collection[i]] for i in group) for group in groups]
+    totalled = sorted(((sum(durations[collection[i]] for i in group), group) for group in modules.values()),
+                      key=lambda pair: -pair[0])
+    totals, groups = [total for total, _ in totalled], [group for _, group in totalled]
     # Longest first, each to the least loaded worker (the classic LPT rule)...
     assignment, loads = [], [0.0] * workers
     for total in totals:
