@@ -4,7 +4,8 @@ Checks, per instance that is 'available':
 - the primary's process exited -> automatic failover (a synchronous Multi-AZ instance) or recovery
   in place (anything else), after RDS's detection time;
 - the primary does not answer on its address (through the fabric, from outside its subnet) while
-  its standby does -> its AZ is cut off: automatic failover; the old primary is killed first (fencing);
+  its standby does, and still not once the standby has -> its AZ is cut off: automatic failover; the
+  old primary is killed first (fencing);
 - the standby's process exited -> it is started again (or cloned afresh);
 - a failover could not rebuild the old primary as the standby -> the rebuild is retried;
 - the standby stopped streaming for the detection time -> the primary commits without it (no
@@ -113,8 +114,11 @@ class Monitor:
         timeout_s = self.timing.probe_timeout_s
         if standby is not None and database.synchronous and self.wiring.probe(primary, timeout_s) is False:
             database.unreachable_probes += 1
-            # Cut off from the monitor while its standby is not: the primary's AZ is isolated.
-            if database.unreachable_probes >= 2 and self.wiring.probe(standby, timeout_s):
+            # Cut off from the monitor while its standby is not: the primary's AZ is isolated. The primary is
+            # asked again after the standby answers: a cut of both AZs (a Region's) lifted while the primary's
+            # probe timed out would otherwise pass for its AZ alone being cut, and fail over for nothing.
+            if (database.unreachable_probes >= 2 and self.wiring.probe(standby, timeout_s)
+                    and self.wiring.probe(primary, timeout_s) is False):
                 self.recover(database, "is unreachable on its address")
             return
         database.unreachable_probes = 0
