@@ -50,6 +50,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if call.when == "call":
         item.stash[CALL_ERROR] = call.excinfo.value if call.excinfo is not None else None
+    elif call.when == "setup" and call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
+        # A fixture set up after the scenario (an experiment's precondition) failed: the evidence says why.
+        item.stash[CALL_ERROR] = call.excinfo.value
     return report
 
 

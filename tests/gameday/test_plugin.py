@@ -83,3 +83,41 @@ def test_timeline_fixture(tester: pytest.Pytester) -> None:
             assert timeline.scale.factor == 0.1
     """)
     tester.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_scenario_learns_why_its_experiment_stopped(tester: pytest.Pytester) -> None:
+    """What a scenario's teardown puts in the evidence as the error: the call's, or a failed precondition's
+    (a fixture set up after it), but not a skip."""
+    tester.makepyfile("""
+        import pytest
+        from gameday.harness import CALL_ERROR
+
+        seen = {}
+
+        @pytest.fixture
+        def scenario(request):
+            yield
+            seen[request.node.name] = repr(request.node.stash.get(CALL_ERROR, None))
+
+        @pytest.fixture
+        def precondition(scenario):
+            raise RuntimeError("the primary did not come back")
+
+        @pytest.fixture
+        def unavailable(scenario):
+            pytest.skip("no such part here")
+
+        def test_call_fails(scenario): raise ValueError("broken")
+        def test_precondition_fails(scenario, precondition): pass
+        def test_precondition_skips(scenario, unavailable): pass
+        def test_passes(scenario): pass
+
+        def test_zz_report():
+            assert seen == {
+                "test_call_fails": "ValueError('broken')",
+                "test_precondition_fails": "RuntimeError('the primary did not come back')",
+                "test_precondition_skips": "None",
+                "test_passes": "None",
+            }, seen
+    """)
+    tester.runpytest().assert_outcomes(passed=2, failed=1, errors=1, skipped=1)
