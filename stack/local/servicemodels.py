@@ -9,7 +9,7 @@ stack starts, every part calls the API at once, so those reads piled up on one c
 
 Now there are two loaders per process, each made once: botocore's, for boto3 clients, the control
 plane's own parsing and moto's Region lists, and moto's (botocore's models with moto's extra shapes),
-for moto's request parsing. Each reads one
+for moto's request parsing, which shares botocore's models rather than reading them again. Each reads one
 model at a time, so threads asking for the same model at once read it once.
 """
 from __future__ import annotations
@@ -76,15 +76,57 @@ def find(service: str) -> botocore.model.ServiceModel | None:
         return None
 
 
+def with_extras(model: dict[str, Any], merge: dict[str, Any]) -> dict[str, Any]:
+    """``model`` with ``merge`` deep-merged as botocore merges extras, copying only the dicts it changes.
+
+    Everything ``merge`` does not touch stays the very object ``model`` holds: moto's extras add a few
+    shapes to a model of several MiB (EC2's two error shapes), and the copy costs only those paths."""
+    merged = dict(model)
+    for key, value in merge.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            merged[key] = with_extras(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 @cache
 def share_with_moto() -> None:
-    """Make moto read its models through one loader of its own kind (moto's Loader adds moto's extras)."""
+    """Make moto read its models through one loader of its own kind, which shares botocore's models.
+
+    moto's models are botocore's plus moto's extras (a few shapes, for a handful of services). They were
+    read and kept a second time in full: about 40 MiB for the services the stack serves. Now moto gets the
+    botocore loader's model itself, or a copy of just the paths its extras change. Where botocore merges
+    extras of its own (RDS's SourceRegion parameters, S3's and Secrets Manager's), moto's model never had
+    them, so moto still reads that one for itself."""
     import moto.core.base_backend
     import moto.core.loaders
     import moto.core.utils
 
     class MotoLoader(_OneReadAtATime, moto.core.loaders.Loader):
-        pass
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._shared: dict[tuple[str, str, str | None], Any] = {}
+
+        def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
+            key = (service_name, type_name, api_version)
+            with _reading:
+                if key not in self._shared:
+                    self._shared[key] = self._read(service_name, type_name, api_version)
+                return self._shared[key]
+
+        def _read(self, service_name: str, type_name: str, api_version: str | None) -> Any:
+            botocores = loader()
+            if service_name not in botocores.list_available_services(type_name):
+                return super().load_service_model(service_name, type_name, api_version)  # its own error
+            version = api_version or botocores.determine_latest_version(service_name, type_name)
+            if any(True for _ in botocores._find_extras(service_name, type_name, version)):
+                return super().load_service_model(service_name, type_name, api_version)
+            model = botocores.load_service_model(service_name, type_name, version)
+            for extras in self._find_extras(service_name, type_name, version):  # moto's own
+                if "merge" in extras:
+                    model = with_extras(model, extras["merge"])
+            return model
 
     shared = MotoLoader(extra_search_paths=[moto.core.loaders.moto_root])
     # moto.core.utils calls create_loader() for every model it reads; it caches the models, not the loader.

@@ -49,9 +49,51 @@ def test_moto_reads_through_one_loader_of_its_own() -> None:
     assert isinstance(first, moto.core.loaders.Loader), "moto's extras would be lost with botocore's loader"
 
 
+@pytest.mark.parametrize("service, type_name", [
+    ("ec2", "service-2"),  # moto's extras add shapes
+    ("route53", "service-2"),  # moto's extras change metadata
+    ("dynamodb", "service-2"),  # no extras at all
+    ("rds", "service-2"),  # botocore's own extras (SourceRegion), which moto's model never had
+    ("rds", "paginators-1"),  # moto's extras on a paginator model
+    ("ec2", "paginators-1"),  # botocore's and moto's
+])
+def test_moto_reads_the_models_moto_would_read_alone(service: str, type_name: str) -> None:
+    """What moto's shared loader gives is what moto's own loader reads; the parts its extras leave alone are
+    botocore's very objects, so a model is held once."""
+    import moto.core.loaders
+    import moto.core.utils
+
+    servicemodels.share_with_moto()
+    shared = moto.core.utils.create_loader().load_service_model(service, type_name)
+    assert shared == moto.core.loaders.Loader(extra_search_paths=[moto.core.loaders.moto_root]).load_service_model(
+        service, type_name)
+    assert shared is moto.core.utils.create_loader().load_service_model(service, type_name)
+    if service == "dynamodb":
+        assert shared is servicemodels.loader().load_service_model(service, type_name)
+    if service == "ec2" and type_name == "service-2":
+        botocores = servicemodels.loader().load_service_model(service, type_name)
+        assert shared["operations"] is botocores["operations"]
+        assert "AuthFailure" in shared["shapes"] and "AuthFailure" not in botocores["shapes"]
+
+
+def test_extras_copy_only_the_paths_they_change() -> None:
+    model = {"metadata": {"protocol": "query", "version": "1"}, "shapes": {"A": {"type": "string"}}, "ops": {"X": {}}}
+    merged = servicemodels.with_extras(model, {"metadata": {"version": "2"}, "shapes": {"B": {"type": "integer"}}})
+    assert merged == {"metadata": {"protocol": "query", "version": "2"},
+                      "shapes": {"A": {"type": "string"}, "B": {"type": "integer"}}, "ops": {"X": {}}}
+    assert model == {"metadata": {"protocol": "query", "version": "1"}, "shapes": {"A": {"type": "string"}},
+                     "ops": {"X": {}}}, "the shared model is never changed"
+    assert merged["ops"] is model["ops"] and merged["shapes"]["A"] is model["shapes"]["A"]
+
+
 def test_an_unknown_service_raises_botocores_error() -> None:
     with pytest.raises(botocore.exceptions.UnknownServiceError):
         servicemodels.service_model("no-such-service")
+    import moto.core.utils
+
+    servicemodels.share_with_moto()
+    with pytest.raises(botocore.exceptions.UnknownServiceError):
+        moto.core.utils.create_loader().load_service_model("no-such-service", "service-2")
 
 
 def test_moto_lists_regions_through_the_process_loader() -> None:
