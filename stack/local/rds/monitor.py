@@ -3,9 +3,9 @@
 Checks, per instance that is 'available':
 - the primary's process exited -> automatic failover (a synchronous Multi-AZ instance) or recovery
   in place (anything else), after RDS's detection time;
-- the primary does not answer on its address (through the fabric, from outside its subnet) while
-  its standby does, and still not once the standby has -> its AZ is cut off: automatic failover; the
-  old primary is killed first (fencing);
+- the primary does not answer on its address (through the fabric, from outside its subnet) twice in
+  a row, the second time just after its standby did -> its AZ is cut off: automatic failover; the old
+  primary is killed first (fencing);
 - the standby's process exited -> it is started again (or cloned afresh);
 - a failover could not rebuild the old primary as the standby -> the rebuild is retried;
 - the standby stopped streaming for the detection time -> the primary commits without it (no
@@ -112,15 +112,18 @@ class Monitor:
             return
         database.next_deep_check_at = now + self.timing.scale.timeout(self.timing.health_check_interval_s, floor=0.25)
         timeout_s = self.timing.probe_timeout_s
-        if standby is not None and database.synchronous and self.wiring.probe(primary, timeout_s) is False:
-            database.unreachable_probes += 1
-            # Cut off from the monitor while its standby is not: the primary's AZ is isolated. The primary is
-            # asked again after the standby answers: a cut of both AZs (a Region's) lifted while the primary's
-            # probe timed out would otherwise pass for its AZ alone being cut, and fail over for nothing.
-            if (database.unreachable_probes >= 2 and self.wiring.probe(standby, timeout_s)
-                    and self.wiring.probe(primary, timeout_s) is False):
-                self.recover(database, "is unreachable on its address")
-            return
+        if standby is not None and database.synchronous:
+            # The primary's AZ is cut off when the primary misses two probes in a row and its standby answers
+            # just before the second. A Region's cut (both AZs) is lifted one subnet at a time: asking the
+            # standby first means the primary is asked after the cut is gone, and its probe keeps trying for
+            # its whole timeout (wiring.answers), so it answers too and nothing fails over.
+            if database.unreachable_probes and self.wiring.probe(standby, timeout_s) is not True:
+                return  # the standby does not answer either: nowhere to fail over to
+            if self.wiring.probe(primary, timeout_s) is False:
+                database.unreachable_probes += 1
+                if database.unreachable_probes >= 2:
+                    self.recover(database, "is unreachable on its address")
+                return
         database.unreachable_probes = 0
         if standby is None:
             return

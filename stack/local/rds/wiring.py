@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,14 +62,32 @@ class Wiring(Protocol):
 SSL_REQUEST = struct.pack("!II", 8, 80877103)
 
 
+# A cut address drops the SYN, and the kernel sends it again only after a second: a connect that has not
+# completed in this long is given up and started afresh, so an address the cut lifts from mid-probe answers.
+CONNECT_ATTEMPT_S = 0.1
+
+
 def answers(address: str, port: int, timeout_s: float) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=timeout_s) as connection:
-            connection.settimeout(timeout_s)
-            connection.sendall(SSL_REQUEST)
-            return connection.recv(1) in (b"N", b"S")
-    except OSError:
-        return False
+    """Whether a PostgreSQL server answers on ``address`` at any moment within ``timeout_s``.
+
+    A probe whose SYN a cut dropped keeps trying until the deadline; any other failure (refused, reset,
+    closed before the answer) is an answer of "no" at once."""
+    deadline = time.monotonic() + timeout_s
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            connection = socket.create_connection((address, port), timeout=min(remaining, CONNECT_ATTEMPT_S))
+        except TimeoutError:
+            continue
+        except OSError:
+            return False
+        try:
+            with connection:
+                connection.settimeout(max(0.001, deadline - time.monotonic()))
+                connection.sendall(SSL_REQUEST)
+                return connection.recv(1) in (b"N", b"S")
+        except OSError:
+            return False
+    return False
 
 
 class ServiceWiring:

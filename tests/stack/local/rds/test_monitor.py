@@ -6,13 +6,15 @@ matters, so each answer is given in turn: what the monitor asks, and when, decid
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
+from stack.local.rds import wiring
 from stack.local.rds.monitor import Monitor
 from stack.local.rds.timing import RdsTiming
 
@@ -41,9 +43,9 @@ def _database() -> Any:
                            unreachable_probes=0, standby_streaming=lambda: True)
 
 
-def _checks(wiring: ScriptedWiring, times: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _checks(network: ScriptedWiring, times: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Run Monitor.check ``times`` times, each as a due deep check; returns the reasons it recovered for."""
-    monitor = Monitor(lambda: [], lambda *a, **k: None, RdsTiming(), wiring, lambda *a: None,  # type: ignore[arg-type]
+    monitor = Monitor(lambda: [], lambda *a, **k: None, RdsTiming(), network, lambda *a: None,  # type: ignore[arg-type]
                       threading.RLock(), logging.getLogger("test.rds.monitor"))
     recovered: list[str] = []
     monkeypatch.setattr(monitor, "recover", lambda database, why: recovered.append(why))
@@ -55,22 +57,90 @@ def _checks(wiring: ScriptedWiring, times: int, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_a_primary_cut_off_while_its_standby_answers_fails_over(monkeypatch: pytest.MonkeyPatch) -> None:
-    wiring = ScriptedWiring(primary=[False, False, False], standby=[True])
-    assert _checks(wiring, 2, monkeypatch) == ["is unreachable on its address"]
-    assert wiring.asked == ["primary", "primary", "standby", "primary"]
+    """Two misses in a row, the standby asked (and answering) just before the second: as many probes of the
+    primary as before the standby was asked first, so detection takes no longer."""
+    network = ScriptedWiring(primary=[False, False], standby=[True])
+    assert _checks(network, 2, monkeypatch) == ["is unreachable on its address"]
+    assert network.asked == ["primary", "standby", "primary"]
 
 
 def test_both_azs_cut_do_not_fail_over(monkeypatch: pytest.MonkeyPatch) -> None:
-    wiring = ScriptedWiring(primary=[False, False, False], standby=[False, False])
-    assert _checks(wiring, 3, monkeypatch) == []
+    network = ScriptedWiring(primary=[False], standby=[False, False])
+    assert _checks(network, 3, monkeypatch) == []
+    assert network.asked == ["primary", "standby", "standby"]
 
 
 def test_a_region_cut_lifted_during_the_primarys_probe_does_not_fail_over(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Region's isolation rolled back: the standby's subnet answers again a moment before the primary's.
 
-    The primary's probe that began before the rollback times out, the standby's that follows it answers.
-    Before the primary was asked again, that passed for its AZ alone being cut off (a spurious failover after
-    the Region evacuation experiment)."""
-    wiring = ScriptedWiring(primary=[False, False, False, True], standby=[False, True])
-    assert _checks(wiring, 3, monkeypatch) == []
-    assert wiring.asked == ["primary", "primary", "standby", "primary", "standby", "primary"]
+    The standby is asked first, so the primary is asked after the cut is lifted, and answers. When the
+    primary was asked first, its probe that began before the rollback timed out and the standby's that
+    followed answered: that passed for the primary's AZ alone cut off (a spurious failover after the Region
+    evacuation experiment)."""
+    network = ScriptedWiring(primary=[False, True], standby=[False, True])
+    assert _checks(network, 3, monkeypatch) == []
+    assert network.asked == ["primary", "standby", "standby", "primary"]
+
+
+@pytest.fixture
+def postgres_like() -> Iterator[tuple[str, int]]:
+    """A listener that answers PostgreSQL's SSLRequest with 'N', as any server does before authentication."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(8)
+                connection.sendall(b"N")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[:2]
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def _counting_connects(monkeypatch: pytest.MonkeyPatch, dropped: int) -> list[float]:
+    """socket.create_connection as the probe sees it, its first ``dropped`` attempts timing out like a cut's."""
+    real = socket.create_connection
+    attempts: list[float] = []
+
+    def create_connection(address: Any, timeout: float, **kwargs: Any) -> socket.socket:
+        attempts.append(timeout)
+        if len(attempts) <= dropped:
+            raise TimeoutError("timed out")
+        return real(address, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(wiring.socket, "create_connection", create_connection)
+    return attempts
+
+
+def test_a_probe_answered_once_the_cut_is_lifted_mid_probe(monkeypatch: pytest.MonkeyPatch,
+                                                           postgres_like: tuple[str, int]) -> None:
+    attempts = _counting_connects(monkeypatch, dropped=3)
+    assert wiring.answers(*postgres_like, timeout_s=5.0)
+    assert len(attempts) == 4 and max(attempts) <= wiring.CONNECT_ATTEMPT_S
+
+
+def test_a_probe_of_a_cut_address_misses_at_its_deadline(monkeypatch: pytest.MonkeyPatch,
+                                                          postgres_like: tuple[str, int]) -> None:
+    attempts = _counting_connects(monkeypatch, dropped=10**6)
+    assert not wiring.answers(*postgres_like, timeout_s=0.3)
+    assert attempts and all(a <= wiring.CONNECT_ATTEMPT_S for a in attempts)
+
+
+def test_a_refused_probe_misses_without_trying_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        address = closed.getsockname()[:2]
+    attempts = _counting_connects(monkeypatch, dropped=0)
+    assert not wiring.answers(*address, timeout_s=5.0)
+    assert len(attempts) == 1
