@@ -105,6 +105,18 @@ def read_state(instance: Instance) -> dict[str, Any] | None:
         return {"pid": None, "corrupt": True}
 
 
+# The kernel may deliver a stop signal to any of the supervisor's threads. Python runs the handler only in
+# the main thread, the next time it runs Python code: a main thread blocked in an untimed wait would not
+# wake (a stack once ignored SIGTERM for the 60 s `stop()` allows, and was killed).
+STOP_POLL_S = 0.5
+
+
+def wait_for_stop(stop: threading.Event) -> None:
+    """Block until ``stop`` is set, waking now and then so a signal's handler can run in this thread."""
+    while not stop.wait(STOP_POLL_S):
+        pass
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -236,7 +248,7 @@ class Supervisor:
             signal.signal(signum, lambda *_: self._stop.set())
         try:
             self.start()
-            self._stop.wait()
+            wait_for_stop(self._stop)
         finally:
             self.stop()
 

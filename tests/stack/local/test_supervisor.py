@@ -134,3 +134,42 @@ def test_bad_instance_is_a_clear_error() -> None:
     assert result.returncode == 2
     assert "GAMEDAY_INSTANCE: '12' is not allowed; use an integer from 0 to 9" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+STOP_SIGNALLED_TO_ANOTHER_THREAD = """
+import signal, sys, threading
+from stack.local import supervisor
+
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+ready = threading.Event()
+
+def other_thread():
+    ready.set()
+    threading.Event().wait(30)  # a part's thread, sleeping
+
+worker = threading.Thread(target=other_thread, daemon=True)
+worker.start()
+ready.wait()
+# What the kernel may do with `kill <supervisor>`: deliver it to a thread other than the main one.
+threading.Timer(0.2, lambda: signal.pthread_kill(worker.ident, signal.SIGTERM)).start()
+{wait}
+print("stopped", flush=True)
+"""
+
+
+@pytest.mark.parametrize("wait, stops, timeout_s", [("supervisor.wait_for_stop(stop)", True, 10),
+                                                     ("stop.wait()", False, 3)])
+def test_a_stop_signal_delivered_to_another_thread_stops_the_supervisor(wait: str, stops: bool,
+                                                                         timeout_s: float) -> None:
+    """The supervisor's main thread waits for a stop signal; the kernel may hand the signal to any thread, and
+    Python runs its handler only in the main thread. An untimed wait (the second case, shown to hang) never
+    wakes to run it."""
+    script = STOP_SIGNALLED_TO_ANOTHER_THREAD.format(wait=wait)
+    try:
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                timeout=timeout_s, cwd=Path(__file__).resolve().parents[3])
+    except subprocess.TimeoutExpired:
+        assert not stops, f"the supervisor did not stop within {timeout_s} s of the signal"
+        return
+    assert stops and result.stdout == "stopped\n", (result.returncode, result.stdout, result.stderr)
