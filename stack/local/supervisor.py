@@ -9,6 +9,7 @@ daemonises) are found and stopped after a crash.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -347,7 +349,12 @@ def stop(instance: Instance, timeout_s: float = 60) -> list[str]:
     pid = state.get("pid") if state else None
     if pid is not None and pid_alive(pid):
         if executor.stop_pids([pid], lambda: [pid] if pid_alive(pid) else [], timeout_s).killed:
-            notes.append(f"supervisor {pid} did not stop within {timeout_s:.0f} s and was killed")
+            note = f"supervisor {pid} did not stop within {timeout_s:.0f} s of SIGTERM and was killed"
+            notes.append(note)
+            # Loud where it is looked for: a test session's warnings summary, and the stack's own log.
+            warnings.warn(f"local stack instance {instance.number}: {note}", RuntimeWarning, stacklevel=2)
+            with contextlib.suppress(OSError), (instance.log_dir / "supervisor.log").open("a") as log:
+                log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {note} (by `stop`)\n")
         else:
             notes.append(f"stopped the local stack (instance {instance.number}, pid {pid})")
     notes += clean_leftovers(instance)

@@ -70,6 +70,20 @@ def test_up_status_down(instance: Instance) -> None:
     assert "no local stack is running" in gameday("stack", "status").stderr
 
 
+def test_a_supervisor_that_ignores_the_stop_signal_is_killed_loudly(instance: Instance) -> None:
+    """Frozen (SIGSTOP), it cannot handle SIGTERM: `stop()` kills it after its grace, says so in a warning and
+    in the stack's own log, and still cleans up."""
+    assert gameday("stack", "up", "--detach", "--parts", "none").returncode == 0
+    pid = supervisor.running_pid(instance)
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    with pytest.warns(RuntimeWarning, match=f"instance {NUMBER}: supervisor {pid} did not stop within 1 s"):
+        notes = supervisor.stop(instance, timeout_s=1)
+    assert notes[0] == f"supervisor {pid} did not stop within 1 s of SIGTERM and was killed", notes
+    assert "was killed (by `stop`)" in (instance.log_dir / "supervisor.log").read_text().splitlines()[-1]
+    assert supervisor.running_pid(instance) is None and not listening(f"127.0.{NUMBER}.1", 4566)
+
+
 def test_second_up_is_refused_while_running(instance: Instance) -> None:
     assert gameday("stack", "up", "--detach").returncode == 0
     again = gameday("stack", "up", "--detach")
