@@ -118,10 +118,12 @@ class Monitor:
             # standby first means the primary is asked after the cut is gone, and its probe keeps trying for
             # its whole timeout (wiring.answers), so it answers too and nothing fails over.
             if database.unreachable_probes and self.wiring.probe(standby, timeout_s) is not True:
-                return  # the standby does not answer either: nowhere to fail over to
+                database.unreachable_probes = 0  # not the primary's AZ alone: count its misses afresh
+                return
             if self.wiring.probe(primary, timeout_s) is False:
                 database.unreachable_probes += 1
                 if database.unreachable_probes >= 2:
+                    database.unreachable_probes = 0  # spent: the next primary's misses count from none
                     self.recover(database, "is unreachable on its address")
                 return
         database.unreachable_probes = 0

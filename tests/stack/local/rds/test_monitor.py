@@ -65,9 +65,20 @@ def test_a_primary_cut_off_while_its_standby_answers_fails_over(monkeypatch: pyt
 
 
 def test_both_azs_cut_do_not_fail_over(monkeypatch: pytest.MonkeyPatch) -> None:
-    network = ScriptedWiring(primary=[False], standby=[False, False])
-    assert _checks(network, 3, monkeypatch) == []
-    assert network.asked == ["primary", "standby", "standby"]
+    network = ScriptedWiring(primary=[False, False], standby=[False, False])
+    assert _checks(network, 4, monkeypatch) == []
+    assert network.asked == ["primary", "standby", "primary", "standby"]
+
+
+def test_misses_are_not_carried_past_a_failover_or_a_silent_standby(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each failover takes two fresh misses in a row: the count is spent by a failover, and a standby that
+    does not answer starts it afresh (the count once carried over, so one miss could fail over)."""
+    network = ScriptedWiring(primary=[False] * 6, standby=[True, True, False])
+    assert _checks(network, 7, monkeypatch) == ["is unreachable on its address"] * 2
+    assert network.asked == ["primary", "standby", "primary",  # a failover
+                             "primary", "standby", "primary",  # the next one takes two misses again
+                             "primary", "standby",  # a silent standby: counting starts afresh
+                             "primary"]
 
 
 def test_a_region_cut_lifted_during_the_primarys_probe_does_not_fail_over(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,9 +88,9 @@ def test_a_region_cut_lifted_during_the_primarys_probe_does_not_fail_over(monkey
     primary was asked first, its probe that began before the rollback timed out and the standby's that
     followed answered: that passed for the primary's AZ alone cut off (a spurious failover after the Region
     evacuation experiment)."""
-    network = ScriptedWiring(primary=[False, True], standby=[False, True])
-    assert _checks(network, 3, monkeypatch) == []
-    assert network.asked == ["primary", "standby", "standby", "primary"]
+    network = ScriptedWiring(primary=[False, False, True], standby=[False, True])
+    assert _checks(network, 4, monkeypatch) == []
+    assert network.asked == ["primary", "standby", "primary", "standby", "primary"]
 
 
 @pytest.fixture
