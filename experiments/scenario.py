@@ -245,6 +245,22 @@ class Scenario:
 
         self.wait_until(healthy, "steady state: checkout answers from every vantage point", timeout_aws_s)
 
+    def database_available(self, timeout_aws_s: float = 600) -> state_probe.DbState:
+        """The orders database as RDS describes it once it is 'available'.
+
+        An automatic failover that an earlier experiment's fault set off goes on after that experiment ends.
+        Until it is over, where the primary is (which AZ a fault aims at) is about to change."""
+        database = self.stack.database
+        assert database is not None, "this stack has no orders database"
+
+        def available() -> state_probe.DbState | None:
+            now = state_probe.db_state(self.clients, database.region, database.identifier)
+            return now if now.status == "available" else None
+
+        found = self.wait_until(available, "the orders database is available", timeout_aws_s)
+        assert found is not None  # wait_until returns only a truthy observation
+        return found
+
     def mark(self, milestone: Milestone | str, what: str, **details: Any) -> Event:
         """Record ``what`` happened now as a state event that marks ``milestone`` (one of base.milestone.Milestone).
 

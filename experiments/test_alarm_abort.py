@@ -43,8 +43,7 @@ def test_a_p95_alarm_aborts_the_fault_and_rolls_it_back(scenario: Scenario) -> N
     assert database is not None
     region = database.region
     cloudwatch = scenario.clients("cloudwatch", region)
-    dead_az = scenario.clients("rds", region).describe_db_instances(
-        DBInstanceIdentifier=database.identifier)["DBInstances"][0]["AvailabilityZone"]
+    dead_az = scenario.database_available().availability_zone
     subnet = scenario.stack.subnet(dead_az)
     name = f"gameday-checkout-p95-{uuid.uuid4().hex[:6]}"
     topic = scenario.clients("sns", region).create_topic(Name=name)["TopicArn"]

@@ -21,7 +21,7 @@ def test_losing_the_primary_database_az(scenario: Scenario) -> None:
     """Isolate the primary DB's AZ: RDS fails over by itself, DNS drops the dead AZ, nothing is lost."""
     database = scenario.stack.database
     assert database is not None
-    before = state.db_state(scenario.clients, database.region, database.identifier)
+    before = scenario.database_available()
     dead_az = before.availability_zone
     subnet = scenario.stack.subnet(dead_az)
     dead_addresses = {i.private_ip for i in scenario.stack.instances_in(availability_zone=dead_az)}

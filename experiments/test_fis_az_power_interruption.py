@@ -37,7 +37,7 @@ def primary_in_the_dark_az(scenario: Scenario) -> str:
     database = scenario.stack.database
     assert database is not None
     dead_az = _template_az()
-    if state.db_state(scenario.clients, database.region, database.identifier).availability_zone != dead_az:
+    if scenario.database_available().availability_zone != dead_az:
         with scenario.inject(RebootWithFailover, region=database.region, db_instance_identifier=database.identifier):
             scenario.wait_until(lambda: (s := state.db_state(scenario.clients, database.region, database.identifier))
                                 .availability_zone == dead_az and s.status == "available",

@@ -26,7 +26,7 @@ def test_multi_az_failover_loses_no_acknowledged_order(scenario: Scenario) -> No
     """Reboot with failover under a stream of orders: no acknowledged order lost, RTO within the SLO."""
     database = scenario.stack.database
     assert database is not None
-    before = state.db_state(scenario.clients, database.region, database.identifier)
+    before = scenario.database_available()
     assert before.secondary_availability_zone, "the orders database must be Multi-AZ"
     started = datetime.now(timezone.utc) - timedelta(seconds=1)
 
