@@ -35,6 +35,7 @@ from stack.local.part import Health, Part
 from stack.local.services import ServiceRecords, Services
 
 STATE_FILE = "state.json"
+LOG_FILE = "supervisor.log"  # in the instance's log directory
 MARKER_VARIABLE = "GAMEDAY_STACK_MARKER"
 STATUS_PATH = "/_gameday/status"
 # The parts, each "module:Class". Start order follows from their services (stop runs in reverse).
@@ -186,8 +187,8 @@ class Supervisor:
 
     def _setup_logging(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        open_log(self.logs / "supervisor.log", append=False).close()  # 0600 before the first line
-        handler = logging.FileHandler(self.logs / "supervisor.log", mode="a")
+        open_log(self.logs / LOG_FILE, append=False).close()  # 0600 before the first line
+        handler = logging.FileHandler(self.logs / LOG_FILE, mode="a")
         from base.redact import RedactingFormatter
 
         handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -270,8 +271,8 @@ class Supervisor:
             "vantage_points": {name: {"subnet": vp.subnet, "continent": vp.continent, "country": vp.country,
                                       "subdivision": vp.subdivision} for name, vp in env.vantage_points.items()},
             "state_dir": str(self.instance.state_dir),
-            "logs": {"supervisor": str(self.logs / "supervisor.log"), **{
-                p.name: str(self.logs / "supervisor.log") for p in self.parts}},
+            "logs": {"supervisor": str(self.logs / LOG_FILE), **{
+                p.name: str(self.logs / LOG_FILE) for p in self.parts}},
             "started_at": self.started_at,
             "api_calls": self.control_plane.calls,
         }
@@ -353,7 +354,7 @@ def stop(instance: Instance, timeout_s: float = 60) -> list[str]:
             notes.append(note)
             # Loud where it is looked for: a test session's warnings summary, and the stack's own log.
             warnings.warn(f"local stack instance {instance.number}: {note}", RuntimeWarning, stacklevel=2)
-            with contextlib.suppress(OSError), (instance.log_dir / "supervisor.log").open("a") as log:
+            with contextlib.suppress(OSError), (instance.log_dir / LOG_FILE).open("a") as log:
                 log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {note} (by `stop`)\n")
         else:
             notes.append(f"stopped the local stack (instance {instance.number}, pid {pid})")
