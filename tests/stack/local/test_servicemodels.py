@@ -5,6 +5,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import botocore.exceptions
+import botocore.loaders
 import pytest
 
 from stack.local import servicemodels
@@ -65,8 +66,9 @@ def test_moto_reads_the_models_moto_would_read_alone(service: str, type_name: st
 
     servicemodels.share_with_moto()
     shared = moto.core.utils.create_loader().load_service_model(service, type_name)
-    assert shared == moto.core.loaders.Loader(extra_search_paths=[moto.core.loaders.moto_root]).load_service_model(
-        service, type_name)
+    alone = moto.core.loaders.Loader(extra_search_paths=[moto.core.loaders.moto_root],
+                                     file_loader=servicemodels.LeanModelFile())
+    assert shared == alone.load_service_model(service, type_name)
     assert shared is moto.core.utils.create_loader().load_service_model(service, type_name)
     if service == "dynamodb":
         assert shared is servicemodels.loader().load_service_model(service, type_name)
@@ -74,6 +76,31 @@ def test_moto_reads_the_models_moto_would_read_alone(service: str, type_name: st
         botocores = servicemodels.loader().load_service_model(service, type_name)
         assert shared["operations"] is botocores["operations"]
         assert "AuthFailure" in shared["shapes"] and "AuthFailure" not in botocores["shapes"]
+
+
+@pytest.mark.parametrize("service", ["ec2", "s3", "route53"])
+def test_models_are_read_lean_losing_only_their_documentation(service: str) -> None:
+    """Plain dicts, and a service model equal to botocore's own once documentation is taken out of its
+    operations and shapes; the service's own fields keep theirs (S3's clientContextParams require it)."""
+    stock = botocore.loaders.Loader().load_service_model(service, "service-2")
+    lean = servicemodels.loader().load_service_model(service, "service-2")
+    assert type(lean) is dict and type(lean["shapes"]) is dict
+    assert any("documentation" in shape for shape in stock["shapes"].values())
+    assert not any("documentation" in shape for shape in lean["shapes"].values())
+    assert not any("documentation" in operation for operation in lean["operations"].values())
+    servicemodels.without_documentation(stock["operations"])
+    servicemodels.without_documentation(stock["shapes"])
+    assert lean == stock
+    client = local_session("us-east-1").client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
+    assert client.meta.service_model.client_context_parameters
+
+
+def test_without_documentation_removes_only_documentation_strings() -> None:
+    node = {"documentation": "<p>x</p>", "members": {"A": {"shape": "S", "documentation": "a"}},
+            "errors": [{"shape": "E", "documentation": "e"}], "params": {"documentation": {"type": "string"}}}
+    servicemodels.without_documentation(node)
+    assert node == {"members": {"A": {"shape": "S"}}, "errors": [{"shape": "E"}],
+                    "params": {"documentation": {"type": "string"}}}, "a member named documentation is kept"
 
 
 def test_extras_copy_only_the_paths_they_change() -> None:
