@@ -1,7 +1,10 @@
 """Where the warehouse's services listen: derived from the environment, so a probe finds them without asking."""
 from __future__ import annotations
 
-from environments.model import LocalEnvironment
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the warehouse's own process reads only the ports: importing the model would load pydantic there
+    from environments.model import LocalEnvironment
 
 INVENTORY_PORT = 8090
 CONTROL_PORT = 8091
