@@ -6,13 +6,14 @@ alone is recorded, not its setup: setup holds whichever session fixture the test
 whole modules, so a module's fixtures stay together.
 
 Two things use those figures:
-- **The order.** On each worker, experiments start longest first; every other test keeps its place.
 - **The split, when a distributed run is recorded experiments only** (``pytest -m failover -n 2`` after one
   run). xdist's load scheduler cannot balance a handful of long tests: it hands each worker two consecutive
   tests, longest first the two longest to the same worker, and the next one to the first worker done with its
   first test. ``PlannedScheduling`` instead plans each worker's share at the start: the split whose busiest
   worker has the least recorded time (every split is tried when there are few; else longest first to the
-  least loaded worker). Any other run (a test never recorded, another ``--dist``) is scheduled by xdist.
+  least loaded worker). Each worker runs its share in pytest's order, the order a serial run records in.
+- **The order, in any other distributed run** (a test never recorded, another ``--dist``), which xdist
+  schedules: on each worker, experiments start longest first; every other test keeps its place.
 
 With no recorded durations, or with the cache off (``-p no:cacheprovider``), the order and split are pytest's
 and xdist's.
@@ -28,6 +29,7 @@ import pytest
 CACHE_KEY = "gameday/experiment_call_s"
 EXPERIMENT = "gameday_experiment"  # a keyword on each experiment's item, so its reports carry it to the controller
 SCENARIO_FIXTURES = ("scenario", "gameday_scenario")
+DIST_KEY = "gameday_dist"  # in a worker's workerinput: the controller's --dist
 EXHAUSTIVE_SPLITS = 50_000  # up to this many ways to split modules over workers, every one is tried
 
 
@@ -75,7 +77,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # cache, so all of them collect the same order (xdist refuses workers whose collections differ).
     if cache is None or not hasattr(config, "workerinput"):
         return
-    items[:] = longest_first(items, recorded_durations(cache))
+    durations = recorded_durations(cache)
+    planned = config.workerinput.get(DIST_KEY) == "load"
+    if planned and all_recorded([item.nodeid for item in items], durations):
+        return  # PlannedScheduling splits this run, and each worker keeps pytest's order (see split)
+    items[:] = longest_first(items, durations)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each xdist worker the run's ``--dist``: xdist sets a worker's own to "no"."""
+    node.workerinput[DIST_KEY] = node.config.getvalue("dist")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -104,13 +116,22 @@ def module_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+def all_recorded(collection: list[str], durations: dict[str, float]) -> bool:
+    """Whether ``split`` plans this collection: it is not empty, and every test in it has a recorded duration."""
+    return bool(collection) and all(nodeid in durations for nodeid in collection)
+
+
 def split(collection: list[str], durations: dict[str, float], workers: int) -> list[list[int]] | None:
     """Indices into ``collection`` for each worker, or None unless every test in it has a recorded duration.
 
-    Modules stay whole. The split minimises the busiest worker's recorded time; each worker runs its modules
-    longest first, and a module's tests in collection order.
+    Modules stay whole. The split minimises the busiest worker's recorded time. Each worker runs its share in
+    collection order: a share takes as long in any order, except that experiments leave state for the next.
+    RDS does not fail the orders database back, so the FIS experiment first fails it back into the AZ its
+    template darkens when an earlier experiment left it in the other one (12 s at the default time_scale).
+    Longest first put it after the Multi-AZ experiment; in collection order each worker's experiments follow
+    one another as in the serial run that recorded them.
     """
-    if workers < 1 or not collection or any(nodeid not in durations for nodeid in collection):
+    if workers < 1 or not all_recorded(collection, durations):
         return None
     modules: dict[str, list[int]] = {}
     for index, nodeid in enumerate(collection):
@@ -136,7 +157,7 @@ def split(collection: list[str], durations: dict[str, float], workers: int) -> l
     shares: list[list[int]] = [[] for _ in range(workers)]
     for worker, group in zip(assignment, groups, strict=True):
         shares[worker].extend(group)
-    return shares
+    return [sorted(share) for share in shares]
 
 
 def make_planned_scheduling(config: pytest.Config, log: Any, durations: dict[str, float]) -> Any:

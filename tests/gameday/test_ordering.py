@@ -118,27 +118,27 @@ def test_a_run_records_each_experiments_call_duration_and_nothing_else(pytester:
     assert sorted(recorded) == ["test_more.py::test_other_experiment", "test_runs.py::test_experiment"]
 
 
-def test_xdist_workers_draw_the_longest_experiments_first(pytester: pytest.Pytester) -> None:
+def test_a_recorded_run_is_planned_and_each_worker_keeps_pytests_order(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     _experiments_noting_their_worker(pytester, "a", "b", "c", "d")
     _record(pytester, ABCD)
     pytester.runpytest_subprocess("-n", "2", "-p", "xdist").assert_outcomes(passed=4)
     by_worker = _ran_by_worker(pytester)
-    # Every test is recorded, so each worker gets its share at the start: the longest alone, the rest longest
-    # first on the other (xdist's own scheduler would have given d and c, the two longest, to one worker).
-    assert sorted(by_worker.values()) == [["c", "b", "a"], ["d"]]
+    # Every test is recorded, so each worker gets its share at the start: the longest alone, the rest in
+    # pytest's order on the other (xdist's own scheduler would have given d and c, the two longest, to one worker).
+    assert sorted(by_worker.values()) == [["a", "b", "c"], ["d"]]
 
 
 def test_a_crashed_workers_remaining_share_still_runs(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
-    for name, body in (("a", "pass"), ("b", "pass"), ("c", "os._exit(3)"), ("d", "pass")):
+    for name, body in (("a", "os._exit(3)"), ("b", "pass"), ("c", "pass"), ("d", "pass")):
         pytester.makepyfile(**{f"test_{name}": f"""
             import os
             def test_x(scenario):
                 {body}
         """})
     _record(pytester, ABCD)
-    # c, b and a are one worker's share: c takes the worker down; a restarted worker runs b and a.
+    # a, b and c are one worker's share: a takes the worker down; a restarted worker runs b and c.
     pytester.runpytest_subprocess("-n", "2", "-p", "xdist").assert_outcomes(passed=3, failed=1)
 
 
@@ -146,11 +146,11 @@ def test_exitfirst_stops_the_other_workers_share_after_what_it_has_queued(pytest
     pytester.makeconftest(CONFTEST)
     bodies = {
         "d": 'open("d_failed", "w").close(); assert False',  # the only test of its worker's share
-        # c runs on the other worker until d has failed and the controller has had a second to stop the run.
-        "c": 'import time\n    deadline = time.monotonic() + 20\n'
+        # a runs on the other worker until d has failed and the controller has had a second to stop the run.
+        "a": 'import time\n    deadline = time.monotonic() + 20\n'
              '    while not os.path.exists("d_failed") and time.monotonic() < deadline:\n'
              '        time.sleep(0.05)\n    time.sleep(1)',
-        "b": "pass", "a": "pass"}
+        "b": "pass", "c": "pass"}
     for name, body in bodies.items():
         pytester.makepyfile(**{f"test_{name}": f"""
 import os
@@ -162,8 +162,8 @@ def test_x(scenario):
     _record(pytester, ABCD)
     pytester.runpytest_subprocess("-n", "2", "-p", "xdist", "-x")
     ran = sorted((pytester.path / "ran.txt").read_text().split())
-    # c, b and a are one share, sent two at a time: c and b were queued when d failed; a was never sent.
-    assert "a" not in ran and {"c", "d"} <= set(ran), ran
+    # a, b and c are one share, sent two at a time: a and b were queued when d failed; c was never sent.
+    assert "c" not in ran and {"a", "d"} <= set(ran), ran
 
 
 def test_a_run_with_a_test_never_recorded_is_left_to_xdist(pytester: pytest.Pytester) -> None:
@@ -211,9 +211,19 @@ def test_many_modules_are_split_longest_first_to_the_least_loaded() -> None:
     assert shares is not None
     loads = _loads(collection, shares, durations)
     assert sorted(loads) == [51.0, 52.0, 53.0, 54.0]  # 210 s over four: within 1.5 s of an even share
-    for share in shares:  # each worker runs its share longest first
-        assert [durations[collection[i]] for i in share] == sorted((durations[collection[i]] for i in share),
-                                                                   reverse=True)
+    for share in shares:  # each worker runs its share in collection order, as a serial run did
+        assert share == sorted(share)
+
+
+def test_each_worker_runs_its_share_in_collection_order() -> None:
+    """Not longest first: the FIS experiment (collected before the RDS one) runs before the experiment that
+    leaves the database's primary in the other AZ, as it did in the serial run that recorded them."""
+    durations = {"test_az.py::test_x": 21.0, "test_evacuation.py::test_x": 24.0, "test_fis.py::test_x": 12.0,
+                 "test_rds.py::test_x": 16.5, "test_route53.py::test_x": 15.3}
+    collection = list(durations)
+    shares = split(collection, durations, 2)
+    assert shares is not None
+    assert sorted(shares) == [[0, 1], [2, 3, 4]]
 
 
 def test_no_split_unless_every_test_was_recorded() -> None:
