@@ -4,7 +4,8 @@ An experiment ends with ``evidence.submit(ScenarioResult(...))``. That makes its
 attachments and labels, and keeps the scenario for the pack. Under pytest-xdist each worker spools
 its scenarios (already redacted) to ``<evidence-dir>/.spool/<run-id>/``; the controller, which
 alone writes the pack, collects them at session end. A session with no submitted scenario writes
-nothing.
+nothing. While the workers run, the controller, otherwise idle, draws the report's charts of each
+scenario that has arrived (``ChartWarmer``), so the pack is written soon after the last experiment.
 
 The signing key (``reports.signing``) and the findings file (``reports.findings``) are loaded when
 the session starts, so a bad key or findings file stops the run before any fault, not after it.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -68,6 +70,42 @@ class Recorder:
             files.write_json(path, scenario)  # the controller never reads half a file
         self._session.scenarios.append(scenario)
         return scenario
+
+
+class ChartWarmer:
+    """The xdist controller's head start on the report: each scenario a worker spools is drawn by one
+    background thread (``reports.html.warm``) while the other experiments run; the report at session end
+    copies those charts and draws only what is missing. Nothing here decides the pack: a scenario that
+    cannot be read or drawn yet is simply drawn (or fails, loudly) when the pack is written."""
+
+    def __init__(self, spool: Path, slo_ms: float | None) -> None:
+        self.spool, self.slo_ms = spool, slo_ms
+        self.seen: set[str] = set()
+        self.drawing: list[Future[None]] = []
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="gameday-charts")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" or not self.spool.is_dir():
+            return
+        for path in sorted(self.spool.glob("*.json")):  # written whole (write_json), never half
+            if path.name not in self.seen:
+                self.seen.add(path.name)
+                self.drawing.append(self.pool.submit(self._warm, path))
+
+    def _warm(self, path: Path) -> None:
+        from reports import html
+
+        try:
+            html.warm(json.loads(path.read_text(encoding="utf-8")), self.slo_ms)
+        except Exception:  # noqa: BLE001 - only a head start; writing the pack draws it again and reports any error
+            pass
+
+    def close(self) -> None:
+        """Stop drawing ahead: what is still queued is left to the pack; the chart being drawn is finished."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+WARMER = "gameday-chart-warmer"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -134,6 +172,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                         signing.from_environment(kms_client=kms_client))
     except GamedayError as error:
         raise pytest.UsageError(f"gameday: {error}") from None
+    if config.pluginmanager.has_plugin("dsession"):  # an xdist controller: its workers run the experiments
+        config.pluginmanager.register(ChartWarmer(state.spool, environment.slos.checkout_p95_latency_ms), WARMER)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -166,6 +206,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(config, "workerinput"):
         return  # the controller writes the pack
     state = config.stash[SESSION_KEY]
+    warmer = config.pluginmanager.get_plugin(WARMER)
+    if warmer is not None:
+        warmer.close()
+        config.pluginmanager.unregister(warmer)
     scenarios = list(state.scenarios)
     if state.spool.is_dir():
         scenarios += [json.loads(p.read_text(encoding="utf-8")) for p in sorted(state.spool.glob("*.json"))]

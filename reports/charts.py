@@ -7,7 +7,11 @@ report is searchable and small, and output is deterministic (fixed hash salt, no
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import json
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable, Iterator, ParamSpec, TypeVar
 
 import matplotlib
@@ -43,6 +47,38 @@ def _styled(draw: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with matplotlib.rc_context(STYLE):
             return draw(*args, **kwargs)
+    return wrapper
+
+
+DRAWN_KEPT = 64  # charts remembered (about 20-80 KB of SVG each)
+_drawn: OrderedDict[str, str] = OrderedDict()
+_drawn_lock = threading.Lock()
+
+
+def _remembered(draw: Callable[P, str]) -> Callable[P, str]:
+    """The same chart of the same data is drawn once per process and then copied.
+
+    Under pytest-xdist the controller, idle while its workers run, draws each scenario's charts as the
+    scenario arrives (``reports.html.warm``); the report at session end then finds them here instead of
+    drawing them all after the last experiment. A chart is a function of its arguments (fixed hash salt,
+    no date), so the copy is the same bytes; arguments that are not JSON are drawn every time.
+    """
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> str:
+        try:
+            key = hashlib.sha256(json.dumps([draw.__name__, args, kwargs], sort_keys=True).encode()).hexdigest()
+        except (TypeError, ValueError):
+            return draw(*args, **kwargs)
+        with _drawn_lock:
+            if key in _drawn:
+                _drawn.move_to_end(key)
+                return _drawn[key]
+        svg = draw(*args, **kwargs)
+        with _drawn_lock:
+            _drawn[key] = svg
+            while len(_drawn) > DRAWN_KEPT:
+                _drawn.popitem(last=False)
+        return svg
     return wrapper
 
 
@@ -163,6 +199,7 @@ def _timeline_figure(scenario: dict[str, Any]) -> Figure:
     return figure
 
 
+@_remembered
 @_styled
 def dns(scenario: dict[str, Any]) -> str:
     """Which addresses each vantage point was given over time, coloured by answer."""
@@ -203,6 +240,7 @@ def dns(scenario: dict[str, Any]) -> str:
     return _svg(figure)
 
 
+@_remembered
 @_styled
 def latency(scenario: dict[str, Any], slo_p95_ms: float | None) -> str:
     """Checkout latency per vantage point over time; failed requests as crosses on the top edge."""
@@ -236,6 +274,7 @@ def latency(scenario: dict[str, Any], slo_p95_ms: float | None) -> str:
     return _svg(figure)
 
 
+@_remembered
 @_styled
 def cloudwatch(scenario: dict[str, Any], series: dict[str, list[list[float | None]]]) -> str:
     """Checkout p95 latency per Region as CloudWatch computed it (the probes' published metrics), with errors."""
@@ -260,6 +299,7 @@ def cloudwatch(scenario: dict[str, Any], series: dict[str, list[list[float | Non
     return _svg(figure)
 
 
+@_remembered
 @_styled
 def trend(runs: list[dict[str, Any]], scenario: str) -> str:
     """RTO and RPO of one scenario across runs (oldest first), against the SLO at each run."""
@@ -295,6 +335,7 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+@_remembered
 def timeline(scenario: dict[str, Any]) -> str:
     return _svg(_timeline_figure(scenario))
 

@@ -424,6 +424,12 @@ def _sign_off() -> str:
             + _table(["Role", "Name", "Signature", "Date"], rows, cls="sign"))
 
 
+def warm(scenario: dict[str, Any], slo_ms: float | None) -> None:
+    """Draw ``scenario``'s charts ahead of the report, which then copies them (``reports.charts`` remembers
+    what it drew): an xdist controller does this while its workers still run."""
+    _scenario(scenario, slo_ms, "nearest rank")  # the method only words the tables, not the charts
+
+
 def render(document: Document, history_runs: list[dict[str, Any]] | None = None) -> str:
     """The whole report as one HTML string."""
     run = document["run"]
