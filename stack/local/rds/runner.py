@@ -130,4 +130,14 @@ def cluster_pids(data_dir: Path) -> list[int]:
 
 
 def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    """Remove ``path`` and everything under it; nothing if it is gone.
+
+    rm(1), not shutil.rmtree: a cluster is about a thousand files, and rmtree walks them in Python, holding the
+    supervisor's GIL (0.1 s a cluster alone; about 1 s for a stack's clusters at `stack down`, which removes
+    them in parallel threads), where rm takes 0.02 s beside it. shutil is the fallback where rm failed.
+    """
+    try:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=True)
+    except (OSError, subprocess.SubprocessError):
+        shutil.rmtree(path, ignore_errors=True)

@@ -150,7 +150,9 @@ class StoresPart:
                     self._network.unexpose(service.address, service.port)
                 except Exception:  # noqa: BLE001 - the fabric may be gone already; the process still stops
                     pass
-            executor.stop(service.popen, 3.0)
+            service.popen.terminate()  # all at once: each takes up to its serve loop's poll to leave
+        for service in reversed(self.services):
+            executor.stop(service.popen, 3.0, ask=lambda: None)  # asked above; SIGKILL after 3 s
             service.uds.unlink(missing_ok=True)
         self.services.clear()
 
