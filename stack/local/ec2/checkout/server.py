@@ -27,7 +27,8 @@ def uvicorn_config(config: CheckoutConfig) -> uvicorn.Config:
     listen = config.listen
     where = {"uds": str(listen.uds)} if listen.uds is not None else {"host": listen.host, "port": listen.port}
     return uvicorn.Config(
-        create_app(config), **where, loop="uvloop", http="httptools", lifespan="on", access_log=False,
+        # ws="none": checkout serves no WebSocket, and "auto" would import a WebSocket stack into every instance.
+        create_app(config), **where, loop="uvloop", http="httptools", ws="none", lifespan="on", access_log=False,
         log_level="warning", server_header=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_keep_alive=30,
     )
