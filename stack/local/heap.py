@@ -21,20 +21,16 @@ says so.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import logging
 import threading
 
 M_ARENA_MAX = -8  # malloc.h
 ARENA_MAX = 2
 TRIM_EVERY_S = 5.0
 
-log = logging.getLogger("gameday.stack.heap")
-
 
 def _libc() -> ctypes.CDLL | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols, libc's among them
     except OSError:
         return None
     if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
