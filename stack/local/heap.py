@@ -11,7 +11,7 @@ bookkeeping, to glibc's malloc, which keeps what is freed for reuse instead of r
 
 So the supervisor caps malloc at two arenas before its threads start, and a daemon thread calls
 ``malloc_trim(0)`` every few seconds, which releases every whole free page (``MADV_DONTNEED``). Measured on
-a built reference stack: the supervisor's PSS 213 -> 192 MiB with the cap, 171 MiB once trimmed; a trim
+a built reference stack: the supervisor's PSS 213 -> 192 MiB with the cap, 166-171 MiB once trimmed; a trim
 takes about 3 ms (ctypes releases the GIL during the call; other threads wait only if they call malloc
 meanwhile). Nothing here changes what Python keeps alive: it returns pages malloc no longer uses.
 

@@ -41,8 +41,8 @@ MAX_REQUEST = 1 << 20
 def preload() -> None:
     """Import everything a serving instance imports, so each child finds it already in memory: the server,
     and what it imports only once running (tracing's exporter and the requests session it makes on its
-    first export, metrics' botocore signer, uvicorn's loop and protocol). A module imported in an instance
-    instead is a private copy in each of them (requests alone was about 3 MiB an instance)."""
+    first export, metrics' botocore signer, uvicorn's loop and protocol). A module first imported in an
+    instance is a private copy in each of them; a test checks that a serving instance imports nothing more."""
     import netrc  # noqa: F401 - requests reads ~/.netrc on each request it sends
     import botocore.auth
     import botocore.awsrequest
