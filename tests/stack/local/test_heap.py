@@ -1,7 +1,9 @@
 """The supervisor's heap: malloc capped at two arenas, and freed pages returned to the system."""
 from __future__ import annotations
 
-import os
+import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -9,24 +11,35 @@ import pytest
 from stack.local import heap
 
 pytestmark = pytest.mark.skipif(not heap.available, reason="needs glibc's mallopt and malloc_trim")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def resident_bytes() -> int:
+# Run in a fresh interpreter: a test process's heap is full of holes, where the blocks could land so that
+# free() itself returns them. 64 KiB objects come from malloc's heap (below its mmap threshold; CPython keeps
+# only objects up to 512 bytes itself), and a small block kept after each one leaves every freed block a hole
+# of its own, which free() keeps: it only ever shrinks the top of the heap.
+FREED_HOLES = r"""
+import json, os
+from stack.local import heap
+page = os.sysconf("SC_PAGE_SIZE")
+def resident():
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE
+        return int(statm.read().split()[1]) * page
+blocks, keepers = [], []
+for _ in range(1024):  # 64 MiB
+    blocks.append(b"\x01" * 65536)
+    keepers.append(b"\x02" * 1024)
+del blocks
+held = resident()
+trimmed = heap.trim()
+print(json.dumps({"trimmed": trimmed, "released_mib": (held - resident()) / 2**20}))
+"""
 
 
 def test_trim_returns_freed_pages_that_free_alone_keeps() -> None:
-    # 4 KiB objects come from malloc's heap (CPython keeps only objects up to 512 bytes); the block allocated
-    # last sits above them, so freeing them leaves a hole free() cannot shrink the heap past.
-    blocks = [bytes(4096) for _ in range(16 * 1024)]  # 64 MiB
-    above = [bytes(4096) for _ in range(16)]
-    del blocks
-    held = resident_bytes()
-    assert heap.trim()
-    assert held - resident_bytes() >= 32 * 1024 * 1024
-    del above
+    run = subprocess.run([sys.executable, "-c", FREED_HOLES], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["trimmed"] and seen["released_mib"] >= 32, seen
 
 
 def test_the_arena_cap_is_taken() -> None:
