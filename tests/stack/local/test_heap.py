@@ -13,10 +13,11 @@ from stack.local import heap
 pytestmark = pytest.mark.skipif(not heap.available, reason="needs glibc's mallopt and malloc_trim")
 
 
-# Run in a fresh interpreter: a test process's heap is full of holes, where the blocks could land so that
-# free() itself returns them. 64 KiB objects come from malloc's heap (below its mmap threshold; CPython keeps
-# only objects up to 512 bytes itself), and a small block kept after each one leaves every freed block a hole
-# of its own, which free() keeps: it only ever shrinks the top of the heap.
+# Run in a fresh interpreter, so that nothing else allocates meanwhile. 64 KiB objects come from malloc's heap
+# (below its mmap threshold; CPython keeps only objects up to 512 bytes itself), one after another from its top;
+# freeing every other one leaves holes between live blocks, which free() cannot give back (it only ever shrinks
+# the top of the heap) and which no small allocation elsewhere can merge. The small holes made first stand for
+# the fragmented heap any process has.
 FREED_HOLES = r"""
 import json, os
 from stack.local import heap
@@ -24,11 +25,10 @@ page = os.sysconf("SC_PAGE_SIZE")
 def resident():
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * page
-blocks, keepers = [], []
-for _ in range(1024):  # 64 MiB
-    blocks.append(b"\x01" * 65536)
-    keepers.append(b"\x02" * 1024)
-del blocks
+small = [b"\x03" * 1024 for _ in range(4096)]
+del small[::2]
+blocks = [b"\x01" * 65536 for _ in range(2048)]  # 128 MiB
+del blocks[::2]  # 64 MiB of holes, each between two live blocks
 held = resident()
 trimmed = heap.trim()
 print(json.dumps({"trimmed": trimmed, "released_mib": (held - resident()) / 2**20}))
