@@ -1,42 +1,23 @@
 """What every CloudWatch publisher here shares: a batch sent by a background thread, and latency as Values/Counts.
 
-Publishers record on their caller's path (an append) and send off it: ``Periodic`` calls ``flush``
+Publishers record on their caller's path (an append) and send off it: ``sender`` calls ``flush``
 every ``flush_s`` on a daemon thread and once more at ``stop``, so nothing recorded is left unsent.
 Latency goes as a histogram of values rounded to 0.1 ms with their counts (PutMetricData's
 Values/Counts form), which keeps percentiles such as p95 computable by CloudWatch.
 """
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
+
+from base.periodic import Periodic
 
 MAX_VALUES_PER_METRIC = 150  # PutMetricData's limit on one Values array
 
 
-class Periodic:
-    """Calls ``flush`` every ``flush_s`` on a daemon thread, and once more when stopped."""
-
-    def __init__(self, flush: Callable[[], object], flush_s: float, name: str) -> None:
-        if flush_s <= 0:
-            raise ValueError(f"metrics flush_s must be > 0, got {flush_s}")
-        self._flush, self.flush_s = flush, flush_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, join_s: float) -> None:
-        """Stop the thread (waiting up to ``join_s`` for a send in progress), then send what is left."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(join_s)
-        self._flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_s):
-            self._flush()
+def sender(flush: Callable[[], object], flush_s: float, name: str) -> Periodic:
+    """A thread that calls ``flush`` every ``flush_s``, and once more when stopped."""
+    return Periodic(flush, flush_s, name, final_call=True)
 
 
 def latency_histograms(latencies_ms: Iterable[float]) -> list[tuple[list[float], list[float]]]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from base.metricbatch import Periodic, latency_histograms
+from base.metricbatch import latency_histograms, sender
 
 NAMESPACE = "SecureCart/Checkout"
 MAX_METRICS_PER_CALL = 1000  # PutMetricData's limit
@@ -58,7 +58,7 @@ class Publisher:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._sender = Periodic(self.flush, self.flush_s, "metrics-publisher")
+        self._sender = sender(self.flush, self.flush_s, "metrics-publisher")
 
     def record(self, observation: Observation) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ bookkeeping, to glibc's malloc, which keeps what is freed for reuse instead of r
   only ever shrinks the top of the main heap).
 
 So the supervisor caps malloc at two arenas before its threads start, and a daemon thread calls
-``malloc_trim(0)`` every few seconds, which releases every whole free page (``MADV_DONTNEED``). Measured on
+``malloc_trim(0)`` every ``TRIM_EVERY_S`` seconds, which releases every whole free page (``MADV_DONTNEED``). Measured on
 a built reference stack: the supervisor's PSS 213 -> 192 MiB with the cap, 166-171 MiB once trimmed; a trim
 takes about 3 ms (ctypes releases the GIL during the call; other threads wait only if they call malloc
 meanwhile). Nothing here changes what Python keeps alive: it returns pages malloc no longer uses.
@@ -21,7 +21,6 @@ says so.
 from __future__ import annotations
 
 import ctypes
-import threading
 
 M_ARENA_MAX = -8  # malloc.h
 ARENA_MAX = 2
@@ -57,30 +56,3 @@ def trim() -> bool:
     if _LIBC is None:
         return False
     return bool(_LIBC.malloc_trim(0))
-
-
-class Trimmer:
-    """Calls ``trim`` every ``every_s`` on a daemon thread until stopped."""
-
-    def __init__(self, every_s: float = TRIM_EVERY_S) -> None:
-        if every_s <= 0:
-            raise ValueError(f"heap trim interval every_s must be > 0, got {every_s}")
-        self.every_s = every_s
-        self.trims = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heap-trim", daemon=True)
-
-    def start(self) -> "Trimmer":
-        if available:
-            self._thread.start()
-        return self
-
-    def stop(self, join_s: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(join_s)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            trim()
-            self.trims += 1

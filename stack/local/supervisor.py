@@ -29,6 +29,7 @@ from base.errors import SettingsError, StackDegraded, StackError, StackNotRunnin
 from base import files
 from base.deadline import DeadlineExceeded, until
 from base.logfiles import open_log, restrict as restrict_logs
+from base.periodic import Periodic
 from stack.local import assembly, heap, installed, leftovers, process as executor
 from stack.local.instance import Instance
 from stack.local.part import Health, Part
@@ -250,11 +251,12 @@ class Supervisor:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda *_: self._stop.set())
         heap.limit_arenas()  # before the endpoint's and the parts' threads allocate
-        trimmer = heap.Trimmer()
+        trimmer = Periodic(heap.trim, heap.TRIM_EVERY_S, "heap-trim")
         try:
             self.start()
             heap.trim()  # what the imports and the parts' start decoded and dropped
-            trimmer.start()
+            if heap.available:
+                trimmer.start()
             wait_for_stop(self._stop)
         finally:
             trimmer.stop()

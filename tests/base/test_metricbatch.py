@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from base.metricbatch import MAX_VALUES_PER_METRIC, Periodic, latency_histograms
+from base.metricbatch import MAX_VALUES_PER_METRIC, latency_histograms, sender
 
 
 def test_histograms_round_to_a_tenth_and_count_repeats() -> None:
@@ -20,12 +20,12 @@ def test_histograms_split_at_the_values_limit() -> None:
 
 def test_stop_sends_what_is_left_even_before_the_first_period() -> None:
     flushed = threading.Event()
-    sender = Periodic(flushed.set, flush_s=3600, name="test-sender")
-    sender.start()
-    sender.stop(join_s=5)
+    thread = sender(flushed.set, flush_s=3600, name="test-sender")
+    thread.start()
+    thread.stop(join_s=5)
     assert flushed.is_set()
 
 
 def test_a_period_that_is_not_positive_is_refused() -> None:
-    with pytest.raises(ValueError, match="flush_s must be > 0, got 0"):
-        Periodic(lambda: None, flush_s=0, name="test-sender")
+    with pytest.raises(ValueError, match="test-sender: the period every_s must be > 0, got 0"):
+        sender(lambda: None, flush_s=0, name="test-sender")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -44,22 +43,3 @@ def test_trim_returns_freed_pages_that_free_alone_keeps() -> None:
 
 def test_the_arena_cap_is_taken() -> None:
     assert heap.limit_arenas(heap.ARENA_MAX)
-
-
-def test_the_trimmer_trims_until_stopped() -> None:
-    trimmer = heap.Trimmer(every_s=0.01).start()
-    try:
-        deadline = time.monotonic() + 10
-        while trimmer.trims < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert trimmer.trims >= 3
-    finally:
-        trimmer.stop()
-    stopped_at = trimmer.trims
-    time.sleep(0.05)
-    assert trimmer.trims == stopped_at
-
-
-def test_a_trim_interval_must_be_positive() -> None:
-    with pytest.raises(ValueError, match=r"every_s must be > 0, got 0"):
-        heap.Trimmer(every_s=0)

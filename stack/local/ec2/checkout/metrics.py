@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from base.metricbatch import Periodic, latency_histograms
+from base.metricbatch import latency_histograms, sender
 
 NAMESPACE = "SecureCart/Checkout"
 MAX_PENDING = 50_000
@@ -38,7 +38,7 @@ class Recorder:
         self.sent = 0
         self.failures = 0
         self.dropped = 0
-        self._sender = Periodic(self.flush, flush_s, "checkout-metrics")
+        self._sender = sender(self.flush, flush_s, "checkout-metrics")
 
     def record(self, wall_s: float, latency_ms: float, status: int) -> None:
         if len(self._pending) == MAX_PENDING:
