@@ -34,7 +34,7 @@ class BaseBackup:
 def create_admin_database(primary: Node) -> None:
     """RDS's own database (heartbeats); created once on a new primary, replicated like the rest."""
     if not primary.query("SELECT 1 FROM pg_database WHERE datname = :n", n=ADMIN_DB):
-        primary.query(f"CREATE DATABASE {ADMIN_DB}")
+        primary.create_database(ADMIN_DB)
     primary.query("CREATE TABLE IF NOT EXISTS heartbeat (id int PRIMARY KEY, beat timestamptz NOT NULL)", dbname=ADMIN_DB)
     primary.query("INSERT INTO heartbeat VALUES (1, clock_timestamp()) ON CONFLICT (id) DO NOTHING", dbname=ADMIN_DB)
 

@@ -121,7 +121,7 @@ class Database:
             self.start_member(self.primary, "primary")
             create_admin_database(self.primary.node)
             if db_name and db_name != "postgres":
-                self.primary.node.query(f'CREATE DATABASE "{db_name}"')
+                self.primary.node.create_database(db_name)
             if standby is not None:
                 multiaz.add_standby(self, standby, START_DEADLINE_S)
             self._start_backups()

@@ -104,6 +104,13 @@ class Node:
         finally:
             connection.close()
 
+    def create_database(self, name: str) -> None:
+        """CREATE DATABASE by copying the template's files (FILE_COPY), not block by block through shared buffers
+        and the WAL (WAL_LOG, the default since PostgreSQL 15): that way dirtied about 8 MiB of buffers per
+        database, which the checkpointer then kept resident for the node's life (a primary's 16 MiB PSS for the two the
+        stack makes), and about 4 MB of WAL each to archive and stream."""
+        self.query(f'CREATE DATABASE "{name}" STRATEGY = FILE_COPY')
+
     def in_recovery(self) -> bool:
         return bool(self.query("SELECT pg_is_in_recovery()")[0][0])
 

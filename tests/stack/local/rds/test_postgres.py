@@ -45,6 +45,20 @@ def test_init_start_stop_leaves_nothing_running(make_node: Callable[[str], Node]
     assert node.pid is None
 
 
+def test_a_new_database_is_copied_as_files_not_through_the_wal(make_node: Callable[[str], Node]) -> None:
+    node = make_node("a")
+    node.init()
+    node.start(PRIMARY)
+    before = node.query("SELECT pg_current_wal_lsn()")[0][0]
+
+    node.create_database("shop")
+
+    written = node.query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), :before)", before=before)[0][0]
+    # Copied block by block through shared buffers (WAL_LOG), it wrote 4.3 MB of WAL here.
+    assert written < 1024 * 1024, f"{written} bytes of WAL for one CREATE DATABASE"
+    node.query("CREATE TABLE t (id int)", dbname="shop")
+
+
 def test_a_commit_waits_for_the_synchronous_standby(make_node: Callable[[str], Node]) -> None:
     primary, standby = pair(make_node)
     standby.stop("immediate")
