@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,7 @@ class RdsApi:
             raise AwsError("InvalidParameterValue", f"Engine {engine!r} is not supported by the local stack's RDS; "
                                                     f"allowed: {', '.join(SUPPORTED_ENGINES)}")
         credentials = _credentials(params)
+        _check_db_name(params.get("db_name"))
         version = str(params.get("engine_version") or runner.version())
         if version.split(".")[0] != runner.version().split(".")[0]:
             raise AwsError("InvalidParameterCombination", f"Cannot find version {version} for postgres "
@@ -321,6 +323,18 @@ class RdsApi:
         for member in members:
             self.addresses.release(member.placement)
             self.registry.forget_node(member.node.data_dir)
+
+
+# RDS for PostgreSQL's DBName: 1 to 63 letters, digits or underscores, the first a letter (CreateDBInstance).
+DB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+
+
+def _check_db_name(name: Any) -> None:
+    """Refuse a DBName RDS refuses, before anything is created (the name also goes into CREATE DATABASE)."""
+    if name is not None and not DB_NAME.fullmatch(str(name)):
+        raise AwsError("InvalidParameterValue", f"DBName must begin with a letter and contain only alphanumeric "
+                                                f"characters. Got {str(name)!r}; allowed: 1 to 63 letters, digits or "
+                                                f"underscores, the first a letter.")
 
 
 def _credentials(params: Any) -> Credentials:

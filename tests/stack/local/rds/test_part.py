@@ -288,6 +288,22 @@ def test_bad_reboots_get_aws_errors(stack: Stack, instances: Instances) -> None:
     assert node.query("SELECT count(*) FROM t") == [[0]]
 
 
+@pytest.mark.parametrize("db_name", ["shop-db", "1shop", "x" * 64, 'shop"; DROP DATABASE postgres; --'])
+def test_a_db_name_rds_refuses_is_refused_before_anything_is_made(stack: Stack, subnet_group: str, db_name: str) -> None:
+    with pytest.raises(ClientError) as refused:
+        stack.client().create_db_instance(
+            DBInstanceIdentifier="orders-badname", Engine="postgres", DBInstanceClass="db.t3.micro",
+            AllocatedStorage=20, MasterUsername="master", MasterUserPassword=PASSWORD, DBSubnetGroupName=subnet_group,
+            DBName=db_name)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    message = refused.value.response["Error"]["Message"]
+    assert message.startswith("DBName must begin with a letter") and repr(db_name) in message
+    assert stack.part.database("orders-badname", REGION) is None
+    with pytest.raises(ClientError) as missing:
+        describe(stack, "orders-badname")
+    assert missing.value.response["Error"]["Code"] == "DBInstanceNotFound"
+
+
 def test_point_in_time_restore_is_exact_and_checks_the_time(stack: Stack, instances: Instances) -> None:
     instances("orders-pitr", False, 1)
     wait_status(stack, "orders-pitr", "available")
