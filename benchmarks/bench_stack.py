@@ -93,8 +93,9 @@ def stack_memory_mib(instance: Instance) -> dict[str, float]:
 def _kind(pid: int, parent: int | None, command: str, state: dict[str, object]) -> str:
     if str(pid) == str(state.get("pid")):
         return "supervisor"
-    if "ec2.checkout.zygote" in command:  # the zygote and the instances it forked share its command line
-        return "checkout zygote" if str(parent) == str(state.get("pid")) else "checkout"
+    if "stack.local.zygote" in command:  # a zygote and the children it forked share its command line
+        program = "checkout" if "ec2.checkout" in command else "stores" if "local.stores" in command else "other"
+        return f"{program} zygote" if str(parent) == str(state.get("pid")) else program
     for needle, kind in (("postgres", "postgresql"), ("ec2.checkout", "checkout"), ("stack.local.fabric", "fabric")):
         if needle in command:
             return kind

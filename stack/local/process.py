@@ -33,7 +33,7 @@ def start(argv: Sequence[str], log: Path, *, append: bool = True, stdout: bool =
 
 class Child(Protocol):
     """What stop() and wait() need of a child: a Popen, or another handle with the same calls
-    (stack.local.ec2.zygote.ForkedChild, an instance forked by the checkout zygote)."""
+    (stack.local.zygote.client.ForkedChild, a child forked by a part's zygote)."""
 
     pid: int
     returncode: int | None

@@ -14,7 +14,7 @@ also makes ``health()`` degraded, with the reason, until it runs again or is ter
 
 All process work happens on one worker thread, in order: ``on_change`` only queues. Beside this
 module: managed.py (one managed instance, the worker's jobs), lookup.py (what the part reads through
-the API), process.py (one checkout process), zygote.py (the process every checkout is forked from),
+the API), process.py (one checkout process, and the zygote every checkout is forked from: stack.local.zygote),
 registry.py (what a crashed run left), contract.py (UserData).
 """
 from __future__ import annotations
@@ -36,8 +36,8 @@ from stack.local.ec2.contract import is_checkout
 from stack.local.ec2.errors import CheckoutStartError, Ec2PartError
 from stack.local.ec2.lookup import Ec2Lookup
 from stack.local.ec2.managed import Job, Managed, instance_ids
-from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, Launch, environment
-from stack.local.ec2.zygote import Zygote
+from stack.local.ec2.process import CheckoutProcess, Launch, checkout_zygote
+from stack.local.zygote.client import Zygote
 from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import InstanceProcesses, Network
 
@@ -97,8 +97,8 @@ class Ec2Part:
         # Every instance is forked from one process that has imported checkout: they share its memory.
         socket_path = self.directory / "zygote.sock"
         registered = self._registry
-        self._zygote = Zygote(socket_path, self.log_directory / "zygote.log", REPO_ROOT, environment(), self.log,
-                              started=lambda pid: registered.add(registry.ZYGOTE, pid, [socket_path]))
+        self._zygote = checkout_zygote(socket_path, self.log_directory / "zygote.log", self.log,
+                                       started=lambda pid: registered.add(registry.ZYGOTE, pid, [socket_path]))
         self._lookup = Ec2Lookup(context, self.directory, self._stopping, self.log)
         self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="ec2-worker", daemon=True)

@@ -1,16 +1,18 @@
 """One checkout process: how it is launched, awaited, and stopped."""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from base.deadline import DeadlineExceeded, until
 from stack.local import process as executor
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
-from stack.local.ec2.zygote import Zygote
 from stack.local.part import LOCAL_CREDENTIALS
+from stack.local.zygote.client import ForkError, Zygote
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 READY_POLL_S = 0.02
@@ -85,6 +87,17 @@ def environment() -> dict[str, str]:
                   "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
 
 
+CHECKOUT_MAIN = "stack.local.ec2.checkout.server:main"
+CHECKOUT_PRELOAD = ("stack.local.ec2.checkout.preload",)
+
+
+def checkout_zygote(socket_path: Path, log: Path, logger: logging.Logger | None = None,
+                    started: Callable[[int], None] | None = None) -> Zygote:
+    """The zygote every checkout instance of a stack is forked from (one process that has imported checkout)."""
+    return Zygote(socket_path, log, REPO_ROOT, environment(), CHECKOUT_MAIN, CHECKOUT_PRELOAD, "checkout zygote",
+                  logger or logging.getLogger("gameday.ec2.zygote"), started=started)
+
+
 class CheckoutProcess:
     """One instance's checkout process, forked by the stack's checkout zygote."""
 
@@ -101,7 +114,10 @@ class CheckoutProcess:
         """Spawn the process (it is serving once wait_ready returns)."""
         launch = self.launch
         launch.uds.unlink(missing_ok=True)
-        self._child = self.zygote.spawn(launch.args(), environment(), REPO_ROOT, launch.log)
+        try:
+            self._child = self.zygote.spawn(launch.args(), environment(), REPO_ROOT, launch.log)
+        except ForkError as error:
+            raise CheckoutStartError(str(error)) from None
 
     def alive(self) -> bool:
         return self._child is not None and self._child.poll() is None

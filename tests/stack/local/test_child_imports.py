@@ -14,7 +14,7 @@ CHILD_ENTRY_POINTS = {
     "warehouse": "import stack.local.warehouse.__main__",
     "store": "import stack.local.stores.__main__",
     "fabric": "import stack.local.fabric.__main__",
-    "checkout zygote": "from stack.local.ec2.checkout import zygote; zygote.preload()",
+    "checkout zygote": "import stack.local.zygote.server; from stack.local.ec2.checkout import preload; preload.preload()",
 }
 
 
@@ -31,8 +31,8 @@ def test_a_child_process_does_not_load_pydantic(child: str) -> None:
 SERVING_INSTANCE = r'''
 import http.server, json, socket, sys, tempfile, threading, time
 from pathlib import Path
-from stack.local.ec2.checkout import zygote
-zygote.preload()
+from stack.local.ec2.checkout import preload
+preload.preload()
 
 posted = set()
 class Collector(http.server.BaseHTTPRequestHandler):

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import pytest
 
-from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, environment
-from stack.local.ec2.zygote import Zygote
+from stack.local.ec2.process import CheckoutProcess, checkout_zygote
+from stack.local.zygote.client import Zygote
 
 from . import postgres
 from .nameserver import Nameserver
@@ -80,7 +80,7 @@ def workdir() -> Iterator[Path]:
 
 @pytest.fixture
 def zygote(workdir: Path) -> Iterator[Zygote]:
-    made = Zygote(workdir / "z.sock", workdir / "z.log", REPO_ROOT, environment())
+    made = checkout_zygote(workdir / "z.sock", workdir / "z.log")
     try:
         yield made
     finally:

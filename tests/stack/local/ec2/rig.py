@@ -6,8 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, DatabaseTarget, Launch, environment
-from stack.local.ec2.zygote import Zygote
+from stack.local.ec2.process import CheckoutProcess, DatabaseTarget, Launch, checkout_zygote
 
 from . import postgres
 from .nameserver import Nameserver
@@ -24,7 +23,7 @@ class Rig(contextlib.ExitStack):
         self.workdir = Path(tempfile.mkdtemp(prefix="gd-ec2-"))
         self.callback(shutil.rmtree, self.workdir, ignore_errors=True)
         # Checkouts are forked as the EC2 part forks them; the zygote is stopped after them (LIFO).
-        self.zygote = Zygote(self.workdir / "z.sock", self.workdir / "z.log", REPO_ROOT, environment())
+        self.zygote = checkout_zygote(self.workdir / "z.sock", self.workdir / "z.log")
         self.callback(self.zygote.stop)
         self.servers: list[postgres.Server] = []
         self.processes: list[CheckoutProcess] = []

@@ -24,7 +24,7 @@ from base.errors import StackError
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
 from stack.local.ec2.part import Ec2Part
-from stack.local.ec2.zygote import Zygote
+from stack.local.zygote.client import Zygote
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, ApiRequest, Change, PartContext
 from stack.local.services import Network, Services

@@ -12,7 +12,7 @@ from base.deadline import holds_within
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
 from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, Launch
-from stack.local.ec2.zygote import Zygote
+from stack.local.zygote.client import Zygote
 
 
 def launch(workdir: Path, instance_id: str = "i-00000000000000abc", region: str = "us-east-1") -> Launch:
@@ -52,10 +52,9 @@ def test_the_zygote_and_its_processes_exit_when_their_parent_dies(workdir: Path)
     # A parent that starts the checkout, waits until it serves, prints its pids and dies without stopping it.
     parent = textwrap.dedent(f"""
         from pathlib import Path
-        from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, Launch, environment
-        from stack.local.ec2.zygote import Zygote
+        from stack.local.ec2.process import CheckoutProcess, Launch, checkout_zygote
         w = Path({str(workdir)!r})
-        zygote = Zygote(w / "p.sock", w / "p.log", REPO_ROOT, environment())
+        zygote = checkout_zygote(w / "p.sock", w / "p.log")
         process = CheckoutProcess(Launch("i-00000000000000abd", "us-east-1", "us-east-1a", "127.0.0.1", w / "o.sock",
                                          w / "o.log", "127.0.0.1", 53), zygote)
         process.start()

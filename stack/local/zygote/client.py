@@ -1,13 +1,13 @@
-"""The EC2 part's side of the checkout zygote (stack.local.ec2.checkout.zygote): start it, and fork
-instances from it, each handled like a subprocess.
+"""A part's side of its zygote (stack.local.zygote.server): start it, and fork children from it, each
+handled like a subprocess.
 
-``Zygote.spawn`` returns a ``ForkedChild``: the instance's pid, a pidfd to signal it by (never a
+``Zygote.spawn`` returns a ``ForkedChild``: the child's pid, a pidfd to signal it by (never a
 recycled pid), and the connection on which the zygote reports its exit code. It answers the calls the
-process executor makes of a Popen (``poll``, ``wait``, ``send_signal``, ``kill``, ``returncode``), so
-an instance is stopped, awaited and reaped as any child is. If the zygote dies, it is started again
-at the next spawn (and says so in the log); the instances it had forked leave with it, and each one's
-exit is then reported as ``LOST``. An instance whose connection is closed before its exit (a spawn that
-failed half-way) is killed by the zygote: nothing could stop it any more.
+process executor makes of a Popen (``poll``, ``wait``, ``send_signal``, ``kill``, ``returncode``), so a
+child is stopped, awaited and reaped as any child is. If the zygote dies, it is started again at the next
+spawn (and says so in the log); the children it had forked leave with it, and each one's exit is then
+reported as ``LOST``. A child whose connection is closed before its exit (a spawn
+that failed half-way) is killed by the zygote: nothing could stop it any more.
 """
 from __future__ import annotations
 
@@ -24,15 +24,19 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from base.deadline import DeadlineExceeded, until
+from base.errors import StackError
 from stack.local import process as executor
-from stack.local.ec2.errors import CheckoutStartError
 
-LOST = -255  # the exit code of an instance whose zygote died before it could report one
+LOST = -255  # the exit code of a child whose zygote died before it could report one
 READY_POLL_S = 0.02
 
 
+class ForkError(StackError):
+    """A zygote did not start, or did not fork a child."""
+
+
 class ForkedChild:
-    """One instance forked by the zygote, with Popen's calls."""
+    """One child forked by a zygote, with Popen's calls."""
 
     def __init__(self, pid: int, pidfd: int, conn: socket.socket, received: bytes = b"") -> None:
         self.pid = pid
@@ -48,7 +52,7 @@ class ForkedChild:
     def wait(self, timeout: float | None = None) -> int:
         code = self._settle(timeout)
         if code is None:
-            raise subprocess.TimeoutExpired(f"instance pid {self.pid}", timeout or 0.0)
+            raise subprocess.TimeoutExpired(f"forked child pid {self.pid}", timeout or 0.0)
         return code
 
     def send_signal(self, sig: int) -> None:
@@ -86,7 +90,7 @@ class ForkedChild:
                 return None
             chunk = self._conn.recv(4096)
             if not chunk:  # the zygote closed the connection without a report: it died
-                # The kernel kills the instance with it (PR_SET_PDEATHSIG); wait until it is gone.
+                # The kernel kills the child with it (PR_SET_PDEATHSIG); wait until it is gone.
                 exit_ = select.poll()
                 exit_.register(self._pidfd, select.POLLIN)
                 if not exit_.poll(wait_ms):
@@ -108,17 +112,22 @@ class ForkedChild:
 
 
 class Zygote:
-    """The stack's checkout zygote process: started on the first spawn, and again if it has died."""
+    """A part's zygote process, which forks ``main`` (MODULE:FUNCTION) with each spawn's args: started on the
+    first spawn, and again if it has died. ``name`` names it in logs and errors ("the checkout zygote")."""
 
-    def __init__(self, socket_path: Path, log: Path, cwd: Path, env: Mapping[str, str],
-                 logger: logging.Logger | None = None, ready_timeout_s: float = 30.0,
-                 started: Callable[[int], None] | None = None) -> None:
-        """``started(pid)`` is called each time a zygote process is started (the first, and any restart)."""
+    def __init__(self, socket_path: Path, log: Path, cwd: Path, env: Mapping[str, str], main: str,
+                 preload: Sequence[str] = (), name: str = "zygote", logger: logging.Logger | None = None,
+                 ready_timeout_s: float = 30.0, started: Callable[[int], None] | None = None) -> None:
+        """``preload``: modules imported beside ``main``'s before the first fork (see server.py).
+        ``started(pid)`` is called each time a zygote process is started (the first, and any restart)."""
         self.socket_path = socket_path
         self.log = log
         self.cwd = cwd
         self.env = dict(env)
-        self.logger = logger or logging.getLogger("gameday.ec2.zygote")
+        self.main = main
+        self.preload = tuple(preload)
+        self.name = name
+        self.logger = logger or logging.getLogger("gameday.zygote")
         self.ready_timeout_s = ready_timeout_s
         self.started = started
         self._popen: subprocess.Popen[bytes] | None = None
@@ -132,7 +141,7 @@ class Zygote:
         return self._popen is not None and self._popen.poll() is None
 
     def spawn(self, args: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) -> ForkedChild:
-        """Fork an instance running ``python -m stack.local.ec2.checkout <args>``, its output in ``log``."""
+        """Fork a child running ``main(args)`` with ``env`` in ``cwd``, its output in ``log``."""
         with self._lock:
             self._ensure_running()
             conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -144,7 +153,7 @@ class Zygote:
                 message, fds, _, _ = socket.recv_fds(conn, 65536, 1)
             except OSError as error:
                 conn.close()
-                raise CheckoutStartError(f"the checkout zygote (pid {self.pid}) did not fork an instance: {error}; "
+                raise ForkError(f"the {self.name} (pid {self.pid}) did not fork a child: {error}; "
                                          f"log {self.log}:\n{executor.tail(self.log)}") from None
             line, newline, rest = message.partition(b"\n")  # rest: the exit report, if it came as quickly
             try:
@@ -152,12 +161,12 @@ class Zygote:
             except ValueError:
                 reply = {"error": f"reply {message!r}"}
             if not isinstance(reply, dict) or "pid" not in reply or len(fds) != 1:
-                # Closing the connection makes the zygote kill an instance it forked for this request.
+                # Closing the connection makes the zygote kill a child it forked for this request.
                 for fd in fds:
                     os.close(fd)
                 conn.close()
                 why = reply.get("error", reply) if isinstance(reply, dict) else reply
-                raise CheckoutStartError(f"the checkout zygote (pid {self.pid}) refused to fork an instance: {why}")
+                raise ForkError(f"the {self.name} (pid {self.pid}) refused to fork a child: {why}")
             conn.settimeout(None)
             return ForkedChild(int(reply["pid"]), fds[0], conn, rest)
 
@@ -165,16 +174,16 @@ class Zygote:
         if self.alive():
             return
         if self._popen is not None:
-            self.logger.error("the checkout zygote (pid %d) exited with code %s; starting it again; log %s:\n%s",
-                              self._popen.pid, self._popen.returncode, self.log, executor.tail(self.log))
+            self.logger.error("the %s (pid %d) exited with code %s; starting it again; log %s:\n%s",
+                              self.name, self._popen.pid, self._popen.returncode, self.log, executor.tail(self.log))
         self.socket_path.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "stack.local.ec2.checkout.zygote", "--socket", str(self.socket_path),
-                "--exit-with-parent"]
+        argv = [sys.executable, "-m", "stack.local.zygote", "--socket", str(self.socket_path), "--main", self.main,
+                *(arg for module in self.preload for arg in ("--preload", module)), "--exit-with-parent"]
         self._popen = executor.start(argv, self.log, cwd=self.cwd, env=self.env)
 
         def accepting() -> bool:
             if self._popen is not None and self._popen.poll() is not None:
-                raise CheckoutStartError(f"the checkout zygote exited with code {self._popen.returncode} while "
+                raise ForkError(f"the {self.name} exited with code {self._popen.returncode} while "
                                          f"starting; log {self.log}:\n{executor.tail(self.log)}")
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -189,13 +198,13 @@ class Zygote:
             until(accepting, self.ready_timeout_s, interval_s=READY_POLL_S)
         except DeadlineExceeded:
             self.stop()
-            raise CheckoutStartError(f"the checkout zygote was not accepting on {self.socket_path} within "
+            raise ForkError(f"the {self.name} was not accepting on {self.socket_path} within "
                                      f"{self.ready_timeout_s:g} s; log {self.log}:\n{executor.tail(self.log)}") from None
         if self.started is not None:
             self.started(self._popen.pid)
 
     def stop(self, grace_s: float = 3.0) -> int | None:
-        """Stop the zygote (after its instances: any still running leave when it does)."""
+        """Stop the zygote (after its children: any still running leave when it does)."""
         with self._lock:
             popen, self._popen = self._popen, None
             code = executor.stop(popen, grace_s, reap_s=grace_s) if popen is not None else None

@@ -1,27 +1,30 @@
-"""The checkout zygote: one process per stack that has imported checkout once and forks each instance.
+"""The zygote process: it imports a program once, then forks each run of it on request.
 
-A checkout process is mostly the Python heap of what it imports (uvicorn, Starlette, pg8000,
-dnspython, OpenTelemetry, botocore's signer): about 35 MiB, the same in every instance. Forked from a
-process that already holds it, an instance shares those pages with the zygote and its siblings
-(copy-on-write) instead of building its own copy, and it is serving sooner, with no interpreter start
-and no imports.
+A Python child of the stack is mostly the heap of what it imports, the same in every copy. Forked from
+a process that already holds it, a child shares those pages with the zygote and its siblings
+(copy-on-write) instead of building its own, and it is running sooner: no interpreter start, no imports.
+A part that runs several copies of one program (checkout instances, the store services) runs one zygote:
+``python -m stack.local.zygote --socket PATH --main MODULE:FUNCTION [--preload MODULE]...``. ``MODULE``
+is imported before the first fork, and so is each ``--preload`` module, whose ``preload()`` is called if it
+has one (to import what the program imports only once running, which each child would otherwise import
+for itself).
 
-Protocol, on a Unix socket, one connection per instance: the client sends one JSON line
+Protocol, on a Unix socket, one connection per child: the client sends one JSON line
 ``{"args": [...], "env": {...}, "cwd": "...", "log": "..."}``; the zygote forks and answers one JSON
 line ``{"pid": N}`` with a pidfd of the child attached (SCM_RIGHTS), which the client signals and
-polls without any risk of a recycled pid. When the child exits, the zygote reaps it and writes
-``{"exit": code}`` (a negative code is the signal that ended it, as with subprocess) on that
-connection, then closes it.
+polls without any risk of a recycled pid. The child runs ``FUNCTION(args)`` and exits with what it
+returns. When the child exits, the zygote reaps it and writes ``{"exit": code}`` (a negative code is
+the signal that ended it, as with subprocess) on that connection, then closes it.
 
-Each instance is a process of its own, so stopping or killing one touches no other. The zygote
-leaves when its parent (the supervisor) is gone, and the kernel kills each instance when the zygote is
-gone (PR_SET_PDEATHSIG).
+Each child is a process of its own, so stopping or killing one touches no other. The zygote leaves
+when its parent is gone, and the kernel kills each child when the zygote is gone (PR_SET_PDEATHSIG).
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
 import gc
+import importlib
 import json
 import os
 import selectors
@@ -31,42 +34,17 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 PARENT_POLL_S = 0.5
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MAX_REQUEST = 1 << 20
 
 
-def preload() -> None:
-    """Import everything a serving instance imports, so each child finds it already in memory: the server,
-    and what it imports only once running (tracing's exporter and the requests session it makes on its
-    first export, metrics' botocore signer, uvicorn's loop and protocol). A module first imported in an
-    instance is a private copy in each of them; a test checks that a serving instance imports nothing more."""
-    import netrc  # noqa: F401 - requests reads ~/.netrc on each request it sends
-    import botocore.auth
-    import botocore.awsrequest
-    import botocore.credentials  # noqa: F401
-    import httptools  # noqa: F401
-    import opentelemetry.exporter.otlp.proto.http.trace_exporter
-    import opentelemetry.propagators.aws
-    import opentelemetry.sdk.extension.aws.trace
-    import opentelemetry.sdk.resources
-    import opentelemetry.sdk.trace
-    import opentelemetry.sdk.trace.export  # noqa: F401
-    import requests
-    import requests.adapters  # noqa: F401
-    import uvicorn.lifespan.on
-    import uvicorn.loops.uvloop
-    import uvicorn.protocols.http.httptools_impl  # noqa: F401
-    import uvloop  # noqa: F401
-
-    import stack.local.ec2.checkout.server  # noqa: F401
-
-
 class Zygote:
-    def __init__(self, path: Path, exit_with_parent: bool) -> None:
+    def __init__(self, path: Path, main: Callable[[list[str]], int | None], name: str, exit_with_parent: bool) -> None:
         self.path = path
+        self.main, self.name = main, name
         self.parent = os.getppid() if exit_with_parent else None
         self.selector = selectors.DefaultSelector()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -126,7 +104,7 @@ class Zygote:
             finally:
                 os.close(pidfd)
         except OSError:
-            # Nobody will hold this instance: it must not run untracked.
+            # Nobody will hold this child: it must not run untracked.
             os.kill(pid, signal.SIGKILL)
             conn.close()
             return
@@ -134,14 +112,14 @@ class Zygote:
         self.selector.register(conn, selectors.EVENT_READ, "child")
 
     def forget(self, conn: socket.socket) -> None:
-        """The client closed an instance's connection before its exit: nothing can stop that instance any more
+        """The client closed a child's connection before its exit: nothing can stop that child any more
         (a spawn that failed half-way, a dropped handle), so it is killed rather than left untracked."""
         self.selector.unregister(conn)
         conn.close()
         for pid, known in self.children.items():
             if known is conn:
                 self.children[pid] = None
-                os.kill(pid, signal.SIGKILL)  # not reaped yet, so this pid is still that instance
+                os.kill(pid, signal.SIGKILL)  # not reaped yet, so this pid is still that child
 
     def reap(self) -> None:
         while self.children:
@@ -167,7 +145,7 @@ class Zygote:
             for signum in (signal.SIGCHLD, signal.SIGTERM):
                 signal.signal(signum, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-            # Leave with the zygote even if it dies before checkout's own parent watch starts (it reads the parent
+            # Leave with the zygote even if it dies before the program's own parent watch starts (it reads the parent
             # only once running). The zygote forks from its only thread, so the signal is tied to the zygote's life.
             _die_with_parent(self.pid)
             self.selector.close()
@@ -184,13 +162,16 @@ class Zygote:
             os.chdir(request["cwd"])
             os.environ.clear()
             os.environ.update(request["env"])
-            from stack.local.ec2.checkout.server import main
-
-            sys.argv = ["stack.local.ec2.checkout", *request["args"]]
-            code = main(request["args"])
+            sys.argv = [self.name, *request["args"]]
+            returned = self.main(list(request["args"]))
+            code = 0 if returned is None else returned
         except SystemExit as exit_:
-            code = 0 if exit_.code is None else exit_.code if isinstance(exit_.code, int) else 1
-        except BaseException:  # noqa: BLE001 - whatever ended the instance, its log says so
+            if exit_.code is None or isinstance(exit_.code, int):
+                code = exit_.code or 0
+            else:  # SystemExit("message"): printed and exit code 1, as the interpreter does
+                print(exit_.code, file=sys.stderr)
+                code = 1
+        except BaseException:  # noqa: BLE001 - whatever ended the child, its log says so
             traceback.print_exc()
         finally:
             for stream in (sys.stdout, sys.stderr):
@@ -227,21 +208,44 @@ def read_request(conn: socket.socket) -> dict[str, Any]:
     return request  # type: ignore[no-any-return]
 
 
+def load(main: str, preload: Sequence[str]) -> Callable[[list[str]], int | None]:
+    """Import every ``preload`` module (calling its ``preload()`` if it has one), then ``main``'s
+    (MODULE:FUNCTION) and return the function. Raises ValueError naming what is wrong."""
+    module_name, colon, function_name = main.partition(":")
+    if not colon or not module_name or not function_name:
+        raise ValueError(f"--main {main!r}: expected MODULE:FUNCTION such as stack.local.stores.__main__:main")
+    for name in preload:
+        module = importlib.import_module(name)
+        hook = getattr(module, "preload", None)
+        if callable(hook):
+            hook()
+    function = getattr(importlib.import_module(module_name), function_name, None)
+    if not callable(function):
+        raise ValueError(f"--main {main!r}: {module_name} has no function {function_name!r}")
+    return function  # type: ignore[no-any-return]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stack.local.ec2.checkout.zygote")
-    parser.add_argument("--socket", required=True, type=Path, help="the Unix socket to accept spawn requests on")
+    parser = argparse.ArgumentParser(prog="python -m stack.local.zygote")
+    parser.add_argument("--socket", required=True, type=Path, help="the Unix socket to accept fork requests on")
+    parser.add_argument("--main", required=True, help="MODULE:FUNCTION each child runs with its args")
+    parser.add_argument("--preload", action="append", default=[], metavar="MODULE",
+                        help="another module to import before forking (repeatable)")
     parser.add_argument("--exit-with-parent", action="store_true", help="leave when the parent process is gone")
     args = parser.parse_args(argv)
-    preload()
+    try:
+        run = load(args.main, args.preload)
+    except ValueError as error:
+        parser.error(str(error))
     if threading.active_count() != 1:  # forking a process with threads copies their locks in whatever state
         print(f"zygote: {threading.active_count()} threads after preloading; a zygote must fork from one",
               file=sys.stderr)
         return 1
-    # What is imported now lives as long as every instance: keep it out of the cyclic collector, so its
+    # What is imported now lives as long as every child: keep it out of the cyclic collector, so its
     # passes do not write to (and so copy) pages the children share.
     gc.collect()
     gc.freeze()
-    Zygote(args.socket, args.exit_with_parent).serve()
+    Zygote(args.socket, run, args.main.partition(":")[0], args.exit_with_parent).serve()
     return 0
 
 
