@@ -3,9 +3,10 @@
 Addresses (environments/outposts.py): a store's POS answers on its site's 10th address, so it sits
 at the site in the fabric: tills at the store reach it locally, and the sales it syncs reach the
 ledger (in the Outposts' parent Region) only over the store's links, its Outpost's service link.
-Both are child processes (``python -m stack.local.stores``) serving HTTP on Unix sockets the fabric
-exposes, registered with the fabric as their address's processes. A process that dies is reported
-by ``health()`` (degraded), not hidden.
+Each is a process of its own (``stack.local.stores.__main__``), forked by the part's zygote
+(stack.local.zygote), which has imported it once, so the three share its memory. Each serves HTTP on a
+Unix socket the fabric exposes and is registered with the fabric as its address's process. A process
+that dies is reported by ``health()`` (degraded), not hidden.
 """
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ import http.client
 import ipaddress
 import logging
 import os
+import signal
 import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -26,9 +26,11 @@ from environments.outposts import LEDGER_PORT, POS_PORT, ledger_region, pos_addr
 from stack.local import process as executor
 from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import Network
+from stack.local.zygote.client import Zygote
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_S = 15.0
+STORES_MAIN = "stack.local.stores.__main__:main"
 # A sync request waits this long (wall) for the ledger before the POS backs off and retries.
 SYNC_TIMEOUT_S = 5.0
 # The stock each store starts a stack with.
@@ -41,7 +43,7 @@ class _Service:
     address: str
     port: int
     uds: Path
-    popen: subprocess.Popen[bytes]
+    popen: executor.Child
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -74,10 +76,11 @@ class StoresPart:
         self.log = logging.getLogger("gameday.stores")
         self.services: list[_Service] = []
         self._network: Network | None = None
+        self._zygote: Zygote | None = None
 
     @staticmethod
     def cleanup_leftovers(context: PartContext) -> list[str]:
-        """Its children exit with the supervisor (they watch their parent) and carry the stack's marker."""
+        """Its zygote exits with the supervisor (it watches its parent), and the services with the zygote."""
         return []
 
     def start(self, context: PartContext) -> None:
@@ -90,6 +93,11 @@ class StoresPart:
         directory = context.state_dir / self.name
         directory.mkdir(parents=True, exist_ok=True)
         self._network = context.require(Network)
+        environ = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+        log_dir = context.log_dir or directory
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._zygote = Zygote(directory / "zygote.sock", log_dir / "zygote.log", REPO_ROOT, environ, STORES_MAIN,
+                              name="stores zygote", logger=self.log, ready_timeout_s=READY_TIMEOUT_S)
         try:
             ledger = self._ledger_address(context, region, env.outposts)
             self._run("ledger", ledger, LEDGER_PORT, ["ledger"], directory)
@@ -115,13 +123,11 @@ class StoresPart:
         return str(ipaddress.IPv4Network(found[0]["CidrBlock"]).network_address + 250)
 
     def _run(self, name: str, address: str, port: int, args: list[str], directory: Path) -> None:
-        assert self.context is not None and self._network is not None
+        assert self.context is not None and self._network is not None and self._zygote is not None
         uds = directory / f"{name}.sock"
         log = (self.context.log_dir or directory) / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "stack.local.stores", *args, "--uds", str(uds), "--data", str(directory / f"{name}.jsonl")]
-        environ = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-        popen = executor.start(argv, log, cwd=REPO_ROOT, env=environ)
+        popen = self._zygote.spawn([*args, "--uds", str(uds), "--data", str(directory / f"{name}.jsonl")],
+                                   self._zygote.env, REPO_ROOT, log)
         service = _Service(name, address, port, uds, popen)
         self.services.append(service)
 
@@ -150,11 +156,14 @@ class StoresPart:
                     self._network.unexpose(service.address, service.port)
                 except Exception:  # noqa: BLE001 - the fabric may be gone already; the process still stops
                     pass
-            service.popen.terminate()  # all at once: each takes up to its serve loop's poll to leave
+            service.popen.send_signal(signal.SIGTERM)  # all at once: each takes up to its serve loop's poll to leave
         for service in reversed(self.services):
             executor.stop(service.popen, 3.0, ask=lambda: None)  # asked above; SIGKILL after 3 s
             service.uds.unlink(missing_ok=True)
         self.services.clear()
+        if self._zygote is not None:  # after its children: any still running would leave with it
+            self._zygote.stop(3.0)
+            self._zygote = None
 
     def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return {}
