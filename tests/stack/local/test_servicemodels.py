@@ -97,6 +97,22 @@ def test_models_are_read_lean_losing_only_their_documentation(service: str) -> N
     assert client.meta.service_model.client_context_parameters
 
 
+def test_a_lean_model_holds_each_repeated_string_value_once() -> None:
+    lean = botocore.loaders.Loader(file_loader=servicemodels.LeanModelFile()).load_service_model("ec2", "service-2")
+    stock = botocore.loaders.Loader().load_service_model("ec2", "service-2")
+    string_types = [shape["type"] for shape in lean["shapes"].values() if shape["type"] == "string"]
+    assert len(string_types) > 100 and len({id(value) for value in string_types}) == 1
+    assert len({id(shape["type"]) for shape in stock["shapes"].values() if shape["type"] == "string"}) > 100
+
+
+def test_share_equal_strings_keeps_the_document_equal() -> None:
+    document = {"a": ["x" * 3, {"b": "".join(["x", "xx"]), "c": 1, "d": None}], "e": [["xxx"], True]}
+    before = {"a": ["xxx", {"b": "xxx", "c": 1, "d": None}], "e": [["xxx"], True]}
+    servicemodels.share_equal_strings(document)
+    assert document == before
+    assert document["a"][0] is document["a"][1]["b"] is document["e"][0][0]
+
+
 def test_without_documentation_removes_only_documentation_strings() -> None:
     node = {"documentation": "<p>x</p>", "members": {"A": {"shape": "S", "documentation": "a"}},
             "errors": [{"shape": "E", "documentation": "e"}], "params": {"documentation": {"type": "string"}}}
