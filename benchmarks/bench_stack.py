@@ -94,7 +94,7 @@ def _kind(pid: int, parent: int | None, command: str, state: dict[str, object]) 
     if str(pid) == str(state.get("pid")):
         return "supervisor"
     if "stack.local.zygote" in command:  # a zygote and the children it forked share its command line
-        program = "checkout" if "ec2.checkout" in command else "stores" if "local.stores" in command else "other"
+        program = "checkout" if "ec2.checkout" in command else "warehouse and stores"
         return f"{program} zygote" if str(parent) == str(state.get("pid")) else program
     for needle, kind in (("postgres", "postgresql"), ("ec2.checkout", "checkout"), ("stack.local.fabric", "fabric")):
         if needle in command:

@@ -15,6 +15,7 @@ from base.errors import StackError
 from stack.local.instance import Instance
 from stack.local.part import LocalClients, Part, PartContext
 from stack.local.services import Services, start_order
+from stack.local.zygote.client import Zygote
 
 
 def load(spec: str) -> type[Part]:
@@ -46,14 +47,16 @@ def cleanup_leftovers(classes: Iterable[type[Part]], instance: Instance, service
 
 
 def start_parts(classes: Sequence[type[Part]], instance: Instance, services: Services,
-                started: Callable[[Part], None] = lambda part: None, known: Sequence[type[Part]] = ()) -> list[Part]:
+                started: Callable[[Part], None] = lambda part: None, known: Sequence[type[Part]] = (),
+                zygote: Zygote | None = None) -> list[Part]:
     """Start ``classes`` in the order their services need, each with its own context; returns them started.
 
     After each start the part is registered for what it provides, then ``started(part)`` is called
     (the supervisor attaches it to the control plane). Raises StackError before starting anything
     when a required service has no provider or the services form a cycle; a part that fails to
     start raises, and the caller stops those already started (``started`` has seen them).
-    ``known``: every part there is, named when one would provide a missing service.
+    ``known``: every part there is, named when one would provide a missing service. ``zygote``: the stack's,
+    in every part's context.
     """
     ordered = start_order(classes, services.kinds, known)
     clients = LocalClients(instance.aws_endpoint)
@@ -61,7 +64,7 @@ def start_parts(classes: Sequence[type[Part]], instance: Instance, services: Ser
     parts: list[Part] = []
     for cls in ordered:
         part = cls()
-        context = PartContext.for_part(cls.name, instance, services, clients)
+        context = PartContext.for_part(cls.name, instance, services, clients, zygote)
         began = time.monotonic()
         part.start(context)
         log.info("part %s started in %.2f s", cls.name, time.monotonic() - began)

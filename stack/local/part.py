@@ -14,7 +14,10 @@ A part (fabric, route53, rds, ec2, ...) is a class with these class attributes (
 
 Each part is started with its own ``PartContext``: the stack's instance and resolved environment, its
 own logger, its own log directory (``log_dir``, which outlives the stack), the shared state directory,
-the services registry, and boto3 clients for the local endpoint (shared by every part's context).
+the services registry, boto3 clients for the local endpoint, and the stack's zygote (both shared by every
+part's context). A part forks its Python child processes from the zygote (stack.local.zygote), so they
+share the interpreter and every import already made there; a context made outside a supervisor has no
+zygote, and the part then starts one of its own.
 
 The control plane calls a started part in two ways:
 
@@ -44,7 +47,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Literal, Mapping, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal, Mapping, Protocol, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -58,6 +61,9 @@ from stack.local.instance import Instance
 from stack.local.messages import ApiHandler as ApiHandler, ApiRequest as ApiRequest, ApiResponse as ApiResponse
 from stack.local.messages import Change as Change
 from stack.local.services import Kind, Services
+
+if TYPE_CHECKING:
+    from stack.local.zygote.client import Zygote
 
 T = TypeVar("T")
 
@@ -156,13 +162,15 @@ class PartContext:
     log_dir: Path | None = None  # the part's own log directory (outlives the stack); None: <instance logs>/<part>
     part: str = ""  # the part's name, for errors naming who needs a service
     clients: LocalClients | None = field(default=None, repr=False)
+    zygote: Zygote | None = field(default=None, repr=False)  # the stack's; the supervisor stops it after the parts
 
     @classmethod
-    def for_part(cls, name: str, instance: Instance, services: Services,
-                 clients: LocalClients | None = None) -> "PartContext":
-        """The context the supervisor gives part ``name``: its logger and log directory, shared services and clients."""
+    def for_part(cls, name: str, instance: Instance, services: Services, clients: LocalClients | None = None,
+                 zygote: Zygote | None = None) -> "PartContext":
+        """The context the supervisor gives part ``name``: its logger and log directory, shared services, clients
+        and zygote."""
         return cls(instance, instance.resolved(), instance.state_dir, logging.getLogger(f"gameday.{name}"),
-                   services, instance.log_dir / name, name, clients)
+                   services, instance.log_dir / name, name, clients, zygote)
 
     @property
     def timescale(self) -> TimeScale:

@@ -34,11 +34,13 @@ from stack.local import assembly, heap, installed, leftovers, process as executo
 from stack.local.instance import Instance
 from stack.local.part import Health, Part
 from stack.local.services import ServiceRecords, Services
+from stack.local.zygote.client import REPO_ROOT, Zygote, child_environment
 
 STATE_FILE = "state.json"
 LOG_FILE = "supervisor.log"  # in the instance's log directory
 MARKER_VARIABLE = "GAMEDAY_STACK_MARKER"
 STATUS_PATH = "/_gameday/status"
+ZYGOTE_SOCKET = "zygote.sock"  # in the state directory
 # The parts, each "module:Class". Start order follows from their services (stop runs in reverse).
 PARTS: tuple[str, ...] = (
     "stack.local.fabric.part:FabricPart",
@@ -183,6 +185,7 @@ class Supervisor:
         self.services = Services()
         self.control_plane = ControlPlane(logging.getLogger("gameday.controlplane"), instance, self.services)
         self.endpoint: Any = None
+        self.zygote: Zygote | None = None
         self._stop = threading.Event()
         self.started_at = time.time()
 
@@ -213,11 +216,15 @@ class Supervisor:
         self._write_state(ready=False)
         from stack.local.endpoint import AwsEndpoint
 
+        # The parts' Python children (the warehouse, the store services) are forked from one process that has
+        # imported them, so they share its memory; it starts with the first of them.
+        self.zygote = Zygote(self.instance.state_dir / ZYGOTE_SOCKET, self.logs / "zygote.log", REPO_ROOT,
+                             child_environment(), name="stack's zygote", logger=self.log)  # started by its first spawn
         app = with_status_route(self.control_plane, lambda: self.status() | {"ready": True, "parts": part_status(self.parts)})
         self.endpoint = AwsEndpoint(app, self.instance.control_host, self.environment.local.aws_endpoint_port)
         self.endpoint.start()
         assembly.start_parts([assembly.load(spec) for spec in self.part_names], self.instance, self.services,
-                             started=self._started, known=[assembly.load(spec) for spec in PARTS])
+                             started=self._started, known=[assembly.load(spec) for spec in PARTS], zygote=self.zygote)
         # moto's and botocore's models are millions of objects that live as long as the stack: kept out of
         # the cyclic collector, whose full passes over them stalled request threads and the replicators.
         gc.collect()
@@ -242,6 +249,9 @@ class Supervisor:
             else:
                 self.log.info("part %s stopped in %.2f s", part.name, time.monotonic() - began)
         self.parts.clear()
+        if self.zygote is not None:  # after the parts: their children leave with it
+            self.zygote.stop()
+            self.zygote = None
         if self.endpoint is not None:
             self.endpoint.stop()
             self.endpoint = None

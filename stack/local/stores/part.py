@@ -3,7 +3,7 @@
 Addresses (environments/outposts.py): a store's POS answers on its site's 10th address, so it sits
 at the site in the fabric: tills at the store reach it locally, and the sales it syncs reach the
 ledger (in the Outposts' parent Region) only over the store's links, its Outpost's service link.
-Each is a process of its own (``stack.local.stores.__main__``), forked by the part's zygote
+Each is a process of its own (``stack.local.stores.__main__``), forked by the stack's zygote
 (stack.local.zygote), which has imported it once, so the three share its memory. Each serves HTTP on a
 Unix socket the fabric exposes and is registered with the fabric as its address's process. A process
 that dies is reported by ``health()`` (degraded), not hidden.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import logging
-import os
 import signal
 import socket
 from dataclasses import dataclass
@@ -26,9 +25,8 @@ from environments.outposts import LEDGER_PORT, POS_PORT, ledger_region, pos_addr
 from stack.local import process as executor
 from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import Network
-from stack.local.zygote.client import Zygote
+from stack.local.zygote.client import REPO_ROOT, Zygote, child_environment
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_S = 15.0
 STORES_MAIN = "stack.local.stores.__main__:main"
 # A sync request waits this long (wall) for the ledger before the POS backs off and retries.
@@ -77,10 +75,11 @@ class StoresPart:
         self.services: list[_Service] = []
         self._network: Network | None = None
         self._zygote: Zygote | None = None
+        self._own_zygote: Zygote | None = None  # when the context brings none (a part run outside a supervisor)
 
     @staticmethod
     def cleanup_leftovers(context: PartContext) -> list[str]:
-        """Its zygote exits with the supervisor (it watches its parent), and the services with the zygote."""
+        """The zygote exits with its parent (it watches it), and the services with the zygote."""
         return []
 
     def start(self, context: PartContext) -> None:
@@ -93,11 +92,12 @@ class StoresPart:
         directory = context.state_dir / self.name
         directory.mkdir(parents=True, exist_ok=True)
         self._network = context.require(Network)
-        environ = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
         log_dir = context.log_dir or directory
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._zygote = Zygote(directory / "zygote.sock", log_dir / "zygote.log", REPO_ROOT, environ, STORES_MAIN,
-                              name="stores zygote", logger=self.log, ready_timeout_s=READY_TIMEOUT_S)
+        self._zygote = context.zygote
+        if self._zygote is None:
+            self._zygote = self._own_zygote = Zygote(directory / "zygote.sock", log_dir / "zygote.log", REPO_ROOT,
+                                                     child_environment(), name="stores zygote", logger=self.log)
         try:
             ledger = self._ledger_address(context, region, env.outposts)
             self._run("ledger", ledger, LEDGER_PORT, ["ledger"], directory)
@@ -127,7 +127,7 @@ class StoresPart:
         uds = directory / f"{name}.sock"
         log = (self.context.log_dir or directory) / f"{name}.log"
         popen = self._zygote.spawn([*args, "--uds", str(uds), "--data", str(directory / f"{name}.jsonl")],
-                                   self._zygote.env, REPO_ROOT, log)
+                                   child_environment(), REPO_ROOT, log, main=STORES_MAIN)
         service = _Service(name, address, port, uds, popen)
         self.services.append(service)
 
@@ -161,9 +161,9 @@ class StoresPart:
             executor.stop(service.popen, 3.0, ask=lambda: None)  # asked above; SIGKILL after 3 s
             service.uds.unlink(missing_ok=True)
         self.services.clear()
-        if self._zygote is not None:  # after its children: any still running would leave with it
-            self._zygote.stop(3.0)
-            self._zygote = None
+        if self._own_zygote is not None:  # after its children: any still running would leave with it
+            self._own_zygote.stop(3.0)
+        self._zygote = self._own_zygote = None
 
     def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return {}

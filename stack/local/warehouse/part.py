@@ -1,6 +1,7 @@
 """``WarehousePart``: the inventory API in the warehouse links' Region and the warehouse service at its site.
 
-Both run in one child process (``python -m stack.local.warehouse``): the inventory API listens on the
+Both run in one child process (``stack.local.warehouse.__main__``, forked by the stack's zygote:
+stack.local.zygote): the inventory API listens on the
 instance's control host and the fabric exposes it on an address of the Region's first subnet; the
 warehouse service binds the warehouse site's address, so every transaction crosses the site's links
 (Direct Connect, or the VPN once BGP moved the traffic). The part itself serves the site router's
@@ -10,9 +11,6 @@ without a warehouse site in the environment.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -23,9 +21,10 @@ from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import Network, SiteLinks
 from stack.local.warehouse import addresses
 from stack.local.warehouse.router import RouterServer
+from stack.local.zygote.client import REPO_ROOT, Zygote, child_environment
 
 READY_TIMEOUT_S = 30.0
-REPO_ROOT = Path(__file__).resolve().parents[3]
+WAREHOUSE_MAIN = "stack.local.warehouse.__main__:main"
 
 
 class WarehousePart:
@@ -36,7 +35,8 @@ class WarehousePart:
     def __init__(self) -> None:
         self.context: PartContext | None = None
         self.log = logging.getLogger("gameday.warehouse")
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: executor.Child | None = None
+        self._own_zygote: Zygote | None = None  # when the context brings none (a part run outside a supervisor)
         self.router: RouterServer | None = None
         self._exposed: tuple[str, int] | None = None
         self._site: str | None = None
@@ -44,7 +44,7 @@ class WarehousePart:
 
     @staticmethod
     def cleanup_leftovers(context: PartContext) -> list[str]:
-        return []  # the child exits by itself when the supervisor is gone (--parent)
+        return []  # the child exits with its parent, the zygote, which exits with its own
 
     def start(self, context: PartContext) -> None:
         self.context, self.log = context, context.log
@@ -61,14 +61,15 @@ class WarehousePart:
         ready.unlink(missing_ok=True)
         inventory = addresses.inventory_address(env, site)
         site_address = addresses.warehouse_address(env, site)[0]
-        command = [sys.executable, "-m", "stack.local.warehouse", "--db", str(directory / "inventory.sqlite"),
-                   "--listen", context.instance.control_host, "--site", site_address,
-                   "--inventory", f"{inventory[0]}:{inventory[1]}", "--time-scale", str(env.time_scale),
-                   "--ready", str(ready), "--parent", str(os.getpid())]
-        environ = dict(os.environ)
-        environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), environ.get("PYTHONPATH", "")) if p)
+        args = ["--db", str(directory / "inventory.sqlite"), "--listen", context.instance.control_host,
+                "--site", site_address, "--inventory", f"{inventory[0]}:{inventory[1]}",
+                "--time-scale", str(env.time_scale), "--ready", str(ready)]
+        zygote = context.zygote
+        if zygote is None:
+            zygote = self._own_zygote = Zygote(directory / "zygote.sock", log_dir / "zygote.log", REPO_ROOT,
+                                               child_environment(), name="warehouse zygote", logger=self.log)
         try:
-            self.process = executor.start(command, self._log_path, env=environ, cwd=REPO_ROOT)
+            self.process = zygote.spawn(args, child_environment(), REPO_ROOT, self._log_path, main=WAREHOUSE_MAIN)
             try:
                 until(lambda: self._ready(ready), READY_TIMEOUT_S, "the warehouse process to listen", 0.02)
             except DeadlineExceeded:
@@ -109,6 +110,9 @@ class WarehousePart:
         if self.process is not None:
             executor.stop(self.process, grace_s=5.0)
             self.process = None
+        if self._own_zygote is not None:
+            self._own_zygote.stop()
+            self._own_zygote = None
 
     def answers(self) -> Mapping[tuple[str, str], ApiHandler]:
         return {}

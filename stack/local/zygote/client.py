@@ -27,8 +27,15 @@ from base.deadline import DeadlineExceeded, until
 from base.errors import StackError
 from stack.local import process as executor
 
+REPO_ROOT = Path(__file__).resolve().parents[3]
 LOST = -255  # the exit code of a child whose zygote died before it could report one
 READY_POLL_S = 0.02
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment (the stack's marker with it), with the repository importable from anywhere:
+    what a part's Python child runs with."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
 
 
 class ForkError(StackError):
@@ -112,10 +119,11 @@ class ForkedChild:
 
 
 class Zygote:
-    """A part's zygote process, which forks ``main`` (MODULE:FUNCTION) with each spawn's args: started on the
-    first spawn, and again if it has died. ``name`` names it in logs and errors ("the checkout zygote")."""
+    """A zygote process, which forks ``main`` (MODULE:FUNCTION), or the one a spawn names, with each spawn's
+    args: started on the first spawn, and again if it has died. ``name`` names it in logs and errors
+    ("the checkout zygote")."""
 
-    def __init__(self, socket_path: Path, log: Path, cwd: Path, env: Mapping[str, str], main: str,
+    def __init__(self, socket_path: Path, log: Path, cwd: Path, env: Mapping[str, str], main: str | None = None,
                  preload: Sequence[str] = (), name: str = "zygote", logger: logging.Logger | None = None,
                  ready_timeout_s: float = 30.0, started: Callable[[int], None] | None = None) -> None:
         """``preload``: modules imported beside ``main``'s before the first fork (see server.py).
@@ -140,15 +148,19 @@ class Zygote:
     def alive(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
-    def spawn(self, args: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) -> ForkedChild:
-        """Fork a child running ``main(args)`` with ``env`` in ``cwd``, its output in ``log``."""
+    def spawn(self, args: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path,
+              main: str | None = None) -> ForkedChild:
+        """Fork a child running ``main(args)`` (the zygote's own main when None) with ``env`` in ``cwd``, its
+        output in ``log``."""
+        if (main or self.main) is None:
+            raise ValueError(f"the {self.name} has no main of its own: name the child's main (MODULE:FUNCTION)")
         with self._lock:
             self._ensure_running()
             conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 conn.settimeout(self.ready_timeout_s)
                 conn.connect(str(self.socket_path))
-                request = {"args": list(args), "env": dict(env), "cwd": str(cwd), "log": str(log)}
+                request = {"args": list(args), "env": dict(env), "cwd": str(cwd), "log": str(log), "main": main}
                 conn.sendall(json.dumps(request).encode() + b"\n")
                 message, fds, _, _ = socket.recv_fds(conn, 65536, 1)
             except OSError as error:
@@ -177,7 +189,8 @@ class Zygote:
             self.logger.error("the %s (pid %d) exited with code %s; starting it again; log %s:\n%s",
                               self.name, self._popen.pid, self._popen.returncode, self.log, executor.tail(self.log))
         self.socket_path.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "stack.local.zygote", "--socket", str(self.socket_path), "--main", self.main,
+        argv = [sys.executable, "-m", "stack.local.zygote", "--socket", str(self.socket_path),
+                *(("--main", self.main) if self.main else ()),
                 *(arg for module in self.preload for arg in ("--preload", module)), "--exit-with-parent"]
         self._popen = executor.start(argv, self.log, cwd=self.cwd, env=self.env)
 

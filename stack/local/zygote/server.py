@@ -3,18 +3,19 @@
 A Python child of the stack is mostly the heap of what it imports, the same in every copy. Forked from
 a process that already holds it, a child shares those pages with the zygote and its siblings
 (copy-on-write) instead of building its own, and it is running sooner: no interpreter start, no imports.
-A part that runs several copies of one program (checkout instances, the store services) runs one zygote:
-``python -m stack.local.zygote --socket PATH --main MODULE:FUNCTION [--preload MODULE]...``. ``MODULE``
-is imported before the first fork, and so is each ``--preload`` module, whose ``preload()`` is called if it
-has one (to import what the program imports only once running, which each child would otherwise import
-for itself).
+``python -m stack.local.zygote --socket PATH [--main MODULE:FUNCTION] [--preload MODULE]...``. The
+checkout zygote forks one program (``--main``, imported before the first fork, with ``--preload`` modules
+whose ``preload()`` is called if they have one: what the program imports only once running, which each
+child would otherwise import for itself). The stack's zygote forks the programs of several parts (the
+warehouse, the store services): each request names its own, imported the first time it is named.
 
 Protocol, on a Unix socket, one connection per child: the client sends one JSON line
-``{"args": [...], "env": {...}, "cwd": "...", "log": "..."}``; the zygote forks and answers one JSON
-line ``{"pid": N}`` with a pidfd of the child attached (SCM_RIGHTS), which the client signals and
-polls without any risk of a recycled pid. The child runs ``FUNCTION(args)`` and exits with what it
-returns. When the child exits, the zygote reaps it and writes ``{"exit": code}`` (a negative code is
-the signal that ended it, as with subprocess) on that connection, then closes it.
+``{"args": [...], "env": {...}, "cwd": "...", "log": "...", "main": "MODULE:FUNCTION"}`` ("main" optional
+with ``--main``); the zygote forks and answers one JSON line ``{"pid": N}`` with a pidfd of the child
+attached (SCM_RIGHTS), which the client signals and polls without any risk of a recycled pid. The child
+runs ``FUNCTION(args)`` and exits with what it returns. When the child exits, the zygote reaps it and
+writes ``{"exit": code}`` (a negative code is the signal that ended it, as with subprocess) on that
+connection, then closes it.
 
 Each child is a process of its own, so stopping or killing one touches no other. The zygote leaves
 when its parent is gone, and the kernel kills each child when the zygote is gone (PR_SET_PDEATHSIG).
@@ -41,10 +42,14 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MAX_REQUEST = 1 << 20
 
 
+Program = Callable[[list[str]], "int | None"]
+
+
 class Zygote:
-    def __init__(self, path: Path, main: Callable[[list[str]], int | None], name: str, exit_with_parent: bool) -> None:
+    def __init__(self, path: Path, default_main: str | None, exit_with_parent: bool) -> None:
         self.path = path
-        self.main, self.name = main, name
+        self.default_main = default_main
+        self.programs: dict[str, Program] = {}  # MODULE:FUNCTION -> the function, once imported here
         self.parent = os.getppid() if exit_with_parent else None
         self.selector = selectors.DefaultSelector()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -80,6 +85,13 @@ class Zygote:
             return
         try:
             request = read_request(conn)
+            main = request.get("main") or self.default_main
+            if not isinstance(main, str):
+                raise ValueError("the request names no main and the zygote has no --main")
+            run = self.program(main)
+            if threading.active_count() != 1:  # forking a process with threads copies their locks in whatever state
+                raise ValueError(f"{threading.active_count()} threads run in the zygote (an import started one); "
+                                 f"it forks from one only")
             for stream in (sys.stdout, sys.stderr):  # or the child would write the zygote's buffered lines again
                 stream.flush()
             # SIGTERM waits until the child has its own disposition: the zygote's handler would exit it with 0.
@@ -94,7 +106,7 @@ class Zygote:
             conn.close()
             return
         if pid == 0:
-            self.become_child(conn, request)  # never returns
+            self.become_child(conn, request, run, main.partition(":")[0])  # never returns
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         self.children[pid] = None
         try:
@@ -138,7 +150,17 @@ class Zygote:
                     pass
                 conn.close()
 
-    def become_child(self, conn: socket.socket, request: dict[str, Any]) -> None:
+    def program(self, main: str) -> Program:
+        """``main``'s function, imported in the zygote the first time a request names it, so that every child
+        forked for it from then on shares the import."""
+        run = self.programs.get(main)
+        if run is None:
+            run = load(main)
+            freeze()
+            self.programs[main] = run
+        return run
+
+    def become_child(self, conn: socket.socket, request: dict[str, Any], run: Program, name: str) -> None:
         code = 1
         try:
             signal.set_wakeup_fd(-1)
@@ -162,8 +184,8 @@ class Zygote:
             os.chdir(request["cwd"])
             os.environ.clear()
             os.environ.update(request["env"])
-            sys.argv = [self.name, *request["args"]]
-            returned = self.main(list(request["args"]))
+            sys.argv = [name, *request["args"]]
+            returned = run(list(request["args"]))
             code = 0 if returned is None else returned
         except SystemExit as exit_:
             if exit_.code is None or isinstance(exit_.code, int):
@@ -208,44 +230,53 @@ def read_request(conn: socket.socket) -> dict[str, Any]:
     return request  # type: ignore[no-any-return]
 
 
-def load(main: str, preload: Sequence[str]) -> Callable[[list[str]], int | None]:
-    """Import every ``preload`` module (calling its ``preload()`` if it has one), then ``main``'s
-    (MODULE:FUNCTION) and return the function. Raises ValueError naming what is wrong."""
+def load(main: str) -> Program:
+    """Import ``main``'s module (MODULE:FUNCTION) and return the function. Raises ValueError naming what is wrong."""
     module_name, colon, function_name = main.partition(":")
     if not colon or not module_name or not function_name:
-        raise ValueError(f"--main {main!r}: expected MODULE:FUNCTION such as stack.local.stores.__main__:main")
-    for name in preload:
-        module = importlib.import_module(name)
-        hook = getattr(module, "preload", None)
-        if callable(hook):
-            hook()
-    function = getattr(importlib.import_module(module_name), function_name, None)
+        raise ValueError(f"main {main!r}: expected MODULE:FUNCTION such as stack.local.stores.__main__:main")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"main {main!r}: cannot import {module_name}: {error}") from None
+    function = getattr(module, function_name, None)
     if not callable(function):
-        raise ValueError(f"--main {main!r}: {module_name} has no function {function_name!r}")
+        raise ValueError(f"main {main!r}: {module_name} has no function {function_name!r}")
     return function  # type: ignore[no-any-return]
+
+
+def freeze() -> None:
+    """What is imported so far lives as long as every child: keep it out of the cyclic collector, so its
+    passes do not write to (and so copy) pages the children share."""
+    gc.collect()
+    gc.freeze()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack.local.zygote")
     parser.add_argument("--socket", required=True, type=Path, help="the Unix socket to accept fork requests on")
-    parser.add_argument("--main", required=True, help="MODULE:FUNCTION each child runs with its args")
+    parser.add_argument("--main", help="MODULE:FUNCTION a child runs with its args when its request names none")
     parser.add_argument("--preload", action="append", default=[], metavar="MODULE",
                         help="another module to import before forking (repeatable)")
     parser.add_argument("--exit-with-parent", action="store_true", help="leave when the parent process is gone")
     args = parser.parse_args(argv)
+    zygote = Zygote(args.socket, args.main, args.exit_with_parent)
     try:
-        run = load(args.main, args.preload)
+        for name in args.preload:
+            module = importlib.import_module(name)
+            hook = getattr(module, "preload", None)
+            if callable(hook):
+                hook()
+        if args.main:
+            zygote.program(args.main)
     except ValueError as error:
-        parser.error(str(error))
+        parser.error(f"--{error}" if str(error).startswith("main ") else str(error))
     if threading.active_count() != 1:  # forking a process with threads copies their locks in whatever state
         print(f"zygote: {threading.active_count()} threads after preloading; a zygote must fork from one",
               file=sys.stderr)
         return 1
-    # What is imported now lives as long as every child: keep it out of the cyclic collector, so its
-    # passes do not write to (and so copy) pages the children share.
-    gc.collect()
-    gc.freeze()
-    Zygote(args.socket, run, args.main.partition(":")[0], args.exit_with_parent).serve()
+    freeze()
+    zygote.serve()
     return 0
 
 

@@ -59,3 +59,19 @@ def test_a_zygote_that_cannot_start_fails_the_spawn_with_its_log(tmp_path: Path)
     with pytest.raises(ForkError, match=r"the test zygote exited with code 2 while starting(.|\n)*has no function"):
         zygote.spawn([], {}, tmp_path, tmp_path / "child.log")
     assert not zygote.alive()
+
+
+def test_a_zygote_of_several_programs_forks_the_one_each_request_names(tmp_path: Path) -> None:
+    zygote = Zygote(tmp_path / "s.sock", tmp_path / "s.log", REPO_ROOT, {}, name="test zygote")
+    try:
+        with pytest.raises(ValueError, match="the test zygote has no main of its own"):
+            zygote.spawn([], {}, tmp_path, tmp_path / "none.log")
+        with pytest.raises(ForkError, match=rf"refused to fork a child: main '{PROGRAMS}:nosuch': .*no function 'nosuch'"):
+            zygote.spawn([], {}, tmp_path, tmp_path / "bad.log", main=f"{PROGRAMS}:nosuch")
+        first = zygote.spawn(["3"], {}, tmp_path, tmp_path / "report.log", main=f"{PROGRAMS}:report")
+        second = zygote.spawn(["x"], {}, tmp_path, tmp_path / "refuse.log", main=f"{PROGRAMS}:refuse")
+        assert (first.wait(20), second.wait(20)) == (3, 1)
+        assert "args=['3']" in (tmp_path / "report.log").read_text()
+        assert "bad arguments ['x']" in (tmp_path / "refuse.log").read_text()
+    finally:
+        zygote.stop()

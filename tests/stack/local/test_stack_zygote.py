@@ -1,4 +1,5 @@
-"""The stores part in a running stack: its services forked by one zygote, each its own process."""
+"""The stack's zygote in a running stack: the warehouse and the store services forked by it, each a process of
+its own, reported when it dies, gone with the stack."""
 from __future__ import annotations
 
 import http.client
@@ -17,6 +18,7 @@ from stack.local.instance import Instance
 
 NUMBER = 6  # no other test or benchmark uses it
 SERVICES = {"ledger", "pos-store-nyc", "pos-store-philly"}
+PARTS = "fabric,warehouse,stores"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,7 @@ def stack() -> Iterator[Instance]:
     instance = Instance(NUMBER, loader.load("local"))  # type: ignore[arg-type]
     supervisor.stop(instance)
     try:
-        supervisor.start_detached("local", instance, timeout_s=90, parts="fabric,stores")
+        supervisor.start_detached("local", instance, timeout_s=90, parts=PARTS)
         yield instance
     finally:
         supervisor.stop(instance)
@@ -44,10 +46,12 @@ def command_line(pid: int) -> str:
         return ""
 
 
-def stores_zygote(instance: Instance) -> int:
+def stack_zygote(instance: Instance) -> int:
     pid = supervisor.running_pid(instance)
     assert pid is not None
-    found = [child for child in children(pid) if "stack.local.stores.__main__:main" in command_line(child)]
+    socket_path = str(instance.state_dir / supervisor.ZYGOTE_SOCKET)
+    found = [child for child in children(pid) if "stack.local.zygote" in command_line(child)
+             and socket_path in command_line(child)]
     assert len(found) == 1, [command_line(child) for child in children(pid)]
     return found[0]
 
@@ -76,33 +80,35 @@ def log_of(pid: int) -> str:
         return ""
 
 
-def test_each_service_is_a_process_of_its_own_forked_by_one_zygote(stack: Instance) -> None:
-    zygote = stores_zygote(stack)
+def test_each_child_is_a_process_of_its_own_forked_by_the_stacks_zygote(stack: Instance) -> None:
+    zygote = stack_zygote(stack)
     forked = children(zygote)
-    assert len(forked) == len(SERVICES)
+    assert sorted(Path(log_of(pid)).stem for pid in forked) == sorted([*SERVICES, "warehouse"])
     sockets = {path.stem: path for path in (stack.state_dir / "stores").glob("*.sock") if path.stem != "zygote"}
     assert set(sockets) == SERVICES
     assert all(health(path) == 200 for path in sockets.values())
 
     # Killing one service leaves the others serving, and the part says which one died.
     assert stores_problems(stack) == []
+    assert supervisor.live_status(stack.aws_endpoint)["parts"]["warehouse"]["running"] is True
     victim = next(pid for pid in forked if log_of(pid).endswith("/pos-store-nyc.log"))
     os.kill(victim, signal.SIGKILL)
     problems = until(lambda: stores_problems(stack), 10, "the part to report the killed service")
     assert len(problems) == 1 and problems[0].startswith("pos-store-nyc on "), problems
     assert problems[0].endswith("exited with code -9"), problems
     assert health(sockets["ledger"]) == 200 and health(sockets["pos-store-philly"]) == 200
-    assert stores_zygote(stack) == zygote and len(children(zygote)) == len(SERVICES) - 1
+    assert stack_zygote(stack) == zygote and len(children(zygote)) == len(SERVICES)
+    assert supervisor.live_status(stack.aws_endpoint)["parts"]["warehouse"]["health"]["state"] == "healthy"
 
 
-def test_nothing_of_the_part_outlives_the_stack() -> None:
+def test_nothing_forked_outlives_the_stack() -> None:
     instance = Instance(NUMBER, loader.load("local"))  # type: ignore[arg-type]
     supervisor.stop(instance)
-    supervisor.start_detached("local", instance, timeout_s=90, parts="fabric,stores")
+    supervisor.start_detached("local", instance, timeout_s=90, parts=PARTS)
     try:
-        zygote = stores_zygote(instance)
+        zygote = stack_zygote(instance)
         forked = children(zygote)
     finally:
         supervisor.stop(instance)
-    assert len(forked) == len(SERVICES)
+    assert len(forked) == len(SERVICES) + 1
     assert holds_within(lambda: not any(Path(f"/proc/{pid}").exists() for pid in [zygote, *forked]), 2)
