@@ -6,8 +6,8 @@ recycled pid), and the connection on which the zygote reports its exit code. It 
 process executor makes of a Popen (``poll``, ``wait``, ``send_signal``, ``kill``, ``returncode``), so a
 child is stopped, awaited and reaped as any child is. If the zygote dies, it is started again at the next
 spawn (and says so in the log); the children it had forked leave with it, and each one's exit is then
-reported as ``LOST``. A child whose connection is closed before its exit (a spawn
-that failed half-way) is killed by the zygote: nothing could stop it any more.
+reported as ``LOST``. A child whose connection is closed before its exit (a spawn that failed half-way) is
+killed by the zygote: nothing could stop it any more.
 """
 from __future__ import annotations
 
