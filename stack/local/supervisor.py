@@ -30,7 +30,7 @@ from base import files
 from base.deadline import DeadlineExceeded, until
 from base.logfiles import open_log, restrict as restrict_logs
 from base.periodic import Periodic
-from stack.local import assembly, heap, installed, leftovers, process as executor
+from stack.local import assembly, heap, installed, leftovers, longlived, process as executor
 from stack.local.instance import Instance
 from stack.local.part import Health, Part
 from stack.local.services import ServiceRecords, Services
@@ -229,6 +229,7 @@ class Supervisor:
         # the cyclic collector, whose full passes over them stalled request threads and the replicators.
         gc.collect()
         gc.freeze()
+        longlived.freeze_after_full_collections()  # and, from now on, what survives each full pass
         self._write_state(ready=True)
         self.log.info("local stack instance %d ready at %s", self.instance.number, self.instance.aws_endpoint)
 
