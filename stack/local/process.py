@@ -18,6 +18,13 @@ from base.deadline import holds_within
 from base.logfiles import open_log
 
 REAP_S = 5.0  # a SIGKILLed process is gone within this, unless stuck in the kernel
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment (the stack's marker with it), with the repository importable from anywhere:
+    what the stack's Python children run with."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
 
 
 def start(argv: Sequence[str], log: Path, *, append: bool = True, stdout: bool = True,

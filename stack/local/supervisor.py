@@ -34,7 +34,7 @@ from stack.local import assembly, heap, installed, leftovers, longlived, process
 from stack.local.instance import Instance
 from stack.local.part import Health, Part
 from stack.local.services import ServiceRecords, Services
-from stack.local.zygote.client import REPO_ROOT, Zygote, child_environment
+from stack.local.zygote.client import Zygote
 
 STATE_FILE = "state.json"
 LOG_FILE = "supervisor.log"  # in the instance's log directory
@@ -218,8 +218,8 @@ class Supervisor:
 
         # The parts' Python children (the warehouse, the store services) are forked from one process that has
         # imported them, so they share its memory; it starts with the first of them.
-        self.zygote = Zygote(self.instance.state_dir / ZYGOTE_SOCKET, self.logs / "zygote.log", REPO_ROOT,
-                             child_environment(), name="stack's zygote", logger=self.log)  # started by its first spawn
+        self.zygote = Zygote(self.instance.state_dir / ZYGOTE_SOCKET, self.logs / "zygote.log", executor.REPO_ROOT,
+                             executor.child_environment(), name="stack's zygote", logger=self.log)  # started by its first spawn
         app = with_status_route(self.control_plane, lambda: self.status() | {"ready": True, "parts": part_status(self.parts)})
         self.endpoint = AwsEndpoint(app, self.instance.control_host, self.environment.local.aws_endpoint_port)
         self.endpoint.start()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -14,7 +13,6 @@ from stack.local.ec2.errors import CheckoutStartError
 from stack.local.part import LOCAL_CREDENTIALS
 from stack.local.zygote.client import ForkError, Zygote
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 READY_POLL_S = 0.02
 
 
@@ -79,7 +77,7 @@ class Launch:
 
 def environment() -> dict[str, str]:
     """A checkout's environment: the caller's, with the repository importable and the local endpoint's credentials."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    env = executor.child_environment()
     # What the instance signs its DynamoDB calls with: the local endpoint's credentials, never the caller's.
     for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
         env.pop(name, None)
@@ -94,7 +92,7 @@ CHECKOUT_PRELOAD = ("stack.local.ec2.checkout.preload",)
 def checkout_zygote(socket_path: Path, log: Path, logger: logging.Logger | None = None,
                     started: Callable[[int], None] | None = None) -> Zygote:
     """The zygote every checkout instance of a stack is forked from (one process that has imported checkout)."""
-    return Zygote(socket_path, log, REPO_ROOT, environment(), CHECKOUT_MAIN, CHECKOUT_PRELOAD, "checkout zygote",
+    return Zygote(socket_path, log, executor.REPO_ROOT, environment(), CHECKOUT_MAIN, CHECKOUT_PRELOAD, "checkout zygote",
                   logger or logging.getLogger("gameday.ec2.zygote"), started=started)
 
 
@@ -115,7 +113,7 @@ class CheckoutProcess:
         launch = self.launch
         launch.uds.unlink(missing_ok=True)
         try:
-            self._child = self.zygote.spawn(launch.args(), environment(), REPO_ROOT, launch.log)
+            self._child = self.zygote.spawn(launch.args(), environment(), executor.REPO_ROOT, launch.log)
         except ForkError as error:
             raise CheckoutStartError(str(error)) from None
 

@@ -13,7 +13,6 @@ from stack.local import process as executor
 from stack.local.fabric.client import FabricClient
 from stack.local.fabric.errors import FabricError, FabricUnavailable
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_S = 10.0
 UNIX_PATH_MAX_BYTES = 108  # sun_path, terminating NUL included
 STOP_TIMEOUT_S = 5.0
@@ -47,10 +46,9 @@ class FabricProcess:
                    "--log", str(self.log_path), "--parent", str(os.getpid()), "--loop", self.loop]
         if self.kernel_drop:
             command += ["--kernel-drop", self.kernel_drop]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        env = executor.child_environment()
         # Private from the first byte, and a crash before logging is set up still leaves its traceback.
-        self.process = executor.start(command, self.log_path, stdout=False, env=env, cwd=REPO_ROOT)
+        self.process = executor.start(command, self.log_path, stdout=False, env=env, cwd=executor.REPO_ROOT)
         try:
             until(self._answers, READY_TIMEOUT_S, interval_s=0.01, ignore=(FabricUnavailable,))
         except DeadlineExceeded:

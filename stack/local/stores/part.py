@@ -25,7 +25,7 @@ from environments.outposts import LEDGER_PORT, POS_PORT, ledger_region, pos_addr
 from stack.local import process as executor
 from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import Network
-from stack.local.zygote.client import REPO_ROOT, Zygote, child_environment
+from stack.local.zygote.client import Zygote, shared_or_own
 
 READY_TIMEOUT_S = 15.0
 STORES_MAIN = "stack.local.stores.__main__:main"
@@ -94,10 +94,7 @@ class StoresPart:
         self._network = context.require(Network)
         log_dir = context.log_dir or directory
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._zygote = context.zygote
-        if self._zygote is None:
-            self._zygote = self._own_zygote = Zygote(directory / "zygote.sock", log_dir / "zygote.log", REPO_ROOT,
-                                                     child_environment(), name="stores zygote", logger=self.log)
+        self._zygote, self._own_zygote = shared_or_own(context.zygote, directory, log_dir, "stores zygote", self.log)
         try:
             ledger = self._ledger_address(context, region, env.outposts)
             self._run("ledger", ledger, LEDGER_PORT, ["ledger"], directory)
@@ -127,7 +124,7 @@ class StoresPart:
         uds = directory / f"{name}.sock"
         log = (self.context.log_dir or directory) / f"{name}.log"
         popen = self._zygote.spawn([*args, "--uds", str(uds), "--data", str(directory / f"{name}.jsonl")],
-                                   child_environment(), REPO_ROOT, log, main=STORES_MAIN)
+                                   executor.child_environment(), executor.REPO_ROOT, log, main=STORES_MAIN)
         service = _Service(name, address, port, uds, popen)
         self.services.append(service)
 

@@ -21,7 +21,7 @@ from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import Network, SiteLinks
 from stack.local.warehouse import addresses
 from stack.local.warehouse.router import RouterServer
-from stack.local.zygote.client import REPO_ROOT, Zygote, child_environment
+from stack.local.zygote.client import Zygote, shared_or_own
 
 READY_TIMEOUT_S = 30.0
 WAREHOUSE_MAIN = "stack.local.warehouse.__main__:main"
@@ -64,12 +64,10 @@ class WarehousePart:
         args = ["--db", str(directory / "inventory.sqlite"), "--listen", context.instance.control_host,
                 "--site", site_address, "--inventory", f"{inventory[0]}:{inventory[1]}",
                 "--time-scale", str(env.time_scale), "--ready", str(ready)]
-        zygote = context.zygote
-        if zygote is None:
-            zygote = self._own_zygote = Zygote(directory / "zygote.sock", log_dir / "zygote.log", REPO_ROOT,
-                                               child_environment(), name="warehouse zygote", logger=self.log)
+        zygote, self._own_zygote = shared_or_own(context.zygote, directory, log_dir, "warehouse zygote", self.log)
         try:
-            self.process = zygote.spawn(args, child_environment(), REPO_ROOT, self._log_path, main=WAREHOUSE_MAIN)
+            self.process = zygote.spawn(args, executor.child_environment(), executor.REPO_ROOT, self._log_path,
+                                        main=WAREHOUSE_MAIN)
             try:
                 until(lambda: self._ready(ready), READY_TIMEOUT_S, "the warehouse process to listen", 0.02)
             except DeadlineExceeded:

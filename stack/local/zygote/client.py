@@ -27,15 +27,20 @@ from base.deadline import DeadlineExceeded, until
 from base.errors import StackError
 from stack.local import process as executor
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 LOST = -255  # the exit code of a child whose zygote died before it could report one
 READY_POLL_S = 0.02
 
 
-def child_environment() -> dict[str, str]:
-    """This process's environment (the stack's marker with it), with the repository importable from anywhere:
-    what a part's Python child runs with."""
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+def shared_or_own(shared: Zygote | None, directory: Path, log_dir: Path, name: str,
+                  logger: logging.Logger) -> tuple[Zygote, Zygote | None]:
+    """The zygote a part forks its children from: the stack's (``shared``, from the part's context), else one of
+    the part's own in ``directory`` (a part started outside a supervisor). Returns (the one to fork from, the
+    part's own to stop after its children, or None)."""
+    if shared is not None:
+        return shared, None
+    own = Zygote(directory / "zygote.sock", log_dir / "zygote.log", executor.REPO_ROOT, executor.child_environment(),
+                 name=name, logger=logger)
+    return own, own
 
 
 class ForkError(StackError):

@@ -11,7 +11,8 @@ import pytest
 from base.deadline import holds_within
 from stack.local.ec2 import unixhttp
 from stack.local.ec2.errors import CheckoutStartError
-from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, Launch
+from stack.local.ec2.process import CheckoutProcess, Launch
+from stack.local.process import REPO_ROOT
 from stack.local.zygote.client import Zygote
 
 

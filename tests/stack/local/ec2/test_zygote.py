@@ -18,7 +18,8 @@ import pytest
 from base.deadline import holds_within
 from stack.local import process as executor
 from stack.local.ec2 import unixhttp
-from stack.local.ec2.process import REPO_ROOT, CheckoutProcess, environment
+from stack.local.ec2.process import CheckoutProcess, environment
+from stack.local.process import REPO_ROOT
 from stack.local.zygote.client import LOST, Zygote
 from tests.stack.local.ec2.test_process import gone, launch
 

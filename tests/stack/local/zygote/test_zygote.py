@@ -8,9 +8,9 @@ from typing import Iterator
 
 import pytest
 
+from stack.local.process import REPO_ROOT
 from stack.local.zygote.client import ForkError, Zygote
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
 PROGRAMS = "tests.stack.local.zygote.programs"
 
 
