@@ -43,7 +43,7 @@ async def _run(options: argparse.Namespace) -> None:
     control = ControlServer(fabric, options.control)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, fabric.stopped.set)
-    watcher = loop.create_task(_watch_parent(options.parent, fabric.stopped)) if options.parent else None
+    watcher = loop.create_task(_watch_parent(options.parent or os.getppid(), fabric.stopped))
     try:
         await control.start()
         logging.getLogger("gameday.fabric").info("fabric %d ready on %s", os.getpid(), options.control)
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack.local.fabric", description=__doc__)
     parser.add_argument("--control", required=True, help="path of the control Unix socket")
     parser.add_argument("--log", help="log file (default: stderr)")
-    parser.add_argument("--parent", type=int, default=0, help="exit when this process is no longer the parent")
+    parser.add_argument("--parent", type=int, default=0,
+                        help="exit when this process is no longer the parent (default: the parent at start)")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="event loop (uvloop when installed)")
     parser.add_argument("--kernel-drop", metavar="TABLE", default="",

@@ -128,7 +128,8 @@ class FabricPart:
         self._sources = external_sources(env, context.instance)
         self._outpost_sites = {o.arn(env.account_id): o.site for o in env.outposts.values()}
         table = table_name(context.instance) if self._kernel_drop else ""
-        self.process = FabricProcess(context.state_dir / self.name, loop=self._loop, kernel_drop=table)
+        self.process = FabricProcess(context.state_dir / self.name, loop=self._loop, kernel_drop=table,
+                                     zygote=context.zygote)
         try:
             self.process.start()
             self._push_topology()

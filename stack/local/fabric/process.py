@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -12,10 +11,12 @@ from base.deadline import DeadlineExceeded, until
 from stack.local import process as executor
 from stack.local.fabric.client import FabricClient
 from stack.local.fabric.errors import FabricError, FabricUnavailable
+from stack.local.zygote.client import Zygote
 
 READY_TIMEOUT_S = 10.0
 UNIX_PATH_MAX_BYTES = 108  # sun_path, terminating NUL included
 STOP_TIMEOUT_S = 5.0
+MAIN = "stack.local.fabric.__main__:main"  # what a zygote runs in the child it forks
 
 
 def control_path(directory: Path) -> Path:
@@ -28,27 +29,34 @@ def control_path(directory: Path) -> Path:
 
 
 class FabricProcess:
-    """The fabric child process, with its control socket and log file in ``directory``."""
+    """The fabric child process, with its control socket and log file in ``directory``.
 
-    def __init__(self, directory: Path, loop: str = "uvloop", kernel_drop: str = "") -> None:
+    Forked from ``zygote`` when one is given (the stack's: it shares that interpreter's memory), else a
+    process of its own."""
+
+    def __init__(self, directory: Path, loop: str = "uvloop", kernel_drop: str = "", zygote: Zygote | None = None) -> None:
         self.directory = Path(directory)
         self.control_path = control_path(self.directory)
         self.log_path = self.directory / "fabric.log"
         self.loop = loop
         self.kernel_drop = kernel_drop
-        self.process: subprocess.Popen[bytes] | None = None
+        self.zygote = zygote
+        self.process: executor.Child | None = None
         self.client = FabricClient(str(self.control_path))
 
     def start(self) -> FabricClient:
         """Spawn the fabric and return once it answers. Raises FabricError with its log when it does not."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "stack.local.fabric", "--control", str(self.control_path),
-                   "--log", str(self.log_path), "--parent", str(os.getpid()), "--loop", self.loop]
+        args = ["--control", str(self.control_path), "--log", str(self.log_path), "--loop", self.loop]
         if self.kernel_drop:
-            command += ["--kernel-drop", self.kernel_drop]
+            args += ["--kernel-drop", self.kernel_drop]
         env = executor.child_environment()
-        # Private from the first byte, and a crash before logging is set up still leaves its traceback.
-        self.process = executor.start(command, self.log_path, stdout=False, env=env, cwd=executor.REPO_ROOT)
+        # Either way its output goes to its log: a crash before logging is set up still leaves its traceback.
+        if self.zygote is not None:  # it watches its parent, the zygote, which leaves with the stack
+            self.process = self.zygote.spawn(args, env, executor.REPO_ROOT, self.log_path, main=MAIN)
+        else:
+            command = [sys.executable, "-m", "stack.local.fabric", *args, "--parent", str(os.getpid())]
+            self.process = executor.start(command, self.log_path, stdout=False, env=env, cwd=executor.REPO_ROOT)
         try:
             until(self._answers, READY_TIMEOUT_S, interval_s=0.01, ignore=(FabricUnavailable,))
         except DeadlineExceeded:

@@ -1,5 +1,5 @@
-"""The stack's zygote in a running stack: the warehouse and the store services forked by it, each a process of
-its own, reported when it dies, gone with the stack."""
+"""The stack's zygote in a running stack: the fabric, the warehouse and the store services forked by it, each a
+process of its own, reported when it dies, gone with the stack."""
 from __future__ import annotations
 
 import http.client
@@ -83,7 +83,7 @@ def log_of(pid: int) -> str:
 def test_each_child_is_a_process_of_its_own_forked_by_the_stacks_zygote(stack: Instance) -> None:
     zygote = stack_zygote(stack)
     forked = children(zygote)
-    assert sorted(Path(log_of(pid)).stem for pid in forked) == sorted([*SERVICES, "warehouse"])
+    assert sorted(Path(log_of(pid)).stem for pid in forked) == sorted([*SERVICES, "warehouse", "fabric"])
     sockets = {path.stem: path for path in (stack.state_dir / "stores").glob("*.sock") if path.stem != "zygote"}
     assert set(sockets) == SERVICES
     assert all(health(path) == 200 for path in sockets.values())
@@ -97,8 +97,17 @@ def test_each_child_is_a_process_of_its_own_forked_by_the_stacks_zygote(stack: I
     assert len(problems) == 1 and problems[0].startswith("pos-store-nyc on "), problems
     assert problems[0].endswith("exited with code -9"), problems
     assert health(sockets["ledger"]) == 200 and health(sockets["pos-store-philly"]) == 200
-    assert stack_zygote(stack) == zygote and len(children(zygote)) == len(SERVICES)
+    assert stack_zygote(stack) == zygote and len(children(zygote)) == len(SERVICES) + 1  # the fabric and the warehouse
     assert supervisor.live_status(stack.aws_endpoint)["parts"]["warehouse"]["health"]["state"] == "healthy"
+
+    # The fabric forked too is watched by its part: its death is reported, not silent.
+    os.kill(next(pid for pid in forked if log_of(pid).endswith("/fabric.log")), signal.SIGKILL)
+
+    def fabric_problems() -> list[str]:
+        return list(supervisor.live_status(stack.aws_endpoint)["parts"]["fabric"]["health"]["reasons"])
+
+    assert until(fabric_problems, 10, "the part to report the killed fabric") == [
+        "the fabric process is not running: no NACL is enforced"]
 
 
 def test_nothing_forked_outlives_the_stack() -> None:
@@ -110,5 +119,5 @@ def test_nothing_forked_outlives_the_stack() -> None:
         forked = children(zygote)
     finally:
         supervisor.stop(instance)
-    assert len(forked) == len(SERVICES) + 1
+    assert len(forked) == len(SERVICES) + 2
     assert holds_within(lambda: not any(Path(f"/proc/{pid}").exists() for pid in [zygote, *forked]), 2)
