@@ -62,7 +62,8 @@ while time.monotonic() < deadline and (answered < 3 or posted != {"traces", "met
         with socket.socket(socket.AF_UNIX) as conn:
             conn.settimeout(2)
             conn.connect(str(uds))
-            conn.sendall(b"GET /health HTTP/1.1\r\nHost: checkout\r\nConnection: close\r\n\r\n")
+            # /products (the seed catalog): traced, unlike the shallow /health
+            conn.sendall(b"GET /products HTTP/1.1\r\nHost: checkout\r\nConnection: close\r\n\r\n")
             answered += conn.recv(64).startswith(b"HTTP/1.1 200")
     except OSError:
         pass
