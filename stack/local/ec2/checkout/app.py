@@ -39,7 +39,7 @@ from stack.local.ec2.checkout.config import CheckoutConfig
 from stack.local.ec2.checkout.orders import IdempotencyConflict, OrderRequest, OrderStore, Placement, ensure_schema
 from stack.local.ec2.checkout.pool import ConnectionPool
 from stack.local.ec2.checkout.resolver import EndpointResolver
-from stack.local.ec2.checkout.tracing import TraceMiddleware
+from stack.local.ec2.checkout.tracing import TraceMiddleware, url_filter
 from stack.local.ec2.errors import CommitNotConfirmed, DatabaseUnavailable
 
 T = TypeVar("T")
@@ -206,8 +206,9 @@ class Checkout:
             Route("/orders/{order_id}", self.get_order, methods=["GET"]),
         ]
         handlers: dict[Any, Callable[..., Any]] = {HTTPException: self._http_error, Exception: self._unexpected}
-        served: ASGIApp = PlacementHeaders(TraceMiddleware(Starlette(routes=routes, exception_handlers=handlers,
-                                                                     lifespan=self.lifespan)), self.placement)
+        traced = TraceMiddleware(Starlette(routes=routes, exception_handlers=handlers, lifespan=self.lifespan),
+                                 url_filter(self.config.untraced_urls))
+        served: ASGIApp = PlacementHeaders(traced, self.placement)
         return metrics.RequestMetrics(served, self.metrics) if self.metrics is not None else served
 
     # --- routes ---

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from stack.local.ec2.checkout import tracing
 from stack.local.ec2.checkout.orders import Placement
 from stack.local.ec2.checkout.pool import DatabaseSettings
 from stack.local.ec2.checkout.tracing import TracingSettings
@@ -57,11 +59,12 @@ class CheckoutConfig:
     metrics_endpoint: str | None = None  # where request latency is published (CloudWatch PutMetricData); None: not
     metrics_flush_s: float = 0.5
     otlp_endpoint: str | None = None  # where spans go (OTLP/HTTP); None: tracing off
+    untraced_urls: str = tracing.DEFAULT_UNTRACED  # requests that make no span (tracing.url_filter)
 
     @property
     def tracing(self) -> TracingSettings:
         p = self.placement
-        return TracingSettings(self.otlp_endpoint, p.instance_id, p.region, p.availability_zone)
+        return TracingSettings(self.otlp_endpoint, p.instance_id, p.region, p.availability_zone, self.untraced_urls)
     catalog_table: str | None = None
     catalog_endpoint: str = ""
     admin_token: str | None = None
@@ -108,6 +111,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-flush-s", type=float, default=0.5, help="seconds between two metric batches")
     p.add_argument("--otlp-endpoint", help="export spans by OTLP/HTTP to this URL (http://host:port/v1/traces); "
                                            "without it, or with GAMEDAY_TRACING=off, tracing is off")
+    p.add_argument("--untraced-urls", metavar="REGEXES",
+                   help="comma-separated regular expressions: a request whose URL (scheme://host/path?query) one "
+                        f"matches makes no span (default: ${tracing.EXCLUDED_URLS_VARIABLE}, else "
+                        f"{tracing.DEFAULT_UNTRACED!r}, the shallow health check; '' traces every request)")
     return p
 
 
@@ -139,6 +146,15 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
     if args.otlp_endpoint is not None and not OTLP_URL.fullmatch(args.otlp_endpoint):
         raise ConfigError(f"--otlp-endpoint: {args.otlp_endpoint!r} is not an http(s) URL such as "
                           "http://127.0.0.1:4566/v1/traces")
+    untraced, named = args.untraced_urls, "--untraced-urls"
+    if untraced is None:
+        untraced = os.environ.get(tracing.EXCLUDED_URLS_VARIABLE, tracing.DEFAULT_UNTRACED)
+        named = tracing.EXCLUDED_URLS_VARIABLE
+    try:
+        tracing.url_filter(untraced)
+    except re.error as error:
+        raise ConfigError(f"{named}: {untraced!r} is not comma-separated regular expressions ({error}); "
+                          f"for example {tracing.DEFAULT_UNTRACED!r}") from None
     database = None
     if args.db_endpoint:
         password = ""
@@ -176,6 +192,6 @@ def parse(argv: Sequence[str] | None = None) -> CheckoutConfig:
         dns_host=dns_host, dns_port=dns_port, request_timeout_s=args.request_timeout,
         health_timeout_s=args.health_timeout, exit_with_parent=args.exit_with_parent,
         metrics_endpoint=args.metrics_endpoint, metrics_flush_s=args.metrics_flush_s,
-        otlp_endpoint=args.otlp_endpoint,
+        otlp_endpoint=args.otlp_endpoint, untraced_urls=untraced,
         catalog_table=args.catalog_table, catalog_endpoint=catalog_endpoint, admin_token=admin_token,
     )

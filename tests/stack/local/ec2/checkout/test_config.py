@@ -30,7 +30,19 @@ def test_full_command_line(tmp_path: Path) -> None:
     (["--listen", "127.0.0.1:0", "--instance-id", "web-1"], "not an EC2 instance id"),
     (["--listen", "127.0.0.1:0", "--statement-timeout", "0"], "must be > 0"),
     (["--listen", "127.0.0.1:0", "--db-endpoint", "x.y", "--db-password-file", "/nonexistent/pw"], "cannot read"),
+    (["--listen", "127.0.0.1:0", "--untraced-urls", "/health$,/ok("], r"--untraced-urls: '/health\$,/ok\(' is not comma-"),
 ])
 def test_bad_command_lines_are_refused(extra: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse([*BASE, *extra])
+
+
+def test_untraced_urls_default_to_the_health_check_or_otel_s_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_PYTHON_EXCLUDED_URLS", raising=False)
+    assert parse([*BASE, "--listen", "127.0.0.1:0"]).tracing.untraced_urls == "/health$"
+    monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "")
+    assert parse([*BASE, "--listen", "127.0.0.1:0"]).tracing.untraced_urls == ""  # every request traced
+    assert parse([*BASE, "--listen", "127.0.0.1:0", "--untraced-urls", "/ping"]).untraced_urls == "/ping"
+    monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "[")
+    with pytest.raises(ConfigError, match="OTEL_PYTHON_EXCLUDED_URLS: '\\[' is not comma-separated"):
+        parse([*BASE, "--listen", "127.0.0.1:0"])

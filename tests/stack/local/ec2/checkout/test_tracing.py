@@ -55,3 +55,26 @@ def test_tracing_switched_off_sends_nothing(rig: Rig, nameserver: Nameserver, st
     reply = unixhttp.call(checkout.launch.uds, "POST", "/orders", {"sku": "SC-TEE-001", "quantity": 1}, timeout_s=15)
     assert reply.status == 201 and "x-amzn-trace-id" not in reply.headers
 
+
+
+def test_the_shallow_health_check_makes_no_span(rig: Rig, nameserver: Nameserver, stack: Stack) -> None:  # noqa: F811
+    """The default untraced URL: /health answers untraced, /health/deep (it reads the database) is traced."""
+    checkout = rig.start_checkout(nameserver, otlp_endpoint=f"{stack.url}/v1/traces")
+    shallow, deep = (CALLER.format(int(time.time())).replace("0123456789abcdef0123456", digit * 23, 1)
+                     for digit in ("a", "b"))
+    answers = {}
+    for path, header in (("/health", shallow), ("/health/deep", deep)):  # the shallow one ends first
+        connection = unixhttp.UnixHTTPConnection(checkout.launch.uds, timeout_s=15)
+        try:
+            connection.request("GET", path, headers={"X-Amzn-Trace-Id": header})
+            response = connection.getresponse()
+            response.read()
+            answers[path] = (response.status, response.getheader("x-amzn-trace-id"))
+        finally:
+            connection.close()
+    assert answers["/health"] == (200, None) and answers["/health/deep"][0] == 200
+    ids = [header.split(";")[0].removeprefix("Root=") for header in (shallow, deep)]
+    # Spans leave in the order they end: once the deep check's trace is in, a shallow one would be too.
+    until(lambda: any(t["Id"] == ids[1] for t in traces(stack, 'service("checkout")')), 15,
+          f"trace {ids[1]} of GET /health/deep at the xray part", 0.1)
+    assert stack.client().batch_get_traces(TraceIds=[ids[0]])["Traces"] == []
