@@ -90,12 +90,23 @@ def stack_memory_mib(instance: Instance) -> dict[str, float]:
             "goal_max_mib": MEMORY_GOAL_MIB, "met": total_kib / 1024 <= MEMORY_GOAL_MIB}
 
 
+def _output(pid: int) -> str:
+    """Where a process writes its output (a forked child: its own log)."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/1")
+    except OSError:
+        return ""
+
+
 def _kind(pid: int, parent: int | None, command: str, state: dict[str, object]) -> str:
     if str(pid) == str(state.get("pid")):
         return "supervisor"
     if "stack.local.zygote" in command:  # a zygote and the children it forked share its command line
-        program = "checkout" if "ec2.checkout" in command else "warehouse and stores"
-        return f"{program} zygote" if str(parent) == str(state.get("pid")) else program
+        if "ec2.checkout" in command:
+            return "checkout zygote" if str(parent) == str(state.get("pid")) else "checkout"
+        if str(parent) == str(state.get("pid")):
+            return "stack zygote"
+        return "fabric" if _output(pid).endswith("/fabric.log") else "warehouse and stores"  # told by their logs
     for needle, kind in (("postgres", "postgresql"), ("ec2.checkout", "checkout"), ("stack.local.fabric", "fabric")):
         if needle in command:
             return kind
