@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -41,6 +42,19 @@ def test_install_replaces_moto_s_picking_once() -> None:
     assert ResponseSerializer.get_value is first and first.moto_get_value is not first  # type: ignore[attr-defined]
 
 
+@contextlib.contextmanager
+def new_table(dynamodb: Any, prefix: str) -> Iterator[str]:
+    """A table keyed by the string ``pk``, deleted afterwards."""
+    table = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    try:
+        yield table
+    finally:
+        dynamodb.delete_table(TableName=table)
+
+
 def _attribute_values(depth: int = 2) -> st.SearchStrategy[dict[str, Any]]:
     names = st.text("abcxyz_", min_size=1, max_size=6)
     numbers = st.integers(-10**6, 10**6).map(str)
@@ -64,11 +78,7 @@ def _attribute_values(depth: int = 2) -> st.SearchStrategy[dict[str, Any]]:
 def test_dynamodb_items_of_every_type_read_the_same(edge_client: Any, answer_both: Any,
                                                     items: list[dict[str, Any]]) -> None:
     dynamodb = edge_client("dynamodb", "us-west-2")
-    table = f"picked-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          BillingMode="PAY_PER_REQUEST")
-    try:
+    with new_table(dynamodb, "picked") as table:
         for number, item in enumerate(items):
             dynamodb.put_item(TableName=table, Item={**item, "pk": {"S": f"item-{number}"}})
         moto_s, ours = answer_both(lambda: dynamodb.scan(TableName=table, ConsistentRead=True))
@@ -77,8 +87,6 @@ def test_dynamodb_items_of_every_type_read_the_same(edge_client: Any, answer_bot
         assert answer_both(lambda: dynamodb.get_item(TableName=table, Key=key))[1]["Item"]["pk"] == key["pk"]
         moto_s, ours = answer_both(lambda: dynamodb.describe_table(TableName=table))
         assert ours == moto_s
-    finally:
-        dynamodb.delete_table(TableName=table)
 
 
 def test_model_objects_of_the_query_and_xml_protocols_read_the_same(edge_client: Any, answer_both: Any) -> None:
@@ -120,16 +128,10 @@ def test_model_objects_of_the_query_and_xml_protocols_read_the_same(edge_client:
 def test_a_binary_attribute_is_base64_once_on_the_wire(edge: Any, edge_client: Any) -> None:
     """The raw body, not a parsed one: a blob is encoded exactly once."""
     dynamodb = edge_client("dynamodb", "us-west-2")
-    table = f"raw-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          BillingMode="PAY_PER_REQUEST")
-    try:
+    with new_table(dynamodb, "raw") as table:
         dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "b": {"B": b"\x00\x01\xff"}})
         body = json.dumps({"TableName": table, "Key": {"pk": {"S": "a"}}}).encode()
         answer = signed(edge, "dynamodb", "POST", "/", body, region="us-west-2", headers={
             "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.GetItem"})
         assert answer.status_code == 200, answer.text
         assert answer.json()["Item"] == {"pk": {"S": "a"}, "b": {"B": base64.b64encode(b"\x00\x01\xff").decode()}}
-    finally:
-        dynamodb.delete_table(TableName=table)
