@@ -64,7 +64,7 @@ class CheckoutConfig:
     @property
     def tracing(self) -> TracingSettings:
         p = self.placement
-        return TracingSettings(self.otlp_endpoint, p.instance_id, p.region, p.availability_zone, self.untraced_urls)
+        return TracingSettings(self.otlp_endpoint, p.instance_id, p.region, p.availability_zone)
     catalog_table: str | None = None
     catalog_endpoint: str = ""
     admin_token: str | None = None

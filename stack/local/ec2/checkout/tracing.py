@@ -58,7 +58,6 @@ class TracingSettings:
     instance_id: str
     region: str
     availability_zone: str
-    untraced_urls: str = DEFAULT_UNTRACED  # comma-separated regular expressions, searched in each request's URL
 
     @property
     def enabled(self) -> bool:

@@ -39,9 +39,9 @@ def test_bad_command_lines_are_refused(extra: list[str], message: str) -> None:
 
 def test_untraced_urls_default_to_the_health_check_or_otel_s_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_PYTHON_EXCLUDED_URLS", raising=False)
-    assert parse([*BASE, "--listen", "127.0.0.1:0"]).tracing.untraced_urls == "/health$"
+    assert parse([*BASE, "--listen", "127.0.0.1:0"]).untraced_urls == "/health$"
     monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "")
-    assert parse([*BASE, "--listen", "127.0.0.1:0"]).tracing.untraced_urls == ""  # every request traced
+    assert parse([*BASE, "--listen", "127.0.0.1:0"]).untraced_urls == ""  # every request traced
     assert parse([*BASE, "--listen", "127.0.0.1:0", "--untraced-urls", "/ping"]).untraced_urls == "/ping"
     monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "[")
     with pytest.raises(ConfigError, match="OTEL_PYTHON_EXCLUDED_URLS: '\\[' is not comma-separated"):
