@@ -2,12 +2,14 @@
 
 Shared by the control plane (GetMetricStatistics) and the cloudwatch part (alarm evaluation).
 
-A sample is a single value (count 1) or a statistic set (SampleCount, Sum, Minimum, Maximum). The
-standard statistics combine both; a percentile needs the raw values, so a period holding only
-statistic sets has no percentile (AWS: percentiles need values, or Values/Counts).
+A sample is a single value (count 1), a statistic set (SampleCount, Sum, Minimum, Maximum), or values
+with their counts (PutMetricData's Values/Counts). The standard statistics combine all three; a
+percentile needs the values, so a period holding only statistic sets has no percentile (AWS:
+percentiles need values, or Values/Counts).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -48,9 +50,17 @@ def compute(name: str, samples: Sequence[MetricSample]) -> tuple[float, float] |
     wanted = percentile_of(name)
     if wanted is None:
         raise ValueError(f"statistic {name!r} is not evaluated by the local stack")
-    values = sorted(v for s in samples for v in s.values)
-    if not values:
+    counted = sorted((value, count) for s in samples
+                     for value, count in zip(s.values, s.counts or itertools.repeat(1.0), strict=False) if count > 0)
+    total = sum(count for _, count in counted)
+    if total <= 0:
         return None  # statistic sets only: no percentile
-    # Nearest rank: the smallest value with at least `wanted`% of the values at or below it.
-    rank = max(1, math.ceil(wanted / 100 * len(values)))
-    return values[rank - 1], float(len(values))
+    # Nearest rank, each value counted as often as it occurred: the smallest value with at least
+    # `wanted`% of the count at or below it.
+    rank = max(1, math.ceil(wanted / 100 * total))
+    seen = 0.0
+    for value, count in counted:
+        seen += count
+        if seen >= rank:
+            return value, total
+    return counted[-1][0], total  # fractional counts that add up to less than one

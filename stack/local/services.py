@@ -257,7 +257,7 @@ class RdsStore(Protocol):
 
 @dataclass(frozen=True)
 class MetricSample:
-    """One stored PutMetricData datum: a value (count 1) or a statistic set; ``values`` are the raw values."""
+    """One stored PutMetricData datum: a value (count 1), a statistic set, or Values with their Counts."""
 
     region: str
     namespace: str
@@ -270,6 +270,7 @@ class MetricSample:
     minimum: float
     maximum: float
     values: tuple[float, ...]  # empty for a statistic set (no percentile can be drawn from it)
+    counts: tuple[float, ...] = ()  # how often each of ``values`` occurred; empty: once each
 
 
 @runtime_checkable

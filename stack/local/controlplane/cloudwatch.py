@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from moto.cloudwatch.models import MetricAggregatedDatum
+from moto.core.exceptions import ServiceException
+
 from stack.local import alarmrule, metricstats
 from stack.local.awserror import AwsError
 from stack.local.controlplane import backends
@@ -141,6 +144,57 @@ def put_metric_data(request: ApiRequest, plane: Any) -> None:
             if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
                 raise _invalid(f"The value {value} for parameter MetricData.member.{index}.Value is invalid; "
                                f"NaN and infinities are not accepted")
+
+
+class Distribution(MetricAggregatedDatum):
+    """A PutMetricData member sent as Values and Counts, kept as sent: one datum.
+
+    moto would store one datum per count (a batch of 20,000 timed requests: 20,000 objects, each with its own
+    dimensions, kept for as long as the stack runs). moto's readers take this one as the statistic set it
+    also is (SampleCount, Sum, Minimum, Maximum); the percentiles here read its values and counts.
+    """
+
+    def __init__(self, namespace: str, name: str, values: list[float], counts: list[float],
+                 dimensions: list[dict[str, str]], timestamp: datetime | None, unit: str | None) -> None:
+        super().__init__(namespace, name, min_stat=min(values), max_stat=max(values), sample_count=sum(counts),
+                         sum_stat=sum(v * c for v, c in zip(values, counts, strict=True)), dimensions=dimensions,
+                         timestamp=timestamp, unit=unit)
+        self.values = tuple(values)
+        self.counts = tuple(counts)
+
+
+def store_metric_data(request: ApiRequest, plane: Any) -> ApiResponse:
+    """PutMetricData (after ``put_metric_data``'s checks): a member with Values is stored as one
+    ``Distribution``, any other as moto stores it. moto's own checks run on every member before any is kept."""
+    backend = backends.cloudwatch(request.region)
+    namespace = str(request.params.get("Namespace"))
+    # Timestamps as moto's own parser gives them (the wire's are epoch numbers or ISO text).
+    data = [{**member, "Timestamp": _moto_time(member["Timestamp"])} if member.get("Timestamp") is not None else member
+            for member in request.params.get("MetricData") or ()]
+    try:
+        for index, member in enumerate(data, start=1):
+            backend._validate_parameters_put_metric_data(member, index)
+    except ServiceException as error:  # moto's refusal, as AWS's code and message
+        raise AwsError(str(error.code), str(getattr(error, "message", error))) from None
+    distributions = []
+    for member in data:
+        if not member.get("Values"):
+            continue
+        counts = member.get("Counts") or [1.0] * len(member["Values"])  # as many as the values: moto's check
+        # A value that occurred no times is no sample (moto adds it zero times).
+        counted = [(float(v), float(c)) for v, c in zip(member["Values"], counts, strict=True) if float(c) > 0]
+        if counted:
+            distributions.append(Distribution(
+                namespace, str(member["MetricName"]), [v for v, _ in counted], [c for _, c in counted],
+                list(member.get("Dimensions") or ()), member.get("Timestamp"), member.get("Unit")))
+    backend.put_metric_data(namespace, [member for member in data if not member.get("Values")])
+    backend.metric_data.extend(distributions)
+    return ApiResponse(200, b"{}", JSON_10)
+
+
+def _moto_time(value: Any) -> datetime:
+    """A wire timestamp as moto keeps one: a naive datetime in UTC."""
+    return datetime.fromtimestamp(_epoch(value), timezone.utc).replace(tzinfo=None)
 
 
 def set_alarm_state(request: ApiRequest, plane: Any) -> None:
@@ -401,6 +455,9 @@ def ledger(plane: Any) -> Ledger:
 def _sample(region: str, datum: Any) -> MetricSample:
     dimensions = frozenset((str(d.name), str(d.value)) for d in datum.dimensions)
     stamp = _epoch(datum.timestamp)
+    if isinstance(datum, Distribution):
+        return MetricSample(region, datum.namespace, datum.name, dimensions, stamp, datum.unit, float(datum.sample_count),
+                            float(datum.sum), float(datum.min), float(datum.max), datum.values, datum.counts)
     if hasattr(datum, "value"):
         value = float(datum.value)
         return MetricSample(region, datum.namespace, datum.name, dimensions, stamp, datum.unit, 1.0, value, value,
@@ -451,5 +508,5 @@ AFTER: dict[str, Callable[[ApiRequest, Any], None]] = {
 }
 ANSWER: dict[str, Callable[[ApiRequest, Any], ApiResponse | None]] = {
     "PutCompositeAlarm": put_composite_alarm, "DescribeAlarmHistory": describe_alarm_history,
-    "GetMetricStatistics": get_metric_statistics,
+    "GetMetricStatistics": get_metric_statistics, "PutMetricData": store_metric_data,
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stack.local import metricstats as statistics
 from stack.local.cloudwatch.evaluation import AlarmSpec, Datapoint, evaluate
@@ -87,3 +89,14 @@ def test_a_premature_transition_names_the_last_n_periods() -> None:
     outcome = evaluate(spec(), points("-0XX-"), 0.0)
     assert outcome.state == "ALARM"
     assert outcome.reason.startswith("Threshold Crossed: 2 out of the last 3 datapoints [missing (")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 500).map(float), st.integers(1, 30)), min_size=1, max_size=30),
+       st.sampled_from(["p0", "p1", "p50", "p90", "p95", "p99", "p99.9", "p100"]))
+def test_a_percentile_over_values_with_counts_is_the_one_over_the_values_repeated(
+        histogram: list[tuple[float, int]], name: str) -> None:
+    repeated = [v for v, c in histogram for _ in range(c)]
+    counted = MetricSample("r", "ns", "m", frozenset(), 0.0, None, float(len(repeated)), sum(repeated), min(repeated),
+                           max(repeated), tuple(v for v, _ in histogram), tuple(float(c) for _, c in histogram))
+    assert statistics.compute(name, [counted]) == statistics.compute(name, [sample(*repeated)])

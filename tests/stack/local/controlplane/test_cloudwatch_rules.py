@@ -1,11 +1,17 @@
-"""CloudWatch input AWS rejects and moto accepts: the control plane answers with AWS's code and status."""
+"""CloudWatch input AWS rejects and moto accepts (the control plane answers with AWS's code and status), and
+PutMetricData's Values/Counts as the control plane stores them."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stack.local.controlplane import backends
 
 
 def _alarm(**extra: Any) -> dict[str, Any]:
@@ -64,3 +70,70 @@ def test_put_composite_alarm_rejects_a_rule_it_cannot_read(edge_client: Any) -> 
     response = _error(edge_client("cloudwatch").put_composite_alarm, AlarmName="c-bad", AlarmRule='ALARM("a") AND')
     assert response["Error"]["Code"] == "InvalidParameterValue"
     assert "AlarmRule ends where an expression was expected" in response["Error"]["Message"]
+
+
+# -- Values/Counts: one datum each, answering as the same values sent one by one ---------------------------
+
+STATISTICS = ["SampleCount", "Sum", "Average", "Minimum", "Maximum"]
+PERCENTILES = ["p0", "p50", "p90", "p99", "p100"]
+
+
+def _statistics(client: Any, metric: str, since: datetime) -> dict[str, Any]:
+    points = client.get_metric_statistics(
+        Namespace="Gameday/Test", MetricName=metric, Dimensions=[{"Name": "Host", "Value": "a"}], StartTime=since,
+        EndTime=since + timedelta(minutes=10), Period=600, Statistics=STATISTICS, ExtendedStatistics=PERCENTILES)["Datapoints"]
+    assert len(points) == 1
+    return {k: v for k, v in points[0].items() if k != "Timestamp"}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 2000).map(lambda tenths: tenths / 10), st.integers(1, 40)),
+                min_size=1, max_size=20, unique_by=lambda pair: pair[0]))
+def test_values_with_counts_answer_as_the_values_one_by_one(edge_client: Any, histogram: list[tuple[float, int]]) -> None:
+    client = edge_client("cloudwatch")
+    since = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+    stamp = since + timedelta(minutes=1)
+    tag = uuid.uuid4().hex[:8]
+    dimensions = [{"Name": "Host", "Value": "a"}]
+    client.put_metric_data(Namespace="Gameday/Test", MetricData=[{
+        "MetricName": f"counted-{tag}", "Values": [v for v, _ in histogram], "Counts": [float(c) for _, c in histogram],
+        "Dimensions": dimensions, "Timestamp": stamp, "Unit": "Milliseconds"}])
+    singles = [{"MetricName": f"single-{tag}", "Value": v, "Dimensions": dimensions, "Timestamp": stamp, "Unit": "Milliseconds"}
+               for v, c in histogram for _ in range(c)]
+    for start in range(0, len(singles), 1000):
+        client.put_metric_data(Namespace="Gameday/Test", MetricData=singles[start:start + 1000])
+    counted, single = _statistics(client, f"counted-{tag}", since), _statistics(client, f"single-{tag}", since)
+    assert counted.pop("Average") == pytest.approx(single.pop("Average"))
+    assert counted.pop("Sum") == pytest.approx(single.pop("Sum"))
+    assert counted == single
+    assert counted["SampleCount"] == sum(c for _, c in histogram)
+    queries = [{"Id": f"q{i}", "MetricStat": {"Metric": {"Namespace": "Gameday/Test", "MetricName": name, "Dimensions": dimensions},
+                                              "Period": 600, "Stat": stat}}
+               for i, (name, stat) in enumerate((f"{kind}-{tag}", stat) for kind in ("counted", "single") for stat in STATISTICS)]
+    results = {r["Id"]: r["Values"] for r in client.get_metric_data(MetricDataQueries=queries, StartTime=since,
+                                                                     EndTime=since + timedelta(minutes=10))["MetricDataResults"]}
+    for i in range(len(STATISTICS)):
+        assert results[f"q{i}"] == pytest.approx(results[f"q{i + len(STATISTICS)}"])
+
+
+def test_values_with_counts_are_kept_as_one_datum(edge_client: Any) -> None:
+    stored = backends.cloudwatch("us-east-1").metric_data
+    before = len(stored)
+    edge_client("cloudwatch").put_metric_data(Namespace="Gameday/Test", MetricData=[
+        {"MetricName": "Latency", "Values": [1.5, 2.0, 7.25], "Counts": [5000.0, 3000.0, 0.0]},
+        {"MetricName": "Requests", "Value": 8000.0, "Unit": "Count"}])
+    added = stored[before:]
+    assert len(added) == 2  # moto alone keeps 8,001 objects for this call
+    latency = next(d for d in added if d.name == "Latency")
+    assert (latency.sample_count, latency.sum, latency.min, latency.max) == (8000.0, 13500.0, 1.5, 2.0)  # 7.25 occurred 0 times
+
+
+def test_put_metric_data_stores_nothing_when_one_member_is_refused(edge_client: Any) -> None:
+    stored = backends.cloudwatch("us-east-1").metric_data
+    before = len(stored)
+    response = _error(edge_client("cloudwatch").put_metric_data, Namespace="Gameday/Test", MetricData=[
+        {"MetricName": "Latency", "Values": [1.0, 2.0], "Counts": [1.0, 2.0]},
+        {"MetricName": "Latency", "Values": [1.0, 2.0], "Counts": [1.0]}])
+    assert response["Error"]["Code"] == "InvalidParameterValue"
+    assert "MetricData.member.2.Values and MetricData.member.2.Counts must be of the same size" in response["Error"]["Message"]
+    assert len(stored) == before
