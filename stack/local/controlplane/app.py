@@ -170,7 +170,7 @@ class ControlPlane:
         cloudfront.install(environment.timescale)
         self.environment = environment
         self.directconnect = directconnect.DirectConnect(self.services, environment.timescale)
-        self.cloudwatch = cloudwatch.Ledger(list(environment.regions))
+        self.cloudwatch = cloudwatch.Ledger(list(environment.regions), timescale=environment.timescale)
         self.services.provide(MetricStore, self.cloudwatch, by="the control plane")
         self.global_tables = dynamodb.GlobalTables(environment.regions, environment.timescale,
                                                    environment.dynamodb.replica_creation_s)

@@ -11,8 +11,9 @@ moto stores metric data and alarms. Here the control plane:
 - **writes the history** (DescribeAlarmHistory, which moto lacks): ConfigurationUpdate when an
   alarm is created, updated or deleted, StateUpdate on every state change (the evaluator's, through
   ``MetricStore.set_state``, or a user's SetAlarmState), Action for each action run;
-- **answers** PutCompositeAlarm (stored as a moto alarm with its rule), DescribeAlarmHistory, and
-  GetMetricStatistics (exact dimensions, percentiles).
+- **answers** PutCompositeAlarm (stored as a moto alarm with its rule), DescribeAlarmHistory,
+  GetMetricStatistics (exact dimensions, percentiles) and PutMetricData (stored as metricdata.py
+  says: Values/Counts as one datum, old data rolled up as AWS ages it).
 
 The ``Ledger`` is also the ``MetricStore`` service the cloudwatch part evaluates alarms through.
 """
@@ -29,12 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from moto.cloudwatch.models import MetricAggregatedDatum
+from moto.cloudwatch.models import MetricAggregatedDatum, MetricDatum
 from moto.core.exceptions import ServiceException
 
 from stack.local import alarmrule, metricstats
 from stack.local.awserror import AwsError
+from base.timescale import TimeScale
 from stack.local.controlplane import backends
+from stack.local.controlplane.metricdata import Distribution, Retention, moto_time
 from stack.local.part import ApiRequest, ApiResponse
 from stack.local.services import MetricSample
 
@@ -146,55 +149,49 @@ def put_metric_data(request: ApiRequest, plane: Any) -> None:
                                f"NaN and infinities are not accepted")
 
 
-class Distribution(MetricAggregatedDatum):
-    """A PutMetricData member sent as Values and Counts, kept as sent: one datum.
-
-    moto would store one datum per count (a batch of 20,000 timed requests: 20,000 objects, each with its own
-    dimensions, kept for as long as the stack runs). moto's readers take this one as the statistic set it
-    also is (SampleCount, Sum, Minimum, Maximum); the percentiles here read its values and counts.
-    """
-
-    def __init__(self, namespace: str, name: str, values: list[float], counts: list[float],
-                 dimensions: list[dict[str, str]], timestamp: datetime | None, unit: str | None) -> None:
-        super().__init__(namespace, name, min_stat=min(values), max_stat=max(values), sample_count=sum(counts),
-                         sum_stat=sum(v * c for v, c in zip(values, counts, strict=True)), dimensions=dimensions,
-                         timestamp=timestamp, unit=unit)
-        self.values = tuple(values)
-        self.counts = tuple(counts)
-
-
 def store_metric_data(request: ApiRequest, plane: Any) -> ApiResponse:
-    """PutMetricData (after ``put_metric_data``'s checks): a member with Values is stored as one
-    ``Distribution``, any other as moto stores it. moto's own checks run on every member before any is kept."""
+    """PutMetricData (after ``put_metric_data``'s checks): the members stored in their order, a member with Values
+    as one ``Distribution``, then the Region's data aged (metricdata.Retention). moto's own checks run on every
+    member before any is kept."""
+    book = ledger(plane)
     backend = backends.cloudwatch(request.region)
     namespace = str(request.params.get("Namespace"))
     # Timestamps as moto's own parser gives them (the wire's are epoch numbers or ISO text).
-    data = [{**member, "Timestamp": _moto_time(member["Timestamp"])} if member.get("Timestamp") is not None else member
+    data = [{**member, "Timestamp": moto_time(_epoch(member["Timestamp"]))} if member.get("Timestamp") is not None else member
             for member in request.params.get("MetricData") or ()]
     try:
         for index, member in enumerate(data, start=1):
             backend._validate_parameters_put_metric_data(member, index)
     except ServiceException as error:  # moto's refusal, as AWS's code and message
         raise AwsError(str(error.code), str(getattr(error, "message", error))) from None
-    distributions = []
-    for member in data:
-        if not member.get("Values"):
-            continue
-        counts = member.get("Counts") or [1.0] * len(member["Values"])  # as many as the values: moto's check
-        # A value that occurred no times is no sample (moto adds it zero times).
-        counted = [(float(v), float(c)) for v, c in zip(member["Values"], counts, strict=True) if float(c) > 0]
-        if counted:
-            distributions.append(Distribution(
-                namespace, str(member["MetricName"]), [v for v, _ in counted], [c for _, c in counted],
-                list(member.get("Dimensions") or ()), member.get("Timestamp"), member.get("Unit")))
-    backend.put_metric_data(namespace, [member for member in data if not member.get("Values")])
-    backend.metric_data.extend(distributions)
+    stored = [_datum(namespace, member, book.retention.dimensions) for member in data]
+    with book.retention.lock:
+        backend.metric_data.extend(datum for datum in stored if datum is not None)
+        book.retention.roll_up(request.region, backend, book.clock().timestamp())
     return ApiResponse(200, b"{}", JSON_10)
 
 
-def _moto_time(value: Any) -> datetime:
-    """A wire timestamp as moto keeps one: a naive datetime in UTC."""
-    return datetime.fromtimestamp(_epoch(value), timezone.utc).replace(tzinfo=None)
+def _datum(namespace: str, member: Mapping[str, Any], dimensions: Callable[[Any], list[Any]]) -> Any:
+    """One MetricData member as stored: as moto would, except Values/Counts (one Distribution, not one datum per
+    count) and the dimensions (one shared list per distinct set). None for Values that all occurred no times
+    (moto adds nothing for them either)."""
+    name, stamp, unit = str(member["MetricName"]), member.get("Timestamp"), member.get("Unit")
+    datum: Any
+    if member.get("Values"):
+        counts = member.get("Counts") or [1.0] * len(member["Values"])  # as many as the values: moto's check
+        counted = [(float(v), float(c)) for v, c in zip(member["Values"], counts, strict=True) if float(c) > 0]
+        if not counted:
+            return None
+        datum = Distribution(namespace, name, [v for v, _ in counted], [c for _, c in counted], [], stamp, unit)
+    elif member.get("StatisticValues"):
+        stats = member["StatisticValues"]
+        datum = MetricAggregatedDatum(namespace, name, min_stat=float(stats["Minimum"]), max_stat=float(stats["Maximum"]),
+                                      sample_count=float(stats["SampleCount"]), sum_stat=float(stats["Sum"]),
+                                      dimensions=[], timestamp=stamp, unit=unit)
+    else:
+        datum = MetricDatum(namespace, name, float(member.get("Value", 0)), [], stamp, unit)
+    datum.dimensions = dimensions(member.get("Dimensions") or ())
+    return datum
 
 
 def set_alarm_state(request: ApiRequest, plane: Any) -> None:
@@ -300,9 +297,10 @@ def describe_alarm_history(request: ApiRequest, plane: Any) -> ApiResponse:
 class Ledger:
     """The alarms' history and state changes, over moto's store; the ``MetricStore`` the evaluator uses."""
 
-    def __init__(self, regions: list[str], clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, regions: list[str], clock: Callable[[], datetime] = _now, timescale: TimeScale = TimeScale.REAL) -> None:
         self._regions = sorted(regions)
         self.clock = clock
+        self.retention = Retention(timescale)
         self._lock = threading.RLock()
         self._history: dict[str, list[HistoryItem]] = {}
         self._before: dict[tuple[str, str], Any] = {}  # (Region, alarm) -> the alarm before a put
@@ -316,11 +314,9 @@ class Ledger:
         return list(self._regions)
 
     def samples_after(self, region: str, cursor: int) -> tuple[list[MetricSample], int]:
-        stored = backends.cloudwatch(region).metric_data
-        end = len(stored)
-        if cursor > end:
-            cursor = 0  # moto was reset
-        return [_sample(region, datum) for datum in stored[cursor:end]], end
+        # The cursor counts raw data (rolled-up data is older than any alarm reads from the store).
+        data, cursor = self.retention.raw_after(region, backends.cloudwatch(region).metric_data, cursor)
+        return [_sample(region, datum) for datum in data], cursor
 
     def alarms(self, region: str) -> list[Mapping[str, Any]]:
         with self._lock:
