@@ -266,7 +266,7 @@ def get_metric_statistics(request: ApiRequest, plane: Any) -> ApiResponse:
         raise _invalid("The parameter StartTime must be less than the parameter EndTime.")
     wanted = frozenset((str(d["Name"]), str(d["Value"])) for d in params.get("Dimensions") or ())
     unit = params.get("Unit")
-    samples = [x for x in backends.cloudwatch(request.region).metric_data
+    samples = [x for x in list(backends.cloudwatch(request.region).metric_data)  # a copy: a roll-up may replace slices
                if x.namespace == params.get("Namespace") and x.name == params.get("MetricName")
                and (unit is None or x.unit == unit)]
     buckets: dict[int, list[MetricSample]] = {}

@@ -16,10 +16,10 @@ lives, and a member sent as Values and Counts as one object per count. Here:
 Without it a built, idle stack's publishers (checkout's request metrics above all) added several MB a minute
 to the supervisor, for good.
 
-A Region's list is then [rolled data, coarsest tier first] + [raw data, in arrival order]. Raw data is
-rolled from the front of its part while it is old enough, so data sent with an old timestamp waits behind
-newer arrivals (at most the raw retention). Writers append under ``Retention.lock``, and a roll-up swaps in
-a new list under it, so a reader walking the old list is never disturbed.
+A Region's list is then [rolled data, coarsest tier first] + [raw data, in arrival order]. Each part is
+rolled from its front while it is old enough, so data sent with an old timestamp waits behind newer arrivals
+(at most the raw retention). Writers append, and a roll-up replaces slices, under ``Retention.lock``; moto's
+readers walk a copy (``get_all_metrics``), and so does GetMetricStatistics here.
 """
 from __future__ import annotations
 
@@ -60,14 +60,14 @@ class Distribution(MetricAggregatedDatum):
 
 @dataclass
 class _Region:
-    data: list[Any]  # the list moto's backend holds
-    tiers: list[list[Distribution]] = field(default_factory=lambda: [[] for _ in TIERS])  # rolled data, oldest first
+    data: list[Any]  # the list moto's backend holds: [tier 3][tier 2][tier 1][raw]
+    sizes: list[int] = field(default_factory=lambda: [0] * len(TIERS))  # how many rolled data each tier holds, finest first
     raw_offset: int = 0  # how many raw data have left the front of the raw part (rolled up) since the start
     rolled_at: float = 0.0
 
-    @property
-    def rolled(self) -> int:
-        return sum(len(tier) for tier in self.tiers)
+    def start(self, level: int) -> int:
+        """Where ``level`` begins in ``data`` (0: the raw data; n: tier n): after every coarser tier."""
+        return sum(self.sizes[level:])
 
 
 class Retention:
@@ -95,11 +95,12 @@ class Retention:
         the end (moto was reset) starts over."""
         with self.lock:
             state = self._state(region, data)
-            start = state.rolled + max(0, position - state.raw_offset)
+            rolled = state.start(0)
+            start = rolled + max(0, position - state.raw_offset)
             if start > len(data):
                 state.raw_offset = 0
-                start = state.rolled
-            return data[start:], state.raw_offset + len(data) - state.rolled
+                start = rolled
+            return data[start:], state.raw_offset + len(data) - rolled
 
     def roll_up(self, region: str, backend: Any, now_s: float, force: bool = False) -> None:
         """Age ``backend``'s data as of epoch ``now_s`` (at most once per scaled minute unless ``force``).
@@ -109,31 +110,33 @@ class Retention:
         if not force and now_s - state.rolled_at < self.timescale.to_wall(ROLL_EVERY_AWS_S):
             return
         state.rolled_at = now_s
-        raw = state.data[state.rolled:]
-        cutoff = moto_time(self._aligned(now_s - self.timescale.to_wall(RAW_KEPT_S), TIERS[0][0]))
-        old = 0
-        while old < len(raw) and raw[old].timestamp < cutoff:
-            old += 1
-        moving: list[Any] = raw[:old]
-        changed = old > 0
-        for index, (period_s, _) in enumerate(TIERS):
-            state.tiers[index].extend(self._merge(moving, period_s))
-            moving = []
-            next_age = TIERS[index + 1][1] if index + 1 < len(TIERS) else DROPPED_AFTER_S
-            next_period = TIERS[index + 1][0] if index + 1 < len(TIERS) else period_s
-            tier_cutoff = moto_time(self._aligned(now_s - self.timescale.to_wall(next_age), next_period))
-            tier = state.tiers[index]
-            leaving = 0
-            while leaving < len(tier) and tier[leaving].timestamp < tier_cutoff:
-                leaving += 1
-            if leaving:
-                moving, state.tiers[index] = tier[:leaving], tier[leaving:]
-                changed = True
-            # the last tier's leavers are dropped
-        if changed:
-            state.raw_offset += old
-            state.data = [datum for tier in reversed(state.tiers) for datum in tier] + raw[old:]
-            backend.metric_data = state.data
+        data = state.data
+        # Each level's data old enough for the next tier is merged into it, from the level's front: the next tier
+        # ends where the level begins, so that is one slice of the list (no copy of the rest, no new list).
+        for level, (period_s, age_s) in enumerate(TIERS):
+            start = state.start(level)
+            end = len(data) if level == 0 else start + state.sizes[level - 1]
+            moving = self._old(data, start, end, now_s - self.timescale.to_wall(age_s), period_s)
+            if moving == start:
+                continue
+            merged = self._merge(data[start:moving], period_s)
+            data[start:moving] = merged
+            if level == 0:
+                state.raw_offset += moving - start
+            else:
+                state.sizes[level - 1] -= moving - start
+            state.sizes[level] += len(merged)
+        gone = self._old(data, 0, state.sizes[-1], now_s - self.timescale.to_wall(DROPPED_AFTER_S), TIERS[-1][0])
+        del data[:gone]
+        state.sizes[-1] -= gone
+
+    def _old(self, data: list[Any], start: int, end: int, before_s: float, period_aws_s: float) -> int:
+        """The end of the run of data from ``start`` (up to ``end``) in (scaled) periods that ended by ``before_s``."""
+        cutoff = moto_time(self._aligned(before_s, period_aws_s))
+        index = start
+        while index < end and data[index].timestamp < cutoff:
+            index += 1
+        return index
 
     def _state(self, region: str, data: list[Any]) -> _Region:
         state = self._regions.get(region)

@@ -104,14 +104,15 @@ def test_each_tier_ages_into_the_next_and_the_last_is_dropped() -> None:
 
 def test_a_position_in_the_raw_data_survives_a_roll_up() -> None:
     old = [value(4 * HOUR, float(v)) for v in range(10)]
-    retention, backend = Retention(SCALE), SimpleNamespace(metric_data=list(old))
+    young = [value(60, float(v)) for v in range(12)]
+    retention, backend = Retention(SCALE), SimpleNamespace(metric_data=old + young)
     first, position = retention.raw_after("us-east-1", backend.metric_data, 0)
-    assert first == old
-    new = [value(60, 100.0), value(30, 101.0)]
+    assert first == old + young
+    new = [value(30, float(v)) for v in range(10)]
     with retention.lock:
-        backend.metric_data.extend(new[:1])
-        retention.roll_up("us-east-1", backend, NOW, force=True)
-        backend.metric_data.append(new[1])
+        retention.roll_up("us-east-1", backend, NOW, force=True)  # the 10 old data become one minute
+        backend.metric_data.extend(new)
+    assert len(backend.metric_data) == 1 + 12 + 10
     later, position = retention.raw_after("us-east-1", backend.metric_data, position)
     assert later == new
     assert retention.raw_after("us-east-1", backend.metric_data, position) == ([], position)
