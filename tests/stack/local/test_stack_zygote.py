@@ -16,7 +16,7 @@ from environments import loader
 from stack.local import supervisor
 from stack.local.instance import Instance
 
-NUMBER = 6  # no other test or benchmark uses it
+NUMBER = 6  # no other test uses it (benchmarks/bench_experiments.py does: benchmarks are not run beside the tests)
 SERVICES = {"ledger", "pos-store-nyc", "pos-store-philly"}
 PARTS = "fabric,warehouse,stores"
 
