@@ -33,9 +33,9 @@ from typing import Any
 from moto.cloudwatch.models import MetricAggregatedDatum, MetricDatum
 from moto.core.exceptions import ServiceException
 
+from base.timescale import TimeScale
 from stack.local import alarmrule, metricstats
 from stack.local.awserror import AwsError
-from base.timescale import TimeScale
 from stack.local.controlplane import backends
 from stack.local.controlplane.metricdata import Distribution, Retention, moto_time
 from stack.local.part import ApiRequest, ApiResponse
