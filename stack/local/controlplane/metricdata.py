@@ -92,13 +92,12 @@ class Retention:
         """The raw data of ``data`` (moto's list for ``region``) after raw ``position``, and the new position.
 
         Positions count raw data from the store's start, so they stay valid across roll-ups; a position past
-        the end (moto was reset) starts over."""
+        the end (moto was reset: ``_state`` started the Region afresh) starts over."""
         with self.lock:
             state = self._state(region, data)
             rolled = state.start(0)
             start = rolled + max(0, position - state.raw_offset)
             if start > len(data):
-                state.raw_offset = 0
                 start = rolled
             return data[start:], state.raw_offset + len(data) - rolled
 
