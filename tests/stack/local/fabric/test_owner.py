@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -30,13 +31,18 @@ def server() -> Iterator[socket.socket]:
         listener.close()
 
 
-def test_socket_inode_finds_the_client_end(server: socket.socket) -> None:
+@pytest.mark.parametrize("proc", [Path("/proc"), Path("/proc/self/..")], ids=["sock_diag", "proc-net-tcp"])
+def test_socket_inode_finds_the_client_end(server: socket.socket, proc: Path) -> None:
+    # /proc itself is asked by sock_diag; any other path (here the same directory by another name) by its
+    # net/tcp table.
     client = socket.create_connection(server.getsockname())
     accepted, peer = server.accept()
     try:
-        inode = socket_inode(peer, server.getsockname())
+        inode = socket_inode(peer, server.getsockname(), proc)
         assert inode == os.fstat(client.fileno()).st_ino
-        assert socket_inode(("127.0.0.1", 1), server.getsockname()) is None
+        assert socket_inode(server.getsockname(), peer, proc) == os.fstat(accepted.fileno()).st_ino
+        assert socket_inode(("127.0.0.1", 1), server.getsockname(), proc) is None
+        assert socket_inode(peer, ("127.0.0.1", 1), proc) is None
     finally:
         client.close()
         accepted.close()
