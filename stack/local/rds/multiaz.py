@@ -208,8 +208,8 @@ def _repoint_replicas(db: Database) -> None:
             member = replica.primary
             if member is None or replica.status == "deleting":
                 continue
-            member.node.follow(upstream)
             try:
+                member.node.follow(upstream)
                 member.node.wait_streaming(db.timing.scale.timeout(30, floor=2.0))
             except PostgresError:
                 # The replica received WAL the new primary never had (possible after a crash): rewind it.

@@ -297,10 +297,41 @@ class Node:
             "recovery_target_time": None, "recovery_target_action": None, "restore_command": None,
         })
 
-    def follow(self, source: Upstream) -> None:
-        """Repoint a running standby at a new upstream (PostgreSQL 13+ reloads primary_conninfo)."""
-        self.set_auto_conf({"primary_conninfo": conf_literal(source.conninfo(self.passfile, application_name=self.name))})
+    def follow(self, source: Upstream, deadline_s: float = 10.0) -> None:
+        """Repoint a running standby at a new upstream.
+
+        PostgreSQL 13+ rereads primary_conninfo on reload and restarts its walreceiver when it changed. The reload
+        is a signal, so this waits until the walreceiver that was running (if any) has gone: until then it may still
+        be streaming from the old upstream, and ``wait_streaming`` would take that for the new one."""
+        conninfo = conf_literal(source.conninfo(self.passfile, application_name=self.name))
+        if self._auto_conf().get("primary_conninfo") == conninfo:
+            return  # unchanged: PostgreSQL keeps its walreceiver
+        try:
+            before = self._walreceiver_pid()
+        except Exception:  # noqa: BLE001 - a standby that takes no connections: nothing to tell apart
+            before = None
+        self.set_auto_conf({"primary_conninfo": conninfo})
         self.reload()
+        if before is None:
+            return
+        try:
+            until(lambda: self._walreceiver_pid() != before, deadline_s, interval_s=0.02, ignore=(Exception,))
+        except DeadlineExceeded:
+            raise PostgresTimeout(f"node {self.name} kept its walreceiver (pid {before}) for {deadline_s:.1f} s after "
+                                  f"primary_conninfo changed; its log:\n{self.log_tail()}") from None
+
+    def _walreceiver_pid(self) -> int | None:
+        rows = self.query("SELECT pid FROM pg_stat_wal_receiver")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def _auto_conf(self) -> dict[str, str]:
+        """The settings postgresql.auto.conf holds, as written (values still quoted)."""
+        try:
+            lines = (self.data_dir / "postgresql.auto.conf").read_text().splitlines()
+        except FileNotFoundError:
+            return {}
+        pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+        return {key.strip(): value.strip() for key, value in pairs}
 
     def set_synchronous_standbys(self, names: list[str]) -> None:
         """Require a commit to be flushed on the first of ``names`` before it is acknowledged."""

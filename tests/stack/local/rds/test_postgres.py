@@ -8,7 +8,7 @@ import pg8000.native
 import pytest
 
 from stack.local.rds import runner
-from stack.local.rds.nodeconfig import NodeOptions
+from stack.local.rds.nodeconfig import NodeOptions, Upstream
 from stack.local.rds.postgres import Node
 from tests.stack.local.rds.conftest import wait_for
 
@@ -141,3 +141,30 @@ def test_replica_lag_is_real_and_minus_one_when_not_streaming(make_node: Callabl
 
     primary.stop("fast")
     wait_for(lambda: replica.replica_lag_s() == -1.0, "lag -1 once the primary is gone")
+
+
+def test_follow_returns_once_the_old_walreceiver_is_gone(make_node: Callable[[str], Node],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The upstream is the same server spelt differently, so the old walreceiver would go on streaming: a
+    # wait_streaming right after a reload that had not yet taken effect would take it for the new one. The
+    # reload's signal is sent late here, as a busy machine may act on it late.
+    primary, replica = make_node("p"), make_node("r")
+    primary.init()
+    primary.start(PRIMARY)
+    replica.clone_from(primary.local)
+    replica.start(PRIMARY)
+    replica.wait_streaming(15)
+    (before,) = replica.query("SELECT pid FROM pg_stat_wal_receiver")
+    late = threading.Timer(0.5, replica.reload)
+    monkeypatch.setattr(replica, "reload", late.start)
+    replica.follow(Upstream(f"{primary.socket_dir}/"))
+    assert replica.query("SELECT pid FROM pg_stat_wal_receiver") != [before], "follow returned before the reload"
+    late.join()
+    monkeypatch.undo()
+    replica.wait_streaming(15)
+    wait_for(lambda: primary.query("SELECT application_name, state FROM pg_stat_replication") == [[replica.name, "streaming"]],
+             "the primary to stream to the replica again")
+    # Following the same upstream again changes nothing, and returns at once.
+    (streaming,) = replica.query("SELECT pid FROM pg_stat_wal_receiver")
+    replica.follow(Upstream(f"{primary.socket_dir}/"))
+    assert replica.query("SELECT pid FROM pg_stat_wal_receiver") == [streaming]
