@@ -23,6 +23,7 @@ import copy
 import json
 import math
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -155,7 +156,9 @@ def store_metric_data(request: ApiRequest, plane: Any) -> ApiResponse:
     member before any is kept."""
     book = ledger(plane)
     backend = backends.cloudwatch(request.region)
-    namespace = str(request.params.get("Namespace"))
+    # Interned: every datum of a metric then shares its namespace, name and unit (a request's JSON gives each
+    # datum its own copies, three strings kept for as long as the datum).
+    namespace = sys.intern(str(request.params.get("Namespace")))
     # Timestamps as moto's own parser gives them (the wire's are epoch numbers or ISO text).
     data = [{**member, "Timestamp": moto_time(_epoch(member["Timestamp"]))} if member.get("Timestamp") is not None else member
             for member in request.params.get("MetricData") or ()]
@@ -175,7 +178,8 @@ def _datum(namespace: str, member: Mapping[str, Any], dimensions: Callable[[Any]
     """One MetricData member as stored: as moto would, except Values/Counts (one Distribution, not one datum per
     count) and the dimensions (one shared list per distinct set). None for Values that all occurred no times
     (moto adds nothing for them either)."""
-    name, stamp, unit = str(member["MetricName"]), member.get("Timestamp"), member.get("Unit")
+    name, stamp, unit = sys.intern(str(member["MetricName"])), member.get("Timestamp"), member.get("Unit")
+    unit = sys.intern(str(unit)) if unit is not None else None
     datum: Any
     if member.get("Values"):
         counts = member.get("Counts") or [1.0] * len(member["Values"])  # as many as the values: moto's check

@@ -137,3 +137,17 @@ def test_put_metric_data_stores_nothing_when_one_member_is_refused(edge_client: 
     assert response["Error"]["Code"] == "InvalidParameterValue"
     assert "MetricData.member.2.Values and MetricData.member.2.Counts must be of the same size" in response["Error"]["Message"]
     assert len(stored) == before
+
+
+def test_data_of_one_metric_share_their_strings_and_dimensions(edge_client: Any) -> None:
+    # Two calls, so each datum's strings come from a request body of its own.
+    stored = backends.cloudwatch("us-east-1").metric_data
+    before = len(stored)
+    for value in (1.0, 2.0):
+        edge_client("cloudwatch").put_metric_data(Namespace="Gameday/Shared", MetricData=[
+            {"MetricName": "Latency", "Value": value, "Unit": "Milliseconds",
+             "Dimensions": [{"Name": "InstanceId", "Value": "i-0123456789abcdef0"}]}])
+    first, second = stored[before:]
+    assert (first.value, second.value) == (1.0, 2.0)
+    for attribute in ("namespace", "name", "unit", "dimensions"):
+        assert getattr(first, attribute) is getattr(second, attribute), attribute
