@@ -11,7 +11,7 @@ import pytest
 
 from base.deadline import until
 from stack.local.rds import runner
-from stack.local.rds.nodeconfig import Credentials
+from stack.local.rds.nodeconfig import Credentials, NodeOptions
 from stack.local.rds.postgres import Node
 
 if not (runner.PG_BIN / "postgres").exists():
@@ -57,3 +57,14 @@ def make_node(storage: Path, credentials: Credentials) -> Iterator[object]:
 def wait_for(condition: Callable[[], Any], what: str, deadline_s: float = 15.0, poll_s: float = 0.02) -> Any:
     """Poll ``condition`` until truthy (exceptions count as not yet); fail naming ``what`` after the deadline."""
     return until(condition, deadline_s, what, poll_s, ignore=(Exception,))
+
+
+def streaming_pair(make_node: Callable[[str], Node], options: NodeOptions, standby: str = "s") -> tuple[Node, Node]:
+    """A new primary and a standby cloned from it (named ``standby``), both started with ``options``, streaming."""
+    primary, follower = make_node("p"), make_node(standby)
+    primary.init()
+    primary.start(options)
+    follower.clone_from(primary.local)
+    follower.start(options)
+    follower.wait_streaming(15)
+    return primary, follower

@@ -10,7 +10,7 @@ import pytest
 from stack.local.rds import runner
 from stack.local.rds.nodeconfig import NodeOptions, Upstream
 from stack.local.rds.postgres import Node
-from tests.stack.local.rds.conftest import wait_for
+from tests.stack.local.rds.conftest import streaming_pair, wait_for
 
 STANDBY = NodeOptions(hot_standby=False, replication_timeout_s=1.0)
 PRIMARY = NodeOptions(replication_timeout_s=1.0)
@@ -148,12 +148,7 @@ def test_follow_returns_once_the_old_walreceiver_is_gone(make_node: Callable[[st
     # The upstream is the same server spelt differently, so the old walreceiver would go on streaming: a
     # wait_streaming right after a reload that had not yet taken effect would take it for the new one. The
     # reload's signal is sent late here, as a busy machine may act on it late.
-    primary, replica = make_node("p"), make_node("r")
-    primary.init()
-    primary.start(PRIMARY)
-    replica.clone_from(primary.local)
-    replica.start(PRIMARY)
-    replica.wait_streaming(15)
+    primary, replica = streaming_pair(make_node, PRIMARY, standby="r")
     (before,) = replica.query("SELECT pid FROM pg_stat_wal_receiver")
     late = threading.Timer(0.5, replica.reload)
     monkeypatch.setattr(replica, "reload", late.start)

@@ -10,6 +10,7 @@ import pytest
 from stack.local.rds import runner
 from stack.local.rds.nodeconfig import REPLICATION_USER, Credentials, NodeOptions, Upstream
 from stack.local.rds.postgres import Node
+from tests.stack.local.rds.conftest import streaming_pair
 
 PRIMARY = NodeOptions(replication_timeout_s=1.0)
 
@@ -36,12 +37,7 @@ def command_lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_standby_follow_and_rewind_never_show_a_password(make_node: Callable[[str], Node], credentials: Credentials,
                                                           command_lines: list[str]) -> None:
-    primary, standby = make_node("p"), make_node("s")
-    primary.init()
-    primary.start(PRIMARY)
-    standby.clone_from(primary.local)
-    standby.start(PRIMARY)
-    standby.wait_streaming(15)
+    primary, standby = streaming_pair(make_node, PRIMARY)
     # A reload with a changed primary_conninfo, which PostgreSQL logs in full (the same socket, spelt differently).
     standby.follow(Upstream(f"{primary.socket_dir}/"))
     standby.wait_streaming(15)
