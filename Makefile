@@ -71,10 +71,10 @@ lint: $(TEST_STAMP)
 	$(BIN)/lint-imports
 
 # The static checks, the framework's own tests, then the design card's CI command: every merge proves the
-# failover game day.
+# failover game day. -rs lists each skipped test with its reason (no AWS account, a tool not installed).
 test: setup-test lint
-	$(BIN)/pytest -n 2 tests $(PYTEST_ARGS)
-	$(BIN)/pytest -m failover -p no:cacheprovider
+	$(BIN)/pytest -n 2 -rs tests $(PYTEST_ARGS)
+	$(BIN)/pytest -m failover -rs -p no:cacheprovider
 
 gameday: setup
 	$(BIN)/gameday run

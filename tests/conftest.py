@@ -26,6 +26,23 @@ def worker_index() -> int:
     return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 
+SPARE_INSTANCE = 9  # the second stack of the supervisor's side-by-side test, whichever worker runs it
+
+
+def lifecycle_instance(honour_named: bool = False) -> int:
+    """The local stack instance of this worker's tests that start parts themselves: 7 serially and on gw0, 8 on gw1.
+
+    The supervisor's lifecycle tests and the RDS and DynamoDB isolation worlds share it: on one worker they run
+    one after another, while an instance per test kind let one worker's isolation world meet the other
+    worker's supervisor stack (same addresses, same nftables table). With ``honour_named``, a serial run takes
+    the instance GAMEDAY_INSTANCE names (a shared machine's own).
+    """
+    named = os.environ.get("GAMEDAY_INSTANCE", "")
+    if honour_named and "PYTEST_XDIST_WORKER" not in os.environ and named.isdigit():
+        return int(named)
+    return 7 + worker_index() % 2
+
+
 @contextmanager
 def serving(server: Server) -> Iterator[Server]:
     """``server`` answering on a thread of its own; shut down, closed and joined however the test ends."""

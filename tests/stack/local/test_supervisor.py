@@ -16,10 +16,10 @@ import pytest
 from environments import loader
 from stack.local import supervisor
 from stack.local.instance import Instance
-from tests.conftest import worker_index
+from tests.conftest import SPARE_INSTANCE, lifecycle_instance
 
-# Instances 7 and 8 belong to these tests (serial and -n 2); the plugin's session stacks use 1 and 2.
-NUMBER = 7 + worker_index()
+# Instance 7 (serial, gw0) or 8 (gw1), and 9 for a second stack; the plugin's session stacks use 1 and 2.
+NUMBER = lifecycle_instance()
 STATUS_KEYS = {"aws_endpoint", "dns", "regions", "vantage_points", "state_dir", "logs"}
 
 
@@ -123,9 +123,7 @@ def test_down_after_a_crash_cleans_up(instance: Instance) -> None:
 
 
 def test_two_instances_side_by_side(instance: Instance) -> None:
-    if NUMBER + 2 > 9:  # 9 or 10: only one spare instance number, used by the serial run and worker gw0
-        pytest.skip("no spare instance number on this xdist worker; the serial run and gw0 cover this")
-    other = Instance(NUMBER + 2, instance.environment)
+    other = Instance(SPARE_INSTANCE, instance.environment)
     supervisor.stop(other)
     try:
         assert gameday("stack", "up", "--detach").returncode == 0

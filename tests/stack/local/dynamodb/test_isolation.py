@@ -7,7 +7,6 @@ stalls), and the replicator goes on carrying writes both ways.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import tempfile
 import uuid
@@ -31,7 +30,7 @@ from stack.local.fabric.connect import create_connection
 from stack.local.instance import Instance
 from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.services import Network
-from tests.conftest import worker_index
+from tests.conftest import lifecycle_instance
 from tests.faults.conftest import STACK_TAG, Recorder, policy
 from tests.stack.local.fabric.echo import EchoServer
 from tests.stack.local.fabric.test_fabric import exchange
@@ -40,12 +39,6 @@ ISOLATED = "us-west-2"
 DEADLINE_S = 5.0
 
 
-def _instance() -> int:
-    # As the RDS isolation test: instances 8 and 9 under xdist; a serial run names its own with GAMEDAY_INSTANCE.
-    named = os.environ.get("GAMEDAY_INSTANCE", "")
-    if "PYTEST_XDIST_WORKER" not in os.environ and named.isdigit():
-        return int(named)
-    return 8 + worker_index() % 2
 
 
 class World:
@@ -65,7 +58,7 @@ class World:
 def world() -> Iterator[World]:
     from stack.local.fabric.part import FabricPart
 
-    number = _instance()
+    number = lifecycle_instance(honour_named=True)
     host = f"127.0.{number}.1"
     with socket.socket() as probe:
         probe.bind((host, 0))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import threading
 from pathlib import Path
@@ -31,7 +30,7 @@ from stack.local.part import LOCAL_CREDENTIALS, PartContext
 from stack.local.services import DbStatus, Network, ServiceRecords
 from stack.local.rds.part import RdsPart
 from stack.local.rds.timing import PhaseRange, RdsTiming
-from tests.conftest import worker_index
+from tests.conftest import lifecycle_instance
 from tests.stack.local.rds.conftest import wait_for as wait
 
 REGION = "us-east-1"
@@ -39,16 +38,7 @@ PASSWORD = "isolate-Pa55word"
 TIME_SCALE = 0.02
 
 
-def _instance() -> int:
-    # Instances 8 and 9 (one per xdist worker) keep these addresses away from other tests' stacks; a serial
-    # run on a shared machine names its own with GAMEDAY_INSTANCE.
-    named = os.environ.get("GAMEDAY_INSTANCE", "")
-    if "PYTEST_XDIST_WORKER" not in os.environ and named.isdigit():
-        return int(named)
-    return 8 + worker_index() % 2
-
-
-INSTANCE = _instance()
+INSTANCE = lifecycle_instance(honour_named=True)
 
 pytestmark = pytest.mark.slow
 
