@@ -35,7 +35,8 @@ from stack.local import servicemodels
 from stack.local.awserror import AwsError, internal_failure, render
 from stack.local.controlplane import (
     backends, cachepolicies, cloudfront, cloudwatch, defaultvpc, directconnect, dynamodb, dynamoitems, ec2, fis,
-    globalaccelerator, mrsc, offerings, outposts, rds, request as requests_, route53, serializer, shield, vpn, wafv2, xray,
+    globalaccelerator, modeltracking, mrsc, offerings, outposts, rds, request as requests_, route53, serializer, shield, vpn,
+    wafv2, xray,
 )
 from stack.local.controlplane.dispatch import ScopedDispatcher
 from stack.local.controlplane.rdsstore import MotoRdsStore
@@ -154,6 +155,7 @@ class ControlPlane:
         ``services``: the stack's registry (a new one when None). The control plane provides ``RdsStore``
         in it, and its validators look up ``DbStatus`` there when a part provides it."""
         servicemodels.share_with_moto()
+        modeltracking.stop()  # else moto keeps every object a backend ever made, dropped or not
         serializer.install()
         offerings.on_demand()
         rds.fix_cross_region_replicas()
