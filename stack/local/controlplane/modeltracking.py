@@ -4,9 +4,9 @@ moto's ``BaseModel.__new__`` appends each new model object to a list on its clas
 and never removes it: only resetting a mock (``reset_model_data``) empties the lists. The lists feed moto's
 server dashboard (``/moto-api/data.json``) and let the S3 backend's reset close the files behind its keys.
 In the local stack, which runs for hours and is never reset, they keep alive every object a backend has
-let go of, for as long as the stack runs: every CloudWatch datum retention dropped (an idle built stack
-makes about 4,000 a minute, and after 39 minutes held 152,000 where its store kept 67,500), every DynamoDB
-item a write replaced, every deleted resource.
+let go of, for as long as the stack runs: every raw CloudWatch datum retention merged into its minute (an
+idle built stack stores about 4,000 a minute; after 39 minutes the lists held 152,000 where the store kept
+67,500), every DynamoDB item a write replaced, every deleted resource.
 
 ``stop()`` makes new model objects untracked, except S3's keys and multipart uploads, whose reset still
 needs them (their files are closed there), and empties what the lists hold (the backends keep what is
