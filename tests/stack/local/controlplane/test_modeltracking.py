@@ -19,13 +19,13 @@ def test_a_model_object_nothing_holds_is_freed_once_a_control_plane_runs(edge: A
     dropped = [weakref.ref(datum), weakref.ref(item)]
     del datum, item  # what a backend does when retention drops a datum or a write replaces an item
     assert [ref() for ref in dropped] == [None, None]
-    assert not any(getattr(model, "instances_tracked", None) for name, model in model_data["cloudwatch"].items())
+    assert not any(getattr(model, "instances_tracked", None) for model in model_data["cloudwatch"].values())
 
 
 def test_s3_keys_stay_tracked_for_moto_s_reset_and_stop_is_idempotent(edge: AwsEndpoint) -> None:
-    modeltracking.stop()
     key = FakeKey("object", b"body", account_id="123456789012", region_name="us-east-1")
     try:
+        modeltracking.stop()  # again: the control plane already stopped tracking, so the lists are kept
         assert key in FakeKey.instances_tracked  # S3Backend.reset closes each key's file through this list
     finally:
         key.dispose()

@@ -39,8 +39,6 @@ ISOLATED = "us-west-2"
 DEADLINE_S = 5.0
 
 
-
-
 class World:
     def __init__(self, endpoint_url: str, fabric: Any, dynamodb: DynamoDbPart, environment: Any) -> None:
         self.fabric, self.dynamodb, self.environment = fabric, dynamodb, environment
