@@ -31,10 +31,11 @@ import pg8000.native
 from base.deadline import DeadlineExceeded, until
 from stack.local import process as executor
 from stack.local.rds import replication, runner
-from stack.local.rds.errors import PostgresError, PostgresTimeout
+from stack.local.rds.errors import CheckpointFailed, PostgresError, PostgresTimeout
 from stack.local.rds.nodeconfig import BASE_SETTINGS, PORT, Credentials, NodeOptions, Upstream, conf_literal
 
 POLL_S = 0.005  # pg_ctl -w polls every 100 ms; failover timing needs finer steps
+CHECKPOINT_TIMEOUT_S = 30.0
 StopMode = Literal["smart", "fast", "immediate", "kill"]
 _STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT, "kill": signal.SIGKILL}
 
@@ -281,7 +282,7 @@ class Node:
         conninfo = source.conninfo(self.passfile, application_name=self.name, dbname="postgres")
         # A just-promoted source writes its new timeline to pg_control only at its next checkpoint;
         # without one pg_rewind sees one timeline and says "no rewind required".
-        _checkpoint(source, self.credentials.replication)
+        _checkpoint(conninfo, self.name)
         runner.run([runner.binary("pg_rewind"), "-D", str(self.data_dir), f"--source-server={conninfo}", "-R",
                     "--no-sync"], timeout_s, what=f"pg_rewind of node {self.name}")
         self.configure_standby(source)
@@ -425,13 +426,14 @@ class Node:
             os.kill(pid, signal.SIGHUP)
 
 
-def _checkpoint(source: Upstream, credentials: Credentials) -> None:
-    """CHECKPOINT on ``source`` (the fabric address or a socket directory), as the replication role."""
-    where: dict[str, Any] = ({"unix_sock": f"{source.host}/.s.PGSQL.{source.port}"} if source.host.startswith("/")
-                             else {"host": source.host, "port": source.port})
-    connection = pg8000.native.Connection(credentials.user, password=credentials.password, database="postgres",
-                                          timeout=30, application_name="gameday-rds", ssl_context=False, **where)
+def _checkpoint(conninfo: str, node: str) -> None:
+    """CHECKPOINT on a rewind's source, as the replication role, through the same libpq string as pg_rewind.
+
+    Its connect_timeout (2 s) bounds the connection: a source in a cut-off AZ fails fast instead of holding
+    the database's lock for a whole statement timeout (30 s a try, which delayed the standby's rebuild and
+    the replicas' repointing long after the AZ was back). The CHECKPOINT itself may take up to 30 s."""
     try:
-        connection.run("CHECKPOINT")
-    finally:
-        connection.close()
+        runner.run([runner.binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", "CHECKPOINT"],
+                   CHECKPOINT_TIMEOUT_S, what=f"CHECKPOINT on the source of node {node}")
+    except PostgresError as error:
+        raise CheckpointFailed(str(error)) from None

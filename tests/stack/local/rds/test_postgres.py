@@ -1,6 +1,7 @@
 """The node manager against real PostgreSQL: lifecycle, synchronous standby, failover, rewind, lag."""
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Callable
 
@@ -8,6 +9,7 @@ import pg8000.native
 import pytest
 
 from stack.local.rds import runner
+from stack.local.rds.errors import CheckpointFailed
 from stack.local.rds.nodeconfig import NodeOptions, Upstream
 from stack.local.rds.postgres import Node
 from tests.stack.local.rds.conftest import streaming_pair, wait_for
@@ -117,6 +119,23 @@ def test_failover_loses_no_acknowledged_commit_and_rewind_restores_the_pair(make
     primary.promote()
     assert primary.query("SELECT count(*) FROM orders WHERE id = 0") == [[1]]
     assert not primary.in_recovery()
+
+
+def test_a_rewind_whose_source_does_not_answer_leaves_the_node_as_it_was(make_node: Callable[[str], Node]) -> None:
+    """A source in a cut-off AZ (here a socket that never answers) fails the rewind's first step, the source's
+    CHECKPOINT, at libpq's connect timeout. That is not a failed pg_rewind (PostgresError, after which the
+    caller clones the node afresh): the node is untouched and starts as it was."""
+    node = make_node("p")
+    node.init()
+    node.start(PRIMARY)
+    node.query("CREATE TABLE kept (id int)")
+    node.stop("fast")
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        with pytest.raises(CheckpointFailed, match="CHECKPOINT on the source of node p"):
+            node.rewind_from(Upstream("127.0.0.1", silent.getsockname()[1]))
+    node.start(PRIMARY)
+    assert not node.in_recovery()
+    assert node.query("SELECT count(*) FROM kept") == [[0]]
 
 
 def test_replica_lag_is_real_and_minus_one_when_not_streaming(make_node: Callable[[str], Node]) -> None:
