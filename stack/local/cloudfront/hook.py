@@ -33,6 +33,7 @@ class EdgeRequest:
     query: str  # the raw query string, without "?"
     headers: Mapping[str, str]  # lower-case names
     received_at: float  # time.monotonic() when the request was read
+    body: bytes = b""  # the whole request body; WAF inspects up to its web ACL's limit
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,8 @@ class EdgeProtocol(asyncio.Protocol):
         edge_request: EdgeRequest | None = None
         if evaluator is not None and distribution.web_acl_id:
             edge_request = EdgeRequest(edge.code, distribution.id, distribution.web_acl_id, self.client_ip, request.method,
-                                       path, query, request.headers, request.received_at)
+                                       path, query, request.headers, request.received_at,
+                                       bytes(request.body))
             verdict = evaluator.evaluate(edge_request)
             if verdict is not None and verdict.block:
                 edge.stats.blocked += 1

@@ -22,7 +22,7 @@ class EdgeWaf:
 
     def evaluate(self, request: EdgeRequest) -> Verdict | None:
         decision = self.plane.evaluate(request.web_acl_id, request.client_ip, request.method, request.path, request.query,
-                                       request.headers)
+                                       request.headers, request.body)
         if not decision.blocked:
             return None
         return Verdict(True, decision.status, rule=decision.rule)

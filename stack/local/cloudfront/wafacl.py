@@ -56,6 +56,16 @@ def _action(spec: Mapping[str, Any], where: str) -> tuple[str, int]:
     raise wafrules.Unsupported(f"{where} {sorted(spec)} is not emulated; emulated: Allow, Block, Count")
 
 
+def _body_limit(acl: Mapping[str, Any]) -> int:
+    """Bytes of a request body this web ACL inspects: AssociationConfig's CLOUDFRONT limit, 16 KB by default."""
+    limits = ((acl.get("AssociationConfig") or {}).get("RequestBody") or {})
+    name = str((limits.get("CLOUDFRONT") or {}).get("DefaultSizeInspectionLimit", "KB_16"))
+    if name not in wafrules.BODY_LIMITS:
+        raise wafrules.Unsupported(f"AssociationConfig RequestBody CLOUDFRONT DefaultSizeInspectionLimit {name!r}; "
+                                   f"allowed: {', '.join(wafrules.BODY_LIMITS)}")
+    return wafrules.BODY_LIMITS[name]
+
+
 class WebAcl:
     """One web ACL's rules and their state (rate counters, tallies, samples)."""
 
@@ -65,6 +75,7 @@ class WebAcl:
         self.arn = str(acl["ARN"])
         self.metric = str((acl.get("VisibilityConfig") or {}).get("MetricName", self.name))
         self.sampled = bool((acl.get("VisibilityConfig") or {}).get("SampledRequestsEnabled", False))
+        self.body_limit = _body_limit(acl)
         self.rates: dict[str, RateRule] = {}
         rules = []
         for raw in sorted(acl.get("Rules") or [], key=lambda r: int(r["Priority"])):

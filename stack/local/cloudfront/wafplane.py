@@ -87,7 +87,7 @@ class WafPlane:
 
     # -- the edge's hook (on the event loop: no I/O) --
     def evaluate(self, web_acl_arn: str, source_ip: str, method: str, path: str, query: str = "",
-                 headers: Mapping[str, str] | None = None) -> Decision:
+                 headers: Mapping[str, str] | None = None, body: bytes = b"") -> Decision:
         with self._lock:
             acl = self._acls.get(web_acl_arn)
             if acl is None:
@@ -95,7 +95,9 @@ class WafPlane:
         if acl is None:
             return UNAVAILABLE
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
-        return acl.evaluate(WebRequest(source_ip, self.geography.country(source_ip), method, path, query, lowered))
+        inspected = body[:acl.body_limit]
+        return acl.evaluate(WebRequest(source_ip, self.geography.country(source_ip), method, path, query, lowered,
+                                       inspected, body_oversize=len(body) > len(inspected)))
 
     # -- reading the web ACLs (off the loop) --
     def refresh(self) -> None:

@@ -32,10 +32,14 @@ class WebRequest:
     uri_path: str
     query: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
-    body: bytes = b""
+    body: bytes = b""  # what WAF inspects: the body's first bytes, up to the web ACL's limit
+    body_oversize: bool = False  # the body was longer than that limit
 
 
 Matcher = Callable[[WebRequest], bool]
+OVERSIZE_HANDLINGS = ("CONTINUE", "MATCH", "NO_MATCH")
+# How much of a body a CLOUDFRONT web ACL inspects: 16 KB unless its AssociationConfig raises it (WAF's Body).
+BODY_LIMITS = {"KB_16": 16 * 1024, "KB_32": 32 * 1024, "KB_48": 48 * 1024, "KB_64": 64 * 1024}
 
 
 class Unsupported(ValueError):
@@ -118,14 +122,30 @@ def _search_string(statement: Mapping[str, Any]) -> bytes:
         return str(value).encode()
 
 
+def _oversize_handling(spec: Mapping[str, Any]) -> str | None:
+    """A Body field's OversizeHandling (CONTINUE by default), None for any other field.
+
+    CONTINUE inspects the part within the limit; MATCH and NO_MATCH decide a longer body without inspecting it."""
+    if "Body" not in spec:
+        return None
+    handling = str((spec["Body"] or {}).get("OversizeHandling", "CONTINUE"))
+    if handling not in OVERSIZE_HANDLINGS:
+        raise Unsupported(f"Body OversizeHandling {handling!r}; allowed: {', '.join(OVERSIZE_HANDLINGS)}")
+    return handling
+
+
 def byte_match(statement: Mapping[str, Any]) -> Matcher:
-    read = _field(statement.get("FieldToMatch") or {})
+    spec = statement.get("FieldToMatch") or {}
+    read = _field(spec)
+    oversize = _oversize_handling(spec)
     transforms = [str(t["Type"]) for t in sorted(statement.get("TextTransformations") or [], key=lambda t: int(t["Priority"]))]
     for name in transforms:
         _transform(b"", name)  # refuse an unsupported transformation when compiling, not per request
     test = _positional(str(statement.get("PositionalConstraint", "")), _search_string(statement))
 
     def match(request: WebRequest) -> bool:
+        if oversize is not None and oversize != "CONTINUE" and request.body_oversize:
+            return oversize == "MATCH"
         value = read(request)
         for name in transforms:
             value = _transform(value, name)

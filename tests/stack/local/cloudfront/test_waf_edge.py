@@ -77,3 +77,37 @@ def test_the_web_acl_blocks_at_the_edge_and_get_sampled_requests_shows_it(
     assert sampled["PopulationSize"] == 2
     assert {(s["Request"]["ClientIP"], s["Request"]["Country"], s["Action"]) for s in sampled["SampledRequests"]} == \
         {(bot, environment.bots["botnet"].country, "BLOCK")}
+
+
+def test_a_body_rule_sees_what_the_viewer_posted(
+        local_stack: Any, environment: Any, aws_client: Any, protected: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """The edge hands WAF the request body: a Body byte match blocks the POST that carries its string and
+    only that one (before, the edge passed an empty body, so such a rule never matched)."""
+    distribution, acl = protected
+    wafv2 = aws_client("wafv2", REGION)
+    found = wafv2.get_web_acl(Name=acl["Name"], Scope="CLOUDFRONT", Id=acl["Id"])
+    visibility = {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": "sqli"}
+    body_rule = {"Name": "sqli", "Priority": 1, "Action": {"Block": {}}, "VisibilityConfig": visibility,
+                 "Statement": {"ByteMatchStatement": {"FieldToMatch": {"Body": {}}, "PositionalConstraint": "CONTAINS",
+                                                      "SearchString": b"drop table",
+                                                      "TextTransformations": [{"Priority": 0, "Type": "LOWERCASE"}]}}}
+    web_acl = found["WebACL"]
+    wafv2.update_web_acl(Name=acl["Name"], Scope="CLOUDFRONT", Id=acl["Id"], LockToken=found["LockToken"],
+                         DefaultAction=web_acl["DefaultAction"], VisibilityConfig=web_acl["VisibilityConfig"],
+                         Rules=[*web_acl["Rules"], body_rule])
+    fra, port = environment.edge_locations["FRA"].address, environment.local.edge_http_port
+    user = str(environment.vantage_points["frankfurt"].network.network_address + 10)
+    for body in (b'{"note": "gift wrap"}', b'{"note": "1; DROP TABLE orders"}'):
+        connection = http.client.HTTPConnection(fra, port, timeout=10, source_address=(user, 0))
+        try:
+            connection.request("POST", "/index.html", body=body, headers={"Host": distribution["DomainName"],
+                                                                          "Content-Type": "application/json"})
+            connection.getresponse().read()
+        finally:
+            connection.close()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    sampled = wafv2.get_sampled_requests(
+        WebAclArn=acl["ARN"], RuleMetricName="sqli", Scope="CLOUDFRONT", MaxItems=10,
+        TimeWindow={"StartTime": now - datetime.timedelta(minutes=5), "EndTime": now + datetime.timedelta(minutes=1)})
+    assert sampled["PopulationSize"] == 1
+    assert [(s["Request"]["Method"], s["Action"]) for s in sampled["SampledRequests"]] == [("POST", "BLOCK")]

@@ -150,3 +150,40 @@ def test_byte_match_reads_a_single_query_argument() -> None:
                                  "SearchString": b"FREE", "TextTransformations": [{"Priority": 0, "Type": "UPPERCASE"}]})
     assert match(WebRequest("127.0.0.1", "", "GET", "/cart", "item=1&Coupon=free", {}))
     assert not match(WebRequest("127.0.0.1", "", "GET", "/cart", "item=free", {}))
+
+
+def _body_rule(oversize: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {} if oversize is None else {"OversizeHandling": oversize}
+    return _rule("sqli", 0, {"ByteMatchStatement": {"FieldToMatch": {"Body": body}, "PositionalConstraint": "CONTAINS",
+                                                    "SearchString": b"drop table",
+                                                    "TextTransformations": [{"Priority": 0, "Type": "LOWERCASE"}]}})
+
+
+def _post(acl: WebAcl, body: bytes) -> str:
+    """What the web ACL decides for a POST with ``body``, cut to the ACL's limit as the edge's WAF plane cuts it."""
+    inspected = body[:acl.body_limit]
+    return acl.evaluate(WebRequest("127.200.1.10", "US", "POST", "/checkout", "", {}, inspected,
+                                   body_oversize=len(body) > len(inspected))).action
+
+
+def test_a_body_rule_inspects_the_first_16_kb_and_oversize_handling_decides_longer_bodies() -> None:
+    clock = Clock()
+    default = _web_acl(_acl(_body_rule()), clock)
+    assert default.body_limit == 16 * 1024
+    assert _post(default, b'{"note": "DROP TABLE orders"}') == "BLOCK"
+    assert _post(default, b'{"note": "gift wrap"}') == "ALLOW"
+    late = b"x" * (16 * 1024) + b"drop table"  # past the limit: CONTINUE inspects only what is within it
+    assert _post(default, late) == "ALLOW"
+    assert _post(_web_acl(_acl(_body_rule("MATCH")), clock), late) == "BLOCK"
+    assert _post(_web_acl(_acl(_body_rule("NO_MATCH")), clock), b"drop table" + b"x" * (16 * 1024)) == "ALLOW"
+    raised = _web_acl(_acl(_body_rule()) | {"AssociationConfig": {"RequestBody": {"CLOUDFRONT": {
+        "DefaultSizeInspectionLimit": "KB_32"}}}}, clock)
+    assert raised.body_limit == 32 * 1024 and _post(raised, late) == "BLOCK"
+
+
+def test_an_unknown_body_limit_or_oversize_handling_is_refused_by_name() -> None:
+    with pytest.raises(wafrules.Unsupported, match="OversizeHandling 'SOMETIMES'; allowed: CONTINUE, MATCH, NO_MATCH"):
+        _web_acl(_acl(_body_rule("SOMETIMES")), Clock())
+    with pytest.raises(wafrules.Unsupported, match="DefaultSizeInspectionLimit 'KB_8'; allowed: KB_16, KB_32"):
+        _web_acl(_acl(_body_rule()) | {"AssociationConfig": {"RequestBody": {"CLOUDFRONT": {
+            "DefaultSizeInspectionLimit": "KB_8"}}}}, Clock())
