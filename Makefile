@@ -105,5 +105,6 @@ lock:
 	@test -x .lock-venv/bin/uv || { $(PYTHON) -m venv .lock-venv && PYTHONWARNINGS=ignore .lock-venv/bin/pip install -q uv $(QUIET_PIP); }
 	UV=.lock-venv/bin/uv requirements/compile.sh
 
+# The evidence packs in reports/out are an audit record: a clean never removes them.
 clean:
-	rm -rf $(VENV) .lock-venv reports/out *.egg-info
+	rm -rf $(VENV) .lock-venv *.egg-info

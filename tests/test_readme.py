@@ -153,3 +153,10 @@ def test_every_cited_markdown_file_is_in_the_repository() -> None:
                for path in sorted(set(re.findall(r"\.\./[\w./-]+", texts[p])))]
     assert not cites, cites
     assert not outside, outside
+
+
+def test_make_clean_keeps_the_evidence_packs() -> None:
+    # The packs and the runs' history are an auditor's record: a clean removes only what `make` can rebuild.
+    removed = shlex.split(_recipe("clean").split("rm -rf", 1)[1])
+    assert "$(VENV)" in removed and ".lock-venv" in removed
+    assert not [path for path in removed if path.startswith("reports")], removed
