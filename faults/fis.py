@@ -9,8 +9,9 @@
 Both client tokens derive from the journal entry, so a retried call never starts a second experiment.
 ``aws:network:disrupt-connectivity`` ends by itself after ``max_duration_s``: a dead man's switch when
 gameday dies and no one runs ``gameday recover``. The local stack runs FIS experiments too (its fis
-part), with the same effects, so ``injector: fis`` works there as well. FIS events go on the timeline
-as notes (``fis_experiment_started``, ``fis_action``), a kind the evidence schema accepts.
+part), with the same effects, so this path works there as well, although only an aws environment file
+may set ``injector: fis`` (tests drive it through a Guard). FIS events go on the timeline as notes
+(``fis_experiment_started``, ``fis_action``), a kind the evidence schema accepts.
 """
 from __future__ import annotations
 

@@ -63,6 +63,8 @@ DELETE = object()
 BAD_INPUTS = [
     ("unknown top-level key", "colour", "blue", ["colour", "unknown key"]),
     ("unknown nested key", "regions/us-east-1/subnets", [], ["regions.us-east-1.subnets", "unknown key"]),
+    # docs/real-aws.md and docs/fis.md: only an aws environment chooses its injector.
+    ("injector in a local environment", "injector", "fis", ["injector", "unknown key"]),
     ("wrong type", "time_scale", "fast", ["time_scale", "'fast'"]),
     ("time_scale out of range", "time_scale", 0, ["time_scale", "0", "0 < time_scale <= 1"]),
     ("time_scale above 1", "time_scale", 1.5, ["time_scale", "1.5", "0 < time_scale <= 1"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -12,7 +13,7 @@ from botocore.stub import ANY, Stubber
 from moto.moto_api import state_manager
 
 from environments.model import StopCondition
-from faults import leftovers, network, rds
+from faults import REGISTRY, directconnect, leftovers, network, rds
 from faults import journal as journal_
 from base.errors import FaultError
 from faults.guard import FisSettings, Guard
@@ -193,3 +194,17 @@ def test_stop_conditions_without_alarms_in_the_region_map_to_none(clients: Recor
         pass
     [created] = _calls(clients, "CreateExperimentTemplate")
     assert created["stopConditions"] == [{"source": "none"}]
+
+
+def test_the_aws_guide_lists_every_fault_fis_can_run() -> None:
+    from faults import fis
+    guide = (Path(__file__).parents[2] / "docs" / "real-aws.md").read_text()
+    section = guide.split("## AWS FIS as the injector", 1)[1].split("\n## ", 1)[0]
+    listed = dict(re.findall(r"^\| `([\w.]+)` \| `(aws:[\w:-]+)`", section, re.MULTILINE))
+    assert set(listed) == {name for name, cls in REGISTRY.items() if cls.fis_capable}, listed
+    # The action each fault's inject builds (faults/network.py, rds.py, dynamodb.py, directconnect.py).
+    assert listed == {"network.isolate_az": fis.disrupt_connectivity([], 60).action_id,
+                      "network.isolate_region": fis.disrupt_connectivity([], 60).action_id,
+                      "rds.reboot_with_failover": fis.reboot_db_instances([]).action_id,
+                      "dynamodb.pause_replication": fis.pause_replication([], 60).action_id,
+                      "directconnect.disconnect_vif": directconnect.disconnect_vif_action([], 60).action_id}
