@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from base import exitcodes, runid
 from gameday.awsfailures import aws_failure
 from base.errors import GamedayError, SettingsError, StackError
+from stack.local import partnames
 
 def _instance(args: argparse.Namespace) -> Any:
     from environments import loader
@@ -29,7 +30,7 @@ def stack_up(args: argparse.Namespace) -> int:
     from stack.local import supervisor
 
     environment, instance = _instance(args)
-    parts = supervisor.select_parts(args.parts)
+    parts = partnames.select_parts(args.parts)
     if args.detach:
         state = supervisor.start_detached(args.env, instance, parts=args.parts)
         print(f"local stack instance {instance.number} is up: {state['aws_endpoint']} (pid {state['pid']}); "
@@ -392,8 +393,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--detach", action="store_true", help="start in the background and return once ready")
     up.add_argument("--parts", default="all",
                     help="data planes to start: 'all' (default), 'none' (the AWS API only), or a comma list of "
-                         "fabric,route53,rds,ec2,dynamodb,cloudwatch; a stack without some part reads degraded, and experiments "
-                         "and `gameday run` refuse it (for developing the stack itself)")
+                         f"{', '.join(map(partnames.part_name, partnames.PARTS))}; a stack without some part reads "
+                         "degraded, and experiments and `gameday run` refuse it (for developing the stack itself)")
     common(up)
     up.set_defaults(handler=stack_up)
     build = stack.add_parser("build", help="build the SecureCart reference stack on the running local stack")

@@ -12,6 +12,7 @@ import pytest
 from environments import loader
 from base import exitcodes
 from gameday.fixtures import LocalStackInfo
+from stack.local import partnames
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_YAML = Path(loader.__file__).with_name("local.yaml")
@@ -104,6 +105,12 @@ def test_the_local_stack_needs_no_aws_profile(local_stack: LocalStackInfo | None
                      env={"AWS_PROFILE": "nosuch", "GAMEDAY_JOURNAL_DIR": str(tmp_path)})
     assert result.returncode in (exitcodes.OK, exitcodes.FAILED), result.stderr  # nothing found, or leftovers
     assert "Traceback" not in result.stderr and "nosuch" not in result.stderr
+
+
+def test_stack_up_help_and_the_cli_guide_name_every_part() -> None:
+    names = [partnames.part_name(spec) for spec in partnames.PARTS]
+    assert ", ".join(names) in " ".join(gameday("stack", "up", "--help").stdout.split())
+    assert f"--parts all|none|{','.join(names)}]" in (ROOT / "docs" / "cli.md").read_text()
 
 
 def test_every_unknown_part_is_named(local_stack: LocalStackInfo | None) -> None:

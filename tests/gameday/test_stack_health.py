@@ -11,7 +11,7 @@ import pytest
 from gameday import cli
 from base import exitcodes
 from gameday.fixtures import LocalStackInfo
-from stack.local import supervisor
+from stack.local import partnames, supervisor
 from stack.local.instance import Instance
 from stack.local.part import Health
 from stack.local.supervisor import STATUS_PATH
@@ -81,7 +81,7 @@ def test_a_degraded_part_refuses_the_experiment_naming_the_part_and_the_reason(t
 
 
 def test_a_healthy_stack_lets_it_start(tester: pytest.Pytester, status: _Status) -> None:
-    status.parts = {supervisor.part_name(spec): {"health": Health().as_json()} for spec in supervisor.PARTS}
+    status.parts = {partnames.part_name(spec): {"health": Health().as_json()} for spec in partnames.PARTS}
     tester.runpytest().assert_outcomes(passed=1)
 
 
@@ -92,8 +92,8 @@ def test_a_stack_started_without_a_part_refuses_the_experiment_naming_what_is_no
     result = tester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*refusing to start *::test_experiment*degraded*",
-                                 f"*fabric: not started: nothing enforces {supervisor.ENFORCES['fabric']}*"])
-    assert f"ec2: not started: nothing enforces {supervisor.ENFORCES['ec2']}" in result.stdout.str()
+                                 f"*fabric: not started: nothing enforces {partnames.ENFORCES['fabric']}*"])
+    assert f"ec2: not started: nothing enforces {partnames.ENFORCES['ec2']}" in result.stdout.str()
     assert "rds:" not in result.stdout.str() and "route53:" not in result.stdout.str()
 
 
@@ -109,7 +109,7 @@ def test_gameday_run_refuses_a_stack_started_without_a_part(
 
 
 def test_every_part_says_what_it_enforces() -> None:
-    assert {supervisor.part_name(spec) for spec in supervisor.select_parts("all")} == set(supervisor.ENFORCES)
+    assert {partnames.part_name(spec) for spec in partnames.select_parts("all")} == set(partnames.ENFORCES)
 
 
 def test_a_part_that_reports_no_health_counts_as_degraded(tester: pytest.Pytester, status: _Status) -> None:
@@ -137,6 +137,6 @@ def test_stack_status_json_gives_every_part_a_health_key(local_stack: LocalStack
         pytest.skip("needs the local stack (--env local)")
     assert cli.main(["stack", "status", "--json", "--instance", str(local_stack.instance)]) == 0
     parts = json.loads(capsys.readouterr().out)["parts"]
-    assert set(parts) == {supervisor.part_name(spec) for spec in supervisor.PARTS}
+    assert set(parts) == {partnames.part_name(spec) for spec in partnames.PARTS}
     for name, part in parts.items():
         assert part["health"] == {"state": "healthy", "reasons": []}, f"{name} on a stack nothing was done to"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from base.errors import StackError
-from stack.local import assembly, supervisor
+from stack.local import assembly, partnames
 from stack.local.services import (
     DbStatus,
     GlobalTableItems,
@@ -52,7 +52,7 @@ def test_parts_free_to_start_keep_their_listed_order() -> None:
 
 
 def test_the_real_parts_start_in_service_order_even_listed_backwards() -> None:
-    classes = [assembly.load(spec) for spec in reversed(supervisor.PARTS)]
+    classes = [assembly.load(spec) for spec in reversed(partnames.PARTS)]
     order = [cls.name for cls in start_order(classes, available=[RdsStore, MetricStore, GlobalTableItems])]  # the control plane's
     assert order.index("fabric") < order.index("rds") and order.index("fabric") < order.index("ec2")
     assert order.index("route53") < order.index("rds")
