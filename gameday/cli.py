@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from base import exitcodes, runid
 from gameday.awsfailures import aws_failure
-from base.errors import GamedayError, SettingsError, StackError
+from base.errors import GamedayError, SettingsError, StackNotRunning
 from stack.local import partnames
 
 def _instance(args: argparse.Namespace) -> Any:
@@ -183,7 +183,7 @@ def stack_site_link(args: argparse.Namespace) -> int:
     try:
         state = FabricClient(str(control_path(instance.state_dir / "fabric"))).set_link_state(args.link, args.state == "up")
     except FabricUnavailable as error:
-        raise StackError(f"no local stack's fabric answers for instance {instance.number} ({error}); start one with "
+        raise StackNotRunning(f"no local stack's fabric answers for instance {instance.number} ({error}); start one with "
                          "`gameday stack up`") from None
     print(json.dumps(state) if args.json else f"{args.link}: {'up' if state['up'] else 'down'} "
           f"(BGP {'advertised' if state['advertised'] else 'withdrawn'})")

@@ -107,6 +107,14 @@ def test_the_local_stack_needs_no_aws_profile(local_stack: LocalStackInfo | None
     assert "Traceback" not in result.stderr and "nosuch" not in result.stderr
 
 
+def test_site_link_without_a_stack_is_unreachable_not_a_usage_error(tmp_path: Path) -> None:
+    # Instance 9's state directory under an empty XDG_RUNTIME_DIR: no fabric's control socket there.
+    result = gameday("stack", "site-link", "warehouse/dx", "down", "--instance", "9",
+                     env={"XDG_RUNTIME_DIR": str(tmp_path)})
+    assert result.returncode == exitcodes.UNREACHABLE, result.stderr
+    assert "no local stack's fabric answers for instance 9" in one_line(result) and "gameday stack up" in result.stderr
+
+
 def test_stack_up_help_and_the_cli_guide_name_every_part() -> None:
     names = [partnames.part_name(spec) for spec in partnames.PARTS]
     assert ", ".join(names) in " ".join(gameday("stack", "up", "--help").stdout.split())
