@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -233,6 +234,9 @@ def test_moto_own_paths_stay_unsigned(edge: AwsEndpoint) -> None:
 
 
 def test_a_presigned_call_for_an_unknown_service_names_the_service(edge_client: Any) -> None:
+    # The service docs/aws-semantics.md gives as its example of one the endpoint does not serve.
+    semantics = (Path(__file__).parents[4] / "docs" / "aws-semantics.md").read_text()
+    assert "| a service the endpoint does not serve (e.g. `arc-zonal-shift`) |" in semantics
     url = edge_client("arc-zonal-shift", "us-west-2").generate_presigned_url("list_zonal_shifts")
     response = requests.get(url, timeout=30)
     assert response.status_code == 400 and "InvalidAction" in response.text and "'arc-zonal-shift'" in response.text
