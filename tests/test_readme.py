@@ -160,3 +160,10 @@ def test_make_clean_keeps_the_evidence_packs() -> None:
     removed = shlex.split(_recipe("clean").split("rm -rf", 1)[1])
     assert "$(VENV)" in removed and ".lock-venv" in removed
     assert not [path for path in removed if path.startswith("reports")], removed
+
+
+@pytest.mark.parametrize("document", [README, ROOT / "docs" / "architecture.md"], ids=lambda p: p.name)
+def test_every_extra_has_a_row_in_the_extras_table(document: Path) -> None:
+    rows = set(re.findall(r"^\| `([\w-]+)` \|", document.read_text(), re.MULTILINE))
+    missing = sorted(set(PROJECT["optional-dependencies"]) - rows)
+    assert not missing, f"{document.name}: no row for the extra(s) {missing} of pyproject.toml"
