@@ -35,6 +35,8 @@ OTHER_COMMANDS = {
     "curl": ("tests/stack/local/cloudfront/test_edge_stack.py", "--interface"),
 }
 # Top-level folders whose paths the docs cite; a cited path under them must exist.
+# gameday's packages: a code span `package.module.Class` names a class that must exist.
+PACKAGES = ("base", "environments", "stack", "faults", "probes", "experiments", "reports", "gameday")
 CITED_ROOTS = ("base", "benchmarks", "docs", "environments", "experiments", "faults", "gameday", "iam", "probes",
                "reports", "requirements", "stack", "tests", ".ci")
 # Paths the docs tell a user to create or that a run writes: not in the repository by design.
@@ -167,3 +169,35 @@ def test_every_extra_has_a_row_in_the_extras_table(document: Path) -> None:
     rows = set(re.findall(r"^\| `([\w-]+)` \|", document.read_text(), re.MULTILINE))
     missing = sorted(set(PROJECT["optional-dependencies"]) - rows)
     assert not missing, f"{document.name}: no row for the extra(s) {missing} of pyproject.toml"
+
+
+@pytest.mark.parametrize("document", [README, ROOT / "docs" / "experiments-api.md"], ids=lambda p: p.name)
+def test_the_marker_list_names_every_marker_gameday_registers(document: Path) -> None:
+    from gameday.plugin import MARKERS
+
+    line = next(p for p in document.read_text().split("\n\n") if p.startswith(("Markers: ", "`failover`, `gameday`")))
+    assert set(re.findall(r"`(\w+)`", line)) == set(MARKERS), line
+
+
+def test_every_class_the_documents_name_by_its_module_exists() -> None:
+    import importlib
+
+    roots = "|".join(PACKAGES)
+    named = {m for document in [README, *DOCS]
+             for m in re.findall(rf"`((?:{roots})(?:\.[a-z_]\w*)*)\.([A-Z]\w*)`", document.read_text())}
+    assert named
+    missing = [f"{module}.{name}" for module, name in sorted(named)
+               if not hasattr(importlib.import_module(module), name)]
+    assert not missing, missing
+
+
+def test_the_readme_shows_the_real_message_of_a_bad_environment_file(tmp_path: Path) -> None:
+    from environments import loader
+
+    shown = re.search(r"^environments/mine\.yaml: (.*)$", README.read_text(), re.MULTILINE)
+    assert shown, "the README no longer shows a bad environment file's message"
+    bad = loader.DIRECTORY.joinpath("local.yaml").read_text().replace("127.200.3.0/24", "10.0.3.0/24", 1)
+    (tmp_path / "mine.yaml").write_text(bad)
+    with pytest.raises(loader.EnvironmentFileError) as raised:
+        loader.load(str(tmp_path / "mine.yaml"))
+    assert str(raised.value) == f"{tmp_path / 'mine.yaml'}: {shown.group(1)}"
