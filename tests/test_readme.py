@@ -192,12 +192,24 @@ def test_every_class_the_documents_name_by_its_module_exists() -> None:
 
 
 def test_the_readme_shows_the_real_message_of_a_bad_environment_file(tmp_path: Path) -> None:
+    from base.errors import EnvironmentFileError
     from environments import loader
 
     shown = re.search(r"^environments/mine\.yaml: (.*)$", README.read_text(), re.MULTILINE)
     assert shown, "the README no longer shows a bad environment file's message"
     bad = loader.DIRECTORY.joinpath("local.yaml").read_text().replace("127.200.3.0/24", "10.0.3.0/24", 1)
     (tmp_path / "mine.yaml").write_text(bad)
-    with pytest.raises(loader.EnvironmentFileError) as raised:
+    with pytest.raises(EnvironmentFileError) as raised:
         loader.load(str(tmp_path / "mine.yaml"))
     assert str(raised.value) == f"{tmp_path / 'mine.yaml'}: {shown.group(1)}"
+
+
+@pytest.mark.parametrize("document", [README, *DOCS], ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_document_repeats_a_passage(document: Path) -> None:
+    # A pasted copy drifts from its original: four non-blank lines in a row may appear only once.
+    lines = document.read_text().splitlines()
+    seen: dict[tuple[str, ...], int] = {}
+    for start in range(len(lines) - 3):
+        window = tuple(lines[start:start + 4])
+        if all(line.strip() for line in window) and seen.setdefault(window, start) != start:
+            pytest.fail(f"{document.name}: lines {start + 1}-{start + 4} repeat lines {seen[window] + 1}-{seen[window] + 4}")
