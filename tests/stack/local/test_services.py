@@ -1,10 +1,14 @@
 """The typed services registry and the start order that follows from what each part requires."""
 from __future__ import annotations
 
+import inspect
+import re
+from pathlib import Path
+
 import pytest
 
 from base.errors import StackError
-from stack.local import assembly, partnames
+from stack.local import assembly, partnames, services
 from stack.local.services import (
     DbStatus,
     GlobalTableItems,
@@ -102,3 +106,19 @@ def test_provide_refuses_a_second_provider_and_one_without_the_methods() -> None
         services.provide(Network, Fabric(), by="part other")
     with pytest.raises(StackError, match="part route53 declares that it provides ServiceRecords but lacks its methods"):
         services.provide(ServiceRecords, Fabric(), by="part route53")  # type: ignore[arg-type]
+
+
+def test_the_architecture_guide_lists_every_service_with_its_provider_and_the_parts_that_require_it() -> None:
+    guide = (Path(__file__).parents[3] / "docs" / "architecture.md").read_text()
+    table = guide.split("The services (`stack/local/services.py`)", 1)[1].split("\n\n", 2)[1]
+    rows = {m[0]: (m[1], m[2]) for m in re.findall(r"^\| `(\w+)` \| ([^|]+?) \| ([^|]+?) \|", table, re.MULTILINE)}
+    kinds = {name for name, cls in inspect.getmembers(services, inspect.isclass)
+             if getattr(cls, "_is_runtime_protocol", False) and cls.__module__ == services.__name__}
+    assert set(rows) == kinds
+    parts = [assembly.load(spec) for spec in partnames.PARTS]
+    for kind in kinds:
+        providers = [part.name for part in parts if kind in {k.__name__ for k in part.provides}]
+        required = {part.name for part in parts if kind in {k.__name__ for k in part.requires}}
+        listed = rows[kind][1].split("(", 1)[0].strip()
+        assert rows[kind][0] == (providers[0] if providers else "the control plane"), kind
+        assert set(filter(None, listed.split(", "))) == required, f"{kind}: the guide says {rows[kind][1]!r}"
