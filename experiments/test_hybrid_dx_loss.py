@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
+from environments import warehouse as addresses
 from environments.model import LocalEnvironment
 from experiments.scenario import Scenario
 from faults.directconnect import DisconnectVif
 from probes import warehouse as warehouse_probe
 from probes.slo import Measured
 from stack import hybrid
-from stack.local.warehouse import addresses
 
 RATE_PER_S = 10.0
 SAMPLES = 8  # transactions acknowledged at their first attempt on each path (before, during, after)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from base.timescale import TimeScale
-from stack.local.warehouse import addresses
+from environments import warehouse as addresses
 from stack.local.warehouse.inventory import InventoryServer, Store
 from stack.local.warehouse.site import ControlServer, WarehouseService
 

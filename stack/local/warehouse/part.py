@@ -16,10 +16,10 @@ from typing import Any, ClassVar, Mapping
 
 from base.deadline import DeadlineExceeded, until
 from base.errors import StackError
+from environments import warehouse as addresses
 from stack.local import process as executor
 from stack.local.part import ApiHandler, Change, Health, PartContext
 from stack.local.services import Network, SiteLinks
-from stack.local.warehouse import addresses
 from stack.local.warehouse.router import RouterServer
 from stack.local.zygote.client import Zygote, shared_or_own
 

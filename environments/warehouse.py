@@ -1,4 +1,8 @@
-"""Where the warehouse's services listen: derived from the environment, so a probe finds them without asking."""
+"""Where the warehouse's services listen: derived from the environment, so a probe finds them without asking.
+
+The local stack's warehouse part starts them there, and the Direct Connect experiment reaches them there;
+both read it here, in the environment's floor, as the stores' point of sale is read in environments.outposts.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
