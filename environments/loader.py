@@ -13,6 +13,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from environments.model import Environment, LocalEnvironment, AwsEnvironment
+from base import yamlfile
 from base.errors import EnvironmentFileError
 
 DIRECTORY = Path(__file__).resolve().parent
@@ -52,9 +53,11 @@ def load(name_or_path: str = "local") -> LocalEnvironment | AwsEnvironment:
     """Load and validate an environment. Raises EnvironmentFileError with every problem found."""
     path = resolve(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yamlfile.load(path.read_text())
     except yaml.YAMLError as error:
         raise EnvironmentFileError(f"{path}: not valid YAML: {error}") from None
+    except yamlfile.DuplicateKeys as error:
+        raise EnvironmentFileError("\n".join(f"{path}: {problem}" for problem in error.problems)) from None
     return parse(data, source=str(path))
 
 

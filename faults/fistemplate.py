@@ -35,13 +35,30 @@ _INPUT_KEYS = frozenset({"clientToken", "description", "stopConditions", "target
                          "logConfiguration", "experimentOptions", "experimentReportConfiguration"})
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: a key given twice is refused (json.loads keeps the last one, silently)."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _RepeatedKey(key)
+        document[key] = value
+    return document
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """The template file's CreateExperimentTemplate input. Raises FaultError naming the file and what is wrong."""
     source = Path(path)
     try:
-        document = json.loads(source.read_text(encoding="utf-8"))
+        document = json.loads(source.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except OSError as error:
         raise FaultError(f"FIS template {source}: cannot read it ({error.strerror})") from None
+    except _RepeatedKey as error:
+        raise FaultError(f"FIS template {source}: the key {error.args[0]!r} is given twice in one object; "
+                         "a key may appear once") from None
     except ValueError as error:
         raise FaultError(f"FIS template {source}: not JSON ({error})") from None
     if not isinstance(document, dict) or not isinstance(document.get("actions"), dict) or not document["actions"]:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from base import yamlfile
 from base.errors import GamedayError
 
 KINDS = ("rto_breached", "rpo_breached", "lost_orders", "not_rolled_back", "slo_breached")
@@ -85,9 +86,11 @@ def load(path: Path) -> Findings | None:
     if not path.is_file():
         return None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlfile.load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise FindingsFileError(f"{path}: not YAML: {error}") from None
+    except yamlfile.DuplicateKeys as error:
+        raise FindingsFileError("\n".join(f"{path}: {problem}" for problem in error.problems)) from None
     if data is None:
         return Findings(path, ())
     if not isinstance(data, dict):

@@ -30,3 +30,16 @@ def test_without_a_project_the_bundled_ones(tmp_path: Path, monkeypatch: pytest.
     assert loader.resolve("local") == BUNDLED_LOCAL
     with pytest.raises(EnvironmentFileError, match=r"--env: no environments/prod.yaml; known: aws-example, local, or a"):
         loader.resolve("prod")
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    text = BUNDLED_LOCAL.read_text()
+    assert "\ntime_scale: 0.1\n" in text
+    file = tmp_path / "twice.yaml"
+    file.write_text(text + "time_scale: 1\n")  # before, the last one won silently
+    first = text.split("\n").index("time_scale: 0.1") + 1
+    last = len(text.split("\n"))
+    with pytest.raises(EnvironmentFileError) as raised:
+        loader.load(str(file))
+    assert str(raised.value) == (f"{file}: time_scale: given twice (line {first} and line {last}); "
+                                 "a key may appear once in a mapping")

@@ -41,6 +41,9 @@ def test_a_file_that_is_not_a_template_is_refused_naming_it(tmp_path: Path) -> N
         load(bad)
     with pytest.raises(FaultError, match="cannot read"):
         load(tmp_path / "missing.json")
+    bad.write_text('{"actions": {"a": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M", "duration": "PT5M"}}}}')
+    with pytest.raises(FaultError, match=r"t\.json: the key 'duration' is given twice in one object; a key may appear once"):
+        load(bad)
 
 
 def test_a_dry_run_plans_the_experiment_on_the_resources_the_targets_can_select(

@@ -64,6 +64,9 @@ findings:
     path.write_text(FINDINGS + FINDINGS.split("\n", 1)[1])
     with pytest.raises(findings.FindingsFileError, match=r"findings\[2\]: id 'DR-142' is used by findings\[0\]"):
         findings.load(path)
+    path.write_text(FINDINGS.replace("    owner: Platform team\n", "    owner: Platform team\n    owner: SRE\n"))
+    with pytest.raises(findings.FindingsFileError, match=r"findings\[1\]\.owner: given twice \(line 11 and line 12\)"):
+        findings.load(path)
     path.write_text("- just a list\n")
     with pytest.raises(findings.FindingsFileError, match="expected a mapping with the key 'findings'"):
         findings.load(path)
