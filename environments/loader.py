@@ -88,6 +88,6 @@ def _describe(source: str, error: Any) -> str:
         return f"{source}: {field}: required but missing"
     value = error.get("input")
     if kind.endswith("_type") or kind in ("literal_error", "greater_than", "greater_than_equal", "less_than_equal",
-                                          "less_than", "string_pattern_mismatch", "too_short"):
+                                          "less_than", "string_pattern_mismatch", "too_short", "finite_number"):
         return f"{source}: {field}: {value!r} is not allowed: {message}"
     return f"{source}: {field}: {message}"

@@ -55,7 +55,8 @@ def _region_problem(value: str) -> list[str]:
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: NaN compares false with every bound (it passed ">= 0") and infinity passed them all.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _region(value: str) -> str:

@@ -22,7 +22,7 @@ _AZ = re.compile(r"^(?P<region>[a-z]{2}(-[a-z]+)+-\d)[a-z]$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Outpost(_Model):

@@ -24,7 +24,7 @@ DEFAULT_PREFERENCE = {"direct_connect": 200, "service_link": 150, "vpn": 100}
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def iso_country(value: str) -> str:
