@@ -64,8 +64,10 @@ def load(name_or_path: str = "local") -> LocalEnvironment | AwsEnvironment:
 def parse(data: object, source: str) -> LocalEnvironment | AwsEnvironment:
     if not isinstance(data, dict):
         raise EnvironmentFileError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
-    if data.get("kind") not in ("local", "aws"):
-        raise EnvironmentFileError(f"{source}: kind: {data.get('kind')!r} is not allowed; allowed: 'local', 'aws'")
+    if "kind" not in data:
+        raise EnvironmentFileError(f"{source}: kind: required but missing; allowed: 'local', 'aws'")
+    if data["kind"] not in ("local", "aws"):
+        raise EnvironmentFileError(f"{source}: kind: {data['kind']!r} is not allowed; allowed: 'local', 'aws'")
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as error:

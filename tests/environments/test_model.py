@@ -107,6 +107,8 @@ BAD_INPUTS = [
     ("vantage RTT to a Region not in the environment", "vantage_points/oregon/rtt_ms/eu-west-1", 140,
      ["vantage_points.oregon.rtt_ms", "'eu-west-1'", "not in regions"]),
     ("unknown kind", "kind", "azure", ["kind", "'azure'", "'local', 'aws'"]),
+    ("missing kind", "kind", DELETE, ["kind: required but missing; allowed: 'local', 'aws'"]),
+    ("empty kind", "kind", None, ["kind: None is not allowed; allowed: 'local', 'aws'"]),
     ("too few checker Regions", "health_checker_regions", ["us-east-1", "us-west-2"], ["health_checker_regions", "at least 3"]),
     ("database Region not in the environment", "stack/database_region", "eu-west-1",
      ["stack.database_region", "'eu-west-1'", "not one of this environment's regions"]),
