@@ -399,11 +399,31 @@ class LocalEnvironment(Base):
                         problems.append(f"{where} {str(network)!r} overlaps {other} {str(other_net)!r}")
         problems += [f"bots.{n}.rtt_ms names {unknown!r}, which is not in regions"
                      for n, bot in self.bots.items() for unknown in sorted(set(bot.rtt_ms) - set(self.regions))]
+        # The fabric delays every packet by these figures: a missing one would be 0 ms, a user beside every Region.
+        problems += [f"{group}.{name}.rtt_ms has no RTT to {region}; the local stack needs one to every Region"
+                     for group, points in (("vantage_points", self.vantage_points), ("bots", self.bots))
+                     for name, point in points.items() for region in self.regions if region not in point.rtt_ms]
         problems += self._edge_problems(networks)
+        problems += self._region_rtt_problems()
+        return problems
+
+    def _region_rtt_problems(self) -> list[str]:
         unknown = {r for a, row in self.region_rtt_ms.items() for r in (a, *row) if r not in self.regions}
-        problems += [f"region_rtt_ms names {region!r}, which is not in regions" for region in sorted(unknown)]
+        problems = [f"region_rtt_ms names {region!r}, which is not in regions" for region in sorted(unknown)]
         problems += [f"region_rtt_ms.{a}.{b} is {rtt} ms; it must be >= 0"
                      for a, row in self.region_rtt_ms.items() for b, rtt in row.items() if rtt < 0]
+        problems += [f"region_rtt_ms.{a}.{a}: the RTT within one Region is 0; give only pairs of different Regions"
+                     for a, row in self.region_rtt_ms.items() if a in row]
+        names = list(self.regions)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                there, back = self.region_rtt_ms.get(a, {}).get(b), self.region_rtt_ms.get(b, {}).get(a)
+                if there is None and back is None:
+                    problems.append(f"region_rtt_ms has no RTT between {a} and {b}; give region_rtt_ms.{a}.{b} "
+                                    "(every pair of Regions needs one, in either order)")
+                elif there is not None and back is not None and there != back:
+                    problems.append(f"region_rtt_ms.{a}.{b} is {there:g} ms but region_rtt_ms.{b}.{a} is {back:g} ms; "
+                                    "an RTT is the same both ways: give it once")
         return problems
 
     def _edge_problems(self, networks: list[tuple[str, ipaddress.IPv4Network]]) -> list[str]:
