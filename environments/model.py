@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import cache
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -250,6 +250,43 @@ class DynamoDbSettings(Model):
     metric_period_s: float = Field(default=60.0, gt=0, le=3600)
 
 
+RDS_PHASES = ("failover_shutdown_s", "failover_promote_s", "failover_dns_s", "failover_detection_s", "reboot_s",
+              "promote_replica_s")
+RDS_PHASE_MAX_S = 3600.0
+
+
+class RdsSettings(Model):
+    """RDS's process timings on the local stack, in AWS seconds (before time_scale). What is left out keeps
+    RDS's default (stack.local.rds.timing.RdsTiming, which also says what each one is)."""
+
+    # Phases: [min_s, max_s]; each run takes a duration sampled in that range.
+    failover_shutdown_s: list[float] | None = None
+    failover_promote_s: list[float] | None = None
+    failover_dns_s: list[float] | None = None
+    failover_detection_s: list[float] | None = None
+    reboot_s: list[float] | None = None
+    promote_replica_s: list[float] | None = None
+    log_shipping_interval_s: float | None = Field(default=None, gt=0, le=3600)
+    metric_interval_s: float | None = Field(default=None, gt=0, le=3600)
+    health_check_interval_s: float | None = Field(default=None, gt=0, le=300)
+    endpoint_ttl_s: float | None = Field(default=None, ge=0, le=86400)
+    replication_timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    seed: int | None = Field(default=None, ge=0)  # the phases' random draws, for a reproducible run
+
+    @field_validator(*RDS_PHASES)
+    @classmethod
+    def _phase(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and not (len(value) == 2 and 0 <= value[0] <= value[1] <= RDS_PHASE_MAX_S):
+            written = "[" + ", ".join(f"{number:g}" for number in value) + "]"  # as in the file: 60, not 60.0
+            raise ValueError(f"{written} is not allowed; give [min_s, max_s] with 0 <= min_s <= max_s <= "
+                             f"{RDS_PHASE_MAX_S:g}")
+        return value
+
+    def overrides(self) -> dict[str, Any]:
+        """The timings the file sets, by name (phases as [min_s, max_s])."""
+        return self.model_dump(exclude_none=True)
+
+
 class StopCondition(Model):
     """A CloudWatch alarm that stops the run: checked before each fault, watched while it is active."""
 
@@ -337,8 +374,7 @@ class LocalEnvironment(Base):
     time_scale: float = DEFAULT_TIME_SCALE
     region_rtt_ms: dict[str, dict[str, float]] = Field(default_factory=dict)
     local: LocalSettings = LocalSettings()
-    # RDS's process timings in AWS seconds (phases as [min, max]); the RDS data plane checks the keys.
-    rds: dict[str, Union[list[float], float]] = Field(default_factory=dict)
+    rds: RdsSettings = RdsSettings()
     dynamodb: DynamoDbSettings = DynamoDbSettings()
     # Where the bot-flood experiment's bots come from: vantage-point-like subnets that are not users
     # (no probe samples them), placed on the map like a vantage point for the WAF's geo match.

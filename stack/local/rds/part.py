@@ -61,8 +61,8 @@ class RdsPart:
         self.context = context
         self.log = context.log
         self.store = context.require(RdsStore)
-        # Phase durations can be set in the environment (an ``rds:`` mapping, see RdsTiming.from_mapping).
-        self.timing = self._timing_override or RdsTiming.from_mapping(context.timescale, context.environment.rds)
+        # Timings can be set in the environment (its ``rds:`` section, validated when the file was loaded).
+        self.timing = self._timing_override or RdsTiming.from_settings(context.timescale, context.environment.rds)
         for note in self.cleanup_leftovers(context):
             self.log.info("before start: %s", note)
         self._registry = registry_.Registry(context.state_dir)

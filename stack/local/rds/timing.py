@@ -2,16 +2,17 @@
 
 AWS documents a Multi-AZ failover as typically 60-120 s in total; the split into phases below is
 ours, chosen so the phases add up to that range. Every value can be overridden (for example from
-an ``rds:`` section of the environment, see ``RdsTiming.from_mapping``).
+an ``rds:`` section of the environment: environments.model.RdsSettings, its names, types and ranges).
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from base.errors import SettingsError
 from base.timescale import TimeScale
+from environments.model import RDS_PHASES, RdsSettings
 
 
 @dataclass(frozen=True)
@@ -75,23 +76,8 @@ class RdsTiming:
         return self.scaled(self._rng.uniform(phase.min_s, phase.max_s))
 
     @classmethod
-    def from_mapping(cls, scale: TimeScale, values: Mapping[str, Any] | None = None) -> "RdsTiming":
-        """Build from the environment: phases as [min_s, max_s] lists, the rest as numbers.
-
-        Raises SettingsError naming an unknown key or a bad value.
-        """
-        timing = cls(scale=scale)
-        if not values:
-            return timing
-        known = {f.name: f for f in fields(cls) if not f.name.startswith("_") and f.name != "scale"}
-        updates: dict[str, Any] = {}
-        for key, value in values.items():
-            if key not in known:
-                raise SettingsError(f"rds timing: unknown key {key!r}; known: {', '.join(sorted(known))}")
-            if isinstance(getattr(timing, key), PhaseRange):
-                if not (isinstance(value, (list, tuple)) and len(value) == 2):
-                    raise SettingsError(f"rds timing {key}: {value!r} is not allowed; give [min_s, max_s]")
-                updates[key] = PhaseRange(float(value[0]), float(value[1]))
-            else:
-                updates[key] = value
-        return replace(timing, **updates)
+    def from_settings(cls, scale: TimeScale, settings: RdsSettings) -> "RdsTiming":
+        """Build from the environment's ``rds:`` section, which the environment file's loader validated."""
+        updates: dict[str, Any] = {name: PhaseRange(*value) if name in RDS_PHASES else value
+                                   for name, value in settings.overrides().items()}
+        return replace(cls(scale=scale), **updates)

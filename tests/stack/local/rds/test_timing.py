@@ -1,13 +1,15 @@
-"""RDS's phase durations: scaled, sampled within AWS's ranges, configurable with clear errors; the probe's patience."""
+"""RDS's phase durations: scaled, sampled within AWS's ranges, set from the environment's rds: section; the probe's patience."""
 from __future__ import annotations
 
 import socket
 import threading
+from dataclasses import fields
 
 import pytest
 
 from base.errors import SettingsError
 from base.timescale import TimeScale
+from environments.model import RDS_PHASES, RdsSettings
 from stack.local.rds.timing import PhaseRange, RdsTiming
 from stack.local.rds.wiring import SSL_REQUEST, answers
 
@@ -19,16 +21,21 @@ def test_samples_stay_in_the_scaled_range() -> None:
     assert max(samples) - min(samples) > 1.0  # a range, not one value
 
 
-def test_from_mapping_overrides_phases_and_rejects_unknown_keys() -> None:
-    timing = RdsTiming.from_mapping(TimeScale(0.5), {"failover_promote_s": [1, 2], "endpoint_ttl_s": 10})
+def test_the_environments_rds_section_overrides_phases_and_numbers() -> None:
+    timing = RdsTiming.from_settings(TimeScale(0.5), RdsSettings(failover_promote_s=[1, 2], endpoint_ttl_s=10, seed=3))
     assert timing.failover_promote_s == PhaseRange(1, 2)
     assert timing.scaled(timing.endpoint_ttl_s) == 5.0
-    with pytest.raises(SettingsError, match="unknown key 'promote_s'"):
-        RdsTiming.from_mapping(TimeScale(0.1), {"promote_s": [1, 2]})
-    with pytest.raises(SettingsError, match=r"give \[min_s, max_s\]"):
-        RdsTiming.from_mapping(TimeScale(0.1), {"failover_dns_s": 5})
+    assert timing.failover_dns_s == RdsTiming().failover_dns_s  # what the file leaves out keeps RDS's default
+    assert RdsTiming.from_settings(TimeScale(0.1), RdsSettings()) == RdsTiming(scale=TimeScale(0.1))
     with pytest.raises(SettingsError, match="need 0 <= min_s <= max_s"):
         PhaseRange(5, 1)
+
+
+def test_the_environments_schema_names_every_timing_and_only_those() -> None:
+    """The schema lives in environments/ (which may not import the stack); this keeps the two in step."""
+    configurable = {f.name: f.type for f in fields(RdsTiming) if not f.name.startswith("_") and f.name != "scale"}
+    assert set(RdsSettings.model_fields) == set(configurable)
+    assert set(RDS_PHASES) == {name for name, kind in configurable.items() if kind == "PhaseRange"}
 
 
 def test_a_node_that_answers_late_on_a_busy_machine_still_counts_as_reachable() -> None:
