@@ -69,11 +69,13 @@ def parse(data: object, source: str) -> LocalEnvironment | AwsEnvironment:
     if data["kind"] not in ("local", "aws"):
         raise EnvironmentFileError(f"{source}: kind: {data['kind']!r} is not allowed; allowed: 'local', 'aws'")
     try:
-        return _ADAPTER.validate_python(data)
+        environment = _ADAPTER.validate_python(data)
     except ValidationError as error:
         # A check that found several problems gives them one per line: each gets its own prefix.
         raise EnvironmentFileError("\n".join(_describe(source, dict(e, msg=line)) for e in error.errors()
                                              for line in e["msg"].split("\n"))) from None
+    environment.loaded_from(source)
+    return environment
 
 
 def _describe(source: str, error: Any) -> str:

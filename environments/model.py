@@ -12,11 +12,11 @@ import re
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from base.errors import SettingsError
 from base.timescale import DEFAULT_TIME_SCALE, TimeScale
-from environments import outposts as outposts_
+from environments import outposts as outposts_, scenarios as scenarios_
 from environments.sites import Site, iso_country, site_problems
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
@@ -193,6 +193,12 @@ class SLOs(Model):
     catalog_staleness_s: float | None = Field(default=None, gt=0)
     catalog_convergence_s: float | None = Field(default=None, gt=0)
 
+    @field_validator("scenarios")
+    @classmethod
+    def _scenario_names(cls, value: dict[str, ScenarioSLO]) -> dict[str, ScenarioSLO]:
+        _raise_all(scenarios_.misspelt(value))
+        return value
+
     @model_validator(mode="after")
     def _catalog(self) -> "SLOs":
         staleness, convergence = self.catalog_staleness_s, self.catalog_convergence_s
@@ -315,6 +321,17 @@ class Base(Model):
     site_actions_run_commands: ClassVar[bool] = False
     outposts: dict[str, outposts_.Outpost] = Field(default_factory=dict)  # environments/outposts.py
     site_actions: dict[str, outposts_.SiteAction] = Field(default_factory=dict)
+
+    _source: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        """The file this environment was loaded from ("" when built in code): errors found later name it."""
+        return self._source
+
+    def loaded_from(self, source: str) -> "Base":
+        self._source = source
+        return self
 
     @field_validator("regions")
     @classmethod

@@ -17,10 +17,12 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
+from environments import scenarios as scenarios_
 from environments.model import AwsEnvironment, LocalEnvironment, ScenarioSLO
 from faults.base import Fault
 from base import clock, net
 from base.deadline import DeadlineExceeded, until
+from base.errors import EnvironmentFileError
 from faults.journal import Journal
 from base.milestone import Milestone
 from base.timeline import Event, Timeline
@@ -284,7 +286,10 @@ class Scenario:
               samples: list[Sample[Any]] | None = None) -> slo.Verdict:
         """RTO from ``samples`` (default: every sampler whose name starts with ``source``), RPO from the canary."""
         assert self.injected_at is not None, "judge() needs a fault injected with inject()"
-        objective = self.environment.slos.scenarios[scenario]
+        objective = self.environment.slos.scenarios.get(scenario)
+        if objective is None:
+            raise EnvironmentFileError(scenarios_.objective_missing(scenario, self.environment.slos.scenarios,
+                                                                   self.environment.source))
         measured_rto = slo.rto(self.samples(source) if samples is None else samples, self.injected_at,
                                self.environment.slos.stability_window_s, self.timescale)
         measured_rpo = None
