@@ -47,7 +47,7 @@ def resolve_settings(config: pytest.Config) -> settings_.Resolved:
             raise SettingsError(f"{config.inipath}: {name}: {error}; use true or false") from None
 
     try:
-        return settings_.resolve(option, ini)
+        return settings_.resolve(option, ini, ini_file=str(config.inipath) if config.inipath else "the ini file")
     except SettingsError as error:
         raise pytest.UsageError(str(error)) from None
 

@@ -55,31 +55,45 @@ class Resolved:
     attach: bool = False
 
 
-def _bool(setting: Setting, value: str) -> bool:
+def _where(setting: Setting) -> str:
+    return f"{setting.option} / {setting.variable}"
+
+
+def _bool(setting: Setting, value: str, where: str | None = None) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    raise SettingsError(f"{setting.option} / {setting.variable}: {value!r} is not allowed; use true or false")
+    raise SettingsError(f"{where or _where(setting)}: {value!r} is not allowed; use true or false")
 
 
-def _instance(setting: Setting, value: str) -> int | None:
+def _instance(setting: Setting, value: str, where: str | None = None) -> int | None:
     if value == "":
         return None
     if not value.isdigit() or int(value) > 9:
-        raise SettingsError(f"{setting.option} / {setting.variable}: {value!r} is not allowed; use an integer from 0 to 9")
+        raise SettingsError(f"{where or _where(setting)}: {value!r} is not allowed; use an integer from 0 to 9")
     return int(value)
 
 
-def resolve(option: Callable[[str], Any], ini: Callable[[str], Any], environ: dict[str, str] | None = None) -> Resolved:
-    """Apply the precedence rule. ``option`` and ``ini`` look a value up by name (None when unset)."""
+def resolve(option: Callable[[str], Any], ini: Callable[[str], Any], environ: dict[str, str] | None = None,
+            ini_file: str = "the ini file") -> Resolved:
+    """Apply the precedence rule. ``option`` and ``ini`` look a value up by name (None when unset); ``ini`` may
+    raise SettingsError for a value it cannot read. ``ini_file`` names the file in messages about its values.
+
+    Raises SettingsError with every problem found, one per line."""
     environ = dict(os.environ) if environ is None else environ
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
+    problems = []
     for setting in SETTINGS:
+        try:
+            from_ini = ini(setting.ini)
+        except SettingsError as error:  # reported with the others, not instead of them
+            problems.append(str(error))
+            from_ini = None
         for source, value in (("option", option(setting.name)), ("environment", environ.get(setting.variable)),
-                              ("ini", ini(setting.ini)), ("default", setting.default)):
+                              ("ini", from_ini), ("default", setting.default)):
             # An ini bool arrives typed: False set in the file is a value, not an absence.
             if (value is not None and value != "") or source == "default":
                 values[setting.name] = str(value).lower() if isinstance(value, bool) else str(value)
@@ -87,11 +101,13 @@ def resolve(option: Callable[[str], Any], ini: Callable[[str], Any], environ: di
                 break
     by_name = {s.name: s for s in SETTINGS}
     parsed: dict[str, Any] = {}
-    problems = []
     for name, parse in (("instance", _instance), ("keep_stack", _bool), ("build", _bool), ("dry_run", _bool),
                           ("attach", _bool)):
+        setting = by_name[name]
+        # A bad value is blamed on where it was set: the ini file's key, else the option or variable.
+        where = f"{ini_file}: {setting.ini}" if sources[name] == "ini" else _where(setting)
         try:
-            parsed[name] = parse(by_name[name], values[name])
+            parsed[name] = parse(setting, values[name], where)
         except SettingsError as error:
             problems.append(str(error))
     if parsed.get("attach") and parsed.get("build"):

@@ -137,10 +137,12 @@ def test_bool_ini_keys_are_typed(pytester: pytest.Pytester) -> None:
 
 def test_a_bad_bool_ini_value_names_the_key(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('pytest_plugins = ["gameday.plugin"]\n')
-    pytester.makeini("[pytest]\ngameday_dry_run = maybe\n")
+    pytester.makeini("[pytest]\ngameday_dry_run = maybe\ngameday_instance = 42\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*tox.ini: gameday_dry_run: invalid truth value 'maybe'; use true or false*"])
+    # Both problems at once, each naming the ini file (not the option or variable nobody set).
+    result.stderr.fnmatch_lines(["*tox.ini: gameday_dry_run: invalid truth value 'maybe'; use true or false",
+                                 "*tox.ini: gameday_instance: '42' is not allowed; use an integer from 0 to 9"])
 
 
 # -- gameday init ------------------------------------------------------------------------------

@@ -52,3 +52,25 @@ def test_attach_is_a_setting_and_excludes_building() -> None:
     assert resolved.attach and not resolved.build and resolved.sources["attach"] == "environment"
     with pytest.raises(SettingsError, match="--gameday-attach and --gameday-build-stack are both set"):
         settings.resolve(lookup({"attach": True}), lookup({}), {"GAMEDAY_BUILD_STACK": "true"})
+
+
+def test_a_bad_ini_value_names_the_ini_file_and_key() -> None:
+    with pytest.raises(SettingsError) as raised:
+        settings.resolve(lookup({}), lookup({"gameday_instance": "42"}), {}, ini_file="/p/pytest.ini")
+    assert str(raised.value) == "/p/pytest.ini: gameday_instance: '42' is not allowed; use an integer from 0 to 9"
+    # The same value from the variable is blamed on the variable, as before.
+    with pytest.raises(SettingsError, match=r"^--gameday-instance / GAMEDAY_INSTANCE: '42'"):
+        settings.resolve(lookup({}), lookup({}), {"GAMEDAY_INSTANCE": "42"}, ini_file="/p/pytest.ini")
+
+
+def test_an_ini_value_that_cannot_be_read_is_reported_with_the_other_problems() -> None:
+    def ini(name: str) -> Any:
+        if name == "gameday_dry_run":  # as pytest's getini fails on a bool key set to "maybe"
+            raise SettingsError("/p/pytest.ini: gameday_dry_run: invalid truth value 'maybe'; use true or false")
+        return {"gameday_instance": "42"}.get(name)
+
+    with pytest.raises(SettingsError) as raised:
+        settings.resolve(lookup({}), ini, {}, ini_file="/p/pytest.ini")
+    assert str(raised.value).splitlines() == [
+        "/p/pytest.ini: gameday_dry_run: invalid truth value 'maybe'; use true or false",
+        "/p/pytest.ini: gameday_instance: '42' is not allowed; use an integer from 0 to 9"]
