@@ -2,8 +2,10 @@
 
 - **RTO** runs from the fault's injection to the first sample after which the steady state holds
   for a whole stability window, for every source (vantage point) at once: the slowest source decides.
-  A source that never failed contributes 0. A source whose last stretch of good samples is shorter
-  than the window has not recovered (RTO unknown), and that fails any SLO.
+  A source that never failed contributes 0 once its good samples after the injection span a whole
+  window (what ``Scenario.hold`` waits for). A source whose last stretch of good samples is shorter
+  than the window has not recovered, and no sample at all after the injection measures nothing:
+  either way the RTO is unknown, and that fails any SLO.
 - **RPO** is what the canary's read-back found: the number of acknowledged orders missing, and the
   stretch of acknowledged history they span (oldest to newest lost ack, plus one canary interval,
   the granularity of the measurement). No loss is 0 s.
@@ -56,6 +58,9 @@ class Rto:
     aws_s: float | None
     outages: tuple[Outage, ...]
     window_wall_s: float
+    # Sources that never failed after the injection but whose samples after it span less than a window.
+    unconfirmed: tuple[str, ...] = ()
+    sampled: bool = True  # False: no sample at all after the injection (RTO unknown)
 
 
 @dataclass(frozen=True)
@@ -73,12 +78,19 @@ def rto(samples: Sequence[Sample[Any]], injected: clock.Instant, window_aws_s: f
     for sample in samples:
         if sample.at.monotonic_s >= injected.monotonic_s:
             by_source.setdefault(sample.source, []).append(sample)
+    if not by_source:
+        return Rto(None, None, (), window_wall_s, sampled=False)
     worst: float | None = 0.0
-    outages = []
+    outages, unconfirmed = [], []
     for source, series in sorted(by_source.items()):
         series.sort(key=lambda s: s.at.monotonic_s)
         failed = [i for i, s in enumerate(series) if not s.ok]
         if not failed:
+            # Never failed: 0 s, but only once the good samples span a window (a sampler that died right
+            # after the injection shows no failure either).
+            if series[-1].at.monotonic_s - series[0].at.monotonic_s < window_wall_s:
+                unconfirmed.append(source)
+                worst = None
             continue
         recovered = failed[-1] + 1
         stable = recovered < len(series) and series[-1].at.monotonic_s - series[recovered].at.monotonic_s >= window_wall_s
@@ -88,7 +100,8 @@ def rto(samples: Sequence[Sample[Any]], injected: clock.Instant, window_aws_s: f
             worst = None
         elif worst is not None:
             worst = max(worst, ended.monotonic_s - injected.monotonic_s)
-    return Rto(worst, None if worst is None else scale.to_aws(worst), tuple(outages), window_wall_s)
+    return Rto(worst, None if worst is None else scale.to_aws(worst), tuple(outages), window_wall_s,
+               tuple(unconfirmed))
 
 
 def rpo(read_back: ReadBack, canary_interval_s: float, scale: TimeScale) -> Rpo:
@@ -149,7 +162,15 @@ def judge(scenario: str, measured_rto: Rto | None, measured_rpo: Rpo | None, slo
     if measured_rto is not None:
         outages = "; ".join(f"{what} from {o.source} failed from {_clock_text(o.started)} to {_clock_text(o.ended)}"
                             for o in measured_rto.outages) or "no failed samples"
-        if measured_rto.aws_s is None:
+        if not measured_rto.sampled:
+            messages.append(f"RTO unknown > {slo.rto_s:.0f} s SLO: no {what} sample after the injection, so nothing "
+                            "measured the recovery (check the sampler's name prefix and that it ran until the end)")
+        elif measured_rto.unconfirmed:
+            messages.append(f"RTO unknown > {slo.rto_s:.0f} s SLO: {what} from "
+                            f"{', '.join(measured_rto.unconfirmed)} never failed, but was sampled for less than a whole "
+                            f"{measured_rto.window_wall_s:.1f} s window after the injection"
+                            + (f"; {outages}" if measured_rto.outages else ""))
+        elif measured_rto.aws_s is None:
             messages.append(f"RTO unknown > {slo.rto_s:.0f} s SLO: steady state did not hold for a whole "
                             f"{measured_rto.window_wall_s:.1f} s window before sampling ended: {outages}")
         elif measured_rto.aws_s > slo.rto_s:

@@ -50,7 +50,7 @@ def test_a_stretch_shorter_than_the_window_is_not_recovery() -> None:
 
 
 def test_samples_before_injection_are_ignored() -> None:
-    before = [Sample(at(-1.0), "virginia", False, None)]
+    before: list[Sample[None]] = [Sample(at(-1.0), "virginia", False, None)]
     assert slo.rto(before + series("virginia", "." * 10), T0, 30, SCALE).wall_s == 0
 
 
@@ -84,3 +84,33 @@ def test_nothing_lost_passes() -> None:
     verdict = slo.judge("multi_az_failover", slo.rto(series("virginia", "." * 10), T0, 30, SCALE), result,
                         ScenarioSLO(rto_s=120))
     assert verdict.passed and result.aws_s == 0
+
+
+def test_no_sample_after_the_injection_is_an_unknown_rto_that_fails() -> None:
+    before: list[Sample[None]] = [Sample(at(-1.0), "virginia", True, None)]
+    for samples in ([], before):  # nothing sampled, or a sampler name that matched nothing after the injection
+        result = slo.rto(samples, T0, 30, SCALE)
+        assert result.wall_s is None and result.aws_s is None and not result.sampled
+        verdict = slo.judge("az_outage", result, None, ScenarioSLO(rto_s=120))
+        assert not verdict.passed
+        assert verdict.messages[0].startswith("RTO unknown > 120 s SLO: no checkout sample after the injection")
+
+
+def test_a_source_that_never_failed_needs_a_whole_window_of_good_samples() -> None:
+    # A sampler that died after one good sample looks like a source that never failed.
+    result = slo.rto(series("virginia", "."), T0, window_aws_s=30, scale=SCALE)  # window 3 s wall
+    assert result.wall_s is None and result.unconfirmed == ("virginia",)
+    verdict = slo.judge("az_outage", result, None, ScenarioSLO(rto_s=120))
+    assert not verdict.passed
+    assert verdict.messages[0].startswith("RTO unknown > 120 s SLO: checkout from virginia never failed, but was "
+                                          "sampled for less than a whole 3.0 s window after the injection")
+    # 2.5 s of good samples is still short of the window; 3.0 s is as much as Scenario.hold asks for
+    assert slo.rto(series("virginia", "." * 6), T0, 30, SCALE).wall_s is None
+    assert slo.rto(series("virginia", "." * 7), T0, 30, SCALE).wall_s == 0
+
+
+def test_a_short_source_beside_a_recovered_one_leaves_the_rto_unknown() -> None:
+    samples = series("virginia", "x" + "." * 12) + series("singapore", "..")
+    result = slo.rto(samples, T0, window_aws_s=30, scale=SCALE)
+    assert result.wall_s is None and result.unconfirmed == ("singapore",)
+    assert [o.source for o in result.outages] == ["virginia"]
