@@ -38,6 +38,10 @@ from stack.handles import ReferenceStack
 T = TypeVar("T")
 SAMPLE_INTERVAL_AWS_S = 2.0  # one probe sample every 2 AWS seconds (0.2 s wall at time_scale 0.1)
 METRICS_FLUSH_AWS_S = 2.5  # the probes' CloudWatch metrics are sent every 2.5 AWS seconds (a quarter of a high-resolution period)
+# How long the canary's read-back keeps re-reading orders it could not read (a 5xx, a timeout) before the RPO is
+# unknown: a read right after a failover may fail while the order is safe (a pool still reconnecting, a cached
+# endpoint), which settles in seconds; an order still unreadable after a minute is not a transient.
+READ_BACK_RETRY_AWS_S = 60.0
 
 
 def probe_timeouts(scale: TimeScale) -> tuple[float, float]:
@@ -292,16 +296,21 @@ class Scenario:
                                                                    self.environment.source))
         measured_rto = slo.rto(self.samples(source) if samples is None else samples, self.injected_at,
                                self.environment.slos.stability_window_s, self.timescale)
-        measured_rpo = None
-        if self.canary is not None:
-            self._read_back = self.canary.read_back()
-            measured_rpo = slo.rpo(self._read_back, self.interval_s, self.timescale)
+        measured_rpo = self.read_back()
         verdict = slo.judge(scenario, measured_rto, measured_rpo, objective, what)
         self.verdict = verdict
         self.timeline.record("verdict", scenario, passed=verdict.passed, messages=list(verdict.messages),
                              rto_aws_s=measured_rto.aws_s, rto_wall_s=measured_rto.wall_s,
                              lost_orders=None if measured_rpo is None else measured_rpo.lost_orders)
         return verdict
+
+    def read_back(self) -> slo.Rpo | None:
+        """The canary's read-back of every acknowledged order, as an RPO (None without a canary). Orders it
+        cannot read are read again for READ_BACK_RETRY_AWS_S; any still unreadable make the RPO unknown."""
+        if self.canary is None:
+            return None
+        self._read_back = self.canary.read_back(self.timescale.to_wall(READ_BACK_RETRY_AWS_S), self.interval_s)
+        return slo.rpo(self._read_back, self.interval_s, self.timescale)
 
     def judge_steady_state(self, scenario: str, problems: list[str]) -> slo.Verdict:
         """A verdict for an experiment without a fault (Lab 1): every problem found is a breach."""
@@ -323,10 +332,7 @@ class Scenario:
         broken is a breach, and the canary's read-back of every acknowledged order gives the RPO."""
         # Without an SLO of its own, a schedule of Multi-AZ faults must lose nothing.
         objective = self.environment.slos.scenarios.get(scenario, ScenarioSLO(rto_s=0, rpo_s=0, lost_orders=0))
-        measured_rpo = None
-        if self.canary is not None:
-            self._read_back = self.canary.read_back()
-            measured_rpo = slo.rpo(self._read_back, self.interval_s, self.timescale)
+        measured_rpo = self.read_back()
         judged = slo.judge(scenario, None, measured_rpo, objective, "orders")
         messages = tuple(broken) + judged.messages
         self.verdict = slo.Verdict(scenario, not messages, None, measured_rpo, objective, messages)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from base import clock
+from base.deadline import Deadline
 from probes.checkout import Client
 
 CANARY_SKU = "SC-STCK-004"  # a real catalog item: the canary buys stickers
@@ -40,7 +41,7 @@ class Attempt:
 class ReadBack:
     acknowledged: int
     missing: tuple[Ack, ...]
-    unreadable: tuple[str, ...]  # read-back requests that failed (not counted as lost)
+    unreadable: tuple[str, ...]  # "<client order id>: <why>" for each order that could not be read back
 
 
 @dataclass
@@ -85,9 +86,13 @@ class Canary:
         self._stop.set()
         self._thread.join(30)
 
-    def read_back(self) -> ReadBack:
-        """Read every acknowledged order back by its client order id (several at once); a 404 is a lost order."""
-        def read(ack: Ack) -> str | None:
+    def read_back(self, retry_for_s: float = 0.0, pause_s: float = 1.0) -> ReadBack:
+        """Read every acknowledged order back by its client order id (several at once); a 404 is a lost order.
+
+        An order that could not be read (a timeout, a 5xx) is read again every ``pause_s`` until ``retry_for_s``
+        has passed, as the chaos schedules' teardown does: right after a failover a read can fail while the
+        order is safe. What still cannot be read is ``unreadable``."""
+        def read(ack: Ack) -> str:
             """'' when the order is there, 'missing' on a 404, else why it could not be read."""
             try:
                 _, response = self.client.request("GET", "/orders", params={"client_order_id": ack.client_order_id})
@@ -98,8 +103,17 @@ class Canary:
             return "" if response.status_code == 200 else f"{ack.client_order_id}: HTTP {response.status_code}"
 
         acks = list(self.acks)  # the canary may still be ordering: judge what was acknowledged until now
+        outcomes: dict[str, str] = {}
+        deadline = Deadline.after(retry_for_s)
+        pending = acks
         with ThreadPoolExecutor(READ_BACK_CONCURRENCY, thread_name_prefix=f"read-back-{self.run_id}") as pool:
-            outcomes = list(pool.map(read, acks))
-        missing = tuple(ack for ack, outcome in zip(acks, outcomes, strict=True) if outcome == "missing")
-        unreadable = tuple(outcome for outcome in outcomes if outcome and outcome != "missing")
+            while True:
+                for ack, outcome in zip(pending, pool.map(read, pending), strict=True):
+                    outcomes[ack.client_order_id] = outcome
+                pending = [ack for ack in pending if outcomes[ack.client_order_id] not in ("", "missing")]
+                if not pending or deadline.expired:
+                    break
+                deadline.sleep(pause_s)
+        missing = tuple(ack for ack in acks if outcomes[ack.client_order_id] == "missing")
+        unreadable = tuple(outcomes[ack.client_order_id] for ack in pending)
         return ReadBack(len(acks), missing, unreadable)

@@ -8,7 +8,8 @@
   either way the RTO is unknown, and that fails any SLO.
 - **RPO** is what the canary's read-back found: the number of acknowledged orders missing, and the
   stretch of acknowledged history they span (oldest to newest lost ack, plus one canary interval,
-  the granularity of the measurement). No loss is 0 s.
+  the granularity of the measurement). No loss is 0 s. An acknowledged order that could not be read
+  back at all may be lost or not: the RPO is unknown, and that fails any SLO.
 
 Times are reported in wall seconds and AWS-equivalent seconds (``TimeScale.to_aws``). SLOs are in
 AWS-equivalent seconds.
@@ -16,6 +17,7 @@ AWS-equivalent seconds.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -65,11 +67,12 @@ class Rto:
 
 @dataclass(frozen=True)
 class Rpo:
-    lost_orders: int
+    lost_orders: int  # found missing; with unreadable orders, at least this many
     acknowledged: int
-    wall_s: float
-    aws_s: float
+    wall_s: float | None  # None: some acknowledged orders could not be read back (RPO unknown)
+    aws_s: float | None
     lost_sequences: tuple[int, ...]
+    unreadable: tuple[str, ...] = ()  # the read-back's failures, one per order: "<client order id>: <why>"
 
 
 def rto(samples: Sequence[Sample[Any]], injected: clock.Instant, window_aws_s: float, scale: TimeScale) -> Rto:
@@ -106,11 +109,19 @@ def rto(samples: Sequence[Sample[Any]], injected: clock.Instant, window_aws_s: f
 
 def rpo(read_back: ReadBack, canary_interval_s: float, scale: TimeScale) -> Rpo:
     lost = sorted(read_back.missing, key=lambda ack: ack.acked_at.monotonic_s)
-    wall = 0.0
-    if lost:
+    wall: float | None = 0.0
+    if read_back.unreadable:
+        wall = None  # an order not read may be lost: neither the count nor the span is known
+    elif lost:
         wall = lost[-1].acked_at.monotonic_s - lost[0].acked_at.monotonic_s + canary_interval_s
-    return Rpo(len(lost), read_back.acknowledged, wall, scale.to_aws(wall),
-               tuple(ack.sequence for ack in lost))
+    return Rpo(len(lost), read_back.acknowledged, wall, None if wall is None else scale.to_aws(wall),
+               tuple(ack.sequence for ack in lost), read_back.unreadable)
+
+
+def unreadable_text(unreadable: Sequence[str]) -> str:
+    """Why orders could not be read back, most frequent reason first: "HTTP 500 (3 orders), ReadTimeout (1 order)"."""
+    reasons = Counter(entry.partition(": ")[2] or entry for entry in unreadable)
+    return ", ".join(f"{reason} ({count} order{'s' if count != 1 else ''})" for reason, count in reasons.most_common())
 
 
 @dataclass(frozen=True)
@@ -176,10 +187,15 @@ def judge(scenario: str, measured_rto: Rto | None, measured_rpo: Rpo | None, slo
         elif measured_rto.aws_s > slo.rto_s:
             messages.append(f"RTO {measured_rto.aws_s:.0f} s > {slo.rto_s:.0f} s SLO: {outages}")
     if measured_rpo is not None:
+        if measured_rpo.unreadable:
+            first = ", ".join(entry.partition(": ")[0] for entry in measured_rpo.unreadable[:5])
+            messages.append(f"RPO unknown > {slo.rpo_s:.0f} s SLO: {len(measured_rpo.unreadable)} of "
+                            f"{measured_rpo.acknowledged} acknowledged orders could not be read back, so whether they "
+                            f"were lost is unknown: {unreadable_text(measured_rpo.unreadable)}; first: {first}")
         if slo.lost_orders is not None and measured_rpo.lost_orders > slo.lost_orders:
             messages.append(f"{measured_rpo.lost_orders} acknowledged orders lost > {slo.lost_orders} allowed: "
                             f"canary sequence numbers {list(measured_rpo.lost_sequences)[:20]}")
-        if measured_rpo.aws_s > slo.rpo_s:
+        if measured_rpo.aws_s is not None and measured_rpo.aws_s > slo.rpo_s:
             messages.append(f"RPO {measured_rpo.aws_s:.0f} s > {slo.rpo_s:.0f} s SLO: "
                             f"{measured_rpo.lost_orders} of {measured_rpo.acknowledged} acknowledged orders lost")
     return Verdict(scenario, not messages, measured_rto, measured_rpo, slo, tuple(messages))

@@ -31,7 +31,11 @@ def deficiencies(scenario: dict[str, Any]) -> list[dict[str, Any]]:
         if rto is not None and slo["rto_s"] is not None and (rto["aws_s"] is None or rto["aws_s"] > slo["rto_s"]):
             found.append(("rto_breached", "not recovered" if rto["aws_s"] is None else f"RTO {rto['aws_s']:,.0f} s",
                           "RTO " + _objective(slo, "rto_s", "s")))
-        if rpo is not None and slo["rpo_s"] is not None and rpo["aws_s"] > slo["rpo_s"]:
+        if rpo is not None and slo["rpo_s"] is not None and rpo["aws_s"] is None:
+            unreadable = len((scenario.get("data_integrity") or {}).get("unreadable", []))
+            found.append(("rpo_breached", f"RPO unknown: {unreadable} of {rpo['acknowledged']} acknowledged orders "
+                          "could not be read back", "RPO " + _objective(slo, "rpo_s", "s")))
+        elif rpo is not None and slo["rpo_s"] is not None and rpo["aws_s"] > slo["rpo_s"]:
             found.append(("rpo_breached", f"RPO {rpo['aws_s']:,.0f} s", "RPO " + _objective(slo, "rpo_s", "s")))
         if rpo is not None and slo["lost_orders"] is not None and rpo["lost_orders"] > slo["lost_orders"]:
             found.append(("lost_orders", f"{rpo['lost_orders']} of {rpo['acknowledged']} acknowledged orders lost",

@@ -145,6 +145,10 @@ def _rpo(s: dict[str, Any]) -> tuple[str, str]:
     if verdict is None or verdict["rpo"] is None:
         return "—", ""
     rpo, slo = verdict["rpo"], verdict["slo"]
+    if rpo["aws_s"] is None:  # acknowledged orders the read-back could not read: lost or not, nobody knows
+        unreadable = len((s["data_integrity"] or {}).get("unreadable", []))
+        return (f'unknown<div class="muted small">{unreadable} of {rpo["acknowledged"]} acknowledged orders could not '
+                f'be read back; {rpo["lost_orders"]} found lost</div>'), "bad"
     cap = slo["lost_orders"]  # None: only the time-based RPO applies
     bad = rpo["aws_s"] > slo["rpo_s"] or (cap is not None and rpo["lost_orders"] > cap)
     return (f'{rpo["aws_s"]:,.0f} s<div class="muted small">{rpo["lost_orders"]} of {rpo["acknowledged"]} '
@@ -237,19 +241,31 @@ def _canary(s: dict[str, Any]) -> str:
     data = s["data_integrity"]
     if data is None:
         return '<p class="muted">No order canary ran in this scenario.</p>'
-    lost = data["lost"]
+    lost, unreadable = data["lost"], data["unreadable"]
     facts = _table(["Orders attempted", "Failed attempts", "Acknowledged", "Read back", "Lost acknowledged", "Unreadable"],
                    [[str(data["attempts"]), str(data["failed_attempts"]), str(data["acknowledged"]),
                      "yes" if data["read_back"] else "no",
-                     f'<span class="{"bad" if lost else "ok"}">{len(lost)}</span>', str(len(data["unreadable"]))]],
+                     f'<span class="{"bad" if lost else "ok"}">{len(lost)}</span>',
+                     f'<span class="{"bad" if unreadable else "ok"}">{len(unreadable)}</span>']],
                    numeric=range(6))
-    if not lost:
+    if not lost and not unreadable:
         return facts + '<p class="ok">Every acknowledged order was read back after recovery.</p>'
-    rows = [[str(o["sequence"]), f'<span class="mono">{_e(o["client_order_id"])}</span>', _e(o["order_id"]),
-             f'<span class="mono">{_e(o["acked_at"]["iso"][11:23])}</span>'] for o in lost[:50]]
-    more = f'<p class="muted">… and {len(lost) - 50} more in evidence.json.</p>' if len(lost) > 50 else ""
-    return facts + "<h3>Acknowledged orders missing after recovery</h3>" + _table(
-        ["Sequence", "Client order id", "Order id", "Acknowledged at (UTC)"], rows, numeric=[0]) + more
+    parts = [facts]
+    if lost:
+        rows = [[str(o["sequence"]), f'<span class="mono">{_e(o["client_order_id"])}</span>', _e(o["order_id"]),
+                 f'<span class="mono">{_e(o["acked_at"]["iso"][11:23])}</span>'] for o in lost[:50]]
+        more = f'<p class="muted">… and {len(lost) - 50} more in evidence.json.</p>' if len(lost) > 50 else ""
+        parts.append("<h3>Acknowledged orders missing after recovery</h3>" + _table(
+            ["Sequence", "Client order id", "Order id", "Acknowledged at (UTC)"], rows, numeric=[0]) + more)
+    if unreadable:
+        rows = [[f'<span class="mono">{_e(order)}</span>', _e(why)]
+                for order, _, why in (entry.partition(": ") for entry in unreadable[:50])]
+        more = (f'<p class="muted">… and {len(unreadable) - 50} more in evidence.json.</p>'
+                if len(unreadable) > 50 else "")
+        parts.append("<h3>Acknowledged orders that could not be read back</h3>"
+                     '<p class="bad">Lost or not, nobody knows: the RPO is unknown.</p>'
+                     + _table(["Client order id", "Why"], rows) + more)
+    return "".join(parts)
 
 
 _ROLLBACK_CLASS = {"rolled back": "ok", "not injected": "muted"}  # anything else is a deficiency

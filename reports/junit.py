@@ -42,8 +42,13 @@ def render(document: Document) -> str:
         if verdict is not None:
             rto, rpo, slo = verdict["rto"], verdict["rpo"], verdict["slo"]
             if rto is not None:
-                lines.append(f"RTO {rto['aws_s']} s (AWS-equivalent; SLO {slo['rto_s']} s)")
-            if rpo is not None:
+                measured = "unknown" if rto["aws_s"] is None else f"{rto['aws_s']} s"
+                lines.append(f"RTO {measured} (AWS-equivalent; SLO {slo['rto_s']} s)")
+            if rpo is not None and rpo["aws_s"] is None:
+                unread = len((scenario["data_integrity"] or {}).get("unreadable", []))
+                lines.append(f"RPO unknown: {unread} of {rpo['acknowledged']} acknowledged orders could not be read "
+                             f"back, {rpo['lost_orders']} found lost (SLO {slo['rpo_s']} s, {slo['lost_orders']} orders)")
+            elif rpo is not None:
                 lines.append(f"RPO {rpo['aws_s']} s, {rpo['lost_orders']} of {rpo['acknowledged']} acknowledged orders "
                              f"lost (SLO {slo['rpo_s']} s, {slo['lost_orders']} orders)")
         ET.SubElement(case, "system-out").text = "\n".join(lines)

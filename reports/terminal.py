@@ -23,6 +23,21 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} s"
 
 
+def _measured(figure: dict[str, Any]) -> str:
+    """An RTO or RPO cell: "—" when not measured, "unknown" when measured without an answer."""
+    if not figure:
+        return "—"
+    return "unknown" if figure.get("aws_s") is None else _seconds(figure["aws_s"])
+
+
+def _lost(rpo: dict[str, Any], data_integrity: dict[str, Any] | None) -> str:
+    """Lost orders; with orders the read-back could not read, the count found is only a lower bound."""
+    if not rpo:
+        return "—"
+    unread = len((data_integrity or {}).get("unreadable", []))
+    return f"{rpo['lost_orders']} ({unread} unread)" if unread else str(rpo["lost_orders"])
+
+
 def table(document: Document) -> Table:
     grid = Table(title=f"gameday run {document['run']['run_id']}  ·  {document['run']['environment']['name']}  ·  "
                        f"account {document['run']['environment']['account_id']}", title_justify="left")
@@ -34,9 +49,9 @@ def table(document: Document) -> Table:
     for s in document["scenarios"]:
         verdict: dict[str, Any] = s["verdict"] or {}
         rto, rpo, slo = verdict.get("rto") or {}, verdict.get("rpo") or {}, verdict.get("slo") or {}
-        grid.add_row(s["scenario"], s["fault"]["name"].replace(", ", "\n"), _seconds(rto.get("aws_s")) if rto else "—",
-                     _seconds(slo.get("rto_s")), _seconds(rpo.get("aws_s")) if rpo else "—",
-                     str(rpo["lost_orders"]) if rpo else "—", s["rollback"]["status"],
+        grid.add_row(s["scenario"], s["fault"]["name"].replace(", ", "\n"), _measured(rto),
+                     _seconds(slo.get("rto_s")), _measured(rpo),
+                     _lost(rpo, s["data_integrity"]), s["rollback"]["status"],
                      f"[{STYLE[s['outcome']]}]{s['outcome'].replace('_', ' ').upper()}[/]")
     return grid
 

@@ -86,3 +86,24 @@ def test_read_back_names_every_lost_order_and_reads_them_in_parallel(service: Or
     assert [ack.sequence for ack in read_back.missing] == [3, 7]
     assert read_back.unreadable == (f"canary-{probe.run_id}-000005: HTTP 500",)
     assert service.most_in_flight == canary.READ_BACK_CONCURRENCY, "the read-back did not read orders in parallel"
+
+
+def test_read_back_reads_unreadable_orders_again_until_its_deadline(service: OrderService) -> None:
+    service.gate.set()  # one read at a time is fine here
+    client = checkout.Client(FixedAddress("127.0.0.1"), service.server_port, None, 5.0, 10.0)  # type: ignore[arg-type]
+    probe = canary.Canary(client, interval_s=0.01)
+    for sequence in range(1, 9):
+        probe.order(sequence)
+    # The order service answers 500 for order 5 until the second re-read (a database still failing over).
+    healed = threading.Timer(0.15, service.break_.clear)
+    healed.start()
+    try:
+        read_back = probe.read_back(retry_for_s=10.0, pause_s=0.1)
+    finally:
+        healed.cancel()
+    assert read_back.unreadable == () and [ack.sequence for ack in read_back.missing] == [3, 7]
+
+    service.break_.add(5)  # broken for good: re-read until the deadline, then reported
+    read_back = probe.read_back(retry_for_s=0.3, pause_s=0.1)
+    assert read_back.unreadable == (f"canary-{probe.run_id}-000005: HTTP 500",)
+    assert [ack.sequence for ack in read_back.missing] == [3, 7]

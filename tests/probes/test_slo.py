@@ -71,6 +71,7 @@ def test_rpo_counts_lost_acknowledged_orders_and_their_span() -> None:
     lost = (_ack(7, 3.0), _ack(8, 3.2), _ack(9, 3.4))
     result = slo.rpo(ReadBack(acknowledged=50, missing=lost, unreadable=()), canary_interval_s=0.2, scale=SCALE)
     assert result.lost_orders == 3 and result.lost_sequences == (7, 8, 9)
+    assert result.wall_s is not None and result.aws_s is not None
     assert abs(result.wall_s - 0.6) < 1e-9 and abs(result.aws_s - 6.0) < 1e-6
     verdict = slo.judge("multi_az_failover", slo.rto(series("virginia", "." * 10), T0, 30, SCALE), result,
                         ScenarioSLO(rto_s=120, rpo_s=0, lost_orders=0))
@@ -114,3 +115,16 @@ def test_a_short_source_beside_a_recovered_one_leaves_the_rto_unknown() -> None:
     result = slo.rto(samples, T0, window_aws_s=30, scale=SCALE)
     assert result.wall_s is None and result.unconfirmed == ("singapore",)
     assert [o.source for o in result.outages] == ["virginia"]
+
+
+def test_orders_that_could_not_be_read_back_make_the_rpo_unknown_and_fail() -> None:
+    # Every read-back answered 500: nothing is known missing, and nothing is known safe either.
+    unreadable = tuple(f"c-{sequence}: HTTP 500" for sequence in range(1, 4)) + ("c-4: ReadTimeout",)
+    result = slo.rpo(ReadBack(acknowledged=4, missing=(), unreadable=unreadable), 0.2, SCALE)
+    assert result.wall_s is None and result.aws_s is None and result.lost_orders == 0
+    verdict = slo.judge("multi_az_failover", slo.rto(series("virginia", "." * 10), T0, 30, SCALE), result,
+                        ScenarioSLO(rto_s=120, rpo_s=0, lost_orders=0))
+    assert not verdict.passed
+    assert verdict.messages == ("RPO unknown > 0 s SLO: 4 of 4 acknowledged orders could not be read back, so whether "
+                                "they were lost is unknown: HTTP 500 (3 orders), ReadTimeout (1 order); "
+                                "first: c-1, c-2, c-3, c-4",)

@@ -119,3 +119,37 @@ def test_packs_written_under_evidence_v1_still_validate_for_verify(synthetic_run
     document.validate(old, document.READABLE)
     with pytest.raises(document.EvidenceSchemaError, match="schema_version: 'evidence-v1'; allowed: evidence-v2"):
         document.validate(old)  # a new pack is always written in the current version
+
+
+def test_orders_not_read_back_make_the_rpo_unknown_everywhere(tmp_path: Path) -> None:
+    """Every read-back answered 500: the evidence says RPO unknown (null, not 0 s) and why, and the verdict failed."""
+    base = synthetic.multi_az_failover()
+    assert base.verdict is not None and base.read_back is not None
+    unreadable = tuple(f"{ack.client_order_id}: HTTP 500" for ack in base.canary_acks)
+    read_back = dataclasses.replace(base.read_back, missing=(), unreadable=unreadable)
+    verdict = slo.judge(base.verdict.scenario, base.verdict.rto, slo.rpo(read_back, 0.1, synthetic.SCALE),
+                        base.verdict.slo)
+    result = dataclasses.replace(base, read_back=read_back, verdict=verdict)
+    pack = evidence.write_pack(synthetic.run(scenarios=(result,)), tmp_path / "out",
+                               history_path=tmp_path / "history.jsonl")
+    built = json.loads((pack.directory / "evidence.json").read_text())
+    document.validate(built)
+    scenario = built["scenarios"][0]
+    assert scenario["outcome"] == "slo_breached"
+    assert scenario["verdict"]["rpo"]["aws_s"] is None and scenario["verdict"]["rpo"]["wall_s"] is None
+    assert scenario["data_integrity"]["unreadable"] == list(unreadable)
+    assert scenario["verdict"]["messages"] == [
+        f"RPO unknown > 0 s SLO: {len(unreadable)} of {len(unreadable)} acknowledged orders could not be read back, "
+        f"so whether they were lost is unknown: HTTP 500 ({len(unreadable)} orders); first: "
+        + ", ".join(order.partition(": ")[0] for order in unreadable[:5])]
+    (deficiency,) = built["after_action"]["deficiencies"]
+    assert deficiency["kind"] == "rpo_breached"
+    assert deficiency["measured"] == f"RPO unknown: {len(unreadable)} of {len(unreadable)} acknowledged orders could not be read back"
+    row = next(line for line in terminal.render(built, color=False, width=200).splitlines()
+               if "multi_az_failover" in line)
+    assert f" unknown │ 0 ({len(unreadable)} unread) │" in row, row
+    assert (f"RPO unknown: {len(unreadable)} of {len(unreadable)} acknowledged orders could not be read back, "
+            "0 found lost") in (pack.directory / "junit.xml").read_text()
+    report = (pack.directory / "report.html").read_text()
+    assert "Acknowledged orders that could not be read back" in report
+    assert "Every acknowledged order was read back" not in report
