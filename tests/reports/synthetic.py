@@ -97,7 +97,8 @@ def build(name: str, offset_s: float, fault: str, targets: tuple[str, ...], inje
             timeline.record("note", "connection", dsn=secret_note, detail=f"connecting with {secret_note}")
         set_(rollback_s if rollback_s is not None else end_s - 0.5)
         timeline.record("fault_rolled_back", fault, outcome="rolled back")
-    dns, checkout = [], []
+    dns: list[Sample[Answer]] = []
+    checkout: list[Sample[Response]] = []
     for vantage in VANTAGES:
         for i, t in _samples(0.05, end_s, 0.25):
             region = region_at(vantage, t)
@@ -226,8 +227,9 @@ def run(secret_note: str = "", settings_extra: dict[str, tuple[str, str]] | None
     env = environment()
     chosen = scenarios if scenarios is not None else (
         route53_failover(), multi_az_failover(secret_note), az_outage(), broken_region_evacuation())
-    settings = (run_.SettingInForce("env", "local", "default"), run_.SettingInForce("instance", "1", "option"),
-                run_.SettingInForce("keep_stack", "False", "default"))
+    settings: tuple[run_.SettingInForce, ...] = (
+        run_.SettingInForce("env", "local", "default"), run_.SettingInForce("instance", "1", "option"),
+        run_.SettingInForce("keep_stack", "False", "default"))
     settings += tuple(run_.SettingInForce(n, v, s) for n, (v, s) in (settings_extra or {}).items())
     return run_.create(env, chosen, at(0.0), at(140.0), settings=settings, run_id=run_id)
 

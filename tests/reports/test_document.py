@@ -6,6 +6,7 @@ import dataclasses
 import json
 import statistics
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -57,7 +58,8 @@ def test_the_document_records_who_where_what_and_each_scenario(synthetic_run: Ru
     (lambda d: d["scenarios"][0]["samples"]["checkout"][0]["value"].__setitem__("status", 42), "scenarios/0/samples"),
     (lambda d: d["scenarios"][1].__setitem__("outcome", "fine"), "scenarios/1/outcome"),
 ])
-def test_the_schema_rejects_a_damaged_document(synthetic_run: Run, damage, where: str) -> None:
+def test_the_schema_rejects_a_damaged_document(synthetic_run: Run, damage: Callable[[dict[str, Any]], object],
+                                               where: str) -> None:
     built = copy.deepcopy(document.build(synthetic_run))
     damage(built)
     with pytest.raises(document.EvidenceSchemaError, match=where):
