@@ -69,12 +69,15 @@ class DisconnectVif(Fault):
             return
         if "test_minutes" not in state:
             return  # the test was never started
+        dx = self.clients("directconnect", state["region"])
         try:
-            self.clients("directconnect", state["region"]).stop_bgp_failover_test(
-                virtualInterfaceId=state["virtual_interface_id"])
+            dx.stop_bgp_failover_test(virtualInterfaceId=state["virtual_interface_id"])
         except ClientError as error:
-            # Already over (its duration ran out, or someone stopped it): nothing to undo.
-            if error.response["Error"]["Code"] != "DirectConnectClientException":
+            # Already over (its duration ran out, or someone stopped it) is nothing to undo. But every Direct
+            # Connect client error has this one code and AWS documents no wording for "no test in progress":
+            # the test is over only when the VIF is no longer under test.
+            if (error.response["Error"]["Code"] != "DirectConnectClientException"
+                    or _under_test(dx, state["virtual_interface_id"])):
                 raise
 
     def planned_rollback(self, state: dict[str, Any]) -> tuple[list[Call], str]:
@@ -82,4 +85,11 @@ class DisconnectVif(Fault):
             return fis.planned_rollback(state, stop=True)
         return ([Call("directconnect", state["region"], "StopBgpFailoverTest",
                       {"virtualInterfaceId": state.get("virtual_interface_id")})],
-                "a test that already ended is left as it is")
+                "a test that already ended is left as it is (refused, and DescribeVirtualInterfaces no longer shows "
+                "the VIF testing); a refusal while it is still testing fails the rollback")
+
+
+def _under_test(dx: Any, virtual_interface_id: str) -> bool:
+    """Whether DescribeVirtualInterfaces shows the VIF in the ``testing`` state (its BGP sessions held down)."""
+    vifs = dx.describe_virtual_interfaces(virtualInterfaceId=virtual_interface_id)["virtualInterfaces"]
+    return any(vif.get("virtualInterfaceState") == "testing" for vif in vifs)
