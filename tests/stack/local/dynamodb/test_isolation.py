@@ -18,7 +18,7 @@ import pytest
 
 from base.deadline import until
 from environments import loader
-from environments.model import LocalSettings
+from environments.model import LocalEnvironment, LocalSettings
 from faults import guard as guard_
 from faults.guard import Guard
 from faults.journal import Journal
@@ -62,6 +62,7 @@ def world() -> Iterator[World]:
         probe.bind((host, 0))
         port = probe.getsockname()[1]
     base = loader.load("local")
+    assert isinstance(base, LocalEnvironment)
     settings = base.dynamodb.model_copy(update={"replica_creation_s": 1.0})  # not what is tested: 0.1 s
     instance = Instance(number, base.model_copy(update={"local": LocalSettings(aws_endpoint_port=port), "time_scale": 0.1,
                                                         "dynamodb": settings}))

@@ -5,6 +5,7 @@ import asyncio
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,8 @@ from stack.local.fabric.connect import create_connection
 from stack.local.fabric.errors import FabricCommandError
 from stack.local.fabric.process import FabricProcess
 
-from .conftest import EchoServer, Net, nacls, rule, wait_for
+from .conftest import Net, nacls, rule, wait_for
+from .echo import EchoServer
 
 # How long a client waits for bytes that a cut network must not deliver. A dead network is
 # "nothing arrives"; this is the window in which we check that nothing does.
@@ -44,8 +46,9 @@ def assert_silent(sock: socket.socket) -> None:
         pytest.fail(f"a cut network delivered {data!r}")
 
 
-def link(fabric: FabricClient, source: str, destination: str) -> dict:
-    matches = [link for link in fabric.stats()["links"] if link["source"] == source and link["destination"] == destination]
+def link(fabric: FabricClient, source: str, destination: str) -> dict[str, Any]:
+    matches: list[dict[str, Any]] = [link for link in fabric.stats()["links"]
+                                     if link["source"] == source and link["destination"] == destination]
     assert len(matches) == 1, f"expected one link {source} -> {destination}, got {fabric.stats()['links']}"
     return matches[0]
 
@@ -123,7 +126,7 @@ CUTS = [
 
 @pytest.mark.parametrize(("cut", "az", "entries", "server_receives"), CUTS, ids=[c[0] for c in CUTS])
 def test_isolation_holds_in_both_directions(fabric: FabricClient, net: Net, echo: EchoServer, cut: str, az: str,
-                                            entries: list, server_receives: bool) -> None:
+                                            entries: list[dict[str, Any]], server_receives: bool) -> None:
     server = expose(fabric, net, "us-east-1a", echo)
     with create_connection(server, source_address=net.host("us-east-1b"), timeout_s=5) as sock:
         assert exchange(sock, b"ok") == b"ok"

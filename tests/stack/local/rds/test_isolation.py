@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from environments import loader
-from environments.model import LocalSettings
+from environments.model import LocalEnvironment, LocalSettings
 from base.timescale import TimeScale
 from stack.local.controlplane.app import ControlPlane
 from stack.local.endpoint import AwsEndpoint
@@ -86,6 +86,7 @@ class Writer(threading.Thread):
 @pytest.fixture
 def fabric_stack(tmp_path: Path) -> Iterator[tuple[Any, RdsPart, Records, Instance, Any]]:
     base = loader.load("local")
+    assert isinstance(base, LocalEnvironment)
     host = f"127.0.{INSTANCE}.1"
     with socket.socket() as probe:
         probe.bind((host, 0))
@@ -148,7 +149,8 @@ class Orders:
                                     DBSubnetGroupName=identifier, BackupRetentionPeriod=retention, AllocatedStorage=20)
 
     def describe(self) -> dict[str, Any]:
-        return self.rds.describe_db_instances(DBInstanceIdentifier=self.identifier)["DBInstances"][0]
+        described: dict[str, Any] = self.rds.describe_db_instances(DBInstanceIdentifier=self.identifier)["DBInstances"][0]
+        return described
 
     def isolate(self, az: str) -> Callable[[], None]:
         """FIS's method: a deny-all NACL associated with the AZ's subnet. Returns the restore."""
