@@ -23,7 +23,8 @@ def _alarm(**extra: Any) -> dict[str, Any]:
 def _error(call: Any, **kwargs: Any) -> dict[str, Any]:
     with pytest.raises(ClientError) as raised:
         call(**kwargs)
-    return raised.value.response
+    response: dict[str, Any] = raised.value.response
+    return response
 
 
 @pytest.mark.parametrize("extra,code,fragment", [
@@ -47,8 +48,13 @@ def test_put_metric_alarm_rejects(edge_client: Any, extra: dict[str, Any], code:
 @pytest.mark.parametrize("period", [10, 20, 30, 60, 300])
 def test_put_metric_alarm_takes_the_allowed_periods(edge_client: Any, period: int) -> None:
     params = _alarm(Period=period, EvaluationPeriods=1)
-    edge_client("cloudwatch").put_metric_alarm(**params)
-    edge_client("cloudwatch").delete_alarms(AlarmNames=[params["AlarmName"]])
+    cloudwatch = edge_client("cloudwatch")
+    cloudwatch.put_metric_alarm(**params)
+    try:
+        stored = cloudwatch.describe_alarms(AlarmNames=[params["AlarmName"]])["MetricAlarms"]
+        assert [(alarm["AlarmName"], alarm["Period"]) for alarm in stored] == [(params["AlarmName"], period)]
+    finally:
+        cloudwatch.delete_alarms(AlarmNames=[params["AlarmName"]])
 
 
 def test_put_metric_data_takes_at_most_1000_metrics(edge_client: Any) -> None:
