@@ -66,19 +66,23 @@ def test_a_commit_waits_for_the_synchronous_standby(make_node: Callable[[str], N
     standby.stop("immediate")
     connection = primary.connect(timeout_s=30)
     done = threading.Event()
+    failed: list[BaseException] = []  # the commit's error, if it raised instead of being acknowledged
 
     def commit() -> None:
         try:
             connection.run("INSERT INTO orders VALUES (1)")
-        except Exception:
-            pass
-        done.set()
+        except Exception as error:
+            failed.append(error)
+        finally:
+            done.set()
 
     threading.Thread(target=commit, daemon=True).start()
     # The commit must not be acknowledged while no standby has it; it is once the standby is back.
-    assert not done.wait(1.0)
+    assert not done.wait(1.0), f"the commit returned while no standby had it: {failed or 'acknowledged'}"
     standby.start(STANDBY)
     assert done.wait(15), "the commit was not acknowledged after the standby came back"
+    assert not failed, f"the commit failed instead of being acknowledged: {failed[0]!r}"
+    assert primary.query("SELECT id FROM orders") == [[1]]
     connection.close()
 
 
