@@ -280,7 +280,7 @@ class Scenario:
         fault = fault_class(self.clients, self.journal, timeline=self.timeline, **params)
         self.faults.append(fault)
         with fault:
-            # RTO starts when the fault's last API call returned, as the timeline recorded it.
+            # RTO starts when the fault's injection began (its first API call), as the timeline dates it.
             self.injected_at = self.timeline.of_kind("fault_injected")[-1].at
             yield fault
 

@@ -31,7 +31,7 @@ from base.clients import ClientFactory
 from faults import signals
 from faults.signals import Interrupted, Terminated
 from faults import guard as guard_
-from base import runid
+from base import clock, runid
 from base.errors import FaultError
 from faults.guard import Caller, Guard, NoGuard, Resource
 from faults.journal import Entry, Journal
@@ -179,6 +179,10 @@ class Fault:
 
     def _inject(self) -> None:
         self.entry = self.journal.begin(self.name, self._journal_params())
+        # The fault is dated from when its injection began, not when its last call returned: a FIS template's
+        # first action (a subnet cut) takes effect while a later one (instances stopping) is still starting,
+        # and an RTO measured from the return would leave that part of the outage out.
+        began = clock.now()
         try:
             with self._lock:
                 self.inject(self.entry)
@@ -187,8 +191,9 @@ class Fault:
             if isinstance(error, ClientError):
                 raise self._translate(error, "injecting") from error
             raise
-        self._record("fault_injected", params=self.params(), state=dict(self.entry.state), targets=self.targets(),
-                     injector=self.injector)
+        self._record("fault_injected", at=began, params=self.params(), state=dict(self.entry.state),
+                     targets=self.targets(), injector=self.injector,
+                     injection_s=round(clock.now().monotonic_s - began.monotonic_s, 3))
 
     def _plan(self) -> PlannedFault:
         planner = copy.copy(self)

@@ -1,10 +1,13 @@
 """network.isolate_az and network.isolate_region: the FIS NACL method, its journal and its rollback."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
+from base import clock
+from base.timeline import Timeline
 from faults import leftovers, network
 from faults.base import FAULT_TAG
 from faults import journal as journal_
@@ -135,3 +138,24 @@ def test_a_failed_rollback_stays_journaled_until_recover(clients: Recorder, jour
     results = leftovers.recover("test-target", clients, journal.directory.parent)
     assert [r.outcome for r in results] == ["rolled back"]
     assert leftovers.scan(clients, ["us-east-1"], ("gameday:stack", "securecart")) == []
+
+
+def test_the_fault_is_dated_from_when_its_injection_began(clients: Recorder, journal: Journal) -> None:
+    """A fault takes effect at its first mutating call, which can come well before its injection returns (a FIS
+    template's subnet cut lands while its instances are still stopping): the timeline dates it from the start,
+    so an RTO measured from it counts the whole outage. The event says how long the injection took."""
+    _, (subnet, _) = _vpc(clients)
+
+    class SlowToReturn(network.IsolateAz):
+        def inject(self, entry: Any) -> None:
+            super().inject(entry)
+            time.sleep(0.2)  # a later action still starting after the cut took effect
+
+    timeline = Timeline("test")
+    before = clock.now()
+    with SlowToReturn(clients, journal, region="us-east-1", availability_zone="us-east-1a", subnet_id=subnet,
+                      timeline=timeline):
+        returned = clock.now()
+    [injected] = timeline.of_kind("fault_injected")
+    assert before.monotonic_s <= injected.at.monotonic_s <= returned.monotonic_s - 0.2
+    assert injected.details["injection_s"] >= 0.2
