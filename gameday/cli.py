@@ -34,7 +34,7 @@ def stack_up(args: argparse.Namespace) -> int:
     if args.detach:
         state = supervisor.start_detached(args.env, instance, parts=args.parts)
         print(f"local stack instance {instance.number} is up: {state['aws_endpoint']} (pid {state['pid']}); "
-              f"`gameday stack down` stops it")
+              f"`gameday stack down{instance.option}` stops it")
         return 0
     print(f"local stack instance {instance.number} starting at {instance.aws_endpoint}; Ctrl-C stops it", flush=True)
     supervisor.Supervisor(environment, instance, parts).run()
@@ -184,7 +184,7 @@ def stack_site_link(args: argparse.Namespace) -> int:
         state = FabricClient(str(control_path(instance.state_dir / "fabric"))).set_link_state(args.link, args.state == "up")
     except FabricUnavailable as error:
         raise StackNotRunning(f"no local stack's fabric answers for instance {instance.number} ({error}); start one with "
-                         "`gameday stack up`") from None
+                              f"`gameday stack up --detach{instance.option}`") from None
     print(json.dumps(state) if args.json else f"{args.link}: {'up' if state['up'] else 'down'} "
           f"(BGP {'advertised' if state['advertised'] else 'withdrawn'})")
     return 0

@@ -25,8 +25,8 @@ def running_scale(state: Mapping[str, Any], instance: Instance) -> TimeScale:
     except (KeyError, GamedayError):
         raise StackError(f"the local stack running as instance {instance.number} (pid {state.get('pid')}) reports "
                          f"time_scale {state.get('time_scale', '(none)')!r} in {instance.state_dir}, so it cannot be "
-                         f"checked against the environment's; restart it: `GAMEDAY_INSTANCE={instance.number} "
-                         "gameday stack down`, then `gameday stack up --detach`") from None
+                         f"checked against the environment's; restart it: `gameday stack down{instance.option}`, then "
+                         f"`gameday stack up --detach{instance.option}`") from None
 
 
 def refuse_other_scale(state: Mapping[str, Any], instance: Instance, environment: LocalEnvironment) -> None:

@@ -70,6 +70,11 @@ class Instance:
             raise SettingsError(f"instance: {self.number} is not allowed; use 0 to {MAX_INSTANCE}")
 
     @property
+    def option(self) -> str:
+        """What a hint's command line needs to reach this instance: `` --instance N``, or nothing for the default 0."""
+        return "" if self.number == 0 else f" --instance {self.number}"
+
+    @property
     def control_host(self) -> str:
         return "127.0.0.1" if self.number == 0 else f"127.0.{self.number}.1"
 

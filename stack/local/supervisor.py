@@ -150,7 +150,7 @@ class Supervisor:
         state = read_state(self.instance)
         if state and pid_alive(state.get("pid")) and state.get("pid") != os.getpid():
             raise StackError(f"a local stack (instance {self.instance.number}) is already running as pid {state['pid']}; "
-                             f"use it, or stop it with `gameday stack down`")
+                             f"use it, or stop it with `gameday stack down{self.instance.option}`")
         self._setup_logging()
         self.log.info("starting local stack instance %d (pid %d)", self.instance.number, os.getpid())
         for note in clean_leftovers(self.instance):
@@ -282,7 +282,8 @@ def start_detached(environment_name: str, instance: Instance, timeout_s: float =
     """
     installed.require()
     if running_pid(instance):
-        raise StackError(f"a local stack (instance {instance.number}) is already running; `gameday stack status` shows it")
+        raise StackError(f"a local stack (instance {instance.number}) is already running; "
+                         f"`gameday stack status{instance.option}` shows it")
     logs = instance.log_dir
     logs.mkdir(parents=True, exist_ok=True)
     console = logs / "console.log"
@@ -376,7 +377,7 @@ def require_running(instance: Instance) -> dict[str, Any]:
     state = read_state(instance)
     if not state or not pid_alive(state.get("pid")):
         raise StackNotRunning(f"no local stack is running for instance {instance.number} "
-                              f"(state dir {instance.state_dir}); start one with `gameday stack up --detach`")
+                              f"(state dir {instance.state_dir}); start one with `gameday stack up --detach{instance.option}`")
     return state
 
 

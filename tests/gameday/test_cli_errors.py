@@ -129,3 +129,24 @@ def test_every_unknown_part_is_named(local_stack: LocalStackInfo | None) -> None
     assert result.returncode == exitcodes.USAGE
     line = one_line(result)
     assert "'dns', 's3' are not parts" in line and "fabric, route53, rds, ec2, dynamodb" in line
+
+
+@pytest.mark.parametrize(("instance", "hint"), [("5", "`gameday stack down --instance 5` stops it"),
+                                                ("0", "`gameday stack down` stops it")])
+def test_stack_up_detached_names_the_instance_its_down_hint_stops(instance: str, hint: str,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from gameday import cli
+    from stack.local import supervisor
+
+    monkeypatch.delenv("GAMEDAY_ENV", raising=False)
+    monkeypatch.setattr(supervisor, "start_detached",
+                        lambda env, inst, parts: {"aws_endpoint": inst.aws_endpoint, "pid": 4242})
+    assert cli.main(["stack", "up", "--detach", "--instance", instance]) == exitcodes.OK
+    assert hint in capsys.readouterr().out
+
+
+def test_no_stack_running_names_the_instance_in_its_hint(tmp_path: Path) -> None:
+    result = gameday("stack", "status", "--instance", "5", env={"GAMEDAY_RUNTIME_DIR": str(tmp_path)})
+    assert result.returncode == exitcodes.UNREACHABLE
+    assert "start one with `gameday stack up --detach --instance 5`" in one_line(result)

@@ -1,6 +1,7 @@
 """Attaching to a running local stack: refused, with both scales and the fix, when its time_scale differs."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ def test_a_stack_at_the_same_scale_is_accepted() -> None:
 @pytest.mark.parametrize("reported", [None, "fast", 0])
 def test_a_stack_that_does_not_report_a_valid_scale_is_refused(reported: Any) -> None:
     values = {} if reported is None else {"time_scale": reported}
-    with pytest.raises(StackError, match="cannot be checked against the environment's; restart it"):
+    with pytest.raises(StackError, match="cannot be checked against the environment's; restart it: "
+                                         "`gameday stack down --instance 4`, then `gameday stack up --detach --instance 4`"):
         attach.refuse_other_scale(state(**values), Instance(4, local()), local())
 
 
@@ -81,6 +83,6 @@ def test_gameday_run_refuses_a_running_stack_at_another_scale_before_pytest_star
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(supervisor, "running_pid", lambda _: 4242)
     monkeypatch.setattr(supervisor, "require_running", lambda _: state(time_scale=0.02))
-    monkeypatch.setattr(cli.subprocess, "call", lambda *a, **k: pytest.fail(f"ran {a[0]} on a stack at another scale"))
+    monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail(f"ran {a[0]} on a stack at another scale"))
     assert cli.main(["run", "--instance", "4"]) == exitcodes.USAGE
     assert "runs at time_scale 0.02, but environment 'local' has time_scale 0.1" in capsys.readouterr().err
