@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, TextIO
 
 from base import exitcodes, runid
 from gameday.awsfailures import aws_failure
@@ -476,9 +476,52 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+class _ReaderMayLeave:
+    """sys.stdout for a command whose reader may stop reading (`gameday verify PACK | head -1`).
+
+    Once the pipe is closed the rest of the output is discarded and the command carries on, so it still
+    exits with the code it decides: a tampered pack or a failed verdict never reads as success.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard_from_now_on()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard_from_now_on()
+
+    def _discard_from_now_on(self) -> None:
+        # What is still buffered, and everything written later, goes to /dev/null instead of failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding...: the real stream's
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit codes: see base.exitcodes (docs/cli.md). Routine failures print one line, no traceback."""
     args = parser().parse_args(argv)  # argparse itself exits USAGE (2) on a bad argument
+    stdout = sys.stdout
+    sys.stdout = _ReaderMayLeave(stdout)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe would change the exit code
+        sys.stdout = stdout
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
     except GamedayError as error:
@@ -486,9 +529,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `gameday stack status | head` closed the pipe early; that is fine
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     except Exception as error:
         failure = aws_failure(error)
         if failure is None:

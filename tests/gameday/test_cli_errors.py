@@ -131,6 +131,20 @@ def test_every_unknown_part_is_named(local_stack: LocalStackInfo | None) -> None
     assert "'dns', 's3' are not parts" in line and "fabric, route53, rds, ec2, dynamodb" in line
 
 
+def test_a_reader_that_leaves_early_does_not_turn_tampered_into_success(tmp_path: Path) -> None:
+    """`gameday verify PACK | head -1` under pipefail: the pipe is closed before the verdict is printed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone already: every write to the pipe fails with EPIPE
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GAMEDAY_"))}
+    try:
+        result = subprocess.run([sys.executable, "-m", "gameday.cli", "verify", str(tmp_path)], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, cwd=ROOT, env=environ, timeout=120)
+    finally:
+        os.close(write_end)
+    assert result.returncode == exitcodes.TAMPERED, result.stderr  # an empty directory: MANIFEST.sha256 is missing
+    assert result.stderr == ""
+
+
 @pytest.mark.parametrize(("instance", "hint"), [("5", "`gameday stack down --instance 5` stops it"),
                                                 ("0", "`gameday stack down` stops it")])
 def test_stack_up_detached_names_the_instance_its_down_hint_stops(instance: str, hint: str,
