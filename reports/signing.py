@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,17 +263,61 @@ def check(directory: Path, key: SSlibKey | None, key_fingerprint: str | None) ->
     return SignatureCheck(tuple(problems), tuple(notes), True)
 
 
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file: equal once resolved, or the same name in one directory reached two ways."""
+    if first.resolve() == second.resolve():
+        return True
+    try:
+        return first.name == second.name and os.path.samefile(first.parent, second.parent)
+    except OSError:  # a directory that does not exist: keygen refuses it next
+        return False
+
+
+def _check_destination(path: Path, what: str) -> None:
+    if path.exists() or path.is_symlink():
+        raise SigningError(f"{what} {path} exists already; keygen never overwrites a key")
+    if not path.parent.is_dir():
+        why = "is not a directory" if path.parent.exists() else "does not exist"
+        raise SigningError(f"{what} {path}: its directory {path.parent} {why}; create it first or give another path")
+
+
+def _write_new(path: Path, content: bytes, mode: int) -> None:
+    """Write ``path``, which must not exist, whole or not at all: a temporary file beside it, then a hard link
+    (which, unlike a rename, never replaces a file another process made meanwhile)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def keygen(private_path: Path, public_path: Path) -> str:
-    """Write a new Ed25519 key pair (private 0600, PKCS#8 PEM; public SubjectPublicKeyInfo PEM); return its fingerprint."""
-    for path in (private_path, public_path):
-        if path.exists():
-            raise SigningError(f"{path} exists already; keygen never overwrites a key")
+    """Write a new Ed25519 key pair (private 0600, PKCS#8 PEM; public SubjectPublicKeyInfo PEM); return its fingerprint.
+
+    Both destinations are checked before anything is written, and either both files are written or neither.
+    """
+    if _same_file(private_path, public_path):
+        raise SigningError(f"the private key {private_path} and --public-key {public_path} are the same file; the "
+                           f"public key would replace the private one: give two different paths")
+    _check_destination(private_path, "the private key")
+    _check_destination(public_path, "--public-key")
     private = ed25519.Ed25519PrivateKey.generate()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(pem)
-    public_path.write_bytes(private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    written: list[Path] = []
+    try:
+        for path, content, mode in ((private_path, pem, 0o600), (public_path, public_pem, 0o666)):
+            _write_new(path, content, mode)
+            written.append(path)
+    except OSError as error:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise SigningError(f"cannot write {error.filename or path}: {error.strerror}; no key was written") from None
     return fingerprint(private.public_key())

@@ -162,6 +162,40 @@ def test_bad_keys_are_refused_with_a_clear_error(tmp_path: Path, signing_key: tu
         signing.keygen(signing_key[0], tmp_path / "x.pub.pem")
 
 
+
+@pytest.mark.parametrize("public", ["team.pem", "sub/../team.pem", "./team.pem"])
+def test_keygen_refuses_a_public_key_that_is_the_private_key(public: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["keygen", "team.pem", "--public-key", public]) == exitcodes.USAGE
+    error = capsys.readouterr().err
+    assert f"the private key team.pem and --public-key {Path(public)} are the same file" in error
+    assert list(tmp_path.iterdir()) == []  # before, team.pem held the public key: the private one was gone
+
+
+def test_keygen_into_a_missing_directory_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    private, public = tmp_path / "team.pem", tmp_path / "nodir" / "team.pub.pem"
+    assert cli.main(["keygen", str(private), "--public-key", str(public)]) == exitcodes.USAGE
+    assert f"--public-key {public}: its directory {public.parent} does not exist" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # not the private key without its public one
+    assert cli.main(["keygen", str(tmp_path / "nodir" / "team.pem")]) == exitcodes.USAGE
+    assert f"the private key {tmp_path}/nodir/team.pem: its directory" in capsys.readouterr().err
+    assert cli.main(["keygen", str(private), "--public-key", str(tmp_path / "team.pub.pem")]) == exitcodes.OK  # a re-run
+
+
+def test_keygen_that_cannot_write_the_public_key_leaves_neither(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_link = os.link
+
+    def full_disk(source: str, target: str) -> None:
+        if str(target).endswith(".pub.pem"):
+            raise OSError(28, "No space left on device", str(target))
+        real_link(source, target)
+    monkeypatch.setattr(os, "link", full_disk)
+    with pytest.raises(signing.SigningError, match=r"cannot write .*team.pub.pem: No space left on device; no key"):
+        signing.keygen(tmp_path / "team.pem", tmp_path / "team.pub.pem")
+    assert list(tmp_path.iterdir()) == []  # no key, no temporary file
+
 def test_kms_signs_with_a_p256_key(reports_dir: Path, tmp_path: Path) -> None:
     """AWS KMS Sign (moto's KMS, in process): the pack verifies with the public key KMS gives out."""
     pack = only_pack(reports_dir / "out")
