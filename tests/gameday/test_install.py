@@ -197,6 +197,47 @@ def test_init_refuses_a_directory_with_other_files_naming_them(tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+
+def _init_with_file_size_limit(directory: Path, limit_bytes: int) -> subprocess.CompletedProcess[str]:
+    """`gameday init` under `ulimit -f`: writing past the limit fails with EFBIG, as on a full disk."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return subprocess.run([sys.executable, "-m", "gameday.cli", "init", str(directory)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, check=False, preexec_fn=limit,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new directory", "empty directory"])
+def test_init_that_cannot_write_leaves_nothing_behind(existing: bool, tmp_path: Path) -> None:
+    project = tmp_path / "myday"
+    if existing:
+        project.mkdir()
+    result = _init_with_file_size_limit(project, 2048)  # pytest.ini fits; environments/local.yaml does not
+    assert result.returncode == exitcodes.USAGE, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"gameday: cannot write {project}/environments/local.yaml: File too large; "
+                                     "init wrote nothing (run it again once that is fixed)")
+    assert [p.name for p in tmp_path.iterdir()] == (["myday"] if existing else [])  # no staging directory either
+    assert not existing or list(project.iterdir()) == []
+    assert _init_with_file_size_limit(project, 1 << 30).returncode == exitcodes.OK  # not "is not empty"
+
+
+def test_init_under_a_file_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    result = subprocess.run([sys.executable, "-m", "gameday.cli", "init", str(tmp_path / "afile" / "sub")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert result.returncode == exitcodes.USAGE
+    assert result.stderr.strip() == (f"gameday: {tmp_path}/afile/sub: {tmp_path}/afile is a file, not a directory; "
+                                     "give a new directory")
+
+
+def test_init_makes_missing_parents(tmp_path: Path) -> None:
+    written = scaffold.init(tmp_path / "a" / "b" / "myday", MARKERS)
+    assert (tmp_path / "a" / "b" / "myday" / "pytest.ini") in written
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]
+
 # -- gameday run -------------------------------------------------------------------------------
 
 def test_run_outside_a_project_says_how_to_make_one(installed: dict[str, str], tmp_path: Path) -> None:
