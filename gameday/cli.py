@@ -266,6 +266,8 @@ def verify_pack(args: argparse.Namespace) -> int:
     from reports import evidence
 
     pack = Path(args.pack)  # an existing directory: _pack_directory checked it as an argument
+    if args.history:
+        evidence.require_readable_history(Path(args.history))
     result = evidence.verify(pack, Path(args.history) if args.history else None, Path(args.key) if args.key else None)
     print(result.message)
     return exitcodes.OK if result.ok else exitcodes.TAMPERED

@@ -239,6 +239,18 @@ def _check_unsigned(label: str, evidence: Document, problems: list[str], warning
                         f"(report.html says \"Signed by\" it), but {signing.ENVELOPE} is missing")
 
 
+def require_readable_history(history_path: Path) -> None:
+    """Raise EvidenceError unless the history file named by ``verify --history`` can be read: a typo or a directory
+    must not pass for a pack that has no history to cross-check."""
+    try:
+        with open(history_path, "rb"):
+            pass
+    except OSError as error:
+        raise EvidenceError(f"--history {history_path}: cannot read it: {error.strerror}; give the history.jsonl the "
+                            f"run appended to (reports/history.jsonl beside reports/out), or leave --history out to "
+                            f"use that one when it exists") from None
+
+
 def verify(path: Path, history_path: Path | None = None, key: Path | None = None) -> VerifyResult:
     """Check a pack's signature (with ``key``, a public key file), its files against its manifest, its consistency,
     then each earlier pack of its chain that is present.

@@ -120,3 +120,16 @@ def test_verify_message_is_for_people(reports_dir: Path) -> None:
     (pack / "evidence.json").write_text("{}")
     message = evidence.verify(pack).message
     assert message.startswith(f"TAMPERED: {pack}: ") and "changed: evidence.json" in message
+
+
+@pytest.mark.parametrize("history_file", ["nohist.jsonl", "."])
+def test_a_named_history_file_that_cannot_be_read_is_a_usage_error(history_file: str, pack_root: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A typo (or a directory) after --history must not pass as a pack without history: it printed OK before."""
+    from base import exitcodes
+    from gameday import cli
+
+    named = tmp_path / history_file
+    assert cli.main(["verify", "--history", str(named), str(only_pack(pack_root / "out"))]) == exitcodes.USAGE
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"gameday: --history {named}: cannot read it: " in captured.err
