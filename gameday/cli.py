@@ -293,7 +293,15 @@ def report(args: argparse.Namespace) -> int:
     if not args.history:
         print("gameday report: use --history (the evidence pack is written at the end of `gameday run`)", file=sys.stderr)
         return exitcodes.USAGE
-    return history.command(Path(args.history_file), Path(args.html) if args.html else None, args.last)
+    path = Path(args.history_file or _HISTORY_FILE)
+    # The project's own file may not exist before its first run; a file named on purpose must.
+    if args.history_file is not None and not path.exists() and path.resolve() != _HISTORY_FILE.resolve():
+        raise history.HistoryError(f"--history-file {path}: no such file; give a history.jsonl that a game day "
+                                   f"appended to (default: {_HISTORY_FILE} of the project here)")
+    return history.command(path, Path(args.html) if args.html else None, args.last)
+
+
+_HISTORY_FILE = Path("reports") / "history.jsonl"
 
 
 # pytest's exit codes (pytest.ExitCode) as gameday's: interrupted, internal error, usage error, no tests.
@@ -371,6 +379,12 @@ def _run_id(value: str) -> str:
         raise argparse.ArgumentTypeError(f"{value!r} is not a run id: 1-64 letters, digits, '.', '_' or '-', starting "
                                          "with a letter or digit")
     return value
+
+
+def _run_count(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not allowed; use a whole number of runs, 1 or more")
+    return int(value)
 
 
 def _instance_number(value: str) -> int:
@@ -455,10 +469,10 @@ def parser() -> argparse.ArgumentParser:
     keygen_parser.set_defaults(handler=keygen)
     report_parser = commands.add_parser("report", help="reports across runs")
     report_parser.add_argument("--history", action="store_true", help="RTO/RPO trends per scenario")
-    report_parser.add_argument("--history-file", default=str(Path("reports") / "history.jsonl"),
-                               help="the project's history file (default: reports/history.jsonl)")
+    report_parser.add_argument("--history-file", default=None,
+                               help=f"the project's history file (default: {_HISTORY_FILE})")
     report_parser.add_argument("--html", default=None, help="also write the trend charts to this HTML file")
-    report_parser.add_argument("--last", type=int, default=20)
+    report_parser.add_argument("--last", type=_run_count, default=20, help="how many of the latest runs (default 20)")
     report_parser.set_defaults(handler=report)
 
     init_parser = commands.add_parser("init", help="write a new project: an example experiment, environments, "

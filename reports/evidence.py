@@ -212,7 +212,9 @@ def _check_history(directory: Path, digest: str, evidence: Document | None, hist
         warnings.append("history not cross-checked: no history.jsonl beside the pack (--history names one); "
                         "nothing vouches for the newest manifest but its signature")
         return
-    recorded = [r for r in history.read(history_path).records if r.get("run_id") == directory.name]
+    read = history.read(history_path)
+    warnings.extend(read.problems)  # a line it cannot use may be this run's
+    recorded = [r for r in read.records if r.get("run_id") == directory.name]
     if not recorded:
         warnings.append(f"history not cross-checked: {history_path} has no record of {directory.name}")
         return

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from base import files
+from base.errors import GamedayError
 from reports import filelock
 
 if TYPE_CHECKING:
@@ -23,6 +25,13 @@ Document = dict[str, Any]  # reports.document.Document, without importing the sc
 
 RECORD_SCHEMA = "gameday-history-v1"
 DEFAULT_PATH = Path(__file__).resolve().parent / "history.jsonl"
+# What every record has held since the first version, and what the table, the charts and the next pack read.
+RECORD_KEYS = ("run_id", "environment", "account_id", "commit", "dirty", "scenarios")
+SCENARIO_KEYS = ("scenario", "outcome", "passed", "rto_aws_s", "rto_slo_s", "rpo_aws_s", "rpo_slo_s", "lost_orders")
+
+
+class HistoryError(GamedayError):
+    """The history file could not be read or written."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,13 @@ def read(path: Path = DEFAULT_PATH) -> History:
     """Every well-formed record, oldest first; malformed lines are skipped and named in ``problems``."""
     if not path.exists():
         return History((), ())
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as error:
+        raise HistoryError(f"{path}: cannot read the history file: {error.strerror}; give the history.jsonl a game "
+                           f"day appends to (reports/history.jsonl beside reports/out)") from None
     records, problems = [], []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -85,8 +99,25 @@ def read(path: Path = DEFAULT_PATH) -> History:
         if not isinstance(entry, dict) or entry.get("schema") != RECORD_SCHEMA:
             problems.append(f"{path}:{number}: not a {RECORD_SCHEMA} record; skipped")
             continue
+        if missing := _missing(entry):
+            problems.append(f"{path}:{number}: a {RECORD_SCHEMA} record without {', '.join(missing)}; skipped")
+            continue
         records.append(entry)
     return History(tuple(records), tuple(problems))
+
+
+def _missing(entry: dict[str, Any]) -> list[str]:
+    """The keys ``entry`` lacks (``scenarios[2].passed`` for a scenario's), or what is not a list or mapping."""
+    missing = [key for key in RECORD_KEYS if key not in entry]
+    scenarios = entry.get("scenarios", [])
+    if not isinstance(scenarios, list):
+        return [*missing, "scenarios as a list"]
+    for index, scenario in enumerate(scenarios):
+        if not isinstance(scenario, dict):
+            missing.append(f"scenarios[{index}] as a mapping")
+        else:
+            missing += [f"scenarios[{index}].{key}" for key in SCENARIO_KEYS if key not in scenario]
+    return missing
 
 
 def _seconds(value: float | None) -> str:
@@ -141,11 +172,23 @@ def render_html(path: Path = DEFAULT_PATH, last: int = 20) -> str:
 
 
 def command(path: Path = DEFAULT_PATH, html_out: Path | None = None, last: int = 20) -> int:
-    """`gameday report --history [--html FILE] [--last N]`: print the table, optionally write the chart page."""
+    """`gameday report --history [--html FILE] [--last N]`: print the table, optionally write the chart page.
+
+    The page is written before the table is printed, so a bad --html stops the command with nothing printed.
+    """
     import sys
 
-    print(render_text(path, last, color=sys.stdout.isatty() or None), end="")
+    text = render_text(path, last, color=sys.stdout.isatty() or None)
     if html_out is not None:
-        html_out.write_text(render_html(path, last), encoding="utf-8")
+        if html_out.is_dir() or not html_out.parent.is_dir():
+            where = ("is a directory" if html_out.is_dir() else
+                     f"its directory {html_out.parent} {'is not a directory' if html_out.parent.exists() else 'does not exist'}")
+            raise HistoryError(f"--html {html_out}: {where}; give an HTML file to write in an existing directory")
+        try:
+            files.write_text(html_out, render_html(path, last))
+        except OSError as error:
+            raise HistoryError(f"--html {html_out}: cannot write it: {error.strerror}") from None
+    print(text, end="")
+    if html_out is not None:
         print(f"trend charts: {html_out}")
     return 0

@@ -133,3 +133,12 @@ def test_a_named_history_file_that_cannot_be_read_is_a_usage_error(history_file:
     assert cli.main(["verify", "--history", str(named), str(only_pack(pack_root / "out"))]) == exitcodes.USAGE
     captured = capsys.readouterr()
     assert captured.out == "" and f"gameday: --history {named}: cannot read it: " in captured.err
+
+
+def test_a_history_line_verify_cannot_use_is_named(reports_dir: Path) -> None:
+    path = reports_dir / "history.jsonl"
+    record = json.loads(path.read_text())
+    del record["commit"]
+    path.write_text(json.dumps(record) + "\n")
+    result = evidence.verify(only_pack(reports_dir / "out"))
+    assert f"{path}:1: a gameday-history-v1 record without commit; skipped" in result.warnings, result.message

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from base import exitcodes
+from gameday import cli
 from reports import history
 from tests.reports.conftest import only_pack
 
@@ -14,6 +18,10 @@ WRITERS, RECORDS_EACH, PAD_BYTES = 6, 40, 20_000  # lines far larger than PIPE_B
 WRITER = """
 import sys
 from pathlib import Path
+import pytest
+
+from base import exitcodes
+from gameday import cli
 from reports import history
 path, writer, count, pad = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 for n in range(count):
@@ -71,3 +79,51 @@ def test_trend_page_has_a_chart_per_scenario(pack_root: Path) -> None:
 
 def test_no_history_yet(tmp_path: Path) -> None:
     assert "no runs recorded" in history.render_text(tmp_path / "missing.jsonl", color=False)
+
+
+@pytest.mark.parametrize("last", ["0", "-1", "two"])
+def test_report_last_must_be_one_or_more(last: str, pack_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:  # --last 0 listed every run, --last -1 all but the oldest
+        cli.main(["report", "--history", "--history-file", str(pack_root / "history.jsonl"), "--last", last])
+    assert refused.value.code == exitcodes.USAGE
+    assert f"argument --last: '{last}' is not allowed; use a whole number of runs, 1 or more" in capsys.readouterr().err
+
+
+def test_report_of_a_history_file_that_is_not_there_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["report", "--history", "--history-file", str(tmp_path / "nosuch.jsonl")]) == exitcodes.USAGE
+    assert f"--history-file {tmp_path}/nosuch.jsonl: no such file" in capsys.readouterr().err
+    assert cli.main(["report", "--history", "--history-file", str(tmp_path)]) == exitcodes.USAGE
+    captured = capsys.readouterr()
+    assert f"{tmp_path}: cannot read the history file: Is a directory" in captured.err and captured.out == ""
+    monkeypatch.chdir(tmp_path)  # a project before its first run: the default file need not exist yet
+    for default in ([], ["--history-file", "reports/history.jsonl"]):
+        assert cli.main(["report", "--history", *default]) == exitcodes.OK
+        assert "no runs recorded in reports/history.jsonl yet" in capsys.readouterr().out
+
+
+def test_a_record_without_its_keys_is_named_with_its_line_and_skipped(tmp_path: Path, pack_root: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "history.jsonl"
+    good = (pack_root / "history.jsonl").read_text()
+    scenario_without_passed = json.loads(good)
+    del scenario_without_passed["scenarios"][1]["passed"]
+    path.write_text(good + '{"schema":"gameday-history-v1"}\n' + json.dumps(scenario_without_passed) + "\n")
+    assert history.read(path).problems == (
+        f"{path}:2: a gameday-history-v1 record without run_id, environment, account_id, commit, dirty, scenarios; "
+        "skipped", f"{path}:3: a gameday-history-v1 record without scenarios[1].passed; skipped")
+    assert cli.main(["report", "--history", "--history-file", str(path)]) == exitcodes.OK  # was a KeyError traceback
+    out = capsys.readouterr().out
+    assert only_pack(pack_root / "out").name in out and "warning: " in out
+
+
+@pytest.mark.parametrize("html", ["nodir/x.html", "."])
+def test_report_checks_its_html_file_before_printing_anything(html: str, tmp_path: Path, pack_root: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    destination = tmp_path / html
+    assert cli.main(["report", "--history", "--history-file", str(pack_root / "history.jsonl"),
+                     "--html", str(destination)]) == exitcodes.USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""  # before, the table, then a traceback
+    assert captured.err.startswith(f"gameday: --html {destination}: ")
+    assert ("its directory" in captured.err and "does not exist" in captured.err) or "is a directory" in captured.err
