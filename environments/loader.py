@@ -53,7 +53,15 @@ def load(name_or_path: str = "local") -> LocalEnvironment | AwsEnvironment:
     """Load and validate an environment. Raises EnvironmentFileError with every problem found."""
     path = resolve(name_or_path)
     try:
-        data = yamlfile.load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise EnvironmentFileError(f"{path}: cannot read the environment file: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        line = error.object.count(b"\n", 0, error.start) + 1
+        raise EnvironmentFileError(f"{path}: not UTF-8 text: byte 0x{error.object[error.start]:02x} at offset "
+                                   f"{error.start} (line {line}: {error.reason}); save the file as UTF-8") from None
+    try:
+        data = yamlfile.load(text)
     except yaml.YAMLError as error:
         raise EnvironmentFileError(f"{path}: not valid YAML: {error}") from None
     except yamlfile.DuplicateKeys as error:

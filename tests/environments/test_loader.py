@@ -43,3 +43,25 @@ def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
         loader.load(str(file))
     assert str(raised.value) == (f"{file}: time_scale: given twice (line {first} and line {last}); "
                                  "a key may appear once in a mapping")
+
+
+def test_a_file_that_is_not_utf8_names_the_byte_and_where_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_bytes(b"kind: local\nname: caf\xe9\n")  # Latin-1, as an editor may save it
+    with pytest.raises(EnvironmentFileError) as error:
+        loader.load(str(path))
+    assert str(error.value) == (f"{path}: not UTF-8 text: byte 0xe9 at offset 21 (line 2: invalid continuation "
+                                "byte); save the file as UTF-8")
+
+
+def test_a_cli_command_with_a_utf16_file_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "e.yaml"
+    path.write_bytes(b"\xff\xfe")
+    result = subprocess.run([sys.executable, "-m", "gameday.cli", "stack", "status", "--env", str(path)],
+                            capture_output=True, text=True, cwd=Path(loader.__file__).parents[1], timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == f"gameday: {path}: not UTF-8 text: byte 0xff at offset 0 (line 1: invalid start byte); " \
+                            "save the file as UTF-8\n"

@@ -40,6 +40,13 @@ def test_bad_env_is_a_usage_error(tester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--env: no environments/prod.yaml; known: aws-example, local*"])
 
 
+def test_an_environment_file_that_is_not_utf8_is_a_usage_error(tester: pytest.Pytester) -> None:
+    tester.path.joinpath("e.yaml").write_bytes(b"\xff\xfe")  # an INTERNALERROR (UnicodeDecodeError) before
+    result = tester.runpytest("--gameday-env", "e.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*e.yaml: not UTF-8 text: byte 0xff at offset 0 (line 1: invalid start byte)*"])
+
+
 def test_environment_fixture_follows_precedence(tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     tester.makepyfile("""
         def test_env(environment, gameday_settings):
