@@ -7,12 +7,13 @@ alone writes the pack, collects them at session end. A session with no submitted
 nothing. While the workers run, the controller, otherwise idle, draws the report's charts of each
 scenario that has arrived (``ChartWarmer``), so the pack is written soon after the last experiment.
 
-The signing key (``reports.signing``) and the findings file (``reports.findings``) are loaded when
-the session starts, so a bad key or findings file stops the run before any fault, not after it.
+The evidence directory is checked, and the signing key (``reports.signing``) and the findings file
+(``reports.findings``) are loaded, when the session starts: a bad one stops the run before any fault, not after it.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -154,6 +155,22 @@ def _kms_client(environment: LocalEnvironment | AwsEnvironment, instance: int | 
     return client
 
 
+def _check_out_root(out_root: Path, option: str | None) -> None:
+    """Refuse an evidence directory the pack could not be written into, before any experiment runs rather than
+    after all of them. One that does not exist yet is made when the pack is written; nothing is made here."""
+    named = f"--gameday-evidence-dir {option}" if option else f"the evidence directory {out_root} (the default)"
+    existing = next(p for p in [out_root, *out_root.parents] if p.exists())
+    if not existing.is_dir():
+        where = "is a file" if existing == out_root else f"is under {existing}, which is a file"
+        raise evidence_.EvidenceError(f"{named}: {where}; give a directory (made when missing), or "
+                                      "--gameday-no-evidence")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise evidence_.EvidenceError(f"{named}: {existing} is not writable; give a directory this user can write")
+    if (out_root.parent / "history.jsonl").is_dir():
+        raise evidence_.EvidenceError(f"{named}: the history file beside it, {out_root.parent / 'history.jsonl'}, is "
+                                      "a directory; remove it or give another evidence directory")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     state = config.stash.get(SESSION_KEY, None)
@@ -164,6 +181,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     resolved = config.stash[SETTINGS_KEY]
     try:
+        _check_out_root(state.out_root, config.getoption("evidence_dir"))
         environment = loader.load(resolved.env)
         state.findings = findings_.load(findings_.path_for(loader.resolve(resolved.env)))
         kms_client = _kms_client(environment, resolved.instance)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def tester(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def _allure_results(directory: Path) -> dict[str, dict]:
+def _allure_results(directory: Path) -> dict[str, dict[str, Any]]:
     results = [json.loads(p.read_text()) for p in directory.glob("*-result.json")]
     return {r["name"]: r for r in results}
 
@@ -79,8 +80,8 @@ def test_categories_are_mutually_exclusive() -> None:
     import re
 
     def category(message: str) -> list[str]:
-        return [c["name"] for c in allure_results.CATEGORIES if re.fullmatch(c["messageRegex"].replace("(?s)", ""),
-                                                                              message, re.S)]
+        return [str(c["name"]) for c in allure_results.CATEGORIES
+                if re.fullmatch(str(c["messageRegex"]).replace("(?s)", ""), message, re.S)]
 
     assert category("AssertionError: RTO 215 s > 180 s SLO: checkout from virginia failed") == ["SLO breached"]
     assert category("StackNotRunning: no local stack is running for instance 1") == ["Infrastructure unavailable"]
@@ -160,6 +161,25 @@ def test_a_bad_findings_file_or_key_stops_the_session_before_any_test(
     result = tester.runpytest(f"--gameday-evidence-dir={out}", f"--env={environments / 'lab.yaml'}", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*$GAMEDAY_SIGNING_KEY: not an unencrypted PEM private key*"])
+
+
+@pytest.mark.parametrize("under", ["", "sub"], ids=["a file", "a path under a file"])
+def test_an_evidence_dir_that_cannot_be_one_stops_the_session_before_any_test(under: str, tester: pytest.Pytester,
+                                                                              tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory\n")
+    out = afile / under if under else afile
+    result = tester.runpytest(f"--gameday-evidence-dir={out}", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # before, every experiment ran, then "the pack was not written"
+    where = f"is under {afile}, which is a file" if under else "is a file"
+    result.stderr.fnmatch_lines([f"*--gameday-evidence-dir {out}: {where}; give a directory*"])
+    assert "passed" not in result.stdout.str() and afile.read_text() == "not a directory\n"
+
+
+def test_an_evidence_dir_that_does_not_exist_yet_is_made(tester: pytest.Pytester, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "reports" / "out"
+    tester.runpytest(f"--gameday-evidence-dir={out}", "-p", "no:cacheprovider").assert_outcomes(passed=1, failed=1)
+    assert len([p for p in out.iterdir() if evidence.RUN_ID.match(p.name)]) == 1
 
 
 def test_a_kms_key_that_cannot_be_used_stops_the_session(tester: pytest.Pytester, tmp_path: Path) -> None:
