@@ -37,11 +37,11 @@ class Timeline:
         self._events: list[Event] = []
         self._lock = threading.Lock()
 
-    def record(self, kind: str, name: str, at: clock.Instant | None = None, **details: Any) -> Event:
-        """Append an event that happened now, or at ``at`` when it began earlier (a fault's injection)."""
+    def record(self, kind: str, name: str, occurred_at: clock.Instant | None = None, **details: Any) -> Event:
+        """Append an event that happened now, or at ``occurred_at`` when it began earlier (a fault's injection)."""
         if "milestone" in details:  # a closed set: a misspelt name would silently be no milestone at all
             details["milestone"] = Milestone.parse(details["milestone"], f"timeline event {name!r}").value
-        event = Event(kind, name, clock.now() if at is None else at, details)
+        event = Event(kind, name, clock.now() if occurred_at is None else occurred_at, details)
         with self._lock:
             self._events.append(event)
         return event

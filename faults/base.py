@@ -191,7 +191,7 @@ class Fault:
             if isinstance(error, ClientError):
                 raise self._translate(error, "injecting") from error
             raise
-        self._record("fault_injected", at=began, params=self.params(), state=dict(self.entry.state),
+        self._record("fault_injected", occurred_at=began, params=self.params(), state=dict(self.entry.state),
                      targets=self.targets(), injector=self.injector,
                      injection_s=round(clock.now().monotonic_s - began.monotonic_s, 3))
 
