@@ -1,6 +1,8 @@
 """--env NAME: the project's ./environments/ first, then the bundled environments."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,9 +57,6 @@ def test_a_file_that_is_not_utf8_names_the_byte_and_where_it_is(tmp_path: Path) 
 
 
 def test_a_cli_command_with_a_utf16_file_is_one_line(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     path = tmp_path / "e.yaml"
     path.write_bytes(b"\xff\xfe")
     result = subprocess.run([sys.executable, "-m", "gameday.cli", "stack", "status", "--env", str(path)],
