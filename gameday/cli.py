@@ -382,13 +382,13 @@ def _run_id(value: str) -> str:
 
 
 def _run_count(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not allowed; use a whole number of runs, 1 or more")
     return int(value)
 
 
 def _instance_number(value: str) -> int:
-    if not value.isdigit() or int(value) > 9:
+    if not (value.isascii() and value.isdigit()) or int(value) > 9:
         raise argparse.ArgumentTypeError(f"{value!r} is not allowed; use an integer from 0 to 9")
     return int(value)
 

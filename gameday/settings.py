@@ -71,7 +71,7 @@ def _bool(setting: Setting, value: str, where: str | None = None) -> bool:
 def _instance(setting: Setting, value: str, where: str | None = None) -> int | None:
     if value == "":
         return None
-    if not value.isdigit() or int(value) > 9:
+    if not (value.isascii() and value.isdigit()) or int(value) > 9:
         raise SettingsError(f"{where or _where(setting)}: {value!r} is not allowed; use an integer from 0 to 9")
     return int(value)
 

@@ -55,7 +55,7 @@ def log_root() -> Path:
 def instance_from_environ(default: int = 0) -> int:
     """$GAMEDAY_INSTANCE, else ``default``. Raises SettingsError naming the variable when it is not 0-9."""
     raw = os.environ.get("GAMEDAY_INSTANCE", str(default))
-    if not raw.isdigit() or int(raw) > MAX_INSTANCE:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_INSTANCE:
         raise SettingsError(f"GAMEDAY_INSTANCE: {raw!r} is not allowed; use an integer from 0 to {MAX_INSTANCE}")
     return int(raw)
 

@@ -55,6 +55,8 @@ def select_parts(names: str = "all") -> tuple[str, ...]:
         return ()
     by_name = {part_name(spec): spec for spec in PARTS}
     wanted = [name.strip() for name in names.split(",") if name.strip()]
+    if not wanted:  # `--parts ""` would otherwise start no part without saying so
+        raise SettingsError(f"--parts: {names!r} names no part; allowed: all, none, or a comma list of {', '.join(by_name)}")
     unknown = [name for name in wanted if name not in by_name]
     if unknown:
         raise SettingsError(f"--parts: {', '.join(map(repr, unknown))} {'is not a part' if len(unknown) == 1 else 'are not parts'}; "

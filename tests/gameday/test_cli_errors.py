@@ -1,6 +1,7 @@
 """Routine failures of the `gameday` command: one clear line on stderr, no traceback, a documented exit code."""
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -11,8 +12,10 @@ import pytest
 
 from environments import loader
 from base import exitcodes
+from base.errors import SettingsError
+from gameday import cli
 from gameday.fixtures import LocalStackInfo
-from stack.local import partnames
+from stack.local import instance, partnames
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_YAML = Path(loader.__file__).with_name("local.yaml")
@@ -164,3 +167,14 @@ def test_no_stack_running_names_the_instance_in_its_hint(tmp_path: Path) -> None
     result = gameday("stack", "status", "--instance", "5", env={"GAMEDAY_RUNTIME_DIR": str(tmp_path)})
     assert result.returncode == exitcodes.UNREACHABLE
     assert "start one with `gameday stack up --detach --instance 5`" in one_line(result)
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "12", "-1"])
+def test_an_instance_is_an_ascii_number_from_0_to_9(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'²' passes str.isdigit but not int(): it was a traceback from GAMEDAY_INSTANCE and argparse's
+    'invalid _instance_number value' from --instance."""
+    with pytest.raises(argparse.ArgumentTypeError, match=f"{value!r} is not allowed; use an integer from 0 to 9"):
+        cli._instance_number(value)
+    monkeypatch.setenv("GAMEDAY_INSTANCE", value)
+    with pytest.raises(SettingsError, match=f"GAMEDAY_INSTANCE: {value!r} is not allowed"):
+        instance.instance_from_environ()

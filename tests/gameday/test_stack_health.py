@@ -10,6 +10,7 @@ import pytest
 
 from gameday import cli
 from base import exitcodes
+from base.errors import SettingsError
 from gameday.fixtures import LocalStackInfo
 from stack.local import partnames, supervisor
 from stack.local.instance import Instance
@@ -140,3 +141,11 @@ def test_stack_status_json_gives_every_part_a_health_key(local_stack: LocalStack
     assert set(parts) == {partnames.part_name(spec) for spec in partnames.PARTS}
     for name, part in parts.items():
         assert part["health"] == {"state": "healthy", "reasons": []}, f"{name} on a stack nothing was done to"
+
+
+@pytest.mark.parametrize("names", ["", " , "])
+def test_parts_naming_no_part_are_refused(names: str) -> None:
+    """`--parts ""` started no part at all without a word; "none" is how to ask for that."""
+    with pytest.raises(SettingsError, match=f"--parts: {names!r} names no part; allowed: all, none, or a comma list of "
+                                            "fabric, route53"):
+        partnames.select_parts(names)

@@ -58,7 +58,7 @@ async def probe(group: Group, endpoint: Endpoint, source: str, timeout_s: float)
         return False, "Health check timed out"
     except OSError as error:
         return False, f"Connection failed: {error.strerror or error}"
-    code = int(line[1]) if len(line) > 1 and line[1].isdigit() else 0
+    code = int(line[1]) if len(line) > 1 and line[1].isascii() and line[1].isdigit() else 0
     if 200 <= code < 400:
         return True, f"HTTP {code}"
     return False, f"HTTP status {code or 'missing'}"

@@ -215,7 +215,7 @@ def parse_response(raw: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         raise ValueError("the connection closed before the end of the headers")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not (parts[1].isascii() and parts[1].isdigit()):
         raise ValueError(f"status line {lines[0]!r}")
     headers = []
     for line in lines[1:]:

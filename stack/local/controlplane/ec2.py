@@ -91,7 +91,7 @@ def _protocol_fields(params: Mapping[str, Any]) -> dict[str, str | None]:
 def _entry(request: ApiRequest, plane: Any) -> dict[str, str | None]:
     acl = _network_acl(request, request.params.get("NetworkAclId"))
     raw = request.params.get("RuleNumber")
-    if raw is None or not str(raw).isdigit() or not 1 <= int(raw) <= 32766:
+    if raw is None or not (str(raw).isascii() and str(raw).isdigit()) or not 1 <= int(raw) <= 32766:
         raise AwsError("InvalidParameterValue", f"RuleNumber must be an integer from 1 to 32766, got {raw!r}")
     action = request.params.get("RuleAction")
     if action not in ("allow", "deny"):

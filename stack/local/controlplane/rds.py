@@ -45,7 +45,7 @@ def create_db_instance(request: ApiRequest, plane: Any) -> None:
     if identifier in backends.rds(request.region).databases:
         raise AwsError("DBInstanceAlreadyExists", f"DB instance already exists: {identifier}")
     retention = request.params.get("BackupRetentionPeriod")
-    if retention is not None and not (str(retention).isdigit() and 0 <= int(retention) <= 35):
+    if retention is not None and not (str(retention).isascii() and str(retention).isdigit() and 0 <= int(retention) <= 35):
         raise AwsError("InvalidParameterValue", f"BackupRetentionPeriod must be between 0 and 35, got {retention}")
 
 

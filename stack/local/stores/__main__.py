@@ -18,7 +18,7 @@ def _stock(values: list[str]) -> dict[str, int]:
     stock = {}
     for value in values:
         sku, _, count = value.partition("=")
-        if not sku or not count.isdigit():
+        if not sku or not (count.isascii() and count.isdigit()):
             raise SystemExit(f"--stock {value!r}: expected SKU=COUNT such as coffee=500")
         stock[sku] = int(count)
     return stock

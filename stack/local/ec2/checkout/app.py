@@ -385,7 +385,7 @@ class Checkout:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise RequestError(415, "unsupported_media_type", "send the body as Content-Type: application/json")
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise RequestError(413, "payload_too_large", f"the body is {declared} bytes; at most {MAX_BODY_BYTES}")
         body = bytearray()
         async for chunk in request.stream():
