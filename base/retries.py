@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
+from base.numbers import whole_number
 from base.errors import SettingsError
 
 MODES = ("legacy", "standard", "adaptive")  # botocore.config.Config._validate_retry_configuration
@@ -22,7 +23,7 @@ def retries(total_attempts: int, mode: str = "standard", environ: Mapping[str, s
     environ = os.environ if environ is None else environ
     attempts, chosen_mode = environ.get("AWS_MAX_ATTEMPTS", "").strip(), environ.get("AWS_RETRY_MODE", "").strip()
     problems = []
-    if attempts and not (attempts.isascii() and attempts.isdigit() and int(attempts) >= 1):
+    if attempts and (whole_number(attempts) or 0) < 1:
         problems.append(f"AWS_MAX_ATTEMPTS: {attempts!r} is not allowed; use an integer >= 1 (total attempts, "
                         f"the first one included)")
     if chosen_mode and chosen_mode not in MODES:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from base import exitcodes, runid
+from base.numbers import whole_number
 from gameday.awsfailures import aws_failure
 from base.errors import GamedayError, SettingsError, StackNotRunning
 from stack.local import partnames
@@ -382,15 +383,17 @@ def _run_id(value: str) -> str:
 
 
 def _run_count(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+    count = whole_number(value)
+    if count is None or count < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not allowed; use a whole number of runs, 1 or more")
-    return int(value)
+    return count
 
 
 def _instance_number(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or int(value) > 9:
+    number = whole_number(value)
+    if number is None or number > 9:
         raise argparse.ArgumentTypeError(f"{value!r} is not allowed; use an integer from 0 to 9")
-    return int(value)
+    return number
 
 
 def parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from base.numbers import whole_number
 from base.errors import SettingsError
 
 
@@ -71,9 +72,10 @@ def _bool(setting: Setting, value: str, where: str | None = None) -> bool:
 def _instance(setting: Setting, value: str, where: str | None = None) -> int | None:
     if value == "":
         return None
-    if not (value.isascii() and value.isdigit()) or int(value) > 9:
+    number = whole_number(value)
+    if number is None or number > 9:
         raise SettingsError(f"{where or _where(setting)}: {value!r} is not allowed; use an integer from 0 to 9")
-    return int(value)
+    return number
 
 
 def resolve(option: Callable[[str], Any], ini: Callable[[str], Any], environ: dict[str, str] | None = None,

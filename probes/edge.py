@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
+from base.numbers import whole_number
 from probes import checkout as checkout_probe
 from probes.sampler import Sample, Sampler
 
@@ -48,7 +49,7 @@ def get(edge_client: checkout_probe.Client, path: str) -> EdgeResponse:
     address, response = edge_client.request("GET", path)
     age = response.headers.get("Age")
     return EdgeResponse(address, response.status_code, (time.monotonic() - started) * 1000,
-                        response.headers.get("X-Cache", ""), int(age) if age and age.isascii() and age.isdigit() else None,
+                        response.headers.get("X-Cache", ""), whole_number(age) if age else None,
                         response.headers.get("X-Amz-Cf-Pop", ""), response.headers.get("X-Region", ""))
 
 

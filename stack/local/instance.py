@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from base.numbers import whole_number
 from environments.model import LocalEnvironment
 from base.errors import SettingsError
 
@@ -55,9 +56,10 @@ def log_root() -> Path:
 def instance_from_environ(default: int = 0) -> int:
     """$GAMEDAY_INSTANCE, else ``default``. Raises SettingsError naming the variable when it is not 0-9."""
     raw = os.environ.get("GAMEDAY_INSTANCE", str(default))
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_INSTANCE:
+    number = whole_number(raw)
+    if number is None or number > MAX_INSTANCE:
         raise SettingsError(f"GAMEDAY_INSTANCE: {raw!r} is not allowed; use an integer from 0 to {MAX_INSTANCE}")
-    return int(raw)
+    return number
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from base.numbers import whole_number
 from base.timescale import TimeScale
 from stack.local.accelerator.routing import Endpoint, Group
 
@@ -58,7 +59,7 @@ async def probe(group: Group, endpoint: Endpoint, source: str, timeout_s: float)
         return False, "Health check timed out"
     except OSError as error:
         return False, f"Connection failed: {error.strerror or error}"
-    code = int(line[1]) if len(line) > 1 and line[1].isascii() and line[1].isdigit() else 0
+    code = (whole_number(line[1]) or 0) if len(line) > 1 else 0
     if 200 <= code < 400:
         return True, f"HTTP {code}"
     return False, f"HTTP status {code or 'missing'}"

@@ -27,6 +27,7 @@ import dns.exception
 import dns.message
 import dns.rdatatype
 
+from base.numbers import whole_number
 from base.timescale import TimeScale
 from stack.local.cloudfront.distribution import Origin
 
@@ -215,7 +216,7 @@ def parse_response(raw: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         raise ValueError("the connection closed before the end of the headers")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not (parts[1].isascii() and parts[1].isdigit()):
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or whole_number(parts[1]) is None:
         raise ValueError(f"status line {lines[0]!r}")
     headers = []
     for line in lines[1:]:

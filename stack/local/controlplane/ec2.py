@@ -5,6 +5,7 @@ import ipaddress
 import re
 from typing import Any, Callable, Mapping
 
+from base.numbers import whole_number
 from stack.local.controlplane import backends
 from stack.local.awserror import AwsError
 from stack.local.part import ApiRequest
@@ -91,7 +92,7 @@ def _protocol_fields(params: Mapping[str, Any]) -> dict[str, str | None]:
 def _entry(request: ApiRequest, plane: Any) -> dict[str, str | None]:
     acl = _network_acl(request, request.params.get("NetworkAclId"))
     raw = request.params.get("RuleNumber")
-    if raw is None or not (str(raw).isascii() and str(raw).isdigit()) or not 1 <= int(raw) <= 32766:
+    if raw is None or not 1 <= (whole_number(str(raw)) or 0) <= 32766:
         raise AwsError("InvalidParameterValue", f"RuleNumber must be an integer from 1 to 32766, got {raw!r}")
     action = request.params.get("RuleAction")
     if action not in ("allow", "deny"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable
 
+from base.numbers import whole_number
 from stack.local.controlplane import backends
 from stack.local.awserror import AwsError
 from stack.local.part import ApiRequest
@@ -45,7 +46,8 @@ def create_db_instance(request: ApiRequest, plane: Any) -> None:
     if identifier in backends.rds(request.region).databases:
         raise AwsError("DBInstanceAlreadyExists", f"DB instance already exists: {identifier}")
     retention = request.params.get("BackupRetentionPeriod")
-    if retention is not None and not (str(retention).isascii() and str(retention).isdigit() and 0 <= int(retention) <= 35):
+    days = None if retention is None else whole_number(str(retention))
+    if retention is not None and (days is None or days > 35):
         raise AwsError("InvalidParameterValue", f"BackupRetentionPeriod must be between 0 and 35, got {retention}")
 
 

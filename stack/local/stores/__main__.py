@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from base.numbers import whole_number
 from stack.local.stores import server
 from stack.local.stores.ledger import Ledger
 from stack.local.stores.pos import Outbox, PointOfSale, ledger_sender
@@ -18,9 +19,10 @@ def _stock(values: list[str]) -> dict[str, int]:
     stock = {}
     for value in values:
         sku, _, count = value.partition("=")
-        if not sku or not (count.isascii() and count.isdigit()):
+        number = whole_number(count)
+        if not sku or number is None:
             raise SystemExit(f"--stock {value!r}: expected SKU=COUNT such as coffee=500")
-        stock[sku] = int(count)
+        stock[sku] = number
     return stock
 
 

@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from base.numbers import whole_number
 from stack.local.ec2.checkout import metrics
 from stack.local.ec2.checkout.awsjson import CredentialSource, JsonApi
 from stack.local.ec2.checkout.catalog import (
@@ -385,7 +386,7 @@ class Checkout:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise RequestError(415, "unsupported_media_type", "send the body as Content-Type: application/json")
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        if declared is not None and (whole_number(declared) or 0) > MAX_BODY_BYTES:
             raise RequestError(413, "payload_too_large", f"the body is {declared} bytes; at most {MAX_BODY_BYTES}")
         body = bytearray()
         async for chunk in request.stream():
