@@ -14,20 +14,39 @@ from pathlib import Path
 from typing import Any
 
 
-def write_text(path: Path, text: str) -> None:
-    """Replace ``path``'s content with ``text`` (UTF-8) atomically; the temporary file never outlives a failure."""
-    path = Path(path)
+def _written_temporary(path: Path, content: bytes, mode: int) -> Path:
+    """A uniquely named, fsynced temporary file beside ``path`` holding ``content``; the caller moves it into place."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(content)
             stream.flush()
             os.fsync(stream.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path``'s content with ``text`` (UTF-8) atomically; the temporary file never outlives a failure."""
+    temporary = _written_temporary(Path(path), text.encode("utf-8"), 0o666)
+    try:
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_new(path: Path, content: bytes, mode: int = 0o666) -> None:
+    """Create ``path``, which must not exist, whole or not at all. The temporary file is hard-linked into place:
+    unlike a rename, a link never replaces a file another process made meanwhile (FileExistsError then)."""
+    temporary = _written_temporary(Path(path), content, mode)
+    try:
+        os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_json(path: Path, value: Any, indent: int | None = None) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from securesystemslib import dsse
 from securesystemslib import exceptions as sslib_errors
 from securesystemslib.signer import CryptoSigner, Key, SecretsHandler, Signature, Signer, SSlibKey
 
+from base import files
 from base.errors import GamedayError
 from reports import manifest
 
@@ -281,21 +281,6 @@ def _check_destination(path: Path, what: str) -> None:
         raise SigningError(f"{what} {path}: its directory {path.parent} {why}; create it first or give another path")
 
 
-def _write_new(path: Path, content: bytes, mode: int) -> None:
-    """Write ``path``, which must not exist, whole or not at all: a temporary file beside it, then a hard link
-    (which, unlike a rename, never replaces a file another process made meanwhile)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def keygen(private_path: Path, public_path: Path) -> str:
     """Write a new Ed25519 key pair (private 0600, PKCS#8 PEM; public SubjectPublicKeyInfo PEM); return its fingerprint.
 
@@ -314,7 +299,7 @@ def keygen(private_path: Path, public_path: Path) -> str:
     written: list[Path] = []
     try:
         for path, content, mode in ((private_path, pem, 0o600), (public_path, public_pem, 0o666)):
-            _write_new(path, content, mode)
+            files.write_new(path, content, mode)
             written.append(path)
     except OSError as error:
         for path in written:

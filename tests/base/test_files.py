@@ -65,3 +65,13 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_write_new_creates_a_file_with_its_mode_and_never_replaces_one(tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    files.write_new(key, b"first", 0o600)
+    assert key.read_bytes() == b"first" and key.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(FileExistsError):
+        files.write_new(key, b"second")
+    assert key.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["key.pem"]  # no temporary file left behind
