@@ -49,6 +49,14 @@ def write_new(path: Path, content: bytes, mode: int = 0o666) -> None:
         temporary.unlink(missing_ok=True)
 
 
+def directory_problem(path: Path) -> str | None:
+    """Why ``path``'s directory cannot take a new file ("its directory D does not exist"), or None when it can."""
+    parent = Path(path).parent
+    if parent.is_dir():
+        return None
+    return f"its directory {parent} {'is not a directory' if parent.exists() else 'does not exist'}"
+
+
 def write_json(path: Path, value: Any, indent: int | None = None) -> None:
     """``json.dumps(value, indent=indent)`` written atomically to ``path``."""
     write_text(path, json.dumps(value, indent=indent))

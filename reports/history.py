@@ -180,9 +180,7 @@ def command(path: Path = DEFAULT_PATH, html_out: Path | None = None, last: int =
 
     text = render_text(path, last, color=sys.stdout.isatty() or None)
     if html_out is not None:
-        if html_out.is_dir() or not html_out.parent.is_dir():
-            where = ("is a directory" if html_out.is_dir() else
-                     f"its directory {html_out.parent} {'is not a directory' if html_out.parent.exists() else 'does not exist'}")
+        if where := "is a directory" if html_out.is_dir() else files.directory_problem(html_out):
             raise HistoryError(f"--html {html_out}: {where}; give an HTML file to write in an existing directory")
         try:
             files.write_text(html_out, render_html(path, last))

@@ -276,9 +276,8 @@ def _same_file(first: Path, second: Path) -> bool:
 def _check_destination(path: Path, what: str) -> None:
     if path.exists() or path.is_symlink():
         raise SigningError(f"{what} {path} exists already; keygen never overwrites a key")
-    if not path.parent.is_dir():
-        why = "is not a directory" if path.parent.exists() else "does not exist"
-        raise SigningError(f"{what} {path}: its directory {path.parent} {why}; create it first or give another path")
+    if problem := files.directory_problem(path):
+        raise SigningError(f"{what} {path}: {problem}; create it first or give another path")
 
 
 def keygen(private_path: Path, public_path: Path) -> str:
